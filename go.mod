@@ -1,0 +1,3 @@
+module github.com/switchyard-http/switchyard
+
+go 1.26

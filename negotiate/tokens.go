@@ -1,0 +1,172 @@
+package negotiate
+
+import (
+	"net/http"
+	"strings"
+)
+
+// This file holds the one token-list parser for Upgrade and Connection
+// (RFC 9110 §5.6.1 lists, §7.6.1 Connection, §7.8 Upgrade).
+
+// tokenIter walks a comma-separated token list spread over several field
+// lines without allocating. Empty elements and optional whitespace are
+// skipped, as RFC 9110 §5.6.1 asks of recipients.
+type tokenIter struct {
+	values []string
+	cur    string
+	// versioned allows "name/version" elements (Upgrade); Connection
+	// elements are plain tokens.
+	versioned bool
+}
+
+// next returns the next element. ok is false at the end of the list; err is
+// non-nil when an element is not a token (or name/version).
+func (it *tokenIter) next() (tok string, ok bool, err error) {
+	for {
+		for it.cur == "" {
+			if len(it.values) == 0 {
+				return "", false, nil
+			}
+			it.cur, it.values = it.values[0], it.values[1:]
+		}
+		var elem string
+		if i := strings.IndexByte(it.cur, ','); i >= 0 {
+			elem, it.cur = it.cur[:i], it.cur[i+1:]
+		} else {
+			elem, it.cur = it.cur, ""
+		}
+		elem = trimOWS(elem)
+		if elem == "" {
+			continue
+		}
+		if !validElement(elem, it.versioned) {
+			return "", false, errMalformed
+		}
+		return elem, true, nil
+	}
+}
+
+func trimOWS(s string) string {
+	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
+		s = s[1:]
+	}
+	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// validElement reports whether s is a token, or, when versioned, a
+// protocol: token ["/" token].
+func validElement(s string, versioned bool) bool {
+	name, version, slash := s, "", false
+	if versioned {
+		name, version, slash = strings.Cut(s, "/")
+	}
+	if !isToken(name) {
+		return false
+	}
+	return !slash || isToken(version)
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTchar reports whether c is a tchar of RFC 9110 §5.6.2.
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// splitProtocol splits "name/version" into its parts.
+func splitProtocol(tok string) (name, version string) {
+	name, version, _ = strings.Cut(tok, "/")
+	return name, version
+}
+
+// ContainsToken reports whether the comma-separated token lists in values
+// (the field lines of one header, such as r.Header["Connection"]) contain
+// token, compared case-insensitively. Malformed elements are skipped; use
+// [Offers] to validate a request's lists.
+func ContainsToken(values []string, token string) bool {
+	it := tokenIter{values: values, versioned: true}
+	for {
+		tok, ok, err := it.next()
+		if err != nil {
+			continue
+		}
+		if !ok {
+			return false
+		}
+		if strings.EqualFold(tok, token) {
+			return true
+		}
+	}
+}
+
+// IsUpgrade reports whether r asks to switch protocols: an HTTP/1.1 request
+// whose Connection list contains "upgrade" and whose Upgrade field is not
+// empty. Upgrade on HTTP/1.0 is ignored (RFC 9110 §7.8), and HTTP/2 and later
+// never switch (RFC 9113 §8.2.2). IsUpgrade does not allocate and does not
+// validate the Upgrade list; [Offers] does.
+func IsUpgrade(r *http.Request) bool {
+	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+		return false
+	}
+	up := r.Header["Upgrade"]
+	if len(up) == 0 {
+		return false
+	}
+	return ContainsToken(r.Header["Connection"], "upgrade")
+}
+
+// Offers returns the protocols r offers in its Upgrade field, in the client's
+// order of preference, as they were sent ("websocket", "foo/2"). It returns
+// nil if r is not an upgrade request (see [IsUpgrade]), and an [*Error] with
+// status 400 if the Upgrade or Connection list holds an element that is not a
+// token.
+func Offers(r *http.Request) ([]string, error) {
+	if !IsUpgrade(r) {
+		return nil, nil
+	}
+	if err := validateConnection(r.Header["Connection"]); err != nil {
+		return nil, err
+	}
+	var offers []string
+	it := tokenIter{values: r.Header["Upgrade"], versioned: true}
+	for {
+		tok, ok, err := it.next()
+		if err != nil {
+			return nil, errMalformedUpgrade
+		}
+		if !ok {
+			return offers, nil
+		}
+		offers = append(offers, tok)
+	}
+}
+
+func validateConnection(values []string) error {
+	it := tokenIter{values: values}
+	for {
+		_, ok, err := it.next()
+		if err != nil {
+			return errMalformedConnection
+		}
+		if !ok {
+			return nil
+		}
+	}
+}
