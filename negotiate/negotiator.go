@@ -204,11 +204,9 @@ func (m *mount) pass(w http.ResponseWriter, r *http.Request) {
 func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 	n.refused.Add(1)
 	if r.ProtoMajor == 1 {
-		conn := "close"
-		if v := e.Header.Get("Connection"); v != "" {
-			conn = v + ", close"
-		}
-		w.Header().Set("Connection", conn)
+		// net/http closes after the reply only if the first Connection
+		// value is exactly "close"; a 426's Upgrade follows on its own line.
+		w.Header()["Connection"] = append([]string{"close"}, e.Header["Connection"]...)
 	}
 	n.opts.Responder(w, r, e)
 	if n.opts.OnRefuse != nil {

@@ -1,0 +1,9 @@
+package negotiate_test
+
+import (
+	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/leakcheck"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }

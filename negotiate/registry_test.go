@@ -1,0 +1,161 @@
+package negotiate
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func serveNothing(*Conn) error { return nil }
+
+func TestRegisterErrors(t *testing.T) {
+	var g Registry
+	if err := g.HandleFunc("foo", serveNothing); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.HandleFunc("foo/2", serveNothing); err != nil {
+		t.Fatalf("foo/2 beside foo: %v", err)
+	}
+	tests := []struct {
+		token string
+		p     Protocol
+	}{
+		{"FOO", Protocol{Serve: serveNothing}},         // duplicate, case-insensitive
+		{"Foo/2", Protocol{Serve: serveNothing}},       // duplicate version
+		{"", Protocol{Serve: serveNothing}},            // empty
+		{"web socket", Protocol{Serve: serveNothing}},  // not a token
+		{"foo/", Protocol{Serve: serveNothing}},        // empty version
+		{"bar\r\nX: y", Protocol{Serve: serveNothing}}, // header injection
+		{"bar", Protocol{}},                            // no engine
+		{"bar", Protocol{Serve: serveNothing, Handshake: func(http.ResponseWriter, *http.Request) error { return nil }}},
+	}
+	for _, tt := range tests {
+		if err := g.Register(tt.token, tt.p); err == nil {
+			t.Errorf("Register(%q) = nil, want an error", tt.token)
+		}
+	}
+	if got, want := strings.Join(g.Tokens(), ","), "foo,foo/2"; got != want {
+		t.Errorf("Tokens = %q, want %q", got, want)
+	}
+}
+
+func TestSelect(t *testing.T) {
+	refuse := func(status int) func(*http.Request) error {
+		return func(*http.Request) error { return &Error{Status: status, Reason: "no"} }
+	}
+	ignore := func(*http.Request) error { return ErrIgnore }
+	type reg struct {
+		token string
+		check func(*http.Request) error
+	}
+	tests := []struct {
+		name       string
+		regs       []reg
+		serverPref bool
+		upgrade    []string
+		body       int64
+		want       string // registered token chosen, "" for none
+		wantOffer  string
+		status     int
+	}{
+		{name: "client order", regs: []reg{{token: "a"}, {token: "b"}}, upgrade: []string{"b, a"}, want: "b", wantOffer: "b"},
+		{name: "server order", regs: []reg{{token: "a"}, {token: "b"}}, serverPref: true, upgrade: []string{"b, a"}, want: "a", wantOffer: "a"},
+		{name: "unversioned matches any version", regs: []reg{{token: "foo"}}, upgrade: []string{"FOO/7"}, want: "foo", wantOffer: "FOO/7"},
+		{name: "version matches only itself", regs: []reg{{token: "foo/2"}}, upgrade: []string{"foo/1, foo"}, want: ""},
+		{name: "client's newest version first", regs: []reg{{token: "kv/1"}, {token: "kv/2"}}, upgrade: []string{"kv/2, kv/1"}, want: "kv/2", wantOffer: "kv/2"},
+		{name: "old client still served", regs: []reg{{token: "kv/1"}, {token: "kv/2"}}, upgrade: []string{"kv/1"}, want: "kv/1", wantOffer: "kv/1"},
+		{name: "exact version beats bare name", regs: []reg{{token: "foo"}, {token: "foo/2"}}, upgrade: []string{"foo/2"}, want: "foo/2", wantOffer: "foo/2"},
+		{name: "never a token not offered", regs: []reg{{token: "a"}}, upgrade: []string{"b, c"}, want: ""},
+		{name: "first passing candidate wins", regs: []reg{{token: "a", check: refuse(400)}, {token: "b"}}, upgrade: []string{"a, b"}, want: "b", wantOffer: "b"},
+		{name: "all refuse: first refusal", regs: []reg{{token: "a", check: refuse(405)}, {token: "b", check: refuse(403)}}, upgrade: []string{"a, b"}, status: 405},
+		{name: "ignored offer passes over", regs: []reg{{token: "a", check: ignore}}, upgrade: []string{"a"}, want: ""},
+		{name: "ignore then refuse", regs: []reg{{token: "a", check: ignore}, {token: "b", check: refuse(426)}}, upgrade: []string{"a, b"}, status: 426},
+		{name: "malformed after match", regs: []reg{{token: "a"}}, upgrade: []string{"a, b c"}, status: 400},
+		{name: "malformed, server order", regs: []reg{{token: "a"}}, serverPref: true, upgrade: []string{"a, b c"}, status: 400},
+		{name: "body on no-body protocol", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: 10, status: 400},
+		{name: "body over bound", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: 2 << 20, status: 413},
+		{name: "unknown length body", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: -1, status: 400},
+		{name: "check error not *Error is 400", regs: []reg{{token: "a", check: func(*http.Request) error { return errors.New("bad key") }}}, upgrade: []string{"a"}, status: 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := Registry{ServerPreference: tt.serverPref}
+			for _, r := range tt.regs {
+				if err := g.Register(r.token, Protocol{Check: r.check, Serve: serveNothing}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			r := &http.Request{ProtoMajor: 1, ProtoMinor: 1, ContentLength: tt.body,
+				Header: http.Header{"Connection": {"Upgrade"}, "Upgrade": tt.upgrade}}
+			c, err := g.selectProtocol(r, 1<<20)
+			status := 0
+			if err != nil {
+				var e *Error
+				if !errors.As(err, &e) {
+					t.Fatalf("error %v is not an *Error", err)
+				}
+				status = e.Status
+			}
+			if status != tt.status {
+				t.Errorf("status = %d (%v), want %d", status, err, tt.status)
+			}
+			got := ""
+			if c.e != nil {
+				got = c.e.token
+			}
+			if got != tt.want || c.token != tt.wantOffer {
+				t.Errorf("chose %q offered as %q, want %q as %q", got, c.token, tt.want, tt.wantOffer)
+			}
+		})
+	}
+}
+
+// browserLike is the header set of a browser's WebSocket upgrade.
+func browserLike() *http.Request {
+	return &http.Request{Method: "GET", ProtoMajor: 1, ProtoMinor: 1, Host: "example.com", Header: http.Header{
+		"Host":                     {"example.com"},
+		"Connection":               {"keep-alive, Upgrade"},
+		"Pragma":                   {"no-cache"},
+		"Cache-Control":            {"no-cache"},
+		"User-Agent":               {"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"},
+		"Upgrade":                  {"websocket"},
+		"Origin":                   {"https://example.com"},
+		"Sec-Websocket-Version":    {"13"},
+		"Accept-Encoding":          {"gzip, deflate, br, zstd"},
+		"Accept-Language":          {"en-US,en;q=0.9"},
+		"Sec-Websocket-Key":        {"dGhlIHNhbXBsZSBub25jZQ=="},
+		"Sec-Websocket-Extensions": {"permessage-deflate; client_max_window_bits"},
+	}}
+}
+
+// BenchmarkSelect parses and selects on a browser-like header set, with a
+// registry of three protocols and a prerequisite check on the chosen one.
+func BenchmarkSelect(b *testing.B) {
+	var g Registry
+	check := func(r *http.Request) error {
+		if r.Method != http.MethodGet || len(r.Header["Sec-Websocket-Key"]) != 1 {
+			return &Error{Status: 400}
+		}
+		return nil
+	}
+	for _, tok := range []string{"h2c", "echo/1"} {
+		if err := g.HandleFunc(tok, serveNothing); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := g.Register("websocket", Protocol{Check: check, Serve: serveNothing}); err != nil {
+		b.Fatal(err)
+	}
+	r := browserLike()
+	b.ReportAllocs()
+	for b.Loop() {
+		if !IsUpgrade(r) {
+			b.Fatal("not an upgrade")
+		}
+		c, err := g.selectProtocol(r, 1<<20)
+		if err != nil || c.e == nil || c.e.name != "websocket" {
+			b.Fatalf("chose %v, %v", c.e, err)
+		}
+	}
+}
