@@ -168,7 +168,8 @@ func TestResponderReplaceable(t *testing.T) {
 	if !resp.Close {
 		t.Error("custom responder's refusal lacks Connection: close")
 	}
-	if seen.Load() != 1 || n.Stats().Refused != 1 {
+	waitFor(t, "OnRefuse", func() bool { return seen.Load() == 1 })
+	if n.Stats().Refused != 1 {
 		t.Errorf("OnRefuse saw %d, Refused = %d, want 1 and 1", seen.Load(), n.Stats().Refused)
 	}
 }

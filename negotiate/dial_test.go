@@ -1,0 +1,143 @@
+package negotiate_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// engineWriting answers every upgrade with the given response bytes.
+func engineWriting(response string) negotiate.Protocol {
+	return negotiate.Protocol{Handshake: func(w http.ResponseWriter, r *http.Request) error {
+		nc, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return err
+		}
+		if _, err := io.WriteString(nc, response); err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, nc)
+		return err
+	}}
+}
+
+func TestDialValidates101(t *testing.T) {
+	t.Parallel()
+	n := newNegotiator(t, nil)
+	reg := newRegistry(t, map[string]negotiate.Protocol{
+		"greet":     engineWriting("HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\nConnection: keep-alive, Upgrade\r\n\r\nhello behind the 101"),
+		"wrongtok":  engineWriting("HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n"),
+		"noconn":    engineWriting("HTTP/1.1 101 Switching Protocols\r\nUpgrade: noconn\r\n\r\n"),
+		"continued": engineWriting("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: continued\r\nConnection: Upgrade\r\n\r\n"),
+	})
+	srv := startServer(t, n.Endpoint(reg))
+	ctx := context.Background()
+
+	c, resp, err := negotiate.Dial(ctx, srv.URL, []string{"greet"}, http.Header{"X-Extra": {"1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, len("hello behind the 101"))
+	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello behind the 101" {
+		t.Errorf("bytes behind the 101 = %q, %v", buf, err)
+	}
+	if resp.StatusCode != 101 {
+		t.Errorf("status %d", resp.StatusCode)
+	}
+	c.Close()
+
+	for _, tok := range []string{"wrongtok", "noconn"} {
+		_, _, err := negotiate.Dial(ctx, srv.URL, []string{tok}, nil)
+		if !errors.Is(err, negotiate.ErrBadSwitch) {
+			t.Errorf("dial %s: %v, want ErrBadSwitch", tok, err)
+		}
+	}
+	c, _, err = negotiate.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), []string{"continued"}, nil)
+	if err != nil {
+		t.Errorf("101 after a 100 over ws://: %v", err)
+	} else {
+		c.Close()
+	}
+}
+
+func TestDialRefusal(t *testing.T) {
+	t.Parallel()
+	n := newNegotiator(t, nil)
+	srv := startServer(t, n.Endpoint(echoRegistry(t)))
+	_, resp, err := negotiate.Dial(context.Background(), srv.URL, []string{"other/1"}, nil)
+	var e *negotiate.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("refused dial: %v, want an *Error", err)
+	}
+	if e.Status != 426 || e.Header.Get("Upgrade") != "echo/1" || !strings.Contains(e.Reason, "requires a protocol upgrade") {
+		t.Errorf("refusal = %d %q %v", e.Status, e.Reason, e.Header)
+	}
+	if resp == nil || resp.StatusCode != 426 {
+		t.Errorf("response = %v, want the 426", resp)
+	}
+}
+
+func TestDialArgumentsAndContext(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for _, tc := range []struct {
+		url   string
+		offer []string
+	}{
+		{"http://127.0.0.1:1/", nil},
+		{"http://127.0.0.1:1/", []string{"bad token"}},
+		{"ftp://127.0.0.1:1/", []string{"a"}},
+	} {
+		if _, _, err := negotiate.Dial(ctx, tc.url, tc.offer, nil); err == nil {
+			t.Errorf("Dial(%q, %q) = nil error", tc.url, tc.offer)
+		}
+	}
+	// A server that never answers: the context ends the exchange.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+		close(accepted)
+	}()
+	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, _, err = negotiate.Dial(ctx, "http://"+ln.Addr().String(), []string{"a"}, nil)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("silent server: %v, want the context's deadline", err)
+	}
+	if c := <-accepted; c != nil {
+		c.Close()
+	}
+}
+
+func TestHandshakeTimeoutBounds101(t *testing.T) {
+	t.Parallel()
+	closed := make(chan negotiate.ConnInfo, 1)
+	// A deadline already past when the 101 is written: the write fails
+	// instead of waiting on a client that does not read.
+	n := newNegotiator(t, &negotiate.Options{HandshakeTimeout: time.Nanosecond, OnClose: func(i negotiate.ConnInfo) { closed <- i }})
+	srv := startServer(t, n.Endpoint(echoRegistry(t)))
+	_, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"echo/1"}, nil)
+	if err == nil {
+		t.Fatal("switched despite a handshake timeout that had passed")
+	}
+	var ne net.Error
+	if info := <-closed; !errors.As(info.Err, &ne) || !ne.Timeout() {
+		t.Errorf("close error = %v, want a timeout", info.Err)
+	}
+}
