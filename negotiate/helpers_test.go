@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -43,8 +45,8 @@ func newNegotiator(t testing.TB, opts *negotiate.Options) *negotiate.Negotiator 
 func newRegistry(t testing.TB, protos map[string]negotiate.Protocol) *negotiate.Registry {
 	t.Helper()
 	reg := new(negotiate.Registry)
-	for tok, p := range protos {
-		if err := reg.Register(tok, p); err != nil {
+	for _, tok := range slices.Sorted(maps.Keys(protos)) { // a deterministic order
+		if err := reg.Register(tok, protos[tok]); err != nil {
 			t.Fatal(err)
 		}
 	}
