@@ -25,6 +25,7 @@ type Conn struct {
 	req      *http.Request
 	protocol string // the token, as the client offered it
 	name     string // lower-case protocol name
+	next     http.Handler
 	remote   string
 	start    time.Time
 
@@ -110,6 +111,12 @@ func (c *Conn) Protocol() string { return c.protocol }
 // Request returns the upgrade request. Its body has been consumed or
 // refused; its context is not the connection's (see [Conn.Context]).
 func (c *Conn) Request() *http.Request { return c.req }
+
+// Next returns the handler the [Negotiator.Middleware] mount wraps, or nil
+// at an [Negotiator.Endpoint] or [Negotiator.Require] mount. Protocols that
+// carry HTTP (h2c) serve their requests with it, so they go through the
+// same application chain as plain requests.
+func (c *Conn) Next() http.Handler { return c.next }
 
 // Context returns a context carrying the upgrade request's values that is
 // cancelled when the negotiator shuts down or the connection is closed.

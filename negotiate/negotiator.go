@@ -182,6 +182,7 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.pass(w, r)
 		return
 	}
+	c.next = m.next
 	m.n.upgrade(w, r, c)
 }
 

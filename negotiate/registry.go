@@ -131,7 +131,8 @@ func (e *entry) matches(offer string) bool {
 // choice is the outcome of selection.
 type choice struct {
 	e     *entry
-	token string // the client's token, as offered
+	token string       // the client's token, as offered
+	next  http.Handler // the handler the mount wraps, if any
 }
 
 // selectProtocol parses the offers of an upgrade request and picks the first

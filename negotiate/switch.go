@@ -25,6 +25,7 @@ func (n *Negotiator) hijack(w http.ResponseWriter, r *http.Request, c choice) (*
 		req:      r,
 		protocol: c.token,
 		name:     c.e.name,
+		next:     c.next,
 		remote:   r.RemoteAddr,
 		start:    time.Now(),
 	}
