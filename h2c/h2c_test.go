@@ -1,0 +1,370 @@
+package h2c_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// app reports what it saw: protocol, hop-by-hop fields, and the body's
+// length and digest.
+var app = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		http.Error(w, err.Error(), 400)
+		return
+	}
+	sum := sha256.Sum256(body)
+	hop := []string{}
+	for _, k := range []string{"Connection", "Upgrade", "Http2-Settings"} {
+		if _, ok := r.Header[k]; ok {
+			hop = append(hop, k)
+		}
+	}
+	fmt.Fprintf(w, "%s %d %d %s %s hop=%v", r.Proto, r.ProtoMajor, len(body), hex.EncodeToString(sum[:4]), r.URL.Path, hop)
+})
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:4])
+}
+
+type setup struct {
+	n   *negotiate.Negotiator
+	srv *httptest.Server
+}
+
+// serve mounts h2c as middleware around app (or as an endpoint) on a
+// loopback server.
+func serve(t *testing.T, opts *h2c.Options, endpoint bool) setup {
+	t.Helper()
+	n, err := negotiate.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := h2c.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	if err := reg.Register("h2c", p); err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler
+	if endpoint {
+		h = n.Endpoint(reg)
+	} else {
+		h = n.Middleware(reg)(app)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("negotiator shutdown: %v", err)
+		}
+		srv.Close()
+	})
+	return setup{n, srv}
+}
+
+func dialRaw(t *testing.T, srv *httptest.Server) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestUpgradeGET(t *testing.T) {
+	t.Parallel()
+	s := serve(t, nil, false)
+	c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("GET", "/first", "x"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first == nil {
+		t.Fatalf("not upgraded: %s", c.Upgrade.Status)
+	}
+	if got, want := string(first.Body), "HTTP/2.0 2 0 "+digest(nil)+" /first hop=[]"; first.Status != 200 || got != want {
+		t.Errorf("stream 1 = %d %q, want 200 %q", first.Status, got, want)
+	}
+	// The same connection serves further HTTP/2 requests.
+	for i := range 3 {
+		r, err := c.Get(fmt.Sprintf("/next/%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("HTTP/2.0 2 0 %s /next/%d hop=[]", digest(nil), i); string(r.Body) != want {
+			t.Errorf("stream %d = %q, want %q", 3+2*i, r.Body, want)
+		}
+	}
+	if a := s.n.Stats().Active["h2c"]; a != 1 {
+		t.Errorf("active h2c = %d, want 1", a)
+	}
+}
+
+func TestUpgradeBodies(t *testing.T) {
+	t.Parallel()
+	s := serve(t, &h2c.Options{MaxBodyBytes: 200 << 10}, false)
+	body := bytes.Repeat([]byte("0123456789abcdef"), 100<<10/16) // 100 KiB
+	big := bytes.Repeat([]byte("x"), 300<<10)
+
+	t.Run("known length replayed", func(t *testing.T) {
+		c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("POST", "/post", "x", fmt.Sprintf("Content-Length: %d", len(body))), body)
+		if err != nil || first == nil {
+			t.Fatalf("upgrade with body: %v, %v", first, err)
+		}
+		if want := fmt.Sprintf("HTTP/2.0 2 %d %s /post hop=[]", len(body), digest(body)); string(first.Body) != want {
+			t.Errorf("stream 1 = %q, want %q", first.Body, want)
+		}
+		if r, err := c.Do("POST", "/again", []byte("more")); err != nil || !strings.Contains(string(r.Body), "HTTP/2.0 2 4 ") {
+			t.Errorf("a later POST: %v %v", r, err)
+		}
+	})
+	t.Run("expect 100-continue", func(t *testing.T) {
+		_, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("POST", "/e", "x", "Expect: 100-continue", "Content-Length: 5"), []byte("hello"))
+		if err != nil || first == nil || !strings.HasPrefix(string(first.Body), "HTTP/2.0 2 5 ") {
+			t.Fatalf("100-continue upgrade: %v, %v", first, err)
+		}
+	})
+	t.Run("chunked replayed", func(t *testing.T) {
+		chunked := []byte("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+		_, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("POST", "/c", "x", "Transfer-Encoding: chunked"), chunked)
+		if err != nil || first == nil {
+			t.Fatalf("chunked upgrade: %v, %v", first, err)
+		}
+		if want := "HTTP/2.0 2 11 " + digest([]byte("hello world")) + " /c hop=[]"; string(first.Body) != want {
+			t.Errorf("stream 1 = %q, want %q", first.Body, want)
+		}
+	})
+	t.Run("known length over the bound stays HTTP/1.1", func(t *testing.T) {
+		c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("POST", "/big", "x", fmt.Sprintf("Content-Length: %d", len(big))), big)
+		if err != nil || first != nil {
+			t.Fatalf("upgraded an over-bound body: %v", err)
+		}
+		got, _ := io.ReadAll(c.Upgrade.Body)
+		if want := fmt.Sprintf("HTTP/1.1 1 %d %s /big hop=[Connection Upgrade Http2-Settings]", len(big), digest(big)); string(got) != want {
+			t.Errorf("served as %q, want %q", got, want)
+		}
+	})
+	t.Run("unknown length over the bound is 413", func(t *testing.T) {
+		chunk := fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(big), big)
+		c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("POST", "/big", "x", "Transfer-Encoding: chunked"), []byte(chunk))
+		if err != nil || first != nil {
+			t.Fatalf("upgraded: %v", err)
+		}
+		if c.Upgrade.StatusCode != 413 || !c.Upgrade.Close {
+			t.Errorf("got %s close=%v, want 413 and a closed connection", c.Upgrade.Status, c.Upgrade.Close)
+		}
+	})
+	t.Run("body cut short never upgrades", func(t *testing.T) {
+		conn := dialRaw(t, s.srv)
+		go func() {
+			io.WriteString(conn, h2ctest.RequestHead("POST", "/short", "x", "Content-Length: 100")+"\r\nonly ten..")
+			conn.(*net.TCPConn).CloseWrite()
+		}()
+		got, _ := io.ReadAll(conn)
+		if bytes.Contains(got, []byte("101 Switching")) {
+			t.Errorf("switched on a cut-short body: %q", got)
+		}
+	})
+}
+
+func TestBadSettingsServedAsHTTP1(t *testing.T) {
+	t.Parallel()
+	s := serve(t, nil, false)
+	tests := map[string]string{
+		"padded base64":             "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk==",
+		"std base64 chars":          "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAA+/",
+		"length not 6n":             "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAA",
+		"enable push 2":             "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAIAAAAC",
+		"max frame too big":         "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAUBAAAA",
+		"window over 2^31":          "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AASAAAAA",
+		"two settings lines":        "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\nHTTP2-Settings: ",
+		"no settings":               "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c",
+		"connection lacks settings": "Connection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: ",
+	}
+	for name, fields := range tests {
+		t.Run(name, func(t *testing.T) {
+			conn := dialRaw(t, s.srv)
+			c, first, err := h2ctest.Upgrade(conn, "GET /p HTTP/1.1\r\nHost: x\r\n"+fields+"\r\n", nil)
+			if err != nil || first != nil {
+				t.Fatalf("upgraded or failed: %v", err)
+			}
+			got, _ := io.ReadAll(c.Upgrade.Body)
+			if c.Upgrade.StatusCode != 200 || !strings.HasPrefix(string(got), "HTTP/1.1 1 0") {
+				t.Errorf("got %s %q, want the app over HTTP/1.1", c.Upgrade.Status, got)
+			}
+		})
+	}
+	if s.n.Stats().Refused != 0 {
+		t.Errorf("bad settings were refused, want ignored")
+	}
+}
+
+func TestSmugglingGuard(t *testing.T) {
+	t.Parallel()
+	untrusted := serve(t, nil, false)
+	for _, hdr := range []string{"Via: 1.1 proxy", "Forwarded: for=192.0.2.1", "X-Forwarded-For: 192.0.2.1", "X-Forwarded-Proto: http"} {
+		c, first, err := h2ctest.Upgrade(dialRaw(t, untrusted.srv), h2ctest.RequestHead("GET", "/", "x", hdr), nil)
+		if err != nil || first != nil {
+			t.Errorf("%s: upgraded through an untrusted proxy (%v)", hdr, err)
+			continue
+		}
+		c.Upgrade.Body.Close()
+		if c.Upgrade.StatusCode != 200 {
+			t.Errorf("%s: %s, want served as HTTP/1.1", hdr, c.Upgrade.Status)
+		}
+	}
+	trusted := serve(t, &h2c.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, false)
+	_, first, err := h2ctest.Upgrade(dialRaw(t, trusted.srv), h2ctest.RequestHead("GET", "/", "x", "X-Forwarded-For: 192.0.2.1"), nil)
+	if err != nil || first == nil {
+		t.Errorf("trusted proxy not upgraded: %v", err)
+	}
+}
+
+func TestHandlers(t *testing.T) {
+	t.Parallel()
+	// At an endpoint with no handler, streams find nothing.
+	ep := serve(t, nil, true)
+	_, first, err := h2ctest.Upgrade(dialRaw(t, ep.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first == nil || first.Status != 404 {
+		t.Errorf("endpoint without handler: %+v %v, want 404 over HTTP/2", first, err)
+	}
+	// A given handler serves the streams.
+	given := serve(t, &h2c.Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "given "+r.Proto)
+	})}, false)
+	_, first, err = h2ctest.Upgrade(dialRaw(t, given.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first == nil || string(first.Body) != "given HTTP/2.0" {
+		t.Errorf("given handler: %+v %v", first, err)
+	}
+}
+
+func TestTLSNeverUpgrades(t *testing.T) {
+	t.Parallel()
+	n, _ := negotiate.New(nil)
+	p, _ := h2c.New(nil)
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(app))
+	srv.EnableHTTP2 = false
+	srv.StartTLS()
+	defer srv.Close()
+	conn, err := tls.Dial("tcp", srv.Listener.Addr().String(), &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first != nil {
+		t.Fatalf("TLS request upgraded to h2c: %v", err)
+	}
+	got, _ := io.ReadAll(c.Upgrade.Body)
+	if !strings.HasPrefix(string(got), "HTTP/1.1") {
+		t.Errorf("got %q, want served as HTTP/1.1", got)
+	}
+}
+
+func TestShutdownSendsGoAway(t *testing.T) {
+	t.Parallel()
+	s := serve(t, nil, false)
+	c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first == nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- s.n.Shutdown(ctx)
+	}()
+	ga, err := c.WaitGoAway()
+	if err != nil {
+		t.Fatalf("waiting for GOAWAY: %v", err)
+	}
+	if ga.ErrCode != 0 {
+		t.Errorf("GOAWAY code %v, want NO_ERROR", ga.ErrCode)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown = %v, want the h2c connection drained", err)
+	}
+}
+
+func TestHTTPServerShutdownSendsGoAway(t *testing.T) {
+	t.Parallel()
+	s := serve(t, nil, false)
+	s.n.RegisterOnShutdown(s.srv.Config)
+	c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first == nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if err := s.srv.Config.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WaitGoAway(); err != nil {
+		t.Fatalf("no GOAWAY after http.Server.Shutdown: %v", err)
+	}
+}
+
+func TestPriorKnowledge(t *testing.T) {
+	t.Parallel()
+	n, _ := negotiate.New(nil)
+	p, _ := h2c.New(nil)
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(app))
+	h2c.ConfigureServer(srv.Config)
+	srv.Start()
+	defer srv.Close()
+
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: &protos}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr}).Get(srv.URL + "/pk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.HasPrefix(string(got), "HTTP/2.0 2 0 ") {
+		t.Errorf("prior knowledge served %q, want HTTP/2.0 by the same handler", got)
+	}
+	// Upgrades still work on the same server.
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/up", "x"), nil)
+	if err != nil || first == nil || !strings.HasPrefix(string(first.Body), "HTTP/2.0") {
+		t.Errorf("upgrade beside prior knowledge: %+v %v", first, err)
+	}
+	conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n.Shutdown(ctx)
+}
