@@ -251,3 +251,27 @@ func TestAuthorize(t *testing.T) {
 		t.Errorf("echo after authorized switch = %q, %v", buf, err)
 	}
 }
+
+func TestConnNextIsTheWrappedHandler(t *testing.T) {
+	t.Parallel()
+	n := newNegotiator(t, nil)
+	sawNext := make(chan bool, 2)
+	reg := newRegistry(t, map[string]negotiate.Protocol{"peek": {Serve: func(c *negotiate.Conn) error {
+		sawNext <- c.Next() != nil
+		return nil
+	}}})
+	mux := http.NewServeMux()
+	mux.Handle("/ep", n.Endpoint(reg))
+	srv := startServer(t, n.Middleware(reg)(mux))
+	dial(t, srv, "/any", []string{"peek"}, nil)
+	if !<-sawNext {
+		t.Error("Next() = nil at a middleware mount, want the wrapped handler")
+	}
+	// At an endpoint reached through the mux the middleware switches first,
+	// so mount the endpoint alone to see its Next.
+	ep := startServer(t, n.Endpoint(reg))
+	dial(t, ep, "/", []string{"peek"}, nil)
+	if <-sawNext {
+		t.Error("Next() != nil at an endpoint")
+	}
+}
