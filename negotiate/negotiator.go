@@ -169,21 +169,33 @@ type mount struct {
 }
 
 func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !IsUpgrade(r) {
+	if !m.n.Upgrade(w, r, m.reg, m.next) {
 		m.pass(w, r)
-		return
 	}
-	c, err := m.reg.selectProtocol(r, m.n.opts.MaxBodyBytes)
+}
+
+// Upgrade is the negotiation of one request, for adapters to other routers
+// (echoadapter): if r offers a protocol of reg, it refuses or switches and
+// serves the connection until the protocol returns, and reports true: the
+// request has been answered. It reports false, having written nothing,
+// when r is not an upgrade or offers nothing reg has (or only offers its
+// protocols ignore): serve r as ordinary HTTP, or answer 426. next is what
+// [Conn.Next] returns to the protocol (h2c serves its streams with it).
+func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Registry, next http.Handler) bool {
+	if !IsUpgrade(r) {
+		return false
+	}
+	c, err := reg.selectProtocol(r, n.opts.MaxBodyBytes)
 	if err != nil {
-		m.n.refuse(w, r, asError(err, http.StatusBadRequest))
-		return
+		n.refuse(w, r, asError(err, http.StatusBadRequest))
+		return true
 	}
 	if c.e == nil {
-		m.pass(w, r)
-		return
+		return false
 	}
-	c.next = m.next
-	m.n.upgrade(w, r, c)
+	c.next = next
+	n.upgrade(w, r, c)
+	return true
 }
 
 func (m *mount) pass(w http.ResponseWriter, r *http.Request) {
