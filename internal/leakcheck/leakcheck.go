@@ -17,14 +17,21 @@ import (
 // Main runs the tests, then waits up to five seconds for every goroutine
 // the tests started to end, and fails the binary listing those that do not.
 func Main(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
+	var code int
+	Run(m, &code)
+	os.Exit(code)
+}
+
+// Run is Main for a TestMain that has cleaning up to do before it exits: it
+// stores the exit code in *code instead of exiting.
+func Run(m *testing.M, code *int) {
+	*code = m.Run()
+	if *code == 0 {
 		if leaked := Wait(5 * time.Second); len(leaked) > 0 {
 			fmt.Fprintf(os.Stderr, "leakcheck: %d goroutine(s) leaked:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
-			code = 1
+			*code = 1
 		}
 	}
-	os.Exit(code)
 }
 
 // Wait polls until no interesting goroutine is left or d passes, and
