@@ -284,6 +284,13 @@ func (n *Negotiator) upgrade(w http.ResponseWriter, r *http.Request, c choice) {
 }
 
 func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		// A writer wrapper that knows why it cannot hijack (echoadapter
+		// behind Echo's Timeout middleware) says so in its own words.
+		n.refuse(w, r, e)
+		return
+	}
 	if errors.Is(err, http.ErrNotSupported) {
 		// A server-side wiring fault, not the client's: say so.
 		n.refuse(w, r, &Error{Status: http.StatusInternalServerError,
