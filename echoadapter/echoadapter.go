@@ -3,6 +3,7 @@ package echoadapter
 import (
 	"errors"
 	"net/http"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
@@ -62,7 +63,7 @@ func MiddlewareWithConfig(config Config) echo.MiddlewareFunc {
 // protocol of the Registry, on any route (mount it with e.Use, or e.Pre to
 // switch before routing). A request that is not an upgrade, or offers only
 // tokens the Registry does not have (or that its protocols ignore), goes on
-// to the next handler as ordinary HTTP; that path does not allocate.
+// to the next handler as ordinary HTTP; neither path allocates.
 //
 // A refusal is written through c.Response() (Echo's loggers see its
 // status), and the middleware returns nil. After a switch c.Response() is
@@ -81,7 +82,12 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 			if !negotiate.IsUpgrade(r) || skip(c) {
 				return next(c)
 			}
-			if n.Upgrade(&responseWriter{res: c.Response()}, r, reg, c.Echo()) {
+			w := writers.Get().(*responseWriter)
+			w.res = c.Response()
+			switched := n.Upgrade(w, r, reg, c.Echo())
+			w.res = nil // the negotiator keeps no writer once Upgrade returns
+			writers.Put(w)
+			if switched {
 				return nil
 			}
 			return next(c)
@@ -117,5 +123,9 @@ func (config Config) ToHandler() (echo.HandlerFunc, error) {
 		return nil
 	}, nil
 }
+
+// writers keeps an upgrade request that does not switch (an unknown
+// token) from allocating.
+var writers = sync.Pool{New: func() any { return new(responseWriter) }}
 
 var _ http.ResponseWriter = (*responseWriter)(nil)

@@ -1,0 +1,166 @@
+package echoadapter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// Each of Echo's own middleware in front of the adapter, with a real
+// WebSocket and a real echo/1 switch through it.
+func TestEchoMiddlewareInFront(t *testing.T) {
+	t.Parallel()
+	type check func(t *testing.T, a *testApp, ws, stream *http.Response)
+	logged := func(buf *lockedBuffer, lines ...string) check {
+		return func(t *testing.T, a *testApp, _, _ *http.Response) {
+			eventually(t, fmt.Sprintf("log %q, want lines %q", buf, lines), func() bool {
+				for _, l := range lines {
+					if !strings.Contains(buf.String(), l+"\n") {
+						return false
+					}
+				}
+				return true
+			})
+		}
+	}
+	header101 := func(name string) check {
+		return func(t *testing.T, a *testApp, ws, stream *http.Response) {
+			for proto, resp := range map[string]*http.Response{"websocket": ws, "echo/1": stream} {
+				if resp.Header.Get(name) == "" {
+					t.Errorf("%s 101 lacks %s: %v", proto, name, resp.Header)
+				}
+			}
+		}
+	}
+	loggerOut, requestLoggerOut := new(lockedBuffer), new(lockedBuffer)
+	tests := []struct {
+		name   string
+		mw     echo.MiddlewareFunc
+		header http.Header // sent with each upgrade request
+		pause  time.Duration
+		check  check
+	}{
+		{name: "Logger",
+			mw:    middleware.LoggerWithConfig(middleware.LoggerConfig{Format: "${method} ${uri} ${status}\n", Output: loggerOut}),
+			check: logged(loggerOut, "GET /ws 101", "GET /any 101", "GET /plain 200")},
+		{name: "RequestLogger",
+			mw: middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+				LogStatus: true, LogURI: true, LogMethod: true, HandleError: true,
+				LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+					fmt.Fprintf(requestLoggerOut, "%s %s %d\n", v.Method, v.URI, v.Status)
+					return nil
+				},
+			}),
+			check: logged(requestLoggerOut, "GET /ws 101", "GET /any 101", "GET /plain 200")},
+		{name: "Recover", mw: middleware.Recover()},
+		{name: "Secure", mw: middleware.Secure(), check: header101("X-Frame-Options")},
+		{name: "CORS", mw: middleware.CORS(), header: http.Header{"Origin": {"ORIGIN"}}, check: header101("Access-Control-Allow-Origin")},
+		{name: "BodyLimit", mw: middleware.BodyLimit("1K"), check: func(t *testing.T, a *testApp, _, _ *http.Response) {
+			resp, err := http.Post(a.url+"/body", "text/plain", strings.NewReader(strings.Repeat("x", 2048)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got, want := resp.StatusCode, http.StatusRequestEntityTooLarge; got != want {
+				t.Errorf("POST of 2 KiB: got %d, want %d (BodyLimit in force)", got, want)
+			}
+		}},
+		{name: "RequestID", mw: middleware.RequestID(), check: header101(echo.HeaderXRequestID)},
+		{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
+		{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newApp(t, tt.mw)
+			h := tt.header.Clone()
+			if h.Get("Origin") == "ORIGIN" {
+				h.Set("Origin", a.url) // same origin: the WebSocket accepts it
+			}
+			ws, wsResp := a.dialWS(t, "/ws", h)
+			stream, streamResp := a.dial(t, "/any", "echo/1", h)
+			if tt.pause > 0 {
+				time.Sleep(tt.pause)
+			}
+			wsRoundTrip(t, ws, gws.TextMessage, "through "+tt.name)
+			wsRoundTrip(t, ws, gws.BinaryMessage, "\x00\xff")
+			streamRoundTrip(t, stream, "through "+tt.name)
+			if code, body, _ := get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
+				t.Errorf("GET /plain: got %d %q, want 200", code, body)
+			}
+			// Close both; the loggers log when the handlers return.
+			_ = ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""), time.Now().Add(wait))
+			ws.Close()
+			stream.Close()
+			eventually(t, "switched connections still open", func() bool {
+				s := a.n.Stats()
+				return s.Active["websocket"] == 0 && s.Active["echo"] == 0
+			})
+			if tt.check != nil {
+				tt.check(t, a, wsResp, streamResp)
+			}
+		})
+	}
+}
+
+// Echo's deprecated Timeout middleware runs handlers behind
+// http.TimeoutHandler, whose writer cannot hijack: the upgrade is refused
+// with 500 and a reason that says so, and nothing switches.
+func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: wait}))
+	wantWords := []string{"Timeout middleware", "ContextTimeout", "Hijack"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	c, _, err := negotiate.Dial(ctx, a.url+"/any", []string{"echo/1"}, nil)
+	var e *negotiate.Error
+	if !errors.As(err, &e) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("echo/1 behind middleware.Timeout: %v, want a refusal", err)
+	}
+	if got, want := e.Status, http.StatusInternalServerError; got != want {
+		t.Errorf("echo/1 refusal status = %d, want %d", got, want)
+	}
+	for _, w := range wantWords {
+		if !strings.Contains(e.Reason, w) {
+			t.Errorf("echo/1 refusal reason %q does not mention %q", e.Reason, w)
+		}
+	}
+
+	d := gws.Dialer{HandshakeTimeout: wait}
+	ws, resp, err := d.Dial("ws://"+a.addr()+"/ws", nil)
+	if err == nil {
+		ws.Close()
+		t.Fatal("websocket behind middleware.Timeout switched")
+	}
+	if resp == nil {
+		t.Fatalf("websocket behind middleware.Timeout: %v, want a 500", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusInternalServerError; got != want {
+		t.Errorf("websocket refusal status = %d, want %d", got, want)
+	}
+	for _, w := range wantWords {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("websocket refusal %q does not mention %q", body, w)
+		}
+	}
+	if s := a.n.Stats(); s.Switched["echo"] != 0 || s.Switched["websocket"] != 0 {
+		t.Errorf("switched = %v, want nothing", s.Switched)
+	}
+}
