@@ -1,0 +1,165 @@
+package echoadapter_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/switchyard-http/switchyard/echoadapter"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// The middleware switches on every route: here echo/1, a custom protocol
+// that writes back every byte. Plain requests go on to Echo's routes.
+func ExampleMiddleware() {
+	n, err := negotiate.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	err = reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	e := echo.New()
+	e.Use(echoadapter.Middleware(n, reg))
+	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "plain hello") })
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	conn, resp, err := negotiate.Dial(context.Background(), srv.URL+"/hello", []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Println(resp.Status, "to", resp.Header.Get("Upgrade"))
+	fmt.Fprint(conn, "hello")
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(buf))
+	// Output:
+	// 101 Switching Protocols to echo/1
+	// hello
+}
+
+// A route that requires an upgrade answers anything else with 426, naming
+// the protocols it would switch to.
+func ExampleHandler() {
+	n, err := negotiate.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	err = reg.HandleFunc("chat/1", func(c *negotiate.Conn) error { return nil })
+	if err != nil {
+		log.Fatal(err)
+	}
+	e := echo.New()
+	e.GET("/chat", echoadapter.Handler(n, reg))
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(srv.URL + "/chat")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	fmt.Println("Upgrade:", resp.Header.Get("Upgrade"))
+	// Output:
+	// 426 Upgrade Required
+	// Upgrade: chat/1
+}
+
+// ToMiddleware validates the config and returns its error, where
+// MiddlewareWithConfig would panic. The Skipper leaves some requests to
+// the next handler without looking at their Upgrade header.
+func ExampleConfig_ToMiddleware() {
+	_, err := echoadapter.Config{}.ToMiddleware()
+	fmt.Println(err)
+
+	n, err := negotiate.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	mw, err := echoadapter.Config{
+		Negotiator: n,
+		Registry:   new(negotiate.Registry),
+		Skipper:    func(c echo.Context) bool { return c.Path() == "/metrics" },
+	}.ToMiddleware()
+	fmt.Println(mw != nil, err)
+	// Output:
+	// echoadapter: Config needs a Negotiator and a Registry
+	// true <nil>
+}
+
+// Tied to Echo's server, the negotiator's shutdown starts with e.Shutdown:
+// switched connections are closed their protocol's way; n.Shutdown waits
+// for them.
+func Example_shutdown() {
+	n, err := negotiate.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	err = reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(middleware.Recover())
+	e.Use(echoadapter.Middleware(n, reg))
+	n.RegisterOnShutdown(e.Server)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	e.Listener = ln
+	served := make(chan error, 1)
+	go func() { served <- e.Start("") }()
+
+	conn, _, err := negotiate.Dial(context.Background(), "http://"+ln.Addr().String(), []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+
+	if err := e.Shutdown(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	if err := n.Shutdown(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	b, err := io.ReadAll(conn)
+	fmt.Printf("read %q, %v\n", b, err)
+	fmt.Println(errors.Is(<-served, http.ErrServerClosed))
+	fmt.Println("active:", n.Stats().Active["echo"])
+	// Output:
+	// read "", <nil>
+	// true
+	// active: 0
+}
