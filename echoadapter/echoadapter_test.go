@@ -350,3 +350,32 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// Mounted with e.Pre, the middleware switches before routing.
+func TestPreMiddleware(t *testing.T) {
+	t.Parallel()
+	n := newNegotiator(t, nil)
+	reg := new(negotiate.Registry)
+	if err := reg.HandleFunc("echo/1", echoStream); err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	routed := new(atomic.Int64)
+	e.Pre(echoadapter.Middleware(n, reg))
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			routed.Add(1)
+			return next(c)
+		}
+	})
+	e.GET("/plain", func(c echo.Context) error { return c.String(http.StatusOK, "plain") })
+	a := startApp(t, e, n)
+	c, _ := a.dial(t, "/nowhere", "echo/1", nil)
+	streamRoundTrip(t, c, "before routing")
+	if code, body, _ := get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain" {
+		t.Errorf("GET /plain: got %d %q, want 200 %q", code, body, "plain")
+	}
+	if got, want := routed.Load(), int64(1); got != want {
+		t.Errorf("requests past routing = %d, want %d (the plain one only)", got, want)
+	}
+}
