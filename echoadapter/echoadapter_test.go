@@ -379,3 +379,44 @@ func TestPreMiddleware(t *testing.T) {
 		t.Errorf("requests past routing = %d, want %d (the plain one only)", got, want)
 	}
 }
+
+// Protocols get the Echo app, never the pooled echo.Context: Conn.Next is
+// the *echo.Echo under the middleware, and nil under the handler, as at a
+// negotiate Endpoint.
+func TestConnNext(t *testing.T) {
+	t.Parallel()
+	n := newNegotiator(t, nil)
+	nexts := make(chan http.Handler, 2)
+	reg := new(negotiate.Registry)
+	if err := reg.HandleFunc("next/1", func(c *negotiate.Conn) error {
+		nexts <- c.Next()
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	e.Use(echoadapter.Middleware(n, reg))
+	a := startApp(t, e, n)
+	a.dial(t, "/any", "next/1", nil)
+	select {
+	case got := <-nexts:
+		if got != http.Handler(e) {
+			t.Errorf("middleware: Conn.Next() = %T, want the *echo.Echo", got)
+		}
+	case <-time.After(wait):
+		t.Fatal("next/1 never served")
+	}
+
+	e2 := echo.New()
+	e2.GET("/required", echoadapter.Handler(n, reg))
+	a2 := startApp(t, e2, n)
+	a2.dial(t, "/required", "next/1", nil)
+	select {
+	case got := <-nexts:
+		if got != nil {
+			t.Errorf("handler: Conn.Next() = %T, want nil", got)
+		}
+	case <-time.After(wait):
+		t.Fatal("next/1 never served")
+	}
+}
