@@ -15,7 +15,8 @@ import (
 // Registry are required; every other field has a default.
 type Config struct {
 	// Skipper, when it returns true, sends the request to the next handler
-	// without looking at its Upgrade header. Default: never skip
+	// as ordinary HTTP. It is asked about upgrade requests only, so plain
+	// requests cost it nothing. Default: never skip
 	// (middleware.DefaultSkipper). The handler ignores it: a route that
 	// requires an upgrade answers 426 to whatever does not switch.
 	Skipper middleware.Skipper
