@@ -78,6 +78,12 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 		}},
 		{name: "RequestID", mw: middleware.RequestID(), check: header101(echo.HeaderXRequestID)},
 		{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
+		{name: "Response.Before", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				c.Response().Before(func() { c.Response().Header().Set("X-Before", "ran") })
+				return next(c)
+			}
+		}, check: header101("X-Before")},
 		{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
 	}
 	for _, tt := range tests {
