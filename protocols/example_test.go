@@ -1,0 +1,165 @@
+package protocols_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/protocols"
+)
+
+// A raw stream in the style of Docker's attach: the client sends its input
+// and half-closes; the function reads to io.EOF and answers.
+func ExampleStream() {
+	n, _ := negotiate.New(nil)
+	reg := new(negotiate.Registry)
+	reg.Register("tcp", protocols.Stream(func(c *negotiate.Conn) error {
+		in, err := io.ReadAll(c) // io.EOF: the client closed its side
+		if err != nil {
+			return err
+		}
+		_, err = io.WriteString(c, strings.ToUpper(string(in)))
+		return err
+	}))
+	srv := httptest.NewServer(n.Endpoint(reg))
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	conn, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"tcp"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "attach me")
+	conn.(interface{ CloseWrite() error }).CloseWrite()
+	out, _ := io.ReadAll(conn)
+	fmt.Printf("%s\n", out)
+	// Output:
+	// ATTACH ME
+}
+
+// A gateway: upgrades of any token (but h2c) go through the tunnel to the
+// backend, tracked by the gateway's negotiator; plain requests go to the
+// next handler (a reverse proxy, in examples/gateway).
+func ExampleTunnel_Middleware() {
+	// The backend: echo/1 on any path.
+	bn, _ := negotiate.New(nil)
+	breg := new(negotiate.Registry)
+	breg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	})
+	backend := httptest.NewServer(bn.Endpoint(breg))
+	defer backend.Close()
+	defer bn.Shutdown(context.Background())
+
+	n, _ := negotiate.New(nil)
+	tun, err := protocols.NewTunnel(backend.URL, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	gw := httptest.NewServer(tun.Middleware(n)(http.NotFoundHandler()))
+	defer gw.Close()
+	defer n.Shutdown(context.Background())
+
+	conn, resp, err := negotiate.Dial(context.Background(), gw.URL, []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "through the tunnel")
+	buf := make([]byte, len("through the tunnel"))
+	io.ReadFull(conn, buf)
+	fmt.Println(resp.Status, resp.Header.Get("Upgrade"))
+	fmt.Println(string(buf))
+
+	// What the backend refuses, the client gets as the backend said it.
+	_, _, err = negotiate.Dial(context.Background(), gw.URL, []string{"chat"}, nil)
+	fmt.Println(err)
+	// Output:
+	// 101 Switching Protocols echo/1
+	// through the tunnel
+	// negotiate: 426 Upgrade Required: this resource requires a protocol upgrade to one of: echo/1
+}
+
+// kv is a tiny request/response protocol, one command per line and one
+// reply per line, in two versions: kv/2 adds DEL. One function serves
+// both, asking the connection which version was chosen.
+func kv(store *sync.Map) func(c *negotiate.Conn) error {
+	return func(c *negotiate.Conn) error {
+		v2 := strings.EqualFold(c.Protocol(), "kv/2")
+		sc := bufio.NewScanner(c)
+		for sc.Scan() {
+			var reply string
+			switch f := strings.Fields(sc.Text()); {
+			case len(f) == 3 && f[0] == "SET":
+				store.Store(f[1], f[2])
+				reply = "OK"
+			case len(f) == 2 && f[0] == "GET":
+				v, ok := store.Load(f[1])
+				reply = "(nil)"
+				if ok {
+					reply = v.(string)
+				}
+			case len(f) == 2 && f[0] == "DEL" && v2:
+				_, ok := store.LoadAndDelete(f[1])
+				reply = map[bool]string{true: "1", false: "0"}[ok]
+			default:
+				reply = "ERR unknown command in " + c.Protocol()
+			}
+			if _, err := fmt.Fprintln(c, reply); err != nil {
+				return err
+			}
+		}
+		return sc.Err()
+	}
+}
+
+// A versioned custom protocol: registered as kv/1 and kv/2, a new client
+// offering "kv/2, kv/1" gets kv/2, and an old one offering kv/1 still
+// works.
+func Example_versioned() {
+	n, _ := negotiate.New(nil)
+	reg := new(negotiate.Registry)
+	var store sync.Map
+	reg.HandleFunc("kv/2", kv(&store))
+	reg.HandleFunc("kv/1", kv(&store))
+	srv := httptest.NewServer(n.Middleware(reg)(http.NotFoundHandler()))
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	session := func(offer []string, commands ...string) {
+		conn, resp, err := negotiate.Dial(context.Background(), srv.URL, offer, nil)
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer conn.Close()
+		fmt.Println("switched to", resp.Header.Get("Upgrade"))
+		replies := bufio.NewReader(conn)
+		for _, cmd := range commands {
+			fmt.Fprintln(conn, cmd)
+			reply, _ := replies.ReadString('\n')
+			fmt.Printf("  %-11s -> %s", cmd, reply)
+		}
+	}
+	session([]string{"kv/2", "kv/1"}, "SET a 1", "GET a", "DEL a", "GET a")
+	session([]string{"kv/1"}, "SET b 2", "GET b", "DEL b")
+	// Output:
+	// switched to kv/2
+	//   SET a 1     -> OK
+	//   GET a       -> 1
+	//   DEL a       -> 1
+	//   GET a       -> (nil)
+	// switched to kv/1
+	//   SET b 2     -> OK
+	//   GET b       -> 2
+	//   DEL b       -> ERR unknown command in kv/1
+}
+
