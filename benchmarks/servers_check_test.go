@@ -1,0 +1,75 @@
+package benchmarks
+
+import (
+	"net"
+	"net/http/httptest"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestServers checks the set-up the benchmarks rely on, for every server:
+// the raw client's handshake succeeds, a handshake-mode handler closes the
+// connection at once with nothing behind the 101, and an idle-mode handler
+// blocks reading until the client goes away, leaving nothing running.
+func TestServers(t *testing.T) {
+	for _, s := range servers {
+		t.Run(s.name, func(t *testing.T) {
+			start := runtime.NumGoroutine()
+			var ic idleCounter
+			closing, releaseClosing, err := s.handler(func(func() error) {})
+			if err != nil {
+				t.Fatal(err)
+			}
+			idle, releaseIdle, err := s.handler(ic.after)
+			if err != nil {
+				t.Fatal(err)
+			}
+			closingSrv, idleSrv := httptest.NewServer(closing), httptest.NewServer(idle)
+
+			c := newRawClient(closingSrv)
+			for range 3 {
+				tc, err := c.handshake()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := c.br.Buffered(); n > 0 {
+					t.Errorf("%d bytes behind the 101, want none", n)
+				}
+				if err := c.drainAndClose(tc); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			c = newRawClient(idleSrv)
+			var conns []*net.TCPConn
+			for range 3 {
+				tc, err := c.handshake()
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, tc)
+			}
+			if !waitFor(5*time.Second, func() bool { return ic.reading.Load() == 3 }) {
+				t.Errorf("%d handlers reading, want 3", ic.reading.Load())
+			}
+			for _, tc := range conns {
+				abort(tc)
+			}
+			if !waitFor(5*time.Second, func() bool { return ic.running.Load() == 0 }) {
+				t.Errorf("%d handlers running after the clients closed, want 0", ic.running.Load())
+			}
+
+			closingSrv.Close()
+			idleSrv.Close()
+			for _, r := range []func(){releaseClosing, releaseIdle} {
+				if r != nil {
+					r()
+				}
+			}
+			if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= start }) {
+				t.Errorf("%d goroutines after the servers closed, want %d", runtime.NumGoroutine(), start)
+			}
+		})
+	}
+}
