@@ -1,0 +1,55 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// store is the key-value map all connections share.
+type store struct{ m sync.Map }
+
+// serve speaks kv in the version the client was switched to: one command
+// per line, one reply per line. kv/1 has SET and GET; kv/2 adds DEL and
+// KEYS. A line over 64 KiB ends the connection.
+func (s *store) serve(c *negotiate.Conn) error {
+	v2 := strings.EqualFold(c.Protocol(), "kv/2")
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		if _, err := fmt.Fprintln(c, s.do(strings.Fields(sc.Text()), v2)); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func (s *store) do(f []string, v2 bool) string {
+	switch {
+	case len(f) == 3 && f[0] == "SET":
+		s.m.Store(f[1], f[2])
+		return "OK"
+	case len(f) == 2 && f[0] == "GET":
+		if v, ok := s.m.Load(f[1]); ok {
+			return v.(string)
+		}
+		return "(nil)"
+	case v2 && len(f) == 2 && f[0] == "DEL":
+		if _, ok := s.m.LoadAndDelete(f[1]); ok {
+			return "1"
+		}
+		return "0"
+	case v2 && len(f) == 1 && f[0] == "KEYS":
+		var keys []string
+		s.m.Range(func(k, _ any) bool { keys = append(keys, k.(string)); return true })
+		return fmt.Sprint(len(keys))
+	case len(f) == 0:
+		return "ERR empty command"
+	}
+	if v2 {
+		return "ERR unknown command " + f[0] + " (kv/2: SET k v, GET k, DEL k, KEYS)"
+	}
+	return "ERR unknown command " + f[0] + " (kv/1: SET k v, GET k)"
+}

@@ -1,0 +1,139 @@
+// Command custom is a versioned custom protocol on Switchyard: a tiny
+// key-value store spoken over an upgraded connection, registered as kv/1
+// and kv/2 on one server. A client offering "kv/2, kv/1" gets kv/2 (which
+// adds DEL and KEYS); an old client offering kv/1 still works.
+//
+// Serve it:
+//
+//	go run ./examples/custom [-addr 127.0.0.1:8080]
+//
+// It prints "listening on http://HOST:PORT" and shuts down gracefully on
+// SIGINT or SIGTERM, closing kv connections. Talk to it, one command per
+// line on standard input, through negotiate.Dial:
+//
+//	printf 'SET a 1\nGET a\nDEL a\n' | go run ./examples/custom -connect http://127.0.0.1:8080
+//	printf 'GET a\n' | go run ./examples/custom -connect http://127.0.0.1:8080 -offer kv/1
+//
+// or with the inspector: switchyard raw -offer kv/2 http://127.0.0.1:8080.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address, HOST:PORT (port 0 picks a free one)")
+	connect := flag.String("connect", "", "act as a client of the server at this URL: commands from standard input")
+	offer := flag.String("offer", "kv/2,kv/1", "client: the tokens to offer, in order of preference")
+	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if *connect != "" {
+		err = client(ctx, *connect, strings.Split(*offer, ","), os.Stdin, os.Stdout)
+	} else {
+		err = serve(ctx, *addr, os.Stdout, logger)
+	}
+	if err != nil {
+		logger.Error("custom", "err", err)
+		os.Exit(1)
+	}
+}
+
+// newHandler registers kv/2 and kv/1 over one store. Plain requests get a
+// short explanation; upgrades to anything else are ignored (served plain).
+func newHandler(logger *slog.Logger) (*negotiate.Negotiator, http.Handler, error) {
+	n, err := negotiate.New(&negotiate.Options{Logger: logger})
+	if err != nil {
+		return nil, nil, err
+	}
+	s := new(store)
+	reg := new(negotiate.Registry)
+	if err := reg.HandleFunc("kv/2", s.serve); err != nil {
+		return nil, nil, err
+	}
+	if err := reg.HandleFunc("kv/1", s.serve); err != nil {
+		return nil, nil, err
+	}
+	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "kv speaks over an upgrade: send Connection: Upgrade and Upgrade: kv/2, kv/1")
+	})
+	return n, n.Middleware(reg)(plain), nil
+}
+
+// serve runs the server until ctx ends, then shuts down gracefully.
+func serve(ctx context.Context, addr string, out io.Writer, logger *slog.Logger) error {
+	n, h, err := newHandler(logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	n.RegisterOnShutdown(srv)
+	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+	}
+	_ = n.Shutdown(sctx) // kv connections are simply closed
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// client switches to kv at url, sends each line of in as a command and
+// prints each reply to out.
+func client(ctx context.Context, url string, offer []string, in io.Reader, out io.Writer) error {
+	conn, resp, err := negotiate.Dial(ctx, url, offer, nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	fmt.Fprintf(out, "switched to %s\n", resp.Header.Get("Upgrade"))
+	replies := bufio.NewReader(conn)
+	lines := bufio.NewScanner(in)
+	for lines.Scan() {
+		if strings.TrimSpace(lines.Text()) == "" {
+			continue
+		}
+		if _, err := fmt.Fprintln(conn, lines.Text()); err != nil {
+			return err
+		}
+		reply, err := replies.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("reading the reply: %w", err)
+		}
+		fmt.Fprint(out, reply)
+	}
+	return lines.Err()
+}
