@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/protocols"
+)
+
+// gateway is the handler and what its shutdown needs.
+type gateway struct {
+	n         *negotiate.Negotiator
+	handler   http.Handler
+	transport *http.Transport
+}
+
+// newGateway puts the tunnel's middleware in front of a reverse proxy.
+// Both keep the client's Host (the backend's same-origin checks see what
+// the client sent) and replace the forwarding fields with their own.
+func newGateway(backend string, logger *slog.Logger) (*gateway, error) {
+	u, err := url.Parse(backend)
+	if err != nil {
+		return nil, fmt.Errorf("-backend: %w", err)
+	}
+	tun, err := protocols.NewTunnel(backend, &protocols.TunnelOptions{Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace})
+	if err != nil {
+		return nil, err
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(u)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+			pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), keptUpgradeKey{}, new([]string)))
+		},
+		Transport:      keepUpgrade{tr},
+		ModifyResponse: restoreUpgrade,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return &gateway{n: n, handler: tun.Middleware(n)(proxy), transport: tr}, nil
+}
+
+// A 426 names in Upgrade what the backend would switch to, but
+// ReverseProxy drops Upgrade from every response as a hop-by-hop field.
+// keepUpgrade keeps a 426's list aside and restoreUpgrade puts it back, so
+// the client learns what to offer.
+type keptUpgradeKey struct{}
+
+type keepUpgrade struct{ http.RoundTripper }
+
+func (k keepUpgrade) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := k.RoundTripper.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusUpgradeRequired {
+		if kept, ok := r.Context().Value(keptUpgradeKey{}).(*[]string); ok {
+			*kept = resp.Header.Values("Upgrade")
+		}
+	}
+	return resp, err
+}
+
+func restoreUpgrade(resp *http.Response) error {
+	if kept, ok := resp.Request.Context().Value(keptUpgradeKey{}).(*[]string); ok && len(*kept) > 0 {
+		resp.Header["Upgrade"] = *kept
+		resp.Header.Set("Connection", "Upgrade")
+	}
+	return nil
+}
