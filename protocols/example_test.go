@@ -162,4 +162,3 @@ func Example_versioned() {
 	//   GET b       -> 2
 	//   DEL b       -> ERR unknown command in kv/1
 }
-
