@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs the outside programs the interop tests (interop/) run against, on
+# a clean Debian machine (as root, or with sudo available). Idempotent: a
+# second run only re-checks. .ci/run calls it before
+#
+#	cd interop && SWITCHYARD_INTEROP=1 go test -race ./...
+#
+# where a missing peer fails the test instead of skipping it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Debian packages, one per peer program. Add new peers here (the h2c and
+# proxy interop tests will want nghttp2-client and nginx); the command each
+# provides is checked so that an installed machine skips apt entirely.
+declare -A packages=(
+	[chromium]=chromium # headless browser: interop/chromium_test.go
+	[node]=nodejs       # Node's ws client: interop/node_test.go
+	[npm]=npm
+)
+missing=()
+for cmd in "${!packages[@]}"; do
+	command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "peers.sh: apt-get install ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	as_root apt-get update -q
+	as_root apt-get install -y -q "${missing[@]}"
+fi
+chromium --version 2>/dev/null || true
+node --version
+
+# npm modules, pinned by interop/node/package-lock.json into
+# interop/node/node_modules (ignored by git).
+(
+	cd interop/node
+	# Skip npm (and the network) when every locked package is installed at
+	# its locked version.
+	if node -e '
+		const fs = require("fs");
+		const lock = JSON.parse(fs.readFileSync("package-lock.json", "utf8"));
+		for (const [path, p] of Object.entries(lock.packages)) {
+			if (!path) continue;
+			let v;
+			try { v = JSON.parse(fs.readFileSync(path + "/package.json", "utf8")).version; } catch { process.exit(1); }
+			if (v !== p.version) process.exit(1);
+		}' 2>/dev/null; then
+		echo "peers.sh: interop/node/node_modules matches package-lock.json"
+	else
+		npm ci --no-audit --no-fund
+	fi
+	node -e 'console.log("ws " + require("ws/package.json").version)'
+)

@@ -1,0 +1,23 @@
+// Package interop tests Switchyard's WebSocket protocol against clients it
+// did not write: gorilla/websocket's Dialer, github.com/coder/websocket,
+// golang.org/x/net/websocket, Node's ws package and headless Chromium.
+//
+// It is a nested module so that these peers never enter the main module's
+// dependencies. Each peer does a handshake, a text and a binary echo, a
+// 1 MiB echo, permessage-deflate where it offers it, and a clean 1000 close
+// against a real loopback server.
+//
+// # Running
+//
+// The Go peers need nothing outside the module. Node (with interop/node's
+// modules installed) and Chromium are outside programs; .ci/peers.sh
+// installs them on Debian:
+//
+//	bash .ci/peers.sh
+//	cd interop && SWITCHYARD_INTEROP=1 go test -race ./...
+//
+// A test whose outside program is missing skips, saying what is missing;
+// with SWITCHYARD_INTEROP=1 it fails instead, so CI cannot pass by
+// skipping. SWITCHYARD_CHROMIUM names the browser binary if it is not
+// chromium on PATH.
+package interop

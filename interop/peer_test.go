@@ -1,0 +1,58 @@
+package interop_test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// missingPeer skips t because an outside program it needs is not installed,
+// or fails t when SWITCHYARD_INTEROP=1 says that every peer must run (CI,
+// after .ci/peers.sh), so that a broken install cannot pass as a skip.
+func missingPeer(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...) + "; install the peers with: bash .ci/peers.sh"
+	if os.Getenv("SWITCHYARD_INTEROP") == "1" {
+		t.Fatalf("SWITCHYARD_INTEROP=1 and a peer is missing: %s", msg)
+	}
+	t.Skip("peer missing: " + msg)
+}
+
+// nodeClient returns the node binary and the path of node/client.mjs, whose
+// ws module must be installed in node/node_modules.
+func nodeClient(t *testing.T) (node, script string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missingPeer(t, "node is not on PATH")
+	}
+	dir, err := filepath.Abs("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws", "package.json")); err != nil {
+		missingPeer(t, "the ws module is not installed in %s (npm ci there)", dir)
+	}
+	return node, filepath.Join(dir, "client.mjs")
+}
+
+// chromium returns the browser binary: $SWITCHYARD_CHROMIUM, or the first
+// of the usual names on PATH.
+func chromium(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("SWITCHYARD_CHROMIUM"); p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			missingPeer(t, "SWITCHYARD_CHROMIUM=%s: %v", p, err)
+		}
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	missingPeer(t, "no chromium, chromium-browser or google-chrome on PATH")
+	return ""
+}
