@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,7 +30,8 @@ func TestGorillaDialer(t *testing.T) {
 			defer cancel()
 			deadline, _ := ctx.Deadline()
 
-			d := gws.Dialer{EnableCompression: tc.compress, HandshakeTimeout: 10 * time.Second}
+			var wire countingDialer
+			d := gws.Dialer{EnableCompression: tc.compress, HandshakeTimeout: 10 * time.Second, NetDialContext: wire.DialContext}
 			c, resp, err := d.DialContext(ctx, s.wsURL(), nil)
 			if err != nil {
 				t.Fatalf("dial: %v (response %v)", err, resp)
@@ -43,6 +46,7 @@ func TestGorillaDialer(t *testing.T) {
 				if m.binary {
 					typ = gws.BinaryMessage
 				}
+				before := wire.read.Load()
 				if err := c.WriteMessage(typ, m.data); err != nil {
 					t.Fatalf("%s: write: %v", m.name, err)
 				}
@@ -55,6 +59,11 @@ func TestGorillaDialer(t *testing.T) {
 				}
 				if !bytes.Equal(got, m.data) {
 					t.Errorf("%s: echo differs: got %d bytes, want %d", m.name, len(got), len(m.data))
+				}
+				// Negotiating is not enough: the server must also deflate
+				// what it writes (the 1 MiB message compresses tenfold).
+				if onWire := wire.read.Load() - before; tc.compress && len(m.data) == 1<<20 && onWire > 1<<19 {
+					t.Errorf("%s: %d bytes on the wire for a %d-byte echo: the server did not compress", m.name, onWire, len(m.data))
 				}
 			}
 
@@ -71,4 +80,27 @@ func TestGorillaDialer(t *testing.T) {
 			s.wantServerClose(ctx, t)
 		})
 	}
+}
+
+// countingDialer dials TCP and counts the bytes read from the server.
+type countingDialer struct{ read atomic.Int64 }
+
+func (d *countingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	c, err := nd.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, read: &d.read}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	read *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
 }
