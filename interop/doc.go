@@ -5,7 +5,8 @@
 // It is a nested module so that these peers never enter the main module's
 // dependencies. Each peer does a handshake, a text and a binary echo, a
 // 1 MiB echo, permessage-deflate where it offers it, and a clean 1000 close
-// against a real loopback server.
+// against a real loopback server. The Go clients also see the negotiator's
+// shutdown close them with 1001.
 //
 // # Running
 //

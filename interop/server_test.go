@@ -33,6 +33,7 @@ var browserPage []byte
 // the browser page at /.
 type echoServer struct {
 	*httptest.Server
+	n *negotiate.Negotiator
 	// ends receives the error the echo handler returned, once per
 	// connection: a *gws.CloseError after a clean close.
 	ends chan error
@@ -40,11 +41,11 @@ type echoServer struct {
 
 func newEchoServer(t *testing.T) *echoServer {
 	t.Helper()
-	s := &echoServer{ends: make(chan error, 8)}
 	n, err := negotiate.New(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	s := &echoServer{n: n, ends: make(chan error, 8)}
 	p, err := websocket.New(&websocket.Options{EnableCompression: true, ReadLimit: 16 << 20}, s.echo)
 	if err != nil {
 		t.Fatal(err)
