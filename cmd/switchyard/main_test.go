@@ -1,0 +1,307 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+func TestMain(m *testing.M) { leakcheck.Main(m) }
+
+// switchyardServer serves echo/1 on any path, requires echo/1 on /need
+// (426), and answers plain requests with "plain".
+func switchyardServer(t *testing.T, tls bool) *httptest.Server {
+	t.Helper()
+	n, err := negotiate.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	if err := reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })
+	mux.Handle("/need", n.Endpoint(reg))
+	h := n.Middleware(reg)(mux)
+	srv := httptest.NewUnstartedServer(h)
+	if tls {
+		srv.StartTLS()
+	} else {
+		srv.Start()
+	}
+	t.Cleanup(func() {
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	})
+	return srv
+}
+
+// gorillaServer is not Switchyard: gorilla's Upgrader on /ws, echoing.
+func gorillaServer(t *testing.T) *httptest.Server {
+	t.Helper()
+	up := gws.Upgrader{Subprotocols: []string{"chat.v1"}}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for {
+			mt, p, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, p); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// fakeServer answers every request with response, then closes.
+func fakeServer(t *testing.T, response string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			br := bufio.NewReader(c)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil || line == "\r\n" {
+					break
+				}
+			}
+			io.WriteString(c, response)
+			c.Close()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return "http://" + ln.Addr().String()
+}
+
+// inspect runs the command with stdin and returns its status and output.
+func inspect(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() { done <- run(args, strings.NewReader(stdin), &stdout, &stderr) }()
+	select {
+	case code := <-done:
+		return code, stdout.String(), stderr.String()
+	case <-time.After(20 * time.Second):
+		t.Fatalf("switchyard %v did not finish", args)
+	}
+	return 0, "", ""
+}
+
+func wantAll(t *testing.T, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s:\n%s\nwant it to contain %q", what, got, w)
+		}
+	}
+}
+
+func TestProbe(t *testing.T) {
+	t.Parallel()
+	sy := switchyardServer(t, false)
+	g := gorillaServer(t)
+	host := strings.TrimPrefix(g.URL, "http://")
+	badAccept := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSBhY2NlcHQ=\r\n\r\n")
+	otherToken := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"gorilla WebSocket", []string{"probe", "ws://" + host + "/ws?x=1"}, 0, []string{
+			"--- request head (",
+			"GET /ws?x=1 HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: switchyard-inspector\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ",
+			"\r\nSec-WebSocket-Version: 13\r\n\r\n--- response head (",
+			"HTTP/1.1 101 Switching Protocols\r\n",
+			"verdict: valid 101: switched to websocket\n",
+			"✓ Upgrade: websocket was offered",
+			"✓ Connection: Upgrade",
+			"✓ Sec-WebSocket-Accept matches the key",
+		}},
+		{"gorilla subprotocol", []string{"probe", "-H", "Sec-WebSocket-Protocol: chat.v1", g.URL}, 0, []string{
+			"Sec-Websocket-Protocol: chat.v1\r\n", "✓ subprotocol chat.v1 was offered",
+		}},
+		{"gorilla wrong version", []string{"probe", "-H", "Sec-WebSocket-Version: 8", g.URL}, 1, []string{
+			"Sec-Websocket-Version: 8\r\n\r\n",
+			"verdict: refused (400 Bad Request): ",
+			"server supports: Sec-WebSocket-Version: 13",
+			"server said: ",
+		}},
+		{"switchyard echo/1", []string{"probe", "-offer", "echo/2, echo/1", sy.URL}, 0, []string{
+			"Upgrade: echo/2, echo/1\r\n", "verdict: valid 101: switched to echo/1",
+		}},
+		{"switchyard 426", []string{"probe", sy.URL + "/need"}, 1, []string{
+			"HTTP/1.1 426 Upgrade Required\r\n",
+			"verdict: refused (426 Upgrade Required): this resource answers only after an upgrade",
+			"server supports: Upgrade: echo/1",
+			"server said: this resource requires a protocol upgrade to one of: echo/1",
+		}},
+		{"offer ignored", []string{"probe", sy.URL + "/plain"}, 1, []string{
+			"verdict: not switched (200 OK): the server ignored the offer",
+		}},
+		{"bad accept", []string{"probe", badAccept}, 1, []string{
+			"verdict: invalid 101", "✗ Sec-WebSocket-Accept \"bm90IHRoZSBhY2NlcHQ=\" does not match the key",
+		}},
+		{"token not offered", []string{"probe", "-offer", "echo/1", otherToken}, 1, []string{
+			"verdict: invalid 101", "✗ Upgrade: h2c was not offered (offered: echo/1)", "✗ Connection does not list upgrade",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := inspect(t, "", tc.args...)
+			if code != tc.code {
+				t.Errorf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
+			}
+			wantAll(t, "stdout", out, tc.want...)
+		})
+	}
+}
+
+func TestProbeTimings(t *testing.T) {
+	t.Parallel()
+	sy := switchyardServer(t, false)
+	code, out, _ := inspect(t, "", "probe", "-v", "-offer", "echo/1", sy.URL)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	wantAll(t, "stdout", out, "timings: connect ", "ms, first byte ", "ms, 101 ")
+}
+
+func TestProbeTLS(t *testing.T) {
+	t.Parallel()
+	sy := switchyardServer(t, true)
+	if code, out, errOut := inspect(t, "", "probe", "-k", "-offer", "echo/1", sy.URL); code != 0 {
+		t.Errorf("-k: exit %d, want 0:\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := inspect(t, "", "probe", "-offer", "echo/1", sy.URL); code != 2 || !strings.Contains(errOut, "certificate") {
+		t.Errorf("untrusted certificate: exit %d, stderr %q; want 2 and a certificate error", code, errOut)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + ln.Addr().String()
+	ln.Close()
+	hangup := fakeServer(t, "")
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no command", nil, "usage:"},
+		{"unknown command", []string{"poke", closed}, `unknown command "poke"`},
+		{"no URL", []string{"probe"}, "want exactly one URL"},
+		{"raw without offer", []string{"raw", closed}, "raw needs -offer"},
+		{"bad field", []string{"probe", "-H", "no colon", closed}, "want 'Name: value'"},
+		{"bad token", []string{"probe", "-offer", "a b", closed}, "not a token"},
+		{"bad scheme", []string{"probe", "ftp://x"}, `scheme "ftp"`},
+		{"refused connection", []string{"probe", closed}, "connection refused"},
+		{"no answer", []string{"probe", hangup}, "closed the connection without answering"},
+		{"ws refused connection", []string{"ws", closed}, "connection refused"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, _, errOut := inspect(t, "", tc.args...)
+			if code != 2 {
+				t.Errorf("exit %d, want 2", code)
+			}
+			wantAll(t, "stderr", errOut, tc.want)
+		})
+	}
+}
+
+func TestChat(t *testing.T) {
+	t.Parallel()
+	g := gorillaServer(t)
+	long := strings.Repeat("long ", 30000)
+	code, out, errOut := inspect(t, "hello\nwörld\n"+long+"\n", "ws", g.URL+"/ws")
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	if want := "hello\nwörld\n" + long + "\n"; out != want {
+		t.Errorf("stdout %d bytes, want the %d echoed back line by line", len(out), len(want))
+	}
+	wantAll(t, "stderr", errOut, "connected to ", "closed by the server: 1000 (normal closure)")
+}
+
+func TestChatVerboseAndRefused(t *testing.T) {
+	t.Parallel()
+	g := gorillaServer(t)
+	code, _, errOut := inspect(t, "hi\n", "ws", "-v", g.URL)
+	if code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
+	}
+	wantAll(t, "stderr", errOut, "HTTP/1.1 101 Switching Protocols\r\n", "verdict: valid 101", "timings: connect", "first byte after the switch")
+
+	sy := switchyardServer(t, false)
+	code, out, errOut := inspect(t, "hi\n", "ws", sy.URL+"/need")
+	if code != 1 || out != "" {
+		t.Errorf("exit %d stdout %q, want 1 and nothing", code, out)
+	}
+	wantAll(t, "stderr", errOut, "verdict: refused (426 Upgrade Required)")
+}
+
+func TestRaw(t *testing.T) {
+	t.Parallel()
+	sy := switchyardServer(t, false)
+	in := "netcat over an upgrade\n" + strings.Repeat("x", 1<<20)
+	code, out, errOut := inspect(t, in, "raw", "-offer", "echo/1", sy.URL)
+	if code != 0 || out != in {
+		t.Errorf("exit %d, %d bytes out; want 0 and the %d bytes back; stderr:\n%s", code, len(out), len(in), errOut)
+	}
+	code, out, errOut = inspect(t, "abc", "raw", "-v", "-offer", "echo/1", sy.URL)
+	if code != 0 || out != "abc" {
+		t.Errorf("-v: exit %d, out %q", code, out)
+	}
+	wantAll(t, "stderr", errOut, "verdict: valid 101: switched to echo/1", "first byte after the switch")
+
+	code, out, _ = inspect(t, "abc", "raw", "-offer", "kv/9", sy.URL)
+	if code != 1 || out != "" {
+		t.Errorf("not switched: exit %d, out %q; want 1 and nothing", code, out)
+	}
+}

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// switchTo runs the handshake for ws and raw: with -v the heads, verdict
+// and timings go to stderr; a refusal or invalid 101 is reported there
+// too. It returns the exchange after a valid 101, or the exit status.
+func switchTo(ctx context.Context, cmd string, o options, stderr io.Writer) (*exchange, int) {
+	e, err := handshake(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchyard %s: %v\n", cmd, err)
+		return nil, exitError
+	}
+	v := judge(e)
+	if o.verbose || !v.valid {
+		report(e, o.verbose, stderr)
+	}
+	if !v.valid {
+		if e.resp.StatusCode == http.StatusSwitchingProtocols {
+			e.conn.Close()
+		}
+		return nil, exitRefused
+	}
+	return e, exitOK
+}
+
+// pipe is the raw command: standard input to the connection (then a
+// half-close), the connection to standard output until the server closes.
+func pipe(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writer) int {
+	e, code := switchTo(ctx, "raw", o, stderr)
+	if e == nil {
+		return code
+	}
+	defer e.conn.Close()
+	go pipeInput{e}.run(stdin)
+	if _, err := io.Copy(stdout, e.afterSwitch(o.verbose, stderr)); err != nil {
+		fmt.Fprintf(stderr, "switchyard raw: %v\n", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// pipeInput copies standard input to the switched connection; named so
+// that stack dumps explain the goroutine.
+type pipeInput struct{ e *exchange }
+
+func (p pipeInput) run(stdin io.Reader) {
+	if _, err := io.Copy(p.e.conn, stdin); err != nil {
+		return // the connection is gone; the output side reports it
+	}
+	_ = p.e.timed.CloseWrite()
+}

@@ -1,0 +1,226 @@
+package main
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+)
+
+// verdict is the judgement of a response, in words.
+type verdict struct {
+	valid bool     // a valid 101
+	title string   // one line
+	notes []string // one finding per line
+}
+
+func (v verdict) String() string {
+	s := "verdict: " + v.title + "\n"
+	for _, n := range v.notes {
+		s += "  " + n + "\n"
+	}
+	return s
+}
+
+// judge reads the response of e.
+func judge(e *exchange) verdict {
+	if e.resp.StatusCode == http.StatusSwitchingProtocols {
+		return judgeSwitch(e)
+	}
+	return judgeRefusal(e)
+}
+
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+func judgeSwitch(e *exchange) verdict {
+	h := e.resp.Header
+	v := verdict{valid: true}
+	bad := func(s string) { v.valid = false; v.notes = append(v.notes, "✗ "+s) }
+	good := func(s string) { v.notes = append(v.notes, "✓ "+s) }
+
+	chosen := ""
+	switch up := h.Values("Upgrade"); {
+	case len(up) == 0:
+		bad("no Upgrade field: the 101 does not say what it switched to")
+	case len(up) > 1 || strings.Contains(up[0], ","):
+		bad(fmt.Sprintf("Upgrade lists %q: a 101 names exactly one protocol", strings.Join(up, ", ")))
+	default:
+		chosen = strings.TrimSpace(up[0])
+		if matchOffer(e.offer, chosen) {
+			good("Upgrade: " + chosen + " was offered")
+		} else {
+			bad(fmt.Sprintf("Upgrade: %s was not offered (offered: %s)", chosen, strings.Join(e.offer, ", ")))
+		}
+	}
+	if containsToken(h.Values("Connection"), "upgrade") {
+		good("Connection: Upgrade")
+	} else {
+		bad("Connection does not list upgrade (RFC 9110 §7.8 requires it)")
+	}
+	if n, _, _ := strings.Cut(chosen, "/"); strings.EqualFold(n, "websocket") {
+		want := acceptKey(e.wsKey)
+		switch got := h.Get("Sec-WebSocket-Accept"); {
+		case got == "":
+			bad("no Sec-WebSocket-Accept (RFC 6455 §4.2.2)")
+		case got != want:
+			bad(fmt.Sprintf("Sec-WebSocket-Accept %q does not match the key (want %q)", got, want))
+		default:
+			good("Sec-WebSocket-Accept matches the key")
+		}
+		reqFields := requestFields(e.reqHead)
+		if p := h.Get("Sec-WebSocket-Protocol"); p != "" {
+			if containsToken(reqFields["sec-websocket-protocol"], p) {
+				good("subprotocol " + p + " was offered")
+			} else {
+				bad("subprotocol " + p + " was not offered")
+			}
+		}
+		if x := h.Get("Sec-WebSocket-Extensions"); x != "" {
+			name, _, _ := strings.Cut(x, ";")
+			if containsToken(reqFields["sec-websocket-extensions"], strings.TrimSpace(name)) {
+				good("extension " + x + " was offered")
+			} else {
+				bad("extension " + x + " was not offered")
+			}
+		}
+	}
+	if v.valid {
+		v.title = "valid 101: switched to " + chosen
+	} else {
+		v.title = "invalid 101: a client must not use this connection"
+	}
+	return v
+}
+
+func acceptKey(key string) string {
+	sum := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func matchOffer(offer []string, chosen string) bool {
+	for _, o := range offer {
+		if strings.EqualFold(o, chosen) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsToken reports whether the comma-separated lists hold tok.
+func containsToken(values []string, tok string) bool {
+	for _, v := range values {
+		for f := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), tok) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// requestFields maps the lower-case names of the fields sent to their
+// values.
+func requestFields(head []byte) map[string][]string {
+	m := make(map[string][]string)
+	for _, line := range strings.Split(string(head), "\r\n")[1:] {
+		if name, v, ok := strings.Cut(line, ":"); ok {
+			m[strings.ToLower(name)] = append(m[strings.ToLower(name)], strings.TrimSpace(v))
+		}
+	}
+	return m
+}
+
+// meanings say what a refusal's status means for an upgrade.
+var meanings = map[int]string{
+	400: "the server found the request malformed, or a prerequisite of the protocol missing (for WebSocket: Sec-WebSocket-Key, Sec-WebSocket-Version)",
+	401: "credentials are needed before the server switches (see WWW-Authenticate)",
+	403: "refused by policy; for WebSocket most often a cross-origin request (check Origin)",
+	404: "nothing is served at this path",
+	405: "the method is not allowed here; upgrades are usually GET",
+	413: "the request carried a body, which this protocol does not take",
+	426: "this resource answers only after an upgrade, to a protocol listed in Upgrade",
+	429: "too many requests; try later",
+	500: "the server failed",
+	502: "a gateway could not get a valid answer from its backend",
+	503: "the server is shutting down or over a connection limit; try later",
+	504: "a gateway's backend did not answer in time",
+}
+
+func judgeRefusal(e *exchange) verdict {
+	r := e.resp
+	v := verdict{}
+	status := fmt.Sprintf("%d %s", r.StatusCode, http.StatusText(r.StatusCode))
+	switch {
+	case r.StatusCode < 300:
+		v.title = "not switched (" + status + "): the server ignored the offer and answered as ordinary HTTP (RFC 9110 §7.8 allows it); nothing here switches to " + strings.Join(e.offer, " or ")
+	case r.StatusCode < 400:
+		v.title = "not switched (" + status + "): a redirect, to " + r.Header.Get("Location") + "; upgrades are not followed"
+	default:
+		m, ok := meanings[r.StatusCode]
+		if !ok {
+			m = "the server refused the upgrade"
+		}
+		v.title = "refused (" + status + "): " + m
+	}
+	for _, f := range []string{"Upgrade", "Sec-WebSocket-Version", "Allow", "Retry-After", "WWW-Authenticate"} {
+		if vals := r.Header.Values(f); len(vals) > 0 {
+			v.notes = append(v.notes, "server supports: "+f+": "+strings.Join(vals, ", "))
+		}
+	}
+	if reason := firstLines(e.body, 3); reason != "" {
+		v.notes = append(v.notes, "server said: "+reason)
+	}
+	return v
+}
+
+// firstLines is up to n non-empty lines of a body, joined, shortened.
+func firstLines(body []byte, n int) string {
+	var out []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if l = strings.TrimSpace(l); l != "" && len(out) < n {
+			if len(l) > 200 {
+				l = l[:200] + "…"
+			}
+			out = append(out, strings.Map(func(r rune) rune {
+				if r < ' ' || r == 0x7f {
+					return '?'
+				}
+				return r
+			}, l))
+		}
+	}
+	return strings.Join(out, " / ")
+}
+
+// probe is the probe command.
+func probe(ctx context.Context, o options, stdout, stderr io.Writer) int {
+	e, err := handshake(ctx, o)
+	if err != nil {
+		fmt.Fprintf(stderr, "switchyard probe: %v\n", err)
+		return exitError
+	}
+	if e.resp.StatusCode == http.StatusSwitchingProtocols {
+		defer e.conn.Close()
+	}
+	report(e, o.verbose, stdout)
+	if judge(e).valid {
+		return exitOK
+	}
+	return exitRefused
+}
+
+// report prints both heads as they crossed the wire, the verdict and, if
+// asked, the timings.
+func report(e *exchange, verbose bool, w io.Writer) {
+	fmt.Fprintf(w, "--- request head (%d bytes, as sent)\n", len(e.reqHead))
+	w.Write(e.reqHead)
+	fmt.Fprintf(w, "--- response head (%d bytes, as received)\n", len(e.respHead))
+	w.Write(e.respHead)
+	fmt.Fprint(w, judge(e))
+	if verbose {
+		fmt.Fprintln(w, e.timings())
+	}
+}

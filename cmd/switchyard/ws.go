@@ -1,0 +1,242 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+	"unicode/utf8"
+)
+
+// WebSocket opcodes (RFC 6455 §5.2).
+const (
+	opContinuation = 0x0
+	opText         = 0x1
+	opBinary       = 0x2
+	opClose        = 0x8
+	opPing         = 0x9
+	opPong         = 0xA
+)
+
+// maxMessage bounds a message the chat accepts.
+const maxMessage = 64 << 20
+
+// closeWait bounds the wait for the server's close frame after ours.
+const closeWait = 5 * time.Second
+
+// chat is the ws command.
+func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writer) int {
+	e, code := switchTo(ctx, "ws", o, stderr)
+	if e == nil {
+		return code
+	}
+	defer e.conn.Close()
+	if !o.verbose {
+		fmt.Fprintf(stderr, "connected to %s (%s)\n", o.url, e.resp.Header.Get("Upgrade"))
+	}
+	ws := &wsConn{e: e}
+	go chatInput{ws}.run(stdin, stderr)
+
+	r := e.afterSwitch(o.verbose, stderr)
+	var msg []byte
+	var msgOp byte
+	for {
+		fin, op, payload, err := readFrame(r)
+		if err != nil {
+			if ws.closeSent() && errors.Is(err, io.EOF) {
+				fmt.Fprintln(stderr, "closed: the server closed the connection without a close frame")
+				return exitOK
+			}
+			fmt.Fprintf(stderr, "switchyard ws: %v\n", err)
+			return exitError
+		}
+		switch op {
+		case opPing:
+			_ = ws.write(opPong, payload)
+		case opPong:
+		case opClose:
+			code, reason := closeInfo(payload)
+			fmt.Fprintf(stderr, "closed by the server: %s\n", describeClose(code, reason))
+			if !ws.closeSent() {
+				_ = ws.sendClose(payload)
+			}
+			return exitOK
+		case opText, opBinary, opContinuation:
+			if op != opContinuation {
+				msgOp, msg = op, msg[:0]
+			}
+			if len(msg)+len(payload) > maxMessage {
+				fmt.Fprintln(stderr, "switchyard ws: message over 64 MiB")
+				return exitError
+			}
+			msg = append(msg, payload...)
+			if !fin {
+				continue
+			}
+			if msgOp == opText {
+				if !utf8.Valid(msg) {
+					fmt.Fprintln(stderr, "switchyard ws: a text message is not UTF-8")
+					return exitError
+				}
+				fmt.Fprintf(stdout, "%s\n", msg)
+			} else {
+				fmt.Fprintf(stdout, "<binary message, %d bytes>\n", len(msg))
+			}
+		default:
+			fmt.Fprintf(stderr, "switchyard ws: unknown opcode %#x\n", op)
+			return exitError
+		}
+		if ws.closeSent() {
+			// Waiting for the server's close: bounded.
+			_ = e.conn.SetReadDeadline(ws.closeDeadline())
+		}
+	}
+}
+
+// chatInput sends each line of standard input as a text frame, then a
+// close frame; named so that stack dumps explain the goroutine.
+type chatInput struct{ ws *wsConn }
+
+func (c chatInput) run(stdin io.Reader, stderr io.Writer) {
+	sc := bufio.NewScanner(stdin)
+	sc.Buffer(make([]byte, 64<<10), maxMessage)
+	for sc.Scan() {
+		if err := c.ws.write(opText, sc.Bytes()); err != nil {
+			return
+		}
+	}
+	if err := c.ws.sendClose([]byte{0x03, 0xe8}); err == nil { // 1000: normal closure
+		_ = c.ws.e.conn.SetReadDeadline(c.ws.closeDeadline())
+	}
+}
+
+// wsConn writes client frames, masked (RFC 6455 §5.3), one at a time.
+type wsConn struct {
+	e      *exchange
+	mu     sync.Mutex
+	closed time.Time // when our close frame went out
+}
+
+func (w *wsConn) write(op byte, payload []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed.IsZero() {
+		return errors.New("close frame already sent")
+	}
+	return w.writeLocked(op, payload)
+}
+
+func (w *wsConn) sendClose(payload []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed.IsZero() {
+		return nil
+	}
+	w.closed = time.Now()
+	return w.writeLocked(opClose, payload)
+}
+
+func (w *wsConn) closeSent() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.closed.IsZero()
+}
+
+func (w *wsConn) closeDeadline() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closed.Add(closeWait)
+}
+
+func (w *wsConn) writeLocked(op byte, payload []byte) error {
+	b := []byte{0x80 | op}
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x80|126)
+		b = binary.BigEndian.AppendUint16(b, uint16(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	var mask [4]byte
+	_, _ = rand.Read(mask[:])
+	b = append(b, mask[:]...)
+	for i, c := range payload {
+		b = append(b, c^mask[i%4])
+	}
+	_ = w.e.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := w.e.conn.Write(b)
+	return err
+}
+
+// readFrame reads one server frame, which must not be masked.
+func readFrame(r io.Reader) (fin bool, op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return false, 0, nil, err
+	}
+	fin, op = h[0]&0x80 != 0, h[0]&0x0f
+	if h[0]&0x70 != 0 {
+		return false, 0, nil, errors.New("a frame with reserved bits set (an extension that was not negotiated)")
+	}
+	if h[1]&0x80 != 0 {
+		return false, 0, nil, errors.New("the server masked a frame (RFC 6455 §5.1 forbids it)")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var ext [2]byte
+		if _, err := io.ReadFull(r, ext[:]); err != nil {
+			return false, 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(ext[:]))
+	case 127:
+		var ext [8]byte
+		if _, err := io.ReadFull(r, ext[:]); err != nil {
+			return false, 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(ext[:])
+	}
+	if n > maxMessage {
+		return false, 0, nil, fmt.Errorf("a frame of %d bytes, over 64 MiB", n)
+	}
+	if op >= opClose && (n > 125 || !fin) {
+		return false, 0, nil, errors.New("an invalid control frame")
+	}
+	payload = make([]byte, n)
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return false, 0, nil, err
+	}
+	return fin, op, payload, nil
+}
+
+func closeInfo(p []byte) (int, string) {
+	if len(p) < 2 {
+		return 1005, "" // no status code
+	}
+	return int(binary.BigEndian.Uint16(p)), string(p[2:])
+}
+
+var closeNames = map[int]string{
+	1000: "normal closure", 1001: "going away", 1002: "protocol error", 1003: "unsupported data",
+	1005: "no status code", 1007: "invalid payload", 1008: "policy violation", 1009: "message too big",
+	1010: "extension required", 1011: "internal error", 1012: "service restart", 1013: "try again later",
+}
+
+func describeClose(code int, reason string) string {
+	s := fmt.Sprintf("%d", code)
+	if n, ok := closeNames[code]; ok {
+		s += " (" + n + ")"
+	}
+	if reason != "" {
+		s += fmt.Sprintf(" %q", reason)
+	}
+	return s
+}
