@@ -52,6 +52,9 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 				fmt.Fprintln(stderr, "closed: the server closed the connection without a close frame")
 				return exitOK
 			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				err = errors.New("the connection closed without a close frame (1006, abnormal closure)")
+			}
 			fmt.Fprintf(stderr, "switchyard ws: %v\n", err)
 			return exitError
 		}
