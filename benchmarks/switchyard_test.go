@@ -1,0 +1,39 @@
+package benchmarks
+
+import (
+	"net/http"
+
+	gws "github.com/gorilla/websocket"
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
+)
+
+func init() {
+	servers = append([]server{{"switchyard", switchyardHandler}}, servers...)
+}
+
+// switchyardHandler is the websocket protocol with its defaults behind a
+// negotiator's endpoint, mounted as the README shows.
+func switchyardHandler(after func(read func() error)) (http.Handler, func(), error) {
+	n, err := negotiate.New(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := websocket.New(nil, func(c *gws.Conn) error {
+		after(func() error { _, _, err := c.ReadMessage(); return err })
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	var reg negotiate.Registry
+	if err := reg.Register("websocket", p); err != nil {
+		return nil, nil, err
+	}
+	release := func() {
+		ctx, cancel := shutdownContext()
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	}
+	return n.Endpoint(&reg), release, nil
+}
