@@ -1,0 +1,176 @@
+package websocket
+
+import (
+	"encoding/base64"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// check validates the prerequisites of RFC 6455 §4.2.1 before the protocol
+// is chosen, then the Origin and the required subprotocol. It does not
+// allocate unless it refuses.
+func (p *protocol) check(r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return negotiate.Refusal(http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request", "Allow", http.MethodGet)
+	}
+	if r.Host == "" {
+		return negotiate.Refusal(http.StatusBadRequest, "a WebSocket handshake needs a Host header")
+	}
+	if keys := r.Header["Sec-Websocket-Key"]; len(keys) != 1 {
+		if len(keys) == 0 {
+			return negotiate.Refusal(http.StatusBadRequest, "missing Sec-WebSocket-Key header")
+		}
+		return negotiate.Refusal(http.StatusBadRequest, "repeated Sec-WebSocket-Key header")
+	} else if !validKey(keys[0]) {
+		return negotiate.Refusal(http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes")
+	}
+	switch vs := r.Header["Sec-Websocket-Version"]; {
+	case len(vs) > 1:
+		return negotiate.Refusal(http.StatusBadRequest, "repeated Sec-WebSocket-Version header")
+	case len(vs) == 0 || vs[0] != "13":
+		return negotiate.Refusal(http.StatusUpgradeRequired, "unsupported WebSocket version: this server speaks version 13", "Sec-WebSocket-Version", "13")
+	}
+	if !p.opts.InsecureSkipOriginCheck {
+		if err := p.checkOrigin(r); err != nil {
+			return err
+		}
+	}
+	if p.opts.RequireSubprotocol && p.subprotocol(r.Header) == "" {
+		return negotiate.Refusal(http.StatusBadRequest, "no offered subprotocol is supported; this server speaks: "+strings.Join(p.opts.Subprotocols, ", "))
+	}
+	return nil
+}
+
+// validKey reports whether k is the base64 encoding of 16 bytes. The
+// arrays keep the decoding on the stack.
+func validKey(k string) bool {
+	var src [24]byte
+	var dst [18]byte
+	if len(k) != len(src) {
+		return false
+	}
+	copy(src[:], k)
+	n, err := base64.StdEncoding.Decode(dst[:], src[:])
+	return err == nil && n == 16
+}
+
+// checkOrigin lets pass requests without Origin (not from a browser), from
+// the same origin, and from origins that match a pattern.
+func (p *protocol) checkOrigin(r *http.Request) error {
+	vs := r.Header["Origin"]
+	if len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
+		return nil
+	}
+	if len(vs) > 1 {
+		return negotiate.Refusal(http.StatusForbidden, "repeated Origin header")
+	}
+	host, ok := originHost(vs[0])
+	if ok {
+		if strings.EqualFold(host, r.Host) {
+			return nil
+		}
+		lower := strings.ToLower(host)
+		for _, pat := range p.patterns {
+			if matched, _ := path.Match(pat, lower); matched {
+				return nil
+			}
+		}
+	}
+	return negotiate.Refusal(http.StatusForbidden, "cross-origin WebSocket refused: Origin "+strconv.Quote(vs[0])+" is not allowed for host "+strconv.Quote(r.Host))
+}
+
+// originHost returns the host[:port] of a serialized origin
+// (RFC 6454 §6.2: scheme "://" host [":" port]). An opaque origin ("null")
+// or one with user information has no host that could match.
+func originHost(o string) (string, bool) {
+	i := strings.Index(o, "://")
+	if i <= 0 {
+		return "", false
+	}
+	host := o[i+3:]
+	if j := strings.IndexAny(host, "/?#"); j >= 0 {
+		host = host[:j]
+	}
+	if host == "" || strings.ContainsAny(host, "@ \t") {
+		return "", false
+	}
+	return host, true
+}
+
+// subprotocol returns the subprotocol to speak: in the client's order of
+// Sec-WebSocket-Protocol (all field lines) by default, in the server's by
+// option; "" when none matches.
+func (p *protocol) subprotocol(h http.Header) string {
+	offered := h["Sec-Websocket-Protocol"]
+	if len(p.opts.Subprotocols) == 0 || len(offered) == 0 {
+		return ""
+	}
+	if p.opts.ServerSubprotocolPreference {
+		for _, s := range p.opts.Subprotocols {
+			it := listIter{lines: offered}
+			for t, ok := it.next(); ok; t, ok = it.next() {
+				if t == s {
+					return s
+				}
+			}
+		}
+		return ""
+	}
+	it := listIter{lines: offered}
+	for t, ok := it.next(); ok; t, ok = it.next() {
+		for _, s := range p.opts.Subprotocols {
+			if t == s {
+				return s
+			}
+		}
+	}
+	return ""
+}
+
+// listIter walks the elements of a comma-separated list spread over field
+// lines, skipping empty ones and optional whitespace.
+type listIter struct {
+	lines []string
+	cur   string
+}
+
+func (it *listIter) next() (string, bool) {
+	for {
+		for it.cur == "" {
+			if len(it.lines) == 0 {
+				return "", false
+			}
+			it.cur, it.lines = it.lines[0], it.lines[1:]
+		}
+		elem, rest, _ := strings.Cut(it.cur, ",")
+		it.cur = rest
+		if elem = strings.Trim(elem, " \t"); elem != "" {
+			return elem, true
+		}
+	}
+}
+
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTchar(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTchar reports whether c is a tchar of RFC 9110 §5.6.2.
+func isTchar(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}

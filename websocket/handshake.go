@@ -1,0 +1,166 @@
+package websocket
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+var errNotNegotiated = errors.New("websocket: the Handshake of a websocket protocol runs only under a negotiate.Negotiator")
+
+// handshake has gorilla write the 101 through the negotiator's writer, then
+// serves the connection until the handler returns.
+func (p *protocol) handshake(w http.ResponseWriter, r *http.Request) error {
+	if negotiate.Chosen(w) == "" {
+		// Outside a negotiator, the connection would be neither tracked nor
+		// given its early bytes.
+		negotiate.Refuse(w, r, &negotiate.Error{Status: http.StatusInternalServerError,
+			Reason: "WebSocket handler not mounted through a negotiator", Err: errNotNegotiated})
+		return errNotNegotiated
+	}
+	ws, err := p.upgrader.Upgrade(w, r, p.responseHeader(w.Header(), r.Header))
+	if err != nil {
+		return err // refused through refuse, or the 101 was not written
+	}
+	nc, ok := ws.NetConn().(*negotiate.Conn)
+	if !ok {
+		return errNotNegotiated
+	}
+	return p.serve(ws, nc)
+}
+
+// refuse is the Upgrader's Error: gorilla's own refusals go through the
+// negotiator's responder and hooks.
+func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
+	e := &negotiate.Error{Status: status, Reason: reason.Error(), Err: reason}
+	if status == http.StatusMethodNotAllowed {
+		e.Header = http.Header{"Allow": {http.MethodGet}}
+	}
+	negotiate.Refuse(w, r, e)
+}
+
+// responseHeader is what gorilla adds to its 101: the fields of h (the
+// writer's header: Authorize's cookies, say) that a 101 may carry, and the
+// chosen subprotocol. Fields the handshake owns or that describe a body are
+// left out, and so are invalid names and values, so that no field can
+// split the response. It is nil, and costs nothing, when there is nothing
+// to add.
+func (p *protocol) responseHeader(h, req http.Header) http.Header {
+	var out http.Header
+	for k, vs := range h {
+		if !passes(k) {
+			continue
+		}
+		for _, v := range vs {
+			if !validValue(v) {
+				continue
+			}
+			if out == nil {
+				out = make(http.Header, len(h)+1)
+			}
+			out[k] = append(out[k], v)
+		}
+	}
+	if sub := p.subprotocol(req); sub != "" {
+		if out == nil {
+			out = make(http.Header, 1)
+		}
+		// With Upgrader.Subprotocols nil, gorilla takes the subprotocol
+		// from here and writes it once.
+		out["Sec-Websocket-Protocol"] = []string{sub}
+	}
+	return out
+}
+
+// passes reports whether a 101 built by gorilla may carry the field name.
+func passes(name string) bool {
+	for _, owned := range [...]string{"Upgrade", "Connection", "Transfer-Encoding", "Trailer", "X-Content-Type-Options"} {
+		if strings.EqualFold(name, owned) {
+			return false
+		}
+	}
+	if hasPrefixFold(name, "Sec-Websocket-") || hasPrefixFold(name, "Content-") {
+		return false
+	}
+	return isToken(name)
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// validValue rejects control characters other than HTAB (RFC 9110 §5.5).
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// session is one switched connection while its handler runs.
+type session struct {
+	p    *protocol
+	ws   *gws.Conn
+	nc   *negotiate.Conn
+	done chan struct{} // closed when the handler has returned
+}
+
+// serve applies the limits, starts the keep-alive, runs the handler and
+// closes the WebSocket politely.
+func (p *protocol) serve(ws *gws.Conn, nc *negotiate.Conn) error {
+	s := &session{p: p, ws: ws, nc: nc, done: make(chan struct{})}
+	defer close(s.done)
+	nc.OnShutdown(s.goingAway)
+	if p.opts.ReadLimit > 0 {
+		ws.SetReadLimit(p.opts.ReadLimit)
+	}
+	var pg *pinger
+	if p.opts.PingInterval > 0 {
+		pg = startPinger(ws, nc, p.opts.PingInterval, p.opts.PongTimeout)
+		defer pg.stopAndWait()
+	}
+	err := p.handler(ws)
+	s.closeFrame(err)
+	if pg != nil && pg.stopAndWait() {
+		return ErrPongTimeout
+	}
+	if gws.IsCloseError(err, gws.CloseNormalClosure, gws.CloseGoingAway, gws.CloseNoStatusReceived) {
+		return nil
+	}
+	return err
+}
+
+// closeFrame ends the WebSocket with a close frame after the handler
+// returns: 1000 for nil or a close from the peer, 1011 for any other error.
+// If a close frame was already sent (an echo of the peer's, the read
+// limit's 1009, the shutdown's 1001) gorilla writes nothing.
+func (s *session) closeFrame(err error) {
+	code := gws.CloseNormalClosure
+	var ce *gws.CloseError
+	if err != nil && !errors.As(err, &ce) {
+		code = gws.CloseInternalServerErr
+	}
+	_ = s.ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(code, ""), time.Now().Add(s.p.opts.CloseTimeout))
+}
+
+// goingAway is the connection's shutdown: a 1001 close frame, then a
+// bounded wait for the handler to end (it does when its read returns the
+// peer's close), then the connection is closed.
+func (s *session) goingAway() {
+	deadline := time.Now().Add(s.p.opts.CloseTimeout)
+	_ = s.ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseGoingAway, "server shutting down"), deadline)
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-s.done:
+	case <-t.C:
+		_ = s.nc.Close()
+	}
+}
