@@ -568,9 +568,9 @@ func TestGorillaRefusalThroughResponder(t *testing.T) {
 // owns, those that describe a body and invalid ones.
 func TestAuthorizeHeaders(t *testing.T) {
 	t.Parallel()
-	var token string
+	tokens := make(chan string, 1)
 	authorize := func(r *http.Request, tok string, h http.Header) error {
-		token = tok
+		tokens <- tok
 		h.Add("Set-Cookie", "session=1; Path=/")
 		h.Set("X-Good", "yes")
 		h.Set("Sec-WebSocket-Extensions", "x-evil")
@@ -584,8 +584,8 @@ func TestAuthorizeHeaders(t *testing.T) {
 	s := newServer(t, &websocket.Options{Subprotocols: []string{"p"}}, &negotiate.Options{Authorize: authorize}, echo)
 	c, resp := dial(t, &gws.Dialer{Subprotocols: []string{"p"}}, s.ws("/ws"), nil)
 	wantEcho(t, c, gws.TextMessage, []byte("authorized"))
-	if token != "websocket" {
-		t.Errorf("Authorize token: got %q, want %q", token, "websocket")
+	if got, want := <-tokens, "websocket"; got != want {
+		t.Errorf("Authorize token: got %q, want %q", got, want)
 	}
 	for _, tc := range []struct {
 		name string

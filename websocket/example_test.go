@@ -1,0 +1,125 @@
+package websocket_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
+)
+
+// An echo endpoint at /ws, and a gorilla client that talks to it over
+// loopback.
+func Example() {
+	n, err := negotiate.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := websocket.New(&websocket.Options{Subprotocols: []string{"echo.v1"}}, func(c *gws.Conn) error {
+		for {
+			typ, msg, err := c.ReadMessage()
+			if err != nil {
+				return err
+			}
+			if err := c.WriteMessage(typ, msg); err != nil {
+				return err
+			}
+		}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	if err := reg.Register("websocket", p); err != nil {
+		log.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", n.Endpoint(reg))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	d := gws.Dialer{Subprotocols: []string{"other", "echo.v1"}}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Status, "with subprotocol", c.Subprotocol())
+	if err := c.WriteMessage(gws.TextMessage, []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	_, msg, err := c.ReadMessage()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("echo: %s\n", msg)
+
+	// Shutting down sends every WebSocket a close frame 1001.
+	done := make(chan error)
+	go func() { done <- n.Shutdown(context.Background()) }()
+	_, _, err = c.ReadMessage()
+	fmt.Println("client read:", err)
+	fmt.Println("shutdown:", <-done)
+	c.Close()
+	// Output:
+	// 101 Switching Protocols with subprotocol echo.v1
+	// echo: hello
+	// client read: websocket: close 1001 (going away): server shutting down
+	// shutdown: <nil>
+}
+
+// Options for a browser-facing endpoint: a page on another origin, keep-alive
+// pings, bigger messages and compression.
+func ExampleNew() {
+	p, err := websocket.New(&websocket.Options{
+		OriginPatterns:    []string{"app.example.com", "*.staging.example.com"},
+		Subprotocols:      []string{"chat.v2", "chat.v1"},
+		EnableCompression: true,
+		ReadLimit:         16 << 20,
+		PingInterval:      30 * time.Second,
+		PongTimeout:       10 * time.Second,
+	}, func(c *gws.Conn) error {
+		req := c.NetConn().(*negotiate.Conn).Request() // the upgrade request
+		return c.WriteMessage(gws.TextMessage, []byte("hello, "+req.URL.Query().Get("name")))
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	if err := reg.Register("websocket", p); err != nil {
+		log.Fatal(err)
+	}
+	_ = reg // mount it with a negotiator's Endpoint or Middleware
+}
+
+// Tied to an http.Server, the negotiator's shutdown closes every WebSocket
+// with 1001 when the server shuts down.
+func ExampleNew_shutdown() {
+	n, err := negotiate.New(&negotiate.Options{ShutdownTimeout: 10 * time.Second})
+	if err != nil {
+		log.Fatal(err)
+	}
+	p, err := websocket.New(&websocket.Options{CloseTimeout: 3 * time.Second}, func(c *gws.Conn) error {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return err // the peer's answer to 1001 ends the handler
+			}
+		}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	if err := reg.Register("websocket", p); err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: n.Endpoint(reg), ReadHeaderTimeout: 10 * time.Second}
+	n.RegisterOnShutdown(srv)
+	_ = srv // srv.ListenAndServe(); later srv.Shutdown(ctx), then n.Shutdown(ctx) to wait
+}
