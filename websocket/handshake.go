@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	gws "github.com/gorilla/websocket"
@@ -106,17 +107,21 @@ func validValue(v string) bool {
 
 // session is one switched connection while its handler runs.
 type session struct {
-	p    *protocol
-	ws   *gws.Conn
-	nc   *negotiate.Conn
-	done chan struct{} // closed when the handler has returned
+	p  *protocol
+	ws *gws.Conn
+	nc *negotiate.Conn
+
+	mu    sync.Mutex
+	ended bool          // the handler has returned
+	done  chan struct{} // made by a shutdown that waits, closed at the end
 }
 
 // serve applies the limits, starts the keep-alive, runs the handler and
-// closes the WebSocket politely.
+// closes the WebSocket politely. Without pings it costs two allocations
+// (the session and its shutdown func).
 func (p *protocol) serve(ws *gws.Conn, nc *negotiate.Conn) error {
-	s := &session{p: p, ws: ws, nc: nc, done: make(chan struct{})}
-	defer close(s.done)
+	s := &session{p: p, ws: ws, nc: nc}
+	defer s.end()
 	nc.OnShutdown(s.goingAway)
 	if p.opts.ReadLimit > 0 {
 		ws.SetReadLimit(p.opts.ReadLimit)
@@ -137,29 +142,65 @@ func (p *protocol) serve(ws *gws.Conn, nc *negotiate.Conn) error {
 	return err
 }
 
+func (s *session) end() {
+	s.mu.Lock()
+	s.ended = true
+	if s.done != nil {
+		close(s.done)
+	}
+	s.mu.Unlock()
+}
+
+var (
+	closeNormal   = gws.FormatCloseMessage(gws.CloseNormalClosure, "")
+	closeInternal = gws.FormatCloseMessage(gws.CloseInternalServerErr, "")
+)
+
 // closeFrame ends the WebSocket with a close frame after the handler
 // returns: 1000 for nil or a close from the peer, 1011 for any other error.
 // If a close frame was already sent (an echo of the peer's, the read
-// limit's 1009, the shutdown's 1001) gorilla writes nothing.
+// limit's 1009, the shutdown's 1001) gorilla writes nothing. The handler
+// has returned, so this is the connection's one writer, and gorilla's
+// uncompressed WriteMessage does not allocate.
 func (s *session) closeFrame(err error) {
-	code := gws.CloseNormalClosure
-	var ce *gws.CloseError
-	if err != nil && !errors.As(err, &ce) {
-		code = gws.CloseInternalServerErr
+	msg := closeNormal
+	if err != nil && !isCloseError(err) {
+		msg = closeInternal
 	}
-	_ = s.ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(code, ""), time.Now().Add(s.p.opts.CloseTimeout))
+	s.ws.EnableWriteCompression(false)
+	_ = s.ws.SetWriteDeadline(time.Now().Add(s.p.opts.CloseTimeout))
+	_ = s.ws.WriteMessage(gws.CloseMessage, msg)
+}
+
+// isCloseError is errors.As for *gws.CloseError, without allocating.
+func isCloseError(err error) bool {
+	for err != nil {
+		if _, ok := err.(*gws.CloseError); ok {
+			return true
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
 }
 
 // goingAway is the connection's shutdown: a 1001 close frame, then a
 // bounded wait for the handler to end (it does when its read returns the
 // peer's close), then the connection is closed.
 func (s *session) goingAway() {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.done = make(chan struct{})
+	done := s.done
+	s.mu.Unlock()
 	deadline := time.Now().Add(s.p.opts.CloseTimeout)
 	_ = s.ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseGoingAway, "server shutting down"), deadline)
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
-	case <-s.done:
+	case <-done:
 	case <-t.C:
 		_ = s.nc.Close()
 	}
