@@ -104,8 +104,9 @@ type protocol struct {
 
 // New returns the protocol; register it with reg.Register("websocket", p).
 // handler runs on the switched connection, with gorilla's API; when it
-// returns, the connection is closed (after a close frame: 1000 if it
-// returned nil, 1011 otherwise, unless one was already sent). Its error is
+// returns, the connection is closed, after a close frame unless one was
+// already sent: 1000 if it returned nil or a [*gws.CloseError], 1011
+// otherwise. Its error is
 // reported to the negotiator's OnClose, except the peer's normal closes
 // (1000, 1001, 1005), which report nil. opts may be nil. Invalid options (a
 // negative timeout, buffer size or limit other than ReadLimit -1, a
