@@ -1,0 +1,451 @@
+package switchyard_test
+
+// End-to-end tests: the demo server (examples/server) built and run as a
+// real process, driven over real TCP through the public API and gorilla's
+// client.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// demoNames are the demo servers that keep shared/DEMO.md's contract: on
+// net/http, and on Echo. Every end-to-end test runs against each.
+var demoNames = []string{"server", "echo"}
+
+// demoBinaries maps a demo's name to its built program.
+var demoBinaries = map[string]string{}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "switchyard-e2e")
+	if err != nil {
+		panic(err)
+	}
+	for _, name := range demoNames {
+		bin := filepath.Join(dir, name)
+		if out, err := exec.Command("go", "build", "-o", bin, "./examples/"+name).CombinedOutput(); err != nil {
+			os.Stderr.Write(out)
+			os.RemoveAll(dir)
+			panic("building examples/" + name + ": " + err.Error())
+		}
+		demoBinaries[name] = bin
+	}
+	var code int
+	leakcheck.Run(m, &code)
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// eachDemo runs f against every demo server.
+func eachDemo(t *testing.T, f func(t *testing.T, bin string)) {
+	for _, name := range demoNames {
+		t.Run(name, func(t *testing.T) { f(t, demoBinaries[name]) })
+	}
+}
+
+// demo is a running examples/server process.
+type demoProc struct {
+	cmd    *exec.Cmd
+	addr   string // HOST:PORT
+	url    string // http://HOST:PORT
+	exited chan error
+}
+
+// startDemo runs the demo on a free loopback port and waits for its
+// "listening on" line. The process is killed at the end of the test if it
+// is still running.
+func startDemo(t *testing.T, bin string) *demoProc {
+	t.Helper()
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &demoProc{cmd: cmd, exited: make(chan error, 1)}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("reading the demo's first line: %v", err)
+	}
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
+	if !ok || strings.HasSuffix(url, ":0") {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("first line = %q, want listening on http://HOST:PORT", line)
+	}
+	d.url, d.addr = url, strings.TrimPrefix(url, "http://")
+	go func() { d.exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case <-d.exited:
+		default:
+			cmd.Process.Kill()
+			<-d.exited
+		}
+	})
+	return d
+}
+
+func (d *demoProc) get(t *testing.T, path string) (int, string, http.Header) {
+	t.Helper()
+	resp, err := http.Get(d.url + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header
+}
+
+type stats struct {
+	Active   map[string]int   `json:"active"`
+	Switched map[string]int64 `json:"switched"`
+	Refused  int64            `json:"refused"`
+}
+
+func (d *demoProc) stats(t *testing.T) stats {
+	t.Helper()
+	code, body, _ := d.get(t, "/stats")
+	var s stats
+	if err := json.Unmarshal([]byte(body), &s); code != 200 || err != nil {
+		t.Fatalf("/stats = %d %q: %v", code, body, err)
+	}
+	return s
+}
+
+func dialWS(t *testing.T, d *demoProc, path string, h http.Header) *gws.Conn {
+	t.Helper()
+	dialer := gws.Dialer{EnableCompression: true, HandshakeTimeout: 10 * time.Second}
+	c, resp, err := dialer.Dial("ws://"+d.addr+path, h)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("websocket dial %s: %v (status %d)", path, err, status)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestDemo(t *testing.T) { eachDemo(t, testDemo) }
+
+func testDemo(t *testing.T, bin string) {
+	d := startDemo(t, bin)
+	defer http.DefaultClient.CloseIdleConnections()
+
+	t.Run("plain routes", func(t *testing.T) {
+		if code, body, _ := d.get(t, "/proto"); code != 200 || body != "HTTP/1.1" {
+			t.Errorf("/proto = %d %q", code, body)
+		}
+		resp, err := http.Post(d.url+"/echo", "text/plain", strings.NewReader("body unchanged"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "body unchanged" {
+			t.Errorf("/echo = %q", b)
+		}
+		if code, body, h := d.get(t, "/"); code != 200 || !strings.Contains(body, "new WebSocket") || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
+			t.Errorf("/ = %d, %s, want the chat page", code, h.Get("Content-Type"))
+		}
+	})
+
+	t.Run("echo/1 on any path", func(t *testing.T) {
+		for _, path := range []string{"/", "/some/where", "/ws"} {
+			c, resp, err := negotiate.Dial(context.Background(), d.url+path, []string{"echo/1"}, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			if resp.Header.Get("Upgrade") != "echo/1" {
+				t.Errorf("%s: Upgrade %q", path, resp.Header.Get("Upgrade"))
+			}
+			msg := "bytes through " + path
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.WriteString(c, msg)
+			got := make([]byte, len(msg))
+			if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
+				t.Errorf("%s: echo %q, %v", path, got, err)
+			}
+			c.Close()
+		}
+	})
+
+	t.Run("unknown token served as HTTP/1.1", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", d.url+"/proto", nil)
+		req.Header.Set("Connection", "Upgrade")
+		req.Header.Set("Upgrade", "foo/9")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(b) != "HTTP/1.1" {
+			t.Errorf("got %d %q, want the plain route", resp.StatusCode, b)
+		}
+	})
+
+	t.Run("/ws and /chat require websocket", func(t *testing.T) {
+		for _, path := range []string{"/ws", "/chat"} {
+			code, body, h := d.get(t, path)
+			if code != 426 || h.Get("Upgrade") != "websocket" || body == "" {
+				t.Errorf("GET %s = %d Upgrade=%q %q, want 426 with Upgrade: websocket and a reason", path, code, h.Get("Upgrade"), body)
+			}
+		}
+	})
+
+	t.Run("websocket echo", func(t *testing.T) {
+		c := dialWS(t, d, "/ws", nil)
+		big := strings.Repeat("0123456789abcdef", 1<<17) // 2 MiB
+		for _, m := range []struct {
+			typ  int
+			data string
+		}{{gws.TextMessage, "hello"}, {gws.BinaryMessage, "\x00\x01\xff"}, {gws.TextMessage, big}} {
+			if err := c.WriteMessage(m.typ, []byte(m.data)); err != nil {
+				t.Fatal(err)
+			}
+			typ, got, err := c.ReadMessage()
+			if err != nil || typ != m.typ || string(got) != m.data {
+				t.Errorf("echo of %d bytes type %d: got %d bytes type %d, %v", len(m.data), m.typ, len(got), typ, err)
+			}
+		}
+	})
+
+	t.Run("websocket refusals", func(t *testing.T) {
+		base := func() http.Header {
+			return http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+				"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+		}
+		tests := []struct {
+			name   string
+			method string
+			edit   func(http.Header)
+			status int
+			header [2]string
+		}{
+			{"cross-origin", "GET", func(h http.Header) { h.Set("Origin", "https://evil.example") }, 403, [2]string{}},
+			{"bad key", "GET", func(h http.Header) { h.Set("Sec-Websocket-Key", "short") }, 400, [2]string{}},
+			{"repeated key", "GET", func(h http.Header) { h.Add("Sec-Websocket-Key", "dGhlIHNhbXBsZSBub25jZQ==") }, 400, [2]string{}},
+			{"wrong version", "GET", func(h http.Header) { h.Set("Sec-Websocket-Version", "8") }, 426, [2]string{"Sec-Websocket-Version", "13"}},
+			{"not GET", "PUT", func(h http.Header) {}, 405, [2]string{"Allow", "GET"}},
+		}
+		for _, tt := range tests {
+			req, _ := http.NewRequest(tt.method, d.url+"/ws", nil)
+			req.Header = base()
+			tt.edit(req.Header)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.name, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tt.status || len(b) == 0 {
+				t.Errorf("%s: %d %q, want %d with a reason", tt.name, resp.StatusCode, b, tt.status)
+			}
+			if tt.header[0] != "" && resp.Header.Get(tt.header[0]) != tt.header[1] {
+				t.Errorf("%s: %s = %q, want %q", tt.name, tt.header[0], resp.Header.Get(tt.header[0]), tt.header[1])
+			}
+		}
+	})
+
+	t.Run("chat broadcasts to everyone", func(t *testing.T) {
+		a := dialWS(t, d, "/chat", nil)
+		b := dialWS(t, d, "/chat", nil)
+		// b is in the room once its own message comes back.
+		b.WriteMessage(gws.TextMessage, []byte("b joined"))
+		b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, m, err := b.ReadMessage(); err != nil || string(m) != "b joined" {
+			t.Fatalf("b's own message: %q, %v", m, err)
+		}
+		a.SetReadDeadline(time.Now().Add(10 * time.Second))
+		a.ReadMessage() // "b joined", if a was in first
+		if err := a.WriteMessage(gws.TextMessage, []byte("hello room")); err != nil {
+			t.Fatal(err)
+		}
+		for name, c := range map[string]*gws.Conn{"sender": a, "other": b} {
+			for {
+				_, m, err := c.ReadMessage()
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if string(m) == "hello room" {
+					break
+				}
+			}
+		}
+	})
+
+	t.Run("h2c by upgrade, any path", func(t *testing.T) {
+		conn, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		c, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", d.addr), nil)
+		if err != nil || first == nil {
+			t.Fatalf("h2c upgrade: %v", err)
+		}
+		if string(first.Body) != "HTTP/2.0" {
+			t.Errorf("stream 1 /proto = %q, want HTTP/2.0", first.Body)
+		}
+		r, err := c.Do("POST", "/echo", []byte("over h2"))
+		if err != nil || string(r.Body) != "over h2" {
+			t.Errorf("POST /echo over the upgraded connection: %v %v", r, err)
+		}
+	})
+
+	t.Run("h2c with prior knowledge", func(t *testing.T) {
+		var protos http.Protocols
+		protos.SetUnencryptedHTTP2(true)
+		tr := &http.Transport{Protocols: &protos}
+		defer tr.CloseIdleConnections()
+		resp, err := (&http.Client{Transport: tr}).Get(d.url + "/proto")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "HTTP/2.0" {
+			t.Errorf("prior knowledge /proto = %q", b)
+		}
+	})
+
+	t.Run("h2c offers that must stay HTTP/1.1", func(t *testing.T) {
+		for _, extra := range []string{"X-Forwarded-For: 192.0.2.7", "Via: 1.1 proxy", "Forwarded: for=192.0.2.7"} {
+			conn, err := net.Dial("tcp", d.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			c, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", d.addr, extra), nil)
+			if err != nil || first != nil {
+				t.Errorf("%s: upgraded (%v)", extra, err)
+			} else if b, _ := io.ReadAll(c.Upgrade.Body); string(b) != "HTTP/1.1" {
+				t.Errorf("%s: /proto = %q, want HTTP/1.1", extra, b)
+			}
+			conn.Close()
+		}
+		conn, err := net.Dial("tcp", d.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		bad := "GET /proto HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: !!\r\n"
+		c, first, err := h2ctest.Upgrade(conn, bad, nil)
+		if err != nil || first != nil || c.Upgrade.StatusCode != 200 {
+			t.Errorf("bad HTTP2-Settings: %v %v, want a plain 200", first, err)
+		}
+	})
+
+	t.Run("stats", func(t *testing.T) {
+		s := d.stats(t)
+		for _, k := range []string{"websocket", "h2c", "echo"} {
+			if _, ok := s.Active[k]; !ok {
+				t.Errorf("stats lack active[%q]: %+v", k, s)
+			}
+		}
+		if s.Switched["websocket"] < 3 || s.Switched["echo"] < 3 || s.Switched["h2c"] < 1 || s.Refused < 5 {
+			t.Errorf("stats = %+v, want the switches and refusals above counted", s)
+		}
+	})
+}
+
+func TestDemoHeaderTimeout(t *testing.T) { eachDemo(t, testDemoHeaderTimeout) }
+
+func testDemoHeaderTimeout(t *testing.T, bin string) {
+	d := startDemo(t, bin)
+	c, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// A head that never ends: the server's ReadHeaderTimeout cuts it off.
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_, err = io.ReadAll(c)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		t.Fatal("the server kept a dribbling client for 30 s")
+	}
+}
+
+func TestDemoGracefulShutdown(t *testing.T) { eachDemo(t, testDemoGracefulShutdown) }
+
+func testDemoGracefulShutdown(t *testing.T, bin string) {
+	d := startDemo(t, bin)
+	ws := dialWS(t, d, "/ws", nil)
+	echo, _, err := negotiate.Dial(context.Background(), d.url+"/", []string{"echo/1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer echo.Close()
+	h2conn, err := net.Dial("tcp", d.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2conn.Close()
+	h2conn.SetDeadline(time.Now().Add(20 * time.Second))
+	h2, first, err := h2ctest.Upgrade(h2conn, h2ctest.RequestHead("GET", "/proto", d.addr), nil)
+	if err != nil || first == nil {
+		t.Fatalf("h2c upgrade: %v", err)
+	}
+	// All three are live before the signal.
+	if s := d.stats(t); s.Active["websocket"] != 1 || s.Active["echo"] != 1 || s.Active["h2c"] != 1 {
+		t.Fatalf("active before shutdown = %v", s.Active)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, _, err = ws.ReadMessage()
+	if !gws.IsCloseError(err, gws.CloseGoingAway) {
+		t.Errorf("websocket at shutdown: %v, want close 1001", err)
+	}
+	ws.Close() // answer, as a browser would
+	echo.SetReadDeadline(time.Now().Add(15 * time.Second))
+	if b, err := io.ReadAll(echo); err != nil || len(b) != 0 {
+		t.Errorf("echo/1 at shutdown: %q, %v; want closed", b, err)
+	}
+	if _, err := h2.WaitGoAway(); err != nil {
+		t.Errorf("h2c at shutdown: %v, want GOAWAY", err)
+	}
+	select {
+	case err := <-d.exited:
+		d.exited <- err // for the cleanup
+		if err != nil {
+			t.Errorf("demo exited with %v, want status 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Error("demo still running 15 s after SIGTERM")
+	}
+}
