@@ -15,7 +15,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -44,10 +43,6 @@ func main() {
 	}
 }
 
-// shutdownGrace bounds the whole shutdown, so the process exits within ten
-// seconds even when peers do not answer.
-const shutdownGrace = demo.ShutdownGrace
-
 // run serves until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, addr string, out io.Writer, logger *slog.Logger) error {
 	a, err := newApp(logger, os.Stderr)
@@ -62,25 +57,5 @@ func run(ctx context.Context, addr string, out io.Writer, logger *slog.Logger) e
 	srv.ReadHeaderTimeout = 5 * time.Second // a client dribbling its head is cut off
 	srv.ErrorLog = slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	a.configure(srv)
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := a.e.Shutdown(sctx); err != nil {
-		logger.Warn("http shutdown", "err", err)
-		_ = a.e.Close()
-	}
-	// Wait for the switched connections (neither net/http nor Echo tracks them).
-	if err := a.n.Shutdown(sctx); err != nil {
-		logger.Warn("switched connections forced closed", "err", err)
-	}
-	return nil
+	return demo.Serve(ctx, srv, ln, a.n, a.e.Shutdown, out, logger)
 }

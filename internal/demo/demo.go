@@ -4,10 +4,13 @@
 package demo
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -207,4 +210,30 @@ func (rm *room) join(c *gws.Conn) error {
 			}
 		}
 	}
+}
+
+// Serve prints the "listening on" line, serves srv on ln until ctx ends,
+// then shuts down within ShutdownGrace: stop (srv.Shutdown, or Echo's) lets
+// plain requests finish, then n.Shutdown waits for the switched connections,
+// which net/http does not track.
+func Serve(ctx context.Context, srv *http.Server, ln net.Listener, n *negotiate.Negotiator, stop func(context.Context) error, out io.Writer, logger *slog.Logger) error {
+	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
+	defer cancel()
+	if err := stop(sctx); err != nil {
+		logger.Warn("http shutdown", "err", err)
+		_ = srv.Close()
+	}
+	if err := n.Shutdown(sctx); err != nil {
+		logger.Warn("switched connections forced closed", "err", err)
+	}
+	return nil
 }
