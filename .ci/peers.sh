@@ -13,13 +13,15 @@ as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-# Debian packages, one per peer program. Add new peers here (the h2c and
-# proxy interop tests will want nghttp2-client and nginx); the command each
-# provides is checked so that an installed machine skips apt entirely.
+# Debian packages, one per peer program. Add new peers here; the command
+# each provides is checked so that an installed machine skips apt entirely.
 declare -A packages=(
-	[chromium]=chromium # headless browser: interop/chromium_test.go
-	[node]=nodejs       # Node's ws client: interop/node_test.go
+	[chromium]=chromium    # headless browser: interop/chromium_test.go
+	[node]=nodejs          # Node's ws client: interop/node_test.go
 	[npm]=npm
+	[curl]=curl            # curl --http2 (h2c by Upgrade): interop/h2c_test.go
+	[nghttp]=nghttp2-client # nghttp -u (h2c by Upgrade): interop/h2c_test.go
+	[nginx]=nginx-light    # reverse proxy in front of two demos: interop/nginx_test.go
 )
 missing=()
 for cmd in "${!packages[@]}"; do
@@ -33,6 +35,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 chromium --version 2>/dev/null || true
 node --version
+curl --version | head -n 1
+nghttp --version
+nginx -v
 
 # npm modules, pinned by interop/node/package-lock.json into
 # interop/node/node_modules (ignored by git).
