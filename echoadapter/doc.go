@@ -42,9 +42,10 @@
 //
 // # Context and lifetime
 //
-// The middleware and the handler block until the protocol is done with the
-// connection, so the pooled echo.Context is not reused while a connection
-// lives, and protocols never receive it: they get the *http.Request and,
+// The middleware and the handler return as soon as the connection has
+// switched: the protocol runs on in a goroutine of its own, and the pooled
+// echo.Context goes back to Echo's pool. Protocols never receive it, so
+// nothing of it outlives the request: they get the *http.Request and,
 // in the middleware, c.Echo() as [negotiate.Conn.Next], so h2c streams go
 // through Echo's router and middleware as new requests. The connection
 // is not cancelled by the request's context: [negotiate.Conn.Context] keeps

@@ -68,8 +68,10 @@ func MiddlewareWithConfig(config Config) echo.MiddlewareFunc {
 //
 // A refusal is written through c.Response() (Echo's loggers see its
 // status), and the middleware returns nil. After a switch c.Response() is
-// committed with status 101, and the middleware returns nil once the
-// protocol is done with the connection. Protocols that carry HTTP (h2c) serve
+// committed with status 101, and the middleware returns nil as soon as the
+// connection has switched: the protocol runs on in a goroutine of its own,
+// so Echo's loggers log the 101 at the switch and the pooled echo.Context
+// goes back to its pool. Protocols that carry HTTP (h2c) serve
 // their requests with c.Echo(), through Echo's router and middleware again.
 func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 	config, err := config.validate()

@@ -17,16 +17,15 @@ import (
 // The negotiator tracks it from the switch until the protocol returns.
 //
 // The protocol owns the Conn: its deadlines are clear (the server's are
-// removed at the switch), and it is closed by the negotiator when Serve or
-// Handshake returns.
+// removed at the switch), and it is closed by the negotiator when Serve (or
+// a Handshake without Serve) returns.
 type Conn struct {
 	nc       net.Conn
 	n        *Negotiator
+	e        *entry // the registration: protocol and lower-case name
 	req      *http.Request
 	protocol string // the token, as the client offered it
-	name     string // lower-case protocol name
 	next     http.Handler
-	remote   string
 	start    time.Time
 
 	in, out  atomic.Int64
@@ -34,9 +33,13 @@ type Conn struct {
 
 	mu         sync.Mutex
 	early      []byte
+	engine     any
 	onShutdown func()
+	handing    bool // Serve is still to start: a shutdown waits for it
 	asked      bool // shutdown asked
 	closed     bool
+	finished   bool          // the protocol has returned
+	done       chan struct{} // made by Done, closed when finished
 	ctx        context.Context
 	cancel     context.CancelFunc
 }
@@ -132,22 +135,56 @@ func (c *Conn) Context() context.Context {
 	return c.ctx
 }
 
+// SetEngine keeps the engine's own connection value (gorilla's
+// *websocket.Conn, say) on the Conn: a [Protocol]'s Handshake sets it for
+// its Serve and Shutdown, which read it with [Conn.Engine].
+func (c *Conn) SetEngine(v any) {
+	c.mu.Lock()
+	c.engine = v
+	c.mu.Unlock()
+}
+
+// Engine returns what [Conn.SetEngine] kept, or nil.
+func (c *Conn) Engine() any {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.engine
+}
+
+// Done returns a channel that is closed when the protocol has returned
+// (Serve, or a Handshake without Serve) and the connection is closed: a
+// shutdown func waits on it for the peer's close.
+func (c *Conn) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.finished {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
 // OnShutdown sets how the protocol closes this connection its own way
 // (a WebSocket close frame, an HTTP/2 GOAWAY) when the negotiator shuts
-// down. f runs once, in its own goroutine; it should start the close and
-// may wait a bounded time for the peer. Without it the connection is
-// simply closed. If the shutdown has already begun, f runs at once.
+// down, in place of [Protocol].Shutdown. f runs once, in its own
+// goroutine; it should start the close and may wait a bounded time for
+// the peer. Without either the connection is simply closed. If the
+// shutdown has already begun, f runs at once.
 func (c *Conn) OnShutdown(f func()) {
 	c.mu.Lock()
 	c.onShutdown = f
-	asked := c.asked
+	run := c.asked && !c.handing
 	c.mu.Unlock()
-	if asked {
+	if run {
 		go f()
 	}
 }
 
-// askShutdown starts the protocol's own close, once.
+// askShutdown starts the protocol's own close, once. A connection whose
+// Serve has not started yet (its Handshake is writing the 101) is closed
+// when Serve starts.
 func (c *Conn) askShutdown() {
 	c.mu.Lock()
 	if c.asked {
@@ -155,16 +192,51 @@ func (c *Conn) askShutdown() {
 		return
 	}
 	c.asked = true
-	f, cancel := c.onShutdown, c.cancel
+	cancel, handing := c.cancel, c.handing
 	c.mu.Unlock()
 	if cancel != nil {
 		cancel()
 	}
-	if f == nil {
-		_ = c.Close()
-		return
+	if !handing {
+		c.shutdown()
 	}
-	go f()
+}
+
+// shutdown runs the connection's or the protocol's shutdown func, or
+// closes the connection.
+func (c *Conn) shutdown() {
+	c.mu.Lock()
+	f := c.onShutdown
+	c.mu.Unlock()
+	switch {
+	case f != nil:
+		go f()
+	case c.e.proto.Shutdown != nil:
+		go c.e.proto.Shutdown(c)
+	default:
+		_ = c.Close()
+	}
+}
+
+// serve runs the protocol's Serve in the connection's own goroutine, then
+// closes and reports the connection. Its frames are few: the stack of an
+// idle connection is this goroutine's.
+func (c *Conn) serve() {
+	c.mu.Lock()
+	c.handing = false
+	asked := c.asked
+	c.mu.Unlock()
+	if asked {
+		c.shutdown()
+	}
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			err = c.n.recovered(c, p)
+		}
+		c.n.finish(c, err)
+	}()
+	err = c.e.proto.Serve(c)
 }
 
 // ConnInfo describes a switched connection to the OnSwitch and OnClose
@@ -183,7 +255,7 @@ type ConnInfo struct {
 func (c *Conn) Info() ConnInfo {
 	return ConnInfo{
 		Protocol:   c.protocol,
-		RemoteAddr: c.remote,
+		RemoteAddr: c.req.RemoteAddr,
 		Start:      c.start,
 		Duration:   time.Since(c.start),
 		BytesIn:    c.in.Load(),
@@ -195,7 +267,7 @@ func (c *Conn) Info() ConnInfo {
 func (n *Negotiator) track(c *Conn) {
 	n.mu.Lock()
 	n.live[c] = struct{}{}
-	pc := n.count(c.name)
+	pc := n.count(c.e.name)
 	pc.active++
 	pc.switched++
 	n.mu.Unlock()
@@ -203,7 +275,7 @@ func (n *Negotiator) track(c *Conn) {
 		n.opts.OnSwitch(c.Info())
 	}
 	if l := n.opts.Logger; l != nil {
-		l.Debug("negotiate: switched", "protocol", c.protocol, "remote", c.remote)
+		l.Debug("negotiate: switched", "protocol", c.protocol, "remote", c.req.RemoteAddr)
 	}
 	if n.draining.Load() {
 		c.askShutdown()
@@ -213,6 +285,13 @@ func (n *Negotiator) track(c *Conn) {
 // finish closes a connection whose protocol has returned and reports it.
 func (n *Negotiator) finish(c *Conn, err error) {
 	_ = c.Close()
+	c.mu.Lock()
+	c.finished = true
+	c.handing = false
+	if c.done != nil {
+		close(c.done)
+	}
+	c.mu.Unlock()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		err = nil
 	}
@@ -220,9 +299,9 @@ func (n *Negotiator) finish(c *Conn, err error) {
 	info.Err = err
 	n.mu.Lock()
 	delete(n.live, c)
-	n.count(c.name).active--
+	n.count(c.e.name).active--
 	n.mu.Unlock()
-	n.release(c.name)
+	n.release(c.e.name)
 	if n.opts.OnClose != nil {
 		n.opts.OnClose(info)
 	}

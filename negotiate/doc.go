@@ -58,21 +58,29 @@
 // Upgrade with the chosen token and Connection: Upgrade, plus the valid
 // fields of the ResponseWriter's header (no field can carry CR or LF).
 //
-// From then on the protocol owns the [Conn]; the negotiator closes it when
-// the protocol's Serve (or Handshake) returns, and reports it to OnClose.
-// A panic in a protocol is recovered, logged, counted, and closes that
-// connection only.
+// From then on the protocol owns the [Conn]. The negotiator hands it to a
+// goroutine of its own that runs the protocol's Serve, and the request's
+// handler returns: net/http's per-request state and the deep handler stack
+// are released while the connection lives, and middleware around the mount
+// sees the request end with its 101 (a logger logs 101 at the switch). The
+// upgrade request's context ends then too; [Conn.Context] is the
+// connection's. The negotiator closes the Conn when Serve returns and
+// reports it to OnClose. A panic in a protocol is recovered, logged,
+// counted, and closes that connection only.
 //
 // Engines that write their own 101 (gorilla/websocket) use
 // [Protocol].Handshake: they get a ResponseWriter whose Hijack is the
-// negotiator's, so they too are tracked and receive the early bytes.
+// negotiator's, so they too are tracked and receive the early bytes. With
+// a Serve as well, the Handshake only switches and leaves its connection
+// object on the Conn ([Conn.SetEngine]) for Serve; without one, it serves
+// on the request's goroutine.
 //
 // # Shutdown
 //
 // net/http forgets hijacked connections; the negotiator does not.
 // [Negotiator.Shutdown] refuses new switches, asks each connection to
-// close its protocol's own way ([Conn.OnShutdown]), waits until all are
-// gone or its context ends, then closes the rest.
+// close its protocol's own way ([Protocol].Shutdown, [Conn.OnShutdown]),
+// waits until all are gone or its context ends, then closes the rest.
 // [Negotiator.RegisterOnShutdown] starts it from http.Server.Shutdown.
 //
 // # Client side
@@ -90,6 +98,7 @@
 //
 // # Concurrency
 //
-// Negotiator, Registry and Conn are safe for concurrent use. Hooks run on
-// the connection's goroutine and must not block for long.
+// Negotiator, Registry and Conn are safe for concurrent use. OnSwitch runs
+// on the request's goroutine, OnClose on the connection's; hooks must not
+// block for long.
 package negotiate

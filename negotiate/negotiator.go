@@ -83,7 +83,7 @@ type Negotiator struct {
 	live     map[*Conn]struct{}
 	reserved int // handshaking plus live
 	byName   map[string]*protoCount
-	changed  chan struct{} // closed and replaced when a connection leaves
+	changed  chan struct{} // made by a waiting Shutdown, closed when a connection leaves
 }
 
 type protoCount struct {
@@ -130,7 +130,6 @@ func New(opts *Options) (*Negotiator, error) {
 		retryAfter: strconv.FormatInt(max(secs, 1), 10),
 		live:       make(map[*Conn]struct{}),
 		byName:     make(map[string]*protoCount),
-		changed:    make(chan struct{}),
 	}, nil
 }
 
@@ -175,9 +174,9 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // Upgrade is the negotiation of one request, for adapters to other routers
-// (echoadapter): if r offers a protocol of reg, it refuses or switches and
-// serves the connection until the protocol returns, and reports true: the
-// request has been answered. It reports false, having written nothing,
+// (echoadapter): if r offers a protocol of reg, it refuses or switches,
+// handing the switched connection to the protocol in a goroutine of its
+// own, and reports true: the request has been answered. It reports false, having written nothing,
 // when r is not an upgrade or offers nothing reg has (or only offers its
 // protocols ignore): serve r as ordinary HTTP, or answer 426. next is what
 // [Conn.Next] returns to the protocol (h2c serves its streams with it).
@@ -253,7 +252,8 @@ func Refuse(w http.ResponseWriter, r *http.Request, err error) {
 	DefaultResponder(w, r, e)
 }
 
-// upgrade gates and switches a request whose protocol is chosen.
+// upgrade gates and switches a request whose protocol is chosen, and hands
+// the switched connection to a goroutine of its own.
 func (n *Negotiator) upgrade(w http.ResponseWriter, r *http.Request, c choice) {
 	if err := n.reserve(c.e.name); err != nil {
 		n.refuse(w, r, err)
@@ -270,8 +270,8 @@ func (n *Negotiator) upgrade(w http.ResponseWriter, r *http.Request, c choice) {
 		n.handshake(w, r, c)
 		return
 	}
-	conn, _, err := n.hijack(w, r, c)
-	if err != nil {
+	conn := new(Conn)
+	if _, err := n.hijack(w, r, c, conn); err != nil {
 		n.release(c.e.name)
 		n.hijackFailed(w, r, err)
 		return
@@ -280,7 +280,7 @@ func (n *Negotiator) upgrade(w http.ResponseWriter, r *http.Request, c choice) {
 		n.finish(conn, err)
 		return
 	}
-	n.finish(conn, n.run(conn, func() error { return c.e.proto.Serve(conn) }))
+	go conn.serve()
 }
 
 func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, err error) {
@@ -302,12 +302,18 @@ func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, err er
 	}
 }
 
-// handshake runs an engine that writes its own 101 through a switchWriter.
+// handshake runs an engine that writes its own 101 through a switchWriter,
+// then hands the connection to Serve, if the protocol has one.
 func (n *Negotiator) handshake(w http.ResponseWriter, r *http.Request, c choice) {
 	sw := &switchWriter{ResponseWriter: w, n: n, r: r, c: c}
 	err := n.run(nil, func() error { return c.e.proto.Handshake(sw, r) })
-	if sw.conn != nil {
-		n.finish(sw.conn, err)
+	if conn := sw.conn; conn != nil {
+		if err != nil || conn.e.proto.Serve == nil {
+			n.finish(conn, err)
+			return
+		}
+		_ = conn.nc.SetWriteDeadline(time.Time{}) // the handshake's
+		go conn.serve()
 		return
 	}
 	n.release(c.e.name)
@@ -327,21 +333,25 @@ var errPanic = errors.New("negotiate: panic in protocol")
 // run calls f, turning a panic into an error that is logged and counted.
 func (n *Negotiator) run(c *Conn, f func() error) (err error) {
 	defer func() {
-		p := recover()
-		if p == nil {
-			return
-		}
-		n.panics.Add(1)
-		err = fmt.Errorf("%w: %v", errPanic, p)
-		if l := n.opts.Logger; l != nil && p != http.ErrAbortHandler {
-			attrs := []any{"panic", fmt.Sprint(p)}
-			if c != nil {
-				attrs = append(attrs, "protocol", c.protocol, "remote", c.remote)
-			}
-			l.Error("negotiate: panic in protocol; connection closed", attrs...)
+		if p := recover(); p != nil {
+			err = n.recovered(c, p)
 		}
 	}()
 	return f()
+}
+
+// recovered counts and logs a panic recovered from a protocol (c is nil
+// before the switch) and returns it as an error.
+func (n *Negotiator) recovered(c *Conn, p any) error {
+	n.panics.Add(1)
+	if l := n.opts.Logger; l != nil && p != http.ErrAbortHandler {
+		attrs := []any{"panic", fmt.Sprint(p)}
+		if c != nil {
+			attrs = append(attrs, "protocol", c.protocol, "remote", c.req.RemoteAddr)
+		}
+		l.Error("negotiate: panic in protocol; connection closed", attrs...)
+	}
+	return fmt.Errorf("%w: %v", errPanic, p)
 }
 
 // reserve takes a connection slot, or returns the 503 that refuses one.
@@ -386,9 +396,12 @@ func (n *Negotiator) count(name string) *protoCount {
 	return pc
 }
 
+// signalLocked wakes the Shutdowns waiting for a connection to leave.
 func (n *Negotiator) signalLocked() {
-	close(n.changed)
-	n.changed = make(chan struct{})
+	if n.changed != nil {
+		close(n.changed)
+		n.changed = nil
+	}
 }
 
 // Stats is a snapshot of a negotiator's connections, keyed by protocol name
@@ -438,6 +451,9 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 		if n.reserved == 0 {
 			n.mu.Unlock()
 			return nil
+		}
+		if n.changed == nil {
+			n.changed = make(chan struct{})
 		}
 		ch := n.changed
 		n.mu.Unlock()

@@ -9,8 +9,13 @@ import (
 	"sync/atomic"
 )
 
-// Protocol is an engine the negotiator can switch a connection to. Exactly
-// one of Serve and Handshake must be set.
+// Protocol is an engine the negotiator can switch a connection to. At
+// least one of Serve and Handshake must be set.
+//
+// Once the connection has switched, the negotiator hands it to a goroutine
+// of its own and the request's handler returns: the net/http goroutine, its
+// buffers and its deep stack are released while the protocol runs, and
+// middleware around the mount sees the request end with its 101.
 type Protocol struct {
 	// Check, if set, validates the protocol's prerequisites (RFC 6455 key
 	// and version, h2c's HTTP2-Settings) before the protocol is chosen. It
@@ -20,9 +25,10 @@ type Protocol struct {
 	// unless TakesBody is set.
 	Check func(r *http.Request) error
 
-	// Serve runs the protocol on the switched connection after the
-	// negotiator has written the 101. The connection is closed when Serve
-	// returns; its error, if any, is reported to OnClose.
+	// Serve runs the protocol on the switched connection, in a goroutine
+	// of its own, after the 101 (the negotiator's, or Handshake's). The
+	// connection is closed when Serve returns; its error, if any, is
+	// reported to OnClose.
 	Serve func(c *Conn) error
 
 	// Handshake is for engines that write their own 101 (gorilla/websocket).
@@ -31,9 +37,23 @@ type Protocol struct {
 	// cleared and a handshake deadline set) with an empty bufio.Reader, while
 	// the bytes the client sent early are read first from the Conn. The 101
 	// the engine writes must carry the headers of w.Header() (Authorize's,
-	// for one). To refuse before hijacking, Handshake calls [Refuse]. The
-	// connection is closed when Handshake returns.
+	// for one). To refuse before hijacking, Handshake calls [Refuse].
+	//
+	// With Serve set too, Handshake only switches: it returns nil once its
+	// 101 is written, leaving what Serve needs on the Conn
+	// ([Conn.SetEngine]), and Serve runs next. Without Serve, Handshake
+	// serves the connection as well, on the request's goroutine, and the
+	// connection is closed when it returns. A Handshake that returns an
+	// error after hijacking has its connection closed and reported.
 	Handshake func(w http.ResponseWriter, r *http.Request) error
+
+	// Shutdown, if set, closes a connection of this protocol its own way
+	// (a WebSocket close frame, an HTTP/2 GOAWAY) when the negotiator shuts
+	// down; [Conn.OnShutdown] overrides it for one connection. It runs
+	// once per connection, in its own goroutine; it should start the close
+	// and may wait a bounded time for the peer (see [Conn.Done]). Without
+	// either, the connection is simply closed.
+	Shutdown func(c *Conn)
 
 	// TakesBody reports that the protocol reads the upgrade request's body
 	// itself (h2c). Otherwise a request with a body is refused (400, or 413
@@ -64,13 +84,13 @@ type entry struct {
 // Register maps token ("foo", or "foo/2" for one version) to p. "foo"
 // matches an offer of foo in any version; "foo/2" only foo/2. Tokens are
 // compared case-insensitively. An invalid or already registered token, or a
-// Protocol without exactly one of Serve and Handshake, is an error.
+// Protocol with neither Serve nor Handshake, is an error.
 func (g *Registry) Register(token string, p Protocol) error {
 	if !validElement(token, true) {
 		return fmt.Errorf("negotiate: register %q: not a token or token/version", token)
 	}
-	if (p.Serve == nil) == (p.Handshake == nil) {
-		return fmt.Errorf("negotiate: register %q: exactly one of Serve and Handshake must be set", token)
+	if p.Serve == nil && p.Handshake == nil {
+		return fmt.Errorf("negotiate: register %q: one of Serve and Handshake must be set", token)
 	}
 	tok := strings.ToLower(token)
 	name, version := splitProtocol(tok)

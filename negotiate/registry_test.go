@@ -28,7 +28,6 @@ func TestRegisterErrors(t *testing.T) {
 		{"foo/", Protocol{Serve: serveNothing}},        // empty version
 		{"bar\r\nX: y", Protocol{Serve: serveNothing}}, // header injection
 		{"bar", Protocol{}},                            // no engine
-		{"bar", Protocol{Serve: serveNothing, Handshake: func(http.ResponseWriter, *http.Request) error { return nil }}},
 	}
 	for _, tt := range tests {
 		if err := g.Register(tt.token, tt.p); err == nil {

@@ -10,24 +10,25 @@ import (
 )
 
 // hijack takes the connection through http.NewResponseController (so
-// wrapped writers work), clears the server's deadlines, keeps the bytes the
-// server had already buffered as the Conn's early bytes, and tracks it. The
-// returned ReadWriter reads and writes through the Conn with empty buffers.
-func (n *Negotiator) hijack(w http.ResponseWriter, r *http.Request, c choice) (*Conn, *bufio.ReadWriter, error) {
+// wrapped writers work), clears the server's deadlines, makes conn of it,
+// keeping the bytes the server had already buffered as the Conn's early
+// bytes, and tracks it. The returned ReadWriter reads and writes through
+// the Conn with empty buffers.
+func (n *Negotiator) hijack(w http.ResponseWriter, r *http.Request, c choice, conn *Conn) (*bufio.ReadWriter, error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	_ = nc.SetDeadline(time.Time{})
-	conn := &Conn{
+	*conn = Conn{
 		nc:       nc,
 		n:        n,
+		e:        c.e,
 		req:      r,
 		protocol: c.token,
-		name:     c.e.name,
 		next:     c.next,
-		remote:   r.RemoteAddr,
 		start:    time.Now(),
+		handing:  c.e.proto.Serve != nil,
 	}
 	if k := brw.Reader.Buffered(); k > 0 {
 		p, _ := brw.Reader.Peek(k)
@@ -37,7 +38,7 @@ func (n *Negotiator) hijack(w http.ResponseWriter, r *http.Request, c choice) (*
 	brw.Reader.Reset(conn)
 	brw.Writer.Reset(conn)
 	n.track(conn)
-	return conn, brw, nil
+	return brw, nil
 }
 
 // expectsContinue reports whether the 100 Continue is still due: net/http
@@ -110,10 +111,11 @@ type switchWriter struct {
 	n       *Negotiator
 	r       *http.Request
 	c       choice
-	conn    *Conn
+	conn    *Conn // set by Hijack
 	refused bool
 	wrote   bool
 }
+
 
 var (
 	_ http.Hijacker = (*switchWriter)(nil)
@@ -128,7 +130,8 @@ func (sw *switchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if sw.conn != nil {
 		return nil, nil, http.ErrHijacked
 	}
-	conn, brw, err := sw.n.hijack(sw.ResponseWriter, sw.r, sw.c)
+	conn := new(Conn)
+	brw, err := sw.n.hijack(sw.ResponseWriter, sw.r, sw.c, conn)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	gws "github.com/gorilla/websocket"
@@ -14,8 +13,8 @@ import (
 
 var errNotNegotiated = errors.New("websocket: the Handshake of a websocket protocol runs only under a negotiate.Negotiator")
 
-// handshake has gorilla write the 101 through the negotiator's writer, then
-// serves the connection until the handler returns.
+// handshake has gorilla write the 101 through the negotiator's writer and
+// leaves gorilla's connection on the negotiator's for serve.
 func (p *protocol) handshake(w http.ResponseWriter, r *http.Request) error {
 	if negotiate.Chosen(w) == "" {
 		// Outside a negotiator, the connection would be neither tracked nor
@@ -32,7 +31,8 @@ func (p *protocol) handshake(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return errNotNegotiated
 	}
-	return p.serve(ws, nc)
+	nc.SetEngine(ws)
+	return nil
 }
 
 // refuse is the Upgrader's Error: gorilla's own refusals go through the
@@ -105,24 +105,11 @@ func validValue(v string) bool {
 	return true
 }
 
-// session is one switched connection while its handler runs.
-type session struct {
-	p  *protocol
-	ws *gws.Conn
-	nc *negotiate.Conn
-
-	mu    sync.Mutex
-	ended bool          // the handler has returned
-	done  chan struct{} // made by a shutdown that waits, closed at the end
-}
-
 // serve applies the limits, starts the keep-alive, runs the handler and
-// closes the WebSocket politely. Without pings it costs two allocations
-// (the session and its shutdown func).
-func (p *protocol) serve(ws *gws.Conn, nc *negotiate.Conn) error {
-	s := &session{p: p, ws: ws, nc: nc}
-	defer s.end()
-	nc.OnShutdown(s.goingAway)
+// closes the WebSocket politely, in the connection's own goroutine. Without
+// pings it does not allocate.
+func (p *protocol) serve(nc *negotiate.Conn) error {
+	ws := nc.Engine().(*gws.Conn)
 	if p.opts.ReadLimit > 0 {
 		ws.SetReadLimit(p.opts.ReadLimit)
 	}
@@ -132,7 +119,7 @@ func (p *protocol) serve(ws *gws.Conn, nc *negotiate.Conn) error {
 		defer pg.stopAndWait()
 	}
 	err := p.handler(ws)
-	s.closeFrame(err)
+	p.closeFrame(ws, err)
 	if pg != nil && pg.stopAndWait() {
 		return ErrPongTimeout
 	}
@@ -140,15 +127,6 @@ func (p *protocol) serve(ws *gws.Conn, nc *negotiate.Conn) error {
 		return nil
 	}
 	return err
-}
-
-func (s *session) end() {
-	s.mu.Lock()
-	s.ended = true
-	if s.done != nil {
-		close(s.done)
-	}
-	s.mu.Unlock()
 }
 
 var (
@@ -162,14 +140,14 @@ var (
 // limit's 1009, the shutdown's 1001) gorilla writes nothing. The handler
 // has returned, so this is the connection's one writer, and gorilla's
 // uncompressed WriteMessage does not allocate.
-func (s *session) closeFrame(err error) {
+func (p *protocol) closeFrame(ws *gws.Conn, err error) {
 	msg := closeNormal
 	if err != nil && !isCloseError(err) {
 		msg = closeInternal
 	}
-	s.ws.EnableWriteCompression(false)
-	_ = s.ws.SetWriteDeadline(time.Now().Add(s.p.opts.CloseTimeout))
-	_ = s.ws.WriteMessage(gws.CloseMessage, msg)
+	ws.EnableWriteCompression(false)
+	_ = ws.SetWriteDeadline(time.Now().Add(p.opts.CloseTimeout))
+	_ = ws.WriteMessage(gws.CloseMessage, msg)
 }
 
 // isCloseError is errors.As for *gws.CloseError, without allocating.
@@ -183,25 +161,22 @@ func isCloseError(err error) bool {
 	return false
 }
 
-// goingAway is the connection's shutdown: a 1001 close frame, then a
-// bounded wait for the handler to end (it does when its read returns the
-// peer's close), then the connection is closed.
-func (s *session) goingAway() {
-	s.mu.Lock()
-	if s.ended {
-		s.mu.Unlock()
+// shutdown is the protocol's Shutdown: a 1001 close frame, then a bounded
+// wait for the handler to end (it does when its read returns the peer's
+// close), then the connection is closed.
+func (p *protocol) shutdown(nc *negotiate.Conn) {
+	ws, _ := nc.Engine().(*gws.Conn)
+	if ws == nil {
+		_ = nc.Close()
 		return
 	}
-	s.done = make(chan struct{})
-	done := s.done
-	s.mu.Unlock()
-	deadline := time.Now().Add(s.p.opts.CloseTimeout)
-	_ = s.ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseGoingAway, "server shutting down"), deadline)
+	deadline := time.Now().Add(p.opts.CloseTimeout)
+	_ = ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseGoingAway, "server shutting down"), deadline)
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
-	case <-done:
+	case <-nc.Done():
 	case <-t.C:
-		_ = s.nc.Close()
+		_ = nc.Close()
 	}
 }

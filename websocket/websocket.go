@@ -171,5 +171,5 @@ func New(opts *Options, handler func(c *gws.Conn) error) (negotiate.Protocol, er
 			Error:       refuse,
 		},
 	}
-	return negotiate.Protocol{Check: p.check, Handshake: p.handshake}, nil
+	return negotiate.Protocol{Check: p.check, Handshake: p.handshake, Serve: p.serve, Shutdown: p.shutdown}, nil
 }
