@@ -7,6 +7,7 @@ replace github.com/switchyard-http/switchyard => ../
 require (
 	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+	golang.org/x/text v0.43.0 // indirect
 )
 
 require (
