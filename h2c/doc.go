@@ -42,6 +42,22 @@
 // [negotiate.Negotiator.Middleware] wraps, so HTTP/2 requests go through the
 // same application chain as HTTP/1.1 ones; Options.Handler overrides it.
 //
+// # Clients that upgrade with OPTIONS *
+//
+// Some clients upgrade with "OPTIONS *" and send their real request as a
+// later stream (nghttp -u does when it has data to send). net/http answers
+// "OPTIONS *" itself (200, no body) before any handler runs, so such a
+// client is not upgraded unless http.Server.DisableGeneralOptionsHandler is
+// set. When it is, "OPTIONS *" becomes stream 1 and reaches the handler,
+// which must answer it: http.ServeMux answers 400 with "Connection: close",
+// which HTTP/2 turns into GOAWAY, so the client's real request may be
+// refused. Answer it as net/http does before the mux:
+//
+//	if r.Method == http.MethodOptions && r.RequestURI == "*" {
+//		w.Header().Set("Content-Length", "0")
+//		return
+//	}
+//
 // # Security: h2c smuggling
 //
 // A reverse proxy that forwards "Upgrade: h2c" and then relays the
