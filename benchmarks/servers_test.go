@@ -27,8 +27,28 @@ type server struct {
 // servers lists the peers; switchyard is added by switchyard_test.go.
 var servers = []server{
 	{"gorilla", gorillaHandler},
+	{"gorilla+close", gorillaCloseHandler},
 	{"coder", coderHandler},
 	{"gobwas", gobwasHandler},
+}
+
+// gorillaCloseHandler is gorilla's Upgrader used directly by a handler
+// that ends the WebSocket the way Switchyard's websocket protocol does when
+// its handler returns: a 1000 close frame under a write deadline, then
+// close. It separates the negotiator's cost from that of the close frame.
+func gorillaCloseHandler(after func(read func() error)) (http.Handler, func(), error) {
+	up := &gws.Upgrader{}
+	closeNormal := gws.FormatCloseMessage(gws.CloseNormalClosure, "")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		after(func() error { _, _, err := c.ReadMessage(); return err })
+		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		_ = c.WriteMessage(gws.CloseMessage, closeNormal)
+	}), nil, nil
 }
 
 // gorillaHandler is gorilla's Upgrader used directly, with its defaults (the

@@ -171,7 +171,9 @@ func (c *Conn) Done() <-chan struct{} {
 // down, in place of [Protocol].Shutdown. f runs once, in its own
 // goroutine; it should start the close and may wait a bounded time for
 // the peer. Without either the connection is simply closed. If the
-// shutdown has already begun, f runs at once.
+// shutdown has already begun, f runs at once. A shutdown that comes
+// between the 101 and the call to OnShutdown closes the connection:
+// prefer [Protocol].Shutdown, which is in place from the switch.
 func (c *Conn) OnShutdown(f func()) {
 	c.mu.Lock()
 	c.onShutdown = f

@@ -104,13 +104,16 @@ func ExampleOptions_authorize() {
 func ExampleNegotiator_Shutdown() {
 	n, _ := negotiate.New(nil)
 	reg := new(negotiate.Registry)
-	reg.HandleFunc("chat", func(c *negotiate.Conn) error {
-		c.OnShutdown(func() {
-			fmt.Fprint(c, "bye\n") // the protocol's own goodbye
+	reg.Register("chat", negotiate.Protocol{
+		Serve: func(c *negotiate.Conn) error {
+			_, err := io.Copy(io.Discard, c)
+			return err
+		},
+		// The protocol's own goodbye, when the negotiator shuts down.
+		Shutdown: func(c *negotiate.Conn) {
+			fmt.Fprint(c, "bye\n")
 			c.Close()
-		})
-		_, err := io.Copy(io.Discard, c)
-		return err
+		},
 	})
 	srv := httptest.NewServer(n.Endpoint(reg))
 	defer srv.Close()

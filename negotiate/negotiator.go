@@ -193,7 +193,33 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		return false
 	}
 	c.next = next
-	n.upgrade(w, r, c)
+	// The gate, then the switch. This path is kept shallow: an engine's
+	// hijack runs at its bottom, on net/http's goroutine, whose stack
+	// grows (a copy) if the path is deep.
+	if err := n.reserve(c.e.name); err != nil {
+		n.refuse(w, r, err)
+		return true
+	}
+	if a := n.opts.Authorize; a != nil {
+		if err := a(r, c.token, w.Header()); err != nil {
+			n.release(c.e.name)
+			n.refuse(w, r, asError(err, http.StatusForbidden))
+			return true
+		}
+	}
+	if c.e.proto.Handshake == nil {
+		n.serveSwitch(w, r, c)
+		return true
+	}
+	// A Handshake engine, through a writer whose Hijack is ours.
+	sw := &switchWriter{ResponseWriter: w, n: n, r: r, c: c}
+	defer func() {
+		if p := recover(); p != nil {
+			err = n.recovered(nil, p)
+		}
+		n.handshaken(sw, err)
+	}()
+	err = c.e.proto.Handshake(sw, r)
 	return true
 }
 
@@ -252,30 +278,17 @@ func Refuse(w http.ResponseWriter, r *http.Request, err error) {
 	DefaultResponder(w, r, e)
 }
 
-// upgrade gates and switches a request whose protocol is chosen, and hands
-// the switched connection to a goroutine of its own.
-func (n *Negotiator) upgrade(w http.ResponseWriter, r *http.Request, c choice) {
-	if err := n.reserve(c.e.name); err != nil {
-		n.refuse(w, r, err)
-		return
-	}
-	if a := n.opts.Authorize; a != nil {
-		if err := a(r, c.token, w.Header()); err != nil {
-			n.release(c.e.name)
-			n.refuse(w, r, asError(err, http.StatusForbidden))
-			return
-		}
-	}
-	if c.e.proto.Handshake != nil {
-		n.handshake(w, r, c)
-		return
-	}
-	conn := new(Conn)
-	if _, err := n.hijack(w, r, c, conn); err != nil {
+// serveSwitch hijacks, writes the 101 and hands the connection to Serve in
+// a goroutine of its own.
+func (n *Negotiator) serveSwitch(w http.ResponseWriter, r *http.Request, c choice) {
+	nc, brw, err := hijackConn(w)
+	if err != nil {
 		n.release(c.e.name)
 		n.hijackFailed(w, r, err)
 		return
 	}
+	conn := new(Conn)
+	n.adopt(conn, nc, brw, r, &c)
 	if err := conn.write101(w.Header(), r); err != nil {
 		n.finish(conn, err)
 		return
@@ -302,11 +315,9 @@ func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, err er
 	}
 }
 
-// handshake runs an engine that writes its own 101 through a switchWriter,
-// then hands the connection to Serve, if the protocol has one.
-func (n *Negotiator) handshake(w http.ResponseWriter, r *http.Request, c choice) {
-	sw := &switchWriter{ResponseWriter: w, n: n, r: r, c: c}
-	err := n.run(nil, func() error { return c.e.proto.Handshake(sw, r) })
+// handshaken finishes a Handshake: it hands a switched connection to Serve
+// (or closes it), and answers a request that did not switch.
+func (n *Negotiator) handshaken(sw *switchWriter, err error) {
 	if conn := sw.conn; conn != nil {
 		if err != nil || conn.e.proto.Serve == nil {
 			n.finish(conn, err)
@@ -316,7 +327,7 @@ func (n *Negotiator) handshake(w http.ResponseWriter, r *http.Request, c choice)
 		go conn.serve()
 		return
 	}
-	n.release(c.e.name)
+	n.release(sw.c.e.name)
 	if errors.Is(err, errPanic) {
 		panic(http.ErrAbortHandler) // logged and counted; net/http closes the connection
 	}
@@ -324,21 +335,11 @@ func (n *Negotiator) handshake(w http.ResponseWriter, r *http.Request, c choice)
 		if err == nil {
 			err = ErrNotSwitched
 		}
-		n.refuse(w, r, asError(err, http.StatusInternalServerError))
+		n.refuse(sw.ResponseWriter, sw.r, asError(err, http.StatusInternalServerError))
 	}
 }
 
 var errPanic = errors.New("negotiate: panic in protocol")
-
-// run calls f, turning a panic into an error that is logged and counted.
-func (n *Negotiator) run(c *Conn, f func() error) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = n.recovered(c, p)
-		}
-	}()
-	return f()
-}
 
 // recovered counts and logs a panic recovered from a protocol (c is nil
 // before the switch) and returns it as an error.

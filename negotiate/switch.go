@@ -9,27 +9,31 @@ import (
 	"time"
 )
 
-// hijack takes the connection through http.NewResponseController (so
-// wrapped writers work), clears the server's deadlines, makes conn of it,
-// keeping the bytes the server had already buffered as the Conn's early
-// bytes, and tracks it. The returned ReadWriter reads and writes through
-// the Conn with empty buffers.
-func (n *Negotiator) hijack(w http.ResponseWriter, r *http.Request, c choice, conn *Conn) (*bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		return nil, err
+// hijackConn takes the connection from w: directly when w is a Hijacker
+// (net/http's own writer), else through http.NewResponseController, so
+// wrapped writers that implement Unwrap work. It is small enough to be
+// inlined: the hijack then runs one frame higher on net/http's goroutine,
+// whose stack is copied if the handshake path outgrows it.
+func hijackConn(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
+	if h, ok := w.(http.Hijacker); ok {
+		return h.Hijack()
 	}
+	return http.NewResponseController(w).Hijack()
+}
+
+// adopt makes conn of a hijacked connection: it clears the server's
+// deadlines, keeps the bytes the server had already buffered as the Conn's
+// early bytes, empties brw's buffers onto the Conn, and tracks it.
+func (n *Negotiator) adopt(conn *Conn, nc net.Conn, brw *bufio.ReadWriter, r *http.Request, c *choice) {
 	_ = nc.SetDeadline(time.Time{})
-	*conn = Conn{
-		nc:       nc,
-		n:        n,
-		e:        c.e,
-		req:      r,
-		protocol: c.token,
-		next:     c.next,
-		start:    time.Now(),
-		handing:  c.e.proto.Serve != nil,
-	}
+	conn.nc = nc
+	conn.n = n
+	conn.e = c.e
+	conn.req = r
+	conn.protocol = c.token
+	conn.next = c.next
+	conn.start = time.Now()
+	conn.handing = c.e.proto.Serve != nil
 	if k := brw.Reader.Buffered(); k > 0 {
 		p, _ := brw.Reader.Peek(k)
 		conn.early = bytes.Clone(p)
@@ -38,7 +42,6 @@ func (n *Negotiator) hijack(w http.ResponseWriter, r *http.Request, c choice, co
 	brw.Reader.Reset(conn)
 	brw.Writer.Reset(conn)
 	n.track(conn)
-	return brw, nil
 }
 
 // expectsContinue reports whether the 100 Continue is still due: net/http
@@ -116,7 +119,6 @@ type switchWriter struct {
 	wrote   bool
 }
 
-
 var (
 	_ http.Hijacker = (*switchWriter)(nil)
 	_ http.Flusher  = (*switchWriter)(nil)
@@ -130,11 +132,12 @@ func (sw *switchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if sw.conn != nil {
 		return nil, nil, http.ErrHijacked
 	}
-	conn := new(Conn)
-	brw, err := sw.n.hijack(sw.ResponseWriter, sw.r, sw.c, conn)
+	nc, brw, err := hijackConn(sw.ResponseWriter)
 	if err != nil {
 		return nil, nil, err
 	}
+	conn := new(Conn)
+	sw.n.adopt(conn, nc, brw, sw.r, &sw.c)
 	sw.conn = conn
 	_ = conn.nc.SetWriteDeadline(time.Now().Add(sw.n.opts.HandshakeTimeout))
 	if expectsContinue(sw.r) {
