@@ -19,9 +19,7 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -30,6 +28,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/demo"
 )
 
 func main() {
@@ -50,10 +50,6 @@ func main() {
 	}
 }
 
-// shutdownGrace bounds the whole shutdown, so the process exits within ten
-// seconds even when peers do not answer.
-const shutdownGrace = 8 * time.Second
-
 // run serves until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, addr, backend string, out io.Writer, logger *slog.Logger) error {
 	g, err := newGateway(backend, logger)
@@ -70,28 +66,6 @@ func run(ctx context.Context, addr, backend string, out io.Writer, logger *slog.
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	g.n.RegisterOnShutdown(srv) // srv.Shutdown also starts closing the tunnels
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("http shutdown", "err", err)
-		_ = srv.Close()
-	}
-	if err := g.n.Shutdown(sctx); err != nil {
-		logger.Warn("tunnels forced closed", "err", err)
-	}
-	g.transport.CloseIdleConnections()
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	defer g.transport.CloseIdleConnections()
+	return demo.Serve(ctx, srv, ln, g.n, srv.Shutdown, out, logger)
 }
