@@ -184,7 +184,7 @@ func (g *Registry) selectProtocol(r *http.Request, maxBody int64) (choice, error
 			return choice{}, err
 		}
 		for _, e := range es {
-			it := tokenIter{values: offers, versioned: true}
+			it := newTokenIter(offers, true)
 			for {
 				offer, ok, _ := it.next()
 				if !ok {
@@ -200,7 +200,7 @@ func (g *Registry) selectProtocol(r *http.Request, maxBody int64) (choice, error
 		}
 		return choice{}, refusal
 	}
-	it := tokenIter{values: offers, versioned: true}
+	it := newTokenIter(offers, true)
 	var found choice
 	for {
 		offer, ok, err := it.next()
@@ -242,7 +242,7 @@ func bestMatch(es []*entry, offer string) *entry {
 }
 
 func validateUpgrade(values []string) error {
-	it := tokenIter{values: values, versioned: true}
+	it := newTokenIter(values, true)
 	for {
 		_, ok, err := it.next()
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 )
 
 // hijackConn takes the connection from w: directly when w is a Hijacker
@@ -97,15 +99,7 @@ func appendHeader(b []byte, h http.Header) []byte {
 	return b
 }
 
-// validValue rejects control characters other than HTAB (RFC 9110 §5.5).
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
-}
+func validValue(v string) bool { return httpsyntax.ValidFieldValue(v) }
 
 // switchWriter is the ResponseWriter a Handshake engine writes through: its
 // Hijack is the negotiator's.

@@ -3,6 +3,8 @@ package negotiate
 import (
 	"net/http"
 	"strings"
+
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 )
 
 // This file holds the one token-list parser for Upgrade and Connection
@@ -12,48 +14,27 @@ import (
 // lines without allocating. Empty elements and optional whitespace are
 // skipped, as RFC 9110 §5.6.1 asks of recipients.
 type tokenIter struct {
-	values []string
-	cur    string
+	list httpsyntax.List
 	// versioned allows "name/version" elements (Upgrade); Connection
 	// elements are plain tokens.
 	versioned bool
 }
 
+func newTokenIter(values []string, versioned bool) tokenIter {
+	return tokenIter{list: httpsyntax.List{Lines: values}, versioned: versioned}
+}
+
 // next returns the next element. ok is false at the end of the list; err is
 // non-nil when an element is not a token (or name/version).
 func (it *tokenIter) next() (tok string, ok bool, err error) {
-	for {
-		for it.cur == "" {
-			if len(it.values) == 0 {
-				return "", false, nil
-			}
-			it.cur, it.values = it.values[0], it.values[1:]
-		}
-		var elem string
-		if i := strings.IndexByte(it.cur, ','); i >= 0 {
-			elem, it.cur = it.cur[:i], it.cur[i+1:]
-		} else {
-			elem, it.cur = it.cur, ""
-		}
-		elem = trimOWS(elem)
-		if elem == "" {
-			continue
-		}
-		if !validElement(elem, it.versioned) {
-			return "", false, errMalformed
-		}
-		return elem, true, nil
+	elem, ok := it.list.Next()
+	if !ok {
+		return "", false, nil
 	}
-}
-
-func trimOWS(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
+	if !validElement(elem, it.versioned) {
+		return "", false, errMalformed
 	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
+	return elem, true, nil
 }
 
 // validElement reports whether s is a token, or, when versioned, a
@@ -69,26 +50,7 @@ func validElement(s string, versioned bool) bool {
 	return !slash || isToken(version)
 }
 
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// isTchar reports whether c is a tchar of RFC 9110 §5.6.2.
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isToken(s string) bool { return httpsyntax.IsToken(s) }
 
 // splitProtocol splits "name/version" into its parts.
 func splitProtocol(tok string) (name, version string) {
@@ -101,7 +63,7 @@ func splitProtocol(tok string) (name, version string) {
 // token, compared case-insensitively. Malformed elements are skipped; use
 // [Offers] to validate a request's lists.
 func ContainsToken(values []string, token string) bool {
-	it := tokenIter{values: values, versioned: true}
+	it := newTokenIter(values, true)
 	for {
 		tok, ok, err := it.next()
 		if err != nil {
@@ -145,7 +107,7 @@ func Offers(r *http.Request) ([]string, error) {
 		return nil, err
 	}
 	var offers []string
-	it := tokenIter{values: r.Header["Upgrade"], versioned: true}
+	it := newTokenIter(r.Header["Upgrade"], true)
 	for {
 		tok, ok, err := it.next()
 		if err != nil {
@@ -159,7 +121,7 @@ func Offers(r *http.Request) ([]string, error) {
 }
 
 func validateConnection(values []string) error {
-	it := tokenIter{values: values}
+	it := newTokenIter(values, false)
 	for {
 		_, ok, err := it.next()
 		if err != nil {

@@ -2,6 +2,7 @@ package negotiate
 
 import (
 	"errors"
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"net/http"
 	"slices"
 	"testing"
@@ -34,7 +35,7 @@ func TestTokenList(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			it := tokenIter{values: tt.values, versioned: true}
+			it := newTokenIter(tt.values, true)
 			var got []string
 			var err error
 			for {
@@ -59,7 +60,7 @@ func TestTokenList(t *testing.T) {
 }
 
 func TestConnectionTokensHaveNoVersion(t *testing.T) {
-	it := tokenIter{values: []string{"upgrade, foo/2"}}
+	it := newTokenIter([]string{"upgrade, foo/2"}, false)
 	if _, _, err := it.next(); err != nil {
 		t.Fatalf("first element: %v", err)
 	}
@@ -138,7 +139,7 @@ func FuzzTokenList(f *testing.F) {
 		f.Add(s, "upgrade, HTTP2-Settings")
 	}
 	f.Fuzz(func(t *testing.T, upgrade, connection string) {
-		it := tokenIter{values: []string{upgrade, connection}, versioned: true}
+		it := newTokenIter([]string{upgrade, connection}, true)
 		for i := 0; ; i++ {
 			tok, ok, err := it.next()
 			if err != nil || !ok {
@@ -148,7 +149,7 @@ func FuzzTokenList(f *testing.F) {
 				t.Fatalf("more tokens than bytes in %q %q", upgrade, connection)
 			}
 			// Every token is a valid element and carries no separator.
-			if !validElement(tok, true) || tok != trimOWS(tok) {
+			if !validElement(tok, true) || tok != httpsyntax.TrimOWS(tok) {
 				t.Fatalf("token %q is not a valid element", tok)
 			}
 			if !ContainsToken([]string{upgrade, connection}, tok) {

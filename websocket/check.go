@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -111,8 +112,8 @@ func (p *protocol) subprotocol(h http.Header) string {
 	}
 	if p.opts.ServerSubprotocolPreference {
 		for _, s := range p.opts.Subprotocols {
-			it := listIter{lines: offered}
-			for t, ok := it.next(); ok; t, ok = it.next() {
+			it := httpsyntax.List{Lines: offered}
+			for t, ok := it.Next(); ok; t, ok = it.Next() {
 				if t == s {
 					return s
 				}
@@ -120,8 +121,8 @@ func (p *protocol) subprotocol(h http.Header) string {
 		}
 		return ""
 	}
-	it := listIter{lines: offered}
-	for t, ok := it.next(); ok; t, ok = it.next() {
+	it := httpsyntax.List{Lines: offered}
+	for t, ok := it.Next(); ok; t, ok = it.Next() {
 		for _, s := range p.opts.Subprotocols {
 			if t == s {
 				return s
@@ -129,48 +130,4 @@ func (p *protocol) subprotocol(h http.Header) string {
 		}
 	}
 	return ""
-}
-
-// listIter walks the elements of a comma-separated list spread over field
-// lines, skipping empty ones and optional whitespace.
-type listIter struct {
-	lines []string
-	cur   string
-}
-
-func (it *listIter) next() (string, bool) {
-	for {
-		for it.cur == "" {
-			if len(it.lines) == 0 {
-				return "", false
-			}
-			it.cur, it.lines = it.lines[0], it.lines[1:]
-		}
-		elem, rest, _ := strings.Cut(it.cur, ",")
-		it.cur = rest
-		if elem = strings.Trim(elem, " \t"); elem != "" {
-			return elem, true
-		}
-	}
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !isTchar(s[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-// isTchar reports whether c is a tchar of RFC 9110 §5.6.2.
-func isTchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }

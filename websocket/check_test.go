@@ -168,29 +168,6 @@ func TestOriginHost(t *testing.T) {
 	}
 }
 
-func TestListIter(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		lines []string
-		want  string
-	}{
-		{nil, ""},
-		{[]string{""}, ""},
-		{[]string{"a"}, "a"},
-		{[]string{" a , b ,,", "", "\tc"}, "a|b|c"},
-		{[]string{",,,", " , "}, ""},
-	} {
-		var got []string
-		it := listIter{lines: tc.lines}
-		for e, ok := it.next(); ok; e, ok = it.next() {
-			got = append(got, e)
-		}
-		if strings.Join(got, "|") != tc.want {
-			t.Errorf("elements of %q: got %q, want %q", tc.lines, got, tc.want)
-		}
-	}
-}
-
 // FuzzCheck feeds hostile header values to Check: it must never panic,
 // and whatever it accepts must be a GET with a valid key and version 13.
 func FuzzCheck(f *testing.F) {

@@ -8,6 +8,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -58,7 +59,7 @@ func (p *protocol) responseHeader(h, req http.Header) http.Header {
 			continue
 		}
 		for _, v := range vs {
-			if !validValue(v) {
+			if !httpsyntax.ValidFieldValue(v) {
 				continue
 			}
 			if out == nil {
@@ -88,21 +89,11 @@ func passes(name string) bool {
 	if hasPrefixFold(name, "Sec-Websocket-") || hasPrefixFold(name, "Content-") {
 		return false
 	}
-	return isToken(name)
+	return httpsyntax.IsToken(name)
 }
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
-}
-
-// validValue rejects control characters other than HTAB (RFC 9110 §5.5).
-func validValue(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if c := v[i]; (c < ' ' && c != '\t') || c == 0x7f {
-			return false
-		}
-	}
-	return true
 }
 
 // serve applies the limits, runs the handler (with the keep-alive, if

@@ -10,6 +10,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -131,7 +132,7 @@ func New(opts *Options, handler func(c *gws.Conn) error) (negotiate.Protocol, er
 		return negotiate.Protocol{}, errors.New("websocket: PongTimeout is set but PingInterval is not")
 	}
 	for _, s := range o.Subprotocols {
-		if !isToken(s) {
+		if !httpsyntax.IsToken(s) {
 			return negotiate.Protocol{}, fmt.Errorf("websocket: subprotocol %q is not a token", s)
 		}
 	}
