@@ -67,7 +67,7 @@ func New(opts *Options) (negotiate.Protocol, error) {
 	if err := http2.ConfigureServer(e.base, e.h2); err != nil {
 		return negotiate.Protocol{}, fmt.Errorf("h2c: %w", err)
 	}
-	return negotiate.Protocol{Check: e.check, Serve: e.serve, TakesBody: true}, nil
+	return negotiate.Protocol{Check: e.check, Serve: e.serve, Shutdown: e.shutdown, TakesBody: true}, nil
 }
 
 type engine struct {
@@ -90,7 +90,8 @@ func (e *engine) check(r *http.Request) error {
 	if !negotiate.ContainsToken(r.Header["Connection"], "HTTP2-Settings") {
 		return fmt.Errorf("%w: Connection does not list HTTP2-Settings", negotiate.ErrIgnore)
 	}
-	if _, err := decodeSettings(vals[0]); err != nil {
+	var buf [64]byte // settings are few: validate without allocating
+	if _, err := decodeSettings(buf[:0], vals[0]); err != nil {
 		return fmt.Errorf("%w: %v", negotiate.ErrIgnore, err)
 	}
 	if proxied(r) && !e.trusted(r.RemoteAddr) {
@@ -137,7 +138,7 @@ func (replay) Close() error { return nil }
 // request.
 func (e *engine) serve(c *negotiate.Conn) error {
 	r := c.Request()
-	settings, err := decodeSettings(r.Header["Http2-Settings"][0])
+	settings, err := decodeSettings(nil, r.Header["Http2-Settings"][0])
 	if err != nil {
 		return err // checked before the switch; cannot happen
 	}
@@ -151,9 +152,9 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	// Streams outlive a shutdown's first step: they drain after GOAWAY,
 	// so their context keeps the request's values but not its end.
 	ctx := context.WithoutCancel(r.Context())
-	c.OnShutdown(e.goAway)
 	e.h2.ServeConn(c, &http2.ServeConnOpts{
 		Context:        ctx,
+		BaseConfig:     e.baseConfig(),
 		Handler:        h,
 		UpgradeRequest: stream1(r, ctx),
 		Settings:       settings,
@@ -161,21 +162,36 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	return nil
 }
 
-// goAway starts the graceful shutdown of every upgraded connection: GOAWAY,
-// then each closes when its streams are done.
-func (e *engine) goAway() {
+// shutdown is the protocol's close at the negotiator's shutdown: it starts
+// the graceful shutdown of every upgraded connection (GOAWAY, then each
+// closes when its streams are done); x/net has no way to reach just one.
+func (e *engine) shutdown(*negotiate.Conn) {
 	_ = e.base.Shutdown(context.Background())
 }
 
 // stream1 turns the upgrade request into the HTTP/2 request it becomes
 // (RFC 7540 §3.2): HTTP/2.0, hop-by-hop fields removed, body replayed. Go
 // 1.27 does part of this itself; Go 1.26's x/net passes it on as given.
+//
+// The upgrade request itself ([negotiate.Conn.Request]) is left as it came.
+// Stream 1 gets its own Request, URL and Header map; the header values are
+// shared (net/http's reader caps each slice, so an Add reallocates) rather
+// than cloned, which is what r.Clone would spend two more allocations on.
 func stream1(r *http.Request, ctx context.Context) *http.Request {
-	up := r.Clone(ctx)
-	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/2.0", 2, 0
-	for _, k := range []string{"Connection", "Upgrade", "Http2-Settings", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Te"} {
-		up.Header.Del(k)
+	up := r.WithContext(ctx)
+	if r.URL != nil {
+		u := *r.URL
+		up.URL = &u
 	}
+	up.Header = make(http.Header, len(r.Header))
+	for k, v := range r.Header {
+		switch k {
+		case "Connection", "Upgrade", "Http2-Settings", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Te":
+			continue
+		}
+		up.Header[k] = v
+	}
+	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/2.0", 2, 0
 	up.TransferEncoding = nil
 	up.Close = false
 	if b, ok := r.Body.(replay); ok {
@@ -187,12 +203,22 @@ func stream1(r *http.Request, ctx context.Context) *http.Request {
 }
 
 // decodeSettings decodes an HTTP2-Settings value (RFC 7540 §3.2.1):
-// base64url without padding, whole 6-byte settings, valid values.
-func decodeSettings(v string) ([]byte, error) {
-	b, err := base64.RawURLEncoding.DecodeString(strings.TrimSpace(v))
-	if err != nil {
-		return nil, errors.New("HTTP2-Settings is not base64url without padding")
+// base64url without padding, whole 6-byte settings, valid values. It
+// appends to dst, through a small copy of each piece of v so that neither
+// allocates when dst has room.
+func decodeSettings(dst []byte, v string) ([]byte, error) {
+	v = strings.TrimSpace(v)
+	var chunk [64]byte // 16 whole base64 quanta
+	b := dst
+	for len(v) > 0 {
+		k := copy(chunk[:], v)
+		var err error
+		if b, err = base64.RawURLEncoding.AppendDecode(b, chunk[:k]); err != nil {
+			return nil, errors.New("HTTP2-Settings is not base64url without padding")
+		}
+		v = v[k:]
 	}
+	b = b[len(dst):]
 	if len(b)%6 != 0 {
 		return nil, errors.New("HTTP2-Settings length is not a multiple of 6")
 	}
