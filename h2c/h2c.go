@@ -137,6 +137,7 @@ func (replay) Close() error { return nil }
 // serve runs HTTP/2 on the switched connection, stream 1 being the upgrade
 // request.
 func (e *engine) serve(c *negotiate.Conn) error {
+	growStack(0)
 	r := c.Request()
 	settings, err := decodeSettings(nil, r.Header["Http2-Settings"][0])
 	if err != nil {
