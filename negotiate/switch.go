@@ -11,15 +11,12 @@ import (
 	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 )
 
-// hijackConn takes the connection from w: directly when w is a Hijacker
-// (net/http's own writer), else through http.NewResponseController, so
-// wrapped writers that implement Unwrap work. It is small enough to be
-// inlined: the hijack then runs one frame higher on net/http's goroutine,
-// whose stack is copied if the handshake path outgrows it.
+// hijackConn takes the connection from w through http.NewResponseController
+// only, so that wrapped writers that implement Unwrap work (DESIGN.md's
+// switch rule). It is inlined into its callers: the hijack runs at the
+// bottom of the handshake path on net/http's goroutine, whose stack is
+// copied if that path outgrows it.
 func hijackConn(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
-	if h, ok := w.(http.Hijacker); ok {
-		return h.Hijack()
-	}
 	return http.NewResponseController(w).Hijack()
 }
 
