@@ -311,7 +311,7 @@ func nginxModules(t *testing.T, bin string) string {
 
 // nginxConfig is the proxy's configuration: one worker (so the round robin
 // over the two instances strictly alternates), everything under dir, and
-// three ways to forward to the instances:
+// four ways to forward to the instances:
 //
 //   - location /: the usual WebSocket forwarding everybody copies
 //     (proxy_http_version 1.1, Upgrade from the client, Connection from the
@@ -321,6 +321,8 @@ func nginxModules(t *testing.T, bin string) string {
 //     the client sent it, so that nginx's rewriting of Connection no
 //     longer stands in h2c's way and only the instances' guard against
 //     proxied h2c upgrades is left;
+//   - location /http-host/: location / with Host $http_host (the Host the
+//     client sent, port included) instead of $host (without the port);
 //   - location /unguarded/: Connection passed through and no X-Forwarded-*
 //     fields, a proxy the guard cannot recognise — the control that shows
 //     what the guard prevents.
@@ -391,6 +393,16 @@ http {
 			proxy_set_header Upgrade $http_upgrade;
 			proxy_set_header Connection $http_connection;
 			proxy_set_header Host $host;
+			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+			proxy_set_header X-Forwarded-Proto $scheme;
+		}
+
+		location /http-host/ {
+			proxy_pass http://demo/;
+			proxy_http_version 1.1;
+			proxy_set_header Upgrade $http_upgrade;
+			proxy_set_header Connection $connection_upgrade;
+			proxy_set_header Host $http_host;
 			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
 			proxy_set_header X-Forwarded-Proto $scheme;
 		}

@@ -24,6 +24,9 @@ import (
 //   - WebSocket (gorilla's Dialer) and echo/1 (a raw upgrade, with bytes
 //     sent right behind the request head) switch through it, land on both
 //     instances, are live on their instance while open and released after;
+//   - a browser's same-origin WebSocket is refused (403) where nginx
+//     forwards Host without the port ($host) on a port other than 80 or
+//     443, and passes with Host $http_host;
 //   - h2c is not upgraded through it: the offer is served as HTTP/1.1 and
 //     nothing switches, also where nginx passes Connection through, so that
 //     only the instances' smuggling guard is left — and, as a control, a
@@ -185,6 +188,35 @@ func TestNginx(t *testing.T) {
 				t.Errorf("instance %s counted %d echo/1 switches, want 1", inst.name, got)
 			}
 		}
+	})
+
+	// A browser sends Origin, and on a port other than 80 and 443 the
+	// origin carries the port. "proxy_set_header Host $host", in every
+	// copied configuration, forwards the host without the port, so the
+	// WebSocket's same-origin check (Origin's host:port equal to Host)
+	// refuses the browser's own page with 403 — the demo's chat page
+	// included. Forwarding the Host the client sent ($http_host) keeps the
+	// port and the check passes.
+	t.Run("WebSocket from a browser page: Host $host drops the port", func(t *testing.T) {
+		origin := http.Header{"Origin": {px.url("http", "")}}
+		d := gws.Dialer{HandshakeTimeout: 10 * time.Second}
+		c, resp, err := d.DialContext(ctx, px.url("ws", "/ws"), origin)
+		if err == nil {
+			c.Close()
+			t.Fatalf("location / (Host $host): switched with Origin %s, want 403", origin.Get("Origin"))
+		}
+		if resp == nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("location / (Host $host): %v (response %v), want 403", err, resp)
+		}
+		resp.Body.Close()
+		c, resp, err = d.DialContext(ctx, px.url("ws", "/http-host/ws"), origin)
+		if err != nil {
+			t.Fatalf("location /http-host/ (Host $http_host): %v (response %v), want 101", err, resp)
+		}
+		c.Close()
+		// The two attempts went one to each instance; the second's
+		// connection is released when the client goes.
+		waitCounts(ctx, t, "after close", instances, "websocket", 0)
 	})
 
 	// h2c through nginx. The request is what curl --http2 sends: Upgrade:
