@@ -336,6 +336,9 @@ func nginxConfig(dir, listen string, upstreams []string, built string) string {
 	fmt.Fprintf(&b, `daemon off;
 master_process on;
 worker_processes 1;
+# A graceful quit waits for upgraded connections; bound it, as a
+# deployment should.
+worker_shutdown_timeout 10s;
 pid %[1]s/nginx.pid;
 error_log %[1]s/error.log notice;
 
