@@ -37,7 +37,8 @@
 // [DefaultResponder] by default: the reason as one line of plain text) with
 // Connection: close:
 //
-//	400  malformed Upgrade or Connection list; a body on a protocol that takes none; a protocol's own check
+//	400  malformed Upgrade or Connection list; a body on a protocol that takes none; a protocol's own check;
+//	     the target * with a method other than OPTIONS ("PRI * HTTP/1.1")
 //	403  Authorize refused (an error that is not an *Error)
 //	413  a declared body over Options.MaxBodyBytes on a protocol that takes none
 //	426  nothing switched at an Endpoint or Require mount (Upgrade lists the tokens)

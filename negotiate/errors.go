@@ -62,6 +62,7 @@ var (
 	errMalformed           = errors.New("negotiate: malformed token list")
 	errMalformedUpgrade    = &Error{Status: http.StatusBadRequest, Reason: "malformed Upgrade header: every element must be a token or token/version", Err: errMalformed}
 	errMalformedConnection = &Error{Status: http.StatusBadRequest, Reason: "malformed Connection header: every element must be a token", Err: errMalformed}
+	errAsterisk            = &Error{Status: http.StatusBadRequest, Reason: "the request target * is only for OPTIONS"}
 )
 
 // asError turns any error into the *Error the client is answered with; an

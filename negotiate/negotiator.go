@@ -184,6 +184,10 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	if !IsUpgrade(r) {
 		return false
 	}
+	if r.RequestURI == "*" && r.Method != http.MethodOptions {
+		n.refuse(w, r, errAsterisk) // "PRI * HTTP/1.1": RFC 9112 §3.2.4
+		return true
+	}
 	c, err := reg.selectProtocol(r, n.opts.MaxBodyBytes)
 	if err != nil {
 		n.refuse(w, r, asError(err, http.StatusBadRequest))
@@ -247,6 +251,12 @@ func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 		w.Header()["Connection"] = append([]string{"close"}, e.Header["Connection"]...)
 	}
 	n.opts.Responder(w, r, e)
+	if r.ProtoMajor == 1 && hasBody(r) && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		// No 100 Continue went out, so the client may rightly never send
+		// the body net/http would wait for before it closes; RFC 9112 §9.6
+		// wants the server that said "close" to close.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+	}
 	if n.opts.OnRefuse != nil {
 		n.opts.OnRefuse(r, e)
 	}

@@ -115,6 +115,11 @@ func TestEndpointRefusals(t *testing.T) {
 		{"body on a no-body protocol", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nContent-Length: 5\r\n\r\nhello", 400, nil, "takes no request body", nil},
 		{"chunked body", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400, nil, "takes no request body", nil},
 		{"body over the bound", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nContent-Length: 1000\r\n\r\n", 413, nil, "too large", nil},
+		// The client waits for a 100 Continue that never comes: the server
+		// must not wait for the body before it closes.
+		{"body expected, not sent", upgradeReq("/ep", "echo/1", "Expect: 100-continue", "Content-Length: 5"), 400, nil, "takes no request body", nil},
+		{"chunked body expected, not sent", upgradeReq("/ep", "echo/1", "Expect: 100-continue", "Transfer-Encoding: chunked"), 400, nil, "takes no request body", nil},
+		{"426 with a body expected", "POST /ep HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", 426, nil, "requires a protocol upgrade", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -142,6 +147,28 @@ func TestEndpointRefusals(t *testing.T) {
 				expectClosed(t, br)
 			}
 		})
+	}
+}
+
+// The asterisk form is only for OPTIONS (RFC 9112 §3.2.4): "PRI * HTTP/1.1"
+// is refused, not switched past the router that would refuse it, while
+// OPTIONS * may still upgrade (nghttp -u does, for h2c) where net/http lets
+// it through to the handler.
+func TestAsteriskTarget(t *testing.T) {
+	t.Parallel()
+	n := newNegotiator(t, nil)
+	srv := httptest.NewUnstartedServer(n.Middleware(echoRegistry(t))(plain))
+	srv.Config.DisableGeneralOptionsHandler = true
+	srv.Start()
+	t.Cleanup(srv.Close)
+	resp, body, br, _ := raw(t, srv, "PRI * HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "only for OPTIONS") {
+		t.Fatalf("PRI *: %d %q, want 400 saying * is only for OPTIONS", resp.StatusCode, body)
+	}
+	expectClosed(t, br)
+	resp, _, _, _ = raw(t, srv, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n")
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("OPTIONS *: status = %d, want 101", resp.StatusCode)
 	}
 }
 
