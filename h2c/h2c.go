@@ -209,6 +209,11 @@ func stream1(r *http.Request, ctx context.Context) *http.Request {
 // allocates when dst has room.
 func decodeSettings(dst []byte, v string) ([]byte, error) {
 	v = strings.TrimSpace(v)
+	// The value is a SETTINGS frame's payload, which cannot exceed the
+	// initial SETTINGS_MAX_FRAME_SIZE, 2^14 (RFC 7540 §3.2.1, §4.2).
+	if base64.RawURLEncoding.DecodedLen(len(v)) > 1<<14 {
+		return nil, errors.New("HTTP2-Settings longer than a SETTINGS frame")
+	}
 	var chunk [64]byte // 16 whole base64 quanta
 	b := dst
 	for len(v) > 0 {

@@ -205,6 +205,7 @@ func TestBadSettingsServedAsHTTP1(t *testing.T) {
 		"two settings lines":        "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: \r\nHTTP2-Settings: ",
 		"no settings":               "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c",
 		"connection lacks settings": "Connection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: ",
+		"longer than a frame":       "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: " + strings.Repeat("AAMAAABk", 1<<14/6+1),
 	}
 	for name, fields := range tests {
 		t.Run(name, func(t *testing.T) {
