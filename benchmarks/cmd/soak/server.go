@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/demo"
+)
+
+// The server under test runs in a child process (this binary again, with
+// -serve), so that its heap, RSS and goroutines are its own and not mixed
+// with the clients'. It serves the demo's configuration exactly as
+// examples/server does, on 127.0.0.1:0, plus a control endpoint on a second
+// loopback listener: GET /figures (with ?gc=1, after two collections)
+// answers its memory, goroutines and the negotiator's counts as JSON, and
+// POST /shutdown starts the same graceful shutdown as SIGTERM. It prints
+// "control on http://HOST:PORT" and then the demo's "listening on
+// http://HOST:PORT".
+
+// Figures are the server's own measurements, as the control endpoint
+// answers them.
+type Figures struct {
+	HeapInuse  uint64           `json:"heap_inuse"`  // runtime.MemStats.HeapInuse, bytes
+	HeapAlloc  uint64           `json:"heap_alloc"`  // bytes
+	StackInuse uint64           `json:"stack_inuse"` // goroutine stacks, bytes
+	Sys        uint64           `json:"sys"`         // bytes obtained from the OS
+	RSS        uint64           `json:"rss"`         // VmRSS, bytes (0 where unknown)
+	PeakRSS    uint64           `json:"peak_rss"`    // VmHWM, bytes (0 where unknown)
+	Goroutines int              `json:"goroutines"`  // runtime.NumGoroutine
+	Active     map[string]int   `json:"active"`      // negotiator: live switched connections
+	Switched   map[string]int64 `json:"switched"`    // negotiator: switches since start
+	Refused    int64            `json:"refused"`
+	Panics     int64            `json:"panics"`
+}
+
+// serveMain is the child's main: it serves until SIGINT, SIGTERM or POST
+// /shutdown, then shuts down gracefully and returns the exit status.
+func serveMain() int {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if err := serve(ctx, cancel, os.Stdout, logger); err != nil {
+		logger.Error("soak server", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve is examples/server's run on 127.0.0.1:0 with the control endpoint
+// beside it; quit ends ctx.
+func serve(ctx context.Context, quit func(), out io.Writer, logger *slog.Logger) error {
+	d, err := demo.New(logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	cln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler:           d.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	h2c.ConfigureServer(srv)
+	d.N.RegisterOnShutdown(srv)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /figures", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("gc") == "1" {
+			runtime.GC()
+			runtime.GC()
+		}
+		f := measure()
+		s := d.N.Stats()
+		f.Active, f.Switched, f.Refused, f.Panics = s.Active, s.Switched, s.Refused, s.Panics
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(f)
+	})
+	mux.HandleFunc("POST /shutdown", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusAccepted)
+		quit()
+	})
+	ctl := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	ctl.SetKeepAlivesEnabled(false) // no idle connection goroutine between two calls
+	go func() { _ = ctl.Serve(cln) }()
+	defer ctl.Close()
+
+	fmt.Fprintf(out, "control on http://%s\n", cln.Addr())
+	return demo.Serve(ctx, srv, ln, d.N, srv.Shutdown, out, logger)
+}
+
+// measure reads the runtime's and the OS's figures (no collection).
+func measure() Figures {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rss, peak := procRSS()
+	return Figures{
+		HeapInuse:  ms.HeapInuse,
+		HeapAlloc:  ms.HeapAlloc,
+		StackInuse: ms.StackInuse,
+		Sys:        ms.Sys,
+		RSS:        rss,
+		PeakRSS:    peak,
+		Goroutines: runtime.NumGoroutine(),
+	}
+}

@@ -1,0 +1,635 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os/exec"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config is one soak run.
+type Config struct {
+	Conns    int           // concurrent connections
+	Duration time.Duration // how long all of them echo once the ramp-up is over
+	Mix      [nProtos]int  // weights of websocket, echo/1, h2c
+	// DialConcurrency bounds the handshakes in flight during the ramp-up.
+	DialConcurrency int
+	Pause           time.Duration // between two round trips of a connection (±20%)
+	Size            int           // bytes per message
+	// Timeout is the hard deadline of the whole run; 0: Duration + 3 min.
+	Timeout time.Duration
+	// DrainTimeout bounds the wait for the server's live counts and
+	// goroutines to come back once every client has closed.
+	DrainTimeout time.Duration
+	// Slack is how many goroutines above its baseline the server may keep
+	// after the drain before it is a leak.
+	Slack int
+	// ServerCmd makes the command that starts the server under test (this
+	// binary with -serve).
+	ServerCmd func() *exec.Cmd
+	// Log receives progress lines and the server's standard error; nil
+	// discards them.
+	Log io.Writer
+}
+
+// counts splits Conns along the mix: largest remainders, so the parts add
+// up to Conns exactly.
+func (c *Config) counts() [nProtos]int {
+	var out [nProtos]int
+	total := 0
+	for _, w := range c.Mix {
+		total += w
+	}
+	if total == 0 {
+		return out
+	}
+	type rem struct {
+		p proto
+		r int
+	}
+	var rems []rem
+	left := c.Conns
+	for p, w := range c.Mix {
+		out[p] = c.Conns * w / total
+		left -= out[p]
+		rems = append(rems, rem{proto(p), c.Conns * w % total})
+	}
+	slices.SortStableFunc(rems, func(a, b rem) int { return b.r - a.r })
+	for i := 0; left > 0; i++ {
+		if c.Mix[rems[i%len(rems)].p] > 0 {
+			out[rems[i%len(rems)].p]++
+			left--
+		}
+	}
+	return out
+}
+
+// parseMix reads "websocket=80,echo=10,h2c=10" (any order, missing ones 0;
+// "ws" and "echo/1" also accepted).
+func parseMix(s string) ([nProtos]int, error) {
+	var m [nProtos]int
+	total := 0
+	for _, part := range strings.Split(s, ",") {
+		name, val, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return m, fmt.Errorf("mix: %q is not name=weight", part)
+		}
+		w, err := strconv.Atoi(val)
+		if err != nil || w < 0 {
+			return m, fmt.Errorf("mix: bad weight %q", val)
+		}
+		var p proto
+		switch strings.ToLower(name) {
+		case "websocket", "ws":
+			p = pWS
+		case "echo", "echo/1":
+			p = pEcho
+		case "h2c":
+			p = pH2C
+		default:
+			return m, fmt.Errorf("mix: unknown protocol %q (websocket, echo, h2c)", name)
+		}
+		m[p] = w
+		total += w
+	}
+	if total == 0 {
+		return m, errors.New("mix: all weights are 0")
+	}
+	return m, nil
+}
+
+// Dist is a distribution of durations, in milliseconds.
+type Dist struct {
+	Count int     `json:"count"`
+	P50   float64 `json:"p50_ms"`
+	P90   float64 `json:"p90_ms"`
+	P99   float64 `json:"p99_ms"`
+	Max   float64 `json:"max_ms"`
+}
+
+func dist(d []time.Duration) Dist {
+	if len(d) == 0 {
+		return Dist{}
+	}
+	slices.Sort(d)
+	q := func(f float64) float64 {
+		i := int(f*float64(len(d))+0.5) - 1
+		i = max(0, min(i, len(d)-1))
+		return ms(d[i])
+	}
+	return Dist{Count: len(d), P50: q(0.50), P90: q(0.90), P99: q(0.99), Max: ms(d[len(d)-1])}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Result is what a run found; main prints it as a table or one JSON line.
+type Result struct {
+	Date              string            `json:"date"`
+	Go                string            `json:"go"`
+	Platform          string            `json:"platform"`
+	CPUs              int               `json:"cpus"`
+	Conns             int               `json:"conns"`
+	Planned           map[string]int    `json:"planned"`
+	Duration          string            `json:"duration"`
+	Pause             string            `json:"pause"`
+	Size              int               `json:"size"`
+	FileLimit         uint64            `json:"file_limit"`
+	Up                map[string]int    `json:"up"` // connections that switched
+	RampSecs          float64           `json:"ramp_s"`
+	ConnsPerS         float64           `json:"conns_per_s"`
+	Handshake         map[string]Dist   `json:"handshake"`
+	RoundTrip         map[string]Dist   `json:"round_trip"`
+	Baseline          *Figures          `json:"baseline,omitempty"`
+	Load              *Figures          `json:"load,omitempty"`
+	After             *Figures          `json:"after,omitempty"`
+	HeapPerConn       float64           `json:"heap_per_conn"`  // bytes: (load − baseline HeapInuse) / up
+	StackPerConn      float64           `json:"stack_per_conn"` // bytes: StackInuse likewise
+	RSSPerConn        float64           `json:"rss_per_conn"`   // bytes: VmRSS likewise
+	GoroutinesPerConn float64           `json:"goroutines_per_conn"`
+	DrainSecs         float64           `json:"drain_s"`
+	ShutdownSecs      float64           `json:"shutdown_s"`
+	ExitCode          int               `json:"server_exit"`
+	ServerLogLines    int               `json:"server_log_lines"` // warnings and errors the server logged
+	Errors            map[string]int    `json:"errors"`
+	ErrorSamples      map[string]string `json:"error_samples,omitempty"`
+	Leak              string            `json:"leak,omitempty"`
+	Problems          []string          `json:"problems,omitempty"`
+	OK                bool              `json:"ok"`
+}
+
+// runner is the state of one run.
+type runner struct {
+	cfg  Config
+	addr string
+	res  *Result
+
+	hard context.Context // the run's deadline: everything is aborted at its end
+	load context.Context // the echo phase: ends when the duration is over
+	sem  chan struct{}   // handshakes in flight
+	wg   sync.WaitGroup
+
+	ramped   sync.WaitGroup // one per connection, done when its handshake is over
+	up       [nProtos]atomic.Int64
+	lastUp   atomic.Int64 // unix nanos of the last successful handshake
+	mu       sync.Mutex
+	hs, rtt  [nProtos][]time.Duration
+	errs     map[string]int
+	examples map[string]string
+}
+
+func (r *runner) fail(p proto, phase string, err error) {
+	k := fmt.Sprintf("%s %s: %s", p.label(), phase, kind(err))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs[k]++
+	if _, ok := r.examples[k]; !ok {
+		r.examples[k] = err.Error()
+	}
+}
+
+func (r *runner) logf(format string, args ...any) {
+	if r.cfg.Log != nil {
+		fmt.Fprintf(r.cfg.Log, "soak: "+format+"\n", args...)
+	}
+}
+
+// Run starts the server, soaks it and returns what it found; the error is
+// for a run that could not be made at all. res.OK tells whether the server
+// passed.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Conns <= 0 || cfg.Duration < 0 || cfg.Pause <= 0 || cfg.Size <= 0 || cfg.DialConcurrency <= 0 {
+		return nil, errors.New("conns, pause, size and dial concurrency must be positive")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = cfg.Duration + 3*time.Minute
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 30 * time.Second
+	}
+	planned := cfg.counts()
+	res := &Result{
+		Date: time.Now().UTC().Format(time.RFC3339), Go: runtime.Version(),
+		Platform: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
+		Conns: cfg.Conns, Planned: map[string]int{}, Duration: cfg.Duration.String(),
+		Pause: cfg.Pause.String(), Size: cfg.Size, Up: map[string]int{},
+		Handshake: map[string]Dist{}, RoundTrip: map[string]Dist{}, Errors: map[string]int{},
+	}
+	for p := range nProtos {
+		res.Planned[p.key()] = planned[p]
+	}
+	limit, err := fileLimit(uint64(cfg.Conns) + 256)
+	res.FileLimit = limit
+	if err != nil {
+		return res, err
+	}
+
+	hard, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+	srv, err := startServer(hard, cfg)
+	if err != nil {
+		return res, err
+	}
+	defer srv.kill()
+	r := &runner{cfg: cfg, addr: srv.addr, res: res, hard: hard, sem: make(chan struct{}, cfg.DialConcurrency),
+		errs: map[string]int{}, examples: map[string]string{}}
+	r.logf("server (pid %d) on %s, control %s", srv.cmd.Process.Pid, srv.addr, srv.ctl)
+	problem := func(format string, args ...any) {
+		res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
+	}
+
+	res.Baseline, err = srv.figures(hard, true)
+	if err != nil {
+		return res, fmt.Errorf("baseline: %w", err)
+	}
+
+	// Ramp-up: every connection has its goroutine; at most DialConcurrency
+	// handshakes are in flight. Each echoes as soon as it has switched.
+	load, stopLoad := context.WithCancel(hard)
+	defer stopLoad()
+	r.load = load
+	kinds := make([]proto, 0, cfg.Conns)
+	for p := range nProtos {
+		for range planned[p] {
+			kinds = append(kinds, p)
+		}
+	}
+	rand.New(rand.NewPCG(1, 2)).Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	start := time.Now()
+	r.ramped.Add(len(kinds))
+	r.wg.Add(len(kinds))
+	for i, p := range kinds {
+		go r.conn(i, p)
+	}
+	rampDone := make(chan struct{})
+	go func() { r.ramped.Wait(); close(rampDone) }()
+	select {
+	case <-rampDone:
+	case <-hard.Done():
+	}
+	rampEnd := time.Now()
+	if last := r.lastUp.Load(); last > 0 {
+		rampEnd = time.Unix(0, last)
+	}
+	up := 0
+	for p := range nProtos {
+		n := int(r.up[p].Load())
+		res.Up[p.key()] = n
+		up += n
+	}
+	res.RampSecs = rampEnd.Sub(start).Seconds()
+	if res.RampSecs > 0 {
+		res.ConnsPerS = float64(up) / res.RampSecs
+	}
+	r.logf("%d of %d connections up in %.2fs; echoing for %s", up, cfg.Conns, res.RampSecs, cfg.Duration)
+
+	// Full load: measure half-way through the duration.
+	sleep(hard, cfg.Duration/2)
+	if hard.Err() == nil {
+		res.Load, err = srv.figures(hard, true)
+		if err != nil {
+			problem("figures at load: %v", err)
+		}
+	}
+	if f := res.Load; f != nil && up > 0 {
+		n := float64(up)
+		res.HeapPerConn = (float64(f.HeapInuse) - float64(res.Baseline.HeapInuse)) / n
+		res.StackPerConn = (float64(f.StackInuse) - float64(res.Baseline.StackInuse)) / n
+		res.RSSPerConn = (float64(f.RSS) - float64(res.Baseline.RSS)) / n
+		res.GoroutinesPerConn = float64(f.Goroutines-res.Baseline.Goroutines) / n
+		for p := range nProtos {
+			if got, want := f.Active[p.key()], int(r.up[p].Load()); got != want {
+				problem("at load the server counts %d live %s connections, the client %d", got, p.label(), want)
+			}
+		}
+	}
+	sleep(hard, cfg.Duration-cfg.Duration/2)
+
+	// Every client closes its connection; then the server must let go of
+	// all of them.
+	r.logf("closing")
+	stopLoad()
+	r.wg.Wait()
+	for p := range nProtos {
+		res.Handshake[p.key()] = dist(r.hs[p])
+		res.RoundTrip[p.key()] = dist(r.rtt[p])
+	}
+	drainStart := time.Now()
+	var after *Figures
+	for {
+		after, err = srv.figures(hard, false)
+		if err == nil && drained(after, res.Baseline, cfg.Slack) {
+			break
+		}
+		if time.Since(drainStart) > cfg.DrainTimeout || hard.Err() != nil {
+			break
+		}
+		sleep(hard, 100*time.Millisecond)
+	}
+	res.DrainSecs = time.Since(drainStart).Seconds()
+	if err == nil {
+		// once more after a collection, for the record
+		if f, err2 := srv.figures(hard, true); err2 == nil {
+			after = f
+		}
+	}
+	res.After = after
+	switch {
+	case after == nil:
+		problem("no figures after the close: %v", err)
+	case !drained(after, res.Baseline, cfg.Slack):
+		res.Leak = fmt.Sprintf("%.1fs after every client closed, the server still counts %s live and %d goroutines (baseline %d + slack %d)",
+			res.DrainSecs, activeString(after.Active), after.Goroutines, res.Baseline.Goroutines, cfg.Slack)
+	}
+	if after != nil {
+		for p := range nProtos {
+			if got, want := after.Switched[p.key()], int64(r.up[p].Load()); got != want {
+				problem("the server switched %d %s connections, the client %d", got, p.label(), want)
+			}
+		}
+		if after.Refused != 0 || after.Panics != 0 {
+			problem("the server refused %d upgrades and recovered %d panics", after.Refused, after.Panics)
+		}
+	}
+
+	// Graceful shutdown: the server must exit 0 within the demo's bound.
+	t := time.Now()
+	code, err := srv.shutdown(hard)
+	res.ShutdownSecs = time.Since(t).Seconds()
+	res.ExitCode = code
+	if err != nil {
+		problem("shutdown: %v", err)
+	} else if code != 0 {
+		problem("the server exited %d", code)
+	}
+	res.ServerLogLines = int(srv.logLines.Load())
+	if res.ServerLogLines > 0 {
+		problem("the server logged %d warnings or errors", res.ServerLogLines)
+	}
+	if hard.Err() != nil {
+		problem("hard deadline (%s) reached", cfg.Timeout)
+	}
+	r.mu.Lock()
+	maps := r.errs
+	res.ErrorSamples = r.examples
+	r.mu.Unlock()
+	res.Errors = maps
+	res.OK = len(res.Errors) == 0 && res.Leak == "" && len(res.Problems) == 0
+	return res, nil
+}
+
+// conn is one connection's whole life: handshake, echo loop, close.
+func (r *runner) conn(i int, p proto) {
+	defer r.wg.Done()
+	rampDone := sync.OnceFunc(r.ramped.Done)
+	defer rampDone()
+	select {
+	case r.sem <- struct{}{}:
+	case <-r.load.Done():
+		r.fail(p, "dial", context.Canceled)
+		return
+	}
+	t0 := time.Now()
+	s, err := dial(r.load, p, r.addr)
+	hs := time.Since(t0)
+	<-r.sem
+	if err != nil {
+		rampDone()
+		r.fail(p, "dial", err)
+		return
+	}
+	r.up[p].Add(1)
+	r.lastUp.Store(time.Now().UnixNano())
+	rampDone()
+	stop := context.AfterFunc(r.hard, s.abort)
+	defer stop()
+
+	rng := rand.New(rand.NewPCG(uint64(i), 3))
+	msg := make([]byte, r.cfg.Size)
+	for j := range msg {
+		msg[j] = byte(rng.Uint32())
+	}
+	samples := make([]time.Duration, 0, 64)
+	defer func() {
+		r.mu.Lock()
+		r.hs[p] = append(r.hs[p], hs)
+		r.rtt[p] = append(r.rtt[p], samples...)
+		r.mu.Unlock()
+	}()
+	timer := time.NewTimer(time.Duration(rng.Int64N(int64(r.cfg.Pause)) + 1)) // spread the first ones
+	defer timer.Stop()
+	for seq := uint64(0); ; seq++ {
+		select {
+		case <-r.load.Done():
+			if err := s.close(closeTimeout); err != nil {
+				if r.hard.Err() != nil {
+					err = context.Canceled
+				}
+				r.fail(p, "close", err)
+			}
+			return
+		case <-timer.C:
+		}
+		if len(msg) >= 16 { // make every message different
+			binary.LittleEndian.PutUint64(msg, uint64(i))
+			binary.LittleEndian.PutUint64(msg[8:], seq)
+		}
+		t := time.Now()
+		if err := s.roundTrip(msg, echoTimeout); err != nil {
+			if r.hard.Err() != nil {
+				err = context.Canceled
+			}
+			r.fail(p, "echo", err)
+			s.abort()
+			return
+		}
+		samples = append(samples, time.Since(t))
+		timer.Reset(time.Duration(float64(r.cfg.Pause) * (0.8 + 0.4*rng.Float64())))
+	}
+}
+
+func drained(f, base *Figures, slack int) bool {
+	for _, n := range f.Active {
+		if n != 0 {
+			return false
+		}
+	}
+	return f.Goroutines <= base.Goroutines+slack
+}
+
+func activeString(m map[string]int) string {
+	var parts []string
+	for p := range nProtos {
+		parts = append(parts, fmt.Sprintf("%s %d", p.label(), m[p.key()]))
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// child is the server process.
+type child struct {
+	cmd      *exec.Cmd
+	addr     string // the demo
+	ctl      string // the control endpoint
+	exited   chan struct{}
+	waitErr  error
+	logLines atomic.Int64
+	client   *http.Client
+}
+
+// startServer starts cfg.ServerCmd and reads the two addresses it prints.
+func startServer(ctx context.Context, cfg Config) (*child, error) {
+	cmd := cfg.ServerCmd()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd, exited: make(chan struct{}), client: &http.Client{Timeout: 30 * time.Second}}
+	logw := cfg.Log
+	if logw == nil {
+		logw = io.Discard
+	}
+	addrs := make(chan [2]string, 1)
+	var pipes sync.WaitGroup
+	pipes.Add(2)
+	go func() {
+		defer pipes.Done()
+		sc := bufio.NewScanner(stdout)
+		var ctl, addr string
+		for sc.Scan() {
+			line := sc.Text()
+			if a, ok := strings.CutPrefix(line, "control on http://"); ok {
+				ctl = a
+			} else if a, ok := strings.CutPrefix(line, "listening on http://"); ok && addr == "" {
+				addr = a
+				addrs <- [2]string{addr, ctl}
+			} else {
+				fmt.Fprintf(logw, "server: %s\n", line)
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() {
+		defer pipes.Done()
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			// The server logs at warning level and above only: each line
+			// is something to look at (a panic's trace is several).
+			c.logLines.Add(1)
+			fmt.Fprintf(logw, "server: %s\n", line)
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+	}()
+	go func() {
+		pipes.Wait()
+		c.waitErr = cmd.Wait()
+		close(c.exited)
+	}()
+	t := time.NewTimer(15 * time.Second)
+	defer t.Stop()
+	select {
+	case a := <-addrs:
+		c.addr, c.ctl = a[0], a[1]
+		if c.ctl == "" {
+			c.kill()
+			return nil, errors.New("the server printed no control address")
+		}
+		return c, nil
+	case <-c.exited:
+		return nil, fmt.Errorf("the server exited before listening: %v", c.waitErr)
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	c.kill()
+	return nil, errors.New("the server did not print its address in time")
+}
+
+// figures asks the server for its figures, after two collections if gc.
+func (c *child) figures(ctx context.Context, gc bool) (*Figures, error) {
+	u := "http://" + c.ctl + "/figures"
+	if gc {
+		u += "?gc=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("figures: %s", resp.Status)
+	}
+	f := new(Figures)
+	return f, json.NewDecoder(resp.Body).Decode(f)
+}
+
+// shutdown asks for a graceful shutdown and waits for the exit: the demo
+// exits within 10 s; a little more is allowed for a loaded machine.
+func (c *child) shutdown(ctx context.Context) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.ctl+"/shutdown", nil)
+	if err != nil {
+		return -1, err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return -1, err
+	}
+	resp.Body.Close()
+	t := time.NewTimer(15 * time.Second)
+	defer t.Stop()
+	select {
+	case <-c.exited:
+	case <-t.C:
+		c.kill()
+		return -1, errors.New("the server did not exit within 15s")
+	case <-ctx.Done():
+		c.kill()
+		return -1, ctx.Err()
+	}
+	return c.cmd.ProcessState.ExitCode(), nil
+}
+
+// kill ends the server if it still runs, and waits for it.
+func (c *child) kill() {
+	select {
+	case <-c.exited:
+		return
+	default:
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.exited
+}
