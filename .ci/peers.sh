@@ -24,8 +24,10 @@ declare -A packages=(
 	[nginx]=nginx-light    # reverse proxy in front of two demos: interop/nginx_test.go
 )
 missing=()
+# Debian puts nginx in /usr/sbin, off a non-root user's PATH.
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
 for cmd in "${!packages[@]}"; do
-	command -v "$cmd" >/dev/null 2>&1 || missing+=("${packages[$cmd]}")
+	have "$cmd" || missing+=("${packages[$cmd]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "peers.sh: apt-get install ${missing[*]}"
@@ -37,7 +39,7 @@ chromium --version 2>/dev/null || true
 node --version
 curl --version | head -n 1
 nghttp --version
-nginx -v
+"$(command -v nginx || echo /usr/sbin/nginx)" -v
 
 # npm modules, pinned by interop/node/package-lock.json into
 # interop/node/node_modules (ignored by git).

@@ -1,11 +1,18 @@
-// Package benchmarks compares Switchyard's WebSocket protocol with the
-// peers a user of gorilla/websocket would otherwise choose: gorilla's
-// Upgrader used directly, coder/websocket's Accept and gobwas/ws's
-// UpgradeHTTP. It lives in its own module so that the peers never enter the
-// main module's go.mod.
+// Package benchmarks compares Switchyard with the peers a user would
+// otherwise choose, in one run, over real loopback connections. It lives in
+// its own module so that the peers never enter the main module's go.mod.
 //
-// Everything is in the _test.go files: BenchmarkHandshake measures one
-// WebSocket handshake over a new loopback TCP connection, and
-// BenchmarkIdleConn the memory and goroutines one idle switched connection
-// holds. See README.md for the command and the figures.
+//   - BenchmarkHandshake: one WebSocket handshake per iteration, against
+//     gorilla's Upgrader used directly (and gorilla+close, which ends the
+//     connection with the close frame Switchyard sends), coder/websocket's
+//     Accept and gobwas/ws's UpgradeHTTP.
+//   - BenchmarkIdleConn: the heap, stack and goroutines one idle switched
+//     WebSocket holds (1,000 connections, divided).
+//   - BenchmarkH2CRequests and BenchmarkH2CUpgrade: requests per second
+//     over one upgraded h2c connection and upgrades per second, against
+//     x/net's h2c.NewHandler and net/http's prior-knowledge server.
+//   - cmd/soak: a load program for thousands of concurrent WebSocket,
+//     echo/1 and h2c connections against the demo in a child process.
+//
+// See README.md for the commands and the figures.
 package benchmarks

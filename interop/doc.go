@@ -1,6 +1,14 @@
-// Package interop tests Switchyard's WebSocket protocol against clients it
-// did not write: gorilla/websocket's Dialer, github.com/coder/websocket,
-// golang.org/x/net/websocket, Node's ws package and headless Chromium.
+// Package interop tests Switchyard against programs it did not write:
+//
+//   - WebSocket clients: gorilla/websocket's Dialer,
+//     github.com/coder/websocket, golang.org/x/net/websocket, Node's ws
+//     package and headless Chromium;
+//   - h2c clients: curl --http2 (GET, and a 100 KiB POST), nghttp -u
+//     (with and without data: the OPTIONS * upgrade) and Go's own
+//     prior-knowledge transports;
+//   - Debian's nginx as a reverse proxy in front of two demo instances:
+//     WebSocket and echo/1 switch through it, h2c does not (the
+//     smuggling guard).
 //
 // It is a nested module so that these peers never enter the main module's
 // dependencies. Each peer does a handshake, a text and a binary echo, a
@@ -11,8 +19,8 @@
 // # Running
 //
 // The Go peers need nothing outside the module. Node (with interop/node's
-// modules installed) and Chromium are outside programs; .ci/peers.sh
-// installs them on Debian:
+// modules installed), Chromium, curl, nghttp and nginx are outside
+// programs; .ci/peers.sh installs them on Debian:
 //
 //	bash .ci/peers.sh
 //	cd interop && SWITCHYARD_INTEROP=1 go test -race ./...
