@@ -14,6 +14,7 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
+	"golang.org/x/net/http2"
 
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/negotiate"
@@ -40,6 +41,10 @@ type session interface {
 	roundTrip(p []byte, timeout time.Duration) error
 	// close ends the connection the protocol's own way, within timeout.
 	close(timeout time.Duration) error
+	// awaitClose waits, within timeout, for the server to close the
+	// connection its protocol's way at shutdown (WebSocket close 1001, h2c
+	// GOAWAY, echo/1 end of stream), answers as a client should, and closes.
+	awaitClose(timeout time.Duration) error
 	// abort closes the connection at once; safe at any time.
 	abort()
 }
@@ -50,6 +55,8 @@ const (
 	handshakeTimeout = 15 * time.Second
 	echoTimeout      = 10 * time.Second
 	closeTimeout     = 5 * time.Second
+	// serverCloseTimeout: the demo closes everything within its 8 s grace.
+	serverCloseTimeout = 15 * time.Second
 )
 
 // errMismatch is a round trip whose answer differs from what was sent.
@@ -123,6 +130,21 @@ func (s *wsSession) close(timeout time.Duration) error {
 	}
 }
 
+// awaitClose reads until the server's close frame, which must say 1001
+// (going away); gorilla's default close handler answers it.
+func (s *wsSession) awaitClose(timeout time.Duration) error {
+	defer s.c.Close()
+	_ = s.c.SetReadDeadline(time.Now().Add(timeout))
+	for {
+		if _, _, err := s.c.ReadMessage(); err != nil {
+			if gws.IsCloseError(err, gws.CloseGoingAway) {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
 func (s *wsSession) abort() { _ = s.c.NetConn().Close() }
 
 // echo/1: negotiate.Dial, then raw bytes back and forth.
@@ -175,6 +197,20 @@ func (s *echoSession) close(timeout time.Duration) error {
 	} else {
 		return nil
 	}
+	n, err := io.Copy(io.Discard, s.c)
+	if err != nil {
+		return err
+	}
+	if n != 0 {
+		return fmt.Errorf("%w: %d bytes after the last round trip", errMismatch, n)
+	}
+	return nil
+}
+
+// awaitClose reads until the server closes: echo/1 has no close message.
+func (s *echoSession) awaitClose(timeout time.Duration) error {
+	defer s.c.Close()
+	_ = s.c.SetDeadline(time.Now().Add(timeout))
 	n, err := io.Copy(io.Discard, s.c)
 	if err != nil {
 		return err
@@ -244,6 +280,21 @@ func (s *h2cSession) close(timeout time.Duration) error {
 	binary.BigEndian.PutUint32(f[13:], 0)
 	_, err := s.c.Conn.Write(f[:])
 	return err
+}
+
+// awaitClose waits for the server's GOAWAY (NO_ERROR, RFC 9113 §6.8), then
+// closes, as a client does once it has no stream left.
+func (s *h2cSession) awaitClose(timeout time.Duration) error {
+	defer s.c.Conn.Close()
+	_ = s.c.Conn.SetDeadline(time.Now().Add(timeout))
+	f, err := s.c.WaitGoAway()
+	if err != nil {
+		return err
+	}
+	if f.ErrCode != http2.ErrCodeNo {
+		return fmt.Errorf("%w: GOAWAY %v", errMismatch, f.ErrCode)
+	}
+	return nil
 }
 
 func (s *h2cSession) abort() { _ = s.c.Conn.Close() }

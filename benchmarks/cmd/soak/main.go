@@ -17,6 +17,9 @@
 // end every client closes its connection its protocol's way, the server's
 // live counts must come back to 0 and its goroutines to their baseline
 // (plus -slack) within -drain-timeout, and a graceful shutdown must exit 0.
+// With -server-close, the server is shut down instead while every
+// connection is open: each client must receive its protocol's close
+// (WebSocket 1001, h2c GOAWAY, echo/1 end of stream) and the server exit 0.
 //
 // It prints the connections per second of the ramp-up, the round-trip
 // percentiles per protocol, the server's heap, stack, RSS and goroutines
@@ -49,6 +52,7 @@ func main() {
 	timeout := flag.Duration("timeout", 0, "hard deadline of the whole run (default duration + 3m)")
 	drain := flag.Duration("drain-timeout", 30*time.Second, "how long the server may take to let go of everything once the clients have closed")
 	slack := flag.Int("slack", 4, "goroutines the server may keep above its baseline after the drain")
+	serverCloses := flag.Bool("server-close", false, "at the end, shut the server down with every connection open (each must get its protocol's close, the server exit 0) instead of closing from the clients and checking for leaks")
 	asJSON := flag.Bool("json", false, "print one JSON line instead of the table")
 	quiet := flag.Bool("q", false, "no progress lines on standard error")
 	flag.Usage = func() {
@@ -76,8 +80,9 @@ func main() {
 	cfg := Config{
 		Conns: *conns, Duration: *duration, Mix: m, DialConcurrency: *dialConc,
 		Pause: *pause, Size: *size, Timeout: *timeout, DrainTimeout: *drain, Slack: *slack,
-		ServerCmd: func() *exec.Cmd { return exec.Command(self, "-serve") },
-		Log:       os.Stderr,
+		ServerCloses: *serverCloses,
+		ServerCmd:    func() *exec.Cmd { return exec.Command(self, "-serve") },
+		Log:          os.Stderr,
 	}
 	if *quiet {
 		cfg.Log = nil
@@ -144,7 +149,11 @@ func printTable(w io.Writer, r *Result) {
 	if a := r.After; a != nil {
 		fmt.Fprintf(w, "after close:  %s live, %d goroutines (baseline %d) after %.2fs\n", activeString(a.Active), a.Goroutines, r.Baseline.Goroutines, r.DrainSecs)
 	}
-	fmt.Fprintf(w, "shutdown:     exit %d in %.2fs\n", r.ExitCode, r.ShutdownSecs)
+	if r.ServerCloses {
+		fmt.Fprintf(w, "shutdown:     with %d connections open: exit %d in %.2fs\n", up, r.ExitCode, r.ShutdownSecs)
+	} else {
+		fmt.Fprintf(w, "shutdown:     exit %d in %.2fs\n", r.ExitCode, r.ShutdownSecs)
+	}
 	if len(r.Errors) == 0 {
 		fmt.Fprintln(w, "errors:       none")
 	} else {

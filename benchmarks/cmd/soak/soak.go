@@ -37,6 +37,11 @@ type Config struct {
 	// Slack is how many goroutines above its baseline the server may keep
 	// after the drain before it is a leak.
 	Slack int
+	// ServerCloses: at the end, the server is asked to shut down while
+	// every connection is still open (each must get its protocol's close
+	// and the server exit 0), instead of the clients closing first and the
+	// server's live counts and goroutines being checked.
+	ServerCloses bool
 	// ServerCmd makes the command that starts the server under test (this
 	// binary with -serve).
 	ServerCmd func() *exec.Cmd
@@ -147,7 +152,8 @@ type Result struct {
 	Pause             string            `json:"pause"`
 	Size              int               `json:"size"`
 	FileLimit         uint64            `json:"file_limit"`
-	Up                map[string]int    `json:"up"` // connections that switched
+	ServerCloses      bool              `json:"server_closes"` // the server was shut down with every connection open
+	Up                map[string]int    `json:"up"`            // connections that switched
 	RampSecs          float64           `json:"ramp_s"`
 	ConnsPerS         float64           `json:"conns_per_s"`
 	Handshake         map[string]Dist   `json:"handshake"`
@@ -182,6 +188,7 @@ type runner struct {
 	wg   sync.WaitGroup
 
 	ramped   sync.WaitGroup // one per connection, done when its handshake is over
+	quiet    sync.WaitGroup // one per connection, done when it no longer echoes
 	up       [nProtos]atomic.Int64
 	lastUp   atomic.Int64 // unix nanos of the last successful handshake
 	mu       sync.Mutex
@@ -224,7 +231,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Date: time.Now().UTC().Format(time.RFC3339), Go: runtime.Version(),
 		Platform: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
 		Conns: cfg.Conns, Planned: map[string]int{}, Duration: cfg.Duration.String(),
-		Pause: cfg.Pause.String(), Size: cfg.Size, Up: map[string]int{},
+		Pause: cfg.Pause.String(), Size: cfg.Size, Up: map[string]int{}, ServerCloses: cfg.ServerCloses,
 		Handshake: map[string]Dist{}, RoundTrip: map[string]Dist{}, Errors: map[string]int{},
 	}
 	for p := range nProtos {
@@ -269,6 +276,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	start := time.Now()
 	r.ramped.Add(len(kinds))
+	r.quiet.Add(len(kinds))
 	r.wg.Add(len(kinds))
 	for i, p := range kinds {
 		go r.conn(i, p)
@@ -319,15 +327,58 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	// Every client closes its connection; then the server must let go of
 	// all of them.
-	r.logf("closing")
 	stopLoad()
-	r.wg.Wait()
-	for p := range nProtos {
-		res.Handshake[p.key()] = dist(r.hs[p])
-		res.RoundTrip[p.key()] = dist(r.rtt[p])
+	if cfg.ServerCloses {
+		r.serverCloses(srv, problem)
+	} else {
+		r.clientsClose(srv, problem)
 	}
+	res.ServerLogLines = int(srv.logLines.Load())
+	if res.ServerLogLines > 0 {
+		problem("the server logged %d warnings or errors", res.ServerLogLines)
+	}
+	if hard.Err() != nil {
+		problem("hard deadline (%s) reached", cfg.Timeout)
+	}
+	r.mu.Lock()
+	maps := r.errs
+	res.ErrorSamples = r.examples
+	r.mu.Unlock()
+	res.Errors = maps
+	res.OK = len(res.Errors) == 0 && res.Leak == "" && len(res.Problems) == 0
+	return res, nil
+}
+
+// checkCounts compares the server's switch counts with the clients'.
+func (r *runner) checkCounts(f *Figures, problem func(string, ...any)) {
+	for p := range nProtos {
+		if got, want := f.Switched[p.key()], int64(r.up[p].Load()); got != want {
+			problem("the server switched %d %s connections, the client %d", got, p.label(), want)
+		}
+	}
+	if f.Refused != 0 || f.Panics != 0 {
+		problem("the server refused %d upgrades and recovered %d panics", f.Refused, f.Panics)
+	}
+}
+
+func (r *runner) dists() {
+	for p := range nProtos {
+		r.res.Handshake[p.key()] = dist(r.hs[p])
+		r.res.RoundTrip[p.key()] = dist(r.rtt[p])
+	}
+}
+
+// clientsClose: every client closes its connection; then the server must
+// let go of all of them (live counts 0, goroutines back to the baseline),
+// and shut down gracefully, exiting 0.
+func (r *runner) clientsClose(srv *child, problem func(string, ...any)) {
+	cfg, res, hard := r.cfg, r.res, r.hard
+	r.logf("closing")
+	r.wg.Wait()
+	r.dists()
 	drainStart := time.Now()
 	var after *Figures
+	var err error
 	for {
 		after, err = srv.figures(hard, false)
 		if err == nil && drained(after, res.Baseline, cfg.Slack) {
@@ -354,40 +405,51 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.DrainSecs, activeString(after.Active), after.Goroutines, res.Baseline.Goroutines, cfg.Slack)
 	}
 	if after != nil {
-		for p := range nProtos {
-			if got, want := after.Switched[p.key()], int64(r.up[p].Load()); got != want {
-				problem("the server switched %d %s connections, the client %d", got, p.label(), want)
-			}
-		}
-		if after.Refused != 0 || after.Panics != 0 {
-			problem("the server refused %d upgrades and recovered %d panics", after.Refused, after.Panics)
-		}
+		r.checkCounts(after, problem)
 	}
+	r.shutdown(srv, problem)
+}
 
-	// Graceful shutdown: the server must exit 0 within the demo's bound.
+// serverCloses: once no client echoes any more, the server is asked to
+// shut down with every connection open; each client waits for its
+// protocol's close, and the server must exit 0 (within the demo's 10 s).
+func (r *runner) serverCloses(srv *child, problem func(string, ...any)) {
+	quiet := make(chan struct{})
+	go func() { r.quiet.Wait(); close(quiet) }()
+	select {
+	case <-quiet:
+	case <-r.hard.Done():
+	}
+	if f, err := srv.figures(r.hard, false); err != nil {
+		problem("figures before the shutdown: %v", err)
+	} else {
+		r.checkCounts(f, problem)
+	}
+	r.logf("shutting the server down under %d live connections", r.upTotal())
+	r.shutdown(srv, problem)
+	r.wg.Wait()
+	r.dists()
+}
+
+func (r *runner) upTotal() int {
+	n := 0
+	for p := range nProtos {
+		n += int(r.up[p].Load())
+	}
+	return n
+}
+
+// shutdown asks the server for a graceful shutdown and checks it exits 0.
+func (r *runner) shutdown(srv *child, problem func(string, ...any)) {
 	t := time.Now()
-	code, err := srv.shutdown(hard)
-	res.ShutdownSecs = time.Since(t).Seconds()
-	res.ExitCode = code
+	code, err := srv.shutdown(r.hard)
+	r.res.ShutdownSecs = time.Since(t).Seconds()
+	r.res.ExitCode = code
 	if err != nil {
 		problem("shutdown: %v", err)
 	} else if code != 0 {
 		problem("the server exited %d", code)
 	}
-	res.ServerLogLines = int(srv.logLines.Load())
-	if res.ServerLogLines > 0 {
-		problem("the server logged %d warnings or errors", res.ServerLogLines)
-	}
-	if hard.Err() != nil {
-		problem("hard deadline (%s) reached", cfg.Timeout)
-	}
-	r.mu.Lock()
-	maps := r.errs
-	res.ErrorSamples = r.examples
-	r.mu.Unlock()
-	res.Errors = maps
-	res.OK = len(res.Errors) == 0 && res.Leak == "" && len(res.Problems) == 0
-	return res, nil
 }
 
 // conn is one connection's whole life: handshake, echo loop, close.
@@ -395,6 +457,8 @@ func (r *runner) conn(i int, p proto) {
 	defer r.wg.Done()
 	rampDone := sync.OnceFunc(r.ramped.Done)
 	defer rampDone()
+	quiet := sync.OnceFunc(r.quiet.Done)
+	defer quiet()
 	select {
 	case r.sem <- struct{}{}:
 	case <-r.load.Done():
@@ -433,11 +497,18 @@ func (r *runner) conn(i int, p proto) {
 	for seq := uint64(0); ; seq++ {
 		select {
 		case <-r.load.Done():
-			if err := s.close(closeTimeout); err != nil {
+			quiet()
+			phase, err := "close", error(nil)
+			if r.cfg.ServerCloses && r.hard.Err() == nil {
+				phase, err = "server close", s.awaitClose(serverCloseTimeout)
+			} else {
+				err = s.close(closeTimeout)
+			}
+			if err != nil {
 				if r.hard.Err() != nil {
 					err = context.Canceled
 				}
-				r.fail(p, "close", err)
+				r.fail(p, phase, err)
 			}
 			return
 		case <-timer.C:

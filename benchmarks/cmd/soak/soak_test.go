@@ -68,6 +68,26 @@ func TestSoak(t *testing.T) {
 	}
 }
 
+// TestSoakServerCloses: the server shut down under 12 open connections
+// closes each its protocol's way and exits 0.
+func TestSoakServerCloses(t *testing.T) {
+	var log bytes.Buffer
+	cfg := Config{
+		Conns: 12, Duration: 500 * time.Millisecond, Mix: [nProtos]int{1, 1, 1}, DialConcurrency: 4,
+		Pause: 50 * time.Millisecond, Size: 64, Timeout: time.Minute, ServerCloses: true,
+		ServerCmd: serverCmd, Log: &log,
+	}
+	res, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	var out bytes.Buffer
+	printTable(&out, res)
+	if !res.OK || res.ExitCode != 0 {
+		t.Fatalf("not ok:\n%s\n%s", out.String(), log.String())
+	}
+}
+
 // TestSoakCatchesDeadServer: a server that dies under the clients is
 // reported as errors and a failed run, not a pass or a hang.
 func TestSoakCatchesDeadServer(t *testing.T) {
