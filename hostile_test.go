@@ -229,7 +229,8 @@ var hostileCases = []hostileCase{
 	// Huge and many field lines: net/http's 1 MiB MaxHeaderBytes.
 	{name: "huge header line", request: up("echo/1", "X-Big: "+strings.Repeat("b", 2<<20)), want: 431},
 	{name: "huge Upgrade", request: up(strings.Repeat("y", 2<<20) + ", echo/1"), want: 431},
-	{name: "many header lines under the limit", request: up("echo/1", strings.Repeat("X-Many: v\r\n", 70000)+"X-End: 1"), want: 101, fields: echoUpgrade},
+	// Go 1.27 limits a request to 500 field values (Server.MaxHeaderValueCount).
+	{name: "many header lines under the limit", request: up("echo/1", strings.Repeat("X-Many: v\r\n", 400)+"X-End: 1"), want: 101, fields: echoUpgrade},
 	{name: "many header lines over the limit", request: up("echo/1", strings.Repeat("X-Many: v\r\n", 100000)+"X-End: 1"), want: 431},
 	{name: "huge request line", request: req("GET", "/"+strings.Repeat("p", 2<<20), "Connection: Upgrade", "Upgrade: echo/1"), want: 431},
 
