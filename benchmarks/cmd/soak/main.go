@@ -129,12 +129,16 @@ func printTable(w io.Writer, r *Result) {
 			if row.d.Count == 0 {
 				continue
 			}
-			fmt.Fprintf(w, "%-10s %8d %8.2f %8.2f %8.2f %8.2f   %s\n", p.label(), row.d.Count, row.d.P50, row.d.P90, row.d.P99, row.d.Max, row.name)
+			at := ""
+			if row.name == "round trip" {
+				at = fmt.Sprintf(" (max at %.1fs)", r.MaxAt[p.key()])
+			}
+			fmt.Fprintf(w, "%-10s %8d %8.2f %8.2f %8.2f %8.2f   %s%s\n", p.label(), row.d.Count, row.d.P50, row.d.P90, row.d.P99, row.d.Max, row.name, at)
 		}
 	}
 	fmt.Fprintln(w)
 	if b, l := r.Baseline, r.Load; b != nil && l != nil {
-		fmt.Fprintf(w, "%-12s %12s %12s %12s\n", "server", "baseline", "full load", "per conn")
+		fmt.Fprintf(w, "%-12s %12s %12s %12s   (at load: measured at %.1fs, after two forced collections)\n", "server", "baseline", "full load", "per conn", r.LoadAt)
 		row := func(name string, base, load uint64, per float64) {
 			fmt.Fprintf(w, "%-12s %10.1f M %10.1f M %10.0f B\n", name, float64(base)/(1<<20), float64(load)/(1<<20), per)
 		}

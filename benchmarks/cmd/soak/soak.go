@@ -142,38 +142,43 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // Result is what a run found; main prints it as a table or one JSON line.
 type Result struct {
-	Date              string            `json:"date"`
-	Go                string            `json:"go"`
-	Platform          string            `json:"platform"`
-	CPUs              int               `json:"cpus"`
-	Conns             int               `json:"conns"`
-	Planned           map[string]int    `json:"planned"`
-	Duration          string            `json:"duration"`
-	Pause             string            `json:"pause"`
-	Size              int               `json:"size"`
-	FileLimit         uint64            `json:"file_limit"`
-	ServerCloses      bool              `json:"server_closes"` // the server was shut down with every connection open
-	Up                map[string]int    `json:"up"`            // connections that switched
-	RampSecs          float64           `json:"ramp_s"`
-	ConnsPerS         float64           `json:"conns_per_s"`
-	Handshake         map[string]Dist   `json:"handshake"`
-	RoundTrip         map[string]Dist   `json:"round_trip"`
-	Baseline          *Figures          `json:"baseline,omitempty"`
-	Load              *Figures          `json:"load,omitempty"`
-	After             *Figures          `json:"after,omitempty"`
-	HeapPerConn       float64           `json:"heap_per_conn"`  // bytes: (load − baseline HeapInuse) / up
-	StackPerConn      float64           `json:"stack_per_conn"` // bytes: StackInuse likewise
-	RSSPerConn        float64           `json:"rss_per_conn"`   // bytes: VmRSS likewise
-	GoroutinesPerConn float64           `json:"goroutines_per_conn"`
-	DrainSecs         float64           `json:"drain_s"`
-	ShutdownSecs      float64           `json:"shutdown_s"`
-	ExitCode          int               `json:"server_exit"`
-	ServerLogLines    int               `json:"server_log_lines"` // warnings and errors the server logged
-	Errors            map[string]int    `json:"errors"`
-	ErrorSamples      map[string]string `json:"error_samples,omitempty"`
-	Leak              string            `json:"leak,omitempty"`
-	Problems          []string          `json:"problems,omitempty"`
-	OK                bool              `json:"ok"`
+	Date         string          `json:"date"`
+	Go           string          `json:"go"`
+	Platform     string          `json:"platform"`
+	CPUs         int             `json:"cpus"`
+	Conns        int             `json:"conns"`
+	Planned      map[string]int  `json:"planned"`
+	Duration     string          `json:"duration"`
+	Pause        string          `json:"pause"`
+	Size         int             `json:"size"`
+	FileLimit    uint64          `json:"file_limit"`
+	ServerCloses bool            `json:"server_closes"` // the server was shut down with every connection open
+	Up           map[string]int  `json:"up"`            // connections that switched
+	RampSecs     float64         `json:"ramp_s"`
+	ConnsPerS    float64         `json:"conns_per_s"`
+	Handshake    map[string]Dist `json:"handshake"`
+	RoundTrip    map[string]Dist `json:"round_trip"`
+	// MaxAt is when each protocol's longest round trip began, and LoadAt
+	// when the server was measured at load (two forced collections), in
+	// seconds since the first connection was dialled.
+	MaxAt             map[string]float64 `json:"max_at_s"`
+	LoadAt            float64            `json:"load_at_s"`
+	Baseline          *Figures           `json:"baseline,omitempty"`
+	Load              *Figures           `json:"load,omitempty"`
+	After             *Figures           `json:"after,omitempty"`
+	HeapPerConn       float64            `json:"heap_per_conn"`  // bytes: (load − baseline HeapInuse) / up
+	StackPerConn      float64            `json:"stack_per_conn"` // bytes: StackInuse likewise
+	RSSPerConn        float64            `json:"rss_per_conn"`   // bytes: VmRSS likewise
+	GoroutinesPerConn float64            `json:"goroutines_per_conn"`
+	DrainSecs         float64            `json:"drain_s"`
+	ShutdownSecs      float64            `json:"shutdown_s"`
+	ExitCode          int                `json:"server_exit"`
+	ServerLogLines    int                `json:"server_log_lines"` // warnings and errors the server logged
+	Errors            map[string]int     `json:"errors"`
+	ErrorSamples      map[string]string  `json:"error_samples,omitempty"`
+	Leak              string             `json:"leak,omitempty"`
+	Problems          []string           `json:"problems,omitempty"`
+	OK                bool               `json:"ok"`
 }
 
 // runner is the state of one run.
@@ -193,6 +198,9 @@ type runner struct {
 	lastUp   atomic.Int64 // unix nanos of the last successful handshake
 	mu       sync.Mutex
 	hs, rtt  [nProtos][]time.Duration
+	start    time.Time
+	maxRTT   [nProtos]time.Duration
+	maxAt    [nProtos]time.Time // when the longest round trip began
 	errs     map[string]int
 	examples map[string]string
 }
@@ -232,7 +240,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Platform: runtime.GOOS + "/" + runtime.GOARCH, CPUs: runtime.NumCPU(),
 		Conns: cfg.Conns, Planned: map[string]int{}, Duration: cfg.Duration.String(),
 		Pause: cfg.Pause.String(), Size: cfg.Size, Up: map[string]int{}, ServerCloses: cfg.ServerCloses,
-		Handshake: map[string]Dist{}, RoundTrip: map[string]Dist{}, Errors: map[string]int{},
+		Handshake: map[string]Dist{}, RoundTrip: map[string]Dist{}, MaxAt: map[string]float64{}, Errors: map[string]int{},
 	}
 	for p := range nProtos {
 		res.Planned[p.key()] = planned[p]
@@ -275,6 +283,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
 	start := time.Now()
+	r.start = start
 	r.ramped.Add(len(kinds))
 	r.quiet.Add(len(kinds))
 	r.wg.Add(len(kinds))
@@ -306,6 +315,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// Full load: measure half-way through the duration.
 	sleep(hard, cfg.Duration/2)
 	if hard.Err() == nil {
+		res.LoadAt = time.Since(start).Seconds()
 		res.Load, err = srv.figures(hard, true)
 		if err != nil {
 			problem("figures at load: %v", err)
@@ -365,6 +375,9 @@ func (r *runner) dists() {
 	for p := range nProtos {
 		r.res.Handshake[p.key()] = dist(r.hs[p])
 		r.res.RoundTrip[p.key()] = dist(r.rtt[p])
+		if !r.maxAt[p].IsZero() {
+			r.res.MaxAt[p.key()] = r.maxAt[p].Sub(r.start).Seconds()
+		}
 	}
 }
 
@@ -486,10 +499,15 @@ func (r *runner) conn(i int, p proto) {
 		msg[j] = byte(rng.Uint32())
 	}
 	samples := make([]time.Duration, 0, 64)
+	var longest time.Duration
+	var longestAt time.Time
 	defer func() {
 		r.mu.Lock()
 		r.hs[p] = append(r.hs[p], hs)
 		r.rtt[p] = append(r.rtt[p], samples...)
+		if longest > r.maxRTT[p] {
+			r.maxRTT[p], r.maxAt[p] = longest, longestAt
+		}
 		r.mu.Unlock()
 	}()
 	timer := time.NewTimer(time.Duration(rng.Int64N(int64(r.cfg.Pause)) + 1)) // spread the first ones
@@ -526,7 +544,11 @@ func (r *runner) conn(i int, p proto) {
 			s.abort()
 			return
 		}
-		samples = append(samples, time.Since(t))
+		d := time.Since(t)
+		samples = append(samples, d)
+		if d > longest {
+			longest, longestAt = d, t
+		}
 		timer.Reset(time.Duration(float64(r.cfg.Pause) * (0.8 + 0.4*rng.Float64())))
 	}
 }
