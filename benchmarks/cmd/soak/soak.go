@@ -20,6 +20,14 @@ import (
 	"time"
 )
 
+// Bounds of a run, besides its hard deadline: loopback has about 28,000
+// ephemeral ports per destination on Linux by default, and the demo's
+// WebSocket read limit is 16 MiB.
+const (
+	maxConns = 100_000
+	maxSize  = 1 << 20
+)
+
 // Config is one soak run.
 type Config struct {
 	Conns    int           // concurrent connections
@@ -227,6 +235,9 @@ func (r *runner) logf(format string, args ...any) {
 func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Conns <= 0 || cfg.Duration < 0 || cfg.Pause <= 0 || cfg.Size <= 0 || cfg.DialConcurrency <= 0 {
 		return nil, errors.New("conns, pause, size and dial concurrency must be positive")
+	}
+	if cfg.Conns > maxConns || cfg.Size > maxSize {
+		return nil, fmt.Errorf("at most %d connections and %d-byte messages", maxConns, maxSize)
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = cfg.Duration + 3*time.Minute
@@ -512,23 +523,14 @@ func (r *runner) conn(i int, p proto) {
 	}()
 	timer := time.NewTimer(time.Duration(rng.Int64N(int64(r.cfg.Pause)) + 1)) // spread the first ones
 	defer timer.Stop()
-	for seq := uint64(0); ; seq++ {
+	// Bounded in time by the load and hard contexts, and in count: no
+	// connection makes more round trips than its duration allows twice over.
+	limit := 2*uint64(r.cfg.Duration/r.cfg.Pause) + 1000
+loop:
+	for seq := uint64(0); seq < limit; seq++ {
 		select {
 		case <-r.load.Done():
-			quiet()
-			phase, err := "close", error(nil)
-			if r.cfg.ServerCloses && r.hard.Err() == nil {
-				phase, err = "server close", s.awaitClose(serverCloseTimeout)
-			} else {
-				err = s.close(closeTimeout)
-			}
-			if err != nil {
-				if r.hard.Err() != nil {
-					err = context.Canceled
-				}
-				r.fail(p, phase, err)
-			}
-			return
+			break loop
 		case <-timer.C:
 		}
 		if len(msg) >= 16 { // make every message different
@@ -550,6 +552,20 @@ func (r *runner) conn(i int, p proto) {
 			longest, longestAt = d, t
 		}
 		timer.Reset(time.Duration(float64(r.cfg.Pause) * (0.8 + 0.4*rng.Float64())))
+	}
+	<-r.load.Done()
+	quiet()
+	phase, err := "close", error(nil)
+	if r.cfg.ServerCloses && r.hard.Err() == nil {
+		phase, err = "server close", s.awaitClose(serverCloseTimeout)
+	} else {
+		err = s.close(closeTimeout)
+	}
+	if err != nil {
+		if r.hard.Err() != nil {
+			err = context.Canceled
+		}
+		r.fail(p, phase, err)
 	}
 }
 
