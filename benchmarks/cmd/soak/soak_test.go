@@ -192,3 +192,20 @@ func TestKind(t *testing.T) {
 		}
 	}
 }
+
+func TestDrained(t *testing.T) {
+	base := &Figures{Goroutines: 7}
+	for _, tc := range []struct {
+		f    Figures
+		want bool
+	}{
+		{Figures{Goroutines: 7, Active: map[string]int{"websocket": 0, "h2c": 0}}, true},
+		{Figures{Goroutines: 11}, true},
+		{Figures{Goroutines: 12}, false},                                   // goroutines left
+		{Figures{Goroutines: 7, Active: map[string]int{"echo": 1}}, false}, // a live connection
+	} {
+		if got := drained(&tc.f, base, 4); got != tc.want {
+			t.Errorf("drained(%+v) = %v, want %v", tc.f, got, tc.want)
+		}
+	}
+}
