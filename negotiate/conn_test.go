@@ -141,16 +141,19 @@ func TestShutdownWithLiveConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	asked := make(chan struct{})
+	asked, ready := make(chan struct{}), make(chan struct{})
 	reg := newRegistry(t, map[string]negotiate.Protocol{
 		"echo/1": {Serve: echoConn},
-		// polite says goodbye its own way when asked, then closes.
+		// polite says goodbye its own way when asked, then closes. It sets
+		// its goodbye from Serve, which runs in its own goroutine: the
+		// test waits until it is set (Protocol.Shutdown has no such gap).
 		"polite": {Serve: func(c *negotiate.Conn) error {
 			c.OnShutdown(func() {
 				close(asked)
 				_, _ = io.WriteString(c, "going away")
 				_ = c.CloseWrite()
 			})
+			close(ready)
 			_, err := io.Copy(io.Discard, c)
 			return err
 		}},
@@ -159,6 +162,7 @@ func TestShutdownWithLiveConnections(t *testing.T) {
 	raw := dial(t, srv, "/", []string{"echo/1"}, nil)
 	polite := dial(t, srv, "/", []string{"polite"}, nil)
 	waitFor(t, "two live connections", func() bool { s := n.Stats(); return s.Active["echo"]+s.Active["polite"] == 2 })
+	<-ready
 
 	done := make(chan error, 1)
 	go func() {
@@ -197,14 +201,16 @@ func TestShutdownForcesStuckConnections(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ready := make(chan struct{})
 	reg := newRegistry(t, map[string]negotiate.Protocol{"stubborn": {Serve: func(c *negotiate.Conn) error {
 		c.OnShutdown(func() {}) // ignores the request to close
+		close(ready)
 		_, err := io.Copy(io.Discard, c)
 		return err
 	}}})
 	srv := startServer(t, n.Endpoint(reg))
 	c := dial(t, srv, "/", []string{"stubborn"}, nil)
-	waitFor(t, "the live connection", func() bool { return n.Stats().Active["stubborn"] == 1 })
+	<-ready // OnShutdown is set (Serve runs in its own goroutine)
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := n.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
