@@ -94,8 +94,12 @@ func (d *Registries) Handler() http.Handler {
 }
 
 // EchoStream is echo/1: every byte received is written back unchanged.
+//
+// It copies through a 4 KiB buffer: io.Copy's own is 32 KiB, held for the
+// connection's whole life (the soak measured 35 KB of heap per idle echo/1
+// connection with it).
 func EchoStream(c *negotiate.Conn) error {
-	_, err := io.Copy(c, c)
+	_, err := io.CopyBuffer(c, c, make([]byte, 4<<10))
 	return err
 }
 
