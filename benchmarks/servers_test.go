@@ -32,11 +32,21 @@ var servers = []server{
 	{"gobwas", gobwasHandler},
 }
 
+// gorillaHandler is gorilla's Upgrader used directly, with its defaults (the
+// buffers net/http's hijack returns are reused).
+func gorillaHandler(after func(read func() error)) (http.Handler, func(), error) {
+	return gorillaServer(after, false), nil, nil
+}
+
 // gorillaCloseHandler is gorilla's Upgrader used directly by a handler
 // that ends the WebSocket the way Switchyard's websocket protocol does when
 // its handler returns: a 1000 close frame under a write deadline, then
 // close. It separates the negotiator's cost from that of the close frame.
 func gorillaCloseHandler(after func(read func() error)) (http.Handler, func(), error) {
+	return gorillaServer(after, true), nil, nil
+}
+
+func gorillaServer(after func(read func() error), closeFrame bool) http.Handler {
 	up := &gws.Upgrader{}
 	closeNormal := gws.FormatCloseMessage(gws.CloseNormalClosure, "")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -46,23 +56,11 @@ func gorillaCloseHandler(after func(read func() error)) (http.Handler, func(), e
 		}
 		defer c.Close()
 		after(func() error { _, _, err := c.ReadMessage(); return err })
-		_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		_ = c.WriteMessage(gws.CloseMessage, closeNormal)
-	}), nil, nil
-}
-
-// gorillaHandler is gorilla's Upgrader used directly, with its defaults (the
-// buffers net/http's hijack returns are reused).
-func gorillaHandler(after func(read func() error)) (http.Handler, func(), error) {
-	up := &gws.Upgrader{}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
+		if closeFrame {
+			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			_ = c.WriteMessage(gws.CloseMessage, closeNormal)
 		}
-		defer c.Close()
-		after(func() error { _, _, err := c.ReadMessage(); return err })
-	}), nil, nil
+	})
 }
 
 // coderHandler is coder/websocket's Accept with its defaults; it reads with
