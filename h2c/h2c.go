@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/switchyard-http/switchyard/internal/stack"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -137,7 +138,7 @@ func (replay) Close() error { return nil }
 // serve runs HTTP/2 on the switched connection, stream 1 being the upgrade
 // request.
 func (e *engine) serve(c *negotiate.Conn) error {
-	growStack(0)
+	stack.Grow16K() // x/net's serve loop needs about 16 KB
 	r := c.Request()
 	settings, err := decodeSettings(nil, r.Header["Http2-Settings"][0])
 	if err != nil {

@@ -176,10 +176,11 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Upgrade is the negotiation of one request, for adapters to other routers
 // (echoadapter): if r offers a protocol of reg, it refuses or switches,
 // handing the switched connection to the protocol in a goroutine of its
-// own, and reports true: the request has been answered. It reports false, having written nothing,
-// when r is not an upgrade or offers nothing reg has (or only offers its
-// protocols ignore): serve r as ordinary HTTP, or answer 426. next is what
-// [Conn.Next] returns to the protocol (h2c serves its streams with it).
+// own, and reports true: the request has been answered. It reports false,
+// having written nothing, when r is not an upgrade or offers nothing reg
+// has (or only offers its protocols ignore): serve r as ordinary HTTP, or
+// answer 426. next is what [Conn.Next] returns to the protocol (h2c serves
+// its streams with it).
 func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Registry, next http.Handler) bool {
 	if !IsUpgrade(r) {
 		return false

@@ -9,6 +9,7 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/internal/httpsyntax"
+	"github.com/switchyard-http/switchyard/internal/stack"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -101,7 +102,7 @@ func hasPrefixFold(s, prefix string) bool {
 // goroutine. Without pings it does not allocate, and its frame is small:
 // the close frame is written near the top of a fresh goroutine's stack.
 func (p *protocol) serve(nc *negotiate.Conn) error {
-	growStack(0)
+	stack.Grow4K() // gorilla needs about 4 KB: one shallow copy instead of a deep one
 	ws := nc.Engine().(*gws.Conn)
 	if p.opts.ReadLimit > 0 {
 		ws.SetReadLimit(p.opts.ReadLimit)
@@ -185,17 +186,4 @@ func (p *protocol) shutdown(nc *negotiate.Conn) {
 	case <-t.C:
 		_ = nc.Close()
 	}
-}
-
-// growStack grows the calling goroutine's stack to 4 KB in one step, while
-// it is still shallow. serve runs in the fresh goroutine the negotiator
-// starts for each switch, with the smallest stack; gorilla's read and
-// write paths need about 4 KB, which the runtime would otherwise reach by
-// copying the stack at its deepest point (under the close frame's write,
-// or a first read). An idle WebSocket holds 4 KB of stack either way.
-//
-//go:noinline
-func growStack(i int) byte {
-	var b [2 << 10]byte
-	return b[i&(len(b)-1)]
 }
