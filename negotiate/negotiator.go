@@ -443,8 +443,9 @@ func (n *Negotiator) Stats() Stats {
 }
 
 // Shutdown stops new switches (they are refused with 503), asks every live
-// connection to close its protocol's own way (see [Conn.OnShutdown]), and
-// waits until all are gone or ctx ends; then it closes the rest and returns
+// connection to close its protocol's own way ([Protocol].Shutdown or
+// [Conn.OnShutdown]; a connection whose Serve has not started yet is asked
+// when it starts), and waits until all are gone or ctx ends; then it closes the rest and returns
 // ctx's error. Calling it again waits again. Shutdown does not stop the
 // http.Server; see [Negotiator.RegisterOnShutdown].
 func (n *Negotiator) Shutdown(ctx context.Context) error {
