@@ -23,7 +23,7 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
-	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -49,7 +49,7 @@ func TestMain(m *testing.M) {
 		demoBinaries[name] = bin
 	}
 	var code int
-	leakcheck.Run(m, &code)
+	testkit.Run(m, &code)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

@@ -18,11 +18,11 @@ import (
 
 	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
-	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // app reports what it saw: protocol, hop-by-hop fields, and the body's
 // length and digest.

@@ -11,37 +11,34 @@ import (
 	"time"
 )
 
-// Conn is a switched connection. It is a net.Conn whose first reads return
-// the bytes the client sent behind its request head before the switch
-// (never lost, never repeated), and which counts the bytes read and written.
-// The negotiator tracks it from the switch until the protocol returns.
+// Conn is a switched connection, handed to the serve func a [Protocol]'s
+// Accept returned. It is a net.Conn whose first reads return the bytes the
+// client sent behind its request head before the switch (never lost,
+// never repeated), and which counts the bytes read and written.
 //
-// The protocol owns the Conn: its deadlines are clear (the server's are
-// removed at the switch), and it is closed by the negotiator when Serve (or
-// a Handshake without Serve) returns.
+// The protocol owns the Conn until its serve func returns: the server's
+// deadlines were cleared at the switch, and no one else reads or writes
+// it. When the serve func returns (with nil, an error, or a panic, which is
+// recovered and logged), the negotiator closes the Conn without losing
+// what the protocol wrote: it half-closes it, discards what the client
+// still sends for up to Options.Linger, then closes it, and reports it to
+// Options.OnClose. [Conn.Close] instead closes at once.
 type Conn struct {
-	nc       net.Conn
-	n        *Negotiator
-	e        *entry // the registration: protocol and lower-case name
-	req      *http.Request
-	protocol string // the token, as the client offered it
-	next     http.Handler
-	start    time.Time
+	nc    net.Conn
+	n     *Negotiator
+	e     *entry
+	sw    Switch
+	start time.Time
 
 	in, out  atomic.Int64
 	hasEarly atomic.Bool
 
-	mu         sync.Mutex
-	early      []byte
-	engine     any
-	onShutdown func()
-	handing    bool // Serve is still to start: a shutdown waits for it
-	asked      bool // shutdown asked
-	closed     bool
-	finished   bool          // the protocol has returned
-	done       chan struct{} // made by Done, closed when finished
-	ctx        context.Context
-	cancel     context.CancelFunc
+	mu     sync.Mutex
+	early  []byte
+	asked  bool // the shutdown asked this connection to close
+	closed bool
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -73,7 +70,11 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Close closes the connection; calling it again does nothing.
+// Close closes the connection at once: input the client sent that was not
+// read makes the system send a reset, which may destroy data still in
+// flight to the client. To end a connection without losing what was
+// written, return from the serve func instead. Calling Close again does
+// nothing.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -89,8 +90,9 @@ func (c *Conn) Close() error {
 	return c.nc.Close()
 }
 
-// CloseWrite shuts down the writing side (a TCP half-close), when the
-// underlying connection supports it.
+// CloseWrite shuts down the writing side (a TCP half-close): the client
+// reads the end of the stream while the protocol may go on reading. It is
+// an error when the connection underneath cannot half-close.
 func (c *Conn) CloseWrite() error {
 	if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 		return cw.CloseWrite()
@@ -104,30 +106,29 @@ func (c *Conn) SetDeadline(t time.Time) error      { return c.nc.SetDeadline(t) 
 func (c *Conn) SetReadDeadline(t time.Time) error  { return c.nc.SetReadDeadline(t) }
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
 
-// NetConn returns the hijacked connection underneath. Reading from it
-// directly skips the early bytes and the counts.
-func (c *Conn) NetConn() net.Conn { return c.nc }
+// Token returns the chosen protocol as the client offered it ("foo/2").
+func (c *Conn) Token() string { return c.sw.Token }
 
-// Protocol returns the chosen token as the client offered it ("foo/2").
-func (c *Conn) Protocol() string { return c.protocol }
+// Request returns the upgrade request, for its URL, fields and context
+// values. Its body has been consumed or refused; its context has ended
+// (see [Conn.Context]).
+func (c *Conn) Request() *http.Request { return c.sw.Request }
 
-// Request returns the upgrade request. Its body has been consumed or
-// refused; its context is not the connection's (see [Conn.Context]).
-func (c *Conn) Request() *http.Request { return c.req }
-
-// Next returns the handler the [Negotiator.Middleware] mount wraps, or nil
-// at an [Negotiator.Endpoint] or [Negotiator.Require] mount. Protocols that
-// carry HTTP (h2c) serve their requests with it, so they go through the
-// same application chain as plain requests.
-func (c *Conn) Next() http.Handler { return c.next }
-
-// Context returns a context carrying the upgrade request's values that is
-// cancelled when the negotiator shuts down or the connection is closed.
+// Context returns a context that carries the upgrade request's values and
+// is cancelled when the negotiator shuts down or the connection is closed.
+//
+// Asking for it is how a protocol takes part in a shutdown: the
+// negotiator's [Negotiator.Shutdown] cancels the context and leaves the
+// connection to close its own way (a goodbye, a close frame, a GOAWAY),
+// until the shutdown's own context ends. The connection of a protocol that
+// never asked for its Context cannot see the shutdown, so it is closed at
+// once. A Context first asked for after the shutdown began is already
+// cancelled.
 func (c *Conn) Context() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(c.req.Context()))
+		c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(c.sw.Request.Context()))
 		if c.asked || c.closed {
 			c.cancel()
 		}
@@ -135,102 +136,36 @@ func (c *Conn) Context() context.Context {
 	return c.ctx
 }
 
-// SetEngine keeps the engine's own connection value (gorilla's
-// *websocket.Conn, say) on the Conn: a [Protocol]'s Handshake sets it for
-// its Serve and Shutdown, which read it with [Conn.Engine].
-func (c *Conn) SetEngine(v any) {
-	c.mu.Lock()
-	c.engine = v
-	c.mu.Unlock()
+// ConnInfo describes a switched connection to the OnSwitch and OnClose
+// hooks.
+type ConnInfo struct {
+	Token      string        // the chosen protocol as offered ("foo/2")
+	Name       string        // its registered name: lower case, without version ("foo")
+	RemoteAddr string        // the client's address
+	Start      time.Time     // when the connection switched
+	Duration   time.Duration // how long it was open (OnClose)
+	BytesIn    int64         // bytes read after the switch, early bytes included
+	BytesOut   int64         // bytes written after the switch, the negotiator's 101 excluded
+	Err        error         // the protocol's error or recovered panic (OnClose); nil for a clean end
 }
 
-// Engine returns what [Conn.SetEngine] kept, or nil.
-func (c *Conn) Engine() any {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.engine
-}
-
-// Done returns a channel that is closed when the protocol has returned
-// (Serve, or a Handshake without Serve) and the connection is closed: a
-// shutdown func waits on it for the peer's close.
-func (c *Conn) Done() <-chan struct{} {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.done == nil {
-		c.done = make(chan struct{})
-		if c.finished {
-			close(c.done)
-		}
-	}
-	return c.done
-}
-
-// OnShutdown sets how the protocol closes this connection its own way
-// (a WebSocket close frame, an HTTP/2 GOAWAY) when the negotiator shuts
-// down, in place of [Protocol].Shutdown. f runs once, in its own
-// goroutine; it should start the close and may wait a bounded time for
-// the peer. Without either the connection is simply closed. If the
-// shutdown has already begun, f runs at once. A shutdown that comes
-// between the 101 and the call to OnShutdown closes the connection:
-// prefer [Protocol].Shutdown, which is in place from the switch.
-func (c *Conn) OnShutdown(f func()) {
-	c.mu.Lock()
-	c.onShutdown = f
-	run := c.asked && !c.handing
-	c.mu.Unlock()
-	if run {
-		go f()
+// Info returns the connection's description so far.
+func (c *Conn) Info() ConnInfo {
+	return ConnInfo{
+		Token:      c.sw.Token,
+		Name:       c.e.name,
+		RemoteAddr: c.sw.Request.RemoteAddr,
+		Start:      c.start,
+		Duration:   time.Since(c.start),
+		BytesIn:    c.in.Load(),
+		BytesOut:   c.out.Load(),
 	}
 }
 
-// askShutdown starts the protocol's own close, once. A connection whose
-// Serve has not started yet (its Handshake is writing the 101) is closed
-// when Serve starts.
-func (c *Conn) askShutdown() {
-	c.mu.Lock()
-	if c.asked {
-		c.mu.Unlock()
-		return
-	}
-	c.asked = true
-	cancel, handing := c.cancel, c.handing
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-	if !handing {
-		c.shutdown()
-	}
-}
-
-// shutdown runs the connection's or the protocol's shutdown func, or
-// closes the connection.
-func (c *Conn) shutdown() {
-	c.mu.Lock()
-	f := c.onShutdown
-	c.mu.Unlock()
-	switch {
-	case f != nil:
-		go f()
-	case c.e.proto.Shutdown != nil:
-		go c.e.proto.Shutdown(c)
-	default:
-		_ = c.Close()
-	}
-}
-
-// serve runs the protocol's Serve in the connection's own goroutine, then
-// closes and reports the connection. Its frames are few: the stack of an
-// idle connection is this goroutine's.
-func (c *Conn) serve() {
-	c.mu.Lock()
-	c.handing = false
-	asked := c.asked
-	c.mu.Unlock()
-	if asked {
-		c.shutdown()
-	}
+// serve runs the protocol in the connection's own goroutine, then closes
+// and reports the connection. Its frames are few: the stack of an idle
+// connection is this goroutine's.
+func (c *Conn) serve(f func(*Conn) error) {
 	var err error
 	defer func() {
 		if p := recover(); p != nil {
@@ -238,31 +173,53 @@ func (c *Conn) serve() {
 		}
 		c.n.finish(c, err)
 	}()
-	err = c.e.proto.Serve(c)
+	err = f(c)
 }
 
-// ConnInfo describes a switched connection to the OnSwitch and OnClose
-// hooks.
-type ConnInfo struct {
-	Protocol   string        // the token as offered ("foo/2")
-	RemoteAddr string        // the client's address
-	Start      time.Time     // when the connection switched
-	Duration   time.Duration // how long it was open (OnClose)
-	BytesIn    int64         // bytes read after the switch, early bytes included
-	BytesOut   int64         // bytes written after the switch, the negotiator's 101 excluded
-	Err        error         // the protocol's error or recovered panic (OnClose)
-}
+// maxLingerBytes bounds what a closing connection discards of the
+// client's input.
+const maxLingerBytes = 1 << 20
 
-// Info returns the connection's description so far.
-func (c *Conn) Info() ConnInfo {
-	return ConnInfo{
-		Protocol:   c.protocol,
-		RemoteAddr: c.req.RemoteAddr,
-		Start:      c.start,
-		Duration:   time.Since(c.start),
-		BytesIn:    c.in.Load(),
-		BytesOut:   c.out.Load(),
+// closeGracefully half-closes the connection, discards the client's input
+// until it ends, Linger passes or maxLingerBytes have been read, then
+// closes: what the protocol wrote reaches the client, and is not destroyed
+// by the reset that closing a socket with unread input sends.
+func (c *Conn) closeGracefully() {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return
 	}
+	c.closed = true
+	cancel := c.cancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if c.CloseWrite() == nil {
+		_ = c.nc.SetReadDeadline(time.Now().Add(c.n.opts.Linger))
+		_, _ = io.CopyN(io.Discard, c.nc, maxLingerBytes)
+	}
+	_ = c.nc.Close()
+}
+
+// askShutdown asks the connection to close, once: a protocol that asked
+// for its Context has it cancelled and closes its own way; any other
+// connection is closed at once.
+func (c *Conn) askShutdown() {
+	c.mu.Lock()
+	if c.asked {
+		c.mu.Unlock()
+		return
+	}
+	c.asked = true
+	cancel := c.cancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		return
+	}
+	_ = c.Close()
 }
 
 // track adds a new connection to the live set.
@@ -277,7 +234,7 @@ func (n *Negotiator) track(c *Conn) {
 		n.opts.OnSwitch(c.Info())
 	}
 	if l := n.opts.Logger; l != nil {
-		l.Debug("negotiate: switched", "protocol", c.protocol, "remote", c.req.RemoteAddr)
+		l.Debug("negotiate: switched", "token", c.sw.Token, "remote", c.sw.Request.RemoteAddr)
 	}
 	if n.draining.Load() {
 		c.askShutdown()
@@ -286,16 +243,9 @@ func (n *Negotiator) track(c *Conn) {
 
 // finish closes a connection whose protocol has returned and reports it.
 func (n *Negotiator) finish(c *Conn, err error) {
-	_ = c.Close()
-	c.mu.Lock()
-	c.finished = true
-	c.handing = false
-	if c.done != nil {
-		close(c.done)
-	}
-	c.mu.Unlock()
+	c.closeGracefully()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
-		err = nil
+		err = nil // the peer's end, or a close of ours: a clean end
 	}
 	info := c.Info()
 	info.Err = err
@@ -308,7 +258,7 @@ func (n *Negotiator) finish(c *Conn, err error) {
 		n.opts.OnClose(info)
 	}
 	if l := n.opts.Logger; l != nil {
-		l.Debug("negotiate: closed", "protocol", info.Protocol, "remote", info.RemoteAddr,
+		l.Debug("negotiate: closed", "token", info.Token, "remote", info.RemoteAddr,
 			"duration", info.Duration, "in", info.BytesIn, "out", info.BytesOut, "err", err)
 	}
 }

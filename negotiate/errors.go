@@ -54,10 +54,6 @@ func Refusal(status int, reason string, headerPairs ...string) *Error {
 // server ignore Upgrade. h2c uses it for bad HTTP2-Settings.
 var ErrIgnore = errors.New("negotiate: offer ignored")
 
-// ErrNotSwitched is reported when a [Protocol]'s Handshake returns without
-// having hijacked the connection or written a response.
-var ErrNotSwitched = errors.New("negotiate: the protocol did not switch the connection")
-
 var (
 	errMalformed           = errors.New("negotiate: malformed token list")
 	errMalformedUpgrade    = &Error{Status: http.StatusBadRequest, Reason: "malformed Upgrade header: every element must be a token or token/version", Err: errMalformed}
@@ -66,7 +62,7 @@ var (
 )
 
 // asError turns any error into the *Error the client is answered with; an
-// error that is not an *Error becomes 403 (it came from Authorize).
+// error that is not an *Error gets the fallback status.
 func asError(err error, fallback int) *Error {
 	var e *Error
 	if errors.As(err, &e) {

@@ -3,7 +3,7 @@ package negotiate_test
 import (
 	"testing"
 
-	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }

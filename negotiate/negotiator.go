@@ -1,7 +1,6 @@
 package negotiate
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,48 +16,52 @@ import (
 // documents its default.
 type Options struct {
 	// MaxConns limits the switched connections of all mounts together
-	// (connections in their handshake count). Over it a request is refused
+	// (connections being switched count). Over it a request is refused
 	// with 503 and Retry-After. 0 means no limit.
 	MaxConns int
 
 	// ProtocolMaxConns limits connections per protocol name ("websocket",
-	// "echo"; lower case, without version), with 503 and Retry-After over
-	// it. A missing name has no limit.
+	// "echo": the token in lower case, without version), with 503 and
+	// Retry-After over it. A name that is missing has no limit.
 	ProtocolMaxConns map[string]int
 
 	// RetryAfter is the Retry-After of a 503 (whole seconds, at least 1).
 	// Default 1s.
 	RetryAfter time.Duration
 
-	// HandshakeTimeout bounds the write of the 101 (and of a 100 Continue
-	// before it). Default 10s.
+	// HandshakeTimeout bounds the write of the switch response (and of a
+	// 100 Continue before a 101). Default 10s.
 	HandshakeTimeout time.Duration
 
-	// MaxBodyBytes is the size over which an upgrade request's declared
-	// body gets 413 instead of 400 from a protocol that takes none, and the
-	// bound offered to protocols that take one. Default 1 MiB.
-	MaxBodyBytes int64
+	// Linger bounds the close of a connection whose protocol has returned:
+	// the negotiator half-closes it, so that the client reads everything
+	// the protocol wrote and then the end of the stream, and discards what
+	// the client still sends (up to 1 MiB) for at most Linger before it
+	// closes. A socket closed with unread input sends a reset, which
+	// destroys replies still in flight. Default 2s.
+	Linger time.Duration
 
-	// ShutdownTimeout bounds the graceful part of the shutdown started by
-	// [Negotiator.RegisterOnShutdown]. Default 10s.
+	// ShutdownTimeout bounds the shutdown that
+	// [Negotiator.RegisterOnShutdown] starts. Default 10s.
 	ShutdownTimeout time.Duration
 
-	// Authorize, if set, runs last before the switch, with the chosen token
-	// as the client offered it. It may add headers (cookies) to h, which the
-	// 101 carries, or refuse: an [*Error] is answered as it is, any other
-	// error with 403.
-	Authorize func(r *http.Request, token string, h http.Header) error
+	// Authorize, if set, runs last before the switch, after the limits,
+	// with the chosen protocol. It may add fields (cookies) to s.Header,
+	// which the switch response carries, or refuse: an [*Error] is
+	// answered as it is, any other error with 403.
+	Authorize func(s *Switch) error
 
-	// OnSwitch, if set, is called when a connection has switched.
+	// OnSwitch, if set, is called when a connection has switched, on the
+	// request's goroutine.
 	OnSwitch func(ConnInfo)
 	// OnClose, if set, is called when a switched connection has closed,
-	// with its duration, byte counts and error.
+	// on the connection's goroutine, with its duration, byte counts and
+	// error.
 	OnClose func(ConnInfo)
-	// OnRefuse, if set, is called for every refusal after it is written.
-	OnRefuse func(r *http.Request, err *Error)
 
-	// Responder writes every refusal. Default [DefaultResponder]. The
-	// negotiator sets Connection: close (on HTTP/1) before calling it.
+	// Responder writes every refusal. Default [DefaultResponder]; wrap it
+	// to observe refusals. The negotiator sets Connection: close (on
+	// HTTP/1) before calling it.
 	Responder func(w http.ResponseWriter, r *http.Request, err *Error)
 
 	// Logger receives switches and closes (Debug), refusals (Info) and
@@ -68,9 +71,8 @@ type Options struct {
 
 // Negotiator holds what its mounts share: the live switched connections,
 // limits, hooks, statistics and the shutdown. Mount it with
-// [Negotiator.Middleware], [Negotiator.Require] or [Negotiator.Endpoint],
-// each over a [Registry]; mounts of one negotiator share everything but the
-// registry. A Negotiator is safe for concurrent use.
+// [Negotiator.Middleware] or [Negotiator.Endpoint], each over a
+// [Registry]. A Negotiator is safe for concurrent use.
 type Negotiator struct {
 	opts       Options
 	retryAfter string
@@ -81,7 +83,7 @@ type Negotiator struct {
 
 	mu       sync.Mutex
 	live     map[*Conn]struct{}
-	reserved int // handshaking plus live
+	reserved int // being switched plus live
 	byName   map[string]*protoCount
 	changed  chan struct{} // made by a waiting Shutdown, closed when a connection leaves
 }
@@ -92,14 +94,15 @@ type protoCount struct {
 }
 
 // New returns a Negotiator configured by opts (nil means the defaults). A
-// negative limit, timeout or bound is an error.
+// negative limit or timeout, or a ProtocolMaxConns key that is not a
+// token, is an error.
 func New(opts *Options) (*Negotiator, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.MaxConns < 0 || o.RetryAfter < 0 || o.HandshakeTimeout < 0 || o.MaxBodyBytes < 0 || o.ShutdownTimeout < 0 {
-		return nil, errors.New("negotiate: negative limit, timeout or bound in Options")
+	if o.MaxConns < 0 || o.RetryAfter < 0 || o.HandshakeTimeout < 0 || o.Linger < 0 || o.ShutdownTimeout < 0 {
+		return nil, errors.New("negotiate: negative limit or timeout in Options")
 	}
 	limits := make(map[string]int, len(o.ProtocolMaxConns))
 	for name, max := range o.ProtocolMaxConns {
@@ -115,8 +118,8 @@ func New(opts *Options) (*Negotiator, error) {
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second
 	}
-	if o.MaxBodyBytes == 0 {
-		o.MaxBodyBytes = 1 << 20
+	if o.Linger == 0 {
+		o.Linger = 2 * time.Second
 	}
 	if o.ShutdownTimeout == 0 {
 		o.ShutdownTimeout = 10 * time.Second
@@ -133,30 +136,22 @@ func New(opts *Options) (*Negotiator, error) {
 	}, nil
 }
 
-// MaxBodyBytes returns the configured bound on upgrade request bodies, for
-// protocols that take one.
-func (n *Negotiator) MaxBodyBytes() int64 { return n.opts.MaxBodyBytes }
-
 // Middleware returns middleware that switches requests offering a protocol
-// of reg. A request that is not an upgrade, or offers nothing reg has (or
-// only offers its protocols ignore), goes to the next handler untouched;
-// that path does not allocate.
+// of reg, on every path the wrapped handler serves, before it routes: an
+// offer of one of reg's tokens switches even where an [Negotiator.Endpoint]
+// is mounted below. A request that is not an upgrade, or offers nothing reg
+// has (or only offers its protocols ignore), goes to the next handler
+// untouched; that path does not allocate.
 func (n *Negotiator) Middleware(reg *Registry) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return &mount{n: n, reg: reg, next: next}
 	}
 }
 
-// Require returns middleware like [Negotiator.Middleware] for routes that
-// must switch: a request that does not is answered 426 as by
-// [Negotiator.Endpoint], and the next handler is never called.
-func (n *Negotiator) Require(reg *Registry) func(http.Handler) http.Handler {
-	return func(http.Handler) http.Handler { return n.Endpoint(reg) }
-}
-
-// Endpoint returns a handler that switches requests offering a protocol of
-// reg and answers every other request with 426 Upgrade Required, with
-// Upgrade listing reg's tokens in preference order and Connection: Upgrade.
+// Endpoint returns a handler for a route that must switch: it switches
+// requests offering a protocol of reg and answers every other request with
+// 426 Upgrade Required, with Upgrade listing reg's tokens in preference
+// order and Connection: Upgrade.
 func (n *Negotiator) Endpoint(reg *Registry) http.Handler {
 	return &mount{n: n, reg: reg}
 }
@@ -168,20 +163,29 @@ type mount struct {
 }
 
 func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if !m.n.Upgrade(w, r, m.reg, m.next) {
-		m.pass(w, r)
+	if m.n.Upgrade(w, r, m.reg) {
+		return
 	}
+	if m.next != nil {
+		m.next.ServeHTTP(w, r)
+		return
+	}
+	tokens := strings.Join(m.reg.Tokens(), ", ")
+	m.n.refuse(w, r, &Error{
+		Status: http.StatusUpgradeRequired,
+		Reason: "this resource requires a protocol upgrade to one of: " + tokens,
+		Header: http.Header{"Upgrade": {tokens}, "Connection": {"Upgrade"}},
+	})
 }
 
-// Upgrade is the negotiation of one request, for adapters to other routers
-// (echoadapter): if r offers a protocol of reg, it refuses or switches,
-// handing the switched connection to the protocol in a goroutine of its
-// own, and reports true: the request has been answered. It reports false,
-// having written nothing, when r is not an upgrade or offers nothing reg
-// has (or only offers its protocols ignore): serve r as ordinary HTTP, or
-// answer 426. next is what [Conn.Next] returns to the protocol (h2c serves
-// its streams with it).
-func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Registry, next http.Handler) bool {
+// Upgrade negotiates one request, for adapters to other routers
+// (echoadapter does this): if r offers a protocol of reg, it refuses or
+// switches, handing the switched connection to the protocol in a goroutine
+// of its own, and reports true: the request has been answered and w must
+// not be used again. It reports false, having written nothing, when r is
+// not an upgrade or offers nothing reg has (or only offers its protocols
+// ignore): serve r as ordinary HTTP, or answer 426.
+func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Registry) bool {
 	if !IsUpgrade(r) {
 		return false
 	}
@@ -189,58 +193,47 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		n.refuse(w, r, errAsterisk) // "PRI * HTTP/1.1": RFC 9112 §3.2.4
 		return true
 	}
-	c, err := reg.selectProtocol(r, n.opts.MaxBodyBytes)
+	ch, err := reg.selectProtocol(r)
 	if err != nil {
 		n.refuse(w, r, asError(err, http.StatusBadRequest))
 		return true
 	}
-	if c.e == nil {
+	if ch.e == nil {
 		return false
 	}
-	c.next = next
-	// The gate, then the switch. This path is kept shallow: an engine's
-	// hijack runs at its bottom, on net/http's goroutine, whose stack
-	// grows (a copy) if the path is deep.
-	if err := n.reserve(c.e.name); err != nil {
-		n.refuse(w, r, err)
+	if e := n.reserve(ch.e.name); e != nil {
+		n.refuse(w, r, e)
 		return true
 	}
-	if a := n.opts.Authorize; a != nil {
-		if err := a(r, c.token, w.Header()); err != nil {
-			n.release(c.e.name)
-			n.refuse(w, r, asError(err, http.StatusForbidden))
-			return true
-		}
-	}
-	if c.e.proto.Handshake == nil {
-		n.serveSwitch(w, r, c)
+	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}}
+	serve, err := n.accept(c)
+	if err != nil {
+		n.release(ch.e.name)
+		n.refuse(w, r, asError(err, http.StatusInternalServerError))
 		return true
 	}
-	// A Handshake engine, through a writer whose Hijack is ours.
-	sw := &switchWriter{ResponseWriter: w, n: n, r: r, c: c}
-	defer func() {
-		if p := recover(); p != nil {
-			err = n.recovered(nil, p)
-		}
-		n.handshaken(sw, err)
-	}()
-	err = c.e.proto.Handshake(sw, r)
+	n.switchConn(w, c, serve)
 	return true
 }
 
-func (m *mount) pass(w http.ResponseWriter, r *http.Request) {
-	if m.next != nil {
-		m.next.ServeHTTP(w, r)
-		return
+// accept runs the gate's last step and the protocol's Accept, recovering
+// a panic in either.
+func (n *Negotiator) accept(c *Conn) (serve func(*Conn) error, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = n.recovered(c, p)
+		}
+	}()
+	if a := n.opts.Authorize; a != nil {
+		if err := a(&c.sw); err != nil {
+			return nil, asError(err, http.StatusForbidden)
+		}
 	}
-	m.n.refuse(w, r, &Error{
-		Status: http.StatusUpgradeRequired,
-		Reason: "this resource requires a protocol upgrade to one of: " + strings.Join(m.reg.Tokens(), ", "),
-		Header: http.Header{
-			"Upgrade":    {strings.Join(m.reg.Tokens(), ", ")},
-			"Connection": {"Upgrade"},
-		},
-	})
+	serve, err = c.e.proto.Accept(&c.sw)
+	if err == nil && serve == nil {
+		err = errors.New("negotiate: Protocol.Accept returned neither a serve func nor an error")
+	}
+	return serve, err
 }
 
 // refuse writes e through the responder with Connection: close.
@@ -258,110 +251,21 @@ func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 		// wants the server that said "close" to close.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
-	if n.opts.OnRefuse != nil {
-		n.opts.OnRefuse(r, e)
-	}
 	if l := n.opts.Logger; l != nil {
 		l.Info("negotiate: upgrade refused", "status", e.Status, "reason", e.Reason,
 			"remote", r.RemoteAddr, "path", r.URL.Path, "upgrade", r.Header.Get("Upgrade"))
 	}
 }
 
-// Refuse answers a refusal from inside a [Protocol]'s Handshake (gorilla's
-// own checks, say) through the negotiator's responder, hooks and counts. An
-// error that is not an [*Error] is a 400. Outside a Handshake, Refuse writes
-// err with [DefaultResponder] and Connection: close.
-func Refuse(w http.ResponseWriter, r *http.Request, err error) {
-	e := asError(err, http.StatusBadRequest)
-	for u := w; u != nil; {
-		if sw, ok := u.(*switchWriter); ok {
-			sw.refused = true
-			sw.n.refuse(sw.ResponseWriter, r, e)
-			return
-		}
-		uw, ok := u.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			break
-		}
-		u = uw.Unwrap()
-	}
-	w.Header().Set("Connection", "close")
-	DefaultResponder(w, r, e)
-}
-
-// serveSwitch hijacks, writes the 101 and hands the connection to Serve in
-// a goroutine of its own.
-func (n *Negotiator) serveSwitch(w http.ResponseWriter, r *http.Request, c choice) {
-	nc, brw, err := hijackConn(w)
-	if err != nil {
-		n.release(c.e.name)
-		n.hijackFailed(w, r, err)
-		return
-	}
-	conn := new(Conn)
-	n.adopt(conn, nc, brw, r, &c)
-	if err := conn.write101(w.Header(), r); err != nil {
-		n.finish(conn, err)
-		return
-	}
-	go conn.serve()
-}
-
-func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, err error) {
-	var e *Error
-	if errors.As(err, &e) {
-		// A writer wrapper that knows why it cannot hijack (echoadapter
-		// behind Echo's Timeout middleware) says so in its own words.
-		n.refuse(w, r, e)
-		return
-	}
-	if errors.Is(err, http.ErrNotSupported) {
-		// A server-side wiring fault, not the client's: say so.
-		n.refuse(w, r, &Error{Status: http.StatusInternalServerError,
-			Reason: "cannot switch protocols: the ResponseWriter does not support Hijack (a wrapper without Unwrap, or a timeout handler)", Err: err})
-		return
-	}
-	if l := n.opts.Logger; l != nil {
-		l.Info("negotiate: hijack failed", "remote", r.RemoteAddr, "err", err)
-	}
-}
-
-// handshaken finishes a Handshake: it hands a switched connection to Serve
-// (or closes it), and answers a request that did not switch.
-func (n *Negotiator) handshaken(sw *switchWriter, err error) {
-	if conn := sw.conn; conn != nil {
-		if err != nil || conn.e.proto.Serve == nil {
-			n.finish(conn, err)
-			return
-		}
-		_ = conn.nc.SetWriteDeadline(time.Time{}) // the handshake's
-		go conn.serve()
-		return
-	}
-	n.release(sw.c.e.name)
-	if errors.Is(err, errPanic) {
-		panic(http.ErrAbortHandler) // logged and counted; net/http closes the connection
-	}
-	if !sw.refused && !sw.wrote {
-		if err == nil {
-			err = ErrNotSwitched
-		}
-		n.refuse(sw.ResponseWriter, sw.r, asError(err, http.StatusInternalServerError))
-	}
-}
-
 var errPanic = errors.New("negotiate: panic in protocol")
 
-// recovered counts and logs a panic recovered from a protocol (c is nil
-// before the switch) and returns it as an error.
+// recovered counts and logs a panic recovered from a protocol and returns
+// it as an error (a 500 before the switch).
 func (n *Negotiator) recovered(c *Conn, p any) error {
 	n.panics.Add(1)
-	if l := n.opts.Logger; l != nil && p != http.ErrAbortHandler {
-		attrs := []any{"panic", fmt.Sprint(p)}
-		if c != nil {
-			attrs = append(attrs, "protocol", c.protocol, "remote", c.req.RemoteAddr)
-		}
-		l.Error("negotiate: panic in protocol; connection closed", attrs...)
+	if l := n.opts.Logger; l != nil {
+		l.Error("negotiate: panic in protocol; connection closed", "panic", fmt.Sprint(p),
+			"token", c.sw.Token, "remote", c.sw.Request.RemoteAddr)
 	}
 	return fmt.Errorf("%w: %v", errPanic, p)
 }
@@ -417,7 +321,7 @@ func (n *Negotiator) signalLocked() {
 }
 
 // Stats is a snapshot of a negotiator's connections, keyed by protocol name
-// (lower case, without version).
+// (the token in lower case, without version).
 type Stats struct {
 	Active   map[string]int   // switched connections open now
 	Switched map[string]int64 // switches since the negotiator was made
@@ -440,57 +344,4 @@ func (n *Negotiator) Stats() Stats {
 		s.Switched[name] = pc.switched
 	}
 	return s
-}
-
-// Shutdown stops new switches (they are refused with 503), asks every live
-// connection to close its protocol's own way ([Protocol].Shutdown or
-// [Conn.OnShutdown]; a connection whose Serve has not started yet is asked
-// when it starts), and waits until all are gone or ctx ends; then it closes the rest and returns
-// ctx's error. Calling it again waits again. Shutdown does not stop the
-// http.Server; see [Negotiator.RegisterOnShutdown].
-func (n *Negotiator) Shutdown(ctx context.Context) error {
-	n.mu.Lock()
-	n.draining.Store(true)
-	conns := make([]*Conn, 0, len(n.live))
-	for c := range n.live {
-		conns = append(conns, c)
-	}
-	n.mu.Unlock()
-	for _, c := range conns {
-		c.askShutdown()
-	}
-	for {
-		n.mu.Lock()
-		if n.reserved == 0 {
-			n.mu.Unlock()
-			return nil
-		}
-		if n.changed == nil {
-			n.changed = make(chan struct{})
-		}
-		ch := n.changed
-		n.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			n.mu.Lock()
-			for c := range n.live {
-				_ = c.nc.Close()
-			}
-			n.mu.Unlock()
-			return ctx.Err()
-		}
-	}
-}
-
-// RegisterOnShutdown ties the negotiator to srv: srv.Shutdown (which does
-// not track hijacked connections) also starts [Negotiator.Shutdown], bounded
-// by Options.ShutdownTimeout. To wait for the switched connections, call
-// Shutdown after srv.Shutdown returns.
-func (n *Negotiator) RegisterOnShutdown(srv *http.Server) {
-	srv.RegisterOnShutdown(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), n.opts.ShutdownTimeout)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
 }

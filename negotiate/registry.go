@@ -9,56 +9,34 @@ import (
 	"sync/atomic"
 )
 
-// Protocol is an engine the negotiator can switch a connection to. At
-// least one of Serve and Handshake must be set.
-//
-// Once the connection has switched, the negotiator hands it to a goroutine
-// of its own and the request's handler returns: the net/http goroutine, its
-// buffers and its deep stack are released while the protocol runs, and
-// middleware around the mount sees the request end with its 101.
+// Protocol is an engine the negotiator can switch a connection to:
+// WebSocket, h2c, or a protocol of your own. Every engine has the same
+// shape: Check looks at an offer, Accept prepares the switch, and the
+// function Accept returns serves the switched connection.
 type Protocol struct {
 	// Check, if set, validates the protocol's prerequisites (RFC 6455 key
 	// and version, h2c's HTTP2-Settings) before the protocol is chosen. It
 	// returns nil to accept, an [*Error] to refuse the request with that
 	// status, or [ErrIgnore] to pass over this offer. Any other error is a
-	// 400 with the error's text. Check must not read the request body
+	// 400 with the error's text. Check runs for each candidate in turn, so
+	// it must not change anything; it must not read the request body
 	// unless TakesBody is set.
 	Check func(r *http.Request) error
 
-	// Serve runs the protocol on the switched connection, in a goroutine
-	// of its own, after the 101 (the negotiator's, or Handshake's). The
-	// connection is closed when Serve returns; its error, if any, is
-	// reported to OnClose.
-	Serve func(c *Conn) error
-
-	// Handshake is for engines that write their own 101 (gorilla/websocket).
-	// It receives a ResponseWriter whose Hijack is the negotiator's: it
-	// returns a *[Conn] (so the engine's connection is tracked, its deadlines
-	// cleared and a handshake deadline set) with an empty bufio.Reader, while
-	// the bytes the client sent early are read first from the Conn. The 101
-	// the engine writes must carry the headers of w.Header() (Authorize's,
-	// for one). To refuse before hijacking, Handshake calls [Refuse].
-	//
-	// With Serve set too, Handshake only switches: it returns nil once its
-	// 101 is written, leaving what Serve needs on the Conn
-	// ([Conn.SetEngine]), and Serve runs next. Without Serve, Handshake
-	// serves the connection as well, on the request's goroutine, and the
-	// connection is closed when it returns. A Handshake that returns an
-	// error after hijacking has its connection closed and reported.
-	Handshake func(w http.ResponseWriter, r *http.Request) error
-
-	// Shutdown, if set, closes a connection of this protocol its own way
-	// (a WebSocket close frame, an HTTP/2 GOAWAY) when the negotiator shuts
-	// down; [Conn.OnShutdown] overrides it for one connection. It runs
-	// once per connection, in its own goroutine; it should start the close
-	// and may wait a bounded time for the peer (see [Conn.Done]). Without
-	// either, the connection is simply closed.
-	Shutdown func(c *Conn)
+	// Accept is called once the protocol is chosen and the gate has let
+	// the request through (limits, Authorize), on the request's goroutine,
+	// before anything is written. It may add the fields the switch
+	// response carries to s.Header, and refuses by returning an error: an
+	// [*Error] is answered as it is, through the negotiator's responder;
+	// any other error is a 500. Otherwise it returns the function that
+	// serves the connection once it has switched: that function runs in a
+	// goroutine of its own, after the request's handler has returned, and
+	// the connection is closed when it returns (see [Conn]). Required.
+	Accept func(s *Switch) (serve func(c *Conn) error, err error)
 
 	// TakesBody reports that the protocol reads the upgrade request's body
-	// itself (h2c). Otherwise a request with a body is refused (400, or 413
-	// over Options.MaxBodyBytes), so that body bytes are never read as
-	// protocol data.
+	// itself (h2c). Otherwise a request with a body is refused with 413,
+	// so that body bytes are never read as protocol data.
 	TakesBody bool
 }
 
@@ -83,39 +61,37 @@ type entry struct {
 
 // Register maps token ("foo", or "foo/2" for one version) to p. "foo"
 // matches an offer of foo in any version; "foo/2" only foo/2. Tokens are
-// compared case-insensitively. An invalid or already registered token, or a
-// Protocol with neither Serve nor Handshake, is an error.
-func (g *Registry) Register(token string, p Protocol) error {
+// compared case-insensitively. Like [http.ServeMux.Handle], Register
+// panics on a mistake: a token that is not token or token/version, one
+// already registered, or a Protocol without Accept.
+func (g *Registry) Register(token string, p Protocol) {
 	if !validElement(token, true) {
-		return fmt.Errorf("negotiate: register %q: not a token or token/version", token)
+		panic(fmt.Sprintf("negotiate: Register(%q): not a token or token/version", token))
 	}
-	if p.Serve == nil && p.Handshake == nil {
-		return fmt.Errorf("negotiate: register %q: one of Serve and Handshake must be set", token)
+	if p.Accept == nil {
+		panic(fmt.Sprintf("negotiate: Register(%q): the Protocol has no Accept", token))
 	}
 	tok := strings.ToLower(token)
 	name, version := splitProtocol(tok)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	var old []*entry
-	if p := g.entries.Load(); p != nil {
-		old = *p
-	}
+	old := g.list()
 	for _, e := range old {
 		if e.token == tok {
-			return fmt.Errorf("negotiate: register %q: %w", token, errDuplicate)
+			panic(fmt.Sprintf("negotiate: Register(%q): token already registered", token))
 		}
 	}
 	next := append(old[:len(old):len(old)], &entry{token: tok, name: name, version: version, proto: p})
 	g.entries.Store(&next)
-	return nil
 }
 
-var errDuplicate = errors.New("token already registered")
-
-// HandleFunc registers token to a protocol served by f after the
-// negotiator's 101: the simplest custom protocol.
-func (g *Registry) HandleFunc(token string, f func(c *Conn) error) error {
-	return g.Register(token, Protocol{Serve: f})
+// HandleFunc registers token to the simplest protocol: no check, nothing
+// added to the 101, and f serving the switched connection.
+func (g *Registry) HandleFunc(token string, f func(c *Conn) error) {
+	if f == nil {
+		panic(fmt.Sprintf("negotiate: HandleFunc(%q): nil func", token))
+	}
+	g.Register(token, Protocol{Accept: func(*Switch) (func(*Conn) error, error) { return f, nil }})
 }
 
 // Tokens returns the registered tokens in the registry's order, the list a
@@ -151,8 +127,7 @@ func (e *entry) matches(offer string) bool {
 // choice is the outcome of selection.
 type choice struct {
 	e     *entry
-	token string       // the client's token, as offered
-	next  http.Handler // the handler the mount wraps, if any
+	token string // the client's token, as offered
 }
 
 // selectProtocol parses the offers of an upgrade request and picks the first
@@ -160,14 +135,14 @@ type choice struct {
 // zero choice and nil when nothing registered was offered (or every
 // candidate ignored the offer), and the first refusal otherwise. It does not
 // allocate unless a Check does or the request is malformed.
-func (g *Registry) selectProtocol(r *http.Request, maxBody int64) (choice, error) {
+func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	if err := validateConnection(r.Header["Connection"]); err != nil {
 		return choice{}, err
 	}
 	es := g.list()
 	var refusal error
 	consider := func(e *entry, offer string) bool {
-		err := check(e, r, maxBody)
+		err := check(e, r)
 		if err == nil {
 			return true
 		}
@@ -255,11 +230,8 @@ func validateUpgrade(values []string) error {
 }
 
 // check runs a candidate's prerequisites, its own and the body rule.
-func check(e *entry, r *http.Request, maxBody int64) error {
+func check(e *entry, r *http.Request) error {
 	if !e.proto.TakesBody && hasBody(r) {
-		if r.ContentLength > maxBody {
-			return errBodyTooLarge
-		}
 		return errBody
 	}
 	if e.proto.Check == nil {
@@ -280,7 +252,4 @@ func hasBody(r *http.Request) bool {
 	return r.ContentLength != 0 || len(r.TransferEncoding) > 0
 }
 
-var (
-	errBody         = &Error{Status: http.StatusBadRequest, Reason: "this protocol takes no request body with the upgrade"}
-	errBodyTooLarge = &Error{Status: http.StatusRequestEntityTooLarge, Reason: "request body too large, and this protocol takes none"}
-)
+var errBody = &Error{Status: http.StatusRequestEntityTooLarge, Reason: "request body too large: this protocol takes no request body with the upgrade"}

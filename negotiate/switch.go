@@ -1,9 +1,8 @@
 package negotiate
 
 import (
-	"bufio"
 	"bytes"
-	"net"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -11,36 +10,74 @@ import (
 	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 )
 
-// hijackConn takes the connection from w through http.NewResponseController
-// only, so that wrapped writers that implement Unwrap work (DESIGN.md's
-// switch rule). It is inlined into its callers: the hijack runs at the
-// bottom of the handshake path on net/http's goroutine, whose stack is
-// copied if that path outgrows it.
-func hijackConn(w http.ResponseWriter) (net.Conn, *bufio.ReadWriter, error) {
-	return http.NewResponseController(w).Hijack()
+// Switch is a switch the negotiator is about to make: what
+// [Options].Authorize and a [Protocol]'s Accept see, once the protocol is
+// chosen and before anything is written. The same value stays with the
+// switched connection ([Conn.Request], [Conn.Token]).
+type Switch struct {
+	// Request is the upgrade request. Its context ends when the request's
+	// handler returns, at the switch; the connection's is [Conn.Context].
+	Request *http.Request
+
+	// Token is the chosen protocol as the client offered it ("foo/2"); the
+	// switch response names it.
+	Token string
+
+	// Header holds the fields the switch response carries besides the ones
+	// the negotiator writes itself (Upgrade, Connection): Authorize's
+	// cookies, a protocol's own (Sec-WebSocket-Accept). It is the
+	// ResponseWriter's header, so fields set by middleware in front are
+	// there too. Fields that would describe a body (Content-*,
+	// Transfer-Encoding, Trailer) and invalid names or values are left
+	// out, so that no field can split the response.
+	Header http.Header
 }
 
-// adopt makes conn of a hijacked connection: it clears the server's
-// deadlines, keeps the bytes the server had already buffered as the Conn's
-// early bytes, empties brw's buffers onto the Conn, and tracks it.
-func (n *Negotiator) adopt(conn *Conn, nc net.Conn, brw *bufio.ReadWriter, r *http.Request, c *choice) {
-	_ = nc.SetDeadline(time.Time{})
-	conn.nc = nc
-	conn.n = n
-	conn.e = c.e
-	conn.req = r
-	conn.protocol = c.token
-	conn.next = c.next
-	conn.start = time.Now()
-	conn.handing = c.e.proto.Serve != nil
-	if k := brw.Reader.Buffered(); k > 0 {
-		p, _ := brw.Reader.Peek(k)
-		conn.early = bytes.Clone(p)
-		conn.hasEarly.Store(true)
+// switchConn hijacks the connection of a request whose protocol accepted,
+// writes the 101 and hands the connection to serve in a goroutine of its
+// own. The hijack goes only through http.NewResponseController, so
+// wrapped writers that implement Unwrap work.
+func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn) error) {
+	nc, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		n.release(c.e.name)
+		n.hijackFailed(w, c.sw.Request, err)
+		return
 	}
-	brw.Reader.Reset(conn)
-	brw.Writer.Reset(conn)
-	n.track(conn)
+	_ = nc.SetDeadline(time.Time{}) // the server's
+	c.nc = nc
+	c.start = time.Now()
+	if k := brw.Reader.Buffered(); k > 0 {
+		// The client's first bytes, sent behind its request head.
+		p, _ := brw.Reader.Peek(k)
+		c.early = bytes.Clone(p)
+		c.hasEarly.Store(true)
+	}
+	n.track(c)
+	if err := c.write101(); err != nil {
+		n.finish(c, err)
+		return
+	}
+	go c.serve(serve)
+}
+
+func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, err error) {
+	var e *Error
+	if errors.As(err, &e) {
+		// A writer wrapper that knows why it cannot hijack (echoadapter
+		// behind Echo's Timeout middleware) says so in its own words.
+		n.refuse(w, r, e)
+		return
+	}
+	if errors.Is(err, http.ErrNotSupported) {
+		// A server-side wiring fault, not the client's: say so.
+		n.refuse(w, r, &Error{Status: http.StatusInternalServerError,
+			Reason: "cannot switch protocols: the ResponseWriter does not support Hijack (a wrapper without Unwrap, or a timeout handler)", Err: err})
+		return
+	}
+	if l := n.opts.Logger; l != nil {
+		l.Info("negotiate: hijack failed", "remote", r.RemoteAddr, "err", err)
+	}
 }
 
 // expectsContinue reports whether the 100 Continue is still due: net/http
@@ -49,20 +86,18 @@ func expectsContinue(r *http.Request) bool {
 	return r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue")
 }
 
-const continueLine = "HTTP/1.1 100 Continue\r\n\r\n"
-
 // write101 writes the 101 (after a due 100 Continue) under the handshake
 // timeout: Upgrade with the chosen token, Connection: Upgrade, and the
-// valid fields of h, the ResponseWriter's header (Authorize's cookies, say).
-func (c *Conn) write101(h http.Header, r *http.Request) error {
+// fields of the Switch's Header a 101 may carry.
+func (c *Conn) write101() error {
 	var b []byte
-	if expectsContinue(r) {
-		b = append(b, continueLine...)
+	if expectsContinue(c.sw.Request) {
+		b = append(b, "HTTP/1.1 100 Continue\r\n\r\n"...)
 	}
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: "...)
-	b = append(b, c.protocol...)
+	b = append(b, c.sw.Token...)
 	b = append(b, "\r\nConnection: Upgrade\r\n"...)
-	b = appendHeader(b, h)
+	b = appendHeader(b, c.sw.Header)
 	b = append(b, "\r\n"...)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.n.opts.HandshakeTimeout))
 	_, err := c.nc.Write(b)
@@ -76,15 +111,11 @@ func (c *Conn) write101(h http.Header, r *http.Request) error {
 // response.
 func appendHeader(b []byte, h http.Header) []byte {
 	for k, vs := range h {
-		switch http.CanonicalHeaderKey(k) {
-		case "Upgrade", "Connection", "Content-Length", "Transfer-Encoding", "Trailer", "Content-Type", "X-Content-Type-Options":
-			continue
-		}
-		if !isToken(k) {
+		if !switchField(k) {
 			continue
 		}
 		for _, v := range vs {
-			if !validValue(v) {
+			if !httpsyntax.ValidFieldValue(v) {
 				continue
 			}
 			b = append(b, k...)
@@ -96,63 +127,17 @@ func appendHeader(b []byte, h http.Header) []byte {
 	return b
 }
 
-func validValue(v string) bool { return httpsyntax.ValidFieldValue(v) }
-
-// switchWriter is the ResponseWriter a Handshake engine writes through: its
-// Hijack is the negotiator's.
-type switchWriter struct {
-	http.ResponseWriter
-	n       *Negotiator
-	r       *http.Request
-	c       choice
-	conn    *Conn // set by Hijack
-	refused bool
-	wrote   bool
-}
-
-var (
-	_ http.Hijacker = (*switchWriter)(nil)
-	_ http.Flusher  = (*switchWriter)(nil)
-)
-
-// Hijack switches the connection: it returns the tracked *Conn, its
-// deadlines cleared and its write deadline set to the handshake timeout, and
-// a ReadWriter with empty buffers over it, so the early bytes are read from
-// the Conn. A due 100 Continue has been written.
-func (sw *switchWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if sw.conn != nil {
-		return nil, nil, http.ErrHijacked
+// switchField reports whether a switch response may carry the field name:
+// not the switch's own fields, nor those that would describe a body
+// (Content-*, Transfer-Encoding, Trailer, and X-Content-Type-Options, which
+// is about one), and only a valid token.
+func switchField(name string) bool {
+	switch http.CanonicalHeaderKey(name) {
+	case "Upgrade", "Connection", "Transfer-Encoding", "Trailer", "X-Content-Type-Options":
+		return false
 	}
-	nc, brw, err := hijackConn(sw.ResponseWriter)
-	if err != nil {
-		return nil, nil, err
+	if len(name) >= len("Content-") && strings.EqualFold(name[:len("Content-")], "Content-") {
+		return false
 	}
-	conn := new(Conn)
-	sw.n.adopt(conn, nc, brw, sw.r, &sw.c)
-	sw.conn = conn
-	_ = conn.nc.SetWriteDeadline(time.Now().Add(sw.n.opts.HandshakeTimeout))
-	if expectsContinue(sw.r) {
-		if _, err := conn.nc.Write([]byte(continueLine)); err != nil {
-			return nil, nil, err
-		}
-	}
-	return conn, brw, nil
+	return isToken(name)
 }
-
-func (sw *switchWriter) WriteHeader(code int) {
-	sw.wrote = true
-	sw.ResponseWriter.WriteHeader(code)
-}
-
-func (sw *switchWriter) Write(p []byte) (int, error) {
-	sw.wrote = true
-	return sw.ResponseWriter.Write(p)
-}
-
-func (sw *switchWriter) Flush() {
-	sw.wrote = true
-	_ = http.NewResponseController(sw.ResponseWriter).Flush()
-}
-
-// Unwrap lets http.NewResponseController reach the server's writer.
-func (sw *switchWriter) Unwrap() http.ResponseWriter { return sw.ResponseWriter }

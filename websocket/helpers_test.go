@@ -13,12 +13,12 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
-	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // testTimeout bounds every wait of a test; tests never assert speed.
 const testTimeout = 10 * time.Second

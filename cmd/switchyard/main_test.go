@@ -15,11 +15,11 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
-	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // switchyardServer serves echo/1 on any path, requires echo/1 on /need
 // (426), and answers plain requests with "plain".

@@ -10,10 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // syncBuffer collects the server's output.
 type syncBuffer struct {

@@ -17,11 +17,11 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
-	"github.com/switchyard-http/switchyard/internal/leakcheck"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-func TestMain(m *testing.M) { leakcheck.Main(m) }
+func TestMain(m *testing.M) { testkit.Main(m) }
 
 // backend is what the gateway fronts: echo/1 on any path, a plain gorilla
 // WebSocket echo on /ws, a route that requires echo/1 (426) on /need, and

@@ -1,8 +1,4 @@
-// Package leakcheck fails a test binary that leaves goroutines behind. Use
-// it from TestMain:
-//
-//	func TestMain(m *testing.M) { leakcheck.Main(m) }
-package leakcheck
+package testkit
 
 import (
 	"fmt"
@@ -28,7 +24,7 @@ func Run(m *testing.M, code *int) {
 	*code = m.Run()
 	if *code == 0 {
 		if leaked := Wait(5 * time.Second); len(leaked) > 0 {
-			fmt.Fprintf(os.Stderr, "leakcheck: %d goroutine(s) leaked:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
+			fmt.Fprintf(os.Stderr, "testkit: %d goroutine(s) leaked:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))
 			*code = 1
 		}
 	}
@@ -68,7 +64,7 @@ func boring(stack string) bool {
 	// The first line is "goroutine N [state]:"; the second names the
 	// function the goroutine is in.
 	for _, s := range []string{
-		"internal/leakcheck.Interesting",
+		"internal/testkit.Interesting",
 		"testing.(*M).",
 		"testing.tRunner",
 		"testing.runTests",

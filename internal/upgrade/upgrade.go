@@ -1,0 +1,334 @@
+// Package upgrade is the client side of an HTTP/1.1 upgrade, written once
+// for everything in the module that offers one: negotiate.Dialer, the
+// tunnel in package protocols, and the switchyard inspector. It dials
+// (TCP, or TLS offering only http/1.1), sends one upgrade request, reads
+// the response head after any interim 1xx, and judges a 101 by one rule
+// ([CheckSwitch]).
+package upgrade
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
+)
+
+// Defaults of a zero [Client].
+const (
+	DefaultTimeout         = 10 * time.Second
+	DefaultMaxRefusalBytes = 64 << 10
+)
+
+// Client sends upgrade requests. The zero value is usable.
+type Client struct {
+	// NetDial opens the TCP connection. Default: a net.Dialer.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// TLSConfig is used for https and wss URLs; its NextProtos are
+	// replaced by http/1.1. Default: an empty config.
+	TLSConfig *tls.Config
+	// Timeout bounds the exchange, from dialing to the response head (and a
+	// refusal's body). Default DefaultTimeout.
+	Timeout time.Duration
+	// MaxRefusalBytes bounds the body of a refusal that is kept. Default
+	// DefaultMaxRefusalBytes.
+	MaxRefusalBytes int64
+	// Wrap, if set, wraps the connection once it is open (and after TLS),
+	// before anything is written: the inspector times reads through it.
+	Wrap func(net.Conn) net.Conn
+}
+
+// Request is one upgrade request.
+type Request struct {
+	URL    *url.URL    // http, https, ws or wss
+	Method string      // default GET
+	Host   string      // default URL.Host
+	Header http.Header // sent as given; Connection and Upgrade are set from Offer
+	Offer  []string    // tokens in order of preference, at least one
+	// Connection lists options besides "Upgrade" (h2c's HTTP2-Settings).
+	Connection []string
+}
+
+// Result is what came back.
+type Result struct {
+	// Conn is the switched connection after a valid 101: its first reads
+	// return the bytes that arrived behind the 101. It is nil otherwise,
+	// and the connection has been closed.
+	Conn net.Conn
+	// Response is the final response head, nil if none was read.
+	Response *http.Response
+	// RequestHead is the request head as it was sent.
+	RequestHead []byte
+	// ResponseHeads are the response heads as they arrived, interim ones
+	// included.
+	ResponseHeads []byte
+	// Body is a refusal's body, up to MaxRefusalBytes.
+	Body []byte
+	// Connected is when the connection (and TLS) was up; HeadDone when the
+	// final head had arrived.
+	Connected, HeadDone time.Time
+}
+
+// ErrBadSwitch is wrapped by the error for a 101 that is not valid.
+var ErrBadSwitch = errors.New("invalid 101 response")
+
+// Addr returns the host:port to dial for u and whether it is secure
+// (https, wss). A missing port is the scheme's default.
+func Addr(u *url.URL) (addr string, secure bool, err error) {
+	switch u.Scheme {
+	case "http", "ws":
+	case "https", "wss":
+		secure = true
+	default:
+		return "", false, fmt.Errorf("unsupported scheme %q: want http, https, ws or wss", u.Scheme)
+	}
+	if u.Host == "" {
+		return "", false, fmt.Errorf("URL %q has no host", u.Redacted())
+	}
+	addr = u.Host
+	if u.Port() == "" {
+		port := "80"
+		if secure {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+	return addr, secure, nil
+}
+
+// Head returns the request head of req.
+func Head(req *Request) []byte {
+	method := req.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	host := req.Host
+	if host == "" {
+		host = req.URL.Host
+	}
+	target := req.URL.RequestURI()
+	var b bytes.Buffer
+	b.WriteString(method + " " + target + " HTTP/1.1\r\nHost: " + oneLine(host) + "\r\n")
+	h := req.Header.Clone()
+	if h == nil {
+		h = make(http.Header)
+	}
+	h.Del("Host")
+	h.Set("Upgrade", strings.Join(req.Offer, ", "))
+	h.Set("Connection", strings.Join(append([]string{"Upgrade"}, req.Connection...), ", "))
+	_ = h.Write(&b) // Header.Write replaces CR and LF in values
+	b.WriteString("\r\n")
+	return b.Bytes()
+}
+
+func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }
+
+// Do dials req.URL and makes the exchange. A refusal (a final status other
+// than 101) is not an error: Result.Response and Body say what it was. A
+// 101 that [CheckSwitch] rejects is an error wrapping [ErrBadSwitch], with
+// the Response in the Result.
+func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
+	if len(req.Offer) == 0 {
+		return nil, errors.New("no protocol offered")
+	}
+	for _, tok := range req.Offer {
+		if !validOffer(tok) {
+			return nil, fmt.Errorf("%q is not a token or token/version", tok)
+		}
+	}
+	addr, secure, err := Addr(req.URL)
+	if err != nil {
+		return nil, err
+	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	dial := c.NetDial
+	if dial == nil {
+		dial = (&net.Dialer{}).DialContext
+	}
+	nc, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if secure {
+		cfg := c.TLSConfig.Clone()
+		if cfg == nil {
+			cfg = new(tls.Config)
+		}
+		if cfg.ServerName == "" {
+			cfg.ServerName = req.URL.Hostname()
+		}
+		cfg.NextProtos = []string{"http/1.1"}
+		tc := tls.Client(nc, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			nc.Close()
+			return nil, err
+		}
+		nc = tc
+	}
+	if c.Wrap != nil {
+		nc = c.Wrap(nc)
+	}
+	res := &Result{RequestHead: Head(req), Connected: time.Now()}
+	if d, ok := ctx.Deadline(); ok {
+		_ = nc.SetDeadline(d)
+	}
+	// Unblock the exchange when ctx ends early.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	br, err := c.exchange(nc, req, res)
+	if !stop() && err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	}
+	if err != nil || res.Response.StatusCode != http.StatusSwitchingProtocols {
+		nc.Close()
+		return res, err
+	}
+	_ = nc.SetDeadline(time.Time{})
+	conn := &Conn{Conn: nc}
+	if k := br.Buffered(); k > 0 {
+		p, _ := br.Peek(k)
+		conn.early = bytes.Clone(p)
+	}
+	res.Conn = conn
+	return res, nil
+}
+
+func (c *Client) exchange(nc net.Conn, req *Request, res *Result) (*bufio.Reader, error) {
+	if _, err := nc.Write(res.RequestHead); err != nil {
+		return nil, err
+	}
+	var heads bytes.Buffer
+	tee := &headTee{r: nc, w: &heads, on: true}
+	br := bufio.NewReader(tee)
+	hreq := &http.Request{Method: req.Method}
+	if hreq.Method == "" {
+		hreq.Method = http.MethodGet
+	}
+	for {
+		resp, err := http.ReadResponse(br, hreq)
+		// What the tee saw, less what the reader holds beyond the head.
+		res.ResponseHeads = heads.Bytes()[:heads.Len()-br.Buffered()]
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+			continue // interim: 100 Continue, 103 Early Hints
+		}
+		tee.on = false
+		res.Response, res.HeadDone = resp, time.Now()
+		if resp.StatusCode != http.StatusSwitchingProtocols {
+			max := c.MaxRefusalBytes
+			if max <= 0 {
+				max = DefaultMaxRefusalBytes
+			}
+			res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, max))
+			resp.Body.Close()
+			return br, nil
+		}
+		return br, CheckSwitch(resp, req.Offer)
+	}
+}
+
+// headTee copies what it reads to w while on.
+type headTee struct {
+	r  io.Reader
+	w  *bytes.Buffer
+	on bool
+}
+
+func (t *headTee) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if t.on {
+		t.w.Write(p[:n])
+	}
+	return n, err
+}
+
+// CheckSwitch is the one rule for a valid 101: its Upgrade field (over all
+// its lines) names exactly one protocol, one the client offered (compared
+// case-insensitively), and its Connection field lists "upgrade".
+func CheckSwitch(resp *http.Response, offer []string) error {
+	var chosen []string
+	l := httpsyntax.List{Lines: resp.Header["Upgrade"]}
+	for t, ok := l.Next(); ok; t, ok = l.Next() {
+		chosen = append(chosen, t)
+	}
+	if len(chosen) != 1 {
+		return fmt.Errorf("%w: Upgrade must name one protocol, got %q", ErrBadSwitch, strings.Join(resp.Header["Upgrade"], ", "))
+	}
+	found := false
+	for _, o := range offer {
+		if strings.EqualFold(o, chosen[0]) {
+			found = true
+			break
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: Upgrade %q was not offered", ErrBadSwitch, chosen[0])
+	}
+	if !hasToken(resp.Header["Connection"], "upgrade") {
+		return fmt.Errorf("%w: Connection does not list upgrade", ErrBadSwitch)
+	}
+	return nil
+}
+
+func hasToken(lines []string, tok string) bool {
+	l := httpsyntax.List{Lines: lines}
+	for t, ok := l.Next(); ok; t, ok = l.Next() {
+		if strings.EqualFold(t, tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// validOffer reports whether s is token or token/token.
+func validOffer(s string) bool {
+	name, version, slash := strings.Cut(s, "/")
+	return httpsyntax.IsToken(name) && (!slash || httpsyntax.IsToken(version))
+}
+
+// Conn is a switched client connection whose first reads return the bytes
+// that arrived behind the 101.
+type Conn struct {
+	net.Conn
+	mu    sync.Mutex
+	early []byte
+}
+
+func (c *Conn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.early) > 0 {
+		n := copy(p, c.early)
+		c.early = c.early[n:]
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+// CloseWrite half-closes the connection when the transport supports it.
+func (c *Conn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.New("connection does not support CloseWrite")
+}
+
+// NetConn returns the connection underneath.
+func (c *Conn) NetConn() net.Conn { return c.Conn }
