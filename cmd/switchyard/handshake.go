@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -16,127 +14,123 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/upgrade"
 )
 
 // exchange is one upgrade request and its response, as they crossed the
-// wire.
+// wire. The exchange itself (dialing, TLS, the heads, the rule for a valid
+// 101) is internal/upgrade's, the same code negotiate.Dialer and the tunnel
+// use, so that the inspector judges a server exactly as they do.
 type exchange struct {
-	offer    []string
-	wsKey    string // Sec-WebSocket-Key sent, if any
-	reqHead  []byte
-	respHead []byte // every head received, interim (1xx) ones included
-	resp     *http.Response
-	body     []byte // a refusal's body, bounded
+	offer  []string
+	header http.Header // the fields sent besides Host, Upgrade and Connection
+	wsKey  string      // Sec-WebSocket-Key sent, if any
+	res    *upgrade.Result
+	// badSwitch is set when the response is a 101 that upgrade.CheckSwitch
+	// rejects; upgrade has then closed the connection.
+	badSwitch bool
 
-	conn net.Conn
-	br   *bufio.Reader // what follows the response head
-
-	start, connected, firstByte, headDone time.Time
-	timed                                 *timedConn
+	start time.Time
+	timed *timedConn
 }
-
-const maxHead = 64 << 10
 
 // handshake dials o.url, sends the upgrade request and reads the response
 // head (and a refusal's body). Its error is a usage or network error; a
-// refusal is not an error. On success after a 101 the caller owns e.conn.
+// refusal or an invalid 101 is not an error. After a valid 101 the caller
+// owns e.res.Conn.
 func handshake(ctx context.Context, o options) (*exchange, error) {
 	u, err := url.Parse(o.url)
 	if err != nil {
 		return nil, err
 	}
-	secure := false
-	switch u.Scheme {
-	case "http", "ws":
-	case "https", "wss":
-		secure = true
-	default:
-		return nil, fmt.Errorf("URL scheme %q: want http, https, ws or wss", u.Scheme)
-	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("URL %q has no host", o.url)
-	}
-	addr := u.Host
-	if u.Port() == "" {
-		addr = net.JoinHostPort(u.Hostname(), map[bool]string{false: "80", true: "443"}[secure])
-	}
 	e := &exchange{offer: o.offer, start: time.Now()}
-	e.reqHead = e.buildRequest(u, o.headers)
-
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	nc, err := (&net.Dialer{}).DialContext(ctx, "tcp", addr)
+	req, err := e.request(u, o.headers)
 	if err != nil {
 		return nil, err
 	}
-	if secure {
-		tc := tls.Client(nc, &tls.Config{ServerName: u.Hostname(), InsecureSkipVerify: o.insecure, NextProtos: []string{"http/1.1"}})
-		if err := tc.HandshakeContext(ctx); err != nil {
-			nc.Close()
-			return nil, err
+	c := upgrade.Client{
+		TLSConfig: &tls.Config{InsecureSkipVerify: o.insecure},
+		Timeout:   o.timeout,
+		Wrap: func(nc net.Conn) net.Conn {
+			e.timed = &timedConn{Conn: nc}
+			return e.timed
+		},
+	}
+	res, err := c.Do(ctx, req)
+	if errors.Is(err, upgrade.ErrBadSwitch) {
+		e.res, e.badSwitch = res, true
+		return e, nil
+	}
+	if err != nil {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			return nil, fmt.Errorf("no answer within %v: %w", o.timeout, err)
+		case res != nil && len(res.ResponseHeads) == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+			return nil, errors.New("the server closed the connection without answering")
+		case res != nil && res.Response == nil && len(res.ResponseHeads) > 0:
+			return nil, fmt.Errorf("not an HTTP/1.x response: %w", err)
 		}
-		nc = tc
-	}
-	e.connected = time.Now()
-	e.timed = &timedConn{Conn: nc}
-	e.conn = e.timed
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
-	err = e.roundTrip()
-	if !stop() && err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("no response within %v: %w", o.timeout, err)
-	}
-	if err != nil {
-		nc.Close()
 		return nil, err
 	}
-	_ = nc.SetDeadline(time.Time{})
-	if e.resp.StatusCode != http.StatusSwitchingProtocols {
-		nc.Close()
-	}
+	e.res = res
 	return e, nil
 }
 
-// buildRequest writes the request head: the defaults for the offered
+// request builds the upgrade request: the defaults for the offered
 // protocols, then the user's fields, which replace defaults of their name.
-func (e *exchange) buildRequest(u *url.URL, extra []string) []byte {
-	user := make(map[string]bool)
-	for _, h := range extra {
-		name, _, _ := strings.Cut(h, ":")
-		user[strings.ToLower(name)] = true
-	}
-	var b bytes.Buffer
-	line := func(name, value string) {
-		if !user[strings.ToLower(name)] {
-			b.WriteString(name + ": " + value + "\r\n")
-		}
-	}
-	b.WriteString("GET " + u.RequestURI() + " HTTP/1.1\r\n")
-	line("Host", u.Host)
-	line("User-Agent", "switchyard-inspector")
-	conn := "Upgrade"
+// Upgrade is always the offer; a user's Connection field replaces the
+// default options, and upgrade adds Upgrade to it.
+func (e *exchange) request(u *url.URL, extra []string) (*upgrade.Request, error) {
+	req := &upgrade.Request{URL: u, Offer: e.offer}
+	h := http.Header{"User-Agent": {"switchyard-inspector"}}
 	if offered(e.offer, "h2c") {
-		conn = "Upgrade, HTTP2-Settings"
+		req.Connection = []string{"HTTP2-Settings"}
+		h["HTTP2-Settings"] = []string{"AAMAAABk"} // SETTINGS_MAX_CONCURRENT_STREAMS = 100
 	}
-	line("Connection", conn)
-	line("Upgrade", strings.Join(e.offer, ", "))
 	if offered(e.offer, "websocket") {
 		k := make([]byte, 16)
 		_, _ = rand.Read(k)
 		e.wsKey = base64.StdEncoding.EncodeToString(k)
-		line("Sec-WebSocket-Key", e.wsKey)
-		line("Sec-WebSocket-Version", "13")
+		h["Sec-WebSocket-Key"] = []string{e.wsKey}
+		h["Sec-WebSocket-Version"] = []string{"13"}
 	}
-	if offered(e.offer, "h2c") {
-		line("HTTP2-Settings", "AAMAAABk") // SETTINGS_MAX_CONCURRENT_STREAMS = 100
-	}
-	for _, h := range extra {
-		if name, v, _ := strings.Cut(h, ": "); strings.EqualFold(name, "Sec-WebSocket-Key") {
+	userSet := make(map[string]bool)
+	for _, line := range extra {
+		name, v, _ := strings.Cut(line, ": ")
+		switch lower := strings.ToLower(name); lower {
+		case "upgrade":
+			return nil, errors.New("-H Upgrade: the offer is set with -offer")
+		case "host":
+			req.Host = v
+			continue
+		case "connection":
+			if !userSet[lower] {
+				req.Connection = nil
+			}
+			for _, opt := range strings.Split(v, ",") {
+				if opt = strings.TrimSpace(opt); opt != "" && !strings.EqualFold(opt, "upgrade") {
+					req.Connection = append(req.Connection, opt)
+				}
+			}
+			userSet[lower] = true
+			continue
+		case "sec-websocket-key":
 			e.wsKey = v
 		}
-		b.WriteString(h + "\r\n")
+		if !userSet[strings.ToLower(name)] {
+			for k := range h {
+				if strings.EqualFold(k, name) {
+					delete(h, k)
+				}
+			}
+			userSet[strings.ToLower(name)] = true
+		}
+		h[name] = append(h[name], v)
 	}
-	b.WriteString("\r\n")
-	return b.Bytes()
+	req.Header = h
+	e.header = h
+	return req, nil
 }
 
 // offered reports whether a protocol named name (any version) is offered.
@@ -149,65 +143,18 @@ func offered(offer []string, name string) bool {
 	return false
 }
 
-func (e *exchange) roundTrip() error {
-	if _, err := e.conn.Write(e.reqHead); err != nil {
-		return err
-	}
-	e.br = bufio.NewReader(e.conn)
-	req := &http.Request{Method: http.MethodGet}
-	for {
-		head, err := readHead(e.br)
-		e.respHead = append(e.respHead, head...)
-		if t := e.timed.first.Load(); t != nil {
-			e.firstByte = *t
-		}
-		if err != nil {
-			if len(e.respHead) == 0 && errors.Is(err, io.EOF) {
-				return errors.New("the server closed the connection without answering")
-			}
-			return err
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(head)), req)
-		if err != nil {
-			return fmt.Errorf("not an HTTP/1.x response: %w", err)
-		}
-		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-			e.headDone = time.Now()
-			e.resp = resp
-			if resp.StatusCode != http.StatusSwitchingProtocols {
-				// Read the body through the head again, for its framing.
-				full, err := http.ReadResponse(bufio.NewReader(io.MultiReader(bytes.NewReader(head), e.br)), req)
-				if err == nil {
-					e.body, _ = io.ReadAll(io.LimitReader(full.Body, 64<<10))
-					full.Body.Close()
-				}
-			}
-			return nil
-		}
-	}
+// switched reports whether the response is a 101, valid or not.
+func (e *exchange) switched() bool {
+	return e.res.Response.StatusCode == http.StatusSwitchingProtocols
 }
 
-// readHead reads one response head, up to and including its empty line.
-func readHead(br *bufio.Reader) ([]byte, error) {
-	var head []byte
-	for {
-		line, err := br.ReadSlice('\n')
-		head = append(head, line...)
-		if err != nil {
-			if errors.Is(err, bufio.ErrBufferFull) && len(head) < maxHead {
-				continue
-			}
-			if len(head) > 0 && errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return head, err
-		}
-		if len(head) > maxHead {
-			return head, errors.New("response head over 64 KiB")
-		}
-		if string(line) == "\r\n" || string(line) == "\n" {
-			return head, nil
-		}
+// conn is the switched connection after a valid 101, nil otherwise.
+func (e *exchange) conn() net.Conn { return e.res.Conn }
+
+// close closes the switched connection, if there is one.
+func (e *exchange) close() {
+	if c := e.res.Conn; c != nil {
+		c.Close()
 	}
 }
 
@@ -242,20 +189,26 @@ func (e *exchange) timings() string {
 		}
 		return fmt.Sprintf("%.2fms", float64(t.Sub(e.start).Microseconds())/1000)
 	}
+	var first time.Time
+	if e.timed != nil {
+		if t := e.timed.first.Load(); t != nil {
+			first = *t
+		}
+	}
 	last := "response head"
-	if e.resp != nil && e.resp.StatusCode == http.StatusSwitchingProtocols {
+	if e.switched() {
 		last = "101"
 	}
-	return fmt.Sprintf("timings: connect %s, first byte %s, %s %s", ms(e.connected), ms(e.firstByte), last, ms(e.headDone))
+	return fmt.Sprintf("timings: connect %s, first byte %s, %s %s", ms(e.res.Connected), ms(first), last, ms(e.res.HeadDone))
 }
 
 // afterSwitch returns a reader of what follows the 101 that reports, with
 // -v, when the first byte after the switch arrives.
 func (e *exchange) afterSwitch(verbose bool, stderr io.Writer) io.Reader {
 	if !verbose {
-		return e.br
+		return e.conn()
 	}
-	return &firstByteReader{r: e.br, report: func() {
+	return &firstByteReader{r: e.conn(), report: func() {
 		fmt.Fprintf(stderr, "timings: first byte after the switch %.2fms\n", float64(time.Since(e.start).Microseconds())/1000)
 	}}
 }

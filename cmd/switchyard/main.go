@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 )
 
 func main() {
@@ -87,7 +89,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (options, error) {
 	}
 	fs.Func("H", "add a request field 'Name: value' (repeatable; replaces a default field of that name)", func(s string) error {
 		name, value, ok := strings.Cut(s, ":")
-		if !ok || !isToken(name) || strings.ContainsAny(value, "\r\n") {
+		if !ok || !httpsyntax.IsToken(name) || strings.ContainsAny(value, "\r\n") {
 			return fmt.Errorf("want 'Name: value', got %q", s)
 		}
 		o.headers = append(o.headers, textproto.CanonicalMIMEHeaderKey(name)+": "+strings.TrimSpace(value))
@@ -105,7 +107,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (options, error) {
 	o.url = fs.Arg(0)
 	for _, tok := range strings.Split(offer, ",") {
 		if tok = strings.TrimSpace(tok); tok != "" {
-			if !isProtocol(tok) {
+			if name, version, slash := strings.Cut(tok, "/"); !httpsyntax.IsToken(name) || slash && !httpsyntax.IsToken(version) {
 				return o, fmt.Errorf("-offer: %q is not a token or token/version", tok)
 			}
 			o.offer = append(o.offer, tok)
@@ -123,22 +125,4 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("-timeout must be positive")
 	}
 	return o, nil
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func isProtocol(s string) bool {
-	name, version, found := strings.Cut(s, "/")
-	return isToken(name) && (!found || isToken(version))
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"io"
 	"net"
 	"net/http"
@@ -25,33 +24,19 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // (426), and answers plain requests with "plain".
 func switchyardServer(t *testing.T, tls bool) *httptest.Server {
 	t.Helper()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
-		_, err := io.Copy(c, c)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	reg.HandleFunc("echo/1", testkit.EchoConn)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })
 	mux.Handle("/need", n.Endpoint(reg))
-	h := n.Middleware(reg)(mux)
-	srv := httptest.NewUnstartedServer(h)
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(mux))
 	if tls {
 		srv.StartTLS()
 	} else {
 		srv.Start()
 	}
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
+	t.Cleanup(srv.Close)
 	return srv
 }
 
@@ -65,7 +50,7 @@ func gorillaServer(t *testing.T) *httptest.Server {
 			return
 		}
 		defer c.Close()
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 		for {
 			mt, p, err := c.ReadMessage()
 			if err != nil {
@@ -96,7 +81,7 @@ func fakeServer(t *testing.T, response string) string {
 			if err != nil {
 				return
 			}
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+			_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
 			br := bufio.NewReader(c)
 			for {
 				line, err := br.ReadString('\n')
@@ -121,7 +106,7 @@ func inspect(t *testing.T, stdin string, args ...string) (int, string, string) {
 	select {
 	case code := <-done:
 		return code, stdout.String(), stderr.String()
-	case <-time.After(20 * time.Second):
+	case <-time.After(2 * testkit.Timeout):
 		t.Fatalf("switchyard %v did not finish", args)
 	}
 	return 0, "", ""
@@ -143,6 +128,7 @@ func TestProbe(t *testing.T) {
 	host := strings.TrimPrefix(g.URL, "http://")
 	badAccept := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSBhY2NlcHQ=\r\n\r\n")
 	otherToken := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
+	twoLines := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -151,8 +137,8 @@ func TestProbe(t *testing.T) {
 	}{
 		{"gorilla WebSocket", []string{"probe", "ws://" + host + "/ws?x=1"}, 0, []string{
 			"--- request head (",
-			"GET /ws?x=1 HTTP/1.1\r\nHost: " + host + "\r\nUser-Agent: switchyard-inspector\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: ",
-			"\r\nSec-WebSocket-Version: 13\r\n\r\n--- response head (",
+			"GET /ws?x=1 HTTP/1.1\r\nHost: " + host + "\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ",
+			"\r\nSec-WebSocket-Version: 13\r\nUpgrade: websocket\r\nUser-Agent: switchyard-inspector\r\n\r\n--- response head (",
 			"HTTP/1.1 101 Switching Protocols\r\n",
 			"verdict: valid 101: switched to websocket\n",
 			"✓ Upgrade: websocket was offered",
@@ -163,13 +149,16 @@ func TestProbe(t *testing.T) {
 			"Sec-Websocket-Protocol: chat.v1\r\n", "✓ subprotocol chat.v1 was offered",
 		}},
 		{"gorilla wrong version", []string{"probe", "-H", "Sec-WebSocket-Version: 8", g.URL}, 1, []string{
-			"Sec-Websocket-Version: 8\r\n\r\n",
+			"Sec-Websocket-Version: 8\r\n",
 			"verdict: refused (400 Bad Request): ",
 			"server supports: Sec-WebSocket-Version: 13",
 			"server said: ",
 		}},
 		{"switchyard echo/1", []string{"probe", "-offer", "echo/2, echo/1", sy.URL}, 0, []string{
 			"Upgrade: echo/2, echo/1\r\n", "verdict: valid 101: switched to echo/1",
+		}},
+		{"Connection options and Host", []string{"probe", "-offer", "echo/1", "-H", "Connection: keep-alive, upgrade", "-H", "Host: example.com", sy.URL}, 0, []string{
+			"Host: example.com\r\nConnection: Upgrade, keep-alive\r\n", "verdict: valid 101: switched to echo/1",
 		}},
 		{"switchyard 426", []string{"probe", sy.URL + "/need"}, 1, []string{
 			"HTTP/1.1 426 Upgrade Required\r\n",
@@ -184,7 +173,13 @@ func TestProbe(t *testing.T) {
 			"verdict: invalid 101", "✗ Sec-WebSocket-Accept \"bm90IHRoZSBhY2NlcHQ=\" does not match the key",
 		}},
 		{"token not offered", []string{"probe", "-offer", "echo/1", otherToken}, 1, []string{
-			"verdict: invalid 101", "✗ Upgrade: h2c was not offered (offered: echo/1)", "✗ Connection does not list upgrade",
+			"verdict: invalid 101", `✗ Upgrade "h2c" was not offered`, "✗ Connection does not list upgrade",
+		}},
+		// Both protocols were offered, but a 101 switches to one: two
+		// Upgrade lines naming two are as invalid as one line listing two.
+		{"two Upgrade lines", []string{"probe", "-offer", "echo/1, h2c", twoLines}, 1, []string{
+			"Upgrade: echo/1\r\nUpgrade: h2c\r\n",
+			"verdict: invalid 101", `✗ Upgrade must name one protocol, got "echo/1, h2c"`,
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,6 +234,7 @@ func TestErrors(t *testing.T) {
 		{"raw without offer", []string{"raw", closed}, "raw needs -offer"},
 		{"bad field", []string{"probe", "-H", "no colon", closed}, "want 'Name: value'"},
 		{"bad token", []string{"probe", "-offer", "a b", closed}, "not a token"},
+		{"Upgrade field", []string{"probe", "-H", "Upgrade: x", closed}, "-offer"},
 		{"bad scheme", []string{"probe", "ftp://x"}, `scheme "ftp"`},
 		{"refused connection", []string{"probe", closed}, "connection refused"},
 		{"no answer", []string{"probe", hangup}, "closed the connection without answering"},
@@ -304,4 +300,12 @@ func TestRaw(t *testing.T) {
 	if code != 1 || out != "" {
 		t.Errorf("not switched: exit %d, out %q; want 1 and nothing", code, out)
 	}
+
+	// An invalid 101 is not used: nothing is piped.
+	twoLines := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nUpgrade: echo/1\r\nConnection: Upgrade\r\n\r\nbytes behind")
+	code, out, errOut = inspect(t, "abc", "raw", "-offer", "echo/1", twoLines)
+	if code != 1 || out != "" {
+		t.Errorf("two Upgrade lines: exit %d, out %q; want 1 and nothing", code, out)
+	}
+	wantAll(t, "stderr", errOut, "verdict: invalid 101", "✗ Upgrade must name one protocol")
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 )
 
 // switchTo runs the handshake for ws and raw: with -v the heads, verdict
@@ -21,9 +20,7 @@ func switchTo(ctx context.Context, cmd string, o options, stderr io.Writer) (*ex
 		report(e, o.verbose, stderr)
 	}
 	if !v.valid {
-		if e.resp.StatusCode == http.StatusSwitchingProtocols {
-			e.conn.Close()
-		}
+		e.close()
 		return nil, exitRefused
 	}
 	return e, exitOK
@@ -36,7 +33,7 @@ func pipe(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 	if e == nil {
 		return code
 	}
-	defer e.conn.Close()
+	defer e.close()
 	go pipeInput{e}.run(stdin)
 	if _, err := io.Copy(stdout, e.afterSwitch(o.verbose, stderr)); err != nil {
 		fmt.Fprintf(stderr, "switchyard raw: %v\n", err)
@@ -50,8 +47,10 @@ func pipe(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 type pipeInput struct{ e *exchange }
 
 func (p pipeInput) run(stdin io.Reader) {
-	if _, err := io.Copy(p.e.conn, stdin); err != nil {
+	if _, err := io.Copy(p.e.conn(), stdin); err != nil {
 		return // the connection is gone; the output side reports it
 	}
-	_ = p.e.timed.CloseWrite()
+	if cw, ok := p.e.conn().(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
 }

@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"strings"
+
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
+	"github.com/switchyard-http/switchyard/internal/upgrade"
 )
 
 // verdict is the judgement of a response, in words.
@@ -27,7 +30,7 @@ func (v verdict) String() string {
 
 // judge reads the response of e.
 func judge(e *exchange) verdict {
-	if e.resp.StatusCode == http.StatusSwitchingProtocols {
+	if e.switched() {
 		return judgeSwitch(e)
 	}
 	return judgeRefusal(e)
@@ -35,30 +38,22 @@ func judge(e *exchange) verdict {
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
+// judgeSwitch judges a 101 by upgrade.SwitchProblems, the rule every client
+// of the module applies, and a WebSocket 101 also by RFC 6455's fields.
 func judgeSwitch(e *exchange) verdict {
-	h := e.resp.Header
+	h := e.res.Response.Header
 	v := verdict{valid: true}
 	bad := func(s string) { v.valid = false; v.notes = append(v.notes, "✗ "+s) }
 	good := func(s string) { v.notes = append(v.notes, "✓ "+s) }
 
-	chosen := ""
-	switch up := h.Values("Upgrade"); {
-	case len(up) == 0:
-		bad("no Upgrade field: the 101 does not say what it switched to")
-	case len(up) > 1 || strings.Contains(up[0], ","):
-		bad(fmt.Sprintf("Upgrade lists %q: a 101 names exactly one protocol", strings.Join(up, ", ")))
-	default:
-		chosen = strings.TrimSpace(up[0])
-		if matchOffer(e.offer, chosen) {
-			good("Upgrade: " + chosen + " was offered")
-		} else {
-			bad(fmt.Sprintf("Upgrade: %s was not offered (offered: %s)", chosen, strings.Join(e.offer, ", ")))
-		}
+	chosen := strings.TrimSpace(h.Get("Upgrade"))
+	problems := upgrade.SwitchProblems(e.res.Response, e.offer)
+	for _, p := range problems {
+		bad(strings.TrimPrefix(p.Error(), upgrade.ErrBadSwitch.Error()+": "))
 	}
-	if containsToken(h.Values("Connection"), "upgrade") {
+	if len(problems) == 0 {
+		good("Upgrade: " + chosen + " was offered")
 		good("Connection: Upgrade")
-	} else {
-		bad("Connection does not list upgrade (RFC 9110 §7.8 requires it)")
 	}
 	if n, _, _ := strings.Cut(chosen, "/"); strings.EqualFold(n, "websocket") {
 		want := acceptKey(e.wsKey)
@@ -70,9 +65,8 @@ func judgeSwitch(e *exchange) verdict {
 		default:
 			good("Sec-WebSocket-Accept matches the key")
 		}
-		reqFields := requestFields(e.reqHead)
 		if p := h.Get("Sec-WebSocket-Protocol"); p != "" {
-			if containsToken(reqFields["sec-websocket-protocol"], p) {
+			if containsToken(sent(e.header, "Sec-WebSocket-Protocol"), p) {
 				good("subprotocol " + p + " was offered")
 			} else {
 				bad("subprotocol " + p + " was not offered")
@@ -80,7 +74,7 @@ func judgeSwitch(e *exchange) verdict {
 		}
 		if x := h.Get("Sec-WebSocket-Extensions"); x != "" {
 			name, _, _ := strings.Cut(x, ";")
-			if containsToken(reqFields["sec-websocket-extensions"], strings.TrimSpace(name)) {
+			if containsToken(sent(e.header, "Sec-WebSocket-Extensions"), strings.TrimSpace(name)) {
 				good("extension " + x + " was offered")
 			} else {
 				bad("extension " + x + " was not offered")
@@ -100,37 +94,27 @@ func acceptKey(key string) string {
 	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
-func matchOffer(offer []string, chosen string) bool {
-	for _, o := range offer {
-		if strings.EqualFold(o, chosen) {
+// containsToken reports whether the comma-separated lists hold tok.
+func containsToken(values []string, tok string) bool {
+	l := httpsyntax.List{Lines: values}
+	for t, ok := l.Next(); ok; t, ok = l.Next() {
+		if strings.EqualFold(t, tok) {
 			return true
 		}
 	}
 	return false
 }
 
-// containsToken reports whether the comma-separated lists hold tok.
-func containsToken(values []string, tok string) bool {
-	for _, v := range values {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), tok) {
-				return true
-			}
+// sent returns the values of the request field name, however its name was
+// spelled.
+func sent(h http.Header, name string) []string {
+	var vs []string
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			vs = append(vs, v...)
 		}
 	}
-	return false
-}
-
-// requestFields maps the lower-case names of the fields sent to their
-// values.
-func requestFields(head []byte) map[string][]string {
-	m := make(map[string][]string)
-	for _, line := range strings.Split(string(head), "\r\n")[1:] {
-		if name, v, ok := strings.Cut(line, ":"); ok {
-			m[strings.ToLower(name)] = append(m[strings.ToLower(name)], strings.TrimSpace(v))
-		}
-	}
-	return m
+	return vs
 }
 
 // meanings say what a refusal's status means for an upgrade.
@@ -150,7 +134,7 @@ var meanings = map[int]string{
 }
 
 func judgeRefusal(e *exchange) verdict {
-	r := e.resp
+	r := e.res.Response
 	v := verdict{}
 	status := fmt.Sprintf("%d %s", r.StatusCode, http.StatusText(r.StatusCode))
 	switch {
@@ -170,7 +154,7 @@ func judgeRefusal(e *exchange) verdict {
 			v.notes = append(v.notes, "server supports: "+f+": "+strings.Join(vals, ", "))
 		}
 	}
-	if reason := firstLines(e.body, 3); reason != "" {
+	if reason := firstLines(e.res.Body, 3); reason != "" {
 		v.notes = append(v.notes, "server said: "+reason)
 	}
 	return v
@@ -202,9 +186,7 @@ func probe(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "switchyard probe: %v\n", err)
 		return exitError
 	}
-	if e.resp.StatusCode == http.StatusSwitchingProtocols {
-		defer e.conn.Close()
-	}
+	defer e.close()
 	report(e, o.verbose, stdout)
 	if judge(e).valid {
 		return exitOK
@@ -215,10 +197,10 @@ func probe(ctx context.Context, o options, stdout, stderr io.Writer) int {
 // report prints both heads as they crossed the wire, the verdict and, if
 // asked, the timings.
 func report(e *exchange, verbose bool, w io.Writer) {
-	fmt.Fprintf(w, "--- request head (%d bytes, as sent)\n", len(e.reqHead))
-	w.Write(e.reqHead)
-	fmt.Fprintf(w, "--- response head (%d bytes, as received)\n", len(e.respHead))
-	w.Write(e.respHead)
+	fmt.Fprintf(w, "--- request head (%d bytes, as sent)\n", len(e.res.RequestHead))
+	w.Write(e.res.RequestHead)
+	fmt.Fprintf(w, "--- response head (%d bytes, as received)\n", len(e.res.ResponseHeads))
+	w.Write(e.res.ResponseHeads)
 	fmt.Fprint(w, judge(e))
 	if verbose {
 		fmt.Fprintln(w, e.timings())

@@ -35,9 +35,9 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 	if e == nil {
 		return code
 	}
-	defer e.conn.Close()
+	defer e.close()
 	if !o.verbose {
-		fmt.Fprintf(stderr, "connected to %s (%s)\n", o.url, e.resp.Header.Get("Upgrade"))
+		fmt.Fprintf(stderr, "connected to %s (%s)\n", o.url, e.res.Response.Header.Get("Upgrade"))
 	}
 	ws := &wsConn{e: e}
 	go chatInput{ws}.run(stdin, stderr)
@@ -96,7 +96,7 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 		}
 		if ws.closeSent() {
 			// Waiting for the server's close: bounded.
-			_ = e.conn.SetReadDeadline(ws.closeDeadline())
+			_ = e.conn().SetReadDeadline(ws.closeDeadline())
 		}
 	}
 }
@@ -114,7 +114,7 @@ func (c chatInput) run(stdin io.Reader, stderr io.Writer) {
 		}
 	}
 	if err := c.ws.sendClose([]byte{0x03, 0xe8}); err == nil { // 1000: normal closure
-		_ = c.ws.e.conn.SetReadDeadline(c.ws.closeDeadline())
+		_ = c.ws.e.conn().SetReadDeadline(c.ws.closeDeadline())
 	}
 }
 
@@ -174,8 +174,8 @@ func (w *wsConn) writeLocked(op byte, payload []byte) error {
 	for i, c := range payload {
 		b = append(b, c^mask[i%4])
 	}
-	_ = w.e.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := w.e.conn.Write(b)
+	_ = w.e.conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := w.e.conn().Write(b)
 	return err
 }
 

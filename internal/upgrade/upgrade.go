@@ -190,7 +190,8 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	// Unblock the exchange when ctx ends early.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	br, err := c.exchange(nc, req, res)
-	if !stop() && err != nil && ctx.Err() != nil {
+	stop()
+	if err != nil && ctx.Err() != nil {
 		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 	}
 	if err != nil || res.Response.StatusCode != http.StatusSwitchingProtocols {
@@ -260,30 +261,43 @@ func (t *headTee) Read(p []byte) (int, error) {
 
 // CheckSwitch is the one rule for a valid 101: its Upgrade field (over all
 // its lines) names exactly one protocol, one the client offered (compared
-// case-insensitively), and its Connection field lists "upgrade".
+// case-insensitively), and its Connection field lists "upgrade". It returns
+// the first of [SwitchProblems].
 func CheckSwitch(resp *http.Response, offer []string) error {
+	if p := SwitchProblems(resp, offer); len(p) > 0 {
+		return p[0]
+	}
+	return nil
+}
+
+// SwitchProblems returns every way resp breaks [CheckSwitch]'s rule, each
+// wrapping [ErrBadSwitch], and none for a valid 101: the inspector reports
+// them all, where a client needs only the first.
+func SwitchProblems(resp *http.Response, offer []string) []error {
+	var problems []error
 	var chosen []string
 	l := httpsyntax.List{Lines: resp.Header["Upgrade"]}
 	for t, ok := l.Next(); ok; t, ok = l.Next() {
 		chosen = append(chosen, t)
 	}
 	if len(chosen) != 1 {
-		return fmt.Errorf("%w: Upgrade must name one protocol, got %q", ErrBadSwitch, strings.Join(resp.Header["Upgrade"], ", "))
-	}
-	found := false
-	for _, o := range offer {
-		if strings.EqualFold(o, chosen[0]) {
-			found = true
-			break
-		}
-	}
-	if !found {
-		return fmt.Errorf("%w: Upgrade %q was not offered", ErrBadSwitch, chosen[0])
+		problems = append(problems, fmt.Errorf("%w: Upgrade must name one protocol, got %q", ErrBadSwitch, strings.Join(resp.Header["Upgrade"], ", ")))
+	} else if !offered(offer, chosen[0]) {
+		problems = append(problems, fmt.Errorf("%w: Upgrade %q was not offered", ErrBadSwitch, chosen[0]))
 	}
 	if !hasToken(resp.Header["Connection"], "upgrade") {
-		return fmt.Errorf("%w: Connection does not list upgrade", ErrBadSwitch)
+		problems = append(problems, fmt.Errorf("%w: Connection does not list upgrade", ErrBadSwitch))
 	}
-	return nil
+	return problems
+}
+
+func offered(offer []string, tok string) bool {
+	for _, o := range offer {
+		if strings.EqualFold(o, tok) {
+			return true
+		}
+	}
+	return false
 }
 
 func hasToken(lines []string, tok string) bool {
