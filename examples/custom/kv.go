@@ -16,7 +16,7 @@ type store struct{ m sync.Map }
 // per line, one reply per line. kv/1 has SET and GET; kv/2 adds DEL and
 // KEYS. A line over 64 KiB ends the connection.
 func (s *store) serve(c *negotiate.Conn) error {
-	v2 := strings.EqualFold(c.Protocol(), "kv/2")
+	v2 := strings.EqualFold(c.Token(), "kv/2")
 	sc := bufio.NewScanner(c)
 	for sc.Scan() {
 		if _, err := fmt.Fprintln(c, s.do(strings.Fields(sc.Text()), v2)); err != nil {

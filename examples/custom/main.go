@@ -65,12 +65,8 @@ func newHandler(logger *slog.Logger) (*negotiate.Negotiator, http.Handler, error
 	}
 	s := new(store)
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("kv/2", s.serve); err != nil {
-		return nil, nil, err
-	}
-	if err := reg.HandleFunc("kv/1", s.serve); err != nil {
-		return nil, nil, err
-	}
+	reg.HandleFunc("kv/2", s.serve)
+	reg.HandleFunc("kv/1", s.serve)
 	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "kv speaks over an upgrade: send Connection: Upgrade and Upgrade: kv/2, kv/1")
 	})

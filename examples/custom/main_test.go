@@ -1,12 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,30 +15,12 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-// syncBuffer collects the server's output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startServe runs serve on a free port and returns its URL; the server is
 // shut down (and must return nil) when the test ends.
 func startServe(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := new(syncBuffer)
+	out := new(testkit.LockedBuffer)
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, "127.0.0.1:0", out, nil) }()
 	t.Cleanup(func() {
@@ -48,20 +30,17 @@ func startServe(t *testing.T) string {
 			if err != nil {
 				t.Errorf("serve returned %v, want nil", err)
 			}
-		case <-time.After(10 * time.Second):
+		case <-time.After(testkit.Timeout):
 			t.Error("serve did not return after the signal")
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if line, ok := strings.CutPrefix(out.String(), "listening on "); ok && strings.HasSuffix(line, "\n") {
-			return strings.TrimSpace(line)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening line; output %q", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var url string
+	testkit.WaitFor(t, "the listening line", func() bool {
+		line, ok := strings.CutPrefix(out.String(), "listening on ")
+		url = strings.TrimSpace(line)
+		return ok && strings.HasSuffix(line, "\n")
+	})
+	return url
 }
 
 func TestVersions(t *testing.T) {
@@ -79,7 +58,7 @@ func TestVersions(t *testing.T) {
 			"switched to kv/1\nOK\n2\nERR unknown command DEL (kv/1: SET k v, GET k)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
 			var out bytes.Buffer
 			if err := client(ctx, url, tc.offer, strings.NewReader(tc.in), &out); err != nil {
@@ -105,9 +84,67 @@ func TestPlainAndUnknown(t *testing.T) {
 	if !strings.Contains(string(body), "Upgrade: kv/2, kv/1") {
 		t.Errorf("plain GET: %q", body)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	if err := client(ctx, url, []string{"kv/3"}, strings.NewReader(""), io.Discard); err == nil {
 		t.Error("kv/3 switched, want the offer ignored")
+	}
+}
+
+// A client that pipelines commands gets every reply the server wrote
+// before it ended the connection, even though it is still sending: kv
+// ends the connection at a line over its 64 KiB limit, with 12 MB of
+// replies still in flight and 256 KiB of the client's input unread. A
+// socket closed with unread input sends a reset, which destroys the
+// replies the client has not read yet; the negotiator's close (half-close,
+// then drain) must not. Fifty runs, every reply every time.
+func TestPipelinedRepliesSurviveTheClose(t *testing.T) {
+	t.Parallel()
+	url := startServe(t)
+	value := strings.Repeat("v", 60_000)
+	var in bytes.Buffer
+	in.WriteString("SET a " + value + "\n")
+	for range 200 {
+		in.WriteString("GET a\n")
+	}
+	in.WriteString(strings.Repeat("x", 64<<10+1) + "\n") // over kv's limit: the end
+	in.WriteString(strings.Repeat("y", 256<<10))         // sent all the same
+	const want = 201
+
+	for run := range 50 {
+		c, _ := testkit.Dial(t, url, []string{"kv/2"}, nil)
+		wrote := make(chan error, 1)
+		go func() {
+			_, err := c.Write(in.Bytes())
+			if err == nil {
+				err = c.(interface{ CloseWrite() error }).CloseWrite()
+			}
+			wrote <- err
+		}()
+		br := bufio.NewReaderSize(c, 64<<10)
+		got := 0
+		var err error
+		for got < want {
+			var line string
+			if line, err = br.ReadString('\n'); err != nil {
+				break
+			}
+			line = strings.TrimSuffix(line, "\n")
+			if got == 0 && line != "OK" || got > 0 && line != value {
+				t.Fatalf("run %d: reply %d is %.20q (%d bytes), want %s", run, got+1, line, len(line),
+					map[bool]string{true: "OK", false: "the value"}[got == 0])
+			}
+			got++
+		}
+		if got != want {
+			t.Fatalf("run %d: %d of %d replies, then %v", run, got, want, err)
+		}
+		if b, err := io.ReadAll(br); err != nil || len(b) != 0 {
+			t.Fatalf("run %d: after the replies read %q, %v; want the end of the stream", run, b, err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatalf("run %d: sending: %v; want every byte accepted", run, err)
+		}
+		c.Close()
 	}
 }
