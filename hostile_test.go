@@ -1,18 +1,32 @@
 package switchyard_test
 
 // Hostile and malformed handshakes over raw TCP against the demo's
-// configuration, in process so that leaks show. Each case has its expected
-// outcome (a status, or served as ordinary HTTP/1.1), and runs against a
-// server of its own: after it, the connection must be closed where it
-// should be and the server must hold no connection, HTTP or switched
-// (TestMain's leak check then covers the goroutines). Outcomes that belong
-// to net/http (a malformed head, 431, 501 and 505) are what net/http does.
+// configuration. Each case has its expected outcome (a status, or served as
+// ordinary HTTP/1.1). The table runs twice:
+//
+//   - against the demo program itself (examples/server, one process for the
+//     whole table), so that the outcomes are those of the program a user
+//     runs; once every case is done, the program must hold no switched
+//     connection;
+//   - in process, against the same configuration built here from the public
+//     packages (demoConfig), one server per case, because checking that a
+//     case leaves nothing behind needs hooks the program does not expose:
+//     after each case the connection must be closed where it should be and
+//     the server must hold no connection, HTTP (http.Server.ConnState) or
+//     switched (Negotiator.Stats), and TestMain's leak check covers the
+//     goroutines.
+//
+// Outcomes that belong to net/http (a malformed head, 431, 501 and 505) are
+// what net/http does. FuzzHandshake, TestDribblingClientCutOff and
+// TestNonReadingClientsAtShutdown run in process too: the fuzzer must be
+// fast, and the other two set a timeout or shut down under a short bound.
 
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,18 +39,92 @@ import (
 	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
-	"github.com/switchyard-http/switchyard/internal/demo"
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
 )
 
 // bound is the upper bound of every wait: reaching it fails the test, so
 // it never decides an outcome on a loaded machine.
-const bound = 20 * time.Second
+const bound = 2 * testkit.Timeout
 
-// inProcess is the demo's handler served the way examples/server serves
-// it, with the state of every HTTP connection it accepted.
+// demoConfig is examples/server's configuration built from the public
+// packages: h2c and echo/1 on any path through the middleware, WebSocket
+// echo on /ws and a WebSocket endpoint speaking chat.v1 on /chat (426 for
+// anything else there), and the plain routes /, /proto, POST /echo and
+// /stats. The /chat endpoint echoes instead of broadcasting: the table sends
+// one client's messages only, and the program's room is tested in
+// negotiate_test.go.
+func demoConfig(t testing.TB) (*negotiate.Negotiator, http.Handler) {
+	t.Helper()
+	n := testkit.NewNegotiator(t, nil)
+	anyPath, wsReg, chatReg := new(negotiate.Registry), new(negotiate.Registry), new(negotiate.Registry)
+	h2cProto, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anyPath.Register("h2c", h2cProto)
+	anyPath.HandleFunc("echo/1", echoStream)
+	wsEcho, err := websocket.New(&websocket.Options{EnableCompression: true, ReadLimit: 16 << 20}, echoMessages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsReg.Register("websocket", wsEcho)
+	chat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"}}, echoMessages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chatReg.Register("websocket", chat)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, "<!doctype html><title>demo</title>")
+	})
+	mux.HandleFunc("GET /proto", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
+	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(w, http.MaxBytesReader(w, r.Body, 16<<20))
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		s := n.Stats()
+		json.NewEncoder(w).Encode(map[string]any{"active": s.Active, "switched": s.Switched, "refused": s.Refused})
+	})
+	mux.Handle("/ws", n.Endpoint(wsReg))
+	mux.Handle("/chat", n.Endpoint(chatReg))
+	return n, n.Middleware(anyPath)(mux)
+}
+
+// echoStream is the demo's echo/1: every byte back, through a 4 KiB buffer.
+func echoStream(c *negotiate.Conn) error {
+	_, err := io.CopyBuffer(c, c, make([]byte, 4<<10))
+	return err
+}
+
+// echoMessages sends each WebSocket message back with its type.
+func echoMessages(c *websocket.Conn) error {
+	for {
+		typ, r, err := c.NextReader()
+		if err != nil {
+			return err
+		}
+		w, err := c.NextWriter(typ)
+		if err != nil {
+			return err
+		}
+		if _, err := io.Copy(w, r); err != nil {
+			return err
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+}
+
+// inProcess serves demoConfig on loopback, as examples/server serves it,
+// with the state of every HTTP connection it accepted.
 type inProcess struct {
 	*httptest.Server
-	d     *demo.Registries
+	n     *negotiate.Negotiator
 	mu    sync.Mutex
 	conns map[net.Conn]http.ConnState
 }
@@ -44,12 +132,9 @@ type inProcess struct {
 // startInProcess serves the demo's configuration on loopback.
 func startInProcess(t testing.TB, readHeaderTimeout time.Duration) *inProcess {
 	t.Helper()
-	d, err := demo.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &inProcess{d: d, conns: make(map[net.Conn]http.ConnState)}
-	s.Server = httptest.NewUnstartedServer(d.Handler())
+	n, h := demoConfig(t)
+	s := &inProcess{n: n, conns: make(map[net.Conn]http.ConnState)}
+	s.Server = httptest.NewUnstartedServer(h)
 	s.Config.ReadHeaderTimeout = readHeaderTimeout
 	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
 		s.mu.Lock()
@@ -62,17 +147,15 @@ func startInProcess(t testing.TB, readHeaderTimeout time.Duration) *inProcess {
 	}
 	h2c.ConfigureServer(s.Config)
 	s.Start()
+	// Cleanups run last first: the server closes, no panic may have been
+	// recovered, and the negotiator shuts down (testkit.NewNegotiator's
+	// cleanup, registered first).
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), bound)
-		defer cancel()
-		if err := d.N.Shutdown(ctx); err != nil {
-			t.Errorf("negotiator shutdown: %v", err)
-		}
-		s.Close()
-		if p := d.N.Stats().Panics; p != 0 {
+		if p := n.Stats().Panics; p != 0 {
 			t.Errorf("%d panics in protocols", p)
 		}
 	})
+	t.Cleanup(s.Close)
 	return s
 }
 
@@ -87,12 +170,18 @@ func (s *inProcess) held() string {
 		parts = append(parts, "http:"+st.String())
 	}
 	s.mu.Unlock()
-	for name, n := range s.d.N.Stats().Active {
+	return strings.Join(append(parts, switchedHeld(s.n.Stats().Active)...), " ")
+}
+
+// switchedHeld lists the protocols with live switched connections.
+func switchedHeld(active map[string]int) []string {
+	var parts []string
+	for name, n := range active {
 		if n != 0 {
 			parts = append(parts, fmt.Sprintf("%s:%d", name, n))
 		}
 	}
-	return strings.Join(parts, " ")
+	return parts
 }
 
 // settled waits until the server holds no connection once the client has
@@ -234,19 +323,20 @@ var hostileCases = []hostileCase{
 	{name: "many header lines over the limit", request: up("echo/1", strings.Repeat("X-Many: v\r\n", 100000)+"X-End: 1"), want: 431},
 	{name: "huge request line", request: req("GET", "/"+strings.Repeat("p", 2<<20), "Connection: Upgrade", "Upgrade: echo/1"), want: 431},
 
-	// Bodies on protocols that take none.
-	{name: "body on echo/1", request: up("echo/1", "Content-Length: 5") + "hello", want: 400, reason: "takes no request body"},
-	{name: "chunked body on echo/1", request: up("echo/1", "Transfer-Encoding: chunked") + "5\r\nhello\r\n0\r\n\r\n", want: 400, reason: "takes no request body"},
-	{name: "body over the bound on echo/1", request: up("echo/1", "Content-Length: 2000000"), want: 413, reason: "too large"},
-	{name: "expect 100-continue with a body", request: up("echo/1", "Expect: 100-continue", "Content-Length: 5"), want: 400, reason: "takes no request body"},
-	{name: "expect 100-continue with a chunked body", request: up("echo/1", "Expect: 100-continue", "Transfer-Encoding: chunked"), want: 400, reason: "takes no request body"},
-	{name: "websocket with a body", request: ws("/ws", okKey, "Content-Length: 3") + "abc", want: 400, reason: "takes no request body"},
+	// Bodies on protocols that take none: 413 whatever their size, so
+	// that no body byte is read as protocol data.
+	{name: "body on echo/1", request: up("echo/1", "Content-Length: 5") + "hello", want: 413, reason: "takes no request body"},
+	{name: "chunked body on echo/1", request: up("echo/1", "Transfer-Encoding: chunked") + "5\r\nhello\r\n0\r\n\r\n", want: 413, reason: "takes no request body"},
+	{name: "large body declared on echo/1", request: up("echo/1", "Content-Length: 2000000"), want: 413, reason: "takes no request body"},
+	{name: "expect 100-continue with a body", request: up("echo/1", "Expect: 100-continue", "Content-Length: 5"), want: 413, reason: "takes no request body"},
+	{name: "expect 100-continue with a chunked body", request: up("echo/1", "Expect: 100-continue", "Transfer-Encoding: chunked"), want: 413, reason: "takes no request body"},
+	{name: "websocket with a body", request: ws("/ws", okKey, "Content-Length: 3") + "abc", want: 413, reason: "takes no request body"},
 	{name: "empty body declared on echo/1", request: up("echo/1", "Content-Length: 0"), want: 101, fields: echoUpgrade},
 
 	// Content-Length and Transfer-Encoding (RFC 9112 §6): net/http's.
 	// With both, net/http processes Transfer-Encoding alone (§6.1 allows
 	// it) and hides Content-Length: echo/1 refuses the chunked body.
-	{name: "Content-Length and Transfer-Encoding", request: up("echo/1", "Content-Length: 5", "Transfer-Encoding: chunked") + "0\r\n\r\n", want: 400, reason: "takes no request body"},
+	{name: "Content-Length and Transfer-Encoding", request: up("echo/1", "Content-Length: 5", "Transfer-Encoding: chunked") + "0\r\n\r\n", want: 413, reason: "takes no request body"},
 	{name: "conflicting Content-Length", request: up("echo/1", "Content-Length: 5", "Content-Length: 6") + "hello!", want: 400},
 	{name: "Content-Length list", request: up("echo/1", "Content-Length: 5, 6") + "hello!", want: 400},
 	{name: "negative Content-Length", request: up("echo/1", "Content-Length: -1"), want: 400},
@@ -359,18 +449,61 @@ func TestHostileHandshakes(t *testing.T) {
 	if len(hostileCases) < 60 {
 		t.Fatalf("%d cases, the table needs at least 60", len(hostileCases))
 	}
-	for _, tc := range hostileCases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := startInProcess(t, 10*time.Second)
-			runCase(t, s, tc)
-			s.settled(t)
+	t.Run("program", func(t *testing.T) {
+		t.Parallel()
+		p := testkit.StartProgram(t, "examples/server", nil)
+		t.Run("cases", func(t *testing.T) {
+			for _, tc := range hostileCases {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					runCase(t, p.Addr(), tc)
+				})
+			}
 		})
-	}
+		// Every client has gone: the program lets go of every switched
+		// connection.
+		testkit.WaitFor(t, "the program to hold no switched connection", func() bool {
+			return len(switchedHeld(programStats(t, p.URL).Active)) == 0
+		})
+	})
+	t.Run("in process", func(t *testing.T) {
+		t.Parallel()
+		for _, tc := range hostileCases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				s := startInProcess(t, 10*time.Second)
+				runCase(t, s.addr(), tc)
+				s.settled(t)
+			})
+		}
+	})
 }
 
-func runCase(t *testing.T, s *inProcess, tc hostileCase) {
-	conn, err := net.Dial("tcp", s.addr())
+// programStats reads a demo program's /stats.
+func programStats(t testing.TB, url string) demoStats {
+	t.Helper()
+	c := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: testkit.Timeout}
+	resp, err := c.Get(url + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s demoStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); resp.StatusCode != 200 || err != nil {
+		t.Fatalf("/stats = %s: %v", resp.Status, err)
+	}
+	return s
+}
+
+// demoStats is the JSON of the demo's /stats.
+type demoStats struct {
+	Active   map[string]int   `json:"active"`
+	Switched map[string]int64 `json:"switched"`
+	Refused  int64            `json:"refused"`
+}
+
+func runCase(t *testing.T, addr string, tc hostileCase) {
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,6 +575,13 @@ func runCase(t *testing.T, s *inProcess, tc hostileCase) {
 	case 101:
 		if resp.StatusCode != 101 || !strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
 			t.Fatalf("got %d %.80q Connection=%q, want 101", resp.StatusCode, body, resp.Header.Get("Connection"))
+		}
+		for name := range resp.Header {
+			// A 101 has no body: a field that would describe one is
+			// wrong (RFC 9110 §15.2.2), and misleads a proxy.
+			if strings.HasPrefix(name, "Content-") || name == "Transfer-Encoding" {
+				t.Errorf("the 101 carries %s: %q", name, resp.Header[name])
+			}
 		}
 		switchedAlive(t, conn, br, resp, tc.after)
 	default:
@@ -672,7 +812,7 @@ func TestNonReadingClientsAtShutdown(t *testing.T) {
 	echo, echoFull := stuck(up("echo/1"), []byte(chunk))
 	wsc, wsFull := stuck(ws("/ws", okKey), wsFrame(2, chunk))
 	t.Logf("buffers full after %d bytes to echo/1, %d to websocket", <-echoFull, <-wsFull)
-	if a := s.d.N.Stats().Active; a["echo"] != 1 || a["websocket"] != 1 {
+	if a := s.n.Stats().Active; a["echo"] != 1 || a["websocket"] != 1 {
 		t.Fatalf("active = %v, want the two stuck clients", a)
 	}
 
@@ -684,7 +824,7 @@ func TestNonReadingClientsAtShutdown(t *testing.T) {
 			done <- fmt.Errorf("http.Server.Shutdown: %w", err)
 			return
 		}
-		done <- s.d.N.Shutdown(ctx) // the WebSocket never answers its close: forced at ctx's end
+		done <- s.n.Shutdown(ctx) // the WebSocket never answers its close: forced at ctx's end
 	}()
 	select {
 	case err := <-done:
@@ -755,7 +895,7 @@ func FuzzHandshake(f *testing.F) {
 		conn.Close()
 		<-wrote
 		s.settled(t)
-		if p := s.d.N.Stats().Panics; p != 0 {
+		if p := s.n.Stats().Panics; p != 0 {
 			t.Fatalf("%d panics after %q", p, raw)
 		}
 	})

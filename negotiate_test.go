@@ -1,22 +1,15 @@
 package switchyard_test
 
-// End-to-end tests: the demo server (examples/server) built and run as a
-// real process, driven over real TCP through the public API and gorilla's
-// client.
+// End-to-end tests: the demo programs (examples/server on net/http,
+// examples/echo on Echo) built and run as real processes, driven over real
+// TCP through the public API, gorilla's client and an h2c client.
 
 import (
-	"bufio"
-	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,94 +17,38 @@ import (
 
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
-	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-// demoNames are the demo servers that keep shared/DEMO.md's contract: on
-// net/http, and on Echo. Every end-to-end test runs against each.
-var demoNames = []string{"server", "echo"}
+func TestMain(m *testing.M) { testkit.Main(m) }
 
-// demoBinaries maps a demo's name to its built program.
-var demoBinaries = map[string]string{}
+// demos are the demo programs that serve the same routes and protocols:
+// on net/http, and on Echo. Every end-to-end test runs against each.
+var demos = []string{"examples/server", "examples/echo"}
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "switchyard-e2e")
-	if err != nil {
-		panic(err)
-	}
-	for _, name := range demoNames {
-		bin := filepath.Join(dir, name)
-		if out, err := exec.Command("go", "build", "-o", bin, "./examples/"+name).CombinedOutput(); err != nil {
-			os.Stderr.Write(out)
-			os.RemoveAll(dir)
-			panic("building examples/" + name + ": " + err.Error())
-		}
-		demoBinaries[name] = bin
-	}
-	var code int
-	testkit.Run(m, &code)
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// eachDemo runs f against every demo server.
-func eachDemo(t *testing.T, f func(t *testing.T, bin string)) {
-	for _, name := range demoNames {
-		t.Run(name, func(t *testing.T) { f(t, demoBinaries[name]) })
+// eachDemo runs f against every demo program, started for the test.
+func eachDemo(t *testing.T, f func(t *testing.T, d *demoProc)) {
+	for _, dir := range demos {
+		t.Run(strings.TrimPrefix(dir, "examples/"), func(t *testing.T) {
+			t.Parallel()
+			p := testkit.StartProgram(t, dir, nil)
+			f(t, &demoProc{Program: p, addr: p.Addr()})
+		})
 	}
 }
 
-// demo is a running examples/server process.
+// demoProc is a running demo program.
 type demoProc struct {
-	cmd    *exec.Cmd
-	addr   string // HOST:PORT
-	url    string // http://HOST:PORT
-	exited chan error
+	*testkit.Program
+	addr string // HOST:PORT
 }
 
-// startDemo runs the demo on a free loopback port and waits for its
-// "listening on" line. The process is killed at the end of the test if it
-// is still running.
-func startDemo(t *testing.T, bin string) *demoProc {
-	t.Helper()
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0")
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	d := &demoProc{cmd: cmd, exited: make(chan error, 1)}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("reading the demo's first line: %v", err)
-	}
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on ")
-	if !ok || strings.HasSuffix(url, ":0") {
-		cmd.Process.Kill()
-		cmd.Wait()
-		t.Fatalf("first line = %q, want listening on http://HOST:PORT", line)
-	}
-	d.url, d.addr = url, strings.TrimPrefix(url, "http://")
-	go func() { d.exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-d.exited:
-		default:
-			cmd.Process.Kill()
-			<-d.exited
-		}
-	})
-	return d
-}
+// client is an HTTP/1.1 client that keeps no connection between requests,
+// so that nothing is left open when a program is stopped.
+var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: testkit.Timeout}
 
 func (d *demoProc) get(t *testing.T, path string) (int, string, http.Header) {
 	t.Helper()
-	resp, err := http.Get(d.url + path)
+	resp, err := client.Get(d.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,25 +57,11 @@ func (d *demoProc) get(t *testing.T, path string) (int, string, http.Header) {
 	return resp.StatusCode, string(b), resp.Header
 }
 
-type stats struct {
-	Active   map[string]int   `json:"active"`
-	Switched map[string]int64 `json:"switched"`
-	Refused  int64            `json:"refused"`
-}
-
-func (d *demoProc) stats(t *testing.T) stats {
-	t.Helper()
-	code, body, _ := d.get(t, "/stats")
-	var s stats
-	if err := json.Unmarshal([]byte(body), &s); code != 200 || err != nil {
-		t.Fatalf("/stats = %d %q: %v", code, body, err)
-	}
-	return s
-}
+func (d *demoProc) stats(t *testing.T) demoStats { return programStats(t, d.URL) }
 
 func dialWS(t *testing.T, d *demoProc, path string, h http.Header) *gws.Conn {
 	t.Helper()
-	dialer := gws.Dialer{EnableCompression: true, HandshakeTimeout: 10 * time.Second}
+	dialer := gws.Dialer{EnableCompression: true, HandshakeTimeout: testkit.Timeout}
 	c, resp, err := dialer.Dial("ws://"+d.addr+path, h)
 	if err != nil {
 		status := 0
@@ -153,15 +76,13 @@ func dialWS(t *testing.T, d *demoProc, path string, h http.Header) *gws.Conn {
 
 func TestDemo(t *testing.T) { eachDemo(t, testDemo) }
 
-func testDemo(t *testing.T, bin string) {
-	d := startDemo(t, bin)
-	defer http.DefaultClient.CloseIdleConnections()
+func testDemo(t *testing.T, d *demoProc) {
 
 	t.Run("plain routes", func(t *testing.T) {
 		if code, body, _ := d.get(t, "/proto"); code != 200 || body != "HTTP/1.1" {
 			t.Errorf("/proto = %d %q", code, body)
 		}
-		resp, err := http.Post(d.url+"/echo", "text/plain", strings.NewReader("body unchanged"))
+		resp, err := client.Post(d.URL+"/echo", "text/plain", strings.NewReader("body unchanged"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,29 +98,39 @@ func testDemo(t *testing.T, bin string) {
 
 	t.Run("echo/1 on any path", func(t *testing.T) {
 		for _, path := range []string{"/", "/some/where", "/ws"} {
-			c, resp, err := negotiate.Dial(context.Background(), d.url+path, []string{"echo/1"}, nil)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
+			c, resp := testkit.Dial(t, d.URL+path, []string{"echo/1"}, nil)
 			if resp.Header.Get("Upgrade") != "echo/1" {
 				t.Errorf("%s: Upgrade %q", path, resp.Header.Get("Upgrade"))
 			}
 			msg := "bytes through " + path
-			c.SetDeadline(time.Now().Add(10 * time.Second))
-			io.WriteString(c, msg)
-			got := make([]byte, len(msg))
-			if _, err := io.ReadFull(c, got); err != nil || string(got) != msg {
-				t.Errorf("%s: echo %q, %v", path, got, err)
+			if got := testkit.RoundTrip(t, c, msg); got != msg {
+				t.Errorf("%s: echo %q", path, got)
 			}
 			c.Close()
 		}
 	})
 
+	t.Run("echo/1 loses nothing at the close", func(t *testing.T) {
+		// 4 MiB written, then the client's end of the stream: the echo
+		// returns, and the negotiator's close delivers every byte it
+		// wrote before the end of the stream.
+		c, _ := testkit.Dial(t, d.URL+"/", []string{"echo/1"}, nil)
+		msg := strings.Repeat("0123456789abcdef", 1<<18)
+		go func() {
+			if _, err := io.WriteString(c, msg); err == nil {
+				c.(interface{ CloseWrite() error }).CloseWrite()
+			}
+		}()
+		if got := testkit.ReadAll(t, c); got != msg {
+			t.Errorf("read %d bytes back, want the %d written", len(got), len(msg))
+		}
+	})
+
 	t.Run("unknown token served as HTTP/1.1", func(t *testing.T) {
-		req, _ := http.NewRequest("GET", d.url+"/proto", nil)
+		req, _ := http.NewRequest("GET", d.URL+"/proto", nil)
 		req.Header.Set("Connection", "Upgrade")
 		req.Header.Set("Upgrade", "foo/9")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -255,10 +186,10 @@ func testDemo(t *testing.T, bin string) {
 			{"not GET", "PUT", func(h http.Header) {}, 405, [2]string{"Allow", "GET"}},
 		}
 		for _, tt := range tests {
-			req, _ := http.NewRequest(tt.method, d.url+"/ws", nil)
+			req, _ := http.NewRequest(tt.method, d.URL+"/ws", nil)
 			req.Header = base()
 			tt.edit(req.Header)
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := client.Do(req)
 			if err != nil {
 				t.Fatalf("%s: %v", tt.name, err)
 			}
@@ -278,11 +209,11 @@ func testDemo(t *testing.T, bin string) {
 		b := dialWS(t, d, "/chat", nil)
 		// b is in the room once its own message comes back.
 		b.WriteMessage(gws.TextMessage, []byte("b joined"))
-		b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b.SetReadDeadline(time.Now().Add(testkit.Timeout))
 		if _, m, err := b.ReadMessage(); err != nil || string(m) != "b joined" {
 			t.Fatalf("b's own message: %q, %v", m, err)
 		}
-		a.SetReadDeadline(time.Now().Add(10 * time.Second))
+		a.SetReadDeadline(time.Now().Add(testkit.Timeout))
 		a.ReadMessage() // "b joined", if a was in first
 		if err := a.WriteMessage(gws.TextMessage, []byte("hello room")); err != nil {
 			t.Fatal(err)
@@ -306,7 +237,7 @@ func testDemo(t *testing.T, bin string) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		conn.SetDeadline(time.Now().Add(testkit.Timeout))
 		c, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", d.addr), nil)
 		if err != nil || first == nil {
 			t.Fatalf("h2c upgrade: %v", err)
@@ -325,7 +256,7 @@ func testDemo(t *testing.T, bin string) {
 		protos.SetUnencryptedHTTP2(true)
 		tr := &http.Transport{Protocols: &protos}
 		defer tr.CloseIdleConnections()
-		resp, err := (&http.Client{Transport: tr}).Get(d.url + "/proto")
+		resp, err := (&http.Client{Transport: tr, Timeout: testkit.Timeout}).Get(d.URL + "/proto")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -342,7 +273,7 @@ func testDemo(t *testing.T, bin string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			conn.SetDeadline(time.Now().Add(testkit.Timeout))
 			c, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", d.addr, extra), nil)
 			if err != nil || first != nil {
 				t.Errorf("%s: upgraded (%v)", extra, err)
@@ -356,7 +287,7 @@ func testDemo(t *testing.T, bin string) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(10 * time.Second))
+		conn.SetDeadline(time.Now().Add(testkit.Timeout))
 		bad := "GET /proto HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: !!\r\n"
 		c, first, err := h2ctest.Upgrade(conn, bad, nil)
 		if err != nil || first != nil || c.Upgrade.StatusCode != 200 {
@@ -379,41 +310,26 @@ func testDemo(t *testing.T, bin string) {
 
 func TestDemoHeaderTimeout(t *testing.T) { eachDemo(t, testDemoHeaderTimeout) }
 
-func testDemoHeaderTimeout(t *testing.T, bin string) {
-	d := startDemo(t, bin)
-	c, err := net.Dial("tcp", d.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+func testDemoHeaderTimeout(t *testing.T, d *demoProc) {
+	c := testkit.DialTCP(t, d.addr)
 	// A head that never ends: the server's ReadHeaderTimeout cuts it off.
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	_, err = io.ReadAll(c)
+	c.SetReadDeadline(time.Now().Add(3 * testkit.Timeout))
+	_, err := io.ReadAll(c)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatal("the server kept a dribbling client for 30 s")
+		t.Fatalf("the server kept a dribbling client for %v", 3*testkit.Timeout)
 	}
 }
 
 func TestDemoGracefulShutdown(t *testing.T) { eachDemo(t, testDemoGracefulShutdown) }
 
-func testDemoGracefulShutdown(t *testing.T, bin string) {
-	d := startDemo(t, bin)
+func testDemoGracefulShutdown(t *testing.T, d *demoProc) {
 	ws := dialWS(t, d, "/ws", nil)
-	echo, _, err := negotiate.Dial(context.Background(), d.url+"/", []string{"echo/1"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer echo.Close()
-	h2conn, err := net.Dial("tcp", d.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h2conn.Close()
-	h2conn.SetDeadline(time.Now().Add(20 * time.Second))
+	echo, _ := testkit.Dial(t, d.URL+"/", []string{"echo/1"}, nil)
+	h2conn := testkit.DialTCP(t, d.addr)
 	h2, first, err := h2ctest.Upgrade(h2conn, h2ctest.RequestHead("GET", "/proto", d.addr), nil)
 	if err != nil || first == nil {
 		t.Fatalf("h2c upgrade: %v", err)
@@ -422,30 +338,21 @@ func testDemoGracefulShutdown(t *testing.T, bin string) {
 	if s := d.stats(t); s.Active["websocket"] != 1 || s.Active["echo"] != 1 || s.Active["h2c"] != 1 {
 		t.Fatalf("active before shutdown = %v", s.Active)
 	}
-	http.DefaultClient.CloseIdleConnections()
-	if err := d.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	ws.SetReadDeadline(time.Now().Add(15 * time.Second))
+	exited := make(chan int, 1)
+	go func() { exited <- d.Stop(t) }() // SIGTERM, then the exit status
+	ws.SetReadDeadline(time.Now().Add(bound))
 	_, _, err = ws.ReadMessage()
 	if !gws.IsCloseError(err, gws.CloseGoingAway) {
 		t.Errorf("websocket at shutdown: %v, want close 1001", err)
 	}
 	ws.Close() // answer, as a browser would
-	echo.SetReadDeadline(time.Now().Add(15 * time.Second))
 	if b, err := io.ReadAll(echo); err != nil || len(b) != 0 {
 		t.Errorf("echo/1 at shutdown: %q, %v; want closed", b, err)
 	}
 	if _, err := h2.WaitGoAway(); err != nil {
 		t.Errorf("h2c at shutdown: %v, want GOAWAY", err)
 	}
-	select {
-	case err := <-d.exited:
-		d.exited <- err // for the cleanup
-		if err != nil {
-			t.Errorf("demo exited with %v, want status 0", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Error("demo still running 15 s after SIGTERM")
+	if code := <-exited; code != 0 {
+		t.Errorf("demo exited with status %d, want 0; stderr:\n%s", code, d.Stderr())
 	}
 }
