@@ -29,6 +29,9 @@ func (p *protocol) check(r *http.Request) error {
 	} else if !validKey(keys[0]) {
 		return negotiate.Refusal(http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes")
 	}
+	if !offersBareWebSocket(r.Header["Upgrade"]) {
+		return negotiate.Refusal(http.StatusBadRequest, "a WebSocket handshake must offer the token websocket without a version in Upgrade")
+	}
 	switch vs := r.Header["Sec-Websocket-Version"]; {
 	case len(vs) > 1:
 		return negotiate.Refusal(http.StatusBadRequest, "repeated Sec-WebSocket-Version header")
@@ -40,7 +43,7 @@ func (p *protocol) check(r *http.Request) error {
 			return err
 		}
 	}
-	if p.opts.RequireSubprotocol && p.subprotocol(r.Header) == "" {
+	if p.opts.RequireSubprotocol && p.subprotocol(r.Header) < 0 {
 		return negotiate.Refusal(http.StatusBadRequest, "no offered subprotocol is supported; this server speaks: "+strings.Join(p.opts.Subprotocols, ", "))
 	}
 	return nil
@@ -102,32 +105,46 @@ func originHost(o string) (string, bool) {
 	return host, true
 }
 
-// subprotocol returns the subprotocol to speak: in the client's order of
-// Sec-WebSocket-Protocol (all field lines) by default, in the server's by
-// option; "" when none matches.
-func (p *protocol) subprotocol(h http.Header) string {
+// offersBareWebSocket reports whether the Upgrade field lines list the
+// token websocket itself (RFC 6455 §4.2.1), not only a versioned
+// "websocket/13", which the registry would match but no WebSocket client
+// sends.
+func offersBareWebSocket(lines []string) bool {
+	it := httpsyntax.List{Lines: lines}
+	for t, ok := it.Next(); ok; t, ok = it.Next() {
+		if strings.EqualFold(t, "websocket") {
+			return true
+		}
+	}
+	return false
+}
+
+// subprotocol returns the index in Options.Subprotocols of the subprotocol
+// to speak: in the client's order of Sec-WebSocket-Protocol (all field
+// lines) by default, in the server's by option; -1 when none matches.
+func (p *protocol) subprotocol(h http.Header) int {
 	offered := h["Sec-Websocket-Protocol"]
 	if len(p.opts.Subprotocols) == 0 || len(offered) == 0 {
-		return ""
+		return -1
 	}
 	if p.opts.ServerSubprotocolPreference {
-		for _, s := range p.opts.Subprotocols {
+		for i, s := range p.opts.Subprotocols {
 			it := httpsyntax.List{Lines: offered}
 			for t, ok := it.Next(); ok; t, ok = it.Next() {
 				if t == s {
-					return s
+					return i
 				}
 			}
 		}
-		return ""
+		return -1
 	}
 	it := httpsyntax.List{Lines: offered}
 	for t, ok := it.Next(); ok; t, ok = it.Next() {
-		for _, s := range p.opts.Subprotocols {
+		for i, s := range p.opts.Subprotocols {
 			if t == s {
-				return s
+				return i
 			}
 		}
 	}
-	return ""
+	return -1
 }

@@ -7,12 +7,10 @@ import (
 	"strings"
 	"testing"
 
-	gws "github.com/gorilla/websocket"
-
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-func nopHandler(*gws.Conn) error { return nil }
+func nopHandler(*Conn) error { return nil }
 
 // browserRequest is a handshake as Chromium sends it, same-origin.
 func browserRequest() *http.Request {
@@ -86,6 +84,11 @@ func TestCheckStatuses(t *testing.T) {
 		{"key 16 bytes unpadded", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ") }, 400, ""},
 		{"key URL alphabet", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Key", "-_-_-_-_-_-_-_-_-_-_-w==") }, 400, ""},
 		{"no subprotocol", func(r *http.Request) { r.Header.Set("Sec-WebSocket-Protocol", "b") }, 400, ""},
+		{"versioned token only", func(r *http.Request) { r.Header.Set("Upgrade", "websocket/13") }, 400, ""},
+		{"versioned token first", func(r *http.Request) {
+			r.Header.Set("Upgrade", "websocket/13, WebSocket")
+			r.Header.Set("Sec-WebSocket-Protocol", "a")
+		}, 0, ""},
 		{"origin opaque", func(r *http.Request) { r.Header.Set("Origin", "null") }, 403, ""},
 		{"origin empty", func(r *http.Request) { r.Header.Set("Origin", ""); r.Header.Set("Sec-WebSocket-Protocol", "a") }, 0, ""},
 		{"origin path", func(r *http.Request) {

@@ -22,11 +22,11 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p, err := websocket.New(&websocket.Options{Subprotocols: []string{"echo.v1"}}, func(c *gws.Conn) error {
+	p, err := websocket.New(&websocket.Options{Subprotocols: []string{"echo.v1"}}, func(c *websocket.Conn) error {
 		for {
 			typ, msg, err := c.ReadMessage()
 			if err != nil {
-				return err
+				return err // the peer's close, or the shutdown's
 			}
 			if err := c.WriteMessage(typ, msg); err != nil {
 				return err
@@ -37,9 +37,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	if err := reg.Register("websocket", p); err != nil {
-		log.Fatal(err)
-	}
+	reg.Register("websocket", p)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.Endpoint(reg))
 	srv := httptest.NewServer(mux)
@@ -50,6 +48,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	defer c.Close()
 	fmt.Println(resp.Status, "with subprotocol", c.Subprotocol())
 	if err := c.WriteMessage(gws.TextMessage, []byte("hello")); err != nil {
 		log.Fatal(err)
@@ -60,13 +59,13 @@ func Example() {
 	}
 	fmt.Printf("echo: %s\n", msg)
 
-	// Shutting down sends every WebSocket a close frame 1001.
+	// Shutting down sends every WebSocket a close frame 1001; gorilla's
+	// client answers it, which ends the handler's read.
 	done := make(chan error)
 	go func() { done <- n.Shutdown(context.Background()) }()
 	_, _, err = c.ReadMessage()
 	fmt.Println("client read:", err)
 	fmt.Println("shutdown:", <-done)
-	c.Close()
 	// Output:
 	// 101 Switching Protocols with subprotocol echo.v1
 	// echo: hello
@@ -75,7 +74,8 @@ func Example() {
 }
 
 // Options for a browser-facing endpoint: a page on another origin, keep-alive
-// pings, bigger messages and compression.
+// pings, bigger messages and compression. The handler reads the upgrade
+// request through Conn.Request.
 func ExampleNew() {
 	p, err := websocket.New(&websocket.Options{
 		OriginPatterns:    []string{"app.example.com", "*.staging.example.com"},
@@ -84,18 +84,58 @@ func ExampleNew() {
 		ReadLimit:         16 << 20,
 		PingInterval:      30 * time.Second,
 		PongTimeout:       10 * time.Second,
-	}, func(c *gws.Conn) error {
-		req := c.NetConn().(*negotiate.Conn).Request() // the upgrade request
-		return c.WriteMessage(gws.TextMessage, []byte("hello, "+req.URL.Query().Get("name")))
+	}, func(c *websocket.Conn) error {
+		name := c.Request().URL.Query().Get("name")
+		if err := c.WriteMessage(gws.TextMessage, []byte("hello, "+name)); err != nil {
+			return err
+		}
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return err // pings are answered inside reads
+			}
+		}
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	if err := reg.Register("websocket", p); err != nil {
+	reg.Register("websocket", p)
+	_ = reg // mount it with a negotiator's Endpoint or Middleware
+}
+
+// A handler with a writer of its own: a ticker that pushes to the client
+// while the handler reads. Conn.Context ends at shutdown (or when the
+// connection closes), which stops the ticker; the handler's read returns
+// the peer's answer to the server's 1001.
+func ExampleConn_Context() {
+	p, err := websocket.New(nil, func(c *websocket.Conn) error {
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-c.Context().Done():
+					return
+				case now := <-t.C:
+					// The one writer; the package's own close frames use
+					// WriteControl, which may run alongside it.
+					if c.WriteMessage(gws.TextMessage, []byte(now.Format(time.TimeOnly))) != nil {
+						return
+					}
+				}
+			}
+		}()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return err
+			}
+		}
+	})
+	if err != nil {
 		log.Fatal(err)
 	}
-	_ = reg // mount it with a negotiator's Endpoint or Middleware
+	reg := new(negotiate.Registry)
+	reg.Register("websocket", p)
 }
 
 // Tied to an http.Server, the negotiator's shutdown closes every WebSocket
@@ -105,7 +145,7 @@ func ExampleNew_shutdown() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	p, err := websocket.New(&websocket.Options{CloseTimeout: 3 * time.Second}, func(c *gws.Conn) error {
+	p, err := websocket.New(&websocket.Options{CloseTimeout: 3 * time.Second}, func(c *websocket.Conn) error {
 		for {
 			if _, _, err := c.ReadMessage(); err != nil {
 				return err // the peer's answer to 1001 ends the handler
@@ -116,9 +156,7 @@ func ExampleNew_shutdown() {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	if err := reg.Register("websocket", p); err != nil {
-		log.Fatal(err)
-	}
+	reg.Register("websocket", p)
 	srv := &http.Server{Addr: "127.0.0.1:8080", Handler: n.Endpoint(reg), ReadHeaderTimeout: 10 * time.Second}
 	n.RegisterOnShutdown(srv)
 	_ = srv // srv.ListenAndServe(); later srv.Shutdown(ctx), then n.Shutdown(ctx) to wait

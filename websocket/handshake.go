@@ -1,189 +1,282 @@
 package websocket
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
-	"time"
 
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/internal/httpsyntax"
-	"github.com/switchyard-http/switchyard/internal/stack"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-var errNotNegotiated = errors.New("websocket: the Handshake of a websocket protocol runs only under a negotiate.Negotiator")
-
-// handshake has gorilla write the 101 through the negotiator's writer and
-// leaves gorilla's connection on the negotiator's for serve.
-func (p *protocol) handshake(w http.ResponseWriter, r *http.Request) error {
-	if negotiate.Chosen(w) == "" {
-		// Outside a negotiator, the connection would be neither tracked nor
-		// given its early bytes.
-		negotiate.Refuse(w, r, &negotiate.Error{Status: http.StatusInternalServerError,
-			Reason: "WebSocket handler not mounted through a negotiator", Err: errNotNegotiated})
-		return errNotNegotiated
+// accept is the protocol's Accept: it puts the WebSocket fields of the 101
+// in s.Header (the negotiator writes the 101) and returns the connection's
+// serve func. The fields are computed here from the client's request, and
+// gorilla is later given a request that makes it agree with them (see
+// [Conn.serve]). Its allocations are the Conn, which holds everything the
+// connection needs, the Sec-WebSocket-Accept value and the serve func.
+func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+	if !strings.EqualFold(s.Token, "websocket") {
+		// Check saw a bare websocket in Upgrade, but the registry chose an
+		// earlier versioned offer ("websocket/13, websocket"); the 101 must
+		// name websocket itself.
+		return nil, negotiate.Refusal(http.StatusBadRequest, "a WebSocket handshake must offer the token websocket without a version in Upgrade")
 	}
-	ws, err := p.upgrader.Upgrade(w, r, p.responseHeader(w.Header(), r.Header))
-	if err != nil {
-		return err // refused through refuse, or the 101 was not written
+	r := s.Request
+	keys := r.Header["Sec-Websocket-Key"]
+	if len(keys) != 1 || !validKey(keys[0]) {
+		// Check refused this already, unless something in between (an
+		// Authorize hook) changed the request.
+		return nil, negotiate.Refusal(http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes")
 	}
-	nc, ok := ws.NetConn().(*negotiate.Conn)
-	if !ok {
-		return errNotNegotiated
+	c := &Conn{
+		p:       p,
+		req:     r,
+		sub:     p.subprotocol(r.Header),
+		deflate: p.opts.EnableCompression && offersDeflate(r.Header["Sec-Websocket-Extensions"]),
 	}
-	nc.SetEngine(ws)
-	return nil
+	h := s.Header
+	for k := range h {
+		// Only ours go out: a middleware's or Authorize's would contradict
+		// the handshake (a second Accept, an extension gorilla does not
+		// speak).
+		if hasPrefixFold(k, "Sec-Websocket-") {
+			delete(h, k)
+		}
+	}
+	c.acceptValue[0] = acceptKey(keys[0])
+	h["Sec-Websocket-Accept"] = c.acceptValue[:]
+	// The two values below are shared, read-only slices: nothing writes to
+	// the switch header's values after Accept, and their capacity is their
+	// length, so an Add would copy them.
+	if c.sub >= 0 {
+		h["Sec-Websocket-Protocol"] = p.subHeaders[c.sub]["Sec-Websocket-Protocol"]
+	}
+	if c.deflate {
+		h["Sec-Websocket-Extensions"] = deflateResponse
+	}
+	return c.serve, nil
 }
 
-// refuse is the Upgrader's Error: gorilla's own refusals go through the
-// negotiator's responder and hooks.
-func refuse(w http.ResponseWriter, r *http.Request, status int, reason error) {
-	e := &negotiate.Error{Status: status, Reason: reason.Error(), Err: reason}
-	if status == http.StatusMethodNotAllowed {
-		e.Header = http.Header{"Allow": {http.MethodGet}}
-	}
-	negotiate.Refuse(w, r, e)
-}
+// deflateResponse is gorilla's only permessage-deflate mode (RFC 7692), as
+// its own 101 announces it.
+var deflateResponse = []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"}
 
-// responseHeader is what gorilla adds to its 101: the fields of h (the
-// writer's header: Authorize's cookies, say) that a 101 may carry, and the
-// chosen subprotocol. Fields the handshake owns or that describe a body are
-// left out, and so are invalid names and values, so that no field can
-// split the response. It is nil, and costs nothing, when there is nothing
-// to add.
-func (p *protocol) responseHeader(h, req http.Header) http.Header {
-	var out http.Header
-	for k, vs := range h {
-		if !passes(k) {
-			continue
-		}
-		for _, v := range vs {
-			if !httpsyntax.ValidFieldValue(v) {
-				continue
-			}
-			if out == nil {
-				out = make(http.Header, len(h)+1)
-			}
-			out[k] = append(out[k], v)
-		}
-	}
-	if sub := p.subprotocol(req); sub != "" {
-		if out == nil {
-			out = make(http.Header, 1)
-		}
-		// With Upgrader.Subprotocols nil, gorilla takes the subprotocol
-		// from here and writes it once.
-		out["Sec-Websocket-Protocol"] = []string{sub}
-	}
-	return out
-}
-
-// passes reports whether a 101 built by gorilla may carry the field name.
-func passes(name string) bool {
-	for _, owned := range [...]string{"Upgrade", "Connection", "Transfer-Encoding", "Trailer", "X-Content-Type-Options"} {
-		if strings.EqualFold(name, owned) {
-			return false
-		}
-	}
-	if hasPrefixFold(name, "Sec-Websocket-") || hasPrefixFold(name, "Content-") {
-		return false
-	}
-	return httpsyntax.IsToken(name)
+// acceptKey is the Sec-WebSocket-Accept of a valid key (RFC 6455 §4.2.2):
+// the base64 of the SHA-1 of the key and the protocol's GUID. The arrays
+// keep the work on the stack; only the string is allocated.
+func acceptKey(key string) string {
+	const guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+	var in [24 + len(guid)]byte
+	copy(in[copy(in[:], key):], guid)
+	sum := sha1.Sum(in[:])
+	var out [28]byte
+	base64.StdEncoding.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 func hasPrefixFold(s, prefix string) bool {
 	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
-// serve applies the limits, runs the handler (with the keep-alive, if
-// configured) and closes the WebSocket politely, in the connection's own
-// goroutine. Without pings it does not allocate, and its frame is small:
-// the close frame is written near the top of a fresh goroutine's stack.
-func (p *protocol) serve(nc *negotiate.Conn) error {
-	stack.Grow4K() // gorilla needs about 4 KB: one shallow copy instead of a deep one
-	ws := nc.Engine().(*gws.Conn)
-	if p.opts.ReadLimit > 0 {
-		ws.SetReadLimit(p.opts.ReadLimit)
-	}
-	if p.opts.PingInterval > 0 {
-		return p.servePinging(ws, nc)
-	}
-	err := p.handler(ws)
-	p.closeFrame(ws, err)
-	return handlerResult(err)
-}
-
-// servePinging is serve with the keep-alive.
-func (p *protocol) servePinging(ws *gws.Conn, nc *negotiate.Conn) error {
-	pg := startPinger(ws, nc, p.opts.PingInterval, p.opts.PongTimeout)
-	defer pg.stopAndWait()
-	err := p.handler(ws)
-	p.closeFrame(ws, err)
-	if pg.stopAndWait() {
-		return ErrPongTimeout
-	}
-	return handlerResult(err)
-}
-
-// handlerResult is what the connection reports for the handler's error:
-// nil for a normal close.
-func handlerResult(err error) error {
-	if gws.IsCloseError(err, gws.CloseNormalClosure, gws.CloseGoingAway, gws.CloseNoStatusReceived) {
-		return nil
-	}
-	return err
-}
-
-var (
-	closeNormal   = gws.FormatCloseMessage(gws.CloseNormalClosure, "")
-	closeInternal = gws.FormatCloseMessage(gws.CloseInternalServerErr, "")
-)
-
-// closeFrame ends the WebSocket with a close frame after the handler
-// returns: 1000 for nil or a close from the peer, 1011 for any other error.
-// If a close frame was already sent (an echo of the peer's, the read
-// limit's 1009, the shutdown's 1001) gorilla writes nothing. The handler
-// has returned, so this is the connection's one writer, and gorilla's
-// uncompressed WriteMessage does not allocate.
-func (p *protocol) closeFrame(ws *gws.Conn, err error) {
-	msg := closeNormal
-	if err != nil && !isCloseError(err) {
-		msg = closeInternal
-	}
-	ws.EnableWriteCompression(false)
-	_ = ws.SetWriteDeadline(time.Now().Add(p.opts.CloseTimeout))
-	_ = ws.WriteMessage(gws.CloseMessage, msg)
-}
-
-// isCloseError is errors.As for *gws.CloseError, without allocating.
-func isCloseError(err error) bool {
-	for err != nil {
-		if _, ok := err.(*gws.CloseError); ok {
-			return true
+// offersDeflate reports whether gorilla would negotiate permessage-deflate
+// for these Sec-WebSocket-Extensions field lines: it is gorilla's parser
+// (parseExtensions, v1.5.3), which skips the rest of a field line at the
+// first malformed extension and compares the name case-sensitively,
+// reduced to the answer, without allocating. FuzzOffersDeflate holds it to
+// gorilla's own decision.
+func offersDeflate(lines []string) bool {
+line:
+	for _, s := range lines {
+		for {
+			var name string
+			name, s = nextToken(skipSpace(s))
+			if name == "" {
+				continue line
+			}
+			for {
+				s = skipSpace(s)
+				if !strings.HasPrefix(s, ";") {
+					break
+				}
+				var param string
+				param, s = nextToken(skipSpace(s[1:]))
+				if param == "" {
+					continue line
+				}
+				s = skipSpace(s)
+				if strings.HasPrefix(s, "=") {
+					s = skipSpace(skipTokenOrQuoted(skipSpace(s[1:])))
+				}
+				if s != "" && s[0] != ',' && s[0] != ';' {
+					continue line
+				}
+			}
+			if s != "" && s[0] != ',' {
+				continue line
+			}
+			if name == "permessage-deflate" {
+				return true
+			}
+			if s == "" {
+				continue line
+			}
+			s = s[1:]
 		}
-		err = errors.Unwrap(err)
 	}
 	return false
 }
 
-// shutdown is the protocol's Shutdown: a 1001 close frame, then a bounded
-// wait for the handler to end (it does when its read returns the peer's
-// close), then the connection is closed.
-func (p *protocol) shutdown(nc *negotiate.Conn) {
-	ws, _ := nc.Engine().(*gws.Conn)
-	if ws == nil {
-		_ = nc.Close()
-		return
+func skipSpace(s string) string {
+	i := 0
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
 	}
-	deadline := time.Now().Add(p.opts.CloseTimeout)
-	_ = ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseGoingAway, "server shutting down"), deadline)
-	t := time.NewTimer(time.Until(deadline))
-	defer t.Stop()
-	select {
-	case <-nc.Done():
-	case <-t.C:
-		_ = nc.Close()
+	return s[i:]
+}
+
+func nextToken(s string) (token, rest string) {
+	i := 0
+	for i < len(s) && httpsyntax.IsTchar(s[i]) {
+		i++
 	}
+	return s[:i], s[i:]
+}
+
+// skipTokenOrQuoted returns what follows the token or quoted string s
+// starts with; "" for an unterminated quoted string, as gorilla.
+func skipTokenOrQuoted(s string) string {
+	if !strings.HasPrefix(s, `"`) {
+		_, rest := nextToken(s)
+		return rest
+	}
+	escape := false
+	for i := 1; i < len(s); i++ {
+		switch {
+		case escape:
+			escape = false
+		case s[i] == '\\':
+			escape = true
+		case s[i] == '"':
+			return s[i+1:]
+		}
+	}
+	return ""
+}
+
+// gorilla's Upgrade gets one of these two requests instead of the
+// client's: a minimal handshake that passes every check of gorilla's
+// (Check has done them on the client's request), with or without the
+// permessage-deflate offer, as Accept decided. So gorilla's compression
+// state is what the 101 announced. gorilla only reads the request (its
+// Header, Method, and Sec-WebSocket-Key for the 101 it would write), so
+// every handshake shares them.
+var (
+	gorillaRequest        = newGorillaRequest(false)
+	gorillaRequestDeflate = newGorillaRequest(true)
+)
+
+func newGorillaRequest(deflate bool) *http.Request {
+	h := http.Header{
+		"Connection":            {"Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"13"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+	if deflate {
+		h["Sec-Websocket-Extensions"] = []string{"permessage-deflate"}
+	}
+	return &http.Request{Method: http.MethodGet, Host: "switchyard.invalid", Header: h, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+}
+
+// hijacker is the ResponseWriter gorilla's Upgrade gets: Hijack hands it
+// the negotiator's connection, wrapped (see wireConn), and empty buffers.
+// Nothing else of it is used: the Upgrader's Error writes nothing, and the
+// response was written by the negotiator.
+type hijacker struct{ c *Conn }
+
+func (h *hijacker) Header() http.Header       { return http.Header{} }
+func (h *hijacker) Write([]byte) (int, error) { return 0, errNoResponse }
+func (h *hijacker) WriteHeader(int)           {}
+func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return &h.c.wire, &h.c.rw, nil
+}
+
+var (
+	errNoResponse = errors.New("websocket: the switch response was written by the negotiator")
+	errNot101     = errors.New("websocket: gorilla's first write was not its 101")
+)
+
+// wireConn is the net.Conn gorilla runs on: the negotiator's connection
+// (whose first reads return the client's early bytes), except that
+// gorilla's 101, which it writes whole with its first Write, is dropped:
+// the negotiator has written the 101 already. Every later write goes
+// through.
+type wireConn struct {
+	*negotiate.Conn
+	dropped bool // gorilla's 101 has been dropped
+}
+
+func (w *wireConn) Write(p []byte) (int, error) {
+	if !w.dropped {
+		w.dropped = true
+		if !bytes.HasPrefix(p, gorilla101) || !bytes.HasSuffix(p, []byte("\r\n\r\n")) {
+			// Not the gorilla this package was written against: fail the
+			// connection rather than put a second response on the wire.
+			return 0, errNot101
+		}
+		return len(p), nil
+	}
+	return w.Conn.Write(p)
+}
+
+var gorilla101 = []byte("HTTP/1.1 101 ")
+
+// upgrade builds gorilla's Conn over the switched connection nc; nothing it
+// writes reaches the client.
+func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
+	p := c.p
+	c.wire.Conn = nc
+	c.rw.Reader, c.rw.Writer = &c.br, &c.bw
+	var small *bufio.ReadWriter
+	if !p.ownReader || !p.ownWriter {
+		small = p.smallBuffers.Get().(*bufio.ReadWriter)
+		if !p.ownReader {
+			c.rw.Reader = small.Reader
+		}
+		if !p.ownWriter {
+			c.rw.Writer = small.Writer
+		}
+	}
+	req, header := gorillaRequest, http.Header(nil)
+	if c.deflate {
+		req = gorillaRequestDeflate
+	}
+	if c.sub >= 0 {
+		header = p.subHeaders[c.sub]
+	}
+	c.hj.c = c
+	ws, err := p.upgrader.Upgrade(&c.hj, req, header)
+	c.rw = bufio.ReadWriter{}
+	if small != nil {
+		small.Reader.Reset(nil)
+		small.Writer.Reset(nil)
+		p.smallBuffers.Put(small)
+	}
+	return ws, err
+}
+
+// newSmallBuffers makes the buffers lent to gorilla's Upgrade when it
+// allocates its own (buffer sizes set, or a write pool): too small to be
+// taken (gorilla takes a reader over 256 bytes and a writer over 270), so
+// that they can be reused.
+func newSmallBuffers() any {
+	return bufio.NewReadWriter(bufio.NewReaderSize(nil, 16), bufio.NewWriterSize(nil, 16))
 }

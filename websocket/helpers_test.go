@@ -2,9 +2,7 @@ package websocket_test
 
 import (
 	"bufio"
-	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -20,55 +18,37 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-// testTimeout bounds every wait of a test; tests never assert speed.
-const testTimeout = 10 * time.Second
-
 // server is a real loopback server: the WebSocket protocol at /ws through
-// an Endpoint mount, and at every other path through a Middleware mount
-// in front of a plain handler that answers "plain".
+// an Endpoint mount, and at every other path through a Middleware mount in
+// front of testkit.Plain.
 type server struct {
 	*httptest.Server
 	n      *negotiate.Negotiator
-	closes chan negotiate.ConnInfo // every OnClose, in order
+	closes *testkit.ConnInfos // every OnClose, in order
 }
 
 // newServer starts a server. nopts may be nil; its OnClose is replaced.
-// The cleanup shuts the negotiator down (which waits for every handler)
-// and then the server.
-func newServer(t *testing.T, opts *websocket.Options, nopts *negotiate.Options, h func(*gws.Conn) error) *server {
+// When the test ends, the negotiator is shut down (and waits for every
+// handler) and the server closed.
+func newServer(t *testing.T, opts *websocket.Options, nopts *negotiate.Options, h func(*websocket.Conn) error) *server {
 	t.Helper()
 	p, err := websocket.New(opts, h)
 	if err != nil {
 		t.Fatalf("websocket.New: %v", err)
 	}
-	s := &server{closes: make(chan negotiate.ConnInfo, 16)}
 	var no negotiate.Options
 	if nopts != nil {
 		no = *nopts
 	}
-	no.OnClose = func(ci negotiate.ConnInfo) { s.closes <- ci }
-	s.n, err = negotiate.New(&no)
-	if err != nil {
-		t.Fatalf("negotiate.New: %v", err)
-	}
+	s := &server{closes: testkit.NewConnInfos()}
+	no.OnClose = s.closes.Hook
+	s.n = testkit.NewNegotiator(t, &no)
 	var reg negotiate.Registry
-	if err := reg.Register("websocket", p); err != nil {
-		t.Fatal(err)
-	}
+	reg.Register("websocket", p)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", s.n.Endpoint(&reg))
-	mux.Handle("/", s.n.Middleware(&reg)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "plain")
-	})))
-	s.Server = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-		defer cancel()
-		if err := s.n.Shutdown(ctx); err != nil {
-			t.Errorf("negotiator shutdown: %v", err)
-		}
-		s.Close()
-	})
+	mux.Handle("/", s.n.Middleware(&reg)(testkit.Plain))
+	s.Server = testkit.StartServer(t, mux)
 	return s
 }
 
@@ -76,29 +56,24 @@ func newServer(t *testing.T, opts *websocket.Options, nopts *negotiate.Options, 
 func (s *server) ws(path string) string { return "ws" + strings.TrimPrefix(s.URL, "http") + path }
 
 // host is the server's host:port, the Host its clients send.
-func (s *server) host() string { return strings.TrimPrefix(s.URL, "http://") }
+func (s *server) host() string { return testkit.Addr(s.Server) }
 
-// nextClose waits for the next OnClose.
-func (s *server) nextClose(t *testing.T) negotiate.ConnInfo {
+// raw sends a raw request head (and what follows it) and reads the
+// response.
+func (s *server) raw(t *testing.T, request string) *testkit.Exchange {
 	t.Helper()
-	select {
-	case ci := <-s.closes:
-		return ci
-	case <-time.After(testTimeout):
-		t.Fatal("no OnClose for the WebSocket connection")
-		return negotiate.ConnInfo{}
-	}
+	return testkit.Raw(t, s.host(), request)
 }
 
 // dial connects with gorilla's client (d nil: defaults) and closes the
-// connection at the end of the test.
+// connection when the test ends.
 func dial(t *testing.T, d *gws.Dialer, url string, h http.Header) (*gws.Conn, *http.Response) {
 	t.Helper()
 	if d == nil {
 		d = &gws.Dialer{}
 	}
 	if d.HandshakeTimeout == 0 {
-		d.HandshakeTimeout = testTimeout
+		d.HandshakeTimeout = testkit.Timeout
 	}
 	c, resp, err := d.Dial(url, h)
 	if err != nil {
@@ -109,12 +84,12 @@ func dial(t *testing.T, d *gws.Dialer, url string, h http.Header) (*gws.Conn, *h
 		t.Fatalf("dial %s: %v (status %d)", url, err, status)
 	}
 	t.Cleanup(func() { c.Close() })
-	_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+	_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	return c, resp
 }
 
 // echo sends every message back with its type until the connection ends.
-func echo(c *gws.Conn) error {
+func echo(c *websocket.Conn) error {
 	for {
 		typ, p, err := c.ReadMessage()
 		if err != nil {
@@ -141,9 +116,12 @@ func wantEcho(t *testing.T, c *gws.Conn, typ int, msg []byte) {
 	}
 }
 
-// wantCloseCode reads until the connection ends and checks the close code.
+// wantCloseCode reads until the connection ends, checks the close code,
+// and closes the connection, as a client does once the close frames have
+// crossed.
 func wantCloseCode(t *testing.T, c *gws.Conn, code int) {
 	t.Helper()
+	defer c.Close()
 	for {
 		_, _, err := c.ReadMessage()
 		if err == nil {
@@ -156,68 +134,29 @@ func wantCloseCode(t *testing.T, c *gws.Conn, code int) {
 	}
 }
 
-// handshakeLines is a valid handshake of a client on host, one field line
-// each, in the order a browser sends them (Origin omitted).
-func handshakeLines(host string) []string {
-	return []string{
-		"Host: " + host,
-		"Connection: Upgrade",
-		"Upgrade: websocket",
-		"Sec-WebSocket-Version: 13",
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
-	}
-}
+// testKey is RFC 6455 §1.3's key; its Sec-WebSocket-Accept is testAccept.
+const (
+	testKey    = "dGhlIHNhbXBsZSBub25jZQ=="
+	testAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+)
 
-// rawRequest builds a request head from a method, a target and field lines.
-func rawRequest(method, target string, lines []string) string {
-	return method + " " + target + " HTTP/1.1\r\n" + strings.Join(lines, "\r\n") + "\r\n\r\n"
-}
-
-// without returns lines minus those of the named field (case-insensitive).
-func without(lines []string, name string) []string {
-	var out []string
+// handshake is a valid WebSocket request head for /ws (Host example.com,
+// no Origin), without the fields named in drop and with extra lines
+// added.
+func handshake(drop []string, extra ...string) string {
+	lines := []string{"Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: " + testKey}
+	var kept []string
 	for _, l := range lines {
-		if k, _, _ := strings.Cut(l, ":"); !strings.EqualFold(k, name) {
-			out = append(out, l)
+		name, _, _ := strings.Cut(l, ":")
+		keep := true
+		for _, d := range drop {
+			keep = keep && !strings.EqualFold(name, d)
+		}
+		if keep {
+			kept = append(kept, l)
 		}
 	}
-	return out
-}
-
-// rawConn opens a TCP connection to the server, closed at the end of the
-// test, with a read deadline.
-func rawConn(t *testing.T, s *server) net.Conn {
-	t.Helper()
-	c, err := net.Dial("tcp", s.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(testTimeout))
-	return c
-}
-
-// exchange writes raw bytes and reads one response with its body (none for
-// a 101). The reader is returned for what follows a 101.
-func exchange(t *testing.T, s *server, raw string) (*http.Response, string, *bufio.Reader, net.Conn) {
-	t.Helper()
-	c := rawConn(t, s)
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatalf("read response: %v", err)
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		return resp, "", br, c
-	}
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body: %v", err)
-	}
-	return resp, string(body), br, c
+	return testkit.UpgradeRequest("/ws", "websocket", append(kept, extra...)...)
 }
 
 // maskedFrame is a final client frame (payload under 126 bytes).

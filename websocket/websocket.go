@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	gws "github.com/gorilla/websocket"
@@ -16,7 +17,8 @@ import (
 
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
-// limit, a 10s handshake timeout, no pings and a 5s close wait at shutdown.
+// limit, gorilla's 4 KiB buffers, no pings and a 5s close wait. The 101
+// itself is bounded by the negotiator's Options.HandshakeTimeout.
 type Options struct {
 	// Subprotocols lists the subprotocols the server speaks
 	// (Sec-WebSocket-Protocol). Each must be a token; they are compared
@@ -30,7 +32,7 @@ type Options struct {
 
 	// RequireSubprotocol refuses (400) a request that offers none of
 	// Subprotocols. By default such a request switches without a
-	// Sec-WebSocket-Protocol header and [gws.Conn.Subprotocol] is "".
+	// Sec-WebSocket-Protocol field and [gws.Conn.Subprotocol] is "".
 	RequireSubprotocol bool
 
 	// OriginPatterns lets browsers on other origins connect: each pattern
@@ -47,7 +49,8 @@ type Options struct {
 	InsecureSkipOriginCheck bool
 
 	// EnableCompression negotiates permessage-deflate (RFC 7692) when the
-	// client offers it, in gorilla's no-context-takeover mode.
+	// client offers it, in gorilla's only mode: no context takeover either
+	// way.
 	EnableCompression bool
 
 	// ReadLimit is the largest message the handler may read, in bytes.
@@ -55,9 +58,6 @@ type Options struct {
 	// and the read returns [gws.ErrReadLimit]. 0 means 1 MiB; -1 means no
 	// limit (a peer may then make the server buffer any amount).
 	ReadLimit int64
-
-	// HandshakeTimeout bounds the write of the 101. Default 10s.
-	HandshakeTimeout time.Duration
 
 	// PingInterval, if not 0, sends a ping every interval and closes the
 	// connection (reporting [ErrPongTimeout]) when nothing at all arrives
@@ -69,51 +69,75 @@ type Options struct {
 	// PingInterval. It requires PingInterval.
 	PongTimeout time.Duration
 
-	// CloseTimeout bounds the close at shutdown: the wait for the peer's
-	// close frame after the server's 1001 (going away), and the write of
-	// the close frame when the handler returns. Default 5s.
+	// CloseTimeout bounds the close: at shutdown, the wait for the handler
+	// to return after the server's 1001 (going away) before the connection
+	// is closed under it; when the handler returns, the write of the
+	// server's close frame. Default 5s.
 	CloseTimeout time.Duration
 
-	// ReadBufferSize and WriteBufferSize are gorilla's I/O buffer sizes;
-	// 0 reuses the buffers of the HTTP server. They do not limit message
-	// sizes.
-	ReadBufferSize, WriteBufferSize int
+	// ReadBufferSize is the size of the buffer gorilla reads frames
+	// through, held by every connection for its whole life, idle or not:
+	// each idle connection costs this many bytes. 0 means gorilla's
+	// default, 4096; sizes under 125 are raised to 125, so that a control
+	// frame fits. It does not limit message sizes (see ReadLimit).
+	ReadBufferSize int
 
-	// WriteBufferPool, if set, lends write buffers to connections only
-	// while they write (see [gws.Upgrader]).
+	// WriteBufferSize is the size of the buffer gorilla writes frames
+	// into; a message larger than it is sent as several frames. Each
+	// connection holds about WriteBufferSize bytes (plus 14 for a frame
+	// header) for its whole life, idle or not, unless WriteBufferPool is
+	// set. 0 means gorilla's default, 4096.
+	WriteBufferSize int
+
+	// WriteBufferPool, if set, lends write buffers (of WriteBufferSize
+	// plus 14 bytes) to connections only while they write a message, so
+	// that an idle connection holds none (see [gws.Upgrader]).
 	WriteBufferPool gws.BufferPool
 }
 
 const (
-	defaultReadLimit        = 1 << 20
-	defaultHandshakeTimeout = 10 * time.Second
-	defaultCloseTimeout     = 5 * time.Second
+	defaultReadLimit    = 1 << 20
+	defaultCloseTimeout = 5 * time.Second
 )
 
-// ErrPongTimeout is the error a connection closed by the keep-alive
-// reports to the negotiator (Options.OnClose): the peer sent nothing
-// within PongTimeout of a ping.
+// ErrPongTimeout is the error of a connection the keep-alive closed
+// because the peer sent nothing within PongTimeout of a ping: it is
+// reported as [negotiate.ConnInfo].Err to the negotiator's
+// [negotiate.Options].OnClose.
 var ErrPongTimeout = errors.New("websocket: peer did not answer a ping in time")
 
-// protocol is one configured WebSocket endpoint.
+// protocol is one configured WebSocket endpoint. Everything a handshake
+// needs that does not depend on the request is computed here, once.
 type protocol struct {
 	opts     Options // defaults applied
 	patterns []string
 	upgrader gws.Upgrader
-	handler  func(*gws.Conn) error
+	handler  func(*Conn) error
+
+	// subHeaders[i] is the responseHeader that makes gorilla's Conn report
+	// Subprotocols[i]; its one value is also what the 101 carries.
+	subHeaders []http.Header
+
+	// ownReader and ownWriter report whether gorilla takes the buffers
+	// handed to it at the hijack as its own (the default sizes, no pool).
+	// Otherwise it allocates its own, and the handshake lends it small
+	// ones from smallBuffers instead.
+	ownReader, ownWriter bool
+	smallBuffers         sync.Pool // of *bufio.ReadWriter
 }
 
-// New returns the protocol; register it with reg.Register("websocket", p).
-// handler runs on the switched connection, with gorilla's API; when it
-// returns, the connection is closed, after a close frame unless one was
-// already sent: 1000 if it returned nil or a [*gws.CloseError], 1011
-// otherwise. Its error is
-// reported to the negotiator's OnClose, except the peer's normal closes
-// (1000, 1001, 1005), which report nil. opts may be nil. Invalid options (a
-// negative timeout, buffer size or limit other than ReadLimit -1, a
-// subprotocol that is not a token, a malformed origin pattern, PongTimeout
-// without PingInterval) and a nil handler are errors.
-func New(opts *Options, handler func(c *gws.Conn) error) (negotiate.Protocol, error) {
+// New returns the WebSocket protocol; register it under the token
+// "websocket" with reg.Register("websocket", p). handler runs on each
+// switched connection, with gorilla's API through [Conn]; when it returns,
+// the connection is closed, after a close frame unless one was already
+// sent: 1000 if it returned nil or a [*gws.CloseError], 1011 otherwise or
+// if it panicked. Its error is reported as [negotiate.ConnInfo].Err to the
+// negotiator's Options.OnClose, except the peer's normal closes (1000,
+// 1001, 1005), which report nil. opts may be nil. Invalid options (a
+// negative timeout or buffer size, a ReadLimit under -1, a subprotocol that
+// is not a token, a malformed origin pattern, PongTimeout without
+// PingInterval) and a nil handler are errors.
+func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error) {
 	if handler == nil {
 		return negotiate.Protocol{}, errors.New("websocket: nil handler")
 	}
@@ -124,7 +148,7 @@ func New(opts *Options, handler func(c *gws.Conn) error) (negotiate.Protocol, er
 	switch {
 	case o.ReadLimit < -1:
 		return negotiate.Protocol{}, fmt.Errorf("websocket: ReadLimit %d: want -1 (no limit), 0 (default) or a size", o.ReadLimit)
-	case o.HandshakeTimeout < 0 || o.PingInterval < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0:
+	case o.PingInterval < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0:
 		return negotiate.Protocol{}, errors.New("websocket: negative timeout in Options")
 	case o.ReadBufferSize < 0 || o.WriteBufferSize < 0:
 		return negotiate.Protocol{}, errors.New("websocket: negative buffer size in Options")
@@ -148,9 +172,6 @@ func New(opts *Options, handler func(c *gws.Conn) error) (negotiate.Protocol, er
 	if o.ReadLimit == 0 {
 		o.ReadLimit = defaultReadLimit
 	}
-	if o.HandshakeTimeout == 0 {
-		o.HandshakeTimeout = defaultHandshakeTimeout
-	}
 	if o.PingInterval > 0 && o.PongTimeout == 0 {
 		o.PongTimeout = o.PingInterval
 	}
@@ -162,15 +183,22 @@ func New(opts *Options, handler func(c *gws.Conn) error) (negotiate.Protocol, er
 		patterns: patterns,
 		handler:  handler,
 		upgrader: gws.Upgrader{
-			HandshakeTimeout:  o.HandshakeTimeout,
 			ReadBufferSize:    o.ReadBufferSize,
 			WriteBufferSize:   o.WriteBufferSize,
 			WriteBufferPool:   o.WriteBufferPool,
 			EnableCompression: o.EnableCompression,
-			// Check has done the Origin check, with the options.
+			// gorilla sees only gorillaRequest, which passes its checks;
+			// Check has checked the client's request, with the options.
 			CheckOrigin: func(*http.Request) bool { return true },
-			Error:       refuse,
+			Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 		},
+		ownReader: o.ReadBufferSize == 0,
+		ownWriter: o.WriteBufferSize == 0 && o.WriteBufferPool == nil,
 	}
-	return negotiate.Protocol{Check: p.check, Handshake: p.handshake, Serve: p.serve, Shutdown: p.shutdown}, nil
+	p.smallBuffers.New = newSmallBuffers
+	p.subHeaders = make([]http.Header, len(o.Subprotocols))
+	for i, s := range o.Subprotocols {
+		p.subHeaders[i] = http.Header{"Sec-Websocket-Protocol": {s}}
+	}
+	return negotiate.Protocol{Check: p.check, Accept: p.accept}, nil
 }

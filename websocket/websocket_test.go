@@ -15,6 +15,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -38,9 +39,9 @@ func TestEcho(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantCloseCode(t, c, gws.CloseNormalClosure)
-			ci := s.nextClose(t)
-			if got, want := ci.Protocol, "websocket"; got != want {
-				t.Errorf("OnClose protocol: got %q, want %q", got, want)
+			ci := s.closes.Next(t)
+			if ci.Token != "websocket" || ci.Name != "websocket" {
+				t.Errorf("OnClose token, name: got %q, %q; want websocket, websocket", ci.Token, ci.Name)
 			}
 			if ci.Err != nil {
 				t.Errorf("OnClose error after a normal close: got %v, want nil", ci.Err)
@@ -69,7 +70,7 @@ func TestPlainRequestPasses(t *testing.T) {
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if got, want := string(body), "plain"; got != want {
+	if got, want := string(body), "plain HTTP/1.1"; got != want {
 		t.Errorf("body: got %q, want %q", got, want)
 	}
 }
@@ -77,49 +78,54 @@ func TestPlainRequestPasses(t *testing.T) {
 func TestRefusals(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, nil, nil, echo)
-	valid := handshakeLines(s.host())
+	const key = "Sec-WebSocket-Key: " + testKey
 	for _, tc := range []struct {
 		name       string
-		method     string
-		lines      []string
+		request    string
 		status     int
 		header     string // a field the refusal must carry
 		value      string
 		bodyPrefix string
 	}{
-		{"POST", "POST", append(without(valid, "Host"), "Host: "+s.host(), "Content-Length: 0"), 405, "Allow", "GET", "a WebSocket handshake must be a GET request"},
-		{"missing key", "GET", without(valid, "Sec-WebSocket-Key"), 400, "", "", "missing Sec-WebSocket-Key"},
-		{"repeated key", "GET", append(valid[:len(valid):len(valid)], "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="), 400, "", "", "repeated Sec-WebSocket-Key"},
-		{"two keys in one line", "GET", append(without(valid, "Sec-WebSocket-Key"), "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==, dGhlIHNhbXBsZSBub25jZQ=="), 400, "", "", "Sec-WebSocket-Key must be"},
-		{"key not base64", "GET", append(without(valid, "Sec-WebSocket-Key"), "Sec-WebSocket-Key: not*base64*but*24*chars"), 400, "", "", "Sec-WebSocket-Key must be"},
-		{"key of 15 bytes", "GET", append(without(valid, "Sec-WebSocket-Key"), "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA"), 400, "", "", "Sec-WebSocket-Key must be"},
-		{"key of 17 bytes", "GET", append(without(valid, "Sec-WebSocket-Key"), "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA="), 400, "", "", "Sec-WebSocket-Key must be"},
-		{"version 8", "GET", append(without(valid, "Sec-WebSocket-Version"), "Sec-WebSocket-Version: 8"), 426, "Sec-WebSocket-Version", "13", "unsupported WebSocket version"},
-		{"no version", "GET", without(valid, "Sec-WebSocket-Version"), 426, "Sec-WebSocket-Version", "13", "unsupported WebSocket version"},
-		{"repeated version", "GET", append(valid[:len(valid):len(valid)], "Sec-WebSocket-Version: 13"), 400, "", "", "repeated Sec-WebSocket-Version"},
-		{"cross-origin", "GET", append(valid[:len(valid):len(valid)], "Origin: https://evil.example"), 403, "", "", "cross-origin WebSocket refused"},
-		{"opaque origin", "GET", append(valid[:len(valid):len(valid)], "Origin: null"), 403, "", "", "cross-origin WebSocket refused"},
-		{"origin with user info", "GET", append(valid[:len(valid):len(valid)], "Origin: http://evil@"+s.host()), 403, "", "", "cross-origin WebSocket refused"},
-		{"repeated origin", "GET", append(valid[:len(valid):len(valid)], "Origin: http://"+s.host(), "Origin: http://"+s.host()), 403, "", "", "repeated Origin"},
+		{"POST", strings.Replace(handshake(nil, "Content-Length: 0"), "GET ", "POST ", 1), 405, "Allow", "GET", "a WebSocket handshake must be a GET request"},
+		{"missing key", handshake([]string{"Sec-WebSocket-Key"}), 400, "", "", "missing Sec-WebSocket-Key"},
+		{"repeated key", handshake(nil, key), 400, "", "", "repeated Sec-WebSocket-Key"},
+		{"two keys in one line", handshake([]string{"Sec-WebSocket-Key"}, key+", "+testKey), 400, "", "", "Sec-WebSocket-Key must be"},
+		{"key not base64", handshake([]string{"Sec-WebSocket-Key"}, "Sec-WebSocket-Key: not*base64*but*24*chars"), 400, "", "", "Sec-WebSocket-Key must be"},
+		{"key of 15 bytes", handshake([]string{"Sec-WebSocket-Key"}, "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAA"), 400, "", "", "Sec-WebSocket-Key must be"},
+		{"key of 17 bytes", handshake([]string{"Sec-WebSocket-Key"}, "Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAAA="), 400, "", "", "Sec-WebSocket-Key must be"},
+		{"version 8", handshake([]string{"Sec-WebSocket-Version"}, "Sec-WebSocket-Version: 8"), 426, "Sec-WebSocket-Version", "13", "unsupported WebSocket version"},
+		{"no version", handshake([]string{"Sec-WebSocket-Version"}), 426, "Sec-WebSocket-Version", "13", "unsupported WebSocket version"},
+		{"repeated version", handshake(nil, "Sec-WebSocket-Version: 13"), 400, "", "", "repeated Sec-WebSocket-Version"},
+		{"cross-origin", handshake(nil, "Origin: https://evil.example"), 403, "", "", "cross-origin WebSocket refused"},
+		{"opaque origin", handshake(nil, "Origin: null"), 403, "", "", "cross-origin WebSocket refused"},
+		{"origin with user info", handshake(nil, "Origin: http://evil@example.com"), 403, "", "", "cross-origin WebSocket refused"},
+		{"repeated origin", handshake(nil, "Origin: http://example.com", "Origin: http://example.com"), 403, "", "", "repeated Origin"},
+		{"versioned token", strings.Replace(handshake(nil), "Upgrade: websocket", "Upgrade: websocket/13", 1), 400, "", "", "a WebSocket handshake must offer the token websocket without a version"},
+		{"versioned token first", strings.Replace(handshake(nil), "Upgrade: websocket", "Upgrade: websocket/13, websocket", 1), 400, "", "", "a WebSocket handshake must offer the token websocket without a version"},
+		{"body", handshake(nil, "Content-Length: 5") + "hello", 413, "", "", "request body too large"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			resp, body, _, _ := exchange(t, s, rawRequest(tc.method, "/ws", tc.lines))
-			if got, want := resp.StatusCode, tc.status; got != want {
-				t.Fatalf("status: got %d, want %d (body %q)", got, want, body)
+			ex := s.raw(t, tc.request)
+			if got, want := ex.Resp.StatusCode, tc.status; got != want {
+				t.Fatalf("status: got %d, want %d (body %q)", got, want, ex.Body)
 			}
 			if tc.header != "" {
-				if got, want := resp.Header.Get(tc.header), tc.value; got != want {
+				if got, want := ex.Resp.Header.Get(tc.header), tc.value; got != want {
 					t.Errorf("%s: got %q, want %q", tc.header, got, want)
 				}
 			}
-			if !strings.HasPrefix(body, tc.bodyPrefix) || strings.Count(body, "\n") != 1 {
-				t.Errorf("body: got %q, want one line starting %q", body, tc.bodyPrefix)
+			if !strings.HasPrefix(ex.Body, tc.bodyPrefix) || strings.Count(ex.Body, "\n") != 1 {
+				t.Errorf("body: got %q, want one line starting %q", ex.Body, tc.bodyPrefix)
 			}
-			if !resp.Close {
+			if !ex.Resp.Close {
 				t.Errorf("refusal does not close the connection")
 			}
 		})
+	}
+	if got := s.n.Stats().Switched["websocket"]; got != 0 {
+		t.Errorf("Stats().Switched[websocket]: got %d, want 0", got)
 	}
 }
 
@@ -132,21 +138,13 @@ func TestMissingHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := testkit.NewNegotiator(t, nil)
 	var reg negotiate.Registry
-	if err := reg.Register("websocket", p); err != nil {
-		t.Fatal(err)
-	}
+	reg.Register("websocket", p)
 	r := httptest.NewRequest("GET", "/ws", nil)
 	r.Host = ""
-	for _, l := range handshakeLines("") {
-		k, v, _ := strings.Cut(l, ": ")
-		if k != "Host" {
-			r.Header.Add(k, v)
-		}
+	for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": testKey} {
+		r.Header.Set(k, v)
 	}
 	w := httptest.NewRecorder()
 	n.Endpoint(&reg).ServeHTTP(w, r)
@@ -185,7 +183,7 @@ func TestOrigin(t *testing.T) {
 			if o := tc.origin(s); o != "" {
 				h.Set("Origin", o)
 			}
-			c, resp, err := (&gws.Dialer{HandshakeTimeout: testTimeout}).Dial(s.ws("/ws"), h)
+			c, resp, err := (&gws.Dialer{HandshakeTimeout: testkit.Timeout}).Dial(s.ws("/ws"), h)
 			if c != nil {
 				defer c.Close()
 			}
@@ -224,11 +222,11 @@ func TestSubprotocols(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			seen := make(chan string, 1)
-			s := newServer(t, &tc.opts, nil, func(c *gws.Conn) error {
+			s := newServer(t, &tc.opts, nil, func(c *websocket.Conn) error {
 				seen <- c.Subprotocol()
 				return echo(c)
 			})
-			d := &gws.Dialer{HandshakeTimeout: testTimeout, Subprotocols: tc.offer}
+			d := &gws.Dialer{HandshakeTimeout: testkit.Timeout, Subprotocols: tc.offer}
 			c, resp, err := d.Dial(s.ws("/ws"), nil)
 			if c != nil {
 				defer c.Close()
@@ -251,6 +249,7 @@ func TestSubprotocols(t *testing.T) {
 			if got := <-seen; got != tc.want {
 				t.Errorf("server Subprotocol(): got %q, want %q", got, tc.want)
 			}
+			wantEcho(t, c, gws.TextMessage, []byte("sub"))
 		})
 	}
 }
@@ -259,13 +258,12 @@ func TestSubprotocols(t *testing.T) {
 func TestSubprotocolFieldLines(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, &websocket.Options{Subprotocols: []string{"b", "c"}}, nil, echo)
-	lines := append(handshakeLines(s.host()), "Sec-WebSocket-Protocol: ,a ,", "Sec-WebSocket-Protocol: \tc, b")
-	resp, _, _, _ := exchange(t, s, rawRequest("GET", "/ws", lines))
-	if got, want := resp.StatusCode, 101; got != want {
+	ex := s.raw(t, handshake(nil, "Sec-WebSocket-Protocol: ,a ,", "Sec-WebSocket-Protocol: \tc, b"))
+	if got, want := ex.Resp.StatusCode, 101; got != want {
 		t.Fatalf("status: got %d, want %d", got, want)
 	}
-	if got, want := resp.Header.Values("Sec-WebSocket-Protocol"), []string{"c"}; len(got) != 1 || got[0] != want[0] {
-		t.Errorf("Sec-WebSocket-Protocol: got %q, want %q", got, want)
+	if got := ex.Resp.Header.Values("Sec-WebSocket-Protocol"); len(got) != 1 || got[0] != "c" {
+		t.Errorf("Sec-WebSocket-Protocol: got %q, want [c]", got)
 	}
 }
 
@@ -285,17 +283,25 @@ func TestCompression(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, &websocket.Options{EnableCompression: tc.server}, nil, echo)
 			c, resp := dial(t, &gws.Dialer{EnableCompression: tc.client}, s.ws("/ws"), nil)
-			ext := resp.Header.Get("Sec-WebSocket-Extensions")
-			if got := strings.HasPrefix(ext, "permessage-deflate"); got != tc.want {
-				t.Fatalf("101 Sec-WebSocket-Extensions %q: compression negotiated %v, want %v", ext, got, tc.want)
+			ext := resp.Header.Values("Sec-WebSocket-Extensions")
+			if tc.want {
+				if len(ext) != 1 || ext[0] != "permessage-deflate; server_no_context_takeover; client_no_context_takeover" {
+					t.Fatalf("101 Sec-WebSocket-Extensions: got %q, want gorilla's permessage-deflate", ext)
+				}
+			} else if len(ext) != 0 {
+				t.Fatalf("101 Sec-WebSocket-Extensions: got %q, want none", ext)
 			}
-			wantEcho(t, c, gws.TextMessage, msg)
+			for range 3 {
+				wantEcho(t, c, gws.TextMessage, msg)
+			}
 			c.Close()
-			ci := s.nextClose(t)
-			// The server read the message compressed if, and only if,
-			// compression was negotiated.
-			if got := ci.BytesIn < int64(len(msg))/10; got != tc.want {
-				t.Errorf("server read %d bytes for a %d-byte message: compressed %v, want %v", ci.BytesIn, len(msg), got, tc.want)
+			ci := s.closes.Next(t)
+			// The messages crossed the wire compressed, both ways, if and
+			// only if compression was negotiated.
+			in, out := ci.BytesIn < int64(len(msg))/10, ci.BytesOut < int64(len(msg))/10
+			if in != tc.want || out != tc.want {
+				t.Errorf("3 messages of %d bytes: server read %d bytes and wrote %d; compressed %v, %v; want %v",
+					len(msg), ci.BytesIn, ci.BytesOut, in, out, tc.want)
 			}
 		})
 	}
@@ -325,38 +331,159 @@ func TestReadLimit(t *testing.T) {
 				t.Fatal(err)
 			}
 			wantCloseCode(t, c, gws.CloseMessageTooBig)
-			if ci := s.nextClose(t); !errors.Is(ci.Err, gws.ErrReadLimit) {
+			if ci := s.closes.Next(t); !errors.Is(ci.Err, gws.ErrReadLimit) {
 				t.Errorf("OnClose error: got %v, want %v", ci.Err, gws.ErrReadLimit)
 			}
 		})
 	}
 }
 
+// Buffer sizes and a write pool: gorilla allocates its own buffers, and
+// messages larger than them still pass.
+func TestBufferOptions(t *testing.T) {
+	t.Parallel()
+	for _, opts := range []websocket.Options{
+		{ReadBufferSize: 1},
+		{WriteBufferSize: 300},
+		{ReadBufferSize: 8192, WriteBufferSize: 512, WriteBufferPool: new(sync.Pool)},
+	} {
+		s := newServer(t, &opts, nil, echo)
+		c, _ := dial(t, nil, s.ws("/ws"), nil)
+		wantEcho(t, c, gws.BinaryMessage, bytes.Repeat([]byte{7}, 100_000))
+		wantEcho(t, c, gws.TextMessage, []byte("small"))
+	}
+}
+
+// The 101 on the wire: the negotiator's, with the WebSocket fields of the
+// handshake once each, Authorize's cookie and no Content-* field; gorilla's
+// own 101 never reaches the client, and the handler's first frame follows
+// the negotiator's head directly.
+func TestSwitchResponseOnTheWire(t *testing.T) {
+	t.Parallel()
+	authorize := func(s *negotiate.Switch) error {
+		s.Header.Add("Set-Cookie", "session=1; Path=/")
+		s.Header.Set("Content-Type", "text/html")
+		s.Header.Set("Content-Length", "12")
+		return nil
+	}
+	s := newServer(t, &websocket.Options{Subprotocols: []string{"chat"}, EnableCompression: true},
+		&negotiate.Options{Authorize: authorize}, func(c *websocket.Conn) error {
+			c.EnableWriteCompression(false)
+			if err := c.WriteMessage(gws.TextMessage, []byte("hi")); err != nil {
+				return err
+			}
+			c.EnableWriteCompression(true)
+			return echo(c)
+		})
+	ex := s.raw(t, handshake(nil, "Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"))
+	if ex.Resp.StatusCode != 101 {
+		t.Fatalf("status: got %d, want 101", ex.Resp.StatusCode)
+	}
+	b0, p := readFrame(t, ex.BR)
+	if b0 != 0x81 || string(p) != "hi" {
+		t.Fatalf("first frame: got %#x %q, want a final uncompressed text frame \"hi\"", b0, p)
+	}
+	wire := ex.Wire.String()
+	head, rest, ok := strings.Cut(wire, "\r\n\r\n")
+	if !ok || rest != "\x81\x02hi" {
+		t.Fatalf("wire: got %q, want one response head and then the frame", wire)
+	}
+	lower := strings.ToLower(head)
+	for _, tc := range []struct {
+		text string
+		n    int
+	}{
+		{"http/1.1 101 ", 1},
+		{"\r\nsec-websocket-accept: " + strings.ToLower(testAccept) + "\r\n", 1},
+		{"\r\nsec-websocket-accept:", 1},
+		{"\r\nsec-websocket-protocol: chat\r\n", 1},
+		{"\r\nsec-websocket-protocol:", 1},
+		{"\r\nsec-websocket-extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover\r\n", 1},
+		{"\r\nsec-websocket-extensions:", 1},
+		{"\r\nupgrade: websocket\r\n", 1},
+		{"\r\nconnection: upgrade\r\n", 1},
+		{"\r\nset-cookie: session=1; path=/\r\n", 1},
+		{"\r\ncontent-", 0},
+	} {
+		if got := strings.Count(lower+"\r\n", tc.text); got != tc.n {
+			t.Errorf("%q in the 101: %d times, want %d\n%s", tc.text, got, tc.n, head)
+		}
+	}
+	// The switched connection works both ways, compressed as announced:
+	// gorilla decompresses what the client sends.
+	if _, err := ex.Conn.Write(maskedFrame(0x1, []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	if b0, p := readFrame(t, ex.BR); b0 != 0xc1 || len(p) == 0 {
+		t.Errorf("echo: got %#x % x, want a final compressed text frame (RSV1)", b0, p)
+	}
+}
+
+// Sec-WebSocket-* fields set by a middleware in front or by Authorize are
+// replaced by the handshake's own.
+func TestForeignWebSocketFieldsDropped(t *testing.T) {
+	t.Parallel()
+	p, err := websocket.New(&websocket.Options{Subprotocols: []string{"p"}}, echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testkit.NewNegotiator(t, &negotiate.Options{Authorize: func(s *negotiate.Switch) error {
+		s.Header.Set("Sec-WebSocket-Accept", "forged")
+		s.Header["sec-websocket-version"] = []string{"12"}
+		return nil
+	}})
+	var reg negotiate.Registry
+	reg.Register("websocket", p)
+	front := func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Sec-WebSocket-Extensions", "x-evil")
+		w.Header().Set("Sec-WebSocket-Protocol", "forged")
+		w.Header().Set("X-Front", "kept")
+		n.Endpoint(&reg).ServeHTTP(w, r)
+	}
+	srv := testkit.StartServer(t, http.HandlerFunc(front))
+	c, resp := dial(t, &gws.Dialer{Subprotocols: []string{"p"}}, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	wantEcho(t, c, gws.TextMessage, []byte("ok"))
+	// gorilla's Dialer checked the one Sec-WebSocket-Accept against its
+	// key, or the dial would have failed.
+	for name, want := range map[string][]string{
+		"Sec-WebSocket-Accept":     {resp.Header.Get("Sec-WebSocket-Accept")},
+		"Sec-WebSocket-Protocol":   {"p"},
+		"Sec-WebSocket-Extensions": nil,
+		"Sec-WebSocket-Version":    nil,
+		"X-Front":                  {"kept"},
+	} {
+		if got := resp.Header.Values(name); strings.Join(got, "|") != strings.Join(want, "|") {
+			t.Errorf("101 %s: got %q, want %q", name, got, want)
+		}
+	}
+}
+
 // A client that sends its first frame in the same write as the handshake
-// gets it echoed: the negotiator keeps the bytes the server buffered.
+// gets it echoed: gorilla reads through the negotiator's connection, which
+// returns the bytes the server had buffered first.
 func TestEarlyData(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, nil, nil, echo)
-	raw := rawRequest("GET", "/ws", handshakeLines(s.host())) + string(maskedFrame(0x1, []byte("early")))
-	resp, _, br, c := exchange(t, s, raw)
-	if got, want := resp.StatusCode, 101; got != want {
+	ex := s.raw(t, handshake(nil)+string(maskedFrame(0x1, []byte("early"))))
+	if got, want := ex.Resp.StatusCode, 101; got != want {
 		t.Fatalf("status: got %d, want %d", got, want)
 	}
-	if got, want := resp.Header.Get("Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; got != want {
-		t.Errorf("Sec-WebSocket-Accept: got %q, want %q (RFC 6455 §1.3)", got, want)
+	if got := ex.Resp.Header.Get("Sec-WebSocket-Accept"); got != testAccept {
+		t.Errorf("Sec-WebSocket-Accept: got %q, want %q (RFC 6455 §1.3)", got, testAccept)
 	}
-	b0, p := readFrame(t, br)
+	b0, p := readFrame(t, ex.BR)
 	if b0 != 0x81 || string(p) != "early" {
 		t.Fatalf("first frame: got %#x %q, want a final text frame \"early\"", b0, p)
 	}
-	if _, err := c.Write(maskedFrame(0x8, binary.BigEndian.AppendUint16(nil, 1000))); err != nil {
+	if _, err := ex.Conn.Write(maskedFrame(0x8, binary.BigEndian.AppendUint16(nil, 1000))); err != nil {
 		t.Fatal(err)
 	}
-	b0, p = readFrame(t, br)
+	b0, p = readFrame(t, ex.BR)
 	if b0 != 0x88 || len(p) < 2 || binary.BigEndian.Uint16(p) != 1000 {
 		t.Fatalf("after the client's close: got %#x % x, want a close frame with 1000", b0, p)
 	}
-	if ci := s.nextClose(t); ci.Err != nil {
+	testkit.ExpectClosed(t, ex.BR)
+	if ci := s.closes.Next(t); ci.Err != nil {
 		t.Errorf("OnClose error: got %v, want nil", ci.Err)
 	}
 }
@@ -374,24 +501,24 @@ func TestHandlerReturn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, nil, nil, func(*gws.Conn) error { return tc.err })
+			s := newServer(t, nil, nil, func(*websocket.Conn) error { return tc.err })
 			c, _ := dial(t, nil, s.ws("/ws"), nil)
 			wantCloseCode(t, c, tc.code)
-			if ci := s.nextClose(t); ci.Err != tc.err {
+			if ci := s.closes.Next(t); ci.Err != tc.err {
 				t.Errorf("OnClose error: got %v, want %v", ci.Err, tc.err)
 			}
 		})
 	}
 }
 
+// A panic in the handler is recovered by the negotiator; the client gets
+// 1011, and the keep-alive ends with the connection.
 func TestHandlerPanic(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, &websocket.Options{PingInterval: time.Hour}, nil, func(*gws.Conn) error { panic("handler bug") })
+	s := newServer(t, &websocket.Options{PingInterval: time.Hour}, nil, func(*websocket.Conn) error { panic("handler bug") })
 	c, _ := dial(t, nil, s.ws("/ws"), nil)
-	if _, _, err := c.ReadMessage(); err == nil {
-		t.Fatal("read after the handler panicked: got a message, want the connection closed")
-	}
-	if ci := s.nextClose(t); ci.Err == nil || !strings.Contains(ci.Err.Error(), "handler bug") {
+	wantCloseCode(t, c, gws.CloseInternalServerErr)
+	if ci := s.closes.Next(t); ci.Err == nil || !strings.Contains(ci.Err.Error(), "handler bug") {
 		t.Errorf("OnClose error: got %v, want the panic", ci.Err)
 	}
 	if got, want := s.n.Stats().Panics, int64(1); got != want {
@@ -400,11 +527,75 @@ func TestHandlerPanic(t *testing.T) {
 	// The leak check in TestMain sees the pinger if it survived.
 }
 
+// An application writer of its own (a room broadcaster) may still be
+// writing when the handler returns: the close frame the package then
+// sends must not race with it (run with -race), and the writer sees the
+// close as an error.
+func TestCloseWithConcurrentWriter(t *testing.T) {
+	t.Parallel()
+	writerDone := make(chan error, 1)
+	s := newServer(t, &websocket.Options{EnableCompression: true}, nil, func(c *websocket.Conn) error {
+		wrote := make(chan struct{})
+		go func() {
+			var err error
+			for i := 0; err == nil; i++ {
+				err = c.WriteMessage(gws.TextMessage, []byte("broadcast broadcast broadcast"))
+				if i == 10 {
+					close(wrote)
+				}
+			}
+			writerDone <- err
+		}()
+		<-wrote
+		return nil
+	})
+	c, _ := dial(t, &gws.Dialer{EnableCompression: true}, s.ws("/ws"), nil)
+	wantCloseCode(t, c, gws.CloseNormalClosure)
+	select {
+	case <-writerDone:
+	case <-time.After(testkit.Timeout):
+		t.Fatal("the application writer never ended")
+	}
+	if ci := s.closes.Next(t); ci.Err != nil {
+		t.Errorf("OnClose error: got %v, want nil", ci.Err)
+	}
+}
+
+// Conn.Request is the upgrade request; Conn.Context ends at shutdown, so a
+// handler that does not read learns of it too.
+func TestConnRequestAndContext(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, nil, nil, func(c *websocket.Conn) error {
+		if err := c.WriteMessage(gws.TextMessage, []byte("hello, "+c.Request().URL.Query().Get("name"))); err != nil {
+			return err
+		}
+		<-c.Context().Done()
+		return nil
+	})
+	c, _ := dial(t, nil, s.ws("/ws?name=ada"), nil)
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hello, ada" {
+		t.Fatalf("first message: got %q, %v; want \"hello, ada\"", msg, err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+		defer cancel()
+		done <- s.n.Shutdown(ctx)
+	}()
+	wantCloseCode(t, c, gws.CloseGoingAway)
+	if err := <-done; err != nil {
+		t.Errorf("Shutdown: got %v, want nil", err)
+	}
+	if ci := s.closes.Next(t); ci.Err != nil {
+		t.Errorf("OnClose error: got %v, want nil", ci.Err)
+	}
+}
+
 func TestKeepAlive(t *testing.T) {
 	t.Parallel()
 	t.Run("answering peer stays", func(t *testing.T) {
 		t.Parallel()
-		s := newServer(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: testTimeout}, nil, echo)
+		s := newServer(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: testkit.Timeout}, nil, echo)
 		c, _ := dial(t, nil, s.ws("/ws"), nil)
 		pings := make(chan struct{}, 100)
 		pong := c.PingHandler()
@@ -429,7 +620,7 @@ func TestKeepAlive(t *testing.T) {
 		for range 5 {
 			select {
 			case <-pings:
-			case <-time.After(testTimeout):
+			case <-time.After(testkit.Timeout):
 				t.Fatal("no ping from the server")
 			}
 		}
@@ -444,7 +635,7 @@ func TestKeepAlive(t *testing.T) {
 		}
 		for range msgs {
 		}
-		if ci := s.nextClose(t); ci.Err != nil {
+		if ci := s.closes.Next(t); ci.Err != nil {
 			t.Errorf("OnClose error: got %v, want nil", ci.Err)
 		}
 	})
@@ -468,7 +659,7 @@ func TestKeepAlive(t *testing.T) {
 			t.Error("the client saw no ping before the close")
 		}
 		mu.Unlock()
-		if ci := s.nextClose(t); !errors.Is(ci.Err, websocket.ErrPongTimeout) {
+		if ci := s.closes.Next(t); !errors.Is(ci.Err, websocket.ErrPongTimeout) {
 			t.Errorf("OnClose error: got %v, want %v", ci.Err, websocket.ErrPongTimeout)
 		}
 	})
@@ -485,7 +676,7 @@ func TestShutdown(t *testing.T) {
 		wantEcho(t, c, gws.TextMessage, []byte("before"))
 		done := make(chan error, 1)
 		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
 			done <- s.n.Shutdown(ctx)
 		}()
@@ -493,7 +684,7 @@ func TestShutdown(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Errorf("Shutdown: got %v, want nil", err)
 		}
-		if ci := s.nextClose(t); ci.Err != nil {
+		if ci := s.closes.Next(t); ci.Err != nil {
 			t.Errorf("OnClose error: got %v, want nil", ci.Err)
 		}
 	})
@@ -502,7 +693,7 @@ func TestShutdown(t *testing.T) {
 		const closeTimeout = 50 * time.Millisecond
 		s := newServer(t, &websocket.Options{CloseTimeout: closeTimeout}, nil, echo)
 		c, _ := dial(t, nil, s.ws("/ws"), nil) // and not read until Shutdown returns
-		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		start := time.Now()
 		if err := s.n.Shutdown(ctx); err != nil {
@@ -512,7 +703,7 @@ func TestShutdown(t *testing.T) {
 			t.Errorf("Shutdown returned after %v, before the close wait of %v", d, closeTimeout)
 		}
 		wantCloseCode(t, c, gws.CloseGoingAway) // the frame came before the close
-		s.nextClose(t)
+		s.closes.Next(t)
 	})
 	t.Run("new upgrades refused", func(t *testing.T) {
 		t.Parallel()
@@ -520,7 +711,7 @@ func TestShutdown(t *testing.T) {
 		if err := s.n.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		_, resp, err := (&gws.Dialer{HandshakeTimeout: testTimeout}).Dial(s.ws("/ws"), nil)
+		_, resp, err := (&gws.Dialer{HandshakeTimeout: testkit.Timeout}).Dial(s.ws("/ws"), nil)
 		if resp == nil {
 			t.Fatalf("dial: %v", err)
 		}
@@ -530,109 +721,6 @@ func TestShutdown(t *testing.T) {
 	})
 }
 
-// gorilla's own checks (here: the Upgrade token must be exactly
-// "websocket", while the registry matches any version of it) answer through
-// the negotiator's responder.
-func TestGorillaRefusalThroughResponder(t *testing.T) {
-	t.Parallel()
-	var got []*negotiate.Error
-	var mu sync.Mutex
-	responder := func(w http.ResponseWriter, r *http.Request, err *negotiate.Error) {
-		mu.Lock()
-		got = append(got, err)
-		mu.Unlock()
-		w.WriteHeader(err.Status)
-		io.WriteString(w, "custom\n")
-	}
-	s := newServer(t, nil, &negotiate.Options{Responder: responder}, echo)
-	lines := append(without(handshakeLines(s.host()), "Upgrade"), "Upgrade: websocket/13")
-	resp, body, _, _ := exchange(t, s, rawRequest("GET", "/ws", lines))
-	if resp.StatusCode != 400 || body != "custom\n" {
-		t.Errorf("response: got %d %q, want 400 %q", resp.StatusCode, body, "custom\n")
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(got) != 1 {
-		t.Fatalf("responder called %d times, want 1", len(got))
-	}
-	var he gws.HandshakeError
-	if !errors.As(got[0].Err, &he) || !strings.Contains(got[0].Reason, "'websocket' token not found") {
-		t.Errorf("refusal: got %+v, want gorilla's HandshakeError about the Upgrade token", got[0])
-	}
-	if got, want := s.n.Stats().Refused, int64(1); got != want {
-		t.Errorf("Stats().Refused: got %d, want %d", got, want)
-	}
-}
-
-// Authorize's headers ride on gorilla's 101, except those the handshake
-// owns, those that describe a body and invalid ones.
-func TestAuthorizeHeaders(t *testing.T) {
-	t.Parallel()
-	tokens := make(chan string, 1)
-	authorize := func(r *http.Request, tok string, h http.Header) error {
-		tokens <- tok
-		h.Add("Set-Cookie", "session=1; Path=/")
-		h.Set("X-Good", "yes")
-		h.Set("Sec-WebSocket-Extensions", "x-evil")
-		h.Set("Sec-WebSocket-Accept", "forged")
-		h.Set("Content-Type", "text/html")
-		h.Set("Connection", "keep-alive")
-		h["X-Bad"] = []string{"a\r\nX-Injected: 1"}
-		h["Bad Name"] = []string{"x"}
-		return nil
-	}
-	s := newServer(t, &websocket.Options{Subprotocols: []string{"p"}}, &negotiate.Options{Authorize: authorize}, echo)
-	c, resp := dial(t, &gws.Dialer{Subprotocols: []string{"p"}}, s.ws("/ws"), nil)
-	wantEcho(t, c, gws.TextMessage, []byte("authorized"))
-	if got, want := <-tokens, "websocket"; got != want {
-		t.Errorf("Authorize token: got %q, want %q", got, want)
-	}
-	for _, tc := range []struct {
-		name string
-		want []string
-	}{
-		{"Set-Cookie", []string{"session=1; Path=/"}},
-		{"X-Good", []string{"yes"}},
-		{"Sec-WebSocket-Extensions", nil},
-		{"Sec-WebSocket-Protocol", []string{"p"}},
-		{"Content-Type", nil},
-		{"Connection", []string{"Upgrade"}},
-		{"X-Bad", nil},
-		{"X-Injected", nil},
-	} {
-		got := resp.Header.Values(tc.name)
-		if strings.Join(got, "|") != strings.Join(tc.want, "|") {
-			t.Errorf("101 %s: got %q, want %q", tc.name, got, tc.want)
-		}
-	}
-	if got := resp.Header.Values("Sec-WebSocket-Accept"); len(got) != 1 || got[0] == "forged" {
-		t.Errorf("101 Sec-WebSocket-Accept: got %q, want gorilla's one", got)
-	}
-}
-
-// Handshake refuses to run outside a negotiator, where the connection
-// would be neither tracked nor given its early bytes.
-func TestHandshakeOutsideNegotiator(t *testing.T) {
-	t.Parallel()
-	p, err := websocket.New(nil, echo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := p.Handshake(w, r); err == nil {
-			t.Error("Handshake outside a negotiator: got nil error")
-		}
-	}))
-	defer ts.Close()
-	_, resp, err := (&gws.Dialer{HandshakeTimeout: testTimeout}).Dial("ws"+strings.TrimPrefix(ts.URL, "http"), nil)
-	if resp == nil {
-		t.Fatalf("dial: %v", err)
-	}
-	if got, want := resp.StatusCode, http.StatusInternalServerError; got != want {
-		t.Errorf("status: got %d, want %d", got, want)
-	}
-}
-
 func TestNewRejectsBadOptions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -640,11 +728,12 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		opts websocket.Options
 	}{
 		{"read limit -2", websocket.Options{ReadLimit: -2}},
-		{"negative handshake timeout", websocket.Options{HandshakeTimeout: -1}},
 		{"negative ping interval", websocket.Options{PingInterval: -1}},
+		{"negative pong timeout", websocket.Options{PingInterval: 1, PongTimeout: -1}},
 		{"negative close timeout", websocket.Options{CloseTimeout: -1}},
 		{"pong timeout without pings", websocket.Options{PongTimeout: time.Second}},
-		{"negative buffer", websocket.Options{ReadBufferSize: -1}},
+		{"negative read buffer", websocket.Options{ReadBufferSize: -1}},
+		{"negative write buffer", websocket.Options{WriteBufferSize: -1}},
 		{"subprotocol not a token", websocket.Options{Subprotocols: []string{"a b"}}},
 		{"empty subprotocol", websocket.Options{Subprotocols: []string{""}}},
 		{"malformed pattern", websocket.Options{OriginPatterns: []string{"[a-"}}},

@@ -1,0 +1,186 @@
+package websocket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/stack"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// Conn is a WebSocket connection as its handler gets it: gorilla's
+// [*gws.Conn], embedded with its whole API (pass c.Conn to a function that
+// takes a *gws.Conn), and the upgrade request and the connection's context.
+//
+// gorilla's rules apply: one goroutine may read and one may write at a
+// time; Close and WriteControl may be called concurrently with the others.
+// The package's own writes (the keep-alive's pings, the close frames) are
+// all WriteControl calls, so an application writer of its own (a room
+// broadcaster) may go on writing while they happen, even after the handler
+// has returned. NetConn returns the connection gorilla runs on.
+type Conn struct {
+	*gws.Conn
+
+	p   *protocol
+	req *http.Request
+	ctx context.Context
+
+	// What Accept decided and the 101 announced.
+	sub         int  // index in Options.Subprotocols; -1 for none
+	deflate     bool // permessage-deflate
+	acceptValue [1]string
+
+	// What gorilla's Upgrade is handed (see upgrade).
+	wire wireConn
+	hj   hijacker
+	br   bufio.Reader // gorilla's read buffer, when it takes it
+	bw   bufio.Writer // its write buffer's owner, likewise
+	rw   bufio.ReadWriter
+
+	mu       sync.Mutex
+	returned bool          // the handler has returned
+	wake     chan struct{} // made by a waiting goingAway; closed when the handler returns
+}
+
+// Request returns the upgrade request, for its URL, fields (cookies) and
+// context values. Its own context ended at the switch; see [Conn.Context].
+func (c *Conn) Request() *http.Request { return c.req }
+
+// Context returns the connection's context: it carries the upgrade
+// request's values and is cancelled when the negotiator shuts down or the
+// connection is closed. At a shutdown the server also sends a close frame
+// 1001 (going away), so a handler that reads returns anyway; the context is
+// for the work it started besides reading.
+func (c *Conn) Context() context.Context { return c.ctx }
+
+var (
+	closeNormal    = gws.FormatCloseMessage(gws.CloseNormalClosure, "")
+	closeInternal  = gws.FormatCloseMessage(gws.CloseInternalServerErr, "")
+	closeGoingAway = gws.FormatCloseMessage(gws.CloseGoingAway, "server shutting down")
+)
+
+// serve is the serve func Accept returns; it runs in the connection's own
+// goroutine once the negotiator has written the 101. It builds gorilla's
+// Conn, runs the handler (with the keep-alive, if configured) and ends the
+// WebSocket with a close frame. Until the handler returns, the
+// connection's context ending (a shutdown) sends 1001 and gives the
+// handler CloseTimeout to return before the connection is closed under it.
+func (c *Conn) serve(nc *negotiate.Conn) error {
+	stack.Grow4K() // gorilla needs about 4 KB: one shallow copy instead of a deep one
+	ws, err := c.upgrade(nc)
+	if err != nil {
+		return err
+	}
+	p := c.p
+	c.Conn = ws
+	if p.opts.ReadLimit > 0 {
+		ws.SetReadLimit(p.opts.ReadLimit)
+	}
+	c.ctx = nc.Context()
+	stop := context.AfterFunc(c.ctx, c.goingAway)
+	var pg *pinger
+	if p.opts.PingInterval > 0 {
+		pg = startPinger(ws, nc, p.opts.PingInterval, p.opts.PongTimeout)
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			// The handler panicked; the negotiator recovers and logs it.
+			c.end(stop, closeInternal)
+		}
+		if pg != nil {
+			pg.stopAndWait()
+		}
+	}()
+	err = p.handler(c)
+	returned = true
+	peerClosed := isCloseError(err)
+	msg := closeNormal
+	switch {
+	case c.ctx.Err() != nil:
+		msg = closeGoingAway // the handler saw the shutdown first
+	case err != nil && !peerClosed:
+		msg = closeInternal
+	}
+	c.end(stop, msg)
+	if pg != nil && pg.stopAndWait() {
+		return ErrPongTimeout
+	}
+	if peerClosed {
+		// Both close frames have crossed: the peer sends nothing more and
+		// waits for the server to close the TCP connection (RFC 6455
+		// §7.1.1), so there is nothing to drain.
+		_ = nc.Close()
+	}
+	if errors.Is(err, context.Canceled) && c.ctx.Err() != nil {
+		return nil // the handler returned Context().Err(): a shutdown is not a failure
+	}
+	return handlerResult(err)
+}
+
+// end follows the handler's return: it stops the shutdown watch (or wakes
+// a goingAway waiting for the handler) and sends the close frame msg,
+// unless one was sent already (the peer's, echoed by gorilla; the read
+// limit's 1009; the shutdown's 1001), in which case gorilla writes
+// nothing. It writes only with WriteControl, which gorilla allows
+// concurrently with an application's writer.
+func (c *Conn) end(stop func() bool, msg []byte) {
+	stop()
+	c.mu.Lock()
+	c.returned = true
+	if c.wake != nil {
+		close(c.wake)
+	}
+	c.mu.Unlock()
+	_ = c.Conn.WriteControl(gws.CloseMessage, msg, time.Now().Add(c.p.opts.CloseTimeout))
+}
+
+// goingAway runs when the connection's context ends while the handler
+// runs: it sends 1001 and waits up to CloseTimeout for the handler to
+// return (it does when its read returns the peer's answering close), then
+// closes the connection, which makes the handler's reads and writes fail.
+func (c *Conn) goingAway() {
+	deadline := time.Now().Add(c.p.opts.CloseTimeout)
+	_ = c.Conn.WriteControl(gws.CloseMessage, closeGoingAway, deadline)
+	c.mu.Lock()
+	if c.returned {
+		c.mu.Unlock()
+		return
+	}
+	c.wake = make(chan struct{})
+	wake := c.wake
+	c.mu.Unlock()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-wake:
+	case <-t.C:
+		_ = c.wire.Conn.Close()
+	}
+}
+
+// handlerResult is what the connection reports for the handler's error:
+// nil for the peer's normal close.
+func handlerResult(err error) error {
+	if gws.IsCloseError(err, gws.CloseNormalClosure, gws.CloseGoingAway, gws.CloseNoStatusReceived) {
+		return nil
+	}
+	return err
+}
+
+// isCloseError is errors.As for *gws.CloseError, without allocating.
+func isCloseError(err error) bool {
+	for err != nil {
+		if _, ok := err.(*gws.CloseError); ok {
+			return true
+		}
+		err = errors.Unwrap(err)
+	}
+	return false
+}
