@@ -17,7 +17,7 @@ import (
 // first SETTINGS frame carries the configured stream limit.
 func TestHTTP2Options(t *testing.T) {
 	t.Parallel()
-	s := serve(t, &h2c.Options{HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 7}}, false)
+	s := serve(t, &h2c.Options{HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 7}})
 	c := dialRaw(t, s.srv)
 	if _, err := io.WriteString(c, h2ctest.RequestHead("GET", "/", "x")+"\r\n"); err != nil {
 		t.Fatal(err)

@@ -2,16 +2,24 @@
 // §3.2) as a [negotiate.Protocol], and sets up prior-knowledge HTTP/2 on the
 // same server with [ConfigureServer].
 //
+// # Mounting
+//
+// Register the protocol and mount the negotiator as middleware around the
+// application, so that an upgrade on any path becomes HTTP/2 served by the
+// application itself:
+//
+//	n, err := negotiate.New(nil)
+//	p, err := h2c.New(nil)
+//	reg := new(negotiate.Registry)
+//	reg.Register("h2c", p)
+//	srv := &http.Server{Handler: n.Middleware(reg)(mux)}
+//	h2c.ConfigureServer(srv)   // connections that open with the HTTP/2 preface too
+//	n.RegisterOnShutdown(srv)  // GOAWAY to upgraded connections on srv.Shutdown
+//
 // Go's net/http serves cleartext HTTP/2 only with prior knowledge, and
 // golang.org/x/net/http2/h2c is deprecated, reads upgrade bodies without a
 // bound, answers bad settings with 500, and lets upgraded connections escape
 // http.Server.Shutdown. This package fixes each of those.
-//
-//	p, err := h2c.New(nil)
-//	reg.Register("h2c", p)
-//	srv := &http.Server{Handler: n.Middleware(reg)(mux)}
-//	h2c.ConfigureServer(srv)   // PRI * connections too
-//	n.RegisterOnShutdown(srv)  // GOAWAY to upgraded connections on srv.Shutdown
 //
 // # Prerequisites
 //
@@ -26,7 +34,8 @@
 //
 // # Bodies
 //
-// A client such as curl --http2 -d sends its body with the upgrade request.
+// A client such as curl --http2 -d sends its body with the upgrade request;
+// h2c is the one protocol that takes it ([negotiate.Protocol].TakesBody).
 // A body of known length within Options.MaxBodyBytes (1 MiB by default) is
 // read whole before the 101 and replayed as stream 1's body. A known length
 // over the bound is not upgraded: the request is served as HTTP/1.1 with
@@ -39,9 +48,17 @@
 // The upgrade request becomes stream 1 as an HTTP/2 request on every
 // supported Go version: Proto "HTTP/2.0", ProtoMajor 2, the hop-by-hop
 // fields (Upgrade, Connection, HTTP2-Settings …) removed, the body
-// replayed. By default the streams are served by the handler the
-// [negotiate.Negotiator.Middleware] wraps, so HTTP/2 requests go through the
-// same application chain as HTTP/1.1 ones; Options.Handler overrides it.
+// replayed. Every stream of the connection, stream 1 included, is served by
+// Options.Handler, or by default by the Handler of the http.Server the
+// upgrade came through (http.DefaultServeMux if that is nil) — the handler
+// net/http serves prior-knowledge HTTP/2 with — so HTTP/2 requests go
+// through the same routes and middleware as HTTP/1.1 ones, whichever path
+// the negotiator is mounted on. (Where no http.Server can be found in the
+// request's context, the default is http.NotFoundHandler.)
+//
+// At an [negotiate.Negotiator.Endpoint] mount that default routes stream 1
+// back to the endpoint, which answers a request that is not an upgrade
+// with 426; mount h2c as middleware, or set Options.Handler.
 //
 // # Clients that upgrade with OPTIONS *
 //
@@ -72,17 +89,21 @@
 //
 // # Shutdown
 //
-// On the negotiator's shutdown (and on http.Server.Shutdown, through
-// [negotiate.Negotiator.RegisterOnShutdown]) every upgraded connection gets
-// GOAWAY and closes once its streams are done; the negotiator waits for it.
-// This holds on Go 1.26, where x/net serves the connection itself, and on
-// Go 1.27, where x/net hands it to net/http's HTTP/2 server.
+// Each upgraded connection is shut down on its own: on its negotiator's
+// [negotiate.Negotiator.Shutdown] (and on http.Server.Shutdown, through
+// [negotiate.Negotiator.RegisterOnShutdown]) it gets GOAWAY, its streams in
+// progress finish, and it closes; the negotiator waits for it, up to the
+// shutdown's deadline. Connections switched by another negotiator are not
+// touched, even when they share the protocol value returned by [New]. This
+// holds on Go 1.26, where x/net serves the connection itself, and on Go
+// 1.27, where x/net hands it to net/http's HTTP/2 server.
 //
 // # Deprecated x/net API
 //
 // The engine is http2.Server.ServeConn with ServeConnOpts.UpgradeRequest
-// and Settings. x/net marks ServeConn and ServeConnOpts deprecated in favour
-// of http.Server.Protocols, but net/http has no way to serve a connection
-// that switched by Upgrade, so ServeConn is the only way to serve one;
-// linters that flag it (staticcheck SA1019) are expected here.
+// and Settings, and http2.ConfigureServer for each connection's graceful
+// shutdown. x/net marks them deprecated in favour of http.Server.Protocols,
+// but net/http has no way to serve a connection that switched by Upgrade,
+// so they are the only way to serve one; the uses carry a lint:ignore
+// directive for staticcheck's SA1019.
 package h2c

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 
 	"golang.org/x/net/http2"
 
@@ -20,10 +21,14 @@ import (
 
 // Options configures the h2c protocol. The zero value is usable.
 type Options struct {
-	// Handler serves the HTTP/2 streams of upgraded connections. Nil means
-	// the handler the [negotiate.Negotiator.Middleware] mount wraps, so
-	// every HTTP/2 request goes through the same application chain; at an
-	// Endpoint mount, nil means http.NotFoundHandler.
+	// Handler serves the HTTP/2 streams of upgraded connections, stream 1
+	// (the upgrade request) included. Nil means the handler of the
+	// http.Server the upgrade request came through (found by
+	// http.ServerContextKey; http.DefaultServeMux when that Handler is
+	// nil): the same handler net/http serves prior-knowledge HTTP/2 with,
+	// so an HTTP/2 request goes through the same application chain as an
+	// HTTP/1.1 one. Where the request carries no http.Server, nil means
+	// http.NotFoundHandler.
 	Handler http.Handler
 
 	// HTTP2 configures the HTTP/2 connections (stream limits, buffers,
@@ -31,9 +36,11 @@ type Options struct {
 	HTTP2 *http.HTTP2Config
 
 	// MaxBodyBytes bounds the upgrade request's body, which is read whole
-	// and replayed as stream 1's body. A declared length over it is not
-	// upgraded (the request is served as HTTP/1.1, body intact); an
-	// unknown length that passes it is refused with 413. Default 1 MiB.
+	// and replayed as stream 1's body; h2c is the one protocol that takes
+	// a body with its upgrade, so the bound is here rather than in the
+	// negotiator. A declared length over it is not upgraded (the request is
+	// served as HTTP/1.1, body intact); an unknown length that passes it is
+	// refused with 413. Default 1 MiB.
 	MaxBodyBytes int64
 
 	// TrustedProxies lists the peer addresses allowed to forward h2c
@@ -44,6 +51,9 @@ type Options struct {
 }
 
 // New returns the h2c protocol; register it with reg.Register("h2c", p).
+// One value may be registered with several registries and negotiators:
+// each connection is shut down on its own, by the negotiator that switched
+// it.
 func New(opts *Options) (negotiate.Protocol, error) {
 	var o Options
 	if opts != nil {
@@ -60,21 +70,19 @@ func New(opts *Options) (negotiate.Protocol, error) {
 			return negotiate.Protocol{}, fmt.Errorf("h2c: invalid trusted proxy prefix %v", p)
 		}
 	}
-	e := &engine{opts: o, base: &http.Server{HTTP2: o.HTTP2}, h2: new(http2.Server)}
-	// ConfigureServer ties the HTTP/2 server to a private http.Server
-	// whose Shutdown sends GOAWAY to every connection it serves, with
-	// x/net's own implementation (Go 1.26) and with the one net/http
-	// provides to x/net (Go 1.27).
-	if err := http2.ConfigureServer(e.base, e.h2); err != nil {
-		return negotiate.Protocol{}, fmt.Errorf("h2c: %w", err)
-	}
-	return negotiate.Protocol{Check: e.check, Serve: e.serve, Shutdown: e.shutdown, TakesBody: true}, nil
+	e := &engine{opts: o}
+	e.serveFunc = e.serve
+	return negotiate.Protocol{Check: e.check, Accept: e.accept, TakesBody: true}, nil
 }
 
 type engine struct {
-	opts Options
-	base *http.Server
-	h2   *http2.Server
+	opts      Options
+	serveFunc func(*negotiate.Conn) error // e.serve, made once
+}
+
+// accept adds nothing to the 101: h2c's switch is the Upgrade field alone.
+func (e *engine) accept(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+	return e.serveFunc, nil
 }
 
 // check holds the prerequisites. Where they fail the offer is ignored and
@@ -135,40 +143,107 @@ type replay struct{ *bytes.Reader }
 
 func (replay) Close() error { return nil }
 
+// handler is the handler of the connection's streams: Options.Handler, or
+// the handler of the http.Server the request came through (as net/http
+// serves it: DefaultServeMux for a nil Handler), or NotFound.
+func (e *engine) handler(r *http.Request) http.Handler {
+	if e.opts.Handler != nil {
+		return e.opts.Handler
+	}
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv != nil {
+		if srv.Handler != nil {
+			return srv.Handler
+		}
+		return http.DefaultServeMux
+	}
+	return http.NotFoundHandler()
+}
+
 // serve runs HTTP/2 on the switched connection, stream 1 being the upgrade
 // request.
+//
+// Each connection has an HTTP/2 server of its own, tied to a private
+// http.Server whose Shutdown sends GOAWAY to that connection alone: x/net
+// (Go 1.26) and net/http's HTTP/2 server, which x/net hands connections to
+// on Go 1.27, have no other way to shut down one connection gracefully.
+// The negotiator's shutdown reaches it through the connection's Context,
+// so it touches only the connections of the negotiator shutting down, once
+// each.
 func (e *engine) serve(c *negotiate.Conn) error {
-	stack.Grow16K() // x/net's serve loop needs about 16 KB
+	stack.Grow16K()     // x/net's serve loop needs about 16 KB
+	done := c.Context() // asked for first: the shutdown is ours to do
 	r := c.Request()
 	settings, err := decodeSettings(nil, r.Header["Http2-Settings"][0])
 	if err != nil {
 		return err // checked before the switch; cannot happen
 	}
-	h := e.opts.Handler
-	if h == nil {
-		h = c.Next()
+	base := &http.Server{HTTP2: e.opts.HTTP2}
+	//lint:ignore SA1019 the HTTP/2 server ServeConn belongs to; net/http's own cannot serve a connection that switched by Upgrade
+	h2 := new(http2.Server)
+	//lint:ignore SA1019 ConfigureServer is the only way to reach one connection's graceful shutdown (base.Shutdown) on Go 1.26 and 1.27
+	if err := http2.ConfigureServer(base, h2); err != nil {
+		return err
 	}
-	if h == nil {
-		h = http.NotFoundHandler()
-	}
+	hc := &serverConn{Conn: c, serving: make(chan struct{})}
+	ended := make(chan struct{})
+	stop := context.AfterFunc(done, func() {
+		// The HTTP/2 server registers the connection for shutdown before
+		// it first reads or writes it; a shutdown that came earlier waits
+		// for that, or it would find nothing to send GOAWAY to.
+		select {
+		case <-hc.serving:
+			_ = base.Shutdown(context.Background()) // GOAWAY; no connection of base's own to wait for
+		case <-ended:
+		}
+	})
 	// Streams outlive a shutdown's first step: they drain after GOAWAY,
 	// so their context keeps the request's values but not its end.
 	ctx := context.WithoutCancel(r.Context())
-	e.h2.ServeConn(c, &http2.ServeConnOpts{
+	//lint:ignore SA1019 ServeConn with UpgradeRequest is the only way to serve a connection that switched by Upgrade; net/http has none
+	h2.ServeConn(hc, &http2.ServeConnOpts{
 		Context:        ctx,
-		BaseConfig:     e.baseConfig(),
-		Handler:        h,
+		BaseConfig:     baseConfig(base),
+		Handler:        e.handler(r),
 		UpgradeRequest: stream1(r, ctx),
 		Settings:       settings,
 	})
+	close(ended)
+	stop()
 	return nil
 }
 
-// shutdown is the protocol's close at the negotiator's shutdown: it starts
-// the graceful shutdown of every upgraded connection (GOAWAY, then each
-// closes when its streams are done); x/net has no way to reach just one.
-func (e *engine) shutdown(*negotiate.Conn) {
-	_ = e.base.Shutdown(context.Background())
+// serverConn is the switched connection as the HTTP/2 server sees it.
+// Its first read or write marks that the server has registered it for
+// shutdown; its Close only half-closes, leaving the close to the
+// negotiator, which drains what the client still sends (a last WINDOW_UPDATE
+// or GOAWAY) so that the server's last frames are not destroyed by a reset.
+type serverConn struct {
+	*negotiate.Conn
+	started atomic.Bool
+	serving chan struct{}
+}
+
+func (c *serverConn) Read(p []byte) (int, error) {
+	c.start()
+	return c.Conn.Read(p)
+}
+
+func (c *serverConn) Write(p []byte) (int, error) {
+	c.start()
+	return c.Conn.Write(p)
+}
+
+func (c *serverConn) start() {
+	if !c.started.Load() && c.started.CompareAndSwap(false, true) {
+		close(c.serving)
+	}
+}
+
+func (c *serverConn) Close() error {
+	if c.Conn.CloseWrite() == nil {
+		return nil
+	}
+	return c.Conn.Close()
 }
 
 // stream1 turns the upgrade request into the HTTP/2 request it becomes

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,54 +53,84 @@ type setup struct {
 	srv *httptest.Server
 }
 
-// serve mounts h2c as middleware around app (or as an endpoint) on a
-// loopback server.
-func serve(t *testing.T, opts *h2c.Options, endpoint bool) setup {
+// serve mounts h2c as middleware around app on a loopback server.
+func serve(t *testing.T, opts *h2c.Options) setup {
 	t.Helper()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p, err := h2c.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return mount(t, p, nil)
+}
+
+// mount registers p as h2c with a new negotiator whose middleware wraps
+// app (or inner, if set) on a loopback server.
+func mount(t *testing.T, p negotiate.Protocol, inner http.Handler) setup {
+	t.Helper()
+	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
-	if err := reg.Register("h2c", p); err != nil {
-		t.Fatal(err)
+	reg.Register("h2c", p)
+	if inner == nil {
+		inner = app
 	}
-	var h http.Handler
-	if endpoint {
-		h = n.Endpoint(reg)
-	} else {
-		h = n.Middleware(reg)(app)
-	}
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("negotiator shutdown: %v", err)
-		}
-		srv.Close()
-	})
-	return setup{n, srv}
+	return setup{n, testkit.StartServer(t, n.Middleware(reg)(inner))}
 }
 
 func dialRaw(t *testing.T, srv *httptest.Server) net.Conn {
 	t.Helper()
-	c, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
+	return testkit.DialTCP(t, testkit.Addr(srv))
+}
+
+// upgrade switches a new connection to srv and checks stream 1.
+func upgrade(t *testing.T, srv *httptest.Server) *h2ctest.Client {
+	t.Helper()
+	c, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first == nil || first.Status != 200 {
+		t.Fatalf("upgrade: %+v %v", first, err)
 	}
-	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// shutdown runs n.Shutdown in the background and returns its result.
+func shutdown(n *negotiate.Negotiator) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+		defer cancel()
+		done <- n.Shutdown(ctx)
+	}()
+	return done
+}
+
+// waitGoAway waits for a graceful GOAWAY on c, then closes c, as a client
+// does once its streams are done.
+func waitGoAway(t *testing.T, c *h2ctest.Client, what string) {
+	t.Helper()
+	ga, err := c.WaitGoAway()
+	if err != nil {
+		t.Fatalf("%s: waiting for GOAWAY: %v", what, err)
+	}
+	if ga.ErrCode != 0 {
+		t.Errorf("%s: GOAWAY code %v, want NO_ERROR", what, ga.ErrCode)
+	}
+	c.Conn.Close()
+}
+
+func wait(t *testing.T, done <-chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("%s = %v, want nil", what, err)
+		}
+	case <-time.After(testkit.Timeout):
+		t.Fatalf("%s did not return", what)
+	}
 }
 
 func TestUpgradeGET(t *testing.T) {
 	t.Parallel()
-	s := serve(t, nil, false)
+	s := serve(t, nil)
 	c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("GET", "/first", "x"), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +158,7 @@ func TestUpgradeGET(t *testing.T) {
 
 func TestUpgradeBodies(t *testing.T) {
 	t.Parallel()
-	s := serve(t, &h2c.Options{MaxBodyBytes: 200 << 10}, false)
+	s := serve(t, &h2c.Options{MaxBodyBytes: 200 << 10})
 	body := bytes.Repeat([]byte("0123456789abcdef"), 100<<10/16) // 100 KiB
 	big := bytes.Repeat([]byte("x"), 300<<10)
 
@@ -194,7 +225,7 @@ func TestUpgradeBodies(t *testing.T) {
 
 func TestBadSettingsServedAsHTTP1(t *testing.T) {
 	t.Parallel()
-	s := serve(t, nil, false)
+	s := serve(t, nil)
 	tests := map[string]string{
 		"padded base64":             "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk==",
 		"std base64 chars":          "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAA+/",
@@ -227,7 +258,7 @@ func TestBadSettingsServedAsHTTP1(t *testing.T) {
 
 func TestSmugglingGuard(t *testing.T) {
 	t.Parallel()
-	untrusted := serve(t, nil, false)
+	untrusted := serve(t, nil)
 	for _, hdr := range []string{"Via: 1.1 proxy", "Forwarded: for=192.0.2.1", "X-Forwarded-For: 192.0.2.1", "X-Forwarded-Proto: http"} {
 		c, first, err := h2ctest.Upgrade(dialRaw(t, untrusted.srv), h2ctest.RequestHead("GET", "/", "x", hdr), nil)
 		if err != nil || first != nil {
@@ -239,34 +270,99 @@ func TestSmugglingGuard(t *testing.T) {
 			t.Errorf("%s: %s, want served as HTTP/1.1", hdr, c.Upgrade.Status)
 		}
 	}
-	trusted := serve(t, &h2c.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, false)
+	trusted := serve(t, &h2c.Options{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}})
 	_, first, err := h2ctest.Upgrade(dialRaw(t, trusted.srv), h2ctest.RequestHead("GET", "/", "x", "X-Forwarded-For: 192.0.2.1"), nil)
 	if err != nil || first == nil {
 		t.Errorf("trusted proxy not upgraded: %v", err)
 	}
 }
 
-func TestHandlers(t *testing.T) {
+// By default the streams are served by the handler of the http.Server the
+// upgrade came through, not by what the middleware wraps: a later stream
+// reaches every route, as prior-knowledge HTTP/2 does.
+func TestHandlerDefaultIsTheServers(t *testing.T) {
 	t.Parallel()
-	// At an endpoint with no handler, streams find nothing.
-	ep := serve(t, nil, true)
-	_, first, err := h2ctest.Upgrade(dialRaw(t, ep.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
-	if err != nil || first == nil || first.Status != 404 {
-		t.Errorf("endpoint without handler: %+v %v, want 404 over HTTP/2", first, err)
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	// A given handler serves the streams.
+	n := testkit.NewNegotiator(t, nil)
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	mux := http.NewServeMux()
+	mux.Handle("/up/", n.Middleware(reg)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "up "+r.Proto)
+	})))
+	mux.HandleFunc("/other", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "other "+r.Proto) })
+	srv := testkit.StartServer(t, mux)
+	c, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", "/up/x", "x"), nil)
+	if err != nil || first == nil || string(first.Body) != "up HTTP/2.0" {
+		t.Fatalf("stream 1: %+v %v, want up HTTP/2.0", first, err)
+	}
+	if r, err := c.Get("/other"); err != nil || string(r.Body) != "other HTTP/2.0" {
+		t.Errorf("stream 3: %+v %v, want the server's mux to route it to /other", r, err)
+	}
+}
+
+// A server without a Handler serves with http.DefaultServeMux, and so do
+// its upgraded connections.
+func TestHandlerDefaultServeMux(t *testing.T) {
+	t.Parallel()
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testkit.NewNegotiator(t, nil)
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	// A path of this run's own: the default mux outlives the test.
+	path := fmt.Sprintf("/h2c-test-default-mux/%d/", defaultMuxRuns.Add(1))
+	http.Handle(path, n.Middleware(reg)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "default mux "+r.Proto)
+	})))
+	srv := testkit.StartServer(t, nil)
+	_, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", path, "x"), nil)
+	if err != nil || first == nil || string(first.Body) != "default mux HTTP/2.0" {
+		t.Errorf("stream 1: %+v %v, want default mux HTTP/2.0", first, err)
+	}
+}
+
+var defaultMuxRuns atomic.Int64
+
+// Options.Handler serves the streams when set; with none set and no
+// http.Server to be found, the streams find nothing.
+func TestHandlerGivenAndNotFound(t *testing.T) {
+	t.Parallel()
 	given := serve(t, &h2c.Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "given "+r.Proto)
-	})}, false)
-	_, first, err = h2ctest.Upgrade(dialRaw(t, given.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	})})
+	_, first, err := h2ctest.Upgrade(dialRaw(t, given.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
 	if err != nil || first == nil || string(first.Body) != "given HTTP/2.0" {
 		t.Errorf("given handler: %+v %v", first, err)
+	}
+
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testkit.NewNegotiator(t, nil)
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	mw := n.Middleware(reg)(app)
+	// As a server other than net/http's would call it: no http.Server in
+	// the request's context.
+	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mw.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, nil)))
+	}))
+	_, first, err = h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first == nil || first.Status != 404 {
+		t.Errorf("no server, no handler: %+v %v, want 404 over HTTP/2", first, err)
 	}
 }
 
 func TestTLSNeverUpgrades(t *testing.T) {
 	t.Parallel()
-	n, _ := negotiate.New(nil)
+	n := testkit.NewNegotiator(t, nil)
 	p, _ := h2c.New(nil)
 	reg := new(negotiate.Registry)
 	reg.Register("h2c", p)
@@ -291,55 +387,110 @@ func TestTLSNeverUpgrades(t *testing.T) {
 
 func TestShutdownSendsGoAway(t *testing.T) {
 	t.Parallel()
-	s := serve(t, nil, false)
-	c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
-	if err != nil || first == nil {
-		t.Fatalf("upgrade: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- s.n.Shutdown(ctx)
-	}()
-	ga, err := c.WaitGoAway()
-	if err != nil {
-		t.Fatalf("waiting for GOAWAY: %v", err)
-	}
-	if ga.ErrCode != 0 {
-		t.Errorf("GOAWAY code %v, want NO_ERROR", ga.ErrCode)
-	}
-	if err := <-done; err != nil {
-		t.Errorf("Shutdown = %v, want the h2c connection drained", err)
-	}
+	s := serve(t, nil)
+	c := upgrade(t, s.srv)
+	done := shutdown(s.n)
+	waitGoAway(t, c, "negotiator shutdown")
+	wait(t, done, "Shutdown")
 }
 
 func TestHTTPServerShutdownSendsGoAway(t *testing.T) {
 	t.Parallel()
-	s := serve(t, nil, false)
+	s := serve(t, nil)
 	s.n.RegisterOnShutdown(s.srv.Config)
-	c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("GET", "/", "x"), nil)
-	if err != nil || first == nil {
-		t.Fatalf("upgrade: %v", err)
-	}
+	c := upgrade(t, s.srv)
 	if err := s.srv.Config.Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.WaitGoAway(); err != nil {
-		t.Fatalf("no GOAWAY after http.Server.Shutdown: %v", err)
+	waitGoAway(t, c, "http.Server.Shutdown")
+}
+
+// One h2c value registered with two negotiators: each negotiator's
+// shutdown reaches its own connections only. (Every connection of a value
+// used to share one private http.Server, so A's shutdown sent GOAWAY to B's
+// connections as well.)
+func TestShutdownStaysHome(t *testing.T) {
+	t.Parallel()
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
+	a, b := mount(t, p, nil), mount(t, p, nil)
+	ca, cb := upgrade(t, a.srv), upgrade(t, b.srv)
+
+	done := shutdown(a.n)
+	waitGoAway(t, ca, "A's connection after A's shutdown")
+	wait(t, done, "A's Shutdown")
+	if r, err := cb.Get("/after"); err != nil || r.Status != 200 {
+		t.Fatalf("B's connection after A's shutdown: %+v %v, want it still serving", r, err)
+	}
+	if cb.GoAway != nil {
+		t.Fatalf("B's connection got GOAWAY %v from A's shutdown", cb.GoAway)
+	}
+	// B's own shutdown still works: its connection's server was not
+	// shut down before.
+	done = shutdown(b.n)
+	waitGoAway(t, cb, "B's connection after B's shutdown")
+	wait(t, done, "B's Shutdown")
+}
+
+// A shutdown lets a stream in progress finish: GOAWAY names it as
+// processed, its response arrives whole, and only then does the
+// connection close.
+func TestShutdownDrainsStreams(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	started := make(chan struct{}, 1)
+	s := serve(t, &h2c.Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			started <- struct{}{}
+			<-release
+		}
+		io.WriteString(w, "done "+r.URL.Path)
+	})})
+	c := upgrade(t, s.srv)
+	got := make(chan *h2ctest.Response, 1)
+	errc := make(chan error, 1)
+	go func() {
+		r, err := c.Get("/slow")
+		got <- r
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(testkit.Timeout):
+		t.Fatal("the slow stream never started")
+	}
+	done := shutdown(s.n)
+	testkit.WaitFor(t, "the shutdown to begin", func() bool { return shuttingDown(t, s) })
+	close(release)
+	r, err := <-got, <-errc
+	if err != nil || r == nil || string(r.Body) != "done /slow" {
+		t.Fatalf("slow stream during shutdown: %+v %v, want it finished", r, err)
+	}
+	if c.GoAway == nil || c.GoAway.ErrCode != 0 || c.GoAway.LastStreamID < 3 {
+		t.Errorf("GOAWAY %v, want NO_ERROR naming stream 3 as processed", c.GoAway)
+	}
+	c.Conn.Close()
+	wait(t, done, "Shutdown")
+}
+
+// shuttingDown reports whether s's negotiator refuses new switches.
+func shuttingDown(t *testing.T, s setup) bool {
+	e := testkit.Raw(t, testkit.Addr(s.srv), testkit.UpgradeRequest("/", "h2c", "HTTP2-Settings: "+h2ctest.Settings, "Connection: HTTP2-Settings"))
+	return e.Resp.StatusCode == http.StatusServiceUnavailable
 }
 
 func TestPriorKnowledge(t *testing.T) {
 	t.Parallel()
-	n, _ := negotiate.New(nil)
+	n := testkit.NewNegotiator(t, nil)
 	p, _ := h2c.New(nil)
 	reg := new(negotiate.Registry)
 	reg.Register("h2c", p)
 	srv := httptest.NewUnstartedServer(n.Middleware(reg)(app))
 	h2c.ConfigureServer(srv.Config)
 	srv.Start()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 
 	var protos http.Protocols
 	protos.SetUnencryptedHTTP2(true)
@@ -355,17 +506,8 @@ func TestPriorKnowledge(t *testing.T) {
 		t.Errorf("prior knowledge served %q, want HTTP/2.0 by the same handler", got)
 	}
 	// Upgrades still work on the same server.
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/up", "x"), nil)
+	_, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", "/up", "x"), nil)
 	if err != nil || first == nil || !strings.HasPrefix(string(first.Body), "HTTP/2.0") {
 		t.Errorf("upgrade beside prior knowledge: %+v %v", first, err)
 	}
-	conn.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	n.Shutdown(ctx)
 }

@@ -35,7 +35,6 @@ type Client struct {
 	hbuf    bytes.Buffer
 	enc     *hpack.Encoder
 	next    uint32
-	host    string
 	GoAway  *http2.GoAwayFrame // the GOAWAY received, if any
 	Upgrade *http.Response     // the 101, or the HTTP/1.1 answer if the server did not switch
 }
