@@ -11,14 +11,13 @@ import (
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-// Config configures the middleware and the handler. Negotiator and
-// Registry are required; every other field has a default.
+// Config configures the middleware. Negotiator and Registry are required;
+// Skipper has a default.
 type Config struct {
 	// Skipper, when it returns true, sends the request to the next handler
 	// as ordinary HTTP. It is asked about upgrade requests only, so plain
 	// requests cost it nothing. Default: never skip
-	// (middleware.DefaultSkipper). The handler ignores it: a route that
-	// requires an upgrade answers 426 to whatever does not switch.
+	// (middleware.DefaultSkipper).
 	Skipper middleware.Skipper
 
 	// Negotiator holds what the mounts share: the live switched
@@ -30,22 +29,12 @@ type Config struct {
 	Registry *negotiate.Registry
 }
 
-// errConfig is returned by ToMiddleware and ToHandler for a Config
-// without its Negotiator or Registry.
+// errConfig is returned by ToMiddleware for a Config without its
+// Negotiator or Registry.
 var errConfig = errors.New("echoadapter: Config needs a Negotiator and a Registry")
 
-func (config Config) validate() (Config, error) {
-	if config.Negotiator == nil || config.Registry == nil {
-		return config, errConfig
-	}
-	if config.Skipper == nil {
-		config.Skipper = middleware.DefaultSkipper
-	}
-	return config, nil
-}
-
 // Middleware returns the middleware of [Config.ToMiddleware] for n and reg
-// with the default Skipper.
+// with the default Skipper. It panics if n or reg is nil.
 func Middleware(n *negotiate.Negotiator, reg *negotiate.Registry) echo.MiddlewareFunc {
 	return MiddlewareWithConfig(Config{Negotiator: n, Registry: reg})
 }
@@ -61,24 +50,26 @@ func MiddlewareWithConfig(config Config) echo.MiddlewareFunc {
 }
 
 // ToMiddleware returns middleware that switches requests offering a
-// protocol of the Registry, on any route (mount it with e.Use, or e.Pre to
-// switch before routing). A request that is not an upgrade, or offers only
-// tokens the Registry does not have (or that its protocols ignore), goes on
-// to the next handler as ordinary HTTP; neither path allocates.
+// protocol of the Registry, and returns an error for an invalid config
+// instead of panicking. Mounted with e.Use it switches on every route
+// (and where no route matches); with e.Pre, before routing. A request that
+// is not an upgrade, or offers only tokens the Registry does not have (or
+// that its protocols ignore), goes on to the next handler as ordinary
+// HTTP; neither path allocates.
 //
 // A refusal is written through c.Response() (Echo's loggers see its
 // status), and the middleware returns nil. After a switch c.Response() is
-// committed with status 101, and the middleware returns nil as soon as the
-// connection has switched: the protocol runs on in a goroutine of its own,
-// so Echo's loggers log the 101 at the switch and the pooled echo.Context
-// goes back to its pool. Protocols that carry HTTP (h2c) serve
-// their requests with c.Echo(), through Echo's router and middleware again.
+// committed with status 101 and the middleware returns nil at once: the
+// protocol runs on in a goroutine of its own, so Echo's loggers log the
+// 101 at the switch and the pooled echo.Context goes back to its pool.
 func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
-	config, err := config.validate()
-	if err != nil {
-		return nil, err
+	if config.Negotiator == nil || config.Registry == nil {
+		return nil, errConfig
 	}
 	n, reg, skip := config.Negotiator, config.Registry, config.Skipper
+	if skip == nil {
+		skip = middleware.DefaultSkipper
+	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			r := c.Request()
@@ -87,10 +78,10 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 			}
 			w := writers.Get().(*responseWriter)
 			w.res = c.Response()
-			switched := n.Upgrade(w, r, reg, c.Echo())
+			answered := n.Upgrade(w, r, reg)
 			w.res = nil // the negotiator keeps no writer once Upgrade returns
 			writers.Put(w)
-			if switched {
+			if answered {
 				return nil
 			}
 			return next(c)
@@ -98,33 +89,26 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 	}, nil
 }
 
-// Handler returns the handler of [Config.ToHandler] for n and reg. It panics
-// if either is nil.
+// Handler returns the handler of a route that must switch
+// (e.Any("/ws", h)): it switches requests that offer a protocol of reg and
+// answers every other request 426 Upgrade Required, with Upgrade listing
+// reg's tokens, as [negotiate.Negotiator.Endpoint] does. It returns nil to
+// Echo in every case: refusals are written through c.Response(), and a
+// switched response is committed with status 101. It panics if n or reg
+// is nil.
+//
+// A route that must switch ends the chain, so it is a handler rather than
+// a middleware, and has nothing to configure: a Skipper would only turn
+// some requests into the 426 they get anyway.
 func Handler(n *negotiate.Negotiator, reg *negotiate.Registry) echo.HandlerFunc {
-	h, err := Config{Negotiator: n, Registry: reg}.ToHandler()
-	if err != nil {
-		panic(err)
+	if n == nil || reg == nil {
+		panic(errors.New("echoadapter: Handler needs a Negotiator and a Registry"))
 	}
-	return h
-}
-
-// ToHandler returns a handler for routes that require an upgrade
-// (e.GET("/ws", h)): it switches requests that offer a protocol of the
-// Registry and answers every other request 426 Upgrade Required, with
-// Upgrade listing the Registry's tokens, as [negotiate.Negotiator.Endpoint]
-// does. It returns nil to Echo in every case: refusals are written, and a
-// switched response is committed with status 101. As at an Endpoint,
-// [negotiate.Conn.Next] is nil here.
-func (config Config) ToHandler() (echo.HandlerFunc, error) {
-	config, err := config.validate()
-	if err != nil {
-		return nil, err
-	}
-	endpoint := config.Negotiator.Endpoint(config.Registry)
+	endpoint := n.Endpoint(reg)
 	return func(c echo.Context) error {
 		endpoint.ServeHTTP(&responseWriter{res: c.Response()}, c.Request())
 		return nil
-	}, nil
+	}
 }
 
 // writers keeps an upgrade request that does not switch (an unknown

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -18,8 +17,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/switchyard-http/switchyard/echoadapter"
-	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -36,6 +35,8 @@ func TestMiddlewarePassesPlainRequests(t *testing.T) {
 		{"not an upgrade", "/plain", nil, 200, "plain HTTP/1.1"},
 		{"unknown token", "/plain", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"foo/9"}}, 200, "plain HTTP/1.1"},
 		{"HTTP/1.1 Upgrade without Connection", "/plain", http.Header{"Upgrade": {"echo/1"}}, 200, "plain HTTP/1.1"},
+		{"h2c with bad HTTP2-Settings", "/plain", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Upgrade": {"h2c"},
+			"Http2-Settings": {"not base64!"}}, 200, "plain HTTP/1.1"},
 		{"no route", "/nowhere", nil, 404, ""},
 	}
 	for _, tt := range tests {
@@ -46,13 +47,13 @@ func TestMiddlewarePassesPlainRequests(t *testing.T) {
 	}
 }
 
+// The middleware runs before each route's handler, so an offer of its
+// tokens switches everywhere, the route mounted with Handler included.
 func TestMiddlewareSwitchesOnAnyPath(t *testing.T) {
 	t.Parallel()
 	a := newApp(t)
-	// A path without a route, a plain route and the WebSocket route: the
-	// middleware runs before each handler.
 	for _, path := range []string{"/nowhere", "/plain", "/ws"} {
-		c, resp := a.dial(t, path, "echo/1", nil)
+		c, resp := testkit.Dial(t, a.url+path, []string{"echo/1"}, nil)
 		if got, want := resp.Header.Get("Upgrade"), "echo/1"; got != want {
 			t.Errorf("%s: Upgrade = %q, want %q", path, got, want)
 		}
@@ -74,14 +75,18 @@ func TestHandlerRequiresUpgrade(t *testing.T) {
 				h.Get("Upgrade"), code, hdr.Get("Upgrade"), body)
 		}
 	}
-	c, _ := a.dialWS(t, "/ws", nil)
+	c, resp := a.dialWS(t, "/ws", nil)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("websocket status %d, want 101", resp.StatusCode)
+	}
 	wsRoundTrip(t, c, gws.TextMessage, "hello")
 	wsRoundTrip(t, c, gws.BinaryMessage, "\x00\x01\xff")
 }
 
+// Refusals are written through c.Response(): Echo's loggers log their
+// status.
 func TestRefusalsAreEchoResponses(t *testing.T) {
 	t.Parallel()
-	var statuses []int
 	statusCh := make(chan int, 4)
 	a := newApp(t, middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true,
@@ -92,19 +97,19 @@ func TestRefusalsAreEchoResponses(t *testing.T) {
 	}))
 	h := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"},
 		"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
-	code, _, _ := get(t, "PUT", a.url+"/ws", h) // no PUT route: Echo's 405
-	if code != http.StatusMethodNotAllowed {
-		t.Errorf("PUT /ws: got %d, want 405", code)
+	if code, body, _ := get(t, "PUT", a.url+"/ws", h); code != http.StatusMethodNotAllowed || body == "" {
+		t.Errorf("PUT /ws: got %d %q, want 405 with a reason", code, body)
 	}
 	code, body, _ := get(t, "GET", a.url+"/ws", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}})
 	if code != http.StatusBadRequest || body == "" {
 		t.Errorf("GET /ws without a version: got %d %q, want 400 with a reason", code, body)
 	}
+	var statuses []int
 	for range 2 {
 		select {
 		case s := <-statusCh:
 			statuses = append(statuses, s)
-		case <-time.After(wait):
+		case <-time.After(testkit.Timeout):
 			t.Fatal("RequestLogger logged nothing")
 		}
 	}
@@ -113,24 +118,21 @@ func TestRefusalsAreEchoResponses(t *testing.T) {
 	}
 }
 
-// After a switch the echo.Response is committed with 101: the loggers log
-// 101, and an error returned after the switch reaches Echo's error handler
-// without anything being written to the hijacked connection.
+// After a switch the echo.Response is committed with 101: an error
+// returned after the switch reaches Echo's error handler without anything
+// being written to the switched connection.
 func TestErrorAfterSwitch(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
+	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("echo/1", echoStream); err != nil {
-		t.Fatal(err)
-	}
+	reg.HandleFunc("echo/1", testkit.EchoConn)
 	type seen struct {
 		committed bool
 		status    int
 		writeErr  error
 	}
 	handled := make(chan seen, 1)
-	e := echo.New()
-	e.Logger.SetOutput(io.Discard)
+	e := newEcho()
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		// A careless handler that writes whatever the state.
 		res := c.Response()
@@ -146,9 +148,8 @@ func TestErrorAfterSwitch(t *testing.T) {
 		return errors.New("the application failed after the switch")
 	})
 	a := startApp(t, e, n)
-	c, _ := a.dial(t, "/up", "echo/1", nil)
+	c, _ := testkit.Dial(t, a.url+"/up", []string{"echo/1"}, nil)
 	streamRoundTrip(t, c, "ping")
-	c.Close()
 	select {
 	case s := <-handled:
 		if !s.committed || s.status != http.StatusSwitchingProtocols {
@@ -157,19 +158,19 @@ func TestErrorAfterSwitch(t *testing.T) {
 		if !errors.Is(s.writeErr, http.ErrHijacked) {
 			t.Errorf("write after the switch: got %v, want http.ErrHijacked", s.writeErr)
 		}
-	case <-time.After(wait):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("the error after the switch never reached Echo's error handler")
 	}
+	// Nothing the error handler wrote reached the connection.
+	streamRoundTrip(t, c, "still echo/1")
 }
 
 func TestSkipper(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
+	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("echo/1", echoStream); err != nil {
-		t.Fatal(err)
-	}
-	e := echo.New()
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	e := newEcho()
 	e.Use(echoadapter.MiddlewareWithConfig(echoadapter.Config{
 		Negotiator: n,
 		Registry:   reg,
@@ -181,7 +182,7 @@ func TestSkipper(t *testing.T) {
 	if code != 200 || body != "skipped" {
 		t.Errorf("echo/1 offer on /skip: got %d %q, want 200 %q", code, body, "skipped")
 	}
-	c, _ := a.dial(t, "/other", "echo/1", nil)
+	c, _ := testkit.Dial(t, a.url+"/other", []string{"echo/1"}, nil)
 	streamRoundTrip(t, c, "not skipped")
 }
 
@@ -196,17 +197,15 @@ func TestConfigValidation(t *testing.T) {
 		if mw, err := cfg.ToMiddleware(); err == nil || mw != nil {
 			t.Errorf("ToMiddleware(%+v) = %v, %v; want an error", cfg, mw != nil, err)
 		}
-		if h, err := cfg.ToHandler(); err == nil || h != nil {
-			t.Errorf("ToHandler(%+v) = %v, %v; want an error", cfg, h != nil, err)
-		}
 	}
-	if _, err := (echoadapter.Config{Negotiator: n, Registry: reg}).ToMiddleware(); err != nil {
+	if mw, err := (echoadapter.Config{Negotiator: n, Registry: reg}).ToMiddleware(); err != nil || mw == nil {
 		t.Errorf("ToMiddleware of a valid config: %v", err)
 	}
 	for name, f := range map[string]func(){
 		"MiddlewareWithConfig": func() { echoadapter.MiddlewareWithConfig(echoadapter.Config{}) },
 		"Middleware":           func() { echoadapter.Middleware(nil, reg) },
-		"Handler":              func() { echoadapter.Handler(n, nil) },
+		"Handler(n, nil)":      func() { echoadapter.Handler(n, nil) },
+		"Handler(nil, reg)":    func() { echoadapter.Handler(nil, reg) },
 	} {
 		func() {
 			defer func() {
@@ -225,9 +224,7 @@ func TestPassThroughDoesNotAllocate(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("echo/1", echoStream); err != nil {
-		t.Fatal(err)
-	}
+	reg.HandleFunc("echo/1", testkit.EchoConn)
 	e := echo.New()
 	h := echoadapter.Middleware(n, reg)(func(echo.Context) error { return nil })
 	plain := httptest.NewRequest("GET", "/", nil)
@@ -242,99 +239,142 @@ func TestPassThroughDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// h2c streams are served by the *echo.Echo itself: through Echo's router
-// and middleware, as HTTP/2 requests.
+// h2c streams are served by the server's Handler, the *echo.Echo: through
+// Echo's Pre middleware, router and middleware, as HTTP/2 requests, whether
+// the adapter is mounted with e.Use or e.Pre.
 func TestH2CStreamsGoThroughEcho(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	p, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := reg.Register("h2c", p); err != nil {
-		t.Fatal(err)
-	}
-	var h2seen atomic.Int64
-	e := echo.New()
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if c.Request().ProtoMajor == 2 {
-				h2seen.Add(1)
+	for _, mount := range []string{"Use", "Pre"} {
+		t.Run(mount, func(t *testing.T) {
+			t.Parallel()
+			n := testkit.NewNegotiator(t, nil)
+			reg := new(negotiate.Registry)
+			reg.Register("h2c", h2cProto(t))
+			var pre, routed atomic.Int64
+			e := newEcho()
+			e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
+				return func(c echo.Context) error {
+					if c.Request().ProtoMajor == 2 {
+						pre.Add(1)
+					}
+					return next(c)
+				}
+			})
+			if mount == "Pre" {
+				e.Pre(echoadapter.Middleware(n, reg))
 			}
-			return next(c)
-		}
-	})
-	e.Use(echoadapter.Middleware(n, reg))
-	e.GET("/proto", func(c echo.Context) error { return c.String(http.StatusOK, c.Request().Proto) })
-	e.POST("/body", func(c echo.Context) error {
-		b, err := io.ReadAll(c.Request().Body)
-		if err != nil {
-			return err
-		}
-		return c.String(http.StatusOK, string(b))
-	})
-	a := startApp(t, e, n)
-	conn, err := net.DialTimeout("tcp", a.addr(), wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(wait))
-	cl, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", a.addr()), nil)
-	if err != nil || first == nil {
-		t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
-	}
-	if got, want := string(first.Body), "HTTP/2.0"; got != want {
-		t.Errorf("stream 1 /proto = %q, want %q", got, want)
-	}
-	r, err := cl.Do("POST", "/body", []byte("over h2"))
-	if err != nil || string(r.Body) != "over h2" {
-		t.Errorf("POST /body over the upgraded connection: %v, %v; want %q", r, err, "over h2")
-	}
-	if got, want := h2seen.Load(), int64(2); got != want {
-		t.Errorf("HTTP/2 requests seen by Echo's middleware = %d, want %d", got, want)
+			e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+				return func(c echo.Context) error {
+					if c.Request().ProtoMajor == 2 {
+						routed.Add(1)
+					}
+					return next(c)
+				}
+			})
+			if mount == "Use" {
+				e.Use(echoadapter.Middleware(n, reg))
+			}
+			e.GET("/proto", func(c echo.Context) error { return c.String(http.StatusOK, c.Request().Proto) })
+			e.POST("/body", func(c echo.Context) error {
+				b, err := io.ReadAll(c.Request().Body)
+				if err != nil {
+					return err
+				}
+				return c.String(http.StatusOK, string(b))
+			})
+			a := startApp(t, e, n)
+			conn := testkit.DialTCP(t, a.addr())
+			cl, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", a.addr()), nil)
+			if err != nil || first == nil {
+				t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
+			}
+			if got, want := string(first.Body), "HTTP/2.0"; got != want {
+				t.Errorf("stream 1 /proto = %q, want %q", got, want)
+			}
+			r, err := cl.Do("POST", "/body", []byte("over h2"))
+			if err != nil || string(r.Body) != "over h2" {
+				t.Errorf("POST /body over the upgraded connection: %v, %v; want %q", r, err, "over h2")
+			}
+			if pre.Load() != 2 || routed.Load() != 2 {
+				t.Errorf("HTTP/2 requests seen by Pre = %d, after routing = %d; want 2 and 2", pre.Load(), routed.Load())
+			}
+		})
 	}
 }
 
-// e.Shutdown, with the negotiator tied to e.Server, closes switched
-// connections their protocol's way and cancels their contexts; Echo's
-// ContextTimeout in front does not.
+// e.Shutdown, with the negotiator tied to e.Server, asks switched
+// connections to close their protocol's way and cancels their contexts.
+// The upgrade requests' contexts (cut short by Echo's ContextTimeout in
+// front) have ended by then, and none of that reached the connections.
 func TestShutdownDrainsSwitchedConnections(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, middleware.ContextTimeout(20*time.Millisecond))
+	reqCtx := make(chan context.Context, 8)
+	capture := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if negotiate.IsUpgrade(c.Request()) {
+				reqCtx <- c.Request().Context()
+			}
+			return next(c)
+		}
+	}
+	a := newApp(t, middleware.ContextTimeout(time.Minute), capture)
 	ws, _ := a.dialWS(t, "/ws", nil)
-	stream, _ := a.dial(t, "/", "echo/1", nil)
-	watch, _ := a.dial(t, "/", "ctx/1", nil)
+	stream, _ := testkit.Dial(t, a.url+"/", []string{"echo/1"}, nil)
+	watch, _ := testkit.Dial(t, a.url+"/", []string{"ctx/1"}, nil)
+	conn := testkit.DialTCP(t, a.addr())
+	h2, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/plain", a.addr()), nil)
+	if err != nil || first == nil {
+		t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
+	}
+	for range 4 {
+		select {
+		case ctx := <-reqCtx:
+			select {
+			case <-ctx.Done():
+			case <-time.After(testkit.Timeout):
+				t.Fatal("an upgrade request's context did not end after the switch")
+			}
+		case <-time.After(testkit.Timeout):
+			t.Fatal("an upgrade request never reached the middleware in front")
+		}
+	}
 
-	// Well past the request's timeout, everything is alive.
-	time.Sleep(100 * time.Millisecond)
 	wsRoundTrip(t, ws, gws.TextMessage, "alive")
 	streamRoundTrip(t, stream, "alive")
-	_ = watch.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	if n, err := watch.Read(make([]byte, 16)); !isTimeout(err) {
-		t.Fatalf("ctx/1 before shutdown: read %d bytes, %v; want its context alive (a read timeout)", n, err)
+	if _, err := io.WriteString(watch, "?"); err != nil {
+		t.Fatal(err)
 	}
-	if s := a.n.Stats(); s.Active["websocket"] != 1 || s.Active["echo"] != 1 || s.Active["ctx"] != 1 {
+	state := make([]byte, len("alive"))
+	if _, err := io.ReadFull(watch, state); err != nil || string(state) != "alive" {
+		t.Errorf("ctx/1 before shutdown: %q, %v; want its context alive", state, err)
+	}
+	if r, err := h2.Get("/plain"); err != nil || string(r.Body) != "plain HTTP/2.0" {
+		t.Errorf("h2c GET /plain: %v, %v", r, err)
+	}
+	if s := a.n.Stats(); s.Active["websocket"] != 1 || s.Active["echo"] != 1 || s.Active["ctx"] != 1 || s.Active["h2c"] != 1 {
 		t.Fatalf("active before shutdown = %v, want one of each", s.Active)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	if err := a.e.Shutdown(ctx); err != nil {
 		t.Fatalf("e.Shutdown: %v", err)
 	}
-	_, _, err := ws.ReadMessage()
-	if !gws.IsCloseError(err, gws.CloseGoingAway) {
+	if _, _, err := ws.ReadMessage(); !gws.IsCloseError(err, gws.CloseGoingAway) {
 		t.Errorf("websocket at shutdown: %v, want close 1001", err)
 	}
 	ws.Close()
 	if b, err := io.ReadAll(stream); err != nil || len(b) != 0 {
 		t.Errorf("echo/1 at shutdown: read %q, %v; want it closed", b, err)
 	}
-	_ = watch.SetReadDeadline(time.Now().Add(wait))
-	if b, err := io.ReadAll(watch); err != nil || string(b) != "cancelled" {
-		t.Errorf("ctx/1 at shutdown: read %q, %v; want %q then EOF", b, err, "cancelled")
+	if got := testkit.ReadAll(t, watch); got != "cancelled" {
+		t.Errorf("ctx/1 at shutdown: read %q; want %q then EOF", got, "cancelled")
+	}
+	if ga, err := h2.WaitGoAway(); err != nil || ga == nil {
+		t.Errorf("h2c at shutdown: %v, %v; want GOAWAY", ga, err)
+	}
+	for _, c := range []io.Closer{stream, watch, conn} {
+		c.Close() // the client's side of the close, which the server's drain waits for
 	}
 	if err := a.n.Shutdown(ctx); err != nil {
 		t.Errorf("waiting for the switched connections: %v", err)
@@ -346,21 +386,14 @@ func TestShutdownDrainsSwitchedConnections(t *testing.T) {
 	}
 }
 
-func isTimeout(err error) bool {
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
-}
-
 // Mounted with e.Pre, the middleware switches before routing.
 func TestPreMiddleware(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
+	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("echo/1", echoStream); err != nil {
-		t.Fatal(err)
-	}
-	e := echo.New()
-	routed := new(atomic.Int64)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	e := newEcho()
+	var routed atomic.Int64
 	e.Pre(echoadapter.Middleware(n, reg))
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -370,53 +403,12 @@ func TestPreMiddleware(t *testing.T) {
 	})
 	e.GET("/plain", func(c echo.Context) error { return c.String(http.StatusOK, "plain") })
 	a := startApp(t, e, n)
-	c, _ := a.dial(t, "/nowhere", "echo/1", nil)
+	c, _ := testkit.Dial(t, a.url+"/nowhere", []string{"echo/1"}, nil)
 	streamRoundTrip(t, c, "before routing")
 	if code, body, _ := get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain" {
 		t.Errorf("GET /plain: got %d %q, want 200 %q", code, body, "plain")
 	}
 	if got, want := routed.Load(), int64(1); got != want {
 		t.Errorf("requests past routing = %d, want %d (the plain one only)", got, want)
-	}
-}
-
-// Protocols get the Echo app, never the pooled echo.Context: Conn.Next is
-// the *echo.Echo under the middleware, and nil under the handler, as at a
-// negotiate Endpoint.
-func TestConnNext(t *testing.T) {
-	t.Parallel()
-	n := newNegotiator(t, nil)
-	nexts := make(chan http.Handler, 2)
-	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("next/1", func(c *negotiate.Conn) error {
-		nexts <- c.Next()
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	e := echo.New()
-	e.Use(echoadapter.Middleware(n, reg))
-	a := startApp(t, e, n)
-	a.dial(t, "/any", "next/1", nil)
-	select {
-	case got := <-nexts:
-		if got != http.Handler(e) {
-			t.Errorf("middleware: Conn.Next() = %T, want the *echo.Echo", got)
-		}
-	case <-time.After(wait):
-		t.Fatal("next/1 never served")
-	}
-
-	e2 := echo.New()
-	e2.GET("/required", echoadapter.Handler(n, reg))
-	a2 := startApp(t, e2, n)
-	a2.dial(t, "/required", "next/1", nil)
-	select {
-	case got := <-nexts:
-		if got != nil {
-			t.Errorf("handler: Conn.Next() = %T, want nil", got)
-		}
-	case <-time.After(wait):
-		t.Fatal("next/1 never served")
 	}
 }

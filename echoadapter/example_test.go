@@ -9,13 +9,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
+
+	gws "github.com/gorilla/websocket"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/switchyard-http/switchyard/echoadapter"
 	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
 )
 
 // The middleware switches on every route: here echo/1, a custom protocol
@@ -26,13 +30,10 @@ func ExampleMiddleware() {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	err = reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
 		_, err := io.Copy(c, c)
 		return err
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
 	e := echo.New()
 	e.Use(echoadapter.Middleware(n, reg))
 	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "plain hello") })
@@ -67,10 +68,7 @@ func ExampleHandler() {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	err = reg.HandleFunc("chat/1", func(c *negotiate.Conn) error { return nil })
-	if err != nil {
-		log.Fatal(err)
-	}
+	reg.HandleFunc("chat/1", func(c *negotiate.Conn) error { return nil })
 	e := echo.New()
 	e.GET("/chat", echoadapter.Handler(n, reg))
 
@@ -112,21 +110,25 @@ func ExampleConfig_ToMiddleware() {
 }
 
 // Tied to Echo's server, the negotiator's shutdown starts with e.Shutdown:
-// switched connections are closed their protocol's way; n.Shutdown waits
-// for them.
+// it cancels each switched connection's Context, and the protocol ends the
+// connection its own way (here: it stops reading and returns); n.Shutdown
+// waits for them.
 func Example_shutdown() {
 	n, err := negotiate.New(nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	err = reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		ctx := c.Context()
+		stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+		defer stop()
 		_, err := io.Copy(c, c)
+		if ctx.Err() != nil {
+			return nil // shut down
+		}
 		return err
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
@@ -151,15 +153,71 @@ func Example_shutdown() {
 	if err := e.Shutdown(context.Background()); err != nil {
 		log.Fatal(err)
 	}
+	b, err := io.ReadAll(conn) // the end of the stream
+	fmt.Printf("read %q, %v\n", b, err)
+	conn.Close()
 	if err := n.Shutdown(context.Background()); err != nil {
 		log.Fatal(err)
 	}
-	b, err := io.ReadAll(conn)
-	fmt.Printf("read %q, %v\n", b, err)
 	fmt.Println(errors.Is(<-served, http.ErrServerClosed))
 	fmt.Println("active:", n.Stats().Active["echo"])
 	// Output:
 	// read "", <nil>
 	// true
 	// active: 0
+}
+
+// A WebSocket route behind Echo's middleware: the negotiator writes the 101
+// from c.Response()'s header, so the X-Request-Id that RequestID sets is
+// sent with it.
+func Example_webSocket() {
+	n, err := negotiate.New(nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	echoMessages, err := websocket.New(nil, func(c *websocket.Conn) error {
+		for {
+			typ, msg, err := c.ReadMessage()
+			if err != nil {
+				return err
+			}
+			if err := c.WriteMessage(typ, msg); err != nil {
+				return err
+			}
+		}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.Register("websocket", echoMessages)
+
+	e := echo.New()
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return "req-1" }}))
+	e.Any("/ws", echoadapter.Handler(n, reg))
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	d := gws.Dialer{HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fmt.Println(resp.Status, "X-Request-Id:", resp.Header.Get("X-Request-Id"))
+	if err := c.WriteMessage(gws.TextMessage, []byte("hello")); err != nil {
+		log.Fatal(err)
+	}
+	_, msg, err := c.ReadMessage()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(msg))
+	c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""))
+	// Output:
+	// 101 Switching Protocols X-Request-Id: req-1
+	// hello
 }

@@ -1,15 +1,12 @@
 package echoadapter_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,111 +14,109 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchyard-http/switchyard/echoadapter"
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
 )
 
-// wait bounds every network wait of the tests.
-const wait = 10 * time.Second
-
-// echoStream is echo/1: every byte comes back.
-func echoStream(c *negotiate.Conn) error {
-	_, err := io.Copy(c, c)
-	return err
-}
-
-// wsEcho is a WebSocket echo on gorilla through the negotiator's Handshake,
-// as the websocket package builds it: gorilla writes its own 101 with the
-// ResponseWriter's header, refusals go through negotiate.Refuse, and the
-// shutdown sends close 1001.
-func wsEcho() negotiate.Protocol {
-	up := gws.Upgrader{
-		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
-			negotiate.Refuse(w, r, negotiate.Refusal(status, reason.Error()))
-		},
-	}
-	return negotiate.Protocol{Handshake: func(w http.ResponseWriter, r *http.Request) error {
-		ws, err := up.Upgrade(w, r, w.Header())
-		if err != nil {
-			return nil // refused through the negotiator
-		}
-		defer ws.Close()
-		if nc, ok := ws.NetConn().(*negotiate.Conn); ok {
-			nc.OnShutdown(func() {
-				_ = ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseGoingAway, ""), time.Now().Add(time.Second))
-			})
-		}
+// wsEcho is the real WebSocket engine, echoing each message with its type.
+func wsEcho(t *testing.T) negotiate.Protocol {
+	t.Helper()
+	p, err := websocket.New(nil, func(c *websocket.Conn) error {
 		for {
-			typ, msg, err := ws.ReadMessage()
+			typ, msg, err := c.ReadMessage()
 			if err != nil {
 				return err
 			}
-			if err := ws.WriteMessage(typ, msg); err != nil {
+			if err := c.WriteMessage(typ, msg); err != nil {
 				return err
 			}
 		}
-	}}
-}
-
-// ctxWatch is ctx/1: it writes "cancelled" once the connection's context
-// ends, and closes the connection its own way on shutdown (by returning).
-func ctxWatch(c *negotiate.Conn) error {
-	c.OnShutdown(func() {})
-	<-c.Context().Done()
-	_, err := io.WriteString(c, "cancelled")
-	return err
-}
-
-func newNegotiator(t *testing.T, opts *negotiate.Options) *negotiate.Negotiator {
-	t.Helper()
-	n, err := negotiate.New(opts)
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("negotiator shutdown: %v", err)
-		}
-	})
-	return n
+	return p
 }
 
-// testApp is an Echo app with the adapter behind the middleware under test.
+// h2cProto is the real h2c engine.
+func h2cProto(t *testing.T) negotiate.Protocol {
+	t.Helper()
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// echoUntilShutdown is echo/1 as a protocol should write it: every byte
+// comes back until the client ends its stream or the connection's context
+// ends (a shutdown), when it stops reading and returns, and the negotiator
+// closes the connection.
+func echoUntilShutdown(c *negotiate.Conn) error {
+	ctx := c.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
+	_, err := io.Copy(c, c)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// ctxWatch is ctx/1: it answers each byte with "alive" while the
+// connection's context lives, and writes "cancelled" once it ends, its own
+// goodbye at a shutdown.
+func ctxWatch(c *negotiate.Conn) error {
+	ctx := c.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 1)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ctx.Err() != nil {
+				_, err = io.WriteString(c, "cancelled")
+			}
+			return err
+		}
+		state := "alive"
+		if ctx.Err() != nil {
+			state = "ended"
+		}
+		if _, err := io.WriteString(c, state); err != nil {
+			return err
+		}
+	}
+}
+
+// testApp is an Echo app served from its own e.Server on loopback.
 type testApp struct {
 	e      *echo.Echo
 	n      *negotiate.Negotiator
-	srv    *httptest.Server
 	url    string // http://HOST:PORT
-	errLog *lockedBuffer
+	errLog *testkit.LockedBuffer
 }
 
 // newApp builds e with front in front of everything (e.Use), then the
-// adapter's middleware with echo/1 and ctx/1 on any path, WebSocket
-// required on /ws, and plain routes GET /plain and POST /body. The server
-// is Echo's own e.Server, so e.Shutdown is the server's shutdown, and its
-// ErrorLog is kept.
+// adapter's middleware with echo/1, ctx/1 and h2c on any path, the real
+// WebSocket engine required on /ws, and plain routes GET /plain and POST
+// /body. The server is Echo's own e.Server, so e.Shutdown is the server's
+// shutdown, and its ErrorLog is kept.
 func newApp(t *testing.T, front ...echo.MiddlewareFunc) *testApp {
 	t.Helper()
-	n := newNegotiator(t, nil)
+	n := testkit.NewNegotiator(t, nil)
 	anyPath := new(negotiate.Registry)
-	if err := anyPath.HandleFunc("echo/1", echoStream); err != nil {
-		t.Fatal(err)
-	}
-	if err := anyPath.HandleFunc("ctx/1", ctxWatch); err != nil {
-		t.Fatal(err)
-	}
+	anyPath.HandleFunc("echo/1", echoUntilShutdown)
+	anyPath.HandleFunc("ctx/1", ctxWatch)
+	anyPath.Register("h2c", h2cProto(t))
 	ws := new(negotiate.Registry)
-	if err := ws.Register("websocket", wsEcho()); err != nil {
-		t.Fatal(err)
-	}
+	ws.Register("websocket", wsEcho(t))
 
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	e.Logger.SetOutput(io.Discard)
+	e := newEcho()
 	e.Use(front...)
 	e.Use(echoadapter.Middleware(n, anyPath))
-	e.GET("/ws", echoadapter.Handler(n, ws))
+	e.Any("/ws", echoadapter.Handler(n, ws))
 	e.GET("/plain", func(c echo.Context) error { return c.String(http.StatusOK, "plain "+c.Request().Proto) })
 	e.POST("/body", func(c echo.Context) error {
 		b, err := io.ReadAll(c.Request().Body)
@@ -134,18 +129,27 @@ func newApp(t *testing.T, front ...echo.MiddlewareFunc) *testApp {
 	return startApp(t, e, n)
 }
 
-// startApp serves e from e.Server on loopback.
+// newEcho is an Echo that prints nothing.
+func newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	return e
+}
+
+// startApp serves e from e.Server on loopback, as e.Start would: the
+// server's Handler is e.
 func startApp(t *testing.T, e *echo.Echo, n *negotiate.Negotiator) *testApp {
 	t.Helper()
-	a := &testApp{e: e, n: n, errLog: new(lockedBuffer)}
+	a := &testApp{e: e, n: n, errLog: new(testkit.LockedBuffer)}
 	e.Server.Handler = e
 	e.Server.ErrorLog = log.New(a.errLog, "", 0)
-	a.srv = httptest.NewUnstartedServer(e)
-	a.srv.Config = e.Server
-	a.srv.Start()
-	a.url = a.srv.URL
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config = e.Server
+	srv.Start()
+	a.url = srv.URL
 	t.Cleanup(func() {
-		a.srv.Close()
+		srv.Close()
 		http.DefaultClient.CloseIdleConnections()
 		if s := a.errLog.String(); strings.Contains(s, "hijacked") {
 			t.Errorf("server log: %q, want nothing written to a hijacked connection", s)
@@ -156,10 +160,11 @@ func startApp(t *testing.T, e *echo.Echo, n *negotiate.Negotiator) *testApp {
 
 func (a *testApp) addr() string { return strings.TrimPrefix(a.url, "http://") }
 
-// dialWS opens a WebSocket to path with gorilla's client.
+// dialWS opens a WebSocket to path with gorilla's client, which checks
+// Sec-WebSocket-Accept.
 func (a *testApp) dialWS(t *testing.T, path string, h http.Header) (*gws.Conn, *http.Response) {
 	t.Helper()
-	d := gws.Dialer{HandshakeTimeout: wait}
+	d := gws.Dialer{HandshakeTimeout: testkit.Timeout}
 	c, resp, err := d.Dial("ws://"+a.addr()+path, h)
 	if err != nil {
 		status := 0
@@ -169,21 +174,7 @@ func (a *testApp) dialWS(t *testing.T, path string, h http.Header) (*gws.Conn, *
 		t.Fatalf("websocket dial %s: %v (status %d)", path, err, status)
 	}
 	t.Cleanup(func() { c.Close() })
-	_ = c.SetReadDeadline(time.Now().Add(wait))
-	return c, resp
-}
-
-// dial switches a connection to token on path with negotiate.Dial.
-func (a *testApp) dial(t *testing.T, path, token string, h http.Header) (net.Conn, *http.Response) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
-	c, resp, err := negotiate.Dial(ctx, a.url+path, []string{token}, h)
-	if err != nil {
-		t.Fatalf("dial %s on %s: %v", token, path, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(wait))
+	_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	return c, resp
 }
 
@@ -203,16 +194,9 @@ func wsRoundTrip(t *testing.T, c *gws.Conn, typ int, msg string) {
 }
 
 // streamRoundTrip writes msg on an echo/1 connection and wants it back.
-func streamRoundTrip(t *testing.T, c net.Conn, msg string) {
+func streamRoundTrip(t *testing.T, c io.ReadWriter, msg string) {
 	t.Helper()
-	if _, err := io.WriteString(c, msg); err != nil {
-		t.Fatal(err)
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		t.Fatalf("echo/1 read: %v", err)
-	}
-	if string(got) != msg {
+	if got := testkit.RoundTrip(t, c, msg); got != msg {
 		t.Errorf("echo/1: got %q, want %q", got, msg)
 	}
 }
@@ -220,7 +204,7 @@ func streamRoundTrip(t *testing.T, c net.Conn, msg string) {
 // get sends a plain request and returns the status, body and header.
 func get(t *testing.T, method, url string, h http.Header) (int, string, http.Header) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, nil)
 	if err != nil {
@@ -239,34 +223,4 @@ func get(t *testing.T, method, url string, h http.Header) (int, string, http.Hea
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b), resp.Header
-}
-
-// lockedBuffer is a bytes.Buffer written by the server and read by tests.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// eventually polls cond until it holds or the wait ends.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %s", wait, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

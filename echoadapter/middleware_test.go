@@ -14,17 +14,25 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
+// The three 101s of one subtest of TestEchoMiddlewareInFront.
+type switches struct {
+	ws, stream, h2c *http.Response
+}
+
 // Each of Echo's own middleware in front of the adapter, with a real
-// WebSocket and a real echo/1 switch through it.
+// WebSocket (the websocket package's engine), a real echo/1 and a real h2c
+// switch through it.
 func TestEchoMiddlewareInFront(t *testing.T) {
 	t.Parallel()
-	type check func(t *testing.T, a *testApp, ws, stream *http.Response)
-	logged := func(buf *lockedBuffer, lines ...string) check {
-		return func(t *testing.T, a *testApp, _, _ *http.Response) {
-			eventually(t, fmt.Sprintf("log %q, want lines %q", buf, lines), func() bool {
+	type check func(t *testing.T, a *testApp, s switches)
+	logged := func(buf *testkit.LockedBuffer, lines ...string) check {
+		return func(t *testing.T, a *testApp, _ switches) {
+			testkit.WaitFor(t, fmt.Sprintf("log lines %q", lines), func() bool {
 				for _, l := range lines {
 					if !strings.Contains(buf.String(), l+"\n") {
 						return false
@@ -34,16 +42,19 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			})
 		}
 	}
-	header101 := func(name string) check {
-		return func(t *testing.T, a *testApp, ws, stream *http.Response) {
-			for proto, resp := range map[string]*http.Response{"websocket": ws, "echo/1": stream} {
-				if resp.Header.Get(name) == "" {
-					t.Errorf("%s 101 lacks %s: %v", proto, name, resp.Header)
+	// header101 wants the field, with the value want if it is not "", in
+	// every protocol's 101, written by the negotiator.
+	header101 := func(name, want string) check {
+		return func(t *testing.T, a *testApp, s switches) {
+			for proto, resp := range map[string]*http.Response{"websocket": s.ws, "echo/1": s.stream, "h2c": s.h2c} {
+				got := resp.Header.Get(name)
+				if got == "" || want != "" && got != want {
+					t.Errorf("%s 101: %s = %q, want %q; header %v", proto, name, got, want, resp.Header)
 				}
 			}
 		}
 	}
-	loggerOut, requestLoggerOut := new(lockedBuffer), new(lockedBuffer)
+	loggerOut, requestLoggerOut := new(testkit.LockedBuffer), new(testkit.LockedBuffer)
 	tests := []struct {
 		name   string
 		mw     echo.MiddlewareFunc
@@ -53,7 +64,7 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 	}{
 		{name: "Logger",
 			mw:    middleware.LoggerWithConfig(middleware.LoggerConfig{Format: "${method} ${uri} ${status}\n", Output: loggerOut}),
-			check: logged(loggerOut, "GET /ws 101", "GET /any 101", "GET /plain 200")},
+			check: logged(loggerOut, "GET /ws 101", "GET /any 101", "GET /plain 101", "GET /plain 200")},
 		{name: "RequestLogger",
 			mw: middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 				LogStatus: true, LogURI: true, LogMethod: true, HandleError: true,
@@ -62,11 +73,11 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 					return nil
 				},
 			}),
-			check: logged(requestLoggerOut, "GET /ws 101", "GET /any 101", "GET /plain 200")},
+			check: logged(requestLoggerOut, "GET /ws 101", "GET /any 101", "GET /plain 101", "GET /plain 200")},
 		{name: "Recover", mw: middleware.Recover()},
-		{name: "Secure", mw: middleware.Secure(), check: header101("X-Frame-Options")},
-		{name: "CORS", mw: middleware.CORS(), header: http.Header{"Origin": {"ORIGIN"}}, check: header101("Access-Control-Allow-Origin")},
-		{name: "BodyLimit", mw: middleware.BodyLimit("1K"), check: func(t *testing.T, a *testApp, _, _ *http.Response) {
+		{name: "Secure", mw: middleware.Secure(), check: header101("X-Frame-Options", "SAMEORIGIN")},
+		{name: "CORS", mw: middleware.CORS(), header: http.Header{"Origin": {"ORIGIN"}}, check: header101("Access-Control-Allow-Origin", "*")},
+		{name: "BodyLimit", mw: middleware.BodyLimit("1K"), check: func(t *testing.T, a *testApp, _ switches) {
 			resp, err := http.Post(a.url+"/body", "text/plain", strings.NewReader(strings.Repeat("x", 2048)))
 			if err != nil {
 				t.Fatal(err)
@@ -76,14 +87,16 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 				t.Errorf("POST of 2 KiB: got %d, want %d (BodyLimit in force)", got, want)
 			}
 		}},
-		{name: "RequestID", mw: middleware.RequestID(), check: header101(echo.HeaderXRequestID)},
+		{name: "RequestID", mw: middleware.RequestID(), check: header101(echo.HeaderXRequestID, "")},
 		{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
 		{name: "Response.Before", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
-				c.Response().Before(func() { c.Response().Header().Set("X-Before", "ran") })
+				res := c.Response()
+				res.Before(func() { res.Header().Set("X-Before", fmt.Sprint("status ", res.Status)) })
 				return next(c)
 			}
-		}, check: header101("X-Before")},
+		}, check: header101("X-Before", "status 101")},
+		// The switched connections outlive the request's deadline.
 		{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
 	}
 	for _, tt := range tests {
@@ -94,27 +107,48 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			if h.Get("Origin") == "ORIGIN" {
 				h.Set("Origin", a.url) // same origin: the WebSocket accepts it
 			}
-			ws, wsResp := a.dialWS(t, "/ws", h)
-			stream, streamResp := a.dial(t, "/any", "echo/1", h)
+			var s switches
+			var ws *gws.Conn
+			ws, s.ws = a.dialWS(t, "/ws", h)
+			stream, streamResp := testkit.Dial(t, a.url+"/any", []string{"echo/1"}, h)
+			s.stream = streamResp
+			var extra []string
+			for k, vs := range h {
+				for _, v := range vs {
+					extra = append(extra, k+": "+v)
+				}
+			}
+			conn := testkit.DialTCP(t, a.addr())
+			h2, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/plain", a.addr(), extra...), nil)
+			if err != nil || first == nil {
+				t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
+			}
+			s.h2c = h2.Upgrade
+			if first.Status != 200 {
+				t.Errorf("h2c stream 1 GET /plain: status %d", first.Status)
+			}
 			if tt.pause > 0 {
-				time.Sleep(tt.pause)
+				time.Sleep(tt.pause) // past the request's deadline
 			}
 			wsRoundTrip(t, ws, gws.TextMessage, "through "+tt.name)
 			wsRoundTrip(t, ws, gws.BinaryMessage, "\x00\xff")
 			streamRoundTrip(t, stream, "through "+tt.name)
+			if r, err := h2.Get("/plain"); err != nil || r.Status != 200 {
+				t.Errorf("h2c GET /plain: %v, %v", r, err)
+			}
 			if code, body, _ := get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
 				t.Errorf("GET /plain: got %d %q, want 200", code, body)
 			}
-			// Close both; the loggers log when the handlers return.
-			_ = ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""), time.Now().Add(wait))
+			_ = ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""), time.Now().Add(testkit.Timeout))
 			ws.Close()
 			stream.Close()
-			eventually(t, "switched connections still open", func() bool {
+			conn.Close()
+			testkit.WaitFor(t, "switched connections to close", func() bool {
 				s := a.n.Stats()
-				return s.Active["websocket"] == 0 && s.Active["echo"] == 0
+				return s.Active["websocket"] == 0 && s.Active["echo"] == 0 && s.Active["h2c"] == 0
 			})
 			if tt.check != nil {
-				tt.check(t, a, wsResp, streamResp)
+				tt.check(t, a, s)
 			}
 		})
 	}
@@ -125,10 +159,10 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 // with 500 and a reason that says so, and nothing switches.
 func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
 	t.Parallel()
-	a := newApp(t, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: wait}))
+	a := newApp(t, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: testkit.Timeout}))
 	wantWords := []string{"Timeout middleware", "ContextTimeout", "Hijack"}
 
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	c, _, err := negotiate.Dial(ctx, a.url+"/any", []string{"echo/1"}, nil)
 	var e *negotiate.Error
@@ -147,7 +181,7 @@ func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
 		}
 	}
 
-	d := gws.Dialer{HandshakeTimeout: wait}
+	d := gws.Dialer{HandshakeTimeout: testkit.Timeout}
 	ws, resp, err := d.Dial("ws://"+a.addr()+"/ws", nil)
 	if err == nil {
 		ws.Close()
