@@ -460,10 +460,12 @@ func TestForeignWebSocketFieldsDropped(t *testing.T) {
 
 // A client that sends its first frame in the same write as the handshake
 // gets it echoed: gorilla reads through the negotiator's connection, which
-// returns the bytes the server had buffered first.
+// returns the bytes the server had buffered first. Once the close frames
+// have crossed, the server closes the connection at once (RFC 6455
+// §7.1.1), not after the negotiator's linger (an hour here).
 func TestEarlyData(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, nil, nil, echo)
+	s := newServer(t, nil, &negotiate.Options{Linger: time.Hour}, echo)
 	ex := s.raw(t, handshake(nil)+string(maskedFrame(0x1, []byte("early"))))
 	if got, want := ex.Resp.StatusCode, 101; got != want {
 		t.Fatalf("status: got %d, want %d", got, want)
@@ -552,7 +554,10 @@ func TestCloseWithConcurrentWriter(t *testing.T) {
 	c, _ := dial(t, &gws.Dialer{EnableCompression: true}, s.ws("/ws"), nil)
 	wantCloseCode(t, c, gws.CloseNormalClosure)
 	select {
-	case <-writerDone:
+	case err := <-writerDone:
+		if !errors.Is(err, gws.ErrCloseSent) {
+			t.Errorf("application writer ended with %v, want %v", err, gws.ErrCloseSent)
+		}
 	case <-time.After(testkit.Timeout):
 		t.Fatal("the application writer never ended")
 	}
@@ -562,7 +567,9 @@ func TestCloseWithConcurrentWriter(t *testing.T) {
 }
 
 // Conn.Request is the upgrade request; Conn.Context ends at shutdown, so a
-// handler that does not read learns of it too.
+// handler that does not read learns of it too. Returning the context's
+// error then is a clean end, and the client gets 1001 whichever of the
+// handler and the shutdown sends the close frame.
 func TestConnRequestAndContext(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, nil, nil, func(c *websocket.Conn) error {
@@ -570,7 +577,7 @@ func TestConnRequestAndContext(t *testing.T) {
 			return err
 		}
 		<-c.Context().Done()
-		return nil
+		return c.Context().Err()
 	})
 	c, _ := dial(t, nil, s.ws("/ws?name=ada"), nil)
 	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hello, ada" {
