@@ -128,12 +128,12 @@ type protocol struct {
 
 // New returns the WebSocket protocol; register it under the token
 // "websocket" with reg.Register("websocket", p). handler runs on each
-// switched connection, with gorilla's API through [Conn]; when it returns,
-// the connection is closed, after a close frame unless one was already
-// sent: 1000 if it returned nil or a [*gws.CloseError], 1011 otherwise or
-// if it panicked. Its error is reported as [negotiate.ConnInfo].Err to the
-// negotiator's Options.OnClose, except the peer's normal closes (1000,
-// 1001, 1005), which report nil. opts may be nil. Invalid options (a
+// switched connection, with gorilla's API through [Conn]; when it returns
+// (or panics), the server sends its close frame and the connection is
+// closed, and its error is reported as [negotiate.ConnInfo].Err to the
+// negotiator's Options.OnClose (see "Handler and close" in the package
+// documentation for the codes and the errors reported as nil). opts may be
+// nil. Invalid options (a
 // negative timeout or buffer size, a ReadLimit under -1, a subprotocol that
 // is not a token, a malformed origin pattern, PongTimeout without
 // PingInterval) and a nil handler are errors.
