@@ -3,38 +3,42 @@
 package benchmarks
 
 import (
+	"crypto/sha1"
+	"encoding/base64"
 	"net/http"
 
-	gws "github.com/gorilla/websocket"
+	"github.com/gobwas/ws/wsutil"
+
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-// With -tags diag, "core+gorilla" is gorilla's Upgrader used directly as a
-// negotiate Handshake engine, without the websocket package: the
-// difference from gorilla is the negotiator's own cost, the difference from
-// switchyard the websocket package's.
+// With -tags diag, "core+gobwas" is a bare negotiate protocol that answers
+// the WebSocket key in Accept (the negotiator writes the 101) and reads
+// frames with gobwas/ws's wsutil, without the websocket package: its
+// difference from gobwas is the negotiator's own cost, its difference from
+// switchyard the websocket package's and gorilla's.
 func init() {
-	servers = append([]server{{"core+gorilla", standinHandler}}, servers...)
+	servers = append([]server{{"core+gobwas", coreHandler}}, servers...)
 }
 
-func standinHandler(after func(read func() error)) (http.Handler, func(), error) {
+func coreHandler(after func(read func() error)) (http.Handler, func(), error) {
 	n, err := negotiate.New(nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	up := &gws.Upgrader{}
 	var reg negotiate.Registry
-	err = reg.Register("websocket", negotiate.Protocol{Handshake: func(w http.ResponseWriter, r *http.Request) error {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
+	reg.Register("websocket", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		sum := sha1.Sum([]byte(s.Request.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		s.Header["Sec-WebSocket-Accept"] = []string{base64.StdEncoding.EncodeToString(sum[:])}
+		return func(c *negotiate.Conn) error {
+			after(func() error { _, _, err := wsutil.ReadClientData(c); return err })
 			return nil
-		}
-		defer c.Close()
-		after(func() error { _, _, err := c.ReadMessage(); return err })
-		return nil
+		}, nil
 	}})
-	if err != nil {
-		return nil, nil, err
+	release := func() {
+		ctx, cancel := shutdownContext()
+		defer cancel()
+		_ = n.Shutdown(ctx)
 	}
-	return n.Endpoint(&reg), nil, nil
+	return n.Endpoint(&reg), release, nil
 }

@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // BenchmarkH2CRequests measures requests over one HTTP/2 connection: the
@@ -80,9 +82,7 @@ func startH2C(tb testing.TB, s h2cServer) (*httptest.Server, func()) {
 		if release != nil {
 			release()
 		}
-		if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
-			tb.Errorf("%d goroutines still running after the server closed, want %d", runtime.NumGoroutine(), before)
-		}
+		testkit.WaitFor(tb, "the server's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 	}
 }
 

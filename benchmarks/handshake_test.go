@@ -4,7 +4,8 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
-	"time"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // BenchmarkHandshake measures one WebSocket opening handshake per
@@ -31,9 +32,7 @@ func BenchmarkHandshake(b *testing.B) {
 					release()
 				}
 				// Leave nothing running into the next sub-benchmark.
-				if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= before }) {
-					b.Errorf("%d goroutines still running after the server closed, want %d", runtime.NumGoroutine(), before)
-				}
+				testkit.WaitFor(b, "the server's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
 			}()
 			c := newRawClient(srv)
 			b.ReportAllocs()

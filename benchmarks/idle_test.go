@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // idleConns is how many connections each round of BenchmarkIdleConn holds.
@@ -109,16 +111,12 @@ func measureIdle(b *testing.B, s server) idleFigures {
 		for _, tc := range conns {
 			abort(tc)
 		}
-		if !waitFor(10*time.Second, func() bool { return ic.running.Load() == 0 }) {
-			b.Errorf("%d handlers still running after their connections closed", ic.running.Load())
-		}
+		testkit.WaitFor(b, "every handler to return after its connection closed", func() bool { return ic.running.Load() == 0 })
 		srv.Close()
 		if release != nil {
 			release()
 		}
-		if !waitFor(10*time.Second, func() bool { return runtime.NumGoroutine() <= start }) {
-			b.Errorf("%d goroutines still running after the server closed, want %d", runtime.NumGoroutine(), start)
-		}
+		testkit.WaitFor(b, "the server's goroutines to end", func() bool { return runtime.NumGoroutine() <= start })
 	}()
 
 	b.StartTimer()
@@ -135,9 +133,7 @@ func measureIdle(b *testing.B, s server) idleFigures {
 		_ = tc.SetDeadline(time.Time{})
 		conns = append(conns, tc)
 	}
-	if !waitFor(10*time.Second, func() bool { return ic.reading.Load() == idleConns }) {
-		b.Fatalf("%d of %d handlers reading", ic.reading.Load(), idleConns)
-	}
+	testkit.WaitFor(b, "every handler to block reading", func() bool { return ic.reading.Load() == idleConns })
 	after := takeSnapshot()
 	return perConn(before, after)
 }
@@ -177,9 +173,7 @@ func measureTCP(b *testing.B) idleFigures {
 		for _, nc := range accepted {
 			nc.Close()
 		}
-		if !waitFor(10*time.Second, func() bool { return runtime.NumGoroutine() <= start }) {
-			b.Errorf("%d goroutines still running, want %d", runtime.NumGoroutine(), start)
-		}
+		testkit.WaitFor(b, "the listener's goroutines to end", func() bool { return runtime.NumGoroutine() <= start })
 	}()
 
 	b.StartTimer()
@@ -191,9 +185,7 @@ func measureTCP(b *testing.B) idleFigures {
 		}
 		conns = append(conns, nc)
 	}
-	if !waitFor(10*time.Second, func() bool { mu.Lock(); defer mu.Unlock(); return len(accepted) == idleConns }) {
-		b.Fatalf("%d of %d connections accepted", len(accepted), idleConns)
-	}
+	testkit.WaitFor(b, "every connection to be accepted", func() bool { mu.Lock(); defer mu.Unlock(); return len(accepted) == idleConns })
 	after := takeSnapshot()
 	return perConn(before, after)
 }

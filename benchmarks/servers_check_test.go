@@ -5,7 +5,8 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"testing"
-	"time"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // TestServers checks the set-up the benchmarks rely on, for every server:
@@ -55,15 +56,11 @@ func TestServers(t *testing.T) {
 				}
 				conns = append(conns, tc)
 			}
-			if !waitFor(5*time.Second, func() bool { return ic.reading.Load() == 3 }) {
-				t.Errorf("%d handlers reading, want 3", ic.reading.Load())
-			}
+			testkit.WaitFor(t, "3 handlers reading", func() bool { return ic.reading.Load() == 3 })
 			for _, tc := range conns {
 				abort(tc)
 			}
-			if !waitFor(5*time.Second, func() bool { return ic.running.Load() == 0 }) {
-				t.Errorf("%d handlers running after the clients closed, want 0", ic.running.Load())
-			}
+			testkit.WaitFor(t, "every handler to return after the clients closed", func() bool { return ic.running.Load() == 0 })
 
 			closingSrv.Close()
 			idleSrv.Close()
@@ -72,9 +69,7 @@ func TestServers(t *testing.T) {
 					r()
 				}
 			}
-			if !waitFor(5*time.Second, func() bool { return runtime.NumGoroutine() <= start }) {
-				t.Errorf("%d goroutines after the servers closed, want %d", runtime.NumGoroutine(), start)
-			}
+			testkit.WaitFor(t, "the servers' goroutines to end", func() bool { return runtime.NumGoroutine() <= start })
 		})
 	}
 }

@@ -3,7 +3,6 @@ package benchmarks
 import (
 	"net/http"
 
-	gws "github.com/gorilla/websocket"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -19,7 +18,7 @@ func switchyardHandler(after func(read func() error)) (http.Handler, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := websocket.New(nil, func(c *gws.Conn) error {
+	p, err := websocket.New(nil, func(c *websocket.Conn) error {
 		after(func() error { _, _, err := c.ReadMessage(); return err })
 		return nil
 	})
@@ -27,9 +26,7 @@ func switchyardHandler(after func(read func() error)) (http.Handler, func(), err
 		return nil, nil, err
 	}
 	var reg negotiate.Registry
-	if err := reg.Register("websocket", p); err != nil {
-		return nil, nil, err
-	}
+	reg.Register("websocket", p)
 	release := func() {
 		ctx, cancel := shutdownContext()
 		defer cancel()

@@ -1,7 +1,7 @@
 // Command soak holds many concurrent upgraded connections against the
-// demo's configuration (internal/demo: WebSocket echo on /ws, the echo/1
-// raw echo and h2c) and checks that the server keeps up, loses nothing and
-// lets go of everything.
+// demo's configuration (examples/server's WebSocket echo on /ws, the echo/1
+// raw echo and h2c, built the same way in server.go) and checks that the
+// server keeps up, loses nothing and lets go of everything.
 //
 //	go -C benchmarks run ./cmd/soak -conns 1000 -duration 15s
 //	cd benchmarks && go run ./cmd/soak -conns 10000 -duration 30s -json

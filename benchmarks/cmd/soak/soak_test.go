@@ -15,15 +15,18 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // The test binary is also the server under test: started again with
 // SOAK_SERVE=1, it serves instead of testing.
+// The tests must leave no goroutine behind (testkit.Main).
 func TestMain(m *testing.M) {
 	if os.Getenv("SOAK_SERVE") == "1" {
 		os.Exit(serveMain())
 	}
-	os.Exit(m.Run())
+	testkit.Main(m)
 }
 
 func serverCmd() *exec.Cmd {
