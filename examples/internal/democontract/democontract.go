@@ -1,0 +1,586 @@
+// Package democontract checks the demo's contract against the real program,
+// started as its own process: examples/server (net/http) and examples/echo
+// (Echo) keep the same contract and run the same checks.
+package democontract
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/textproto"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// Run checks the whole contract against the program whose main package is
+// in dir (relative to the test's working directory). Each check starts a
+// program of its own, so that the counts of /stats are its own.
+func Run(t *testing.T, dir string) {
+	for _, c := range []struct {
+		name string
+		f    func(t *testing.T, p *testkit.Program)
+	}{
+		{"Page", page},
+		{"PlainRoutes", plainRoutes},
+		{"WebSocketEcho", webSocketEcho},
+		{"WebSocketReadLimit", webSocketReadLimit},
+		{"WebSocketRefusals", webSocketRefusals},
+		{"Chat", chat},
+		{"Stats", stats},
+		{"H2CUpgrade", h2cUpgrade},
+		{"H2COfferIgnored", h2cOfferIgnored},
+		{"PriorKnowledge", priorKnowledge},
+		{"Echo1AnyPath", echo1AnyPath},
+		{"UnknownToken", unknownToken},
+		{"ReadHeaderTimeout", readHeaderTimeout},
+		{"Shutdown", shutdown},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			c.f(t, testkit.StartProgram(t, dir, nil))
+		})
+	}
+}
+
+func page(t *testing.T, p *testkit.Program) {
+	resp, body := do(t, "GET", p.URL+"/", nil, nil)
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// The page chats over /chat with the browser's WebSocket and shows the
+	// subprotocol, the extensions and the counts of /stats.
+	for _, s := range []string{"new WebSocket(", "'/chat'", "'chat.v1'", "ws.protocol", "ws.extensions", "'/stats'"} {
+		if !strings.Contains(body, s) {
+			t.Errorf("GET /: the page lacks %q", s)
+		}
+	}
+	if resp, _ := do(t, "HEAD", p.URL+"/", nil, nil); resp.StatusCode != 200 {
+		t.Errorf("HEAD /: %d, want 200", resp.StatusCode)
+	}
+}
+
+func plainRoutes(t *testing.T, p *testkit.Program) {
+	if resp, body := do(t, "GET", p.URL+"/proto", nil, nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
+		t.Errorf("GET /proto: %d %q, want 200 HTTP/1.1", resp.StatusCode, body)
+	}
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
+	if resp, body := do(t, "POST", p.URL+"/echo", strings.NewReader(big), nil); resp.StatusCode != 200 || body != big {
+		t.Errorf("POST /echo of 1 MiB: %d, %d bytes back", resp.StatusCode, len(body))
+	}
+	if resp, _ := do(t, "GET", p.URL+"/nowhere", nil, nil); resp.StatusCode != 404 {
+		t.Errorf("GET /nowhere: %d, want 404", resp.StatusCode)
+	}
+}
+
+func webSocketEcho(t *testing.T, p *testkit.Program) {
+	d := gws.Dialer{HandshakeTimeout: testkit.Timeout, EnableCompression: true}
+	c, resp := dialWS(t, d, p, "/ws", nil)
+	if ext := resp.Header.Get("Sec-Websocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Errorf("Sec-WebSocket-Extensions = %q, want permessage-deflate accepted", ext)
+	}
+	for _, m := range []struct {
+		typ int
+		msg string
+	}{{gws.TextMessage, "hello"}, {gws.BinaryMessage, "\x00\x01\xff"}, {gws.TextMessage, strings.Repeat("compressible ", 10000)}} {
+		if err := c.WriteMessage(m.typ, []byte(m.msg)); err != nil {
+			t.Fatal(err)
+		}
+		typ, got, err := c.ReadMessage()
+		if err != nil || typ != m.typ || string(got) != m.msg {
+			t.Errorf("echo of a %d-byte message of type %d: type %d, %d bytes, %v", len(m.msg), m.typ, typ, len(got), err)
+		}
+	}
+	closeWS(c)
+}
+
+// Messages up to 16 MiB come back; a bigger one closes the connection
+// with 1009. The echo streams, so the client reads while it writes.
+func webSocketReadLimit(t *testing.T, p *testkit.Program) {
+	c, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil)
+	const limit = 16 << 20
+	msg := bytes.Repeat([]byte{'m'}, limit+1)
+	for _, size := range []int{limit, limit + 1} {
+		wrote := make(chan error, 1)
+		go func() { wrote <- c.WriteMessage(gws.BinaryMessage, msg[:size]) }()
+		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+		typ, r, err := c.NextReader()
+		var n int64
+		if err == nil {
+			n, err = io.Copy(io.Discard, r)
+		}
+		if werr := <-wrote; werr != nil && size == limit {
+			t.Fatalf("writing %d bytes: %v", size, werr)
+		}
+		if size == limit && (err != nil || typ != gws.BinaryMessage || n != limit) {
+			t.Fatalf("16 MiB message: type %d, %d bytes back, %v", typ, n, err)
+		}
+		if size > limit && !gws.IsCloseError(err, gws.CloseMessageTooBig) {
+			t.Fatalf("message over 16 MiB: %v after %d bytes, want close 1009", err, n)
+		}
+	}
+}
+
+func webSocketRefusals(t *testing.T, p *testkit.Program) {
+	const key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="
+	for _, tc := range []struct {
+		name, request string
+		status        int
+		field, value  string
+	}{
+		{"cross-origin", testkit.UpgradeRequest("/ws", "websocket", key, "Sec-WebSocket-Version: 13", "Origin: http://evil.example"), 403, "", ""},
+		{"bad key", testkit.UpgradeRequest("/ws", "websocket", "Sec-WebSocket-Key: short", "Sec-WebSocket-Version: 13"), 400, "", ""},
+		{"old version", testkit.UpgradeRequest("/ws", "websocket", key, "Sec-WebSocket-Version: 8"), 426, "Sec-Websocket-Version", "13"},
+		{"not GET", strings.Replace(testkit.UpgradeRequest("/ws", "websocket", key, "Sec-WebSocket-Version: 13"), "GET", "PUT", 1), 405, "", ""},
+		{"chat cross-origin", testkit.UpgradeRequest("/chat", "websocket", key, "Sec-WebSocket-Version: 13", "Origin: http://evil.example"), 403, "", ""},
+	} {
+		x := testkit.Raw(t, p.Addr(), tc.request)
+		if x.Resp.StatusCode != tc.status || x.Body == "" {
+			t.Errorf("%s: %d %q, want %d with a reason", tc.name, x.Resp.StatusCode, x.Body, tc.status)
+		}
+		if tc.field != "" && x.Resp.Header.Get(tc.field) != tc.value {
+			t.Errorf("%s: %s = %q, want %q", tc.name, tc.field, x.Resp.Header.Get(tc.field), tc.value)
+		}
+	}
+}
+
+func chat(t *testing.T, p *testkit.Program) {
+	d := gws.Dialer{HandshakeTimeout: testkit.Timeout, Subprotocols: []string{"chat.v1"}, EnableCompression: true}
+	a, resp := dialWS(t, d, p, "/chat", nil)
+	if got := a.Subprotocol(); got != "chat.v1" {
+		t.Errorf("subprotocol %q, want chat.v1", got)
+	}
+	if ext := resp.Header.Get("Sec-Websocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
+		t.Errorf("Sec-WebSocket-Extensions = %q, want permessage-deflate", ext)
+	}
+	b, _ := dialWS(t, d, p, "/chat", nil)
+	// b is in the room once the server counts two connections.
+	testkit.WaitFor(t, "two chat members", func() bool { return readStats(t, p).Active["websocket"] == 2 })
+	if err := a.WriteMessage(gws.TextMessage, []byte("hi all")); err != nil {
+		t.Fatal(err)
+	}
+	for name, c := range map[string]*gws.Conn{"sender": a, "other member": b} {
+		typ, msg, err := c.ReadMessage()
+		if err != nil || typ != gws.TextMessage || string(msg) != "hi all" {
+			t.Errorf("%s got type %d %q, %v; want the message", name, typ, msg, err)
+		}
+	}
+	closeWS(a)
+	closeWS(b)
+}
+
+// demoStats is the JSON of /stats.
+type demoStats struct {
+	Active   map[string]int   `json:"active"`
+	Switched map[string]int64 `json:"switched"`
+	Refused  *int64           `json:"refused"`
+}
+
+func readStats(t *testing.T, p *testkit.Program) demoStats {
+	t.Helper()
+	resp, body := do(t, "GET", p.URL+"/stats", nil, nil)
+	var s demoStats
+	if err := json.Unmarshal([]byte(body), &s); err != nil || resp.StatusCode != 200 ||
+		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Fatalf("GET /stats: %d %q %q: %v", resp.StatusCode, resp.Header.Get("Content-Type"), body, err)
+	}
+	return s
+}
+
+func stats(t *testing.T, p *testkit.Program) {
+	s := readStats(t, p)
+	for _, name := range []string{"websocket", "h2c", "echo"} {
+		if v, ok := s.Active[name]; !ok || v != 0 {
+			t.Errorf("fresh /stats: active[%s] = %d (present %v), want 0", name, v, ok)
+		}
+		if v, ok := s.Switched[name]; !ok || v != 0 {
+			t.Errorf("fresh /stats: switched[%s] = %d (present %v), want 0", name, v, ok)
+		}
+	}
+	if s.Refused == nil || *s.Refused != 0 {
+		t.Errorf("fresh /stats: refused = %v, want 0", s.Refused)
+	}
+	ws, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil)
+	stream, _ := testkit.Dial(t, p.URL+"/", []string{"echo/1"}, nil)
+	testkit.RoundTrip(t, stream, "x")
+	h2 := h2cDial(t, p, "/proto")
+	testkit.Raw(t, p.Addr(), testkit.UpgradeRequest("/ws", "websocket")) // refused: no key
+	s = readStats(t, p)
+	want := map[string]int{"websocket": 1, "h2c": 1, "echo": 1}
+	for name, k := range want {
+		if s.Active[name] != k || s.Switched[name] != int64(k) {
+			t.Errorf("/stats %s: active %d, switched %d; want %d and %d", name, s.Active[name], s.Switched[name], k, k)
+		}
+	}
+	if *s.Refused != 1 {
+		t.Errorf("/stats refused = %d, want 1", *s.Refused)
+	}
+	closeWS(ws)
+	stream.Close()
+	h2.Conn.Close()
+	testkit.WaitFor(t, "/stats to show every connection closed", func() bool {
+		s := readStats(t, p)
+		return s.Active["websocket"] == 0 && s.Active["h2c"] == 0 && s.Active["echo"] == 0
+	})
+}
+
+// h2cDial upgrades a new connection to h2c with GET path as stream 1.
+func h2cDial(t *testing.T, p *testkit.Program, path string) *h2ctest.Client {
+	t.Helper()
+	cl, first, err := h2ctest.Upgrade(testkit.DialTCP(t, p.Addr()), h2ctest.RequestHead("GET", path, p.Addr()), nil)
+	if err != nil || first == nil {
+		t.Fatalf("h2c upgrade at %s: %v, switched %v", path, err, first != nil)
+	}
+	return cl
+}
+
+// Upgrade: h2c switches on any path, /ws and /chat included (the any-path
+// middleware comes before routing); HTTP/2 then serves the same routes.
+func h2cUpgrade(t *testing.T, p *testkit.Program) {
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/proto", 200, "HTTP/2.0"},
+		{"/nowhere", 404, ""},
+		{"/ws", 426, ""}, // stream 1 is an HTTP/2 GET /ws, which never switches
+		{"/chat", 426, ""},
+	} {
+		cl, first, err := h2ctest.Upgrade(testkit.DialTCP(t, p.Addr()), h2ctest.RequestHead("GET", tc.path, p.Addr()), nil)
+		if err != nil || first == nil {
+			t.Fatalf("h2c upgrade at %s: %v, switched %v", tc.path, err, first != nil)
+		}
+		if first.Status != tc.status || tc.body != "" && string(first.Body) != tc.body {
+			t.Errorf("h2c at %s: stream 1 %d %q, want %d %q", tc.path, first.Status, first.Body, tc.status, tc.body)
+		}
+		if r, err := cl.Get("/proto"); err != nil || string(r.Body) != "HTTP/2.0" {
+			t.Errorf("h2c at %s, then GET /proto: %v, %v", tc.path, r, err)
+		}
+		if r, err := cl.Do("POST", "/echo", []byte("over h2c")); err != nil || string(r.Body) != "over h2c" {
+			t.Errorf("h2c at %s, then POST /echo: %v, %v", tc.path, r, err)
+		}
+		if r, err := cl.Get("/stats"); err != nil || r.Status != 200 || !bytes.Contains(r.Body, []byte(`"h2c":`)) {
+			t.Errorf("h2c at %s, then GET /stats: %v, %v", tc.path, r, err)
+		}
+		cl.Conn.Close()
+	}
+}
+
+// Bad HTTP2-Settings, or a request that came through a proxy: the offer is
+// ignored and the request served as HTTP/1.1.
+func h2cOfferIgnored(t *testing.T, p *testkit.Program) {
+	for name, extra := range map[string][]string{
+		"bad settings": {"HTTP2-Settings: !!!"},
+		"proxied":      {"HTTP2-Settings: " + h2ctest.Settings, "X-Forwarded-For: 192.0.2.1"},
+	} {
+		x := testkit.Raw(t, p.Addr(), "GET /proto HTTP/1.1\r\nHost: demo.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"+
+			strings.Join(extra, "\r\n")+"\r\n\r\n")
+		if x.Resp.StatusCode != 200 || x.Body != "HTTP/1.1" {
+			t.Errorf("%s: %d %q, want 200 HTTP/1.1", name, x.Resp.StatusCode, x.Body)
+		}
+	}
+}
+
+func priorKnowledge(t *testing.T, p *testkit.Program) {
+	protos := new(http.Protocols)
+	protos.SetUnencryptedHTTP2(true)
+	tr := &http.Transport{Protocols: protos}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: testkit.Timeout}
+	resp, err := client.Get(p.URL + "/proto")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || string(body) != "HTTP/2.0" {
+		t.Errorf("prior knowledge GET /proto: %s %q, want HTTP/2.0", resp.Proto, body)
+	}
+	resp, err = client.Post(p.URL+"/echo", "text/plain", strings.NewReader("prior knowledge"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "prior knowledge" {
+		t.Errorf("prior knowledge POST /echo: %q", body)
+	}
+}
+
+// Upgrade: echo/1 switches on any path, /ws and /chat included.
+func echo1AnyPath(t *testing.T, p *testkit.Program) {
+	for _, path := range []string{"/", "/nowhere", "/proto", "/ws", "/chat"} {
+		c, resp := testkit.Dial(t, p.URL+path, []string{"echo/1"}, nil)
+		if resp.Header.Get("Upgrade") != "echo/1" {
+			t.Errorf("%s: Upgrade %q", path, resp.Header.Get("Upgrade"))
+		}
+		if got := testkit.RoundTrip(t, c, "raw bytes at "+path); got != "raw bytes at "+path {
+			t.Errorf("%s: echo %q", path, got)
+		}
+		big := strings.Repeat("z", 1<<20)
+		go func() {
+			_, _ = io.WriteString(c, big)
+			_ = c.(interface{ CloseWrite() error }).CloseWrite()
+		}()
+		if got := testkit.ReadAll(t, c); got != big {
+			t.Errorf("%s: 1 MiB echoed as %d bytes", path, len(got))
+		}
+		c.Close()
+	}
+}
+
+// An offer nobody registered is served as plain HTTP, except at /ws and
+// /chat, which require WebSocket.
+func unknownToken(t *testing.T, p *testkit.Program) {
+	x := testkit.Raw(t, p.Addr(), testkit.UpgradeRequest("/proto", "foo/1"))
+	if x.Resp.StatusCode != 200 || x.Body != "HTTP/1.1" {
+		t.Errorf("GET /proto offering foo/1: %d %q, want 200 HTTP/1.1", x.Resp.StatusCode, x.Body)
+	}
+	for _, path := range []string{"/ws", "/chat"} {
+		for _, req := range []string{testkit.UpgradeRequest(path, "foo/1"), "GET " + path + " HTTP/1.1\r\nHost: demo.test\r\n\r\n"} {
+			x := testkit.Raw(t, p.Addr(), req)
+			// http.ReadResponse drops a Connection field that says close:
+			// read the one that was sent.
+			conn := wireField(t, x, "Connection")
+			if x.Resp.StatusCode != http.StatusUpgradeRequired || x.Resp.Header.Get("Upgrade") != "websocket" ||
+				!negotiate.ContainsToken(conn, "upgrade") {
+				t.Errorf("%q: %d Upgrade=%q Connection=%q, want 426 Upgrade: websocket", strings.SplitN(req, "\r\n", 4)[:3],
+					x.Resp.StatusCode, x.Resp.Header.Get("Upgrade"), conn)
+			}
+		}
+	}
+}
+
+// wireField returns the values of a field of the response head as it
+// crossed the wire.
+func wireField(t *testing.T, x *testkit.Exchange, name string) []string {
+	t.Helper()
+	tp := textproto.NewReader(bufio.NewReader(bytes.NewReader(x.Wire.Bytes())))
+	if _, err := tp.ReadLine(); err != nil {
+		t.Fatal(err)
+	}
+	h, err := tp.ReadMIMEHeader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Values(name)
+}
+
+// A client that never finishes its request head is cut off (the server's
+// ReadHeaderTimeout is at most 10s).
+func readHeaderTimeout(t *testing.T, p *testkit.Program) {
+	c := testkit.DialTCP(t, p.Addr())
+	_ = c.SetDeadline(time.Now().Add(testkit.Timeout + 5*time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: demo.test\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(c)
+	if err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Fatalf("a head never finished: %v after %q, want the server to close", err, b)
+	}
+	if len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408") {
+		t.Errorf("a head never finished: got %q", b)
+	}
+}
+
+// SIGTERM: WebSockets get close 1001 (even one that never answers it), h2c
+// GOAWAY, echo/1 is closed, a plain request in flight finishes, and the
+// program exits 0 (within testkit.Timeout, or the kit fails the test).
+func shutdown(t *testing.T, p *testkit.Program) {
+	ws, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil)
+	if err := ws.WriteMessage(gws.TextMessage, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ws.ReadMessage(); err != nil {
+		t.Fatal(err)
+	}
+	dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil) // never reads: does not answer the close
+	chatter, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout, Subprotocols: []string{"chat.v1"}}, p, "/chat", nil)
+	stream, _ := testkit.Dial(t, p.URL+"/any", []string{"echo/1"}, nil)
+	testkit.RoundTrip(t, stream, "hi")
+	h2 := h2cDial(t, p, "/proto")
+
+	// A plain request in flight: its handler is reading the body (the 100
+	// Continue says so) when the signal comes.
+	plain := testkit.DialTCP(t, p.Addr())
+	if _, err := io.WriteString(plain, "POST /echo HTTP/1.1\r\nHost: demo.test\r\nContent-Length: 8\r\nExpect: 100-continue\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(plain)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("want 100 Continue: %v %v", resp, err)
+	}
+
+	exited := make(chan int, 1)
+	go func() { exited <- p.Stop(t) }()
+	t.Cleanup(func() { // before the kit's own, which would stop the program again
+		select {
+		case <-exited:
+		case <-time.After(2 * testkit.Timeout):
+		}
+	})
+
+	for name, c := range map[string]*gws.Conn{"/ws": ws, "/chat": chatter} {
+		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+		if _, _, err := c.ReadMessage(); !gws.IsCloseError(err, gws.CloseGoingAway) {
+			t.Errorf("%s at shutdown: %v, want close 1001", name, err)
+		}
+	}
+	if ga, err := h2.WaitGoAway(); err != nil || ga == nil {
+		t.Errorf("h2c at shutdown: %v, %v; want GOAWAY", ga, err)
+	}
+	if got := testkit.ReadAll(t, stream); got != "" {
+		t.Errorf("echo/1 at shutdown: read %q, want the end of the stream", got)
+	}
+	if _, err := io.WriteString(plain, "finished"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("the request in flight: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "finished" {
+		t.Errorf("the request in flight: %d %q, want 200 %q", resp.StatusCode, body, "finished")
+	}
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("exit status %d, want 0; stderr:\n%s", code, p.Stderr())
+		}
+		exited <- code // for the cleanup
+	case <-time.After(2 * testkit.Timeout): // Stop itself kills the program after testkit.Timeout
+		t.Fatal("Stop did not return")
+	}
+}
+
+// dialWS opens a WebSocket at path, closed when the test ends.
+func dialWS(t *testing.T, d gws.Dialer, p *testkit.Program, path string, h http.Header) (*gws.Conn, *http.Response) {
+	t.Helper()
+	c, resp, err := d.Dial("ws://"+p.Addr()+path, h)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		t.Fatalf("websocket %s: %v (status %d)", path, err, status)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	return c, resp
+}
+
+// closeWS closes c as a client should: close frame, then the connection.
+func closeWS(c *gws.Conn) {
+	_ = c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""), time.Now().Add(testkit.Timeout))
+	_ = c.Close()
+}
+
+// do sends a plain HTTP/1.1 request and reads the whole response.
+func do(t *testing.T, method, url string, body io.Reader, h http.Header) (*http.Response, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: reading the body: %v", method, url, err)
+	}
+	return resp, string(b)
+}
+
+// CopyBuilds copies the program's files (the non-test .go files of the
+// test's working directory) into a new module that requires Switchyard
+// (replaced by the repository at root), and builds it there, as a user who
+// copies the example does: the program must use public packages only. It
+// skips the test when there is no go command.
+func CopyBuilds(t *testing.T, root string) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skipf("no go command to build with: %v", err)
+	}
+	root, err = filepath.Abs(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		copied++
+	}
+	if copied == 0 {
+		t.Fatal("no program files to copy")
+	}
+	// The repository's go.sum vouches for the same dependencies.
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Its go.mod is the repository's requirements plus Switchyard itself,
+	// what "go mod tidy" would write (which would also want the test
+	// dependencies of every dependency, not in the module cache offline).
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, requires, ok := strings.Cut(string(mod), "\nrequire")
+	if !ok {
+		t.Fatal("the repository's go.mod requires nothing")
+	}
+	gomod := "module example.com/copied\n\ngo 1.26\n\nrequire github.com/switchyard-http/switchyard v0.0.0\n\n" +
+		"replace github.com/switchyard-http/switchyard => " + root + "\n\nrequire" + requires
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(goBin, "build", "-o", os.DevNull, ".")
+	cmd.Dir = dir
+	// Offline: what the copy needs is what the repository needs, which is
+	// in the module cache already.
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build in a new module: %v\n%s", err, out)
+	}
+}
