@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -14,14 +16,23 @@ type store struct{ m sync.Map }
 
 // serve speaks kv in the version the client was switched to: one command
 // per line, one reply per line. kv/1 has SET and GET; kv/2 adds DEL and
-// KEYS. A line over 64 KiB ends the connection.
+// KEYS. A line over 64 KiB ends the connection, and so does a shutdown.
+// Returning is enough: the negotiator then closes the connection without
+// losing the replies still on their way to the client.
 func (s *store) serve(c *negotiate.Conn) error {
+	// A shutdown ends the connection's context: stop reading.
+	ctx := c.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
 	v2 := strings.EqualFold(c.Token(), "kv/2")
 	sc := bufio.NewScanner(c)
 	for sc.Scan() {
 		if _, err := fmt.Fprintln(c, s.do(strings.Fields(sc.Text()), v2)); err != nil {
 			return err
 		}
+	}
+	if ctx.Err() != nil {
+		return nil // shut down
 	}
 	return sc.Err()
 }

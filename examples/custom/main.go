@@ -98,7 +98,7 @@ func serve(ctx context.Context, addr string, out io.Writer, logger *slog.Logger)
 	if err := srv.Shutdown(sctx); err != nil {
 		_ = srv.Close()
 	}
-	_ = n.Shutdown(sctx) // kv connections are simply closed
+	_ = n.Shutdown(sctx) // each kv connection stops reading and closes
 	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
