@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,17 +16,19 @@ import (
 	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
-	"github.com/switchyard-http/switchyard/internal/demo"
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
 )
 
 // h2cServer is a real loopback server set up like examples/server for
-// h2c: the demo's negotiator and its any-path registry (h2c, echo/1) as
-// middleware around a mux with the demo's /proto and /echo, plus /seen,
-// and h2c.ConfigureServer for prior knowledge. The middleware's mux also
-// serves the upgraded connections' streams, as in the demo.
+// h2c (demoConfig): h2c and echo/1 as middleware around the demo's routes,
+// plus /seen, and h2c.ConfigureServer for prior knowledge. The
+// middleware's mux also serves the upgraded connections' streams, as in
+// the demo. It is built in process for its switch count and the server
+// settings h2cConfig varies.
 type h2cServer struct {
 	*httptest.Server
-	d *demo.Registries
+	n *negotiate.Negotiator
 }
 
 // h2cConfig varies the server for nghttp's OPTIONS * upgrade.
@@ -44,35 +45,23 @@ type h2cConfig struct {
 
 func newH2CServer(t *testing.T, cfg h2cConfig) *h2cServer {
 	t.Helper()
-	d, err := demo.New(slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /proto", demo.Proto)
-	mux.HandleFunc("POST /echo", demo.Echo)
+	n := testkit.NewNegotiator(t, nil)
+	anyPath, mux := demoConfig(t, n)
 	mux.HandleFunc("POST /seen", seen)
 	var app http.Handler = mux
 	if cfg.answerOptions {
 		app = answerOptionsStar(mux)
 	}
-	s := &h2cServer{d: d, Server: httptest.NewUnstartedServer(d.N.Middleware(d.AnyPath)(app))}
+	s := &h2cServer{n: n, Server: httptest.NewUnstartedServer(n.Middleware(anyPath)(app))}
 	h2c.ConfigureServer(s.Config)
 	s.Config.DisableGeneralOptionsHandler = cfg.disableOptions
 	s.Start()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := d.N.Shutdown(ctx); err != nil {
-			t.Errorf("negotiator shutdown: %v", err)
-		}
-		s.Close()
-	})
+	t.Cleanup(s.Close)
 	return s
 }
 
 // switched is the number of h2c switches the negotiator has made.
-func (s *h2cServer) switched() int64 { return s.d.N.Stats().Switched["h2c"] }
+func (s *h2cServer) switched() int64 { return s.n.Stats().Switched["h2c"] }
 
 // seen answers what the handler saw: the protocol, and the body's length
 // and SHA-256, so that a client can check that the body arrived whole.

@@ -1,12 +1,11 @@
 package interop_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -19,7 +18,7 @@ import (
 	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
-	"github.com/switchyard-http/switchyard/internal/demo"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -29,38 +28,39 @@ import (
 const instanceHeader = "X-Switchyard-Instance"
 
 // demoInstance is one instance of the demo behind the proxy: a real
-// loopback server with the demo's handler and its own negotiator, served
-// and drained by demo.Serve as examples/server does. An outer handler tags
-// its answers with instanceHeader and keeps the header of every upgrade
-// offer that reached it, to show what the proxy forwarded.
+// loopback server with the demo's configuration (demoConfig) and its own
+// negotiator, served and shut down as examples/server does. It is built in
+// process rather than run as the program because an outer handler tags its
+// answers with instanceHeader and keeps the header of every upgrade offer
+// that reached it, to show what the proxy forwarded.
 type demoInstance struct {
 	name string
 	addr string
-	d    *demo.Registries
+	n    *negotiate.Negotiator
 
 	mu     sync.Mutex
 	offers []http.Header
 
 	stopOnce sync.Once
-	cancel   context.CancelFunc
-	served   chan error
 	stopErr  error
+	srv      *http.Server
+	served   chan error
 }
+
+// shutdownGrace bounds an instance's shutdown, as examples/server's does.
+const shutdownGrace = 8 * time.Second
 
 func startDemoInstance(t *testing.T, name string) *demoInstance {
 	t.Helper()
-	logger := slog.New(slog.DiscardHandler)
-	d, err := demo.New(logger)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := testkit.NewNegotiator(t, &negotiate.Options{ShutdownTimeout: shutdownGrace})
+	anyPath, mux := demoConfig(t, n)
+	app := n.Middleware(anyPath)(mux)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	inst := &demoInstance{name: name, addr: ln.Addr().String(), d: d, served: make(chan error, 1)}
-	app := d.Handler()
-	srv := &http.Server{
+	inst := &demoInstance{name: name, addr: ln.Addr().String(), n: n, served: make(chan error, 1)}
+	inst.srv = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set(instanceHeader, name)
 			if len(r.Header["Upgrade"]) > 0 {
@@ -71,13 +71,11 @@ func startDemoInstance(t *testing.T, name string) *demoInstance {
 			app.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	h2c.ConfigureServer(srv)
-	d.N.RegisterOnShutdown(srv)
-	ctx, cancel := context.WithCancel(context.Background())
-	inst.cancel = cancel
-	go func() { inst.served <- demo.Serve(ctx, srv, ln, d.N, srv.Shutdown, io.Discard, logger) }()
+	h2c.ConfigureServer(inst.srv)
+	n.RegisterOnShutdown(inst.srv)
+	go func() { inst.served <- inst.srv.Serve(ln) }()
 	t.Cleanup(func() {
 		if err := inst.stop(); err != nil {
 			t.Errorf("instance %s: %v", name, err)
@@ -87,17 +85,27 @@ func startDemoInstance(t *testing.T, name string) *demoInstance {
 }
 
 // stop shuts the instance down as SIGTERM does the demo (plain requests
-// finish, switched connections are closed their protocol's way) and waits
-// for demo.Serve to return. Later calls return the first result.
+// finish, switched connections are closed their protocol's way, all within
+// shutdownGrace) and waits for its server to return. Later calls return the
+// first result.
 func (inst *demoInstance) stop() error {
 	inst.stopOnce.Do(func() {
-		inst.cancel()
-		inst.stopErr = <-inst.served
+		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+		defer cancel()
+		if err := inst.srv.Shutdown(ctx); err != nil {
+			inst.stopErr = fmt.Errorf("http shutdown: %w", err)
+		}
+		if err := inst.n.Shutdown(ctx); err != nil && inst.stopErr == nil {
+			inst.stopErr = fmt.Errorf("switched connections closed at the deadline: %w", err)
+		}
+		if err := <-inst.served; !errors.Is(err, http.ErrServerClosed) && inst.stopErr == nil {
+			inst.stopErr = err
+		}
 	})
 	return inst.stopErr
 }
 
-func (inst *demoInstance) stats() negotiate.Stats { return inst.d.N.Stats() }
+func (inst *demoInstance) stats() negotiate.Stats { return inst.n.Stats() }
 
 // lastOffer returns the header of the last upgrade offer the instance
 // received, and how many it received.
@@ -421,31 +429,4 @@ http {
 }
 `, listen)
 	return b.String()
-}
-
-// rawUpgrade sends an upgrade request head for token and path to addr,
-// with early written in the same write right behind the head, and reads the
-// answer. It returns the connection (reads go through the reader that read
-// the answer, so nothing behind the 101 is lost) and the response.
-func rawUpgrade(ctx context.Context, addr, path, token string, early []byte) (net.Conn, *bufio.Reader, *http.Response, error) {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
-	head := "GET " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nConnection: Upgrade\r\nUpgrade: " + token + "\r\n\r\n"
-	if _, err := c.Write(append([]byte(head), early...)); err != nil {
-		c.Close()
-		return nil, nil, nil, err
-	}
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		c.Close()
-		return nil, nil, nil, err
-	}
-	return c, br, resp, nil
 }

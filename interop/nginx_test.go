@@ -16,6 +16,7 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // TestNginx puts Debian's nginx, configured the way everybody copies for
@@ -129,11 +130,9 @@ func TestNginx(t *testing.T) {
 			// nginx keeps bytes that came behind the head and sends them
 			// upstream after the 101.
 			early := []byte("early bytes, sent with the head\n")
-			c, br, resp, err := rawUpgrade(ctx, px.addr, "/any/path", "echo/1", early)
-			if err != nil {
-				t.Fatalf("echo/1 %d through nginx: %v\n%s", i, err, px.logs())
-			}
-			defer c.Close()
+			x := testkit.Raw(t, px.addr, testkit.UpgradeRequest("/any/path", "echo/1")+string(early))
+			c, br, resp := x.Conn, x.BR, x.Resp
+			c.SetDeadline(deadline)
 			if resp.StatusCode != http.StatusSwitchingProtocols ||
 				!strings.EqualFold(resp.Header.Get("Upgrade"), "echo/1") ||
 				!strings.EqualFold(resp.Header.Get("Connection"), "upgrade") {
@@ -366,11 +365,9 @@ func TestNginx(t *testing.T) {
 			c.SetWriteDeadline(deadline)
 			ws = append(ws, c)
 		}
-		ec, ebr, resp, err := rawUpgrade(ctx, px.addr, "/", "echo/1", nil)
-		if err != nil {
-			t.Fatalf("echo/1 through nginx: %v", err)
-		}
-		defer ec.Close()
+		x := testkit.Raw(t, px.addr, testkit.UpgradeRequest("/", "echo/1"))
+		ec, ebr, resp := x.Conn, x.BR, x.Resp
+		ec.SetDeadline(deadline)
 		if resp.StatusCode != http.StatusSwitchingProtocols {
 			t.Fatalf("echo/1: %s, want 101", resp.Status)
 		}

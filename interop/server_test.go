@@ -14,6 +14,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -41,39 +42,26 @@ type echoServer struct {
 
 func newEchoServer(t *testing.T) *echoServer {
 	t.Helper()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := testkit.NewNegotiator(t, nil)
 	s := &echoServer{n: n, ends: make(chan error, 8)}
 	p, err := websocket.New(&websocket.Options{EnableCompression: true, ReadLimit: 16 << 20}, s.echo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var reg negotiate.Registry
-	if err := reg.Register("websocket", p); err != nil {
-		t.Fatal(err)
-	}
+	reg.Register("websocket", p)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.Endpoint(&reg))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Write(browserPage)
 	})
-	s.Server = httptest.NewServer(mux)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := n.Shutdown(ctx); err != nil {
-			t.Errorf("negotiator shutdown: %v", err)
-		}
-		s.Close()
-	})
+	s.Server = testkit.StartServer(t, mux)
 	return s
 }
 
 // echo sends every message back with its type until the connection ends.
-func (s *echoServer) echo(c *gws.Conn) error {
+func (s *echoServer) echo(c *websocket.Conn) error {
 	err := echoLoop(c)
 	select {
 	case s.ends <- err:
@@ -82,7 +70,7 @@ func (s *echoServer) echo(c *gws.Conn) error {
 	return err
 }
 
-func echoLoop(c *gws.Conn) error {
+func echoLoop(c *websocket.Conn) error {
 	for {
 		typ, p, err := c.ReadMessage()
 		if err != nil {
