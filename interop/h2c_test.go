@@ -1,5 +1,7 @@
 package interop_test
 
+//lint:file-ignore SA1019 x/net's deprecated http2.Transport is one of the h2c clients under test: programs still use it
+
 import (
 	"bytes"
 	"context"
