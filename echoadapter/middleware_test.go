@@ -63,6 +63,7 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 		check  check
 	}{
 		{name: "Logger",
+			//lint:ignore SA1019 Echo's Logger is deprecated but still in use; it must log 101 too
 			mw:    middleware.LoggerWithConfig(middleware.LoggerConfig{Format: "${method} ${uri} ${status}\n", Output: loggerOut}),
 			check: logged(loggerOut, "GET /ws 101", "GET /any 101", "GET /plain 101", "GET /plain 200")},
 		{name: "RequestLogger",
@@ -159,6 +160,7 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 // with 500 and a reason that says so, and nothing switches.
 func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
 	t.Parallel()
+	//lint:ignore SA1019 the deprecated Timeout middleware is the one under test: it cannot hijack, and the refusal says so
 	a := newApp(t, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: testkit.Timeout}))
 	wantWords := []string{"Timeout middleware", "ContextTimeout", "Hijack"}
 
