@@ -94,9 +94,19 @@ func demoConfig(t testing.TB) (*negotiate.Negotiator, http.Handler) {
 	return n, n.Middleware(anyPath)(mux)
 }
 
-// echoStream is the demo's echo/1: every byte back, through a 4 KiB buffer.
+// echoStream is echo/1 as examples/server serves it: every byte back,
+// through a 4 KiB buffer (io.Copy's own 32 KiB one would live as long as
+// the connection), until the client ends its stream or the shutdown ends
+// the connection's context; then it stops reading and returns, and the
+// negotiator closes the connection without losing what was written.
 func echoStream(c *negotiate.Conn) error {
+	ctx := c.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
 	_, err := io.CopyBuffer(c, c, make([]byte, 4<<10))
+	if ctx.Err() != nil {
+		return nil // shut down
+	}
 	return err
 }
 
