@@ -1,6 +1,7 @@
 package negotiate_test
 
 import (
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -25,9 +26,7 @@ func BenchmarkPassthrough(b *testing.B) {
 		b.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("echo/1", echoConn); err != nil {
-		b.Fatal(err)
-	}
+	reg.HandleFunc("echo/1", testkit.EchoConn)
 	var calls int
 	bare := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ })
 	plainReq := httptest.NewRequest("GET", "/", nil)
@@ -59,8 +58,8 @@ func BenchmarkPassthrough(b *testing.B) {
 }
 
 func TestPassthroughDoesNotAllocate(t *testing.T) {
-	n := newNegotiator(t, nil)
-	h := n.Middleware(echoRegistry(t))(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	n := testkit.NewNegotiator(t, nil)
+	h := n.Middleware(echoRegistry())(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Header.Set("Connection", "Upgrade")
 	r.Header.Set("Upgrade", "other")

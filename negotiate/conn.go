@@ -116,14 +116,12 @@ func (c *Conn) Request() *http.Request { return c.sw.Request }
 
 // Context returns a context that carries the upgrade request's values and
 // is cancelled when the negotiator shuts down or the connection is closed.
-//
-// Asking for it is how a protocol takes part in a shutdown: the
-// negotiator's [Negotiator.Shutdown] cancels the context and leaves the
-// connection to close its own way (a goodbye, a close frame, a GOAWAY),
-// until the shutdown's own context ends. The connection of a protocol that
-// never asked for its Context cannot see the shutdown, so it is closed at
-// once. A Context first asked for after the shutdown began is already
-// cancelled.
+// It is how a protocol takes part in a shutdown: [Negotiator.Shutdown]
+// cancels it and leaves the connection to close its own way (a goodbye, a
+// close frame, a GOAWAY) until the shutdown's own context ends, as
+// http.Server.Shutdown leaves a handler to finish. A protocol that ignores
+// it is closed when the shutdown's context ends. A Context first asked for
+// after the shutdown began is already cancelled.
 func (c *Conn) Context() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -203,23 +201,16 @@ func (c *Conn) closeGracefully() {
 	_ = c.nc.Close()
 }
 
-// askShutdown asks the connection to close, once: a protocol that asked
-// for its Context has it cancelled and closes its own way; any other
-// connection is closed at once.
+// askShutdown cancels the connection's Context, once; the protocol
+// closes its own way.
 func (c *Conn) askShutdown() {
 	c.mu.Lock()
-	if c.asked {
-		c.mu.Unlock()
-		return
-	}
 	c.asked = true
 	cancel := c.cancel
 	c.mu.Unlock()
 	if cancel != nil {
 		cancel()
-		return
 	}
-	_ = c.Close()
 }
 
 // track adds a new connection to the live set.

@@ -3,11 +3,11 @@ package negotiate_test
 import (
 	"context"
 	"errors"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"io"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +18,12 @@ func TestHooksSeeSwitchAndClose(t *testing.T) {
 	t.Parallel()
 	switched := make(chan negotiate.ConnInfo, 1)
 	closed := make(chan negotiate.ConnInfo, 1)
-	n := newNegotiator(t, &negotiate.Options{
+	n := testkit.NewNegotiator(t, &negotiate.Options{
 		OnSwitch: func(i negotiate.ConnInfo) { switched <- i },
 		OnClose:  func(i negotiate.ConnInfo) { closed <- i },
 	})
 	boom := errors.New("protocol failed")
-	reg := newRegistry(t, map[string]negotiate.Protocol{"count": {Serve: func(c *negotiate.Conn) error {
+	reg := newRegistry(map[string]negotiate.Protocol{"count": serving(func(c *negotiate.Conn) error {
 		buf := make([]byte, 5)
 		if _, err := io.ReadFull(c, buf); err != nil {
 			return err
@@ -32,11 +32,11 @@ func TestHooksSeeSwitchAndClose(t *testing.T) {
 			return err
 		}
 		return boom
-	}}})
-	srv := startServer(t, n.Endpoint(reg))
+	})})
+	srv := testkit.StartServer(t, n.Endpoint(reg))
 	c := dial(t, srv, "/", []string{"count"}, nil)
 	in := <-switched
-	if in.Protocol != "count" || in.RemoteAddr != c.LocalAddr().String() {
+	if in.Token != "count" || in.RemoteAddr != c.LocalAddr().String() {
 		t.Errorf("OnSwitch = %+v, want protocol count from %s", in, c.LocalAddr())
 	}
 	if active := n.Stats().Active["count"]; active != 1 {
@@ -49,7 +49,7 @@ func TestHooksSeeSwitchAndClose(t *testing.T) {
 		t.Fatalf("read %q, %v", b, err)
 	}
 	out := <-closed
-	if out.BytesIn != 5 || out.BytesOut != 10 || !errors.Is(out.Err, boom) || out.Duration <= 0 || out.Protocol != "count" {
+	if out.BytesIn != 5 || out.BytesOut != 10 || !errors.Is(out.Err, boom) || out.Duration <= 0 || out.Token != "count" {
 		t.Errorf("OnClose = %+v, want 5 in, 10 out, the protocol's error, a duration", out)
 	}
 	s := n.Stats()
@@ -58,42 +58,24 @@ func TestHooksSeeSwitchAndClose(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testkit.LockedBuffer
 	closed := make(chan negotiate.ConnInfo, 2)
-	n := newNegotiator(t, &negotiate.Options{
+	n := testkit.NewNegotiator(t, &negotiate.Options{
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
 		OnClose: func(i negotiate.ConnInfo) { closed <- i },
 	})
-	reg := newRegistry(t, map[string]negotiate.Protocol{
-		"echo/1": {Serve: echoConn},
-		"boom": {Serve: func(c *negotiate.Conn) error {
+	reg := newRegistry(map[string]negotiate.Protocol{
+		"echo/1": serving(testkit.EchoConn),
+		"boom": serving(func(c *negotiate.Conn) error {
 			buf := make([]byte, 1)
 			_, _ = c.Read(buf)
 			panic("protocol bug")
-		}},
-		"boom-engine": {Handshake: func(w http.ResponseWriter, r *http.Request) error { panic("engine bug before the switch") }},
+		}),
+		"boom-engine": {Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) { panic("engine bug before the switch") }},
 	})
-	srv := startServer(t, n.Endpoint(reg))
+	srv := testkit.StartServer(t, n.Endpoint(reg))
 	good := dial(t, srv, "/", []string{"echo/1"}, nil)
 	bad := dial(t, srv, "/", []string{"boom"}, nil)
 	if _, err := bad.Write([]byte("x")); err != nil {
@@ -103,16 +85,20 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 		t.Errorf("panicking connection: %v, want a clean close", err)
 	}
 	info := <-closed
-	if info.Protocol != "boom" || info.Err == nil || !strings.Contains(info.Err.Error(), "protocol bug") {
+	if info.Token != "boom" || info.Err == nil || !strings.Contains(info.Err.Error(), "protocol bug") {
 		t.Errorf("OnClose after panic = %+v", info)
 	}
-	// A panic before the switch closes that connection without a response.
+	// A panic before the switch is a 500 (the server's fault), and the
+	// slot it held is free again.
 	resp, err := http.DefaultClient.Do(mustReq(t, srv.URL, "boom-engine"))
-	if err == nil {
-		resp.Body.Close()
-		t.Errorf("engine panic before the switch answered %d, want the connection closed", resp.StatusCode)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := roundTrip(t, good, "unharmed"); got != "unharmed" {
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("engine panic before the switch answered %d, want 500", resp.StatusCode)
+	}
+	if got := testkit.RoundTrip(t, good, "unharmed"); got != "unharmed" {
 		t.Errorf("other connection after the panic: %q", got)
 	}
 	if s := n.Stats(); s.Panics != 2 {
@@ -142,26 +128,23 @@ func TestShutdownWithLiveConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	asked, ready := make(chan struct{}), make(chan struct{})
-	reg := newRegistry(t, map[string]negotiate.Protocol{
-		"echo/1": {Serve: echoConn},
-		// polite says goodbye its own way when asked, then closes. It sets
-		// its goodbye from Serve, which runs in its own goroutine: the
-		// test waits until it is set (Protocol.Shutdown has no such gap).
-		"polite": {Serve: func(c *negotiate.Conn) error {
-			c.OnShutdown(func() {
-				close(asked)
-				_, _ = io.WriteString(c, "going away")
-				_ = c.CloseWrite()
-			})
+	reg := newRegistry(map[string]negotiate.Protocol{
+		"echo/1": serving(testkit.EchoConn),
+		// polite watches its context and says goodbye its own way when
+		// the shutdown cancels it, then returns.
+		"polite": serving(func(c *negotiate.Conn) error {
+			ctx := c.Context()
 			close(ready)
-			_, err := io.Copy(io.Discard, c)
+			<-ctx.Done()
+			close(asked)
+			_, err := io.WriteString(c, "going away")
 			return err
-		}},
+		}),
 	})
-	srv := startServer(t, n.Endpoint(reg))
+	srv := testkit.StartServer(t, n.Endpoint(reg))
 	raw := dial(t, srv, "/", []string{"echo/1"}, nil)
 	polite := dial(t, srv, "/", []string{"polite"}, nil)
-	waitFor(t, "two live connections", func() bool { s := n.Stats(); return s.Active["echo"]+s.Active["polite"] == 2 })
+	testkit.WaitFor(t, "two live connections", func() bool { s := n.Stats(); return s.Active["echo"]+s.Active["polite"] == 2 })
 	<-ready
 
 	done := make(chan error, 1)
@@ -175,12 +158,13 @@ func TestShutdownWithLiveConnections(t *testing.T) {
 	if b, err := io.ReadAll(raw); err != nil || len(b) != 0 {
 		t.Errorf("raw stream at shutdown: %q, %v; want closed", b, err)
 	}
-	// The polite protocol said goodbye; it ends when the client closes.
+	// The polite protocol said goodbye; the negotiator's close lingers
+	// until the client closes too.
 	if b, err := io.ReadAll(polite); err != nil || string(b) != "going away" {
 		t.Errorf("polite protocol at shutdown: %q, %v", b, err)
 	}
 	// New switches are refused while draining.
-	resp, body, _, _ := rawReq(t, srv, upgradeReq("/", "echo/1"))
+	resp, body, _, _ := rawReq(t, srv, testkit.UpgradeRequest("/", "echo/1"))
 	if resp.StatusCode != 503 || !strings.Contains(body, "shutting down") {
 		t.Errorf("upgrade while draining: %d %q, want 503", resp.StatusCode, body)
 	}
@@ -202,15 +186,15 @@ func TestShutdownForcesStuckConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	ready := make(chan struct{})
-	reg := newRegistry(t, map[string]negotiate.Protocol{"stubborn": {Serve: func(c *negotiate.Conn) error {
-		c.OnShutdown(func() {}) // ignores the request to close
+	reg := newRegistry(map[string]negotiate.Protocol{"stubborn": serving(func(c *negotiate.Conn) error {
+		_ = c.Context() // takes part in the shutdown, then ignores it
 		close(ready)
 		_, err := io.Copy(io.Discard, c)
 		return err
-	}}})
-	srv := startServer(t, n.Endpoint(reg))
+	})})
+	srv := testkit.StartServer(t, n.Endpoint(reg))
 	c := dial(t, srv, "/", []string{"stubborn"}, nil)
-	<-ready // OnShutdown is set (Serve runs in its own goroutine)
+	<-ready
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	if err := n.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -219,7 +203,7 @@ func TestShutdownForcesStuckConnections(t *testing.T) {
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
 		t.Errorf("stuck connection after forced close: %q, %v", b, err)
 	}
-	waitFor(t, "the forced connection to leave", func() bool { return n.Stats().Active["stubborn"] == 0 })
+	testkit.WaitFor(t, "the forced connection to leave", func() bool { return n.Stats().Active["stubborn"] == 0 })
 }
 
 func TestRegisterOnShutdown(t *testing.T) {
@@ -228,7 +212,7 @@ func TestRegisterOnShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := startServer(t, n.Endpoint(echoRegistry(t)))
+	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
 	n.RegisterOnShutdown(srv.Config)
 	c := dial(t, srv, "/", []string{"echo/1"}, nil)
 	if err := srv.Config.Shutdown(context.Background()); err != nil {
@@ -254,15 +238,14 @@ func TestConnContextCancelledAtShutdown(t *testing.T) {
 	}
 	type key struct{}
 	got := make(chan any, 1)
-	reg := newRegistry(t, map[string]negotiate.Protocol{"ctx": {Serve: func(c *negotiate.Conn) error {
-		c.OnShutdown(func() {}) // rely on the context alone
+	reg := newRegistry(map[string]negotiate.Protocol{"ctx": serving(func(c *negotiate.Conn) error {
 		_, _ = c.Write([]byte{1})
 		<-c.Context().Done()
 		got <- c.Context().Value(key{})
 		return nil
-	}}})
+	})})
 	h := n.Endpoint(reg)
-	srv := startServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key{}, "from the request")))
 	}))
 	c := dial(t, srv, "/", []string{"ctx"}, nil)

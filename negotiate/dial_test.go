@@ -1,46 +1,69 @@
 package negotiate_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-// engineWriting answers every upgrade with the given response bytes.
-func engineWriting(response string) negotiate.Protocol {
-	return negotiate.Protocol{Handshake: func(w http.ResponseWriter, r *http.Request) error {
-		nc, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			return err
+// rawServer answers every connection's request head with response, then
+// reads until the client closes. It returns the server's URL.
+func rawServer(t *testing.T, response string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
+				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+					return
+				}
+				if _, err := io.WriteString(c, response); err == nil {
+					_, _ = io.Copy(io.Discard, c)
+				}
+			}()
 		}
-		if _, err := io.WriteString(nc, response); err != nil {
-			return err
-		}
-		_, err = io.Copy(io.Discard, nc)
-		return err
-	}}
+	}()
+	return "http://" + ln.Addr().String()
 }
 
 func TestDialValidates101(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	reg := newRegistry(t, map[string]negotiate.Protocol{
-		"greet":     engineWriting("HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\nConnection: keep-alive, Upgrade\r\n\r\nhello behind the 101"),
-		"wrongtok":  engineWriting("HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n"),
-		"noconn":    engineWriting("HTTP/1.1 101 Switching Protocols\r\nUpgrade: noconn\r\n\r\n"),
-		"continued": engineWriting("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: continued\r\nConnection: Upgrade\r\n\r\n"),
-	})
-	srv := startServer(t, n.Endpoint(reg))
 	ctx := context.Background()
+	greet := rawServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\nConnection: keep-alive, Upgrade\r\n\r\nhello behind the 101")
+	bad := map[string]string{
+		"wrongtok":  rawServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n"),
+		"noconn":    rawServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: noconn\r\n\r\n"),
+		"twolines":  rawServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: twolines\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n"),
+		"twotokens": rawServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: twotokens, other\r\nConnection: Upgrade\r\n\r\n"),
+	}
+	continued := rawServer(t, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: continued\r\nConnection: Upgrade\r\n\r\n")
 
-	c, resp, err := negotiate.Dial(ctx, srv.URL, []string{"greet"}, http.Header{"X-Extra": {"1"}})
+	c, resp, err := negotiate.Dial(ctx, greet, []string{"greet"}, http.Header{"X-Extra": {"1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,13 +77,17 @@ func TestDialValidates101(t *testing.T) {
 	}
 	c.Close()
 
-	for _, tok := range []string{"wrongtok", "noconn"} {
-		_, _, err := negotiate.Dial(ctx, srv.URL, []string{tok}, nil)
+	for tok, url := range bad {
+		offer := []string{tok}
+		if strings.HasPrefix(tok, "two") {
+			offer = append(offer, "other") // both offered: naming two is still invalid
+		}
+		_, _, err := negotiate.Dial(ctx, url, offer, nil)
 		if !errors.Is(err, negotiate.ErrBadSwitch) {
 			t.Errorf("dial %s: %v, want ErrBadSwitch", tok, err)
 		}
 	}
-	c, _, err = negotiate.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), []string{"continued"}, nil)
+	c, _, err = negotiate.Dial(ctx, "ws"+strings.TrimPrefix(continued, "http"), []string{"continued"}, nil)
 	if err != nil {
 		t.Errorf("101 after a 100 over ws://: %v", err)
 	} else {
@@ -70,8 +97,8 @@ func TestDialValidates101(t *testing.T) {
 
 func TestDialRefusal(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	srv := startServer(t, n.Endpoint(echoRegistry(t)))
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
 	_, resp, err := negotiate.Dial(context.Background(), srv.URL, []string{"other/1"}, nil)
 	var e *negotiate.Error
 	if !errors.As(err, &e) {
@@ -130,8 +157,8 @@ func TestHandshakeTimeoutBounds101(t *testing.T) {
 	closed := make(chan negotiate.ConnInfo, 1)
 	// A deadline already past when the 101 is written: the write fails
 	// instead of waiting on a client that does not read.
-	n := newNegotiator(t, &negotiate.Options{HandshakeTimeout: time.Nanosecond, OnClose: func(i negotiate.ConnInfo) { closed <- i }})
-	srv := startServer(t, n.Endpoint(echoRegistry(t)))
+	n := testkit.NewNegotiator(t, &negotiate.Options{HandshakeTimeout: time.Nanosecond, OnClose: func(i negotiate.ConnInfo) { closed <- i }})
+	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
 	_, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"echo/1"}, nil)
 	if err == nil {
 		t.Fatal("switched despite a handshake timeout that had passed")

@@ -19,13 +19,10 @@ func ExampleRegistry_HandleFunc() {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	err = reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
 		_, err := io.Copy(c, c)
 		return err
 	})
-	if err != nil {
-		log.Fatal(err)
-	}
 	// Plain requests go on to the mux; upgrades to echo/1 switch.
 	srv := httptest.NewServer(n.Middleware(reg)(http.NewServeMux()))
 	defer srv.Close()
@@ -71,11 +68,11 @@ func ExampleNegotiator_Endpoint() {
 // or add headers, such as a cookie, to the 101.
 func ExampleOptions_authorize() {
 	n, _ := negotiate.New(&negotiate.Options{
-		Authorize: func(r *http.Request, token string, h http.Header) error {
-			if r.Header.Get("Authorization") != "Bearer secret" {
+		Authorize: func(s *negotiate.Switch) error {
+			if s.Request.Header.Get("Authorization") != "Bearer secret" {
 				return negotiate.Refusal(http.StatusUnauthorized, "missing token", "WWW-Authenticate", "Bearer")
 			}
-			h.Set("Set-Cookie", "session=1")
+			s.Header.Set("Set-Cookie", "session=1")
 			return nil
 		},
 	})
@@ -99,21 +96,16 @@ func ExampleOptions_authorize() {
 	// 101 session=1
 }
 
-// Shutdown asks each connection to close its protocol's way and waits;
-// RegisterOnShutdown starts it from http.Server.Shutdown.
+// Shutdown cancels each connection's context: a protocol that watches it
+// says goodbye its own way, and what it writes before it returns reaches
+// the client. RegisterOnShutdown starts it from http.Server.Shutdown.
 func ExampleNegotiator_Shutdown() {
 	n, _ := negotiate.New(nil)
 	reg := new(negotiate.Registry)
-	reg.Register("chat", negotiate.Protocol{
-		Serve: func(c *negotiate.Conn) error {
-			_, err := io.Copy(io.Discard, c)
-			return err
-		},
-		// The protocol's own goodbye, when the negotiator shuts down.
-		Shutdown: func(c *negotiate.Conn) {
-			fmt.Fprint(c, "bye\n")
-			c.Close()
-		},
+	reg.HandleFunc("chat", func(c *negotiate.Conn) error {
+		<-c.Context().Done() // the shutdown
+		_, err := fmt.Fprint(c, "bye\n")
+		return err
 	})
 	srv := httptest.NewServer(n.Endpoint(reg))
 	defer srv.Close()
@@ -124,10 +116,51 @@ func ExampleNegotiator_Shutdown() {
 		log.Fatal(err)
 	}
 	srv.Config.Shutdown(context.Background()) // starts the negotiator's shutdown
-	rest, _ := io.ReadAll(conn)
+	rest, _ := io.ReadAll(conn)               // "bye\n", then the end of the stream
+	conn.Close()
 	fmt.Printf("%q\n", rest)
 	fmt.Println(n.Shutdown(context.Background()), n.Stats().Active["chat"])
 	// Output:
 	// "bye\n"
 	// <nil> 0
+}
+
+// A protocol of your own with all three steps: Check looks at the offer,
+// Accept adds a field to the 101 (or refuses), and the func it returns
+// serves the switched connection on a goroutine of its own.
+func ExampleProtocol() {
+	n, _ := negotiate.New(nil)
+	reg := new(negotiate.Registry)
+	reg.Register("greet", negotiate.Protocol{
+		Check: func(r *http.Request) error {
+			if r.Header.Get("Name") == "" {
+				return negotiate.Refusal(http.StatusBadRequest, "greet needs a Name field")
+			}
+			return nil
+		},
+		Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+			name := s.Request.Header.Get("Name")
+			s.Header.Set("Greeting-Version", "1")
+			return func(c *negotiate.Conn) error {
+				_, err := fmt.Fprintf(c, "hello, %s\n", name)
+				return err // the negotiator closes without losing the greeting
+			}, nil
+		},
+	})
+	srv := httptest.NewServer(n.Endpoint(reg))
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	_, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"greet"}, nil)
+	fmt.Println(err)
+	conn, resp, err := negotiate.Dial(context.Background(), srv.URL, []string{"greet"}, http.Header{"Name": {"Ada"}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	greeting, _ := io.ReadAll(conn)
+	fmt.Print(resp.Header.Get("Greeting-Version"), " ", string(greeting))
+	// Output:
+	// negotiate: 400 Bad Request: greet needs a Name field
+	// 1 hello, Ada
 }

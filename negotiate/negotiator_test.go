@@ -3,6 +3,7 @@ package negotiate_test
 import (
 	"context"
 	"errors"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,8 +16,8 @@ import (
 
 func TestSwitchAndEcho(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	srv := startServer(t, n.Middleware(echoRegistry(t))(plain))
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, n.Middleware(echoRegistry())(testkit.Plain))
 	ctx := context.Background()
 	c, resp, err := negotiate.Dial(ctx, srv.URL+"/any", []string{"nope", "echo/1"}, nil)
 	if err != nil {
@@ -29,20 +30,20 @@ func TestSwitchAndEcho(t *testing.T) {
 	if got := resp.Header.Get("Connection"); got != "Upgrade" {
 		t.Errorf("101 Connection = %q, want Upgrade", got)
 	}
-	if got := roundTrip(t, c, "hello, switch"); got != "hello, switch" {
+	if got := testkit.RoundTrip(t, c, "hello, switch"); got != "hello, switch" {
 		t.Errorf("echo = %q", got)
 	}
 }
 
 func TestMiddlewarePassesThrough(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	srv := startServer(t, n.Middleware(echoRegistry(t))(plain))
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, n.Middleware(echoRegistry())(testkit.Plain))
 	tests := []struct {
 		name, request string
 	}{
 		{"not an upgrade", "GET / HTTP/1.1\r\nHost: x\r\n\r\n"},
-		{"unregistered offer", upgradeReq("/", "echo/2, other")},
+		{"unregistered offer", testkit.UpgradeRequest("/", "echo/2, other")},
 		{"upgrade without Connection: upgrade", "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: echo/1\r\n\r\n"},
 		{"HTTP/1.0 ignores Upgrade", "GET / HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n"},
 	}
@@ -63,8 +64,8 @@ func TestHTTP2NeverHijacked(t *testing.T) {
 	t.Parallel()
 	// Nothing switches here, so a recorder (which cannot hijack) is enough
 	// to see the request pass through, and an attempt to hijack would fail.
-	n := newNegotiator(t, nil)
-	h := n.Middleware(echoRegistry(t))(plain)
+	n := testkit.NewNegotiator(t, nil)
+	h := n.Middleware(echoRegistry())(testkit.Plain)
 	r := httptest.NewRequest("GET", "/", nil)
 	r.Proto, r.ProtoMajor, r.ProtoMinor = "HTTP/2.0", 2, 0
 	r.Header.Set("Connection", "Upgrade")
@@ -78,10 +79,10 @@ func TestHTTP2NeverHijacked(t *testing.T) {
 
 func TestEndpointRefusals(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, &negotiate.Options{MaxBodyBytes: 100})
-	reg := newRegistry(t, map[string]negotiate.Protocol{
-		"echo/1": {Serve: echoConn},
-		"strict": {Serve: echoConn, Check: func(r *http.Request) error {
+	n := testkit.NewNegotiator(t, nil)
+	reg := newRegistry(map[string]negotiate.Protocol{
+		"echo/1": serving(testkit.EchoConn),
+		"strict": {Accept: serving(testkit.EchoConn).Accept, Check: func(r *http.Request) error {
 			if r.Method != http.MethodGet {
 				return negotiate.Refusal(http.StatusMethodNotAllowed, "strict needs GET", "Allow", "GET")
 			}
@@ -91,8 +92,7 @@ func TestEndpointRefusals(t *testing.T) {
 	reg.ServerPreference = true // a deterministic 426 list
 	mux := http.NewServeMux()
 	mux.Handle("/ep", n.Endpoint(reg))
-	mux.Handle("/req/", n.Require(reg)(plain))
-	srv := startServer(t, mux)
+	srv := testkit.StartServer(t, mux)
 
 	tests := []struct {
 		name, request string
@@ -104,21 +104,18 @@ func TestEndpointRefusals(t *testing.T) {
 		{"plain GET at endpoint", "GET /ep HTTP/1.1\r\nHost: x\r\n\r\n", 426,
 			map[string]string{"Upgrade": "echo/1, strict"}, "requires a protocol upgrade",
 			[]string{"Connection: close", "Connection: Upgrade"}},
-		{"plain GET at required middleware", "GET /req/x HTTP/1.1\r\nHost: x\r\n\r\n", 426,
-			map[string]string{"Upgrade": "echo/1, strict"}, "requires a protocol upgrade", nil},
-		{"unknown offer", upgradeReq("/ep", "other"), 426, map[string]string{"Upgrade": "echo/1, strict"}, "", nil},
+		{"unknown offer", testkit.UpgradeRequest("/ep", "other"), 426, map[string]string{"Upgrade": "echo/1, strict"}, "", nil},
 		{"HTTP/1.0", "GET /ep HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n", 426, nil, "", nil},
-		{"malformed Upgrade", upgradeReq("/ep", "echo/1, bad token"), 400, nil, "malformed Upgrade", []string{"Connection: close"}},
+		{"malformed Upgrade", testkit.UpgradeRequest("/ep", "echo/1, bad token"), 400, nil, "malformed Upgrade", []string{"Connection: close"}},
 		{"malformed Connection", "GET /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, a@b\r\nUpgrade: echo/1\r\n\r\n", 400, nil, "malformed Connection", nil},
 		{"protocol's own status", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: strict\r\nContent-Length: 0\r\n\r\n", 405,
 			map[string]string{"Allow": "GET"}, "strict needs GET", nil},
-		{"body on a no-body protocol", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nContent-Length: 5\r\n\r\nhello", 400, nil, "takes no request body", nil},
-		{"chunked body", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 400, nil, "takes no request body", nil},
-		{"body over the bound", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nContent-Length: 1000\r\n\r\n", 413, nil, "too large", nil},
+		{"body on a no-body protocol", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nContent-Length: 5\r\n\r\nhello", 413, nil, "takes no request body", nil},
+		{"chunked body", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 413, nil, "takes no request body", nil},
 		// The client waits for a 100 Continue that never comes: the server
 		// must not wait for the body before it closes.
-		{"body expected, not sent", upgradeReq("/ep", "echo/1", "Expect: 100-continue", "Content-Length: 5"), 400, nil, "takes no request body", nil},
-		{"chunked body expected, not sent", upgradeReq("/ep", "echo/1", "Expect: 100-continue", "Transfer-Encoding: chunked"), 400, nil, "takes no request body", nil},
+		{"body expected, not sent", testkit.UpgradeRequest("/ep", "echo/1", "Expect: 100-continue", "Content-Length: 5"), 413, nil, "takes no request body", nil},
+		{"chunked body expected, not sent", testkit.UpgradeRequest("/ep", "echo/1", "Expect: 100-continue", "Transfer-Encoding: chunked"), 413, nil, "takes no request body", nil},
 		{"426 with a body expected", "POST /ep HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", 426, nil, "requires a protocol upgrade", nil},
 	}
 	for _, tt := range tests {
@@ -143,9 +140,7 @@ func TestEndpointRefusals(t *testing.T) {
 			if !resp.Close {
 				t.Errorf("refusal without Connection: close")
 			}
-			if tt.status != 413 { // the server may not wait for an unsent body
-				expectClosed(t, br)
-			}
+			testkit.ExpectClosed(t, br)
 		})
 	}
 }
@@ -156,8 +151,8 @@ func TestEndpointRefusals(t *testing.T) {
 // it through to the handler.
 func TestAsteriskTarget(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	srv := httptest.NewUnstartedServer(n.Middleware(echoRegistry(t))(plain))
+	n := testkit.NewNegotiator(t, nil)
+	srv := httptest.NewUnstartedServer(n.Middleware(echoRegistry())(testkit.Plain))
 	srv.Config.DisableGeneralOptionsHandler = true
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -165,7 +160,7 @@ func TestAsteriskTarget(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "only for OPTIONS") {
 		t.Fatalf("PRI *: %d %q, want 400 saying * is only for OPTIONS", resp.StatusCode, body)
 	}
-	expectClosed(t, br)
+	testkit.ExpectClosed(t, br)
 	resp, _, _, _ = raw(t, srv, "OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n")
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("OPTIONS *: status = %d, want 101", resp.StatusCode)
@@ -175,19 +170,17 @@ func TestAsteriskTarget(t *testing.T) {
 func TestResponderReplaceable(t *testing.T) {
 	t.Parallel()
 	var seen atomic.Int32
-	n := newNegotiator(t, &negotiate.Options{
+	n := testkit.NewNegotiator(t, &negotiate.Options{
 		Responder: func(w http.ResponseWriter, r *http.Request, e *negotiate.Error) {
+			if e.Status == http.StatusUpgradeRequired {
+				seen.Add(1)
+			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(e.Status)
 			_, _ = io.WriteString(w, `{"status":`+http.StatusText(e.Status)+`}`)
 		},
-		OnRefuse: func(r *http.Request, e *negotiate.Error) {
-			if e.Status == http.StatusUpgradeRequired {
-				seen.Add(1)
-			}
-		},
 	})
-	srv := startServer(t, n.Endpoint(echoRegistry(t)))
+	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
 	resp, body, _, _ := raw(t, srv, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.StatusCode != 426 || resp.Header.Get("Content-Type") != "application/json" || !strings.Contains(body, "Upgrade Required") {
 		t.Errorf("got %d %s %q, want the custom responder's 426", resp.StatusCode, resp.Header.Get("Content-Type"), body)
@@ -195,45 +188,45 @@ func TestResponderReplaceable(t *testing.T) {
 	if !resp.Close {
 		t.Error("custom responder's refusal lacks Connection: close")
 	}
-	waitFor(t, "OnRefuse", func() bool { return seen.Load() == 1 })
-	if n.Stats().Refused != 1 {
-		t.Errorf("OnRefuse saw %d, Refused = %d, want 1 and 1", seen.Load(), n.Stats().Refused)
+	if seen.Load() != 1 || n.Stats().Refused != 1 {
+		t.Errorf("responder saw %d, Refused = %d, want 1 and 1", seen.Load(), n.Stats().Refused)
 	}
 }
 
 func TestLimits(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, &negotiate.Options{MaxConns: 2, ProtocolMaxConns: map[string]int{"echo": 1}, RetryAfter: 1500e6})
-	reg := newRegistry(t, map[string]negotiate.Protocol{"echo/1": {Serve: echoConn}, "other": {Serve: echoConn}})
+	n := testkit.NewNegotiator(t, &negotiate.Options{MaxConns: 2, ProtocolMaxConns: map[string]int{"echo": 1}, RetryAfter: 1500e6})
+	reg := newRegistry(map[string]negotiate.Protocol{"echo/1": serving(testkit.EchoConn), "other": serving(testkit.EchoConn)})
 	// Two mounts over one negotiator share the limits.
 	mux := http.NewServeMux()
 	mux.Handle("/ws", n.Endpoint(reg))
-	srv := startServer(t, n.Middleware(reg)(mux))
+	srv := testkit.StartServer(t, n.Middleware(reg)(mux))
 
 	dial(t, srv, "/", []string{"echo/1"}, nil)
-	resp, body, _, _ := raw(t, srv, upgradeReq("/ws", "echo/1"))
+	resp, body, _, _ := raw(t, srv, testkit.UpgradeRequest("/ws", "echo/1"))
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "2" || !strings.Contains(body, "protocol echo") {
 		t.Errorf("over the per-protocol limit: %d Retry-After=%q %q, want 503, 2, a reason", resp.StatusCode, resp.Header.Get("Retry-After"), body)
 	}
 	c := dial(t, srv, "/ws", []string{"other"}, nil)
-	resp, body, _, _ = raw(t, srv, upgradeReq("/", "other"))
+	resp, body, _, _ = raw(t, srv, testkit.UpgradeRequest("/", "other"))
 	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "connection limit") {
 		t.Errorf("over the total limit: %d %q, want 503 with Retry-After", resp.StatusCode, body)
 	}
 	// A slot frees when a connection closes.
 	c.Close()
-	waitFor(t, "the slot to free", func() bool { return n.Stats().Active["other"] == 0 })
+	testkit.WaitFor(t, "the slot to free", func() bool { return n.Stats().Active["other"] == 0 })
 	c = dial(t, srv, "/ws", []string{"other"}, nil)
-	if got := roundTrip(t, c, "again"); got != "again" {
+	if got := testkit.RoundTrip(t, c, "again"); got != "again" {
 		t.Errorf("echo after the slot freed = %q", got)
 	}
 }
 
 func TestAuthorize(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, &negotiate.Options{
-		Authorize: func(r *http.Request, token string, h http.Header) error {
-			switch r.Header.Get("Authorization") {
+	n := testkit.NewNegotiator(t, &negotiate.Options{
+		Authorize: func(s *negotiate.Switch) error {
+			token, h := s.Token, s.Header
+			switch s.Request.Header.Get("Authorization") {
 			case "":
 				return negotiate.Refusal(http.StatusUnauthorized, "credentials required", "WWW-Authenticate", `Bearer realm="x"`)
 			case "Bearer bad":
@@ -247,17 +240,17 @@ func TestAuthorize(t *testing.T) {
 			return nil
 		},
 	})
-	srv := startServer(t, n.Endpoint(echoRegistry(t)))
+	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
 
-	resp, body, _, _ := raw(t, srv, upgradeReq("/", "ECHO/1"))
+	resp, body, _, _ := raw(t, srv, testkit.UpgradeRequest("/", "ECHO/1"))
 	if resp.StatusCode != 401 || resp.Header.Get("WWW-Authenticate") == "" || !strings.Contains(body, "credentials required") {
 		t.Errorf("no credentials: %d %q, want 401 with WWW-Authenticate", resp.StatusCode, body)
 	}
-	resp, _, _, _ = raw(t, srv, upgradeReq("/", "ECHO/1", "Authorization: Bearer bad"))
+	resp, _, _, _ = raw(t, srv, testkit.UpgradeRequest("/", "ECHO/1", "Authorization: Bearer bad"))
 	if resp.StatusCode != 403 {
 		t.Errorf("bad credentials: %d, want 403", resp.StatusCode)
 	}
-	resp, _, br, conn := raw(t, srv, upgradeReq("/", "ECHO/1", "Authorization: Bearer good"))
+	resp, _, br, conn := raw(t, srv, testkit.UpgradeRequest("/", "ECHO/1", "Authorization: Bearer good"))
 	if resp.StatusCode != 101 {
 		t.Fatalf("good credentials: %d, want 101", resp.StatusCode)
 	}
@@ -279,26 +272,26 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
-func TestConnNextIsTheWrappedHandler(t *testing.T) {
+// Middleware switches before the router it wraps: its tokens switch on
+// every path, also where an Endpoint of another registry is mounted, while
+// the Endpoint still answers 426 for what neither has.
+func TestMiddlewareSwitchesBeforeRouting(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	sawNext := make(chan bool, 2)
-	reg := newRegistry(t, map[string]negotiate.Protocol{"peek": {Serve: func(c *negotiate.Conn) error {
-		sawNext <- c.Next() != nil
-		return nil
-	}}})
+	n := testkit.NewNegotiator(t, nil)
+	only := newRegistry(map[string]negotiate.Protocol{"ws-like": serving(testkit.EchoConn)})
 	mux := http.NewServeMux()
-	mux.Handle("/ep", n.Endpoint(reg))
-	srv := startServer(t, n.Middleware(reg)(mux))
-	dial(t, srv, "/any", []string{"peek"}, nil)
-	if !<-sawNext {
-		t.Error("Next() = nil at a middleware mount, want the wrapped handler")
+	mux.Handle("/ep", n.Endpoint(only))
+	srv := testkit.StartServer(t, n.Middleware(echoRegistry())(mux))
+	c := dial(t, srv, "/ep", []string{"echo/1"}, nil)
+	if got := testkit.RoundTrip(t, c, "any path"); got != "any path" {
+		t.Errorf("echo/1 at the endpoint's path = %q", got)
 	}
-	// At an endpoint reached through the mux the middleware switches first,
-	// so mount the endpoint alone to see its Next.
-	ep := startServer(t, n.Endpoint(reg))
-	dial(t, ep, "/", []string{"peek"}, nil)
-	if <-sawNext {
-		t.Error("Next() != nil at an endpoint")
+	c = dial(t, srv, "/ep", []string{"ws-like"}, nil)
+	if got := testkit.RoundTrip(t, c, "endpoint"); got != "endpoint" {
+		t.Errorf("the endpoint's own protocol = %q", got)
+	}
+	resp, _, _, _ := raw(t, srv, testkit.UpgradeRequest("/ep", "other"))
+	if resp.StatusCode != 426 || resp.Header.Get("Upgrade") != "ws-like" {
+		t.Errorf("unknown offer at the endpoint: %d Upgrade=%q, want 426 ws-like", resp.StatusCode, resp.Header.Get("Upgrade"))
 	}
 }

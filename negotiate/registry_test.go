@@ -9,31 +9,42 @@ import (
 
 func serveNothing(*Conn) error { return nil }
 
-func TestRegisterErrors(t *testing.T) {
+var nothing = Protocol{Accept: func(*Switch) (func(*Conn) error, error) { return serveNothing, nil }}
+
+func TestRegisterPanicsOnMistakes(t *testing.T) {
 	var g Registry
-	if err := g.HandleFunc("foo", serveNothing); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.HandleFunc("foo/2", serveNothing); err != nil {
-		t.Fatalf("foo/2 beside foo: %v", err)
-	}
+	g.HandleFunc("foo", serveNothing)
+	g.HandleFunc("foo/2", serveNothing) // a version beside the bare name
 	tests := []struct {
 		token string
 		p     Protocol
 	}{
-		{"FOO", Protocol{Serve: serveNothing}},         // duplicate, case-insensitive
-		{"Foo/2", Protocol{Serve: serveNothing}},       // duplicate version
-		{"", Protocol{Serve: serveNothing}},            // empty
-		{"web socket", Protocol{Serve: serveNothing}},  // not a token
-		{"foo/", Protocol{Serve: serveNothing}},        // empty version
-		{"bar\r\nX: y", Protocol{Serve: serveNothing}}, // header injection
-		{"bar", Protocol{}},                            // no engine
+		{"FOO", nothing},         // duplicate, case-insensitive
+		{"Foo/2", nothing},       // duplicate version
+		{"", nothing},            // empty
+		{"web socket", nothing},  // not a token
+		{"foo/", nothing},        // empty version
+		{"bar\r\nX: y", nothing}, // header injection
+		{"bar", Protocol{}},      // no Accept
 	}
 	for _, tt := range tests {
-		if err := g.Register(tt.token, tt.p); err == nil {
-			t.Errorf("Register(%q) = nil, want an error", tt.token)
-		}
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Register(%q) did not panic", tt.token)
+				}
+			}()
+			g.Register(tt.token, tt.p)
+		}()
 	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("HandleFunc with a nil func did not panic")
+			}
+		}()
+		g.HandleFunc("baz", nil)
+	}()
 	if got, want := strings.Join(g.Tokens(), ","), "foo,foo/2"; got != want {
 		t.Errorf("Tokens = %q, want %q", got, want)
 	}
@@ -72,22 +83,20 @@ func TestSelect(t *testing.T) {
 		{name: "ignore then refuse", regs: []reg{{token: "a", check: ignore}, {token: "b", check: refuse(426)}}, upgrade: []string{"a, b"}, status: 426},
 		{name: "malformed after match", regs: []reg{{token: "a"}}, upgrade: []string{"a, b c"}, status: 400},
 		{name: "malformed, server order", regs: []reg{{token: "a"}}, serverPref: true, upgrade: []string{"a, b c"}, status: 400},
-		{name: "body on no-body protocol", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: 10, status: 400},
-		{name: "body over bound", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: 2 << 20, status: 413},
-		{name: "unknown length body", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: -1, status: 400},
+		{name: "body on no-body protocol", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: 10, status: 413},
+		{name: "big body on no-body protocol", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: 2 << 20, status: 413},
+		{name: "unknown length body", regs: []reg{{token: "a"}}, upgrade: []string{"a"}, body: -1, status: 413},
 		{name: "check error not *Error is 400", regs: []reg{{token: "a", check: func(*http.Request) error { return errors.New("bad key") }}}, upgrade: []string{"a"}, status: 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			g := Registry{ServerPreference: tt.serverPref}
 			for _, r := range tt.regs {
-				if err := g.Register(r.token, Protocol{Check: r.check, Serve: serveNothing}); err != nil {
-					t.Fatal(err)
-				}
+				g.Register(r.token, Protocol{Check: r.check, Accept: nothing.Accept})
 			}
 			r := &http.Request{ProtoMajor: 1, ProtoMinor: 1, ContentLength: tt.body,
 				Header: http.Header{"Connection": {"Upgrade"}, "Upgrade": tt.upgrade}}
-			c, err := g.selectProtocol(r, 1<<20)
+			c, err := g.selectProtocol(r)
 			status := 0
 			if err != nil {
 				var e *Error
@@ -139,20 +148,16 @@ func BenchmarkSelect(b *testing.B) {
 		return nil
 	}
 	for _, tok := range []string{"h2c", "echo/1"} {
-		if err := g.HandleFunc(tok, serveNothing); err != nil {
-			b.Fatal(err)
-		}
+		g.HandleFunc(tok, serveNothing)
 	}
-	if err := g.Register("websocket", Protocol{Check: check, Serve: serveNothing}); err != nil {
-		b.Fatal(err)
-	}
+	g.Register("websocket", Protocol{Check: check, Accept: nothing.Accept})
 	r := browserLike()
 	b.ReportAllocs()
 	for b.Loop() {
 		if !IsUpgrade(r) {
 			b.Fatal("not an upgrade")
 		}
-		c, err := g.selectProtocol(r, 1<<20)
+		c, err := g.selectProtocol(r)
 		if err != nil || c.e == nil || c.e.name != "websocket" {
 			b.Fatalf("chose %v, %v", c.e, err)
 		}

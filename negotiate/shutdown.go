@@ -5,15 +5,15 @@ import (
 	"net/http"
 )
 
-// Shutdown stops new switches (they are refused with 503) and asks every
-// live connection to close: the [Conn.Context] of each is cancelled, and a
-// protocol that watches it closes its own way (WebSocket with close 1001,
-// h2c with GOAWAY, a custom protocol with a goodbye of its own); a
-// connection whose protocol never asked for its Context is closed at once.
-// Shutdown then waits until every connection is gone, and when ctx ends
-// first, closes the rest and returns ctx's error. Calling it again waits
-// again. Shutdown does not stop the http.Server; see
-// [Negotiator.RegisterOnShutdown].
+// Shutdown stops new switches (they are refused with 503) and cancels the
+// [Conn.Context] of every live connection: a protocol that watches it
+// closes its own way (WebSocket with close 1001, h2c with GOAWAY, a custom
+// protocol with a goodbye of its own) and returns, and what it wrote
+// reaches the client. Shutdown waits until every connection is gone; when
+// ctx ends first, it closes the rest and returns ctx's error. Like
+// http.Server.Shutdown with a handler, a protocol that ignores its Context
+// holds the shutdown until ctx ends. Calling Shutdown again waits again.
+// It does not stop the http.Server; see [Negotiator.RegisterOnShutdown].
 func (n *Negotiator) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	n.draining.Store(true)

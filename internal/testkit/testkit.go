@@ -53,9 +53,16 @@ func StartServer(t testing.TB, h http.Handler) *httptest.Server {
 	return srv
 }
 
-// EchoConn is the echo/1 protocol: every byte comes back.
+// EchoConn is the echo/1 protocol: every byte comes back, until the
+// client closes or the negotiator shuts down (then it stops reading and
+// returns, and the negotiator closes the connection gracefully).
 func EchoConn(c *negotiate.Conn) error {
+	stop := context.AfterFunc(c.Context(), func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
 	_, err := io.Copy(c, c)
+	if c.Context().Err() != nil {
+		return nil // the shutdown's end
+	}
 	return err
 }
 

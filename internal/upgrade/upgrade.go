@@ -184,10 +184,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 		nc = c.Wrap(nc)
 	}
 	res := &Result{RequestHead: Head(req), Connected: time.Now()}
-	if d, ok := ctx.Deadline(); ok {
-		_ = nc.SetDeadline(d)
-	}
-	// Unblock the exchange when ctx ends early.
+	// Unblock the exchange when ctx ends.
 	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
 	br, err := c.exchange(nc, req, res)
 	stop()
