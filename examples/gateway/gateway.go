@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 
-	"github.com/switchyard-http/switchyard/internal/demo"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
 )
@@ -32,7 +31,7 @@ func newGateway(backend string, logger *slog.Logger) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: demo.ShutdownGrace})
+	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace})
 	if err != nil {
 		return nil, err
 	}

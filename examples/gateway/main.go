@@ -19,7 +19,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -28,9 +30,11 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"github.com/switchyard-http/switchyard/internal/demo"
 )
+
+// shutdownGrace bounds the whole shutdown, so that the process exits
+// within ten seconds even when peers do not answer.
+const shutdownGrace = 8 * time.Second
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address, HOST:PORT (port 0 picks a free one)")
@@ -67,5 +71,30 @@ func run(ctx context.Context, addr, backend string, out io.Writer, logger *slog.
 	}
 	g.n.RegisterOnShutdown(srv) // srv.Shutdown also starts closing the tunnels
 	defer g.transport.CloseIdleConnections()
-	return demo.Serve(ctx, srv, ln, g.n, srv.Shutdown, out, logger)
+
+	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// srv.Shutdown lets proxied requests finish; net/http does not track
+	// the tunnels, so g.n.Shutdown waits for those.
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("plain requests cut short", "err", err)
+		_ = srv.Close()
+	}
+	if err := g.n.Shutdown(sctx); err != nil {
+		logger.Warn("tunnels closed at the deadline", "err", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

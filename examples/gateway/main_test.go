@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +14,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/examples/internal/democontract"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -28,17 +26,9 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // a page telling what request it got everywhere else.
 func backend(t *testing.T) *httptest.Server {
 	t.Helper()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
-	if err := reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
-		_, err := io.Copy(c, c)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	reg.HandleFunc("echo/1", testkit.EchoConn)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s host=%s xff=%s upgrade=%q", r.Method, r.URL.RequestURI(), r.Host,
@@ -63,31 +53,7 @@ func backend(t *testing.T) *httptest.Server {
 		}
 	})
 	mux.Handle("/need", n.Endpoint(reg))
-	srv := httptest.NewServer(n.Middleware(reg)(mux))
-	t.Cleanup(func() {
-		srv.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	})
-	return srv
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	return testkit.StartServer(t, n.Middleware(reg)(mux))
 }
 
 // startGateway runs the gateway in front of backendURL and returns its
@@ -96,7 +62,7 @@ func (s *syncBuffer) String() string {
 func startGateway(t *testing.T, backendURL string) (string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := new(syncBuffer)
+	out := new(testkit.LockedBuffer)
 	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { done <- run(ctx, "127.0.0.1:0", backendURL, out, logger) }()
@@ -107,8 +73,8 @@ func startGateway(t *testing.T, backendURL string) (string, func() error) {
 			cancel()
 			select {
 			case runErr = <-done:
-			case <-time.After(10 * time.Second):
-				runErr = fmt.Errorf("run did not return within 10s of the signal")
+			case <-time.After(testkit.Timeout):
+				runErr = fmt.Errorf("run did not return within %v of the signal", testkit.Timeout)
 			}
 		})
 		return runErr
@@ -118,39 +84,20 @@ func startGateway(t *testing.T, backendURL string) (string, func() error) {
 			t.Errorf("gateway: %v", err)
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if line, ok := strings.CutPrefix(out.String(), "listening on http://"); ok && strings.HasSuffix(line, "\n") {
-			return strings.TrimSpace(line), stop
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening line; output %q", out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	var addr string
+	testkit.WaitFor(t, "the listening line", func() bool {
+		line, ok := strings.CutPrefix(out.String(), "listening on http://")
+		addr = strings.TrimSpace(line)
+		return ok && strings.HasSuffix(line, "\n")
+	})
+	return addr, stop
 }
 
 // request sends raw bytes to addr and reads one response whole.
 func request(t *testing.T, addr, req string) (*http.Response, string) {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	x := testkit.Raw(t, addr, req)
+	return x.Resp, x.Body
 }
 
 func TestPlainRequestsProxied(t *testing.T) {
@@ -165,38 +112,29 @@ func TestPlainRequestsProxied(t *testing.T) {
 func TestEchoThroughGateway(t *testing.T) {
 	t.Parallel()
 	addr, _ := startGateway(t, backend(t).URL)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, resp, err := negotiate.Dial(ctx, "http://"+addr+"/any/path", []string{"echo/1"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	c, resp := testkit.Dial(t, "http://"+addr+"/any/path", []string{"echo/1"}, nil)
 	if got := resp.Header.Get("Upgrade"); got != "echo/1" {
 		t.Errorf("Upgrade = %q, want echo/1", got)
 	}
 	if _, err := io.WriteString(c, "ping through the gateway"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
-		t.Fatal(err)
-	}
-	if b, err := io.ReadAll(c); err != nil || string(b) != "ping through the gateway" {
-		t.Errorf("echo %q, %v; want the bytes back, then EOF", b, err)
+	testkit.CloseWrite(t, c)
+	if got := testkit.ReadAll(t, c); got != "ping through the gateway" {
+		t.Errorf("echo %q; want the bytes back, then EOF", got)
 	}
 }
 
 func TestWebSocketThroughGateway(t *testing.T) {
 	t.Parallel()
 	addr, _ := startGateway(t, backend(t).URL)
-	d := gws.Dialer{HandshakeTimeout: 10 * time.Second}
+	d := gws.Dialer{HandshakeTimeout: testkit.Timeout}
 	c, resp, err := d.Dial("ws://"+addr+"/ws", nil) // gorilla checks Sec-WebSocket-Accept
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
@@ -242,25 +180,74 @@ func TestH2COfferNotForwarded(t *testing.T) {
 func TestShutdownClosesTunnels(t *testing.T) {
 	t.Parallel()
 	addr, stop := startGateway(t, backend(t).URL)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, _, err := negotiate.Dial(ctx, "http://"+addr, []string{"echo/1"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	buf := make([]byte, 2)
-	if _, err := io.WriteString(c, "hi"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := testkit.Dial(t, "http://"+addr, []string{"echo/1"}, nil)
+	testkit.RoundTrip(t, c, "hi")
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
-		t.Errorf("after shutdown read %q, %v; want EOF", b, err)
+	if got := testkit.ReadAll(t, c); got != "" {
+		t.Errorf("after shutdown read %q; want EOF", got)
 	}
+}
+
+// In front of the real demo, as a user runs both: WebSocket echo and chat,
+// echo/1 and plain routes reach it through the gateway; an h2c offer does
+// not; the demo's 426 keeps its Upgrade list. SIGTERM closes the tunnels
+// and the gateway exits 0.
+func TestInFrontOfTheDemo(t *testing.T) {
+	t.Parallel()
+	demo := testkit.StartProgram(t, "../server", nil)
+	gw := testkit.StartProgram(t, ".", nil, "-backend", demo.URL)
+
+	d := gws.Dialer{HandshakeTimeout: testkit.Timeout, EnableCompression: true}
+	ws, _, err := d.Dial("ws://"+gw.Addr()+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_ = ws.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	if err := ws.WriteMessage(gws.BinaryMessage, []byte("\x00through")); err != nil {
+		t.Fatal(err)
+	}
+	if typ, msg, err := ws.ReadMessage(); err != nil || typ != gws.BinaryMessage || string(msg) != "\x00through" {
+		t.Errorf("/ws through the gateway: type %d %q, %v", typ, msg, err)
+	}
+	d.Subprotocols = []string{"chat.v1"}
+	chat, _, err := d.Dial("ws://"+gw.Addr()+"/chat", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chat.Close()
+	if chat.Subprotocol() != "chat.v1" {
+		t.Errorf("/chat through the gateway: subprotocol %q", chat.Subprotocol())
+	}
+
+	stream, _ := testkit.Dial(t, gw.URL+"/any", []string{"echo/1"}, nil)
+	if got := testkit.RoundTrip(t, stream, "raw through"); got != "raw through" {
+		t.Errorf("echo/1 through the gateway: %q", got)
+	}
+	if resp, body := request(t, gw.Addr(), "GET /proto HTTP/1.1\r\nHost: gw.test\r\n\r\n"); resp.StatusCode != 200 || body != "HTTP/1.1" {
+		t.Errorf("GET /proto: %d %q", resp.StatusCode, body)
+	}
+	resp, body := request(t, gw.Addr(), "GET /proto HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n")
+	if resp.StatusCode != 200 || body != "HTTP/1.1" {
+		t.Errorf("h2c offer through the gateway: %d %q, want the demo's HTTP/1.1 answer", resp.StatusCode, body)
+	}
+	if resp, _ := request(t, gw.Addr(), testkit.UpgradeRequest("/ws", "foo/1")); resp.StatusCode != 426 || resp.Header.Get("Upgrade") != "websocket" {
+		t.Errorf("unknown token at /ws: %d Upgrade=%q, want the demo's 426 with Upgrade: websocket", resp.StatusCode, resp.Header.Get("Upgrade"))
+	}
+
+	if code := gw.Stop(t); code != 0 {
+		t.Errorf("gateway exit status %d, want 0; stderr:\n%s", code, gw.Stderr())
+	}
+	if got := testkit.ReadAll(t, stream); got != "" {
+		t.Errorf("echo/1 tunnel after the gateway's shutdown: read %q, want the end of the stream", got)
+	}
+}
+
+// A user copies the program's files into a new module that requires
+// Switchyard, and they build: they use public packages only.
+func TestCopiesIntoANewModule(t *testing.T) {
+	t.Parallel()
+	democontract.CopyBuilds(t, "../..")
 }
