@@ -1,19 +1,33 @@
-// Package negotiate negotiates HTTP/1.1 protocol upgrades (RFC 9110 §7.8)
-// for many protocols behind one [Registry], and tracks every switched
-// connection until it closes. It uses the standard library only.
+// Package negotiate switches HTTP/1.1 connections to other protocols
+// (RFC 9110 §7.8 Upgrade) for many protocols behind one [Registry], and
+// tracks every switched connection until it closes. It uses the standard
+// library only.
+//
+//	n, err := negotiate.New(nil) // limits, hooks, shutdown: see Options
+//	reg := new(negotiate.Registry)
+//	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+//		_, err := io.Copy(c, c)
+//		return err
+//	})
+//	handler := n.Middleware(reg)(mux) // or mux.Handle("/x", n.Endpoint(reg))
+//	n.RegisterOnShutdown(srv)         // srv.Shutdown closes switched connections too
 //
 // # Mounting
 //
-// A [Negotiator] holds what is shared: the live connections, limits, hooks,
-// statistics and the shutdown. It is mounted over a [Registry] in one of
-// three ways, and several mounts may share one negotiator:
+// A [Negotiator] holds what is shared: the live connections, limits,
+// hooks, statistics and the shutdown. It is mounted over a [Registry] in
+// one of two ways, and several mounts may share one negotiator:
 //
-//   - [Negotiator.Middleware] switches requests that offer a registered
-//     protocol and passes every other request to the next handler untouched
-//     (without allocating).
-//   - [Negotiator.Endpoint] and [Negotiator.Require] switch, and answer
-//     everything else with 426 Upgrade Required, listing the registry's
-//     tokens in Upgrade.
+//   - [Negotiator.Middleware] switches requests that offer one of its
+//     registry's tokens, on every path, before the handler it wraps routes
+//     them: its tokens switch even on a path where an Endpoint is mounted.
+//     Every other request goes to that handler untouched (without
+//     allocating).
+//   - [Negotiator.Endpoint] is the handler of a route that must switch: it
+//     answers what does not with 426 Upgrade Required, listing its
+//     registry's tokens in Upgrade.
+//
+// Adapters to other routers call [Negotiator.Upgrade].
 //
 // # The flow of one request
 //
@@ -22,84 +36,83 @@
 // requests never switch. Upgrade and Connection are parsed by one parser:
 // several field lines, commas, optional whitespace, empty elements,
 // case-insensitive names, name/version. Offers are matched in the client's
-// order ([Registry].ServerPreference reverses that): a registration "foo"
-// matches any version of foo, "foo/2" only foo/2. Each candidate's Check
-// runs, and the first that passes is chosen; a token the client did not
-// offer never is.
+// order (Registry.ServerPreference uses the registry's): a registration
+// "foo" matches any version of foo, "foo/2" only foo/2. Each candidate's
+// [Protocol] Check runs, and the first that passes is chosen; a token the
+// client did not offer never is.
 //
 // Then the gate: while shutting down, 503; over a connection limit (total
-// or per protocol), 503 with Retry-After; finally Options.Authorize, which
-// may refuse with any status or add headers to the 101.
+// or per protocol), 503 with Retry-After; then Options.Authorize; then the
+// protocol's Accept. Both see the same [Switch]: the request, the chosen
+// token, and the header of the switch response, to which they may add
+// fields (a cookie, Sec-WebSocket-Accept), or they refuse.
 //
 // # Statuses
 //
 // Every refusal is an [*Error] written by one responder (Options.Responder,
 // [DefaultResponder] by default: the reason as one line of plain text) with
-// Connection: close:
+// Connection: close, after which the connection is closed:
 //
-//	400  malformed Upgrade or Connection list; a body on a protocol that takes none; a protocol's own check;
-//	     the target * with a method other than OPTIONS ("PRI * HTTP/1.1")
-//	403  Authorize refused (an error that is not an *Error)
-//	413  a declared body over Options.MaxBodyBytes on a protocol that takes none
-//	426  nothing switched at an Endpoint or Require mount (Upgrade lists the tokens)
+//	400  malformed Upgrade or Connection list; a protocol's Check; the target * with a method other than OPTIONS
+//	403  Authorize refused (with an error that is not an *Error)
+//	413  a request body, on a protocol that takes none
+//	426  nothing switched at an Endpoint (Upgrade lists the tokens)
 //	503  shutting down; over a limit (with Retry-After)
-//	500  only when the server's ResponseWriter cannot hijack (a wiring fault)
+//	500  Accept failed or panicked; the server's ResponseWriter cannot hijack (a wiring fault)
 //
-// A protocol's Check may return its own status (405, 426 with
-// Sec-WebSocket-Version, 403 …), or [ErrIgnore] to have the offer ignored.
+// A protocol's Check or Accept may return its own status (405, 426 with
+// Sec-WebSocket-Version, 502 from a gateway …), and a Check may return
+// [ErrIgnore] to have the offer ignored, so that the request goes on as
+// ordinary HTTP.
 //
 // # The switch and who owns the connection
 //
 // The connection is hijacked only through http.NewResponseController, so
-// wrapped ResponseWriters work if they implement Unwrap. The server's
-// deadlines are cleared. Bytes the server had already buffered (a client
-// may send its first frame with the handshake) are read first from the
-// [Conn]: never lost, never read twice. A due 100 Continue precedes the 101;
-// the 101 is written under Options.HandshakeTimeout and always carries
-// Upgrade with the chosen token and Connection: Upgrade, plus the valid
-// fields of the ResponseWriter's header (no field can carry CR or LF).
+// wrapped ResponseWriters work if they implement Unwrap, and the server's
+// deadlines are cleared. The negotiator writes the 101 itself, for every
+// protocol, under Options.HandshakeTimeout: Upgrade with the chosen token,
+// Connection: Upgrade, and the valid fields of the Switch's Header (never
+// Content-*, Transfer-Encoding or a value with CR or LF), after a 100
+// Continue that is still due. Bytes the server had already read past the
+// request head (a client may send its first frame with the handshake) are
+// returned first by the [Conn]'s reads: never lost, never read twice.
 //
-// From then on the protocol owns the [Conn]. The negotiator hands it to a
-// goroutine of its own that runs the protocol's Serve, and the request's
-// handler returns: net/http's per-request state and the deep handler stack
-// are released while the connection lives, and middleware around the mount
-// sees the request end with its 101 (a logger logs 101 at the switch). The
-// upgrade request's context ends then too; [Conn.Context] is the
-// connection's. The negotiator closes the Conn when Serve returns and
-// reports it to OnClose. A panic in a protocol is recovered, logged,
-// counted, and closes that connection only.
-//
-// Engines that write their own 101 (gorilla/websocket) use
-// [Protocol].Handshake: they get a ResponseWriter whose Hijack is the
-// negotiator's, so they too are tracked and receive the early bytes. With
-// a Serve as well, the Handshake only switches and leaves its connection
-// object on the Conn ([Conn.SetEngine]) for Serve; without one, it serves
-// on the request's goroutine.
+// From then on the protocol owns the Conn: the serve func its Accept
+// returned runs in a goroutine of its own, and the request's handler
+// returns, so net/http's per-request state is released and middleware
+// around the mount sees the request end with its 101. When the serve func
+// returns (nil, an error, or a panic, which is recovered, logged and
+// counted), the negotiator closes the connection without losing what the
+// protocol wrote: it half-closes it, discards what the client still sends
+// for up to Options.Linger, then closes it and reports it to
+// Options.OnClose.
 //
 // # Shutdown
 //
 // net/http forgets hijacked connections; the negotiator does not.
-// [Negotiator.Shutdown] refuses new switches, asks each connection to
-// close its protocol's own way ([Protocol].Shutdown, [Conn.OnShutdown]),
-// waits until all are gone or its context ends, then closes the rest.
+// [Negotiator.Shutdown] refuses new switches and cancels each connection's
+// [Conn.Context]; a protocol that watches it closes its own way (WebSocket
+// close 1001, h2c GOAWAY, a goodbye) and returns. Shutdown waits for them
+// until its context ends, then closes the rest.
 // [Negotiator.RegisterOnShutdown] starts it from http.Server.Shutdown.
 //
 // # Client side
 //
-// [Dial] offers tokens, validates the 101 (an offered token, Connection:
-// upgrade) and returns the connection with any bytes that arrived behind
-// the 101; a refusal is an [*Error] with the status, header and body.
+// [Dial] offers tokens, validates the 101 (its Upgrade names one protocol,
+// one that was offered, and Connection lists upgrade) and returns the
+// connection with any bytes that arrived behind the 101; a refusal is an
+// [*Error] with the status, header and body.
 //
 // # Security
 //
-// Refusal reasons and 101 headers never carry CR or LF. A request body is
+// Refusal reasons and 101 fields never carry CR or LF. A request body is
 // never left in the stream to be read as protocol data. Nothing is
 // registered by default; each protocol package documents its own defaults
 // (WebSocket refuses cross-origin requests, h2c refuses proxied ones).
 //
 // # Concurrency
 //
-// Negotiator, Registry and Conn are safe for concurrent use. OnSwitch runs
-// on the request's goroutine, OnClose on the connection's; hooks must not
-// block for long.
+// Negotiator and Registry are safe for concurrent use; a Conn follows
+// net.Conn's rules. Authorize, Accept and OnSwitch run on the request's
+// goroutine, OnClose on the connection's; hooks must not block for long.
 package negotiate
