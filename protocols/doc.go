@@ -4,41 +4,58 @@
 //
 // # Raw streams
 //
+//	reg.Register("tcp", protocols.Stream(func(c *negotiate.Conn) error { … }))
+//
 // [Stream] hands the switched connection to a function as a plain
 // bidirectional byte stream, the "Upgrade: tcp" style of Docker's attach and
 // exec; [Join] connects it to another connection (a local service) both
 // ways. Both pass half-close through: when one side stops sending
-// (CloseWrite), the other reads io.EOF and can still answer.
+// (CloseWrite), the other reads io.EOF and can still answer. When the
+// function returns, the negotiator closes the connection without losing
+// what it wrote: a half-close, a bounded drain of what the client still
+// sends, then the close.
 //
 // # Tunnel
+//
+//	tun, err := protocols.NewTunnel("http://backend:8080", nil)
+//	handler := tun.Middleware(n)(proxy)             // any token the client offers
+//	reg.Register("websocket", tun.Protocol())        // or only the tokens registered
 //
 // A [Tunnel] forwards upgrades to a backend, as a protocol registered under
 // the tokens it forwards ([Tunnel.Protocol]) or as middleware that forwards
 // whatever the client offers ([Tunnel.Middleware]). The negotiator still
 // selects, gates (limits, Authorize, shutdown) and tracks each connection;
-// the tunnel then, before the client is switched:
+// the tunnel then, on the request's goroutine and before the client is
+// switched:
 //
 //   - dials the backend and sends it the upgrade request: the method, the
 //     backend URL's path prefix joined with the request's path and query,
 //     the client's Host, its end-to-end fields (Sec-WebSocket-*, Origin,
 //     cookies …), X-Forwarded-For, -Host and -Proto, and an Upgrade naming
 //     exactly the token the negotiator chose;
-//   - relays a refusal as the backend sent it: status, fields (a 426's
-//     Upgrade too) and body, with Connection: close;
+//   - relays a refusal through the negotiator's responder: the backend's
+//     status, its end-to-end fields (a 426's Upgrade too, not the fields
+//     that described its body) and its body, up to
+//     TunnelOptions.Dialer.MaxRefusalBytes, as the reason, which the
+//     default responder writes as one line of plain text, with
+//     Connection: close;
 //   - answers 502 when the backend cannot be reached, closes without
-//     answering, or switches to another token than the one offered (or
-//     without Connection: upgrade), and 504 when it does not answer within
-//     TunnelOptions.HandshakeTimeout. The reason says which; the cause goes
-//     to TunnelOptions.Logger, not to the client;
-//   - on a valid 101, switches the client with the backend's own 101 head
-//     (plus the fields Authorize set) and copies bytes both ways as [Join]
-//     does, bytes the client sent early and bytes the backend sent behind
-//     its 101 included.
+//     answering, does not speak HTTP/1.1, or answers with a 101 that is not
+//     valid (its Upgrade does not name exactly the offered token, or its
+//     Connection does not list upgrade), and 504 when it does not answer
+//     within the Dialer's HandshakeTimeout. The reason says which; the cause
+//     goes to TunnelOptions.Logger, not to the client;
+//   - on a valid 101, adds the backend's end-to-end 101 fields to the
+//     switch response, which the negotiator writes (with the fields
+//     Authorize set), and the request's handler returns.
 //
-// The bytes are counted by the negotiator's [negotiate.Conn], so the
-// OnClose hook reports the payload each way (the 101 heads excluded). On the
-// negotiator's shutdown both connections are closed: a tunnel does not know
-// its protocol's own goodbye.
+// The switched connection is then joined to the backend's as [Join] does,
+// on the negotiator's goroutine: bytes the client sent early and bytes the
+// backend sent behind its 101 included. The bytes are counted by the
+// negotiator's [negotiate.Conn], so the OnClose hook reports the payload
+// each way (the 101 heads excluded). On the negotiator's shutdown both
+// connections are closed: a tunnel does not know its protocol's own
+// goodbye.
 //
 // # Security
 //
@@ -48,12 +65,13 @@
 // [Tunnel.Middleware] passes such a request on without its Upgrade field,
 // so a reverse proxy behind it cannot forward the offer either. Forwarding
 // fields the client sent are replaced, not trusted, unless
-// TunnelOptions.TrustForwarded. A backend's refusal is relayed unchanged,
-// so it says what the backend says; its body is bounded.
+// TunnelOptions.TrustForwarded. A backend's refusal says what the backend
+// says, bounded, on one line, so it cannot split the response.
 //
 // # Concurrency
 //
-// Stream, Join and Tunnel are safe for concurrent use; each tunnelled
-// connection uses two goroutines (streamCopier.copyToPeer and
-// copyToClient in stack dumps), which end when the connection does.
+// Stream, Join and Tunnel are safe for concurrent use; each joined or
+// tunnelled connection uses two goroutines besides its own
+// (streamCopier.copyToPeer and copyToClient in stack dumps), which end when
+// the connection does.
 package protocols

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
@@ -43,6 +45,104 @@ func ExampleStream() {
 	fmt.Printf("%s\n", out)
 	// Output:
 	// ATTACH ME
+}
+
+// A protocol that joins the client to a local TCP service: whatever the
+// client sends goes to the service, whatever the service answers comes
+// back, half-closes included.
+func ExampleJoin() {
+	// The local service: it reads to the end and answers in upper case.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		in, _ := io.ReadAll(c)
+		io.WriteString(c, strings.ToUpper(string(in)))
+	}()
+
+	n, _ := negotiate.New(nil)
+	reg := new(negotiate.Registry)
+	reg.Register("tcp", protocols.Stream(func(c *negotiate.Conn) error {
+		peer, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			return err
+		}
+		return protocols.Join(c, peer)
+	}))
+	srv := httptest.NewServer(n.Endpoint(reg))
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	conn, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"tcp"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "to the service")
+	conn.(interface{ CloseWrite() error }).CloseWrite()
+	out, _ := io.ReadAll(conn)
+	fmt.Printf("%s\n", out)
+	// Output:
+	// TO THE SERVICE
+}
+
+// The tunnel registered under the one token it forwards, beside a protocol
+// of the gateway's own; the Dialer bounds the backend's handshake.
+func ExampleTunnel_Protocol() {
+	bn, _ := negotiate.New(nil)
+	breg := new(negotiate.Registry)
+	breg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	})
+	backend := httptest.NewServer(bn.Endpoint(breg))
+	defer backend.Close()
+	defer bn.Shutdown(context.Background())
+
+	tun, err := protocols.NewTunnel(backend.URL, &protocols.TunnelOptions{
+		Dialer: &negotiate.Dialer{HandshakeTimeout: 5 * time.Second},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	n, _ := negotiate.New(nil)
+	reg := new(negotiate.Registry)
+	reg.Register("echo/1", tun.Protocol())
+	reg.HandleFunc("time", func(c *negotiate.Conn) error {
+		_, err := io.WriteString(c, "served here\n")
+		return err
+	})
+	gw := httptest.NewServer(n.Endpoint(reg))
+	defer gw.Close()
+	defer n.Shutdown(context.Background())
+
+	conn, _, err := negotiate.Dial(context.Background(), gw.URL, []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, "via the backend")
+	buf := make([]byte, len("via the backend"))
+	io.ReadFull(conn, buf)
+	fmt.Println(string(buf))
+
+	local, _, err := negotiate.Dial(context.Background(), gw.URL, []string{"time"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer local.Close()
+	line, _ := bufio.NewReader(local).ReadString('\n')
+	fmt.Print(line)
+	// Output:
+	// via the backend
+	// served here
 }
 
 // A gateway: upgrades of any token (but h2c) go through the tunnel to the
@@ -94,7 +194,7 @@ func ExampleTunnel_Middleware() {
 // both, asking the connection which version was chosen.
 func kv(store *sync.Map) func(c *negotiate.Conn) error {
 	return func(c *negotiate.Conn) error {
-		v2 := strings.EqualFold(c.Protocol(), "kv/2")
+		v2 := strings.EqualFold(c.Token(), "kv/2")
 		sc := bufio.NewScanner(c)
 		for sc.Scan() {
 			var reply string
@@ -112,7 +212,7 @@ func kv(store *sync.Map) func(c *negotiate.Conn) error {
 				_, ok := store.LoadAndDelete(f[1])
 				reply = map[bool]string{true: "1", false: "0"}[ok]
 			default:
-				reply = "ERR unknown command in " + c.Protocol()
+				reply = "ERR unknown command in " + c.Token()
 			}
 			if _, err := fmt.Fprintln(c, reply); err != nil {
 				return err

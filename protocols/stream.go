@@ -1,17 +1,13 @@
 package protocols
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
-	"time"
 
 	"github.com/switchyard-http/switchyard/negotiate"
 )
-
-// streamLinger bounds how long a finished [Stream] lets the client go on
-// sending before the connection is closed.
-const streamLinger = 2 * time.Second
 
 // Stream returns a protocol that hands the switched connection to f as a
 // plain bidirectional byte stream, the "Upgrade: tcp" style of Docker's
@@ -22,29 +18,25 @@ const streamLinger = 2 * time.Second
 // f reads what the client sends from c and writes to c. A read returns
 // io.EOF once the client has half-closed its side (it sends no more but
 // still reads); c.CloseWrite ends f's side the same way while f goes on
-// reading. When f returns nil, Stream half-closes the connection (if f did
-// not), so the client reads everything f wrote and then io.EOF, and
-// discards what the client still sends for up to two seconds before the
-// negotiator closes the connection; closing a socket with unread input
-// would reset it and could destroy f's last bytes in flight. When f
-// returns an error, the connection is closed at once and the error goes to
-// the negotiator's OnClose hook.
+// reading.
 //
-// Half-close is passed through where the connection supports it (TCP and
-// TLS do); elsewhere the connection is closed instead. On the negotiator's
-// shutdown the connection is closed unless f set [negotiate.Conn.OnShutdown].
+// When f returns, with nil or an error, the client reads everything f
+// wrote and then the end of the stream: the negotiator half-closes the
+// connection, discards what the client still sends for a bounded time
+// (Options.Linger), then closes it, so that unread input cannot reset the
+// connection and destroy f's last bytes in flight. An error goes to the
+// negotiator's OnClose hook, not to the client. Stream panics if f is nil.
+//
+// On the negotiator's shutdown c.Context() ends: an f that watches it
+// (with context.AfterFunc, or a select on its Done) gets to finish its own
+// way, with a goodbye say, until the shutdown's deadline, and its last
+// bytes reach the client as above; the connection of an f that ignores it
+// is closed by the negotiator (see [negotiate.Conn.Context]).
 func Stream(f func(c *negotiate.Conn) error) negotiate.Protocol {
-	return negotiate.Protocol{Serve: func(c *negotiate.Conn) error {
-		if err := f(c); err != nil {
-			return err
-		}
-		if c.CloseWrite() != nil {
-			return nil
-		}
-		_ = c.SetReadDeadline(time.Now().Add(streamLinger))
-		_, _ = io.Copy(io.Discard, c)
-		return nil
-	}}
+	if f == nil {
+		panic("protocols: Stream(nil)")
+	}
+	return negotiate.Protocol{Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) { return f, nil }}
 }
 
 // Join copies bytes both ways between the switched connection c and peer
@@ -53,20 +45,16 @@ func Stream(f func(c *negotiate.Conn) error) negotiate.Protocol {
 // closed too (CloseWrite), so each peer sees the end of the other's stream
 // while its own goes on; a side that cannot half-close is closed instead.
 // If a direction fails, both connections are closed and Join returns that
-// error. The negotiator's shutdown closes both. Bytes are counted by c, so
-// the negotiator's OnClose hook sees them.
+// error. On the negotiator's shutdown (c.Context() ends) both connections
+// are closed: Join does not know the joined protocol's own goodbye. Bytes
+// are counted by c, so the negotiator's OnClose hook sees them.
 func Join(c *negotiate.Conn, peer net.Conn) error {
-	return join(c, peer, peer)
-}
-
-// join is Join reading the peer through r, which may hold bytes the peer
-// sent behind its handshake.
-func join(c *negotiate.Conn, peer net.Conn, r io.Reader) error {
-	c.OnShutdown(func() {
+	stop := context.AfterFunc(c.Context(), func() {
 		_ = c.Close()
 		_ = peer.Close()
 	})
-	sc := streamCopier{client: c, peer: peer, peerR: r}
+	defer stop()
+	sc := streamCopier{client: c, peer: peer}
 	errc := make(chan error, 2)
 	go sc.copyToPeer(errc)
 	go sc.copyToClient(errc)
@@ -91,7 +79,6 @@ func join(c *negotiate.Conn, peer net.Conn, r io.Reader) error {
 type streamCopier struct {
 	client *negotiate.Conn
 	peer   net.Conn
-	peerR  io.Reader
 }
 
 func (sc streamCopier) copyToPeer(errc chan<- error) {
@@ -99,12 +86,12 @@ func (sc streamCopier) copyToPeer(errc chan<- error) {
 }
 
 func (sc streamCopier) copyToClient(errc chan<- error) {
-	errc <- copyHalf(sc.client, sc.peerR)
+	errc <- copyHalf(sc.client, sc.peer)
 }
 
 // copyHalf copies src to dst until src ends, then passes the end on as a
 // half-close of dst.
-func copyHalf(dst net.Conn, src io.Reader) error {
+func copyHalf(dst, src net.Conn) error {
 	if _, err := io.Copy(dst, src); err != nil {
 		return err
 	}

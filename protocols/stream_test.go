@@ -1,6 +1,7 @@
 package protocols_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
 )
@@ -17,8 +19,8 @@ import (
 // The client half-closes; the function reads io.EOF and still answers.
 func TestStreamClientHalfClose(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
-	reg := register(t, protocols.Stream(func(c *negotiate.Conn) error {
+	n := testkit.NewNegotiator(t, nil)
+	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
 		b, err := io.ReadAll(c)
 		if err != nil {
 			return err
@@ -26,16 +28,16 @@ func TestStreamClientHalfClose(t *testing.T) {
 		_, err = fmt.Fprintf(c, "got %d: %s", len(b), b)
 		return err
 	}), "tcp")
-	srv := startServer(t, n.Endpoint(reg))
-	c, resp := dial(t, srv.URL, "tcp")
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c, resp := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 	if got := resp.Header.Get("Upgrade"); got != "tcp" {
 		t.Fatalf("Upgrade = %q, want tcp", got)
 	}
 	if _, err := io.WriteString(c, "hello"); err != nil {
 		t.Fatal(err)
 	}
-	closeWrite(t, c)
-	if got, want := readAll(t, c), "got 5: hello"; got != want {
+	testkit.CloseWrite(t, c)
+	if got, want := testkit.ReadAll(t, c), "got 5: hello"; got != want {
 		t.Errorf("read %q, want %q", got, want)
 	}
 }
@@ -43,9 +45,9 @@ func TestStreamClientHalfClose(t *testing.T) {
 // The function half-closes first; the client reads io.EOF and still sends.
 func TestStreamServerHalfClose(t *testing.T) {
 	t.Parallel()
-	n := newNegotiator(t, nil)
+	n := testkit.NewNegotiator(t, nil)
 	late := make(chan string, 1)
-	reg := register(t, protocols.Stream(func(c *negotiate.Conn) error {
+	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
 		if _, err := io.WriteString(c, "banner"); err != nil {
 			return err
 		}
@@ -56,74 +58,152 @@ func TestStreamServerHalfClose(t *testing.T) {
 		late <- string(b)
 		return err
 	}), "tcp")
-	srv := startServer(t, n.Endpoint(reg))
-	c, _ := dial(t, srv.URL, "tcp")
-	if got, want := readAll(t, c), "banner"; got != want {
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
+	if got, want := testkit.ReadAll(t, c), "banner"; got != want {
 		t.Fatalf("read %q, want %q", got, want)
 	}
 	if _, err := io.WriteString(c, "after your EOF"); err != nil {
 		t.Fatal(err)
 	}
-	closeWrite(t, c)
+	testkit.CloseWrite(t, c)
 	select {
 	case got := <-late:
 		if want := "after your EOF"; got != want {
 			t.Errorf("server read %q, want %q", got, want)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("server never read the client's bytes")
 	}
 }
 
-// A function that returns nil while the client still sends must not lose
-// its last bytes: the end is a half-close, then a bounded drain.
+// A protocol that writes 4 MiB and returns while the client is still
+// sending must not lose the tail of what it wrote: the negotiator's close
+// half-closes and drains instead of resetting the connection. The same
+// holds for Stream and for Registry.HandleFunc, which Stream now is.
 func TestStreamReturnKeepsOutput(t *testing.T) {
 	t.Parallel()
-	closed := make(chan negotiate.ConnInfo, 1)
-	n := newNegotiator(t, &negotiate.Options{OnClose: func(i negotiate.ConnInfo) { closed <- i }})
-	out := strings.Repeat("x", 1<<20)
-	reg := register(t, protocols.Stream(func(c *negotiate.Conn) error {
-		_, err := io.WriteString(c, out)
+	out := bytes.Repeat([]byte("0123456789abcdef"), 4<<20/16)
+	write := func(c *negotiate.Conn) error {
+		_, err := c.Write(out)
 		return err
-	}), "tcp")
-	srv := startServer(t, n.Endpoint(reg))
-	c, _ := dial(t, srv.URL, "tcp")
-	// The client keeps sending what the function never reads.
-	if _, err := io.WriteString(c, strings.Repeat("y", 64<<10)); err != nil {
-		t.Fatal(err)
 	}
-	if got := readAll(t, c); got != out {
-		t.Errorf("read %d bytes, want %d", len(got), len(out))
-	}
-	c.Close()
-	select {
-	case i := <-closed:
-		if i.Err != nil || i.BytesOut != int64(len(out)) {
-			t.Errorf("OnClose = %+v, want no error and %d bytes out", i, len(out))
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("connection never closed")
+	for _, tc := range []struct {
+		name string
+		reg  func() *negotiate.Registry
+	}{
+		{"Stream", func() *negotiate.Registry { return register(protocols.Stream(write), "tcp") }},
+		{"HandleFunc", func() *negotiate.Registry {
+			reg := new(negotiate.Registry)
+			reg.HandleFunc("tcp", write)
+			return reg
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			infos := testkit.NewConnInfos()
+			n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
+			srv := testkit.StartServer(t, n.Endpoint(tc.reg()))
+			c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
+			// The client keeps sending what the protocol never reads,
+			// while it reads the reply.
+			sent := make(chan struct{})
+			go func() {
+				defer close(sent)
+				chunk := bytes.Repeat([]byte("y"), 16<<10)
+				for range 16 {
+					if _, err := c.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			got, err := io.ReadAll(c)
+			if err != nil || !bytes.Equal(got, out) {
+				t.Errorf("read %d bytes (%v), want all %d and the end of the stream", len(got), err, len(out))
+			}
+			<-sent
+			c.Close()
+			if i := infos.Next(t); i.Err != nil || i.BytesOut != int64(len(out)) {
+				t.Errorf("OnClose = %+v, want no error and %d bytes out", i, len(out))
+			}
+		})
 	}
 }
 
+// An error ends the stream without a word to the client and goes to
+// OnClose.
 func TestStreamErrorGoesToOnClose(t *testing.T) {
 	t.Parallel()
-	closed := make(chan negotiate.ConnInfo, 1)
-	n := newNegotiator(t, &negotiate.Options{OnClose: func(i negotiate.ConnInfo) { closed <- i }})
+	infos := testkit.NewConnInfos()
+	n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
 	boom := errors.New("boom")
-	reg := register(t, protocols.Stream(func(c *negotiate.Conn) error { return boom }), "tcp")
-	srv := startServer(t, n.Endpoint(reg))
-	c, _ := dial(t, srv.URL, "tcp")
-	if got := readAll(t, c); got != "" {
-		t.Errorf("read %q, want nothing", got)
+	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
+		_, _ = io.WriteString(c, "partial")
+		return boom
+	}), "tcp")
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
+	if got := testkit.ReadAll(t, c); got != "partial" {
+		t.Errorf("read %q, want what the function wrote before its error", got)
+	}
+	if i := infos.Next(t); !errors.Is(i.Err, boom) {
+		t.Errorf("OnClose error = %v, want %v", i.Err, boom)
+	}
+}
+
+// On shutdown, a function that watches its Context gets to say goodbye;
+// one that does not is closed by the negotiator all the same.
+func TestStreamShutdown(t *testing.T) {
+	t.Parallel()
+	n, err := negotiate.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 2)
+	reg := new(negotiate.Registry)
+	reg.Register("polite", protocols.Stream(func(c *negotiate.Conn) error {
+		done := c.Context().Done()
+		started <- struct{}{}
+		<-done
+		_, err := io.WriteString(c, "bye")
+		return err
+	}))
+	reg.Register("deaf", protocols.Stream(func(c *negotiate.Conn) error {
+		started <- struct{}{}
+		_, err := io.Copy(io.Discard, c) // ends only when the connection does
+		return err
+	}))
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	polite, _ := testkit.Dial(t, srv.URL, []string{"polite"}, nil)
+	deaf, _ := testkit.Dial(t, srv.URL, []string{"deaf"}, nil)
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(testkit.Timeout):
+			t.Fatal("a function never started")
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		// The deaf connection holds the shutdown until its deadline.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		done <- n.Shutdown(ctx)
+	}()
+	if got := testkit.ReadAll(t, polite); got != "bye" {
+		t.Errorf("polite read %q, want bye", got)
+	}
+	polite.Close()
+	if b, err := io.ReadAll(deaf); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
+		t.Errorf("deaf read %q, %v, want the connection closed", b, err)
 	}
 	select {
-	case i := <-closed:
-		if !errors.Is(i.Err, boom) {
-			t.Errorf("OnClose error = %v, want %v", i.Err, boom)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("connection never closed")
+	case <-done:
+	case <-time.After(testkit.Timeout):
+		t.Fatal("Shutdown did not return")
+	}
+	if a := n.Stats().Active; a["polite"]+a["deaf"] != 0 {
+		t.Errorf("active after Shutdown: %v, want none", a)
 	}
 }
 
@@ -139,33 +219,28 @@ func upperService(t *testing.T) net.Addr {
 
 func TestJoinLocalService(t *testing.T) {
 	t.Parallel()
-	closed := make(chan negotiate.ConnInfo, 1)
-	n := newNegotiator(t, &negotiate.Options{OnClose: func(i negotiate.ConnInfo) { closed <- i }})
+	infos := testkit.NewConnInfos()
+	n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
 	addr := upperService(t)
-	reg := register(t, protocols.Stream(func(c *negotiate.Conn) error {
+	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
 		peer, err := net.Dial("tcp", addr.String())
 		if err != nil {
 			return err
 		}
 		return protocols.Join(c, peer)
 	}), "tcp")
-	srv := startServer(t, n.Endpoint(reg))
-	c, _ := dial(t, srv.URL, "tcp")
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 	// The fake service reads a first line as its "head".
 	if _, err := io.WriteString(c, "first line\r\n\r\nand the rest"); err != nil {
 		t.Fatal(err)
 	}
-	closeWrite(t, c)
-	if got, want := readAll(t, c), "FIRST LINE\r\n\r\nAND THE REST"; got != want {
+	testkit.CloseWrite(t, c)
+	if got, want := testkit.ReadAll(t, c), "FIRST LINE\r\n\r\nAND THE REST"; got != want {
 		t.Errorf("read %q, want %q", got, want)
 	}
-	select {
-	case i := <-closed:
-		if i.Err != nil || i.BytesIn != 26 || i.BytesOut != 26 {
-			t.Errorf("OnClose = %+v, want no error, 26 bytes each way", i)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("connection never closed")
+	if i := infos.Next(t); i.Err != nil || i.BytesIn != 26 || i.BytesOut != 26 {
+		t.Errorf("OnClose = %+v, want no error, 26 bytes each way", i)
 	}
 }
 
@@ -181,30 +256,30 @@ func TestJoinShutdown(t *testing.T) {
 		_, _ = io.Copy(io.Discard, c) // never ends on its own
 		close(peerClosed)
 	})
-	reg := register(t, protocols.Stream(func(c *negotiate.Conn) error {
+	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
 		peer, err := net.Dial("tcp", fb.ln.Addr().String())
 		if err != nil {
 			return err
 		}
 		return protocols.Join(c, peer)
 	}), "tcp")
-	srv := startServer(t, n.Endpoint(reg))
-	c, _ := dial(t, srv.URL, "tcp")
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 	if _, err := io.WriteString(c, "x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the peer's connection", func() bool { return len(fb.Heads()) == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	testkit.WaitFor(t, "the peer's connection", func() bool { return len(fb.Heads()) == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	if err := n.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
-	if got := readAll(t, c); got != "" {
-		t.Errorf("read %q, want EOF", got)
+	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
+		t.Errorf("read %q, %v, want the connection closed", b, err)
 	}
 	select {
 	case <-peerClosed:
-	case <-time.After(10 * time.Second):
+	case <-time.After(testkit.Timeout):
 		t.Fatal("the peer's connection was not closed")
 	}
 }

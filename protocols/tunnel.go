@@ -1,10 +1,6 @@
 package protocols
 
 import (
-	"bufio"
-	"bytes"
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -12,10 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
-	"time"
+	"syscall"
 
+	"github.com/switchyard-http/switchyard/internal/upgrade"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -35,19 +31,13 @@ type TunnelOptions struct {
 	// client could forge them.
 	TrustForwarded bool
 
-	// Dial opens the connection to the backend. Default: a net.Dialer.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
-
-	// TLSConfig is used for an https backend. Default: an empty config.
-	TLSConfig *tls.Config
-
-	// HandshakeTimeout bounds the exchange with the backend, from dialing
-	// to its response head; past it the client gets 504. Default 10s.
-	HandshakeTimeout time.Duration
-
-	// MaxRefusalBytes bounds the body of a backend's refusal relayed to
-	// the client; a longer one is answered with 502. Default 1 MiB.
-	MaxRefusalBytes int64
+	// Dialer makes the exchange with the backend: its NetDial opens the
+	// connection, its TLSConfig is used for an https backend, its
+	// HandshakeTimeout bounds the exchange from dialing to the backend's
+	// response head (past it the client gets 504), and its MaxRefusalBytes
+	// bounds the body of a backend's refusal relayed to the client. Nil
+	// means a zero Dialer, with the defaults its fields document.
+	Dialer *negotiate.Dialer
 
 	// Logger receives the causes of 502 and 504 answers (Info), which the
 	// client is not told. Nil means silent.
@@ -58,7 +48,7 @@ type TunnelOptions struct {
 // safe for concurrent use.
 type Tunnel struct {
 	backend *url.URL
-	addr    string // host:port to dial
+	client  upgrade.Client
 	opts    TunnelOptions
 	proto   negotiate.Protocol
 }
@@ -77,23 +67,15 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 	if opts != nil {
 		t.opts = *opts
 	}
-	if t.opts.HandshakeTimeout < 0 || t.opts.MaxRefusalBytes < 0 {
-		return nil, errors.New("protocols: negative HandshakeTimeout or MaxRefusalBytes")
+	var d negotiate.Dialer
+	if t.opts.Dialer != nil {
+		d = *t.opts.Dialer
 	}
-	if t.opts.HandshakeTimeout == 0 {
-		t.opts.HandshakeTimeout = 10 * time.Second
+	if d.HandshakeTimeout < 0 || d.MaxRefusalBytes < 0 {
+		return nil, errors.New("protocols: tunnel: negative Dialer.HandshakeTimeout or MaxRefusalBytes")
 	}
-	if t.opts.MaxRefusalBytes == 0 {
-		t.opts.MaxRefusalBytes = 1 << 20
-	}
-	if t.opts.Dial == nil {
-		t.opts.Dial = (&net.Dialer{}).DialContext
-	}
-	t.addr = u.Host
-	if u.Port() == "" {
-		t.addr = net.JoinHostPort(u.Hostname(), map[string]string{"http": "80", "https": "443"}[u.Scheme])
-	}
-	t.proto = negotiate.Protocol{Check: t.check, Handshake: t.handshake}
+	t.client = upgrade.Client{NetDial: d.NetDial, TLSConfig: d.TLSConfig, Timeout: d.HandshakeTimeout, MaxRefusalBytes: d.MaxRefusalBytes}
+	t.proto = negotiate.Protocol{Check: t.check, Accept: t.accept}
 	return t, nil
 }
 
@@ -118,11 +100,15 @@ func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Han
 			// still parses, selects, gates, tracks and refuses.
 			reg := new(negotiate.Registry)
 			if offers, err := negotiate.Offers(r); err == nil {
+				seen := make(map[string]bool, len(offers))
 				for _, o := range offers {
-					_ = reg.Register(o, t.proto) // a repeated offer is registered once
+					if k := strings.ToLower(o); !seen[k] {
+						seen[k] = true
+						reg.Register(o, t.proto)
+					}
 				}
 			}
-			if !n.Upgrade(w, r, reg, next) {
+			if !n.Upgrade(w, r, reg) {
 				next.ServeHTTP(w, withoutUpgrade(r))
 			}
 		})
@@ -169,106 +155,29 @@ func (t *Tunnel) check(r *http.Request) error {
 	return nil
 }
 
-// handshake offers the chosen token to the backend before the client is
-// switched: a failure is the client's 502 or 504, a refusal is relayed, and
-// only a 101 naming the token switches the client, with the backend's own
-// 101 head.
-func (t *Tunnel) handshake(w http.ResponseWriter, r *http.Request) error {
-	token := negotiate.Chosen(w)
-	if token == "" {
-		return errors.New("protocols: the tunnel's Handshake runs only under a negotiator")
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), t.opts.HandshakeTimeout)
-	defer cancel()
-	bc, br, resp, err := t.exchange(ctx, r, token)
+// accept offers the chosen token to the backend, on the request's
+// goroutine, before the client is switched: a failure is the client's 502
+// or 504, a refusal is relayed, and only a valid 101 switches the client,
+// with the backend's own 101 fields. The connection is then joined to the
+// backend's on the negotiator's goroutine.
+func (t *Tunnel) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+	r := s.Request
+	req := t.request(r, s.Token)
+	res, err := t.client.Do(r.Context(), req)
 	if err != nil {
-		negotiate.Refuse(w, r, t.gatewayError(ctx, r, err))
-		return nil
+		return nil, t.gatewayError(r, res, err)
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		defer bc.Close()
-		t.relayRefusal(w, r, resp)
-		return nil
+	resp := res.Response
+	if res.Conn == nil {
+		return nil, refusal(resp, res.Body)
 	}
-	if err := validSwitch(resp, token); err != nil {
-		bc.Close()
-		t.log(r, "backend switched badly", err)
-		negotiate.Refuse(w, r, negotiate.Refusal(http.StatusBadGateway, "bad gateway: "+err.Error()))
-		return nil
-	}
-	nc, _, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		bc.Close()
-		return err
-	}
-	c, ok := nc.(*negotiate.Conn)
-	if !ok {
-		bc.Close()
-		return errors.New("protocols: the negotiator's Hijack did not return a *negotiate.Conn")
-	}
-	// The backend's 101, written past the counts: they are the payload's.
-	// Hijack set the write deadline to the negotiator's handshake timeout.
-	if _, err := c.NetConn().Write(switchHead(resp, token, w.Header())); err != nil {
-		bc.Close()
-		return err
-	}
-	_ = c.NetConn().SetWriteDeadline(time.Time{})
-	return join(c, bc, br)
-}
-
-// exchange dials the backend, sends the upgrade request for token and reads
-// the backend's response head (after any 1xx other than 101). On success
-// the caller owns the connection; br holds the bytes that followed the head.
-func (t *Tunnel) exchange(ctx context.Context, r *http.Request, token string) (net.Conn, *bufio.Reader, *http.Response, error) {
-	bc, err := t.opts.Dial(ctx, "tcp", t.addr)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if t.backend.Scheme == "https" {
-		cfg := t.opts.TLSConfig.Clone()
-		if cfg == nil {
-			cfg = new(tls.Config)
+	for k, vs := range endToEnd(resp.Header) {
+		for _, v := range vs {
+			s.Header.Add(k, v)
 		}
-		if cfg.ServerName == "" {
-			cfg.ServerName = t.backend.Hostname()
-		}
-		cfg.NextProtos = []string{"http/1.1"}
-		tc := tls.Client(bc, cfg)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			bc.Close()
-			return nil, nil, nil, err
-		}
-		bc = tc
 	}
-	if d, ok := ctx.Deadline(); ok {
-		_ = bc.SetDeadline(d)
-	}
-	stop := context.AfterFunc(ctx, func() { _ = bc.SetDeadline(time.Unix(1, 0)) })
-	req := &http.Request{Method: r.Method, Header: make(http.Header)}
-	resp, br, err := func() (*http.Response, *bufio.Reader, error) {
-		if _, err := bc.Write(t.requestHead(r, token)); err != nil {
-			return nil, nil, err
-		}
-		br := bufio.NewReader(bc)
-		for {
-			resp, err := http.ReadResponse(br, req)
-			if err != nil {
-				return nil, nil, err
-			}
-			if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
-				return resp, br, nil
-			}
-		}
-	}()
-	if !stop() || err != nil {
-		bc.Close()
-		if err == nil {
-			err = ctx.Err()
-		}
-		return nil, nil, nil, err
-	}
-	_ = bc.SetDeadline(time.Time{})
-	return bc, br, resp, nil
+	backend := res.Conn // its first reads return what the backend sent behind its 101
+	return func(c *negotiate.Conn) error { return Join(c, backend) }, nil
 }
 
 // hopByHop are the fields that belong to one connection, never forwarded
@@ -276,21 +185,31 @@ func (t *Tunnel) exchange(ctx context.Context, r *http.Request, token string) (n
 var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
 	"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
-// requestHead is the upgrade request the backend gets: r's method, the
-// backend's path prefix joined with r's path and query, r's Host, its
-// end-to-end fields, the forwarding fields and an offer of token alone.
-func (t *Tunnel) requestHead(r *http.Request, token string) []byte {
-	h := r.Header.Clone()
-	for _, v := range r.Header["Connection"] {
+// endToEnd returns a copy of h without its hop-by-hop fields, those named
+// by its Connection field included.
+func endToEnd(h http.Header) http.Header {
+	out := h.Clone()
+	if out == nil {
+		return make(http.Header)
+	}
+	for _, v := range h["Connection"] {
 		for f := range strings.SplitSeq(v, ",") {
 			if f = strings.TrimSpace(f); f != "" {
-				h.Del(f)
+				out.Del(f)
 			}
 		}
 	}
 	for _, k := range hopByHop {
-		h.Del(k)
+		out.Del(k)
 	}
+	return out
+}
+
+// request is the upgrade request the backend gets: r's method, the
+// backend's path prefix joined with r's path and query, r's Host, its
+// end-to-end fields, the forwarding fields and an offer of token alone.
+func (t *Tunnel) request(r *http.Request, token string) *upgrade.Request {
+	h := endToEnd(r.Header)
 	h.Del("Expect") // the request has no body; the negotiator answered any 100-continue
 	h.Del("Content-Length")
 	h.Del("Host")
@@ -318,24 +237,21 @@ func (t *Tunnel) requestHead(r *http.Request, token string) []byte {
 		}
 		h.Set("X-Forwarded-Proto", proto)
 	}
-	h.Set("Upgrade", token)
-	h.Set("Connection", "Upgrade")
+	req := &upgrade.Request{Method: r.Method, Host: r.Host, Header: h, Offer: []string{token}}
 	if name, _, _ := strings.Cut(token, "/"); strings.EqualFold(name, "h2c") {
 		if s, ok := r.Header["Http2-Settings"]; ok {
 			h["Http2-Settings"] = s
-			h.Set("Connection", "Upgrade, HTTP2-Settings")
+			req.Connection = []string{"HTTP2-Settings"}
 		}
 	}
-
-	target := joinPath(t.backend.EscapedPath(), r.URL.EscapedPath())
-	if q := joinQuery(t.backend.RawQuery, r.URL.RawQuery); q != "" {
-		target += "?" + q
+	u := *t.backend
+	u.RawPath = joinPath(t.backend.EscapedPath(), r.URL.EscapedPath())
+	if p, err := url.PathUnescape(u.RawPath); err == nil {
+		u.Path = p
 	}
-	var b bytes.Buffer
-	b.WriteString(r.Method + " " + target + " HTTP/1.1\r\nHost: " + oneLine(r.Host) + "\r\n")
-	_ = h.Write(&b) // Header.Write replaces CR and LF in values
-	b.WriteString("\r\n")
-	return b.Bytes()
+	u.RawQuery = r.URL.RawQuery
+	req.URL = &u
+	return req
 }
 
 func joinPath(base, p string) string {
@@ -351,104 +267,46 @@ func joinPath(base, p string) string {
 	return base + p
 }
 
-func joinQuery(a, b string) string {
-	if a == "" || b == "" {
-		return a + b
-	}
-	return a + "&" + b
-}
-
-func oneLine(s string) string {
-	return strings.NewReplacer("\r", "", "\n", "").Replace(s)
-}
-
-// validSwitch checks the backend's 101: it names the offered token and
-// Connection lists upgrade.
-func validSwitch(resp *http.Response, token string) error {
-	up := resp.Header.Values("Upgrade")
-	if len(up) != 1 || !strings.EqualFold(strings.TrimSpace(up[0]), token) {
-		return fmt.Errorf("the backend switched to %q, not to the offered %q", strings.Join(up, ", "), token)
-	}
-	if !negotiate.ContainsToken(resp.Header["Connection"], "upgrade") {
-		return errors.New("the backend's 101 lacks Connection: upgrade")
-	}
-	return nil
-}
-
-// switchHead is the client's 101: the backend's end-to-end fields, the
-// fields the negotiator's Authorize set in extra, and the switch itself.
-func switchHead(resp *http.Response, token string, extra http.Header) []byte {
-	h := resp.Header.Clone()
-	for _, k := range hopByHop {
-		h.Del(k)
-	}
-	h.Del("Content-Length")
-	for k, vs := range extra {
-		switch http.CanonicalHeaderKey(k) {
-		case "Connection", "Upgrade", "Content-Length", "Transfer-Encoding", "Content-Type", "X-Content-Type-Options":
-			continue
-		}
-		for _, v := range vs {
-			h.Add(k, v)
+// refusal is the client's answer to a backend that did not switch: the
+// backend's status, its end-to-end fields (a 426 keeps Upgrade, naming what
+// the backend would switch to) and its body as the reason, which the
+// negotiator's responder writes as one line of text. The fields that
+// describe the backend's body (Content-*) are left out: the body is now the
+// responder's.
+func refusal(resp *http.Response, body []byte) *negotiate.Error {
+	h := endToEnd(resp.Header)
+	for k := range h {
+		if len(k) >= len("Content-") && strings.EqualFold(k[:len("Content-")], "Content-") {
+			delete(h, k)
 		}
 	}
-	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: " + token + "\r\nConnection: Upgrade\r\n")
-	_ = h.Write(&b)
-	b.WriteString("\r\n")
-	return b.Bytes()
-}
-
-// relayRefusal answers the client with the backend's refusal as it came:
-// status, fields and body. It is the backend's answer, so it does not go
-// through the negotiator's responder, nor count as its refusal.
-func (t *Tunnel) relayRefusal(w http.ResponseWriter, r *http.Request, resp *http.Response) {
-	body, err := io.ReadAll(io.LimitReader(resp.Body, t.opts.MaxRefusalBytes+1))
-	resp.Body.Close()
-	if err != nil || int64(len(body)) > t.opts.MaxRefusalBytes {
-		if err == nil {
-			err = fmt.Errorf("refusal body over %d bytes", t.opts.MaxRefusalBytes)
-		}
-		t.log(r, "backend refusal not relayed", err)
-		negotiate.Refuse(w, r, negotiate.Refusal(http.StatusBadGateway, "bad gateway: the backend's refusal could not be relayed"))
-		return
-	}
-	h := w.Header()
-	clear(h)
-	for k, vs := range resp.Header {
-		h[k] = vs
-	}
-	for _, k := range hopByHop {
-		if k != "Upgrade" { // a 426 names what the backend would switch to
-			h.Del(k)
+	if resp.StatusCode == http.StatusUpgradeRequired {
+		if up := resp.Header["Upgrade"]; len(up) > 0 {
+			h["Upgrade"] = up
+			h["Connection"] = []string{"Upgrade"}
 		}
 	}
-	// Close after the answer, as every refusal does; a 426 also lists
-	// Upgrade as its own line (net/http closes only on a first "close").
-	h["Connection"] = []string{"close"}
-	if _, ok := h["Upgrade"]; ok {
-		h["Connection"] = append(h["Connection"], "Upgrade")
-	}
-	if r.Method != http.MethodHead {
-		h.Set("Content-Length", strconv.Itoa(len(body)))
-	}
-	w.WriteHeader(resp.StatusCode)
-	_, _ = w.Write(body)
+	return &negotiate.Error{Status: resp.StatusCode, Reason: strings.TrimRight(string(body), "\r\n"), Header: h}
 }
 
-// gatewayError is the client's answer when the backend could not be asked:
-// 504 when it did not answer in time, 502 otherwise. The cause is logged,
-// not told.
-func (t *Tunnel) gatewayError(ctx context.Context, r *http.Request, err error) *negotiate.Error {
+// gatewayError is the client's answer when the backend could not be asked
+// or switched badly: 504 when it did not answer in time, 502 otherwise.
+// The reason says which; the cause is logged, not told.
+func (t *Tunnel) gatewayError(r *http.Request, res *upgrade.Result, err error) *negotiate.Error {
 	t.log(r, "backend handshake failed", err)
 	var ne net.Error
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+	if errors.As(err, &ne) && ne.Timeout() {
 		return &negotiate.Error{Status: http.StatusGatewayTimeout, Reason: "gateway timeout: the backend did not answer the upgrade in time", Err: err}
 	}
-	reason := "bad gateway: the backend could not be reached"
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	var reason string
+	switch {
+	case errors.Is(err, upgrade.ErrBadSwitch):
+		reason = "bad gateway: the backend sent an " + err.Error()
+	case res == nil:
+		reason = "bad gateway: the backend could not be reached"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):
 		reason = "bad gateway: the backend closed the connection without answering"
-	} else if _, ok := errors.AsType[*net.OpError](err); !ok {
+	default:
 		reason = "bad gateway: the backend's answer was not valid HTTP/1.1"
 	}
 	return &negotiate.Error{Status: http.StatusBadGateway, Reason: reason, Err: err}

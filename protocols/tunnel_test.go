@@ -2,7 +2,6 @@ package protocols_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,27 +13,25 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
 )
 
 // backend is a Switchyard server behind the tunnel: echo/1 echoes, info
-// tells what request it got, /refuse answers 403 to every offer it does not
-// know, and /ws-only requires websocket (426).
+// tells what request it got, bye half-closes first, /refuse answers 403 to
+// every offer it does not know, and /ws-only requires websocket (426).
 func backend(t *testing.T) *negotiateServer {
 	t.Helper()
-	bn := newNegotiator(t, &negotiate.Options{
-		Authorize: func(r *http.Request, token string, h http.Header) error {
-			h.Set("X-Backend", "switched "+token)
+	bn := testkit.NewNegotiator(t, &negotiate.Options{
+		Authorize: func(s *negotiate.Switch) error {
+			s.Header.Set("X-Backend", "switched "+s.Token)
 			return nil
 		},
 	})
 	reg := new(negotiate.Registry)
-	must(t, reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
-		_, err := io.Copy(c, c)
-		return err
-	}))
-	must(t, reg.HandleFunc("info", func(c *negotiate.Conn) error {
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	reg.HandleFunc("info", func(c *negotiate.Conn) error {
 		r := c.Request()
 		var lines []string
 		for k, vs := range r.Header {
@@ -43,8 +40,9 @@ func backend(t *testing.T) *negotiateServer {
 		sort.Strings(lines)
 		_, err := fmt.Fprintf(c, "%s %s\nHost: %s\n%s\n", r.Method, r.URL.RequestURI(), r.Host, strings.Join(lines, "\n"))
 		return err
-	}))
-	must(t, reg.HandleFunc("bye", func(c *negotiate.Conn) error {
+	})
+	late := make(chan string, 1)
+	reg.HandleFunc("bye", func(c *negotiate.Conn) error {
 		// Half-closes first, then reports what the client still sent.
 		if _, err := io.WriteString(c, "bye"); err != nil {
 			return err
@@ -53,102 +51,83 @@ func backend(t *testing.T) *negotiateServer {
 			return err
 		}
 		b, err := io.ReadAll(c)
-		if err != nil {
-			return err
-		}
-		// The client's write side is closed, and so is ours: say it on
-		// the only channel left, the test's.
-		lateBytes.Store(string(b))
-		return nil
-	}))
+		late <- string(b)
+		return err
+	})
 	wsOnly := new(negotiate.Registry)
-	must(t, wsOnly.HandleFunc("websocket", func(c *negotiate.Conn) error { return nil }))
+	wsOnly.HandleFunc("websocket", func(c *negotiate.Conn) error { return nil })
 	mux := http.NewServeMux()
 	mux.HandleFunc("/refuse", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Reason", "members only")
 		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("Content-Language", "en")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = io.WriteString(w, "<p>no entry</p>\nsecond line\n")
 	})
+	mux.HandleFunc("/long", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, strings.Repeat("x", 100<<10))
+	})
 	mux.Handle("/ws-only", bn.Endpoint(wsOnly))
-	return &negotiateServer{Server: startServer(t, bn.Middleware(reg)(mux)), N: bn}
+	return &negotiateServer{Server: testkit.StartServer(t, bn.Middleware(reg)(mux)), N: bn, Late: late}
 }
-
-var lateBytes atomic.Value
 
 type negotiateServer struct {
 	*httptest.Server
-	N *negotiate.Negotiator
-}
-
-func must(t testing.TB, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
+	N    *negotiate.Negotiator
+	Late chan string // what bye read after its half-close
 }
 
 // gateway tunnels any token to backendURL through a negotiator whose
-// OnClose reports to the returned channel; plain requests get "plain".
-func gateway(t *testing.T, backendURL string, opts *protocols.TunnelOptions, nopts *negotiate.Options) (*httptest.Server, *negotiate.Negotiator, chan negotiate.ConnInfo) {
+// OnClose reports to the returned collector; plain requests get "plain".
+func gateway(t *testing.T, backendURL string, opts *protocols.TunnelOptions, nopts *negotiate.Options) (*httptest.Server, *negotiate.Negotiator, *testkit.ConnInfos) {
 	t.Helper()
-	closed := make(chan negotiate.ConnInfo, 4)
+	infos := testkit.NewConnInfos()
 	var o negotiate.Options
 	if nopts != nil {
 		o = *nopts
 	}
-	o.OnClose = func(i negotiate.ConnInfo) { closed <- i }
-	n := newNegotiator(t, &o)
+	o.OnClose = infos.Hook
+	n := testkit.NewNegotiator(t, &o)
 	tun, err := protocols.NewTunnel(backendURL, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, "plain Upgrade=%q Connection=%q", r.Header.Get("Upgrade"), r.Header.Get("Connection"))
-	})
-	return startServer(t, tun.Middleware(n)(plain)), n, closed
+	return testkit.StartServer(t, tun.Middleware(n)(plain)), n, infos
 }
 
-func nextInfo(t *testing.T, ch chan negotiate.ConnInfo) negotiate.ConnInfo {
-	t.Helper()
-	select {
-	case i := <-ch:
-		return i
-	case <-time.After(10 * time.Second):
-		t.Fatal("no OnClose")
-	}
-	return negotiate.ConnInfo{}
-}
+var plain = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintf(w, "plain Upgrade=%q Connection=%q", r.Header.Get("Upgrade"), r.Header.Get("Connection"))
+})
 
-// Early bytes from the client, the backend's own 101, byte counts, and
-// half-close from the client.
+// Early bytes from the client, the backend's 101 fields with the
+// gateway's own, byte counts, and half-close from the client.
 func TestTunnelEcho(t *testing.T) {
 	t.Parallel()
 	be := backend(t)
-	gw, _, closed := gateway(t, be.URL, nil, &negotiate.Options{
-		Authorize: func(r *http.Request, token string, h http.Header) error {
-			h.Set("Set-Cookie", "gw=1")
+	gw, _, infos := gateway(t, be.URL, nil, &negotiate.Options{
+		Authorize: func(s *negotiate.Switch) error {
+			s.Header.Set("Set-Cookie", "gw=1")
 			return nil
 		},
 	})
-	c, br, resp := rawConn(t, gw.Listener.Addr().String(), upgradeReq("/", "echo/1")+"early")
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d, want 101", resp.StatusCode)
+	e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1")+"early")
+	if e.Resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d, want 101", e.Resp.StatusCode)
 	}
 	for k, want := range map[string]string{"Upgrade": "echo/1", "Connection": "Upgrade", "X-Backend": "switched echo/1", "Set-Cookie": "gw=1"} {
-		if got := resp.Header.Get(k); got != want {
+		if got := e.Resp.Header.Get(k); got != want {
 			t.Errorf("101 %s = %q, want %q", k, got, want)
 		}
 	}
-	if _, err := io.WriteString(c, " and late"); err != nil {
+	if _, err := io.WriteString(e.Conn, " and late"); err != nil {
 		t.Fatal(err)
 	}
-	closeWrite(t, c)
-	if got, want := readAll(t, br), "early and late"; got != want {
+	testkit.CloseWrite(t, e.Conn)
+	if got, want := testkit.ReadAll(t, e.BR), "early and late"; got != want {
 		t.Errorf("echo %q, want %q", got, want)
 	}
-	i := nextInfo(t, closed)
-	if i.Protocol != "echo/1" || i.BytesIn != 14 || i.BytesOut != 14 || i.Err != nil {
+	if i := infos.Next(t); i.Token != "echo/1" || i.BytesIn != 14 || i.BytesOut != 14 || i.Err != nil {
 		t.Errorf("OnClose = %+v, want echo/1, 14 bytes each way, no error", i)
 	}
 }
@@ -158,18 +137,22 @@ func TestTunnelBackendHalfClose(t *testing.T) {
 	t.Parallel()
 	be := backend(t)
 	gw, _, _ := gateway(t, be.URL, nil, nil)
-	c, _ := dial(t, gw.URL, "bye")
-	if got := readAll(t, c); got != "bye" {
+	c, _ := testkit.Dial(t, gw.URL, []string{"bye"}, nil)
+	if got := testkit.ReadAll(t, c); got != "bye" {
 		t.Fatalf("read %q, want bye", got)
 	}
 	if _, err := io.WriteString(c, "still here"); err != nil {
 		t.Fatal(err)
 	}
-	closeWrite(t, c)
-	waitFor(t, "the backend to read the client's late bytes", func() bool {
-		s, _ := lateBytes.Load().(string)
-		return s == "still here"
-	})
+	testkit.CloseWrite(t, c)
+	select {
+	case got := <-be.Late:
+		if got != "still here" {
+			t.Errorf("the backend read %q after its half-close, want %q", got, "still here")
+		}
+	case <-time.After(testkit.Timeout):
+		t.Fatal("the backend never read the client's late bytes")
+	}
 }
 
 // The replayed request: method, path prefix and query, Host, end-to-end
@@ -190,23 +173,24 @@ func TestTunnelReplaysRequest(t *testing.T) {
 			// Registered under info: of "nope, Info/2" only the chosen
 			// token is offered to the backend.
 			tun, err := protocols.NewTunnel(be.URL+"/base/", &protocols.TunnelOptions{TrustForwarded: tc.trust})
-			must(t, err)
-			gw := startServer(t, newNegotiator(t, nil).Endpoint(register(t, tun.Protocol(), "info")))
-			c, br, resp := rawConn(t, gw.Listener.Addr().String(), upgradeReq("/x/y?q=1", "nope, Info/2",
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := testkit.StartServer(t, testkit.NewNegotiator(t, nil).Endpoint(register(tun.Protocol(), "info")))
+			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/x/a%2Fb?q=1", "nope, Info/2",
 				"X-Forwarded-For: 203.0.113.9", "X-Test: kept", "Keep-Alive: 5", "X-Hop: dropped",
 				"Connection: X-Hop", "User-Agent: probe/1"))
-			_ = c
-			if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Upgrade") != "Info/2" {
-				t.Fatalf("status %d Upgrade %q, want 101 Info/2", resp.StatusCode, resp.Header.Get("Upgrade"))
+			if e.Resp.StatusCode != http.StatusSwitchingProtocols || e.Resp.Header.Get("Upgrade") != "Info/2" {
+				t.Fatalf("status %d Upgrade %q, want 101 Info/2", e.Resp.StatusCode, e.Resp.Header.Get("Upgrade"))
 			}
-			got := readAll(t, br)
+			got := testkit.ReadAll(t, e.BR)
 			for _, want := range []string{
-				"GET /base/x/y?q=1\n",
-				"Host: gateway.test\n",
+				"GET /base/x/a%2Fb?q=1\n",
+				"Host: example.com\n",
 				"Upgrade: Info/2\n",
 				"Connection: Upgrade\n",
 				"X-Forwarded-For: " + tc.xff + "\n",
-				"X-Forwarded-Host: gateway.test\n",
+				"X-Forwarded-Host: example.com\n",
 				"X-Forwarded-Proto: http\n",
 				"X-Test: kept\n",
 				"User-Agent: probe/1\n",
@@ -224,33 +208,41 @@ func TestTunnelReplaysRequest(t *testing.T) {
 	}
 }
 
-// The backend's refusals reach the client as they were sent.
+// The backend's refusals reach the client through the gateway's responder:
+// the backend's status and end-to-end fields (a 426's Upgrade too), and its
+// body as one line of text, bounded by Dialer.MaxRefusalBytes.
 func TestTunnelRelaysRefusal(t *testing.T) {
 	t.Parallel()
 	be := backend(t)
-	gw, gn, _ := gateway(t, be.URL, nil, nil)
+	gw, gn, _ := gateway(t, be.URL, &protocols.TunnelOptions{Dialer: &negotiate.Dialer{MaxRefusalBytes: 1000}}, nil)
 
-	_, br, resp := rawConn(t, gw.Listener.Addr().String(), upgradeReq("/refuse", "members/1"))
-	body := readAll(t, resp.Body)
-	_ = br
-	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("X-Reason") != "members only" ||
-		resp.Header.Get("Content-Type") != "text/html" || body != "<p>no entry</p>\nsecond line\n" || !resp.Close {
-		t.Errorf("got %d %v %q (close %v), want the backend's 403 as it was, and a close", resp.StatusCode, resp.Header, body, resp.Close)
+	e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/refuse", "members/1"))
+	if e.Resp.StatusCode != http.StatusForbidden || e.Resp.Header.Get("X-Reason") != "members only" ||
+		e.Body != "<p>no entry</p> second line\n" || !e.Resp.Close {
+		t.Errorf("got %d %v %q (close %v), want the backend's 403, its field, its body on one line, and a close", e.Resp.StatusCode, e.Resp.Header, e.Body, e.Resp.Close)
+	}
+	if ct, cl := e.Resp.Header.Get("Content-Type"), e.Resp.Header.Get("Content-Language"); ct != "text/plain; charset=utf-8" || cl != "" {
+		t.Errorf("Content-Type %q, Content-Language %q: want the responder's, none of the backend's body fields", ct, cl)
 	}
 
-	_, _, resp = rawConn(t, gw.Listener.Addr().String(), upgradeReq("/ws-only", "foo"))
-	body = readAll(t, resp.Body)
-	if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Upgrade") != "websocket" ||
-		!strings.Contains(body, "websocket") {
-		t.Errorf("got %d %v %q, want the backend's 426 naming websocket", resp.StatusCode, resp.Header, body)
+	e = testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/ws-only", "foo"))
+	if e.Resp.StatusCode != http.StatusUpgradeRequired || e.Resp.Header.Get("Upgrade") != "websocket" ||
+		!strings.Contains(e.Body, "websocket") || !e.Resp.Close {
+		t.Errorf("got %d %v %q, want the backend's 426 naming websocket, and a close", e.Resp.StatusCode, e.Resp.Header, e.Body)
 	}
-	if s := gn.Stats(); s.Switched["members"] != 0 || s.Active["echo"] != 0 {
-		t.Errorf("gateway stats %+v, want no switch", s)
+
+	e = testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/long", "foo"))
+	if e.Resp.StatusCode != http.StatusForbidden || len(e.Body) != 1001 {
+		t.Errorf("long refusal: %d with %d bytes, want 403 with the first 1000 bytes and a newline", e.Resp.StatusCode, len(e.Body))
+	}
+	if s := gn.Stats(); s.Refused != 3 || s.Switched["members"]+s.Switched["foo"] != 0 {
+		t.Errorf("gateway stats %+v, want no switch and three refusals", s)
 	}
 }
 
 // A backend that cannot be asked gets the client a 502 or 504 with a
-// reason; one that switches to something else, a 502.
+// reason; one whose 101 is not valid (another token, several, no
+// Connection: upgrade), a 502.
 func TestTunnelGatewayErrors(t *testing.T) {
 	t.Parallel()
 	gone, err := net.Listen("tcp", "127.0.0.1:0")
@@ -259,14 +251,13 @@ func TestTunnelGatewayErrors(t *testing.T) {
 	}
 	goneURL := "http://" + gone.Addr().String()
 	gone.Close()
+	switching := func(fields string) *fakeBackend {
+		return newFakeBackend(t, func(c net.Conn, _ string) {
+			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n"+fields+"\r\n")
+		})
+	}
 	silent := newFakeBackend(t, func(c net.Conn, _ string) { _, _ = io.Copy(io.Discard, c) })
 	hangup := newFakeBackend(t, func(c net.Conn, _ string) {})
-	other := newFakeBackend(t, func(c net.Conn, _ string) {
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-	})
-	noConn := newFakeBackend(t, func(c net.Conn, _ string) {
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\n\r\n")
-	})
 	garbage := newFakeBackend(t, func(c net.Conn, _ string) { _, _ = io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n") })
 	for _, tc := range []struct {
 		name, url string
@@ -276,17 +267,18 @@ func TestTunnelGatewayErrors(t *testing.T) {
 		{"unreachable", goneURL, 502, "could not be reached"},
 		{"silent", silent.URL(), 504, "did not answer the upgrade in time"},
 		{"hangs up", hangup.URL(), 502, "closed the connection without answering"},
-		{"other token", other.URL(), 502, `switched to "websocket", not to the offered "echo/1"`},
-		{"no Connection", noConn.URL(), 502, "lacks Connection: upgrade"},
 		{"not HTTP", garbage.URL(), 502, "not valid HTTP/1.1"},
+		{"token not offered", switching("Upgrade: websocket\r\nConnection: Upgrade\r\n").URL(), 502, `invalid 101 response: Upgrade "websocket" was not offered`},
+		{"two Upgrade lines", switching("Upgrade: echo/1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n").URL(), 502, "invalid 101 response: Upgrade must name one protocol"},
+		{"two protocols on one line", switching("Upgrade: echo/1, websocket\r\nConnection: Upgrade\r\n").URL(), 502, "invalid 101 response: Upgrade must name one protocol"},
+		{"no Connection", switching("Upgrade: echo/1\r\n").URL(), 502, "Connection does not list upgrade"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			gw, gn, _ := gateway(t, tc.url, &protocols.TunnelOptions{HandshakeTimeout: 300 * time.Millisecond}, nil)
-			_, _, resp := rawConn(t, gw.Listener.Addr().String(), upgradeReq("/", "echo/1"))
-			body := readAll(t, resp.Body)
-			if resp.StatusCode != tc.status || !strings.Contains(body, tc.reason) || !resp.Close {
-				t.Errorf("got %d %q (close %v), want %d with %q and a close", resp.StatusCode, body, resp.Close, tc.status, tc.reason)
+			gw, gn, _ := gateway(t, tc.url, &protocols.TunnelOptions{Dialer: &negotiate.Dialer{HandshakeTimeout: 300 * time.Millisecond}}, nil)
+			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1"))
+			if e.Resp.StatusCode != tc.status || !strings.Contains(e.Body, tc.reason) || !e.Resp.Close {
+				t.Errorf("got %d %q (close %v), want %d with %q and a close", e.Resp.StatusCode, e.Body, e.Resp.Close, tc.status, tc.reason)
 			}
 			if s := gn.Stats(); s.Switched["echo"] != 0 || s.Refused != 1 {
 				t.Errorf("gateway stats %+v, want no switch and one refusal", s)
@@ -295,23 +287,58 @@ func TestTunnelGatewayErrors(t *testing.T) {
 	}
 }
 
-// Bytes the backend sends behind its 101 reach the client.
+// Bytes the backend sends behind its 101 reach the client; the 101's
+// end-to-end fields do, its hop-by-hop ones do not.
 func TestTunnelBackendEarlyBytes(t *testing.T) {
 	t.Parallel()
 	fb := newFakeBackend(t, func(c net.Conn, _ string) {
-		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\nConnection: upgrade\r\nX-Greeter: fake\r\n\r\nhello at once")
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\nConnection: upgrade, X-Private\r\n"+
+			"X-Greeter: fake\r\nX-Private: hop\r\nKeep-Alive: 5\r\n\r\nhello at once")
 	})
-	gw, _, closed := gateway(t, fb.URL(), nil, nil)
-	c, resp := dial(t, gw.URL, "greet")
+	gw, _, infos := gateway(t, fb.URL(), nil, nil)
+	c, resp := testkit.Dial(t, gw.URL, []string{"greet"}, nil)
 	if got := resp.Header.Get("X-Greeter"); got != "fake" {
 		t.Errorf("101 X-Greeter = %q, want fake", got)
 	}
-	if got := readAll(t, c); got != "hello at once" {
+	for _, k := range []string{"X-Private", "Keep-Alive"} {
+		if v, ok := resp.Header[k]; ok {
+			t.Errorf("101 carries the backend's hop-by-hop %s: %q", k, v)
+		}
+	}
+	if got := testkit.ReadAll(t, c); got != "hello at once" {
 		t.Errorf("read %q, want %q", got, "hello at once")
 	}
 	c.Close() // the client's half ends the tunnel
-	if i := nextInfo(t, closed); i.BytesOut != 13 {
+	if i := infos.Next(t); i.BytesOut != 13 {
 		t.Errorf("OnClose BytesOut = %d, want 13", i.BytesOut)
+	}
+}
+
+// The request's handler, and middleware around the mount, return at the
+// switch while the tunnel stays open: the connection runs on the
+// negotiator's goroutine.
+func TestTunnelHandlerReturnsAtSwitch(t *testing.T) {
+	t.Parallel()
+	be := backend(t)
+	n := testkit.NewNegotiator(t, nil)
+	tun, err := protocols.NewTunnel(be.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan int, 1)
+	inner := tun.Middleware(n)(plain)
+	gw := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inner.ServeHTTP(w, r)
+		returned <- 1
+	}))
+	c, _ := testkit.Dial(t, gw.URL, []string{"echo/1"}, nil)
+	select {
+	case <-returned:
+	case <-time.After(testkit.Timeout):
+		t.Fatal("the request's handler did not return at the switch")
+	}
+	if got := testkit.RoundTrip(t, c, "still open"); got != "still open" {
+		t.Errorf("echo %q after the handler returned, want %q", got, "still open")
 	}
 }
 
@@ -323,34 +350,34 @@ func TestTunnelH2C(t *testing.T) {
 	fb := newFakeBackend(t, func(c net.Conn, _ string) {
 		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
 	})
-	counting := func(ctx context.Context, network, addr string) (net.Conn, error) {
+	counting := &negotiate.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		dials.Add(1)
 		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
-	h2cReq := upgradeReq("/", "h2c", "HTTP2-Settings: AAMAAABk", "Connection: HTTP2-Settings")
+	}}
+	h2cReq := testkit.UpgradeRequest("/", "h2c", "HTTP2-Settings: AAMAAABk", "Connection: HTTP2-Settings")
 
-	gw, _, _ := gateway(t, fb.URL(), &protocols.TunnelOptions{Dial: counting}, nil)
-	_, _, resp := rawConn(t, gw.Listener.Addr().String(), h2cReq)
-	if body := readAll(t, resp.Body); resp.StatusCode != 200 || body != `plain Upgrade="" Connection="HTTP2-Settings"` {
-		t.Errorf("middleware: got %d %q, want the request passed on as plain HTTP without Upgrade", resp.StatusCode, body)
+	gw, _, _ := gateway(t, fb.URL(), &protocols.TunnelOptions{Dialer: counting}, nil)
+	e := testkit.Raw(t, testkit.Addr(gw), h2cReq)
+	if e.Resp.StatusCode != 200 || e.Body != `plain Upgrade="" Connection="HTTP2-Settings"` {
+		t.Errorf("middleware: got %d %q, want the request passed on as plain HTTP without Upgrade", e.Resp.StatusCode, e.Body)
 	}
 
-	n := newNegotiator(t, nil)
-	tun, err := protocols.NewTunnel(fb.URL(), &protocols.TunnelOptions{Dial: counting})
-	must(t, err)
-	srv := startServer(t, n.Middleware(register(t, tun.Protocol(), "h2c", "echo/1"))(http.NotFoundHandler()))
-	_, _, resp = rawConn(t, srv.Listener.Addr().String(), h2cReq)
-	if resp.StatusCode != http.StatusNotFound {
-		t.Errorf("registered under h2c: status %d, want the request passed on (404)", resp.StatusCode)
+	n := testkit.NewNegotiator(t, nil)
+	tun, err := protocols.NewTunnel(fb.URL(), &protocols.TunnelOptions{Dialer: counting})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testkit.StartServer(t, n.Middleware(register(tun.Protocol(), "h2c", "echo/1"))(http.NotFoundHandler()))
+	if e := testkit.Raw(t, testkit.Addr(srv), h2cReq); e.Resp.StatusCode != http.StatusNotFound {
+		t.Errorf("registered under h2c: status %d, want the request passed on (404)", e.Resp.StatusCode)
 	}
 	if d := dials.Load(); d != 0 {
 		t.Errorf("the backend was dialed %d times, want never", d)
 	}
 
 	gw, _, _ = gateway(t, fb.URL(), &protocols.TunnelOptions{AllowH2C: true}, nil)
-	_, _, resp = rawConn(t, gw.Listener.Addr().String(), h2cReq)
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("AllowH2C: status %d, want 101", resp.StatusCode)
+	if e := testkit.Raw(t, testkit.Addr(gw), h2cReq); e.Resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("AllowH2C: status %d, want 101", e.Resp.StatusCode)
 	}
 	heads := fb.Heads()
 	if len(heads) != 1 || !strings.Contains(heads[0], "Http2-Settings: AAMAAABk\r\n") ||
@@ -359,50 +386,59 @@ func TestTunnelH2C(t *testing.T) {
 	}
 }
 
-// The middleware leaves plain requests alone and refuses malformed offers.
+// The middleware leaves plain requests alone, refuses malformed offers,
+// and takes an offer repeated in another case as one.
 func TestTunnelMiddlewarePassesAndRefuses(t *testing.T) {
 	t.Parallel()
 	be := backend(t)
 	gw, _, _ := gateway(t, be.URL, nil, nil)
 	resp, err := gw.Client().Get(gw.URL)
-	must(t, err)
-	if body := readAll(t, resp.Body); body != `plain Upgrade="" Connection=""` {
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := testkit.ReadAll(t, resp.Body); body != `plain Upgrade="" Connection=""` {
 		t.Errorf("plain request: %q", body)
 	}
 	resp.Body.Close()
-	_, _, resp = rawConn(t, gw.Listener.Addr().String(), upgradeReq("/", "echo/1, not a token"))
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Errorf("malformed Upgrade: status %d, want 400", resp.StatusCode)
-	}
 	gw.Client().CloseIdleConnections()
+	if e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1, not a token")); e.Resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("malformed Upgrade: status %d, want 400", e.Resp.StatusCode)
+	}
+	e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1, ECHO/1"))
+	if e.Resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("repeated offer: status %d, want 101", e.Resp.StatusCode)
+	}
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{e.BR, e.Conn}
+	if got := testkit.RoundTrip(t, rw, "x"); got != "x" {
+		t.Errorf("echo %q", got)
+	}
 }
 
 // Shutdown closes both sides of a tunnel.
 func TestTunnelShutdown(t *testing.T) {
 	t.Parallel()
 	be := backend(t)
-	gw, gn, closed := gateway(t, be.URL, nil, nil)
-	c, _ := dial(t, gw.URL, "echo/1")
-	buf := make([]byte, 1)
-	if _, err := io.WriteString(c, "x"); err != nil {
-		t.Fatal(err)
+	gw, gn, infos := gateway(t, be.URL, nil, nil)
+	c, _ := testkit.Dial(t, gw.URL, []string{"echo/1"}, nil)
+	if got := testkit.RoundTrip(t, c, "x"); got != "x" {
+		t.Fatalf("echo %q", got)
 	}
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the backend's switch", func() bool { return be.N.Stats().Active["echo"] == 1 })
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	testkit.WaitFor(t, "the backend's switch", func() bool { return be.N.Stats().Active["echo"] == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	if err := gn.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
-	if got := readAll(t, c); got != "" {
-		t.Errorf("read %q, want EOF", got)
+	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
+		t.Errorf("read %q, %v, want the tunnel closed", b, err)
 	}
-	if i := nextInfo(t, closed); i.Err != nil {
+	if i := infos.Next(t); i.Err != nil {
 		t.Errorf("OnClose error %v, want none", i.Err)
 	}
-	waitFor(t, "the backend's close", func() bool { return be.N.Stats().Active["echo"] == 0 })
+	testkit.WaitFor(t, "the backend's close", func() bool { return be.N.Stats().Active["echo"] == 0 })
 }
 
 func TestNewTunnelRejects(t *testing.T) {
@@ -412,11 +448,10 @@ func TestNewTunnelRejects(t *testing.T) {
 			t.Errorf("NewTunnel(%q) = nil error, want one", u)
 		}
 	}
-	if _, err := protocols.NewTunnel("http://x", &protocols.TunnelOptions{HandshakeTimeout: -1}); err == nil {
+	if _, err := protocols.NewTunnel("http://x", &protocols.TunnelOptions{Dialer: &negotiate.Dialer{HandshakeTimeout: -1}}); err == nil {
 		t.Error("negative HandshakeTimeout accepted")
 	}
 	if tun, err := protocols.NewTunnel("https://x:8443/p", nil); err != nil || tun == nil {
 		t.Errorf("NewTunnel(https) = %v", err)
 	}
-	_ = errors.New
 }
