@@ -88,10 +88,12 @@
 // net/http forgets hijacked connections, and so does Echo. Tie the
 // negotiator to Echo's server with n.RegisterOnShutdown(e.Server): then
 // e.Shutdown starts the negotiator's shutdown, which refuses new switches
-// (503) and asks each switched connection to close its protocol's way
-// (WebSocket close 1001, h2c GOAWAY; a protocol that does not watch
-// [negotiate.Conn.Context] is closed at once). e.Shutdown does not wait
-// for them; to wait, call n.Shutdown(ctx) after it returns.
+// (503) and cancels each switched connection's [negotiate.Conn.Context]:
+// the protocol closes its own way (WebSocket close 1001, h2c GOAWAY, a
+// custom protocol stops and returns). A protocol that ignores its Context
+// holds the shutdown until the shutdown's context ends, as a handler holds
+// http.Server.Shutdown. e.Shutdown does not wait for the switched
+// connections; to wait, call n.Shutdown(ctx) after it returns.
 //
 // # Concurrency
 //
