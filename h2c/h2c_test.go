@@ -511,3 +511,54 @@ func TestPriorKnowledge(t *testing.T) {
 		t.Errorf("upgrade beside prior knowledge: %+v %v", first, err)
 	}
 }
+
+// At an Endpoint mount the default handler is the server's, which routes
+// stream 1 back to the endpoint: it answers a request that is not an
+// upgrade with 426, as the package documentation warns.
+func TestHandlerDefaultAtEndpoint(t *testing.T) {
+	t.Parallel()
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testkit.NewNegotiator(t, nil)
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	_, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", "/", "x"), nil)
+	if err != nil || first == nil || first.Status != http.StatusUpgradeRequired {
+		t.Errorf("stream 1 at an endpoint: %+v %v, want 426 over HTTP/2", first, err)
+	}
+}
+
+// A shutdown that begins while a connection is switching, before its HTTP/2
+// server has started, still reaches it: stream 1 is answered, GOAWAY
+// follows, and the shutdown ends without waiting for its deadline.
+func TestShutdownBeforeServe(t *testing.T) {
+	t.Parallel()
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s setup
+	done := make(chan error, 1)
+	n := testkit.NewNegotiator(t, &negotiate.Options{OnSwitch: func(negotiate.ConnInfo) {
+		// The connection is tracked and its 101 not yet written.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+			defer cancel()
+			done <- s.n.Shutdown(ctx)
+		}()
+		testkit.WaitFor(t, "the shutdown to begin", func() bool { return shuttingDown(t, s) })
+	}})
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	s = setup{n, testkit.StartServer(t, n.Middleware(reg)(app))}
+	c := upgrade(t, s.srv)
+	if c.GoAway == nil {
+		waitGoAway(t, c, "a connection switched during the shutdown")
+	} else {
+		c.Conn.Close()
+	}
+	wait(t, done, "Shutdown")
+}
