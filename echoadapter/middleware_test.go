@@ -54,6 +54,23 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			}
 		}
 	}
+	// not101 wants the field absent from every 101: it describes a body.
+	not101 := func(name string) check {
+		return func(t *testing.T, a *testApp, s switches) {
+			for proto, resp := range map[string]*http.Response{"websocket": s.ws, "echo/1": s.stream, "h2c": s.h2c} {
+				if v, ok := resp.Header[http.CanonicalHeaderKey(name)]; ok {
+					t.Errorf("%s 101 carries %s: %q", proto, name, v)
+				}
+			}
+		}
+	}
+	both := func(cs ...check) check {
+		return func(t *testing.T, a *testApp, s switches) {
+			for _, c := range cs {
+				c(t, a, s)
+			}
+		}
+	}
 	loggerOut, requestLoggerOut := new(testkit.LockedBuffer), new(testkit.LockedBuffer)
 	tests := []struct {
 		name   string
@@ -76,7 +93,18 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			}),
 			check: logged(requestLoggerOut, "GET /ws 101", "GET /any 101", "GET /plain 101", "GET /plain 200")},
 		{name: "Recover", mw: middleware.Recover()},
-		{name: "Secure", mw: middleware.Secure(), check: header101("X-Frame-Options", "SAMEORIGIN")},
+		{name: "Secure", mw: middleware.Secure(), check: both(header101("X-Frame-Options", "SAMEORIGIN"), not101("X-Content-Type-Options"))},
+		{name: "Content fields", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				if negotiate.IsUpgrade(c.Request()) {
+					h := c.Response().Header()
+					h.Set("Content-Type", "text/plain")
+					h.Set("Content-Length", "12")
+					h.Set("X-Kept", "yes")
+				}
+				return next(c)
+			}
+		}, check: both(not101("Content-Type"), not101("Content-Length"), header101("X-Kept", "yes"))},
 		{name: "CORS", mw: middleware.CORS(), header: http.Header{"Origin": {"ORIGIN"}}, check: header101("Access-Control-Allow-Origin", "*")},
 		{name: "BodyLimit", mw: middleware.BodyLimit("1K"), check: func(t *testing.T, a *testApp, _ switches) {
 			resp, err := http.Post(a.url+"/body", "text/plain", strings.NewReader(strings.Repeat("x", 2048)))
