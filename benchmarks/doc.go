@@ -12,7 +12,8 @@
 //     over one upgraded h2c connection and upgrades per second, against
 //     x/net's h2c.NewHandler and net/http's prior-knowledge server.
 //   - cmd/soak: a load program for thousands of concurrent WebSocket,
-//     echo/1 and h2c connections against the demo in a child process.
+//     echo/1 and h2c connections against the demo's configuration in a
+//     child process.
 //
 // See README.md for the commands and the figures.
 package benchmarks
