@@ -30,6 +30,8 @@ type Conn struct {
 	sw    Switch
 	start time.Time
 
+	switchErr error // the write of the 101 failed
+
 	in, out  atomic.Int64
 	hasEarly atomic.Bool
 
@@ -168,6 +170,9 @@ func (c *Conn) serve(f func(*Conn) error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = c.n.recovered(c, p)
+		}
+		if c.switchErr != nil {
+			err = c.switchErr
 		}
 		c.n.finish(c, err)
 	}()

@@ -243,6 +243,14 @@ func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 		// net/http closes after the reply only if the first Connection
 		// value is exactly "close"; a 426's Upgrade follows on its own line.
 		w.Header()["Connection"] = append([]string{"close"}, e.Header["Connection"]...)
+	} else if e.Header["Upgrade"] != nil || e.Header["Connection"] != nil {
+		// Connection-specific fields are malformed in HTTP/2 and later
+		// (RFC 9113 §8.2.2): clients reset the stream.
+		e2 := *e
+		e2.Header = e.Header.Clone()
+		e2.Header.Del("Upgrade")
+		e2.Header.Del("Connection")
+		e = &e2
 	}
 	n.opts.Responder(w, r, e)
 	if r.ProtoMajor == 1 && hasBody(r) && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {

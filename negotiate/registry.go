@@ -31,7 +31,11 @@ type Protocol struct {
 	// any other error is a 500. Otherwise it returns the function that
 	// serves the connection once it has switched: that function runs in a
 	// goroutine of its own, after the request's handler has returned, and
-	// the connection is closed when it returns (see [Conn]). Required.
+	// the connection is closed when it returns (see [Conn]). The serve
+	// func runs exactly once for every Accept that returned one: should
+	// the switch fail after Accept (the client left, the ResponseWriter
+	// cannot hijack), it runs on a Conn whose reads and writes fail, so
+	// that it releases whatever Accept acquired. Required.
 	Accept func(s *Switch) (serve func(c *Conn) error, err error)
 
 	// TakesBody reports that the protocol reads the upgrade request's body

@@ -3,6 +3,7 @@ package negotiate
 import (
 	"bytes"
 	"errors"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -42,6 +43,11 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 	if err != nil {
 		n.release(c.e.name)
 		n.hijackFailed(w, c.sw.Request, err)
+		// The serve func still runs, on a connection whose reads and
+		// writes fail, so that it releases what Accept acquired (a
+		// tunnel's backend connection).
+		c.nc, c.start = deadConn{}, time.Now()
+		go c.serveUnswitched(serve)
 		return
 	}
 	_ = nc.SetDeadline(time.Time{}) // the server's
@@ -55,8 +61,8 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 	}
 	n.track(c)
 	if err := c.write101(); err != nil {
-		n.finish(c, err)
-		return
+		c.switchErr = err // reported to OnClose
+		_ = c.Close()     // the serve func sees the failure at its first read or write
 	}
 	go c.serve(serve)
 }
@@ -140,4 +146,28 @@ func switchField(name string) bool {
 		return false
 	}
 	return isToken(name)
+}
+
+// deadConn stands in for a connection the switch could not take.
+type deadConn struct{}
+
+func (deadConn) Read([]byte) (int, error)         { return 0, net.ErrClosed }
+func (deadConn) Write([]byte) (int, error)        { return 0, net.ErrClosed }
+func (deadConn) Close() error                     { return nil }
+func (deadConn) LocalAddr() net.Addr              { return &net.TCPAddr{} }
+func (deadConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (deadConn) SetDeadline(time.Time) error      { return nil }
+func (deadConn) SetReadDeadline(time.Time) error  { return nil }
+func (deadConn) SetWriteDeadline(time.Time) error { return nil }
+
+// serveUnswitched runs the serve func of a switch that failed, so that it
+// releases what Accept acquired; the connection was never tracked.
+func (c *Conn) serveUnswitched(f func(*Conn) error) {
+	c.closed = true
+	defer func() {
+		if p := recover(); p != nil {
+			_ = c.n.recovered(c, p)
+		}
+	}()
+	_ = f(c)
 }

@@ -170,3 +170,66 @@ func TestMiddlewareShareWith101Headers(t *testing.T) {
 		}
 	}
 }
+
+// The serve func runs once for every Accept that returned one, even when
+// the switch then fails, so that it can release what Accept acquired (a
+// tunnel's backend connection); its reads and writes fail.
+func TestServeRunsWhenTheSwitchFails(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	released := make(chan error, 1)
+	reg := newRegistry(map[string]negotiate.Protocol{"res": {Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		// A resource acquired before the switch, released by the serve func.
+		return func(c *negotiate.Conn) error {
+			_, err := c.Write([]byte("x"))
+			released <- err
+			return err
+		}, nil
+	}}})
+	// A writer that cannot hijack makes the switch fail after Accept.
+	srv := testkit.StartServer(t, wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &opaque{w} }, n.Endpoint(reg)))
+	resp, _, _, _ := raw(t, srv, testkit.UpgradeRequest("/", "res"))
+	if resp.StatusCode != 500 {
+		t.Errorf("status = %d, want 500", resp.StatusCode)
+	}
+	select {
+	case err := <-released:
+		if err == nil {
+			t.Error("the serve func of a failed switch could write")
+		}
+	case <-time.After(testkit.Timeout):
+		t.Fatal("the serve func of a failed switch never ran")
+	}
+	if s := n.Stats(); s.Active["res"] != 0 || s.Switched["res"] != 0 {
+		t.Errorf("stats = %+v, want nothing switched", s)
+	}
+}
+
+// Over HTTP/2 a refusal carries no connection-specific field (RFC 9113
+// §8.2.2): a 426 from an Endpoint has no Upgrade or Connection, which
+// clients would reject.
+func TestRefusalOverHTTP2HasNoConnectionFields(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	srv := httptest.NewUnstartedServer(n.Endpoint(echoRegistry()))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	resp, err := srv.Client().Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 || resp.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("got %s %d, want HTTP/2 426", resp.Proto, resp.StatusCode)
+	}
+	for _, f := range []string{"Upgrade", "Connection"} {
+		if v, ok := resp.Header[f]; ok {
+			t.Errorf("HTTP/2 refusal carries %s: %q", f, v)
+		}
+	}
+	if !strings.Contains(string(body), "requires a protocol upgrade") {
+		t.Errorf("body = %q", body)
+	}
+}
