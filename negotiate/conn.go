@@ -1,6 +1,7 @@
 package negotiate
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -30,10 +31,12 @@ type Conn struct {
 	sw    Switch
 	start time.Time
 
-	switchErr error // the write of the 101 failed
+	switchErr error            // the write of the 101 failed
+	drain     io.LimitedReader // the close's reader of what the client still sends
 
 	in, out  atomic.Int64
 	hasEarly atomic.Bool
+	brw      atomic.Pointer[bufio.ReadWriter] // the hijack's buffers, until Buffers or the first Read or Write
 
 	mu     sync.Mutex
 	early  []byte
@@ -46,6 +49,9 @@ type Conn struct {
 var _ net.Conn = (*Conn)(nil)
 
 func (c *Conn) Read(p []byte) (int, error) {
+	if c.brw.Load() != nil {
+		c.brw.Store(nil) // not adopted: let an idle connection not keep them
+	}
 	if c.hasEarly.Load() {
 		c.mu.Lock()
 		if len(c.early) > 0 {
@@ -67,6 +73,9 @@ func (c *Conn) Read(p []byte) (int, error) {
 }
 
 func (c *Conn) Write(p []byte) (int, error) {
+	if c.brw.Load() != nil {
+		c.brw.Store(nil)
+	}
 	n, err := c.nc.Write(p)
 	c.out.Add(int64(n))
 	return n, err
@@ -107,6 +116,17 @@ func (c *Conn) RemoteAddr() net.Addr               { return c.nc.RemoteAddr() }
 func (c *Conn) SetDeadline(t time.Time) error      { return c.nc.SetDeadline(t) }
 func (c *Conn) SetReadDeadline(t time.Time) error  { return c.nc.SetReadDeadline(t) }
 func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadline(t) }
+
+// Buffers returns the buffers the HTTP server read and would have written
+// the connection through before the switch (4 KiB each with net/http),
+// reset to read from and write to c, with nothing buffered: the client's
+// early bytes are c's first reads. An engine that buffers its I/O
+// (gorilla/websocket) may adopt them instead of allocating its own, as it
+// does behind net/http's Hijack. Only a call made before the connection's
+// first Read or Write returns them, and only once; otherwise Buffers
+// returns nil, and the negotiator lets them go so that an idle connection
+// does not keep them.
+func (c *Conn) Buffers() *bufio.ReadWriter { return c.brw.Swap(nil) }
 
 // Token returns the chosen protocol as the client offered it ("foo/2").
 func (c *Conn) Token() string { return c.sw.Token }
@@ -201,7 +221,8 @@ func (c *Conn) closeGracefully() {
 	}
 	if c.CloseWrite() == nil {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.n.opts.Linger))
-		_, _ = io.CopyN(io.Discard, c.nc, maxLingerBytes)
+		c.drain = io.LimitedReader{R: c.nc, N: maxLingerBytes}
+		_, _ = io.Copy(io.Discard, &c.drain)
 	}
 	_ = c.nc.Close()
 }

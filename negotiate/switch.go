@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchyard-http/switchyard/internal/httpsyntax"
@@ -59,6 +60,9 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 		c.early = bytes.Clone(p)
 		c.hasEarly.Store(true)
 	}
+	brw.Reader.Reset(c)
+	brw.Writer.Reset(c)
+	c.brw.Store(brw)
 	n.track(c)
 	if err := c.write101(); err != nil {
 		c.switchErr = err // reported to OnClose
@@ -96,7 +100,9 @@ func expectsContinue(r *http.Request) bool {
 // timeout: Upgrade with the chosen token, Connection: Upgrade, and the
 // fields of the Switch's Header a 101 may carry.
 func (c *Conn) write101() error {
-	var b []byte
+	bp := headBuffers.Get().(*[]byte)
+	defer func() { *bp = (*bp)[:0]; headBuffers.Put(bp) }()
+	b := *bp
 	if expectsContinue(c.sw.Request) {
 		b = append(b, "HTTP/1.1 100 Continue\r\n\r\n"...)
 	}
@@ -108,8 +114,12 @@ func (c *Conn) write101() error {
 	_ = c.nc.SetWriteDeadline(time.Now().Add(c.n.opts.HandshakeTimeout))
 	_, err := c.nc.Write(b)
 	_ = c.nc.SetWriteDeadline(time.Time{})
+	*bp = b
 	return err
 }
+
+// headBuffers holds the buffers 101s are built in.
+var headBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // appendHeader appends the fields of h a 101 may carry. Fields the switch
 // owns or that would frame a body are left out, and so is any name that is

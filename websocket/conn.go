@@ -39,8 +39,6 @@ type Conn struct {
 	// What gorilla's Upgrade is handed (see upgrade).
 	wire wireConn
 	hj   hijacker
-	br   bufio.Reader // gorilla's read buffer, when it takes it
-	bw   bufio.Writer // its write buffer's owner, likewise
 	rw   bufio.ReadWriter
 
 	mu       sync.Mutex

@@ -244,15 +244,28 @@ var gorilla101 = []byte("HTTP/1.1 101 ")
 func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	p := c.p
 	c.wire.Conn = nc
-	c.rw.Reader, c.rw.Writer = &c.br, &c.bw
 	var small *bufio.ReadWriter
-	if !p.ownReader || !p.ownWriter {
+	switch hb := nc.Buffers(); {
+	case hb != nil && p.ownReader && p.ownWriter:
+		// The HTTP server's own buffers, as gorilla adopts them behind
+		// net/http's Hijack: no buffer of gorilla's is allocated.
+		hb.Reader.Reset(&c.wire)
+		hb.Writer.Reset(&c.wire)
+		c.rw = *hb
+	case p.ownReader && p.ownWriter:
+		// Empty buffers for gorilla to take: their Reset allocates the
+		// default size.
+		c.rw.Reader, c.rw.Writer = new(bufio.Reader), new(bufio.Writer)
+	default:
+		// gorilla allocates buffers of the configured sizes (or uses the
+		// pool): lend it small ones it will not take.
 		small = p.smallBuffers.Get().(*bufio.ReadWriter)
-		if !p.ownReader {
-			c.rw.Reader = small.Reader
+		c.rw = *small
+		if p.ownReader {
+			c.rw.Reader = new(bufio.Reader)
 		}
-		if !p.ownWriter {
-			c.rw.Writer = small.Writer
+		if p.ownWriter {
+			c.rw.Writer = new(bufio.Writer)
 		}
 	}
 	req, header := gorillaRequest, http.Header(nil)
