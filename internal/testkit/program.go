@@ -94,7 +94,9 @@ func StartProgram(t testing.TB, dir string, env []string, args ...string) *Progr
 }
 
 // Addr is the program's host:port.
-func (p *Program) Addr() string { return strings.TrimPrefix(strings.TrimPrefix(p.URL, "http://"), "https://") }
+func (p *Program) Addr() string {
+	return strings.TrimPrefix(strings.TrimPrefix(p.URL, "http://"), "https://")
+}
 
 // Stderr is what the program wrote to its standard error so far.
 func (p *Program) Stderr() string { return p.out.String() }
