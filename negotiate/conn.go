@@ -40,10 +40,8 @@ type Conn struct {
 
 	mu     sync.Mutex
 	early  []byte
-	asked  bool // the shutdown asked this connection to close
 	closed bool
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx    connContext
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -93,11 +91,8 @@ func (c *Conn) Close() error {
 		return nil
 	}
 	c.closed = true
-	cancel := c.cancel
 	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
+	c.ctx.cancel()
 	return c.nc.Close()
 }
 
@@ -143,18 +138,11 @@ func (c *Conn) Request() *http.Request { return c.sw.Request }
 // close frame, a GOAWAY) until the shutdown's own context ends, as
 // http.Server.Shutdown leaves a handler to finish. A protocol that ignores
 // it is closed when the shutdown's context ends. A Context first asked for
-// after the shutdown began is already cancelled.
-func (c *Conn) Context() context.Context {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx == nil {
-		c.ctx, c.cancel = context.WithCancel(context.WithoutCancel(c.sw.Request.Context()))
-		if c.asked || c.closed {
-			c.cancel()
-		}
-	}
-	return c.ctx
-}
+// after the shutdown began is already cancelled. The context has an
+// AfterFunc(f func()) (stop func() bool) method that does what
+// context.AfterFunc does, for the cost of one small object: an engine that
+// watches every connection may call it directly.
+func (c *Conn) Context() context.Context { return &c.ctx }
 
 // ConnInfo describes a switched connection to the OnSwitch and OnClose
 // hooks.
@@ -214,11 +202,8 @@ func (c *Conn) closeGracefully() {
 		return
 	}
 	c.closed = true
-	cancel := c.cancel
 	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
+	c.ctx.cancel()
 	if c.CloseWrite() == nil {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.n.opts.Linger))
 		c.drain = io.LimitedReader{R: c.nc, N: maxLingerBytes}
@@ -229,15 +214,7 @@ func (c *Conn) closeGracefully() {
 
 // askShutdown cancels the connection's Context, once; the protocol
 // closes its own way.
-func (c *Conn) askShutdown() {
-	c.mu.Lock()
-	c.asked = true
-	cancel := c.cancel
-	c.mu.Unlock()
-	if cancel != nil {
-		cancel()
-	}
-}
+func (c *Conn) askShutdown() { c.ctx.cancel() }
 
 // track adds a new connection to the live set.
 func (n *Negotiator) track(c *Conn) {

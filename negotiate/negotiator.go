@@ -205,7 +205,7 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		n.refuse(w, r, e)
 		return true
 	}
-	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}}
+	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}}
 	serve, err := n.accept(c)
 	if err != nil {
 		n.release(ch.e.name)

@@ -81,7 +81,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 		ws.SetReadLimit(p.opts.ReadLimit)
 	}
 	c.ctx = nc.Context()
-	stop := context.AfterFunc(c.ctx, c.goingAway)
+	stop := afterFunc(c.ctx, c.goingAway)
 	var pg *pinger
 	if p.opts.PingInterval > 0 {
 		pg = startPinger(ws, nc, p.opts.PingInterval, p.opts.PongTimeout)
@@ -181,4 +181,14 @@ func isCloseError(err error) bool {
 		err = errors.Unwrap(err)
 	}
 	return false
+}
+
+// afterFunc is context.AfterFunc, through the context's own AfterFunc
+// method where it has one: a negotiate.Conn's context does, and registers
+// f without the objects context.AfterFunc would add to every connection.
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
