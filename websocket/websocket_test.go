@@ -1,6 +1,7 @@
 package websocket_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -16,29 +17,76 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// server is a real loopback server: the WebSocket protocol at /ws through
+// an Endpoint mount, and at every other path through a Middleware mount in
+// front of testkit.Plain.
+type server struct {
+	*httptest.Server
+	n      *negotiate.Negotiator
+	closes *testkit.ConnInfos // every OnClose, in order
+}
+
+// newServer starts a server. nopts may be nil; its OnClose is replaced.
+// When the test ends, the negotiator is shut down (and waits for every
+// handler) and the server closed.
+func newServer(t *testing.T, opts *websocket.Options, nopts *negotiate.Options, h func(*websocket.Conn) error) *server {
+	t.Helper()
+	p, err := websocket.New(opts, h)
+	if err != nil {
+		t.Fatalf("websocket.New: %v", err)
+	}
+	var no negotiate.Options
+	if nopts != nil {
+		no = *nopts
+	}
+	s := &server{closes: testkit.NewConnInfos()}
+	no.OnClose = s.closes.Hook
+	s.n = testkit.NewNegotiator(t, &no)
+	var reg negotiate.Registry
+	reg.Register("websocket", p)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", s.n.Endpoint(&reg))
+	mux.Handle("/", s.n.Middleware(&reg)(testkit.Plain))
+	s.Server = testkit.StartServer(t, mux)
+	return s
+}
+
+// ws returns the ws:// URL of a path.
+func (s *server) ws(path string) string { return wstest.URL(s.URL, path) }
+
+// host is the server's host:port, the Host its clients send.
+func (s *server) host() string { return testkit.Addr(s.Server) }
+
+// raw sends a raw request head (and what follows it) and reads the
+// response.
+func (s *server) raw(t *testing.T, request string) *testkit.Exchange {
+	t.Helper()
+	return testkit.Raw(t, s.host(), request)
+}
+
 func TestEcho(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, nil, nil, echo)
+	s := newServer(t, nil, nil, wstest.Echo)
 	for _, path := range []string{"/ws", "/through/middleware"} {
 		t.Run(path, func(t *testing.T) {
-			c, resp := dial(t, nil, s.ws(path), nil)
+			c, resp := wstest.Dial(t, nil, s.ws(path), nil)
 			if got, want := resp.Header.Get("Upgrade"), "websocket"; got != want {
 				t.Errorf("101 Upgrade: got %q, want %q", got, want)
 			}
 			if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != "" {
 				t.Errorf("101 Sec-WebSocket-Protocol: got %q, want none", got)
 			}
-			wantEcho(t, c, gws.TextMessage, []byte("hello, switchyard ✓"))
-			wantEcho(t, c, gws.BinaryMessage, []byte{0, 1, 0x7f, 0x80, 0xc3, 0x28, 0xfe, 0xff})
-			wantEcho(t, c, gws.BinaryMessage, bytes.Repeat([]byte("0123456789abcdef"), 64<<10)) // 1 MiB: the default limit
-			if err := c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, "")); err != nil {
-				t.Fatal(err)
-			}
-			wantCloseCode(t, c, gws.CloseNormalClosure)
+			wstest.WantEcho(t, c, gws.TextMessage, []byte("hello, switchyard ✓"))
+			wstest.WantEcho(t, c, gws.BinaryMessage, []byte{0, 1, 0x7f, 0x80, 0xc3, 0x28, 0xfe, 0xff})
+			wstest.WantEcho(t, c, gws.BinaryMessage, bytes.Repeat([]byte("0123456789abcdef"), 64<<10)) // 1 MiB: the default limit
+			wstest.CloseNormally(t, c)
 			ci := s.closes.Next(t)
 			if ci.Token != "websocket" || ci.Name != "websocket" {
 				t.Errorf("OnClose token, name: got %q, %q; want websocket, websocket", ci.Token, ci.Name)
@@ -63,7 +111,7 @@ func TestEcho(t *testing.T) {
 // A plain request through the middleware mount is not touched.
 func TestPlainRequestPasses(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, nil, nil, echo)
+	s := newServer(t, nil, nil, wstest.Echo)
 	resp, err := http.Get(s.URL + "/page")
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +125,7 @@ func TestPlainRequestPasses(t *testing.T) {
 
 func TestRefusals(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, nil, nil, echo)
+	s := newServer(t, nil, nil, wstest.Echo)
 	const key = "Sec-WebSocket-Key: " + testKey
 	for _, tc := range []struct {
 		name       string
@@ -134,7 +182,7 @@ func TestRefusals(t *testing.T) {
 // not hijack.
 func TestMissingHost(t *testing.T) {
 	t.Parallel()
-	p, err := websocket.New(nil, echo)
+	p, err := websocket.New(nil, wstest.Echo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,23 +226,17 @@ func TestOrigin(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, tc.opts, nil, echo)
+			s := newServer(t, tc.opts, nil, wstest.Echo)
 			h := http.Header{}
 			if o := tc.origin(s); o != "" {
 				h.Set("Origin", o)
 			}
-			c, resp, err := (&gws.Dialer{HandshakeTimeout: testkit.Timeout}).Dial(s.ws("/ws"), h)
-			if c != nil {
-				defer c.Close()
-			}
-			if resp == nil {
-				t.Fatalf("dial: %v", err)
-			}
+			c, resp := wstest.TryDial(t, nil, s.ws("/ws"), h)
 			if got := resp.StatusCode; got != tc.want {
-				t.Fatalf("status: got %d, want %d (%v)", got, tc.want, err)
+				t.Fatalf("status: got %d, want %d", got, tc.want)
 			}
 			if c != nil {
-				wantEcho(t, c, gws.TextMessage, []byte("hi"))
+				wstest.WantEcho(t, c, gws.TextMessage, []byte("hi"))
 			}
 		})
 	}
@@ -224,18 +266,11 @@ func TestSubprotocols(t *testing.T) {
 			seen := make(chan string, 1)
 			s := newServer(t, &tc.opts, nil, func(c *websocket.Conn) error {
 				seen <- c.Subprotocol()
-				return echo(c)
+				return wstest.Echo(c)
 			})
-			d := &gws.Dialer{HandshakeTimeout: testkit.Timeout, Subprotocols: tc.offer}
-			c, resp, err := d.Dial(s.ws("/ws"), nil)
-			if c != nil {
-				defer c.Close()
-			}
-			if resp == nil {
-				t.Fatalf("dial: %v", err)
-			}
+			c, resp := wstest.TryDial(t, &gws.Dialer{Subprotocols: tc.offer}, s.ws("/ws"), nil)
 			if got := resp.StatusCode; got != tc.status {
-				t.Fatalf("status: got %d, want %d (%v)", got, tc.status, err)
+				t.Fatalf("status: got %d, want %d", got, tc.status)
 			}
 			if tc.status != 101 {
 				return
@@ -249,7 +284,7 @@ func TestSubprotocols(t *testing.T) {
 			if got := <-seen; got != tc.want {
 				t.Errorf("server Subprotocol(): got %q, want %q", got, tc.want)
 			}
-			wantEcho(t, c, gws.TextMessage, []byte("sub"))
+			wstest.WantEcho(t, c, gws.TextMessage, []byte("sub"))
 		})
 	}
 }
@@ -257,7 +292,7 @@ func TestSubprotocols(t *testing.T) {
 // Offers spread over field lines, with empty elements and whitespace.
 func TestSubprotocolFieldLines(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, &websocket.Options{Subprotocols: []string{"b", "c"}}, nil, echo)
+	s := newServer(t, &websocket.Options{Subprotocols: []string{"b", "c"}}, nil, wstest.Echo)
 	ex := s.raw(t, handshake(nil, "Sec-WebSocket-Protocol: ,a ,", "Sec-WebSocket-Protocol: \tc, b"))
 	if got, want := ex.Resp.StatusCode, 101; got != want {
 		t.Fatalf("status: got %d, want %d", got, want)
@@ -281,8 +316,8 @@ func TestCompression(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, &websocket.Options{EnableCompression: tc.server}, nil, echo)
-			c, resp := dial(t, &gws.Dialer{EnableCompression: tc.client}, s.ws("/ws"), nil)
+			s := newServer(t, &websocket.Options{EnableCompression: tc.server}, nil, wstest.Echo)
+			c, resp := wstest.Dial(t, &gws.Dialer{EnableCompression: tc.client}, s.ws("/ws"), nil)
 			ext := resp.Header.Values("Sec-WebSocket-Extensions")
 			if tc.want {
 				if len(ext) != 1 || ext[0] != "permessage-deflate; server_no_context_takeover; client_no_context_takeover" {
@@ -292,7 +327,7 @@ func TestCompression(t *testing.T) {
 				t.Fatalf("101 Sec-WebSocket-Extensions: got %q, want none", ext)
 			}
 			for range 3 {
-				wantEcho(t, c, gws.TextMessage, msg)
+				wstest.WantEcho(t, c, gws.TextMessage, msg)
 			}
 			c.Close()
 			ci := s.closes.Next(t)
@@ -321,16 +356,16 @@ func TestReadLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := newServer(t, &websocket.Options{ReadLimit: tc.limit}, nil, echo)
-			c, _ := dial(t, nil, s.ws("/ws"), nil)
-			wantEcho(t, c, gws.BinaryMessage, make([]byte, tc.fits))
+			s := newServer(t, &websocket.Options{ReadLimit: tc.limit}, nil, wstest.Echo)
+			c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+			wstest.WantEcho(t, c, gws.BinaryMessage, make([]byte, tc.fits))
 			if tc.tooBig == 0 {
 				return
 			}
 			if err := c.WriteMessage(gws.BinaryMessage, make([]byte, tc.tooBig)); err != nil {
 				t.Fatal(err)
 			}
-			wantCloseCode(t, c, gws.CloseMessageTooBig)
+			wstest.WantClose(t, c, gws.CloseMessageTooBig)
 			if ci := s.closes.Next(t); !errors.Is(ci.Err, gws.ErrReadLimit) {
 				t.Errorf("OnClose error: got %v, want %v", ci.Err, gws.ErrReadLimit)
 			}
@@ -347,10 +382,10 @@ func TestBufferOptions(t *testing.T) {
 		{WriteBufferSize: 300},
 		{ReadBufferSize: 8192, WriteBufferSize: 512, WriteBufferPool: new(sync.Pool)},
 	} {
-		s := newServer(t, &opts, nil, echo)
-		c, _ := dial(t, nil, s.ws("/ws"), nil)
-		wantEcho(t, c, gws.BinaryMessage, bytes.Repeat([]byte{7}, 100_000))
-		wantEcho(t, c, gws.TextMessage, []byte("small"))
+		s := newServer(t, &opts, nil, wstest.Echo)
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		wstest.WantEcho(t, c, gws.BinaryMessage, bytes.Repeat([]byte{7}, 100_000))
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("small"))
 	}
 }
 
@@ -373,7 +408,7 @@ func TestSwitchResponseOnTheWire(t *testing.T) {
 				return err
 			}
 			c.EnableWriteCompression(true)
-			return echo(c)
+			return wstest.Echo(c)
 		})
 	ex := s.raw(t, handshake(nil, "Sec-WebSocket-Protocol: chat", "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"))
 	if ex.Resp.StatusCode != 101 {
@@ -423,7 +458,7 @@ func TestSwitchResponseOnTheWire(t *testing.T) {
 // replaced by the handshake's own.
 func TestForeignWebSocketFieldsDropped(t *testing.T) {
 	t.Parallel()
-	p, err := websocket.New(&websocket.Options{Subprotocols: []string{"p"}}, echo)
+	p, err := websocket.New(&websocket.Options{Subprotocols: []string{"p"}}, wstest.Echo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -441,8 +476,8 @@ func TestForeignWebSocketFieldsDropped(t *testing.T) {
 		n.Endpoint(&reg).ServeHTTP(w, r)
 	}
 	srv := testkit.StartServer(t, http.HandlerFunc(front))
-	c, resp := dial(t, &gws.Dialer{Subprotocols: []string{"p"}}, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
-	wantEcho(t, c, gws.TextMessage, []byte("ok"))
+	c, resp := wstest.Dial(t, &gws.Dialer{Subprotocols: []string{"p"}}, wstest.URL(srv.URL, ""), nil)
+	wstest.WantEcho(t, c, gws.TextMessage, []byte("ok"))
 	// gorilla's Dialer checked the one Sec-WebSocket-Accept against its
 	// key, or the dial would have failed.
 	for name, want := range map[string][]string{
@@ -465,7 +500,7 @@ func TestForeignWebSocketFieldsDropped(t *testing.T) {
 // §7.1.1), not after the negotiator's linger (an hour here).
 func TestEarlyData(t *testing.T) {
 	t.Parallel()
-	s := newServer(t, nil, &negotiate.Options{Linger: time.Hour}, echo)
+	s := newServer(t, nil, &negotiate.Options{Linger: time.Hour}, wstest.Echo)
 	ex := s.raw(t, handshake(nil)+string(maskedFrame(0x1, []byte("early"))))
 	if got, want := ex.Resp.StatusCode, 101; got != want {
 		t.Fatalf("status: got %d, want %d", got, want)
@@ -504,8 +539,8 @@ func TestHandlerReturn(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := newServer(t, nil, nil, func(*websocket.Conn) error { return tc.err })
-			c, _ := dial(t, nil, s.ws("/ws"), nil)
-			wantCloseCode(t, c, tc.code)
+			c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+			wstest.WantClose(t, c, tc.code)
 			if ci := s.closes.Next(t); ci.Err != tc.err {
 				t.Errorf("OnClose error: got %v, want %v", ci.Err, tc.err)
 			}
@@ -518,8 +553,8 @@ func TestHandlerReturn(t *testing.T) {
 func TestHandlerPanic(t *testing.T) {
 	t.Parallel()
 	s := newServer(t, &websocket.Options{PingInterval: time.Hour}, nil, func(*websocket.Conn) error { panic("handler bug") })
-	c, _ := dial(t, nil, s.ws("/ws"), nil)
-	wantCloseCode(t, c, gws.CloseInternalServerErr)
+	c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+	wstest.WantClose(t, c, gws.CloseInternalServerErr)
 	if ci := s.closes.Next(t); ci.Err == nil || !strings.Contains(ci.Err.Error(), "handler bug") {
 		t.Errorf("OnClose error: got %v, want the panic", ci.Err)
 	}
@@ -551,8 +586,8 @@ func TestCloseWithConcurrentWriter(t *testing.T) {
 		<-wrote
 		return nil
 	})
-	c, _ := dial(t, &gws.Dialer{EnableCompression: true}, s.ws("/ws"), nil)
-	wantCloseCode(t, c, gws.CloseNormalClosure)
+	c, _ := wstest.Dial(t, &gws.Dialer{EnableCompression: true}, s.ws("/ws"), nil)
+	wstest.WantClose(t, c, gws.CloseNormalClosure)
 	select {
 	case err := <-writerDone:
 		if !errors.Is(err, gws.ErrCloseSent) {
@@ -579,7 +614,7 @@ func TestConnRequestAndContext(t *testing.T) {
 		<-c.Context().Done()
 		return c.Context().Err()
 	})
-	c, _ := dial(t, nil, s.ws("/ws?name=ada"), nil)
+	c, _ := wstest.Dial(t, nil, s.ws("/ws?name=ada"), nil)
 	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hello, ada" {
 		t.Fatalf("first message: got %q, %v; want \"hello, ada\"", msg, err)
 	}
@@ -589,7 +624,7 @@ func TestConnRequestAndContext(t *testing.T) {
 		defer cancel()
 		done <- s.n.Shutdown(ctx)
 	}()
-	wantCloseCode(t, c, gws.CloseGoingAway)
+	wstest.WantClose(t, c, gws.CloseGoingAway)
 	if err := <-done; err != nil {
 		t.Errorf("Shutdown: got %v, want nil", err)
 	}
@@ -602,8 +637,8 @@ func TestKeepAlive(t *testing.T) {
 	t.Parallel()
 	t.Run("answering peer stays", func(t *testing.T) {
 		t.Parallel()
-		s := newServer(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: testkit.Timeout}, nil, echo)
-		c, _ := dial(t, nil, s.ws("/ws"), nil)
+		s := newServer(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: testkit.Timeout}, nil, wstest.Echo)
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
 		pings := make(chan struct{}, 100)
 		pong := c.PingHandler()
 		c.SetPingHandler(func(data string) error {
@@ -648,8 +683,8 @@ func TestKeepAlive(t *testing.T) {
 	})
 	t.Run("silent peer is closed", func(t *testing.T) {
 		t.Parallel()
-		s := newServer(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 20 * time.Millisecond}, nil, echo)
-		c, _ := dial(t, nil, s.ws("/ws"), nil)
+		s := newServer(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 20 * time.Millisecond}, nil, wstest.Echo)
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
 		var mu sync.Mutex
 		pings := 0
 		c.SetPingHandler(func(string) error { // read, never answered
@@ -678,16 +713,16 @@ func TestShutdown(t *testing.T) {
 		t.Parallel()
 		// A close wait far longer than the test: only the peer's answer
 		// lets Shutdown return.
-		s := newServer(t, &websocket.Options{CloseTimeout: time.Hour}, nil, echo)
-		c, _ := dial(t, nil, s.ws("/ws"), nil)
-		wantEcho(t, c, gws.TextMessage, []byte("before"))
+		s := newServer(t, &websocket.Options{CloseTimeout: time.Hour}, nil, wstest.Echo)
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("before"))
 		done := make(chan error, 1)
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
 			done <- s.n.Shutdown(ctx)
 		}()
-		wantCloseCode(t, c, gws.CloseGoingAway) // gorilla answers the close
+		wstest.WantClose(t, c, gws.CloseGoingAway) // gorilla answers the close
 		if err := <-done; err != nil {
 			t.Errorf("Shutdown: got %v, want nil", err)
 		}
@@ -698,8 +733,8 @@ func TestShutdown(t *testing.T) {
 	t.Run("peer never answers", func(t *testing.T) {
 		t.Parallel()
 		const closeTimeout = 50 * time.Millisecond
-		s := newServer(t, &websocket.Options{CloseTimeout: closeTimeout}, nil, echo)
-		c, _ := dial(t, nil, s.ws("/ws"), nil) // and not read until Shutdown returns
+		s := newServer(t, &websocket.Options{CloseTimeout: closeTimeout}, nil, wstest.Echo)
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil) // and not read until Shutdown returns
 		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
 		start := time.Now()
@@ -709,19 +744,16 @@ func TestShutdown(t *testing.T) {
 		if d := time.Since(start); d < closeTimeout {
 			t.Errorf("Shutdown returned after %v, before the close wait of %v", d, closeTimeout)
 		}
-		wantCloseCode(t, c, gws.CloseGoingAway) // the frame came before the close
+		wstest.WantClose(t, c, gws.CloseGoingAway) // the frame came before the close
 		s.closes.Next(t)
 	})
 	t.Run("new upgrades refused", func(t *testing.T) {
 		t.Parallel()
-		s := newServer(t, nil, nil, echo)
+		s := newServer(t, nil, nil, wstest.Echo)
 		if err := s.n.Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		_, resp, err := (&gws.Dialer{HandshakeTimeout: testkit.Timeout}).Dial(s.ws("/ws"), nil)
-		if resp == nil {
-			t.Fatalf("dial: %v", err)
-		}
+		_, resp := wstest.TryDial(t, nil, s.ws("/ws"), nil)
 		if got, want := resp.StatusCode, http.StatusServiceUnavailable; got != want {
 			t.Errorf("status while draining: got %d, want %d", got, want)
 		}
@@ -746,14 +778,67 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"malformed pattern", websocket.Options{OriginPatterns: []string{"[a-"}}},
 		{"empty pattern", websocket.Options{OriginPatterns: []string{""}}},
 	} {
-		if _, err := websocket.New(&tc.opts, echo); err == nil {
+		if _, err := websocket.New(&tc.opts, wstest.Echo); err == nil {
 			t.Errorf("%s: New returned no error", tc.name)
 		}
 	}
 	if _, err := websocket.New(nil, nil); err == nil {
 		t.Error("nil handler: New returned no error")
 	}
-	if _, err := websocket.New(nil, echo); err != nil {
+	if _, err := websocket.New(nil, wstest.Echo); err != nil {
 		t.Errorf("nil options: %v", err)
 	}
+}
+
+// testKey is RFC 6455 §1.3's key; its Sec-WebSocket-Accept is testAccept.
+const (
+	testKey    = "dGhlIHNhbXBsZSBub25jZQ=="
+	testAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+)
+
+// handshake is a valid WebSocket request head for /ws (Host example.com,
+// no Origin), without the fields named in drop and with extra lines
+// added.
+func handshake(drop []string, extra ...string) string {
+	lines := []string{"Sec-WebSocket-Version: 13", "Sec-WebSocket-Key: " + testKey}
+	var kept []string
+	for _, l := range lines {
+		name, _, _ := strings.Cut(l, ":")
+		keep := true
+		for _, d := range drop {
+			keep = keep && !strings.EqualFold(name, d)
+		}
+		if keep {
+			kept = append(kept, l)
+		}
+	}
+	return testkit.UpgradeRequest("/ws", "websocket", append(kept, extra...)...)
+}
+
+// maskedFrame is a final client frame (payload under 126 bytes).
+func maskedFrame(opcode byte, payload []byte) []byte {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	b := []byte{0x80 | opcode, 0x80 | byte(len(payload))}
+	b = append(b, key[:]...)
+	for i, c := range payload {
+		b = append(b, c^key[i%4])
+	}
+	return b
+}
+
+// readFrame reads an unmasked server frame with a payload under 126 bytes.
+func readFrame(t *testing.T, br *bufio.Reader) (b0 byte, payload []byte) {
+	t.Helper()
+	var h [2]byte
+	if _, err := io.ReadFull(br, h[:]); err != nil {
+		t.Fatalf("read frame header: %v", err)
+	}
+	if h[1]&0x80 != 0 || h[1] >= 126 {
+		t.Fatalf("frame header % x: want unmasked with a short payload", h)
+	}
+	payload = make([]byte, h[1])
+	if _, err := io.ReadFull(br, payload); err != nil {
+		t.Fatalf("read frame payload: %v", err)
+	}
+	return h[0], payload
 }
