@@ -34,17 +34,26 @@ func ExampleStream() {
 	defer srv.Close()
 	defer n.Shutdown(context.Background())
 
-	conn, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"tcp"}, nil)
+	fmt.Println(attach(srv.URL, "attach me"))
+	// Output:
+	// ATTACH ME
+}
+
+// attach is the client of the Stream examples: it offers tcp, sends input,
+// half-closes and returns everything the server answers.
+func attach(url, input string) string {
+	conn, _, err := negotiate.Dial(context.Background(), url, []string{"tcp"}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer conn.Close()
-	io.WriteString(conn, "attach me")
-	conn.(interface{ CloseWrite() error }).CloseWrite()
-	out, _ := io.ReadAll(conn)
-	fmt.Printf("%s\n", out)
-	// Output:
-	// ATTACH ME
+	io.WriteString(conn, input)
+	conn.(interface{ CloseWrite() error }).CloseWrite() // "no more input"
+	out, err := io.ReadAll(conn)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return string(out)
 }
 
 // A protocol that joins the client to a local TCP service: whatever the
@@ -80,15 +89,7 @@ func ExampleJoin() {
 	defer srv.Close()
 	defer n.Shutdown(context.Background())
 
-	conn, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"tcp"}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	io.WriteString(conn, "to the service")
-	conn.(interface{ CloseWrite() error }).CloseWrite()
-	out, _ := io.ReadAll(conn)
-	fmt.Printf("%s\n", out)
+	fmt.Println(attach(srv.URL, "to the service"))
 	// Output:
 	// TO THE SERVICE
 }
@@ -96,15 +97,8 @@ func ExampleJoin() {
 // The tunnel registered under the one token it forwards, beside a protocol
 // of the gateway's own; the Dialer bounds the backend's handshake.
 func ExampleTunnel_Protocol() {
-	bn, _ := negotiate.New(nil)
-	breg := new(negotiate.Registry)
-	breg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
-		_, err := io.Copy(c, c)
-		return err
-	})
-	backend := httptest.NewServer(bn.Endpoint(breg))
-	defer backend.Close()
-	defer bn.Shutdown(context.Background())
+	backend, stop := echoBackend()
+	defer stop()
 
 	tun, err := protocols.NewTunnel(backend.URL, &protocols.TunnelOptions{
 		Dialer: &negotiate.Dialer{HandshakeTimeout: 5 * time.Second},
@@ -145,20 +139,28 @@ func ExampleTunnel_Protocol() {
 	// served here
 }
 
+// echoBackend is the backend of the Tunnel examples, a Switchyard server
+// that serves echo/1 on any path.
+func echoBackend() (srv *httptest.Server, stop func()) {
+	n, _ := negotiate.New(nil)
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	})
+	srv = httptest.NewServer(n.Endpoint(reg))
+	return srv, func() {
+		srv.Close()
+		n.Shutdown(context.Background())
+	}
+}
+
 // A gateway: upgrades of any token (but h2c) go through the tunnel to the
 // backend, tracked by the gateway's negotiator; plain requests go to the
 // next handler (a reverse proxy, in examples/gateway).
 func ExampleTunnel_Middleware() {
-	// The backend: echo/1 on any path.
-	bn, _ := negotiate.New(nil)
-	breg := new(negotiate.Registry)
-	breg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
-		_, err := io.Copy(c, c)
-		return err
-	})
-	backend := httptest.NewServer(bn.Endpoint(breg))
-	defer backend.Close()
-	defer bn.Shutdown(context.Background())
+	backend, stop := echoBackend()
+	defer stop()
 
 	n, _ := negotiate.New(nil)
 	tun, err := protocols.NewTunnel(backend.URL, nil)

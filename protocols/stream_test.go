@@ -19,16 +19,14 @@ import (
 // The client half-closes; the function reads io.EOF and still answers.
 func TestStreamClientHalfClose(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
+	_, srv := streamServer(t, nil, func(c *negotiate.Conn) error {
 		b, err := io.ReadAll(c)
 		if err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(c, "got %d: %s", len(b), b)
 		return err
-	}), "tcp")
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	})
 	c, resp := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 	if got := resp.Header.Get("Upgrade"); got != "tcp" {
 		t.Fatalf("Upgrade = %q, want tcp", got)
@@ -45,20 +43,8 @@ func TestStreamClientHalfClose(t *testing.T) {
 // The function half-closes first; the client reads io.EOF and still sends.
 func TestStreamServerHalfClose(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
 	late := make(chan string, 1)
-	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
-		if _, err := io.WriteString(c, "banner"); err != nil {
-			return err
-		}
-		if err := c.CloseWrite(); err != nil {
-			return err
-		}
-		b, err := io.ReadAll(c)
-		late <- string(b)
-		return err
-	}), "tcp")
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	_, srv := streamServer(t, nil, halfClosing("banner", late))
 	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 	if got, want := testkit.ReadAll(t, c), "banner"; got != want {
 		t.Fatalf("read %q, want %q", got, want)
@@ -67,13 +53,8 @@ func TestStreamServerHalfClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.CloseWrite(t, c)
-	select {
-	case got := <-late:
-		if want := "after your EOF"; got != want {
-			t.Errorf("server read %q, want %q", got, want)
-		}
-	case <-time.After(testkit.Timeout):
-		t.Fatal("server never read the client's bytes")
+	if got, want := testkit.Receive(t, late, "the server's read of the client's bytes"), "after your EOF"; got != want {
+		t.Errorf("server read %q, want %q", got, want)
 	}
 }
 
@@ -102,8 +83,7 @@ func TestStreamReturnKeepsOutput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			infos := testkit.NewConnInfos()
-			n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
-			srv := testkit.StartServer(t, n.Endpoint(tc.reg()))
+			_, srv := testkit.Endpoint(t, &negotiate.Options{OnClose: infos.Hook}, tc.reg())
 			c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 			// The client keeps sending what the protocol never reads,
 			// while it reads the reply.
@@ -135,13 +115,11 @@ func TestStreamReturnKeepsOutput(t *testing.T) {
 func TestStreamErrorGoesToOnClose(t *testing.T) {
 	t.Parallel()
 	infos := testkit.NewConnInfos()
-	n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
 	boom := errors.New("boom")
-	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
+	_, srv := streamServer(t, &negotiate.Options{OnClose: infos.Hook}, func(c *negotiate.Conn) error {
 		_, _ = io.WriteString(c, "partial")
 		return boom
-	}), "tcp")
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	})
 	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 	if got := testkit.ReadAll(t, c); got != "partial" {
 		t.Errorf("read %q, want what the function wrote before its error", got)
@@ -152,13 +130,10 @@ func TestStreamErrorGoesToOnClose(t *testing.T) {
 }
 
 // On shutdown, a function that watches its Context gets to say goodbye;
-// one that does not is closed by the negotiator all the same.
+// one that does not holds the shutdown until its deadline, and is then
+// closed by the negotiator all the same.
 func TestStreamShutdown(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	started := make(chan struct{}, 2)
 	reg := new(negotiate.Registry)
 	reg.Register("polite", protocols.Stream(func(c *negotiate.Conn) error {
@@ -173,19 +148,14 @@ func TestStreamShutdown(t *testing.T) {
 		_, err := io.Copy(io.Discard, c) // ends only when the connection does
 		return err
 	}))
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := testkit.Endpoint(t, nil, reg)
 	polite, _ := testkit.Dial(t, srv.URL, []string{"polite"}, nil)
 	deaf, _ := testkit.Dial(t, srv.URL, []string{"deaf"}, nil)
 	for range 2 {
-		select {
-		case <-started:
-		case <-time.After(testkit.Timeout):
-			t.Fatal("a function never started")
-		}
+		testkit.Receive(t, started, "a function to start")
 	}
 	done := make(chan error, 1)
 	go func() {
-		// The deaf connection holds the shutdown until its deadline.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		done <- n.Shutdown(ctx)
@@ -194,44 +164,26 @@ func TestStreamShutdown(t *testing.T) {
 		t.Errorf("polite read %q, want bye", got)
 	}
 	polite.Close()
-	if b, err := io.ReadAll(deaf); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
-		t.Errorf("deaf read %q, %v, want the connection closed", b, err)
-	}
-	select {
-	case <-done:
-	case <-time.After(testkit.Timeout):
-		t.Fatal("Shutdown did not return")
+	testkit.ExpectClosed(t, deaf)
+	if err := testkit.Receive(t, done, "Shutdown to return"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown = %v, want its deadline (the deaf connection held it)", err)
 	}
 	if a := n.Stats().Active; a["polite"]+a["deaf"] != 0 {
 		t.Errorf("active after Shutdown: %v, want none", a)
 	}
 }
 
-// upperService is a local TCP service: it reads until EOF, answers in
-// upper case and closes.
-func upperService(t *testing.T) net.Addr {
-	fb := newFakeBackend(t, func(c net.Conn, first string) {
-		rest, _ := io.ReadAll(c)
-		_, _ = io.WriteString(c, strings.ToUpper(first+string(rest)))
-	})
-	return fb.ln.Addr()
-}
-
 func TestJoinLocalService(t *testing.T) {
 	t.Parallel()
 	infos := testkit.NewConnInfos()
-	n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
-	addr := upperService(t)
-	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
-		peer, err := net.Dial("tcp", addr.String())
-		if err != nil {
-			return err
-		}
-		return protocols.Join(c, peer)
-	}), "tcp")
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	// A local TCP service: it reads until EOF and answers in upper case.
+	svc := testkit.NewTCPServer(t, func(c net.Conn, first string) {
+		rest, _ := io.ReadAll(c)
+		_, _ = io.WriteString(c, strings.ToUpper(first+string(rest)))
+	})
+	_, srv := streamServer(t, &negotiate.Options{OnClose: infos.Hook}, joining(svc.Addr()))
 	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
-	// The fake service reads a first line as its "head".
+	// The service reads a first line as its "head".
 	if _, err := io.WriteString(c, "first line\r\n\r\nand the rest"); err != nil {
 		t.Fatal(err)
 	}
@@ -247,39 +199,22 @@ func TestJoinLocalService(t *testing.T) {
 // Shutdown ends a joined connection whose peers would go on forever.
 func TestJoinShutdown(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	peerClosed := make(chan struct{})
-	fb := newFakeBackend(t, func(c net.Conn, _ string) {
+	svc := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
 		_, _ = io.Copy(io.Discard, c) // never ends on its own
 		close(peerClosed)
 	})
-	reg := register(protocols.Stream(func(c *negotiate.Conn) error {
-		peer, err := net.Dial("tcp", fb.ln.Addr().String())
-		if err != nil {
-			return err
-		}
-		return protocols.Join(c, peer)
-	}), "tcp")
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := streamServer(t, nil, joining(svc.Addr()))
 	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
 	if _, err := io.WriteString(c, "x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	testkit.WaitFor(t, "the peer's connection", func() bool { return len(fb.Heads()) == 1 })
+	testkit.WaitFor(t, "the peer's connection", func() bool { return len(svc.Heads()) == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	if err := n.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v, want nil", err)
 	}
-	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
-		t.Errorf("read %q, %v, want the connection closed", b, err)
-	}
-	select {
-	case <-peerClosed:
-	case <-time.After(testkit.Timeout):
-		t.Fatal("the peer's connection was not closed")
-	}
+	testkit.ExpectClosed(t, c)
+	testkit.Receive(t, peerClosed, "the peer's connection to close")
 }

@@ -42,18 +42,7 @@ func backend(t *testing.T) *negotiateServer {
 		return err
 	})
 	late := make(chan string, 1)
-	reg.HandleFunc("bye", func(c *negotiate.Conn) error {
-		// Half-closes first, then reports what the client still sent.
-		if _, err := io.WriteString(c, "bye"); err != nil {
-			return err
-		}
-		if err := c.CloseWrite(); err != nil {
-			return err
-		}
-		b, err := io.ReadAll(c)
-		late <- string(b)
-		return err
-	})
+	reg.HandleFunc("bye", halfClosing("bye", late))
 	wsOnly := new(negotiate.Registry)
 	wsOnly.HandleFunc("websocket", func(c *negotiate.Conn) error { return nil })
 	mux := http.NewServeMux()
@@ -145,13 +134,8 @@ func TestTunnelBackendHalfClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	testkit.CloseWrite(t, c)
-	select {
-	case got := <-be.Late:
-		if got != "still here" {
-			t.Errorf("the backend read %q after its half-close, want %q", got, "still here")
-		}
-	case <-time.After(testkit.Timeout):
-		t.Fatal("the backend never read the client's late bytes")
+	if got := testkit.Receive(t, be.Late, "the backend's read of the client's late bytes"); got != "still here" {
+		t.Errorf("the backend read %q after its half-close, want %q", got, "still here")
 	}
 }
 
@@ -176,7 +160,7 @@ func TestTunnelReplaysRequest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			gw := testkit.StartServer(t, testkit.NewNegotiator(t, nil).Endpoint(register(tun.Protocol(), "info")))
+			_, gw := testkit.Endpoint(t, nil, register(tun.Protocol(), "info"))
 			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/x/a%2Fb?q=1", "nope, Info/2",
 				"X-Forwarded-For: 203.0.113.9", "X-Test: kept", "Keep-Alive: 5", "X-Hop: dropped",
 				"Connection: X-Hop", "User-Agent: probe/1"))
@@ -184,7 +168,7 @@ func TestTunnelReplaysRequest(t *testing.T) {
 				t.Fatalf("status %d Upgrade %q, want 101 Info/2", e.Resp.StatusCode, e.Resp.Header.Get("Upgrade"))
 			}
 			got := testkit.ReadAll(t, e.BR)
-			for _, want := range []string{
+			testkit.Contains(t, "the backend saw", got,
 				"GET /base/x/a%2Fb?q=1\n",
 				"Host: example.com\n",
 				"Upgrade: Info/2\n",
@@ -194,16 +178,8 @@ func TestTunnelReplaysRequest(t *testing.T) {
 				"X-Forwarded-Proto: http\n",
 				"X-Test: kept\n",
 				"User-Agent: probe/1\n",
-			} {
-				if !strings.Contains(got, want) {
-					t.Errorf("backend saw\n%s\nwant a line %q", got, want)
-				}
-			}
-			for _, bad := range []string{"Keep-Alive", "X-Hop", "nope"} {
-				if strings.Contains(got, bad) {
-					t.Errorf("backend saw\n%s\nwant no %q", got, bad)
-				}
-			}
+			)
+			testkit.Lacks(t, "the backend saw", got, "Keep-Alive", "X-Hop", "nope")
 		})
 	}
 }
@@ -245,26 +221,20 @@ func TestTunnelRelaysRefusal(t *testing.T) {
 // Connection: upgrade), a 502.
 func TestTunnelGatewayErrors(t *testing.T) {
 	t.Parallel()
-	gone, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	goneURL := "http://" + gone.Addr().String()
-	gone.Close()
-	switching := func(fields string) *fakeBackend {
-		return newFakeBackend(t, func(c net.Conn, _ string) {
+	switching := func(fields string) *testkit.TCPServer {
+		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
 			_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n"+fields+"\r\n")
 		})
 	}
-	silent := newFakeBackend(t, func(c net.Conn, _ string) { _, _ = io.Copy(io.Discard, c) })
-	hangup := newFakeBackend(t, func(c net.Conn, _ string) {})
-	garbage := newFakeBackend(t, func(c net.Conn, _ string) { _, _ = io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n") })
+	silent := testkit.NewTCPServer(t, func(c net.Conn, _ string) { _, _ = io.Copy(io.Discard, c) })
+	hangup := testkit.NewTCPServer(t, func(c net.Conn, _ string) {})
+	garbage := testkit.NewTCPServer(t, func(c net.Conn, _ string) { _, _ = io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n") })
 	for _, tc := range []struct {
 		name, url string
 		status    int
 		reason    string
 	}{
-		{"unreachable", goneURL, 502, "could not be reached"},
+		{"unreachable", testkit.ClosedURL(t), 502, "could not be reached"},
 		{"silent", silent.URL(), 504, "did not answer the upgrade in time"},
 		{"hangs up", hangup.URL(), 502, "closed the connection without answering"},
 		{"not HTTP", garbage.URL(), 502, "not valid HTTP/1.1"},
@@ -291,7 +261,7 @@ func TestTunnelGatewayErrors(t *testing.T) {
 // end-to-end fields do, its hop-by-hop ones do not.
 func TestTunnelBackendEarlyBytes(t *testing.T) {
 	t.Parallel()
-	fb := newFakeBackend(t, func(c net.Conn, _ string) {
+	fb := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
 		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\nConnection: upgrade, X-Private\r\n"+
 			"X-Greeter: fake\r\nX-Private: hop\r\nKeep-Alive: 5\r\n\r\nhello at once")
 	})
@@ -332,11 +302,7 @@ func TestTunnelHandlerReturnsAtSwitch(t *testing.T) {
 		returned <- 1
 	}))
 	c, _ := testkit.Dial(t, gw.URL, []string{"echo/1"}, nil)
-	select {
-	case <-returned:
-	case <-time.After(testkit.Timeout):
-		t.Fatal("the request's handler did not return at the switch")
-	}
+	testkit.Receive(t, returned, "the request's handler to return at the switch")
 	if got := testkit.RoundTrip(t, c, "still open"); got != "still open" {
 		t.Errorf("echo %q after the handler returned, want %q", got, "still open")
 	}
@@ -347,7 +313,7 @@ func TestTunnelHandlerReturnsAtSwitch(t *testing.T) {
 func TestTunnelH2C(t *testing.T) {
 	t.Parallel()
 	var dials atomic.Int32
-	fb := newFakeBackend(t, func(c net.Conn, _ string) {
+	fb := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
 		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
 	})
 	counting := &negotiate.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -432,9 +398,7 @@ func TestTunnelShutdown(t *testing.T) {
 	if err := gn.Shutdown(ctx); err != nil {
 		t.Fatalf("Shutdown = %v", err)
 	}
-	if b, err := io.ReadAll(c); len(b) != 0 || (err != nil && !strings.Contains(err.Error(), "reset")) {
-		t.Errorf("read %q, %v, want the tunnel closed", b, err)
-	}
+	testkit.ExpectClosed(t, c)
 	if i := infos.Next(t); i.Err != nil {
 		t.Errorf("OnClose error %v, want none", i.Err)
 	}

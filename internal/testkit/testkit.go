@@ -253,3 +253,46 @@ func (c *ConnInfos) Next(t testing.TB) negotiate.ConnInfo {
 		return negotiate.ConnInfo{}
 	}
 }
+
+// Receive waits for a value on ch, and fails the test, naming what it
+// waited for, if none comes within Timeout.
+func Receive[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(Timeout):
+		t.Fatalf("timed out waiting for %s", what)
+		var zero T
+		return zero
+	}
+}
+
+// Contains fails the test for each of wants that got lacks; what names got
+// in the message.
+func Contains(t testing.TB, what, got string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(got, w) {
+			t.Errorf("%s:\n%s\nwant it to contain %q", what, got, w)
+		}
+	}
+}
+
+// Lacks fails the test for each of bads that got contains.
+func Lacks(t testing.TB, what, got string, bads ...string) {
+	t.Helper()
+	for _, b := range bads {
+		if strings.Contains(got, b) {
+			t.Errorf("%s:\n%s\nwant no %q in it", what, got, b)
+		}
+	}
+}
+
+// Endpoint mounts reg at an Endpoint of a new negotiator made with opts
+// ([NewNegotiator]) on a loopback server ([StartServer]).
+func Endpoint(t testing.TB, opts *negotiate.Options, reg *negotiate.Registry) (*negotiate.Negotiator, *httptest.Server) {
+	t.Helper()
+	n := NewNegotiator(t, opts)
+	return n, StartServer(t, n.Endpoint(reg))
+}

@@ -1,0 +1,107 @@
+package testkit
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TCPServer is a loopback server that is not HTTP-aware, for what a real
+// server would never send (an invalid 101, a hang-up, a silence): it reads
+// each connection's request head, through the blank line, and gives serve
+// the connection, whose reads go on after the head, and the head. The
+// connection is closed when serve returns; everything is closed when the
+// test ends. Each connection has a deadline of Timeout.
+type TCPServer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	heads []string
+}
+
+// NewTCPServer starts a TCPServer.
+func NewTCPServer(t testing.TB, serve func(c net.Conn, head string)) *TCPServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &TCPServer{ln: ln}
+	var conns sync.Map
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Store(c, true)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(Timeout))
+				br := bufio.NewReader(c)
+				var head strings.Builder
+				for {
+					line, err := br.ReadString('\n')
+					head.WriteString(line)
+					if err != nil || line == "\r\n" {
+						break
+					}
+				}
+				s.mu.Lock()
+				s.heads = append(s.heads, head.String())
+				s.mu.Unlock()
+				serve(bufConn{Conn: c, r: br}, head.String())
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		conns.Range(func(k, _ any) bool { k.(net.Conn).Close(); return true })
+		wg.Wait()
+	})
+	return s
+}
+
+// Addr is the server's host:port.
+func (s *TCPServer) Addr() string { return s.ln.Addr().String() }
+
+// URL is the server's http URL.
+func (s *TCPServer) URL() string { return "http://" + s.Addr() }
+
+// Heads returns the request heads read so far.
+func (s *TCPServer) Heads() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.heads...)
+}
+
+// bufConn reads through the reader that read the head.
+type bufConn struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c bufConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c bufConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
+
+// ClosedURL is an http URL of a loopback port nothing listens on (one
+// just closed): a dial to it is refused.
+func ClosedURL(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + ln.Addr().String()
+	ln.Close()
+	return u
+}
