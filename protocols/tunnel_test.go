@@ -173,7 +173,7 @@ func TestTunnelReplaysRequest(t *testing.T) {
 				"Host: example.com\n",
 				"Upgrade: Info/2\n",
 				"Connection: Upgrade\n",
-				"X-Forwarded-For: " + tc.xff + "\n",
+				"X-Forwarded-For: "+tc.xff+"\n",
 				"X-Forwarded-Host: example.com\n",
 				"X-Forwarded-Proto: http\n",
 				"X-Test: kept\n",
