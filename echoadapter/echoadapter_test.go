@@ -17,8 +17,8 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/switchyard-http/switchyard/echoadapter"
-	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -75,12 +75,12 @@ func TestHandlerRequiresUpgrade(t *testing.T) {
 				h.Get("Upgrade"), code, hdr.Get("Upgrade"), body)
 		}
 	}
-	c, resp := a.dialWS(t, "/ws", nil)
+	c, resp := wstest.Dial(t, nil, wstest.URL(a.url, "/ws"), nil)
 	if resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Errorf("websocket status %d, want 101", resp.StatusCode)
 	}
-	wsRoundTrip(t, c, gws.TextMessage, "hello")
-	wsRoundTrip(t, c, gws.BinaryMessage, "\x00\x01\xff")
+	wstest.WantEcho(t, c, gws.TextMessage, []byte("hello"))
+	wstest.WantEcho(t, c, gws.BinaryMessage, []byte("\x00\x01\xff"))
 }
 
 // Refusals are written through c.Response(): Echo's loggers log their
@@ -123,16 +123,13 @@ func TestRefusalsAreEchoResponses(t *testing.T) {
 // being written to the switched connection.
 func TestErrorAfterSwitch(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	reg.HandleFunc("echo/1", testkit.EchoConn)
+	n, reg, e := newParts(t)
 	type seen struct {
 		committed bool
 		status    int
 		writeErr  error
 	}
 	handled := make(chan seen, 1)
-	e := newEcho()
 	e.HTTPErrorHandler = func(err error, c echo.Context) {
 		// A careless handler that writes whatever the state.
 		res := c.Response()
@@ -167,10 +164,7 @@ func TestErrorAfterSwitch(t *testing.T) {
 
 func TestSkipper(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	reg.HandleFunc("echo/1", testkit.EchoConn)
-	e := newEcho()
+	n, reg, e := newParts(t)
 	e.Use(echoadapter.MiddlewareWithConfig(echoadapter.Config{
 		Negotiator: n,
 		Registry:   reg,
@@ -247,11 +241,9 @@ func TestH2CStreamsGoThroughEcho(t *testing.T) {
 	for _, mount := range []string{"Use", "Pre"} {
 		t.Run(mount, func(t *testing.T) {
 			t.Parallel()
-			n := testkit.NewNegotiator(t, nil)
-			reg := new(negotiate.Registry)
+			n, reg, e := newParts(t)
 			reg.Register("h2c", h2cProto(t))
 			var pre, routed atomic.Int64
-			e := newEcho()
 			e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
 				return func(c echo.Context) error {
 					if c.Request().ProtoMajor == 2 {
@@ -275,19 +267,9 @@ func TestH2CStreamsGoThroughEcho(t *testing.T) {
 				e.Use(echoadapter.Middleware(n, reg))
 			}
 			e.GET("/proto", func(c echo.Context) error { return c.String(http.StatusOK, c.Request().Proto) })
-			e.POST("/body", func(c echo.Context) error {
-				b, err := io.ReadAll(c.Request().Body)
-				if err != nil {
-					return err
-				}
-				return c.String(http.StatusOK, string(b))
-			})
+			e.POST("/body", echoBody)
 			a := startApp(t, e, n)
-			conn := testkit.DialTCP(t, a.addr())
-			cl, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", a.addr()), nil)
-			if err != nil || first == nil {
-				t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
-			}
+			cl, first, _ := a.dialH2C(t, "/proto")
 			if got, want := string(first.Body), "HTTP/2.0"; got != want {
 				t.Errorf("stream 1 /proto = %q, want %q", got, want)
 			}
@@ -318,14 +300,10 @@ func TestShutdownDrainsSwitchedConnections(t *testing.T) {
 		}
 	}
 	a := newApp(t, middleware.ContextTimeout(time.Minute), capture)
-	ws, _ := a.dialWS(t, "/ws", nil)
+	ws, _ := wstest.Dial(t, nil, wstest.URL(a.url, "/ws"), nil)
 	stream, _ := testkit.Dial(t, a.url+"/", []string{"echo/1"}, nil)
 	watch, _ := testkit.Dial(t, a.url+"/", []string{"ctx/1"}, nil)
-	conn := testkit.DialTCP(t, a.addr())
-	h2, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/plain", a.addr()), nil)
-	if err != nil || first == nil {
-		t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
-	}
+	h2, _, conn := a.dialH2C(t, "/plain")
 	for range 4 {
 		select {
 		case ctx := <-reqCtx:
@@ -339,7 +317,7 @@ func TestShutdownDrainsSwitchedConnections(t *testing.T) {
 		}
 	}
 
-	wsRoundTrip(t, ws, gws.TextMessage, "alive")
+	wstest.WantEcho(t, ws, gws.TextMessage, []byte("alive"))
 	streamRoundTrip(t, stream, "alive")
 	if _, err := io.WriteString(watch, "?"); err != nil {
 		t.Fatal(err)
@@ -360,10 +338,7 @@ func TestShutdownDrainsSwitchedConnections(t *testing.T) {
 	if err := a.e.Shutdown(ctx); err != nil {
 		t.Fatalf("e.Shutdown: %v", err)
 	}
-	if _, _, err := ws.ReadMessage(); !gws.IsCloseError(err, gws.CloseGoingAway) {
-		t.Errorf("websocket at shutdown: %v, want close 1001", err)
-	}
-	ws.Close()
+	wstest.WantClose(t, ws, gws.CloseGoingAway)
 	if b, err := io.ReadAll(stream); err != nil || len(b) != 0 {
 		t.Errorf("echo/1 at shutdown: read %q, %v; want it closed", b, err)
 	}
@@ -389,10 +364,7 @@ func TestShutdownDrainsSwitchedConnections(t *testing.T) {
 // Mounted with e.Pre, the middleware switches before routing.
 func TestPreMiddleware(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	reg.HandleFunc("echo/1", testkit.EchoConn)
-	e := newEcho()
+	n, reg, e := newParts(t)
 	var routed atomic.Int64
 	e.Pre(echoadapter.Middleware(n, reg))
 	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {

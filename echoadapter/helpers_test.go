@@ -4,36 +4,30 @@ import (
 	"context"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	gws "github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchyard-http/switchyard/echoadapter"
 	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
+func TestMain(m *testing.M) { testkit.Main(m) }
+
 // wsEcho is the real WebSocket engine, echoing each message with its type.
 func wsEcho(t *testing.T) negotiate.Protocol {
 	t.Helper()
-	p, err := websocket.New(nil, func(c *websocket.Conn) error {
-		for {
-			typ, msg, err := c.ReadMessage()
-			if err != nil {
-				return err
-			}
-			if err := c.WriteMessage(typ, msg); err != nil {
-				return err
-			}
-		}
-	})
+	p, err := websocket.New(nil, wstest.Echo)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,21 +42,6 @@ func h2cProto(t *testing.T) negotiate.Protocol {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// echoUntilShutdown is echo/1 as a protocol should write it: every byte
-// comes back until the client ends its stream or the connection's context
-// ends (a shutdown), when it stops reading and returns, and the negotiator
-// closes the connection.
-func echoUntilShutdown(c *negotiate.Conn) error {
-	ctx := c.Context()
-	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
-	defer stop()
-	_, err := io.Copy(c, c)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
 }
 
 // ctxWatch is ctx/1: it answers each byte with "alive" while the
@@ -105,36 +84,41 @@ type testApp struct {
 // shutdown, and its ErrorLog is kept.
 func newApp(t *testing.T, front ...echo.MiddlewareFunc) *testApp {
 	t.Helper()
-	n := testkit.NewNegotiator(t, nil)
-	anyPath := new(negotiate.Registry)
-	anyPath.HandleFunc("echo/1", echoUntilShutdown)
+	n, anyPath, e := newParts(t)
 	anyPath.HandleFunc("ctx/1", ctxWatch)
 	anyPath.Register("h2c", h2cProto(t))
 	ws := new(negotiate.Registry)
 	ws.Register("websocket", wsEcho(t))
 
-	e := newEcho()
 	e.Use(front...)
 	e.Use(echoadapter.Middleware(n, anyPath))
 	e.Any("/ws", echoadapter.Handler(n, ws))
 	e.GET("/plain", func(c echo.Context) error { return c.String(http.StatusOK, "plain "+c.Request().Proto) })
-	e.POST("/body", func(c echo.Context) error {
-		b, err := io.ReadAll(c.Request().Body)
-		if err != nil {
-			return err
-		}
-		return c.String(http.StatusOK, string(b))
-	})
+	e.POST("/body", echoBody)
 	n.RegisterOnShutdown(e.Server)
 	return startApp(t, e, n)
 }
 
-// newEcho is an Echo that prints nothing.
-func newEcho() *echo.Echo {
+// newParts returns the parts a test mounts its own way: a negotiator, a
+// registry with echo/1 (testkit.EchoConn), and an Echo that prints
+// nothing.
+func newParts(t *testing.T) (*negotiate.Negotiator, *negotiate.Registry, *echo.Echo) {
+	t.Helper()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
-	return e
+	return testkit.NewNegotiator(t, nil), reg, e
+}
+
+// echoBody answers a request's body.
+func echoBody(c echo.Context) error {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	return c.String(http.StatusOK, string(b))
 }
 
 // startApp serves e from e.Server on loopback, as e.Start would: the
@@ -160,37 +144,16 @@ func startApp(t *testing.T, e *echo.Echo, n *negotiate.Negotiator) *testApp {
 
 func (a *testApp) addr() string { return strings.TrimPrefix(a.url, "http://") }
 
-// dialWS opens a WebSocket to path with gorilla's client, which checks
-// Sec-WebSocket-Accept.
-func (a *testApp) dialWS(t *testing.T, path string, h http.Header) (*gws.Conn, *http.Response) {
+// dialH2C upgrades a new connection to h2c with GET path (and extra
+// header lines), and fails the test unless it switched.
+func (a *testApp) dialH2C(t *testing.T, path string, extra ...string) (*h2ctest.Client, *h2ctest.Response, net.Conn) {
 	t.Helper()
-	d := gws.Dialer{HandshakeTimeout: testkit.Timeout}
-	c, resp, err := d.Dial("ws://"+a.addr()+path, h)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("websocket dial %s: %v (status %d)", path, err, status)
+	conn := testkit.DialTCP(t, a.addr())
+	cl, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", path, a.addr(), extra...), nil)
+	if err != nil || first == nil {
+		t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
 	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
-	return c, resp
-}
-
-// wsRoundTrip sends msg as typ and wants it back unchanged.
-func wsRoundTrip(t *testing.T, c *gws.Conn, typ int, msg string) {
-	t.Helper()
-	if err := c.WriteMessage(typ, []byte(msg)); err != nil {
-		t.Fatal(err)
-	}
-	gotTyp, got, err := c.ReadMessage()
-	if err != nil {
-		t.Fatalf("websocket read: %v", err)
-	}
-	if gotTyp != typ || string(got) != msg {
-		t.Errorf("websocket echo: got type %d %q, want type %d %q", gotTyp, got, typ, msg)
-	}
+	return cl, first, conn
 }
 
 // streamRoundTrip writes msg on an echo/1 connection and wants it back.

@@ -14,8 +14,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -138,7 +138,7 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			}
 			var s switches
 			var ws *gws.Conn
-			ws, s.ws = a.dialWS(t, "/ws", h)
+			ws, s.ws = wstest.Dial(t, nil, wstest.URL(a.url, "/ws"), h)
 			stream, streamResp := testkit.Dial(t, a.url+"/any", []string{"echo/1"}, h)
 			s.stream = streamResp
 			var extra []string
@@ -147,11 +147,7 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 					extra = append(extra, k+": "+v)
 				}
 			}
-			conn := testkit.DialTCP(t, a.addr())
-			h2, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/plain", a.addr(), extra...), nil)
-			if err != nil || first == nil {
-				t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
-			}
+			h2, first, conn := a.dialH2C(t, "/plain", extra...)
 			s.h2c = h2.Upgrade
 			if first.Status != 200 {
 				t.Errorf("h2c stream 1 GET /plain: status %d", first.Status)
@@ -159,8 +155,8 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			if tt.pause > 0 {
 				time.Sleep(tt.pause) // past the request's deadline
 			}
-			wsRoundTrip(t, ws, gws.TextMessage, "through "+tt.name)
-			wsRoundTrip(t, ws, gws.BinaryMessage, "\x00\xff")
+			wstest.WantEcho(t, ws, gws.TextMessage, []byte("through "+tt.name))
+			wstest.WantEcho(t, ws, gws.BinaryMessage, []byte("\x00\xff"))
 			streamRoundTrip(t, stream, "through "+tt.name)
 			if r, err := h2.Get("/plain"); err != nil || r.Status != 200 {
 				t.Errorf("h2c GET /plain: %v, %v", r, err)
@@ -168,8 +164,7 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			if code, body, _ := get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
 				t.Errorf("GET /plain: got %d %q, want 200", code, body)
 			}
-			_ = ws.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""), time.Now().Add(testkit.Timeout))
-			ws.Close()
+			wstest.CloseNormally(t, ws)
 			stream.Close()
 			conn.Close()
 			testkit.WaitFor(t, "switched connections to close", func() bool {
@@ -211,14 +206,9 @@ func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
 		}
 	}
 
-	d := gws.Dialer{HandshakeTimeout: testkit.Timeout}
-	ws, resp, err := d.Dial("ws://"+a.addr()+"/ws", nil)
-	if err == nil {
-		ws.Close()
+	ws, resp := wstest.TryDial(t, nil, wstest.URL(a.url, "/ws"), nil)
+	if ws != nil {
 		t.Fatal("websocket behind middleware.Timeout switched")
-	}
-	if resp == nil {
-		t.Fatalf("websocket behind middleware.Timeout: %v, want a 500", err)
 	}
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
