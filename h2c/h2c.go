@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"golang.org/x/net/http2"
@@ -78,6 +79,26 @@ func New(opts *Options) (negotiate.Protocol, error) {
 type engine struct {
 	opts      Options
 	serveFunc func(*negotiate.Conn) error // e.serve, made once
+	servers   sync.Pool                   // of *connServer not shut down, for the next connection
+}
+
+// connServer is the HTTP/2 server of one connection at a time (see serve).
+type connServer struct {
+	base *http.Server
+	h2   *http2.Server //lint:ignore SA1019 the HTTP/2 server ServeConn belongs to
+}
+
+// server returns a connServer from the pool, or a new one.
+func (e *engine) server() (*connServer, error) {
+	if s, ok := e.servers.Get().(*connServer); ok {
+		return s, nil
+	}
+	s := &connServer{base: &http.Server{HTTP2: e.opts.HTTP2}, h2: new(http2.Server)}
+	//lint:ignore SA1019 ConfigureServer is the only way to reach one connection's graceful shutdown (base.Shutdown) on Go 1.26 and 1.27
+	if err := http2.ConfigureServer(s.base, s.h2); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // accept adds nothing to the 101: h2c's switch is the Upgrade field alone.
@@ -177,22 +198,22 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	if err != nil {
 		return err // checked before the switch; cannot happen
 	}
-	base := &http.Server{HTTP2: e.opts.HTTP2}
-	//lint:ignore SA1019 the HTTP/2 server ServeConn belongs to; net/http's own cannot serve a connection that switched by Upgrade
-	h2 := new(http2.Server)
-	//lint:ignore SA1019 ConfigureServer is the only way to reach one connection's graceful shutdown (base.Shutdown) on Go 1.26 and 1.27
-	if err := http2.ConfigureServer(base, h2); err != nil {
+	srv, err := e.server()
+	if err != nil {
 		return err
 	}
 	hc := &serverConn{Conn: c, serving: make(chan struct{})}
-	ended := make(chan struct{})
-	stop := context.AfterFunc(done, func() {
+	ended, fired := make(chan struct{}), make(chan struct{})
+	var shutDown atomic.Bool
+	stop := afterFunc(done, func() {
+		defer close(fired)
 		// The HTTP/2 server registers the connection for shutdown before
 		// it first reads or writes it; a shutdown that came earlier waits
 		// for that, or it would find nothing to send GOAWAY to.
 		select {
 		case <-hc.serving:
-			_ = base.Shutdown(context.Background()) // GOAWAY; no connection of base's own to wait for
+			shutDown.Store(true)
+			_ = srv.base.Shutdown(context.Background()) // GOAWAY; no connection of base's own to wait for
 		case <-ended:
 		}
 	})
@@ -200,16 +221,32 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	// so their context keeps the request's values but not its end.
 	ctx := context.WithoutCancel(r.Context())
 	//lint:ignore SA1019 ServeConn with UpgradeRequest is the only way to serve a connection that switched by Upgrade; net/http has none
-	h2.ServeConn(hc, &http2.ServeConnOpts{
+	srv.h2.ServeConn(hc, &http2.ServeConnOpts{
 		Context:        ctx,
-		BaseConfig:     baseConfig(base),
+		BaseConfig:     baseConfig(srv.base),
 		Handler:        e.handler(r),
 		UpgradeRequest: stream1(r, ctx),
 		Settings:       settings,
 	})
 	close(ended)
-	stop()
+	if !stop() {
+		<-fired // the shutdown func has run: it cannot reach the next connection
+	}
+	if !shutDown.Load() {
+		// A server that was shut down may not be reused; this one may.
+		e.servers.Put(srv)
+	}
 	return nil
+}
+
+// afterFunc is context.AfterFunc, through the context's own AfterFunc
+// method where it has one (a negotiate.Conn's context does, for the cost
+// of one small object).
+func afterFunc(ctx context.Context, f func()) (stop func() bool) {
+	if a, ok := ctx.(interface{ AfterFunc(func()) func() bool }); ok {
+		return a.AfterFunc(f)
+	}
+	return context.AfterFunc(ctx, f)
 }
 
 // serverConn is the switched connection as the HTTP/2 server sees it.
