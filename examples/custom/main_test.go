@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/switchyard-http/switchyard/examples/internal/democontract"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
@@ -19,27 +19,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // shut down (and must return nil) when the test ends.
 func startServe(t *testing.T) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := new(testkit.LockedBuffer)
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, "127.0.0.1:0", out, nil) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve returned %v, want nil", err)
-			}
-		case <-time.After(testkit.Timeout):
-			t.Error("serve did not return after the signal")
-		}
-	})
-	var url string
-	testkit.WaitFor(t, "the listening line", func() bool {
-		line, ok := strings.CutPrefix(out.String(), "listening on ")
-		url = strings.TrimSpace(line)
-		return ok && strings.HasSuffix(line, "\n")
-	})
+	url, _ := democontract.Start(t, func(ctx context.Context, out io.Writer) error { return serve(ctx, "127.0.0.1:0", out, nil) })
 	return url
 }
 

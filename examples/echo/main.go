@@ -3,7 +3,10 @@
 // contract as examples/server — WebSocket echo and chat, h2c (by Upgrade
 // and with prior knowledge), a custom echo/1 protocol, plain HTTP routes and
 // live statistics on one port, with a graceful shutdown of every switched
-// connection. Everything it does is in this file.
+// connection. Its wiring is all in this file: which protocol is registered
+// and mounted where, Echo and its server, and their shutdown. What it
+// serves (the protocols' serve funcs, the chat room, the page and the
+// plain handlers) is package examples/demoapp, shared with examples/server.
 //
 //	go run ./examples/echo [-addr 127.0.0.1:8080] [-v]
 //
@@ -33,14 +36,13 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
-	gws "github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
 
 	"github.com/switchyard-http/switchyard/echoadapter"
+	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
@@ -137,17 +139,17 @@ func newEcho(n *negotiate.Negotiator, errOut io.Writer) (*echo.Echo, error) {
 		return nil, err
 	}
 	anyPath.Register("h2c", h2cProto)
-	anyPath.HandleFunc("echo/1", echoStream)
+	anyPath.HandleFunc("echo/1", demoapp.EchoStream)
 
-	wsEcho, err := websocket.New(&websocket.Options{EnableCompression: true, ReadLimit: 16 << 20}, echoMessages)
+	wsEcho, err := websocket.New(&websocket.Options{EnableCompression: true, ReadLimit: 16 << 20}, demoapp.EchoMessages)
 	if err != nil {
 		return nil, err
 	}
 	ws := new(negotiate.Registry)
 	ws.Register("websocket", wsEcho)
 
-	rm := new(room)
-	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"}}, rm.join)
+	room := new(demoapp.Room)
+	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"}}, room.Join)
 	if err != nil {
 		return nil, err
 	}
@@ -160,190 +162,13 @@ func newEcho(n *negotiate.Negotiator, errOut io.Writer) (*echo.Echo, error) {
 
 	e.Use(echoadapter.Middleware(n, anyPath))
 	getOrHead := []string{http.MethodGet, http.MethodHead}
-	e.Match(getOrHead, "/", func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, []byte(page)) })
+	e.Match(getOrHead, "/", func(c echo.Context) error { return c.HTMLBlob(http.StatusOK, []byte(demoapp.Page)) })
 	e.Match(getOrHead, "/proto", func(c echo.Context) error { return c.String(http.StatusOK, c.Request().Proto) })
-	e.POST("/echo", echoBody)
-	e.Match(getOrHead, "/stats", func(c echo.Context) error { return serveStats(c, n.Stats()) })
+	// net/http handlers run under Echo through echo.WrapHandler.
+	e.POST("/echo", echo.WrapHandler(http.HandlerFunc(demoapp.EchoBody)))
+	e.Match(getOrHead, "/stats", echo.WrapHandler(demoapp.StatsHandler(n)))
 	// Any method: the WebSocket protocol answers a PUT with its own 405.
 	e.Any("/ws", echoadapter.Handler(n, ws))
 	e.Any("/chat", echoadapter.Handler(n, chat))
 	return e, nil
 }
-
-// echoStream is echo/1: every byte received is written back unchanged,
-// until the client ends its stream or the server shuts down.
-func echoStream(c *negotiate.Conn) error {
-	// A shutdown ends the connection's context: stop reading, so that the
-	// copy returns and the negotiator closes the connection (what was
-	// written still reaches the client).
-	ctx := c.Context()
-	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
-	defer stop()
-	// A 4 KiB buffer rather than io.Copy's 32 KiB one: the buffer lives as
-	// long as the connection, and with thousands of mostly idle
-	// connections it is most of what each one costs.
-	_, err := io.CopyBuffer(c, c, make([]byte, 4<<10))
-	if ctx.Err() != nil {
-		return nil // shut down
-	}
-	return err
-}
-
-// echoMessages sends each WebSocket message back with its type, streaming
-// it rather than holding it whole.
-func echoMessages(c *websocket.Conn) error {
-	for {
-		typ, r, err := c.NextReader()
-		if err != nil {
-			return err
-		}
-		w, err := c.NextWriter(typ)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(w, r); err != nil {
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
-}
-
-// echoBody answers a POST with its body, unchanged, up to 16 MiB.
-func echoBody(c echo.Context) error {
-	w, r := c.Response(), c.Request()
-	if ct := r.Header.Get(echo.HeaderContentType); ct != "" {
-		w.Header().Set(echo.HeaderContentType, ct)
-	}
-	_, _ = io.Copy(w, http.MaxBytesReader(w, r.Body, 16<<20))
-	return nil
-}
-
-// serveStats answers the live counts as JSON, every protocol of the demo
-// present even at 0.
-func serveStats(c echo.Context, s negotiate.Stats) error {
-	out := struct {
-		Active   map[string]int   `json:"active"`
-		Switched map[string]int64 `json:"switched"`
-		Refused  int64            `json:"refused"`
-	}{Active: map[string]int{}, Switched: map[string]int64{}, Refused: s.Refused}
-	for _, name := range []string{"websocket", "h2c", "echo"} {
-		out.Active[name] = s.Active[name]
-		out.Switched[name] = s.Switched[name]
-	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	return c.JSON(http.StatusOK, out)
-}
-
-// room is the /chat broadcast room.
-type room struct {
-	mu      sync.Mutex
-	members map[*member]struct{}
-}
-
-type member struct {
-	mu sync.Mutex // one writer at a time
-	c  *websocket.Conn
-}
-
-func (m *member) send(msg []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_ = m.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return m.c.WriteMessage(gws.TextMessage, msg)
-}
-
-// join serves one chat client: each text message goes to every member,
-// the sender too. A member that cannot keep up is dropped.
-func (rm *room) join(c *websocket.Conn) error {
-	me := &member{c: c}
-	rm.mu.Lock()
-	if rm.members == nil {
-		rm.members = make(map[*member]struct{})
-	}
-	rm.members[me] = struct{}{}
-	rm.mu.Unlock()
-	defer func() {
-		rm.mu.Lock()
-		delete(rm.members, me)
-		rm.mu.Unlock()
-	}()
-	for {
-		typ, msg, err := c.ReadMessage()
-		if err != nil {
-			return err
-		}
-		if typ != gws.TextMessage {
-			continue
-		}
-		rm.mu.Lock()
-		members := make([]*member, 0, len(rm.members))
-		for m := range rm.members {
-			members = append(members, m)
-		}
-		rm.mu.Unlock()
-		for _, m := range members {
-			if err := m.send(msg); err != nil {
-				_ = m.c.Close()
-			}
-		}
-	}
-}
-
-// page chats over /chat with the browser's own WebSocket, and shows the
-// subprotocol and extensions it negotiated and the live counts of /stats.
-const page = `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>Switchyard demo</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }
-  #log { border: 1px solid #ccc; height: 16rem; overflow-y: auto; padding: .5rem; font-family: ui-monospace, monospace; }
-  dl { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
-  dt { font-weight: 600; }
-  form { display: flex; gap: .5rem; margin-top: .5rem; } input { flex: 1; }
-</style>
-</head>
-<body>
-<h1>Switchyard</h1>
-<p>This page chats over <code>/chat</code> with your browser's own <code>WebSocket</code>.
-Open it twice and talk to yourself.</p>
-<dl>
-  <dt>state</dt><dd id="state">connecting…</dd>
-  <dt>subprotocol</dt><dd id="protocol">–</dd>
-  <dt>extensions</dt><dd id="extensions">–</dd>
-  <dt>live</dt><dd id="live">–</dd>
-  <dt>switched</dt><dd id="switched">–</dd>
-  <dt>refused</dt><dd id="refused">–</dd>
-</dl>
-<div id="log" aria-live="polite"></div>
-<form id="form"><input id="text" autocomplete="off" placeholder="say something" disabled><button id="send" disabled>Send</button></form>
-<script>
-const $ = id => document.getElementById(id);
-const log = line => { const p = document.createElement('div'); p.textContent = line; $('log').append(p); $('log').scrollTop = 1e9; };
-const url = new URL('/chat', location.href); url.protocol = url.protocol.replace('http', 'ws');
-const ws = new WebSocket(url, ['chat.v1']);
-ws.onopen = () => {
-  $('state').textContent = 'open';
-  $('protocol').textContent = ws.protocol || '(none)';
-  $('extensions').textContent = ws.extensions || '(none)';
-  $('text').disabled = $('send').disabled = false;
-  $('text').focus();
-};
-ws.onmessage = e => log(e.data);
-ws.onclose = e => { $('state').textContent = 'closed (' + e.code + (e.reason ? ' ' + e.reason : '') + ')'; $('text').disabled = $('send').disabled = true; };
-$('form').onsubmit = e => { e.preventDefault(); if ($('text').value) { ws.send($('text').value); $('text').value = ''; } };
-const fmt = m => Object.entries(m).map(([k, v]) => k + ' ' + v).join(', ');
-async function stats() {
-  try {
-    const s = await (await fetch('/stats', {cache: 'no-store'})).json();
-    $('live').textContent = fmt(s.active); $('switched').textContent = fmt(s.switched); $('refused').textContent = s.refused;
-  } catch (_) {}
-}
-stats(); setInterval(stats, 1000);
-</script>
-</body>
-</html>
-`

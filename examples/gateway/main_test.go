@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,36 +60,11 @@ func backend(t *testing.T) *httptest.Server {
 // run returned.
 func startGateway(t *testing.T, backendURL string) (string, func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := new(testkit.LockedBuffer)
-	done := make(chan error, 1)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	go func() { done <- run(ctx, "127.0.0.1:0", backendURL, out, logger) }()
-	var once sync.Once
-	var runErr error
-	stop := func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(testkit.Timeout):
-				runErr = fmt.Errorf("run did not return within %v of the signal", testkit.Timeout)
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := stop(); err != nil {
-			t.Errorf("gateway: %v", err)
-		}
+	url, stop := democontract.Start(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, "127.0.0.1:0", backendURL, out, logger)
 	})
-	var addr string
-	testkit.WaitFor(t, "the listening line", func() bool {
-		line, ok := strings.CutPrefix(out.String(), "listening on http://")
-		addr = strings.TrimSpace(line)
-		return ok && strings.HasSuffix(line, "\n")
-	})
-	return addr, stop
+	return strings.TrimPrefix(url, "http://"), stop
 }
 
 // request sends raw bytes to addr and reads one response whole.
