@@ -1,12 +1,11 @@
 package negotiate_test
 
 import (
-	"github.com/switchyard-http/switchyard/internal/testkit"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
-	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // nopWriter is a ResponseWriter that costs nothing, so the benchmark sees
@@ -21,12 +20,8 @@ func (w nopWriter) WriteHeader(int)             {}
 // the bare handler; the difference is the middleware's cost on requests that
 // do not switch. Run: go test -run '^$' -bench Passthrough -benchmem ./negotiate
 func BenchmarkPassthrough(b *testing.B) {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	reg := new(negotiate.Registry)
-	reg.HandleFunc("echo/1", testkit.EchoConn)
+	n := testkit.NewNegotiator(b, nil)
+	reg := echoRegistry()
 	var calls int
 	bare := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { calls++ })
 	plainReq := httptest.NewRequest("GET", "/", nil)

@@ -28,7 +28,6 @@ func TestCloseLosesNothing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			infos := testkit.NewConnInfos()
-			n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
 			reg := new(negotiate.Registry)
 			reg.HandleFunc("big", func(c *negotiate.Conn) error {
 				if _, err := io.ReadFull(c, make([]byte, 1)); err != nil {
@@ -39,7 +38,7 @@ func TestCloseLosesNothing(t *testing.T) {
 				}
 				return tc.err // with the client's input unread
 			})
-			srv := testkit.StartServer(t, n.Endpoint(reg))
+			_, srv := testkit.Endpoint(t, &negotiate.Options{OnClose: infos.Hook}, reg)
 			c, _ := testkit.Dial(t, srv.URL, []string{"big"}, nil)
 			if _, err := c.Write(bytes.Repeat([]byte("x"), 256<<10)); err != nil {
 				t.Fatal(err)
@@ -61,10 +60,9 @@ func TestCloseLosesNothing(t *testing.T) {
 func TestLingerIsBounded(t *testing.T) {
 	t.Parallel()
 	infos := testkit.NewConnInfos()
-	n := testkit.NewNegotiator(t, &negotiate.Options{Linger: 50 * time.Millisecond, OnClose: infos.Hook})
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("short", func(c *negotiate.Conn) error { return nil })
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := testkit.Endpoint(t, &negotiate.Options{Linger: 50 * time.Millisecond, OnClose: infos.Hook}, reg)
 	c, _ := testkit.Dial(t, srv.URL, []string{"short"}, nil)
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
 		t.Fatalf("after the half-close: %q, %v; want the end of the stream", b, err)
@@ -84,10 +82,6 @@ func TestLingerIsBounded(t *testing.T) {
 // context and closed the connection at the same moment: the client read "".
 func TestShutdownGoodbyeReachesClient(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	watching := make(chan struct{})
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("bye", func(c *negotiate.Conn) error {
@@ -98,7 +92,7 @@ func TestShutdownGoodbyeReachesClient(t *testing.T) {
 		_, err := io.WriteString(c, "bye")
 		return err
 	})
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := testkit.Endpoint(t, nil, reg)
 	c, _ := testkit.Dial(t, srv.URL, []string{"bye"}, nil)
 	<-watching
 	done := make(chan error, 1)
@@ -120,10 +114,6 @@ func TestShutdownGoodbyeReachesClient(t *testing.T) {
 // a protocol cannot miss the shutdown by asking late.
 func TestContextAskedAfterShutdownIsCancelled(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	release := make(chan struct{})
 	got := make(chan error, 1)
 	reg := new(negotiate.Registry)
@@ -137,7 +127,7 @@ func TestContextAskedAfterShutdownIsCancelled(t *testing.T) {
 		}
 		return nil
 	})
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := testkit.Endpoint(t, nil, reg)
 	testkit.Dial(t, srv.URL, []string{"late"}, nil)
 	testkit.WaitFor(t, "the switch", func() bool { return n.Stats().Active["late"] == 1 })
 	done := make(chan error, 1)
@@ -159,7 +149,6 @@ func TestContextAskedAfterShutdownIsCancelled(t *testing.T) {
 func TestCleanCloseReportsNil(t *testing.T) {
 	t.Parallel()
 	infos := testkit.NewConnInfos()
-	n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("eof", func(c *negotiate.Conn) error {
 		_, err := c.Read(make([]byte, 1))
@@ -169,7 +158,7 @@ func TestCleanCloseReportsNil(t *testing.T) {
 		_, err := c.Read(make([]byte, 1))
 		return err // net.ErrClosed when the shutdown closes the connection
 	})
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := testkit.Endpoint(t, &negotiate.Options{OnClose: infos.Hook}, reg)
 	c, _ := testkit.Dial(t, srv.URL, []string{"eof"}, nil)
 	c.Close()
 	if info := infos.Next(t); info.Err != nil || info.Token != "eof" {

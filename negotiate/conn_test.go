@@ -123,10 +123,6 @@ func mustReq(t testing.TB, url, token string) *http.Request {
 
 func TestShutdownWithLiveConnections(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	asked, ready := make(chan struct{}), make(chan struct{})
 	reg := newRegistry(map[string]negotiate.Protocol{
 		"echo/1": serving(testkit.EchoConn),
@@ -141,7 +137,7 @@ func TestShutdownWithLiveConnections(t *testing.T) {
 			return err
 		}),
 	})
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := testkit.Endpoint(t, nil, reg)
 	raw := dial(t, srv, "/", []string{"echo/1"}, nil)
 	polite := dial(t, srv, "/", []string{"polite"}, nil)
 	testkit.WaitFor(t, "two live connections", func() bool { s := n.Stats(); return s.Active["echo"]+s.Active["polite"] == 2 })
@@ -181,10 +177,6 @@ var rawReq = raw
 
 func TestShutdownForcesStuckConnections(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ready := make(chan struct{})
 	reg := newRegistry(map[string]negotiate.Protocol{"stubborn": serving(func(c *negotiate.Conn) error {
 		_ = c.Context() // takes part in the shutdown, then ignores it
@@ -192,7 +184,7 @@ func TestShutdownForcesStuckConnections(t *testing.T) {
 		_, err := io.Copy(io.Discard, c)
 		return err
 	})})
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	n, srv := testkit.Endpoint(t, nil, reg)
 	c := dial(t, srv, "/", []string{"stubborn"}, nil)
 	<-ready
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
@@ -208,11 +200,7 @@ func TestShutdownForcesStuckConnections(t *testing.T) {
 
 func TestRegisterOnShutdown(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(&negotiate.Options{ShutdownTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
+	n, srv := testkit.Endpoint(t, &negotiate.Options{ShutdownTimeout: 5 * time.Second}, echoRegistry())
 	n.RegisterOnShutdown(srv.Config)
 	c := dial(t, srv, "/", []string{"echo/1"}, nil)
 	if err := srv.Config.Shutdown(context.Background()); err != nil {
@@ -232,10 +220,6 @@ func TestRegisterOnShutdown(t *testing.T) {
 
 func TestConnContextCancelledAtShutdown(t *testing.T) {
 	t.Parallel()
-	n, err := negotiate.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	type key struct{}
 	got := make(chan any, 1)
 	reg := newRegistry(map[string]negotiate.Protocol{"ctx": serving(func(c *negotiate.Conn) error {
@@ -244,6 +228,7 @@ func TestConnContextCancelledAtShutdown(t *testing.T) {
 		got <- c.Context().Value(key{})
 		return nil
 	})})
+	n := testkit.NewNegotiator(t, nil)
 	h := n.Endpoint(reg)
 	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), key{}, "from the request")))

@@ -1,18 +1,16 @@
 package negotiate_test
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"github.com/switchyard-http/switchyard/internal/testkit"
 	"io"
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -20,35 +18,11 @@ import (
 // reads until the client closes. It returns the server's URL.
 func rawServer(t *testing.T, response string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				if _, err := io.WriteString(c, response); err == nil {
-					_, _ = io.Copy(io.Discard, c)
-				}
-			}()
+	return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		if _, err := io.WriteString(c, response); err == nil {
+			_, _ = io.Copy(io.Discard, c)
 		}
-	}()
-	return "http://" + ln.Addr().String()
+	}).URL()
 }
 
 func TestDialValidates101(t *testing.T) {
@@ -97,8 +71,7 @@ func TestDialValidates101(t *testing.T) {
 
 func TestDialRefusal(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
+	_, srv := testkit.Endpoint(t, nil, echoRegistry())
 	_, resp, err := negotiate.Dial(context.Background(), srv.URL, []string{"other/1"}, nil)
 	var e *negotiate.Error
 	if !errors.As(err, &e) {
@@ -128,27 +101,12 @@ func TestDialArgumentsAndContext(t *testing.T) {
 		}
 	}
 	// A server that never answers: the context ends the exchange.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			accepted <- c
-		}
-		close(accepted)
-	}()
+	silent := testkit.NewTCPServer(t, func(c net.Conn, _ string) { _, _ = io.Copy(io.Discard, c) })
 	ctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, _, err = negotiate.Dial(ctx, "http://"+ln.Addr().String(), []string{"a"}, nil)
+	_, _, err := negotiate.Dial(ctx, silent.URL(), []string{"a"}, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("silent server: %v, want the context's deadline", err)
-	}
-	if c := <-accepted; c != nil {
-		c.Close()
 	}
 }
 

@@ -3,7 +3,6 @@ package negotiate_test
 import (
 	"context"
 	"errors"
-	"github.com/switchyard-http/switchyard/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 

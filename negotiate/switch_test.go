@@ -3,7 +3,6 @@ package negotiate_test
 import (
 	"bytes"
 	"errors"
-	"github.com/switchyard-http/switchyard/internal/testkit"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,13 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
 func TestEarlyBytesInOneWrite(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
+	_, srv := testkit.Endpoint(t, nil, echoRegistry())
 	// The handshake and the first payload leave in one TCP write, so the
 	// server's bufio.Reader holds the payload when the switch happens.
 	payload := strings.Repeat("early!", 500)
@@ -44,8 +43,7 @@ func TestEarlyBytesInOneWrite(t *testing.T) {
 
 func TestExpectContinueBefore101(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
+	_, srv := testkit.Endpoint(t, nil, echoRegistry())
 	resp, _, _, _, wire := rawWire(t, srv, testkit.UpgradeRequest("/", "echo/1", "Expect: 100-continue"))
 	if !strings.HasPrefix(wire.String(), "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 ") || resp.StatusCode != 101 {
 		t.Fatalf("responses = %q, want 100 Continue, then the 101", wire.String())
@@ -159,16 +157,8 @@ func TestMiddlewareShareWith101Headers(t *testing.T) {
 	_, _, _, _, wire := rawWire(t, srv, testkit.UpgradeRequest("/", "echo/1"))
 	head, _, _ := bytes.Cut(wire.Bytes(), []byte("\r\n\r\n"))
 	got := string(head)
-	for _, want := range []string{"HTTP/1.1 101 Switching Protocols", "\r\nUpgrade: echo/1", "\r\nConnection: Upgrade", "\r\nX-Request-Id: 42"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("101 head lacks %q:\n%s", want, got)
-		}
-	}
-	for _, bad := range []string{"Content-", "Transfer-Encoding", "evil"} {
-		if strings.Contains(got, bad) {
-			t.Errorf("101 head carries %q:\n%s", bad, got)
-		}
-	}
+	testkit.Contains(t, "101 head", got, "HTTP/1.1 101 Switching Protocols", "\r\nUpgrade: echo/1", "\r\nConnection: Upgrade", "\r\nX-Request-Id: 42")
+	testkit.Lacks(t, "101 head", got, "Content-", "Transfer-Encoding", "evil")
 }
 
 // The serve func runs once for every Accept that returned one, even when
@@ -192,13 +182,8 @@ func TestServeRunsWhenTheSwitchFails(t *testing.T) {
 	if resp.StatusCode != 500 {
 		t.Errorf("status = %d, want 500", resp.StatusCode)
 	}
-	select {
-	case err := <-released:
-		if err == nil {
-			t.Error("the serve func of a failed switch could write")
-		}
-	case <-time.After(testkit.Timeout):
-		t.Fatal("the serve func of a failed switch never ran")
+	if err := testkit.Receive(t, released, "the serve func of the failed switch"); err == nil {
+		t.Error("the serve func of a failed switch could write")
 	}
 	if s := n.Stats(); s.Active["res"] != 0 || s.Switched["res"] != 0 {
 		t.Errorf("stats = %+v, want nothing switched", s)
