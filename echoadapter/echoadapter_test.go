@@ -244,25 +244,12 @@ func TestH2CStreamsGoThroughEcho(t *testing.T) {
 			n, reg, e := newParts(t)
 			reg.Register("h2c", h2cProto(t))
 			var pre, routed atomic.Int64
-			e.Pre(func(next echo.HandlerFunc) echo.HandlerFunc {
-				return func(c echo.Context) error {
-					if c.Request().ProtoMajor == 2 {
-						pre.Add(1)
-					}
-					return next(c)
-				}
-			})
+			isHTTP2 := func(r *http.Request) bool { return r.ProtoMajor == 2 }
+			e.Pre(counting(&pre, isHTTP2))
 			if mount == "Pre" {
 				e.Pre(echoadapter.Middleware(n, reg))
 			}
-			e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-				return func(c echo.Context) error {
-					if c.Request().ProtoMajor == 2 {
-						routed.Add(1)
-					}
-					return next(c)
-				}
-			})
+			e.Use(counting(&routed, isHTTP2))
 			if mount == "Use" {
 				e.Use(echoadapter.Middleware(n, reg))
 			}
@@ -367,12 +354,7 @@ func TestPreMiddleware(t *testing.T) {
 	n, reg, e := newParts(t)
 	var routed atomic.Int64
 	e.Pre(echoadapter.Middleware(n, reg))
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			routed.Add(1)
-			return next(c)
-		}
-	})
+	e.Use(counting(&routed, nil))
 	e.GET("/plain", func(c echo.Context) error { return c.String(http.StatusOK, "plain") })
 	a := startApp(t, e, n)
 	c, _ := testkit.Dial(t, a.url+"/nowhere", []string{"echo/1"}, nil)
@@ -382,5 +364,18 @@ func TestPreMiddleware(t *testing.T) {
 	}
 	if got, want := routed.Load(), int64(1); got != want {
 		t.Errorf("requests past routing = %d, want %d (the plain one only)", got, want)
+	}
+}
+
+// counting is a middleware that counts in n the requests that pass it and
+// match (nil: every request).
+func counting(n *atomic.Int64, match func(*http.Request) bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if match == nil || match(c.Request()) {
+				n.Add(1)
+			}
+			return next(c)
+		}
 	}
 }

@@ -175,22 +175,14 @@ func Example_webSocket() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	echoMessages, err := websocket.New(nil, func(c *websocket.Conn) error {
-		for {
-			typ, msg, err := c.ReadMessage()
-			if err != nil {
-				return err
-			}
-			if err := c.WriteMessage(typ, msg); err != nil {
-				return err
-			}
-		}
+	greet, err := websocket.New(nil, func(c *websocket.Conn) error {
+		return c.WriteMessage(gws.TextMessage, []byte("hello from behind Echo's middleware"))
 	})
 	if err != nil {
 		log.Fatal(err)
 	}
 	reg := new(negotiate.Registry)
-	reg.Register("websocket", echoMessages)
+	reg.Register("websocket", greet)
 
 	e := echo.New()
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return "req-1" }}))
@@ -208,16 +200,15 @@ func Example_webSocket() {
 	defer c.Close()
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	fmt.Println(resp.Status, "X-Request-Id:", resp.Header.Get("X-Request-Id"))
-	if err := c.WriteMessage(gws.TextMessage, []byte("hello")); err != nil {
-		log.Fatal(err)
-	}
 	_, msg, err := c.ReadMessage()
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(string(msg))
-	c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""))
+	_, _, err = c.ReadMessage() // the handler returned: the server closes with 1000
+	fmt.Println(err)
 	// Output:
 	// 101 Switching Protocols X-Request-Id: req-1
-	// hello
+	// hello from behind Echo's middleware
+	// websocket: close 1000 (normal)
 }
