@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
@@ -56,24 +55,31 @@ type setup struct {
 // serve mounts h2c as middleware around app on a loopback server.
 func serve(t *testing.T, opts *h2c.Options) setup {
 	t.Helper()
+	return mount(t, newH2C(t, opts))
+}
+
+// mount registers p as h2c with a new negotiator whose middleware wraps
+// app on a loopback server.
+func mount(t *testing.T, p negotiate.Protocol) setup {
+	t.Helper()
+	n := testkit.NewNegotiator(t, nil)
+	return setup{n, testkit.StartServer(t, n.Middleware(register(p))(app))}
+}
+
+func newH2C(t *testing.T, opts *h2c.Options) negotiate.Protocol {
+	t.Helper()
 	p, err := h2c.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return mount(t, p, nil)
+	return p
 }
 
-// mount registers p as h2c with a new negotiator whose middleware wraps
-// app (or inner, if set) on a loopback server.
-func mount(t *testing.T, p negotiate.Protocol, inner http.Handler) setup {
-	t.Helper()
-	n := testkit.NewNegotiator(t, nil)
+// register returns a registry with p registered as h2c.
+func register(p negotiate.Protocol) *negotiate.Registry {
 	reg := new(negotiate.Registry)
 	reg.Register("h2c", p)
-	if inner == nil {
-		inner = app
-	}
-	return setup{n, testkit.StartServer(t, n.Middleware(reg)(inner))}
+	return reg
 }
 
 func dialRaw(t *testing.T, srv *httptest.Server) net.Conn {
@@ -118,13 +124,8 @@ func waitGoAway(t *testing.T, c *h2ctest.Client, what string) {
 
 func wait(t *testing.T, done <-chan error, what string) {
 	t.Helper()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("%s = %v, want nil", what, err)
-		}
-	case <-time.After(testkit.Timeout):
-		t.Fatalf("%s did not return", what)
+	if err := testkit.Receive(t, done, what+" to return"); err != nil {
+		t.Errorf("%s = %v, want nil", what, err)
 	}
 }
 
@@ -282,13 +283,8 @@ func TestSmugglingGuard(t *testing.T) {
 // reaches every route, as prior-knowledge HTTP/2 does.
 func TestHandlerDefaultIsTheServers(t *testing.T) {
 	t.Parallel()
-	p, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := testkit.NewNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
+	reg := register(newH2C(t, nil))
 	mux := http.NewServeMux()
 	mux.Handle("/up/", n.Middleware(reg)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "up "+r.Proto)
@@ -308,13 +304,8 @@ func TestHandlerDefaultIsTheServers(t *testing.T) {
 // its upgraded connections.
 func TestHandlerDefaultServeMux(t *testing.T) {
 	t.Parallel()
-	p, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := testkit.NewNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
+	reg := register(newH2C(t, nil))
 	// A path of this run's own: the default mux outlives the test.
 	path := fmt.Sprintf("/h2c-test-default-mux/%d/", defaultMuxRuns.Add(1))
 	http.Handle(path, n.Middleware(reg)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -341,13 +332,8 @@ func TestHandlerGivenAndNotFound(t *testing.T) {
 		t.Errorf("given handler: %+v %v", first, err)
 	}
 
-	p, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := testkit.NewNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
+	reg := register(newH2C(t, nil))
 	mw := n.Middleware(reg)(app)
 	// As a server other than net/http's would call it: no http.Server in
 	// the request's context.
@@ -362,11 +348,7 @@ func TestHandlerGivenAndNotFound(t *testing.T) {
 
 func TestTLSNeverUpgrades(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	p, _ := h2c.New(nil)
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(app))
+	srv := httptest.NewUnstartedServer(testkit.NewNegotiator(t, nil).Middleware(register(newH2C(t, nil)))(app))
 	srv.EnableHTTP2 = false
 	srv.StartTLS()
 	defer srv.Close()
@@ -411,11 +393,8 @@ func TestHTTPServerShutdownSendsGoAway(t *testing.T) {
 // connections as well.)
 func TestShutdownStaysHome(t *testing.T) {
 	t.Parallel()
-	p, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, b := mount(t, p, nil), mount(t, p, nil)
+	p := newH2C(t, nil)
+	a, b := mount(t, p), mount(t, p)
 	ca, cb := upgrade(t, a.srv), upgrade(t, b.srv)
 
 	done := shutdown(a.n)
@@ -456,11 +435,7 @@ func TestShutdownDrainsStreams(t *testing.T) {
 		got <- r
 		errc <- err
 	}()
-	select {
-	case <-started:
-	case <-time.After(testkit.Timeout):
-		t.Fatal("the slow stream never started")
-	}
+	testkit.Receive(t, started, "the slow stream to start")
 	done := shutdown(s.n)
 	testkit.WaitFor(t, "the shutdown to begin", func() bool { return shuttingDown(t, s) })
 	close(release)
@@ -483,11 +458,7 @@ func shuttingDown(t *testing.T, s setup) bool {
 
 func TestPriorKnowledge(t *testing.T) {
 	t.Parallel()
-	n := testkit.NewNegotiator(t, nil)
-	p, _ := h2c.New(nil)
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(app))
+	srv := httptest.NewUnstartedServer(testkit.NewNegotiator(t, nil).Middleware(register(newH2C(t, nil)))(app))
 	h2c.ConfigureServer(srv.Config)
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -517,14 +488,7 @@ func TestPriorKnowledge(t *testing.T) {
 // upgrade with 426, as the package documentation warns.
 func TestHandlerDefaultAtEndpoint(t *testing.T) {
 	t.Parallel()
-	p, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := testkit.NewNegotiator(t, nil)
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
-	srv := testkit.StartServer(t, n.Endpoint(reg))
+	_, srv := testkit.Endpoint(t, nil, register(newH2C(t, nil)))
 	_, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", "/", "x"), nil)
 	if err != nil || first == nil || first.Status != http.StatusUpgradeRequired {
 		t.Errorf("stream 1 at an endpoint: %+v %v, want 426 over HTTP/2", first, err)
@@ -536,10 +500,6 @@ func TestHandlerDefaultAtEndpoint(t *testing.T) {
 // follows, and the shutdown ends without waiting for its deadline.
 func TestShutdownBeforeServe(t *testing.T) {
 	t.Parallel()
-	p, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var s setup
 	done := make(chan error, 1)
 	n := testkit.NewNegotiator(t, &negotiate.Options{OnSwitch: func(negotiate.ConnInfo) {
@@ -551,9 +511,7 @@ func TestShutdownBeforeServe(t *testing.T) {
 		}()
 		testkit.WaitFor(t, "the shutdown to begin", func() bool { return shuttingDown(t, s) })
 	}})
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
-	s = setup{n, testkit.StartServer(t, n.Middleware(reg)(app))}
+	s = setup{n, testkit.StartServer(t, n.Middleware(register(newH2C(t, nil)))(app))}
 	c := upgrade(t, s.srv)
 	if c.GoAway == nil {
 		waitGoAway(t, c, "a connection switched during the shutdown")
