@@ -8,12 +8,12 @@ package switchyard_test
 //     whole table), so that the outcomes are those of the program a user
 //     runs; once every case is done, the program must hold no switched
 //     connection;
-//   - in process, against the same configuration built here from the public
-//     packages (demoConfig), one server per case, because checking that a
-//     case leaves nothing behind needs hooks the program does not expose:
-//     after each case the connection must be closed where it should be and
-//     the server must hold no connection, HTTP (http.Server.ConnState) or
-//     switched (Negotiator.Stats), and TestMain's leak check covers the
+//   - in process, against the same configuration built from the same public
+//     packages (internal/demoserver), one server per case, because checking
+//     that a case leaves nothing behind needs hooks the program does not
+//     expose: after each case the connection must be closed where it should
+//     be and the server must hold no connection, HTTP (http.Server.ConnState)
+//     or switched (Negotiator.Stats), and TestMain's leak check covers the
 //     goroutines.
 //
 // Outcomes that belong to net/http (a malformed head, 431, 501 and 505) are
@@ -39,99 +39,18 @@ import (
 	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/demoserver"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
-	"github.com/switchyard-http/switchyard/websocket"
 )
 
 // bound is the upper bound of every wait: reaching it fails the test, so
 // it never decides an outcome on a loaded machine.
 const bound = 2 * testkit.Timeout
 
-// demoConfig is examples/server's configuration built from the public
-// packages: h2c and echo/1 on any path through the middleware, WebSocket
-// echo on /ws and a WebSocket endpoint speaking chat.v1 on /chat (426 for
-// anything else there), and the plain routes /, /proto, POST /echo and
-// /stats. The /chat endpoint echoes instead of broadcasting: the table sends
-// one client's messages only, and the program's room is tested in
-// negotiate_test.go.
-func demoConfig(t testing.TB) (*negotiate.Negotiator, http.Handler) {
-	t.Helper()
-	n := testkit.NewNegotiator(t, nil)
-	anyPath, wsReg, chatReg := new(negotiate.Registry), new(negotiate.Registry), new(negotiate.Registry)
-	h2cProto, err := h2c.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	anyPath.Register("h2c", h2cProto)
-	anyPath.HandleFunc("echo/1", echoStream)
-	wsEcho, err := websocket.New(&websocket.Options{EnableCompression: true, ReadLimit: 16 << 20}, echoMessages)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wsReg.Register("websocket", wsEcho)
-	chat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"}}, echoMessages)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chatReg.Register("websocket", chat)
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		io.WriteString(w, "<!doctype html><title>demo</title>")
-	})
-	mux.HandleFunc("GET /proto", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
-	mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(w, http.MaxBytesReader(w, r.Body, 16<<20))
-	})
-	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
-		s := n.Stats()
-		json.NewEncoder(w).Encode(map[string]any{"active": s.Active, "switched": s.Switched, "refused": s.Refused})
-	})
-	mux.Handle("/ws", n.Endpoint(wsReg))
-	mux.Handle("/chat", n.Endpoint(chatReg))
-	return n, n.Middleware(anyPath)(mux)
-}
-
-// echoStream is echo/1 as examples/server serves it: every byte back,
-// through a 4 KiB buffer (io.Copy's own 32 KiB one would live as long as
-// the connection), until the client ends its stream or the shutdown ends
-// the connection's context; then it stops reading and returns, and the
-// negotiator closes the connection without losing what was written.
-func echoStream(c *negotiate.Conn) error {
-	ctx := c.Context()
-	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
-	defer stop()
-	_, err := io.CopyBuffer(c, c, make([]byte, 4<<10))
-	if ctx.Err() != nil {
-		return nil // shut down
-	}
-	return err
-}
-
-// echoMessages sends each WebSocket message back with its type.
-func echoMessages(c *websocket.Conn) error {
-	for {
-		typ, r, err := c.NextReader()
-		if err != nil {
-			return err
-		}
-		w, err := c.NextWriter(typ)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(w, r); err != nil {
-			return err
-		}
-		if err := w.Close(); err != nil {
-			return err
-		}
-	}
-}
-
-// inProcess serves demoConfig on loopback, as examples/server serves it,
-// with the state of every HTTP connection it accepted.
+// inProcess serves the demo's configuration (demoserver.Handler) on
+// loopback, as examples/server serves it, with the state of every HTTP
+// connection it accepted.
 type inProcess struct {
 	*httptest.Server
 	n     *negotiate.Negotiator
@@ -142,7 +61,11 @@ type inProcess struct {
 // startInProcess serves the demo's configuration on loopback.
 func startInProcess(t testing.TB, readHeaderTimeout time.Duration) *inProcess {
 	t.Helper()
-	n, h := demoConfig(t)
+	n := testkit.NewNegotiator(t, nil)
+	h, err := demoserver.Handler(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := &inProcess{n: n, conns: make(map[net.Conn]http.ConnState)}
 	s.Server = httptest.NewUnstartedServer(h)
 	s.Config.ReadHeaderTimeout = readHeaderTimeout
