@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,14 +102,20 @@ func (e *engine) server() (*connServer, error) {
 	return s, nil
 }
 
-// accept adds nothing to the 101: h2c's switch is the Upgrade field alone.
-func (e *engine) accept(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+// accept reads the upgrade request's body, once the gate has let the
+// request through (so that a connection sending a body counts against the
+// limits and is refused while draining), and adds nothing to the 101:
+// h2c's switch is the Upgrade field alone.
+func (e *engine) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+	if err := e.readBody(s.Request); err != nil {
+		return nil, err
+	}
 	return e.serveFunc, nil
 }
 
 // check holds the prerequisites. Where they fail the offer is ignored and
-// the request goes on as HTTP/1.1 (RFC 9110 §7.8), never refused; only a
-// body that cannot be read whole is.
+// the request goes on as HTTP/1.1 (RFC 9110 §7.8), never refused. A
+// declared body over the bound is too; the body itself is read by accept.
 func (e *engine) check(r *http.Request) error {
 	if r.TLS != nil {
 		return fmt.Errorf("%w: h2c is for cleartext connections only", negotiate.ErrIgnore)
@@ -127,35 +134,34 @@ func (e *engine) check(r *http.Request) error {
 	if proxied(r) && !e.trusted(r.RemoteAddr) {
 		return fmt.Errorf("%w: came through an untrusted proxy", negotiate.ErrIgnore)
 	}
-	return e.readBody(r)
+	if r.ContentLength > e.opts.MaxBodyBytes {
+		return fmt.Errorf("%w: body over %d bytes is served as HTTP/1.1", negotiate.ErrIgnore, e.opts.MaxBodyBytes)
+	}
+	return nil
 }
 
-// readBody reads the upgrade request's body whole, under the bound, and
+// readBody reads the upgrade request's body whole, under the bound and
+// the negotiator's read deadline, into a buffer that grows as the bytes
+// arrive (a declared length is a claim, not a reason to allocate), and
 // leaves a replay of it in r.Body for stream 1.
 func (e *engine) readBody(r *http.Request) error {
-	max := e.opts.MaxBodyBytes
-	var buf []byte
-	switch {
-	case r.ContentLength == 0 && len(r.TransferEncoding) == 0:
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
 		return nil
-	case r.ContentLength > max:
-		return fmt.Errorf("%w: body over %d bytes is served as HTTP/1.1", negotiate.ErrIgnore, max)
-	case r.ContentLength > 0:
-		buf = make([]byte, r.ContentLength)
-		if _, err := io.ReadFull(r.Body, buf); err != nil {
-			return negotiate.Refusal(http.StatusBadRequest, "request body cut short: "+err.Error())
-		}
-	default: // unknown length
-		var err error
-		buf, err = io.ReadAll(io.LimitReader(r.Body, max+1))
-		if err != nil {
-			return negotiate.Refusal(http.StatusBadRequest, "request body cut short: "+err.Error())
-		}
-		if int64(len(buf)) > max {
-			return negotiate.Refusal(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", max))
-		}
 	}
-	r.Body = replay{bytes.NewReader(buf)}
+	max := e.opts.MaxBodyBytes
+	var buf bytes.Buffer
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return negotiate.Refusal(http.StatusRequestTimeout, "request body not received in time")
+	case err != nil:
+		return negotiate.Refusal(http.StatusBadRequest, "request body cut short: "+err.Error())
+	case int64(buf.Len()) > max:
+		return negotiate.Refusal(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", max))
+	case r.ContentLength > 0 && int64(buf.Len()) != r.ContentLength:
+		return negotiate.Refusal(http.StatusBadRequest, "request body cut short")
+	}
+	r.Body = replay{bytes.NewReader(buf.Bytes())}
 	return nil
 }
 

@@ -30,7 +30,8 @@ type Options struct {
 	RetryAfter time.Duration
 
 	// HandshakeTimeout bounds the write of the switch response (and of a
-	// 100 Continue before a 101). Default 10s.
+	// 100 Continue before a 101), and the read of the upgrade request's
+	// body by a protocol that takes one. Default 10s.
 	HandshakeTimeout time.Duration
 
 	// Linger bounds the close of a connection whose protocol has returned:
@@ -204,6 +205,10 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	if e := n.reserve(ch.e.name); e != nil {
 		n.refuse(w, r, e)
 		return true
+	}
+	if ch.e.proto.TakesBody && hasBody(r) {
+		// Accept reads the body: bound the wait for it by the handshake's.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(n.opts.HandshakeTimeout))
 	}
 	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}}
 	serve, err := n.accept(c)
