@@ -41,7 +41,11 @@
 // over the bound is not upgraded: the request is served as HTTP/1.1 with
 // its body intact. An unknown (chunked) length that passes the bound is
 // refused with 413 and the connection closed; a body cut short is refused
-// with 400 and never upgrades.
+// with 400 and never upgrades. The body is read only after the
+// negotiator's gate has let the request through (so a connection sending
+// one counts against MaxConns and is refused while draining), into a
+// buffer that grows as the bytes arrive, and within the negotiator's
+// HandshakeTimeout: a body that does not come in time is answered 408.
 //
 // # Stream 1 and the handler
 //
