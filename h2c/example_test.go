@@ -38,15 +38,8 @@ func Example() {
 	defer srv.Close()
 	defer n.Shutdown(context.Background())
 
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	client, stream1, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", "example"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	client, stream1 := exampleUpgrade(srv, "/proto")
+	defer client.Conn.Close()
 	fmt.Println(client.Upgrade.Status)
 	fmt.Println(string(stream1.Body))
 	stream3, err := client.Get("/hello")
@@ -60,6 +53,21 @@ func Example() {
 	// hello over HTTP/2.0
 }
 
+// exampleUpgrade is the client of the examples: it upgrades a new connection to
+// srv with a GET of path and returns the client and stream 1's response.
+// (Go's HTTP/2 transport does not upgrade; curl --http2 does.)
+func exampleUpgrade(srv *httptest.Server, path string) (*h2ctest.Client, *h2ctest.Response) {
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		log.Fatal(err)
+	}
+	client, stream1, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", path, "example"), nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return client, stream1
+}
+
 // On the negotiator's shutdown an upgraded connection gets GOAWAY, lets its
 // streams finish and closes; the negotiator waits for it. Only the
 // negotiator's own connections are touched.
@@ -71,15 +79,8 @@ func Example_shutdown() {
 	srv := httptest.NewServer(n.Middleware(reg)(http.NotFoundHandler()))
 	defer srv.Close()
 
-	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	client, _, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/", "example"), nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	client, _ := exampleUpgrade(srv, "/")
+	defer client.Conn.Close()
 	done := make(chan error)
 	go func() { done <- n.Shutdown(context.Background()) }()
 	goAway, err := client.WaitGoAway()
@@ -87,7 +88,7 @@ func Example_shutdown() {
 		log.Fatal(err)
 	}
 	fmt.Println("GOAWAY", goAway.ErrCode)
-	conn.Close() // the client is done too
+	client.Conn.Close() // the client is done too
 	fmt.Println("shutdown:", <-done)
 	// Output:
 	// GOAWAY NO_ERROR

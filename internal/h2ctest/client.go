@@ -134,21 +134,11 @@ var ErrGoAway = errors.New("h2ctest: GOAWAY")
 func (c *Client) read(id uint32) (*Response, error) {
 	resp := &Response{Header: http.Header{}}
 	for {
-		f, err := c.fr.ReadFrame()
+		f, err := c.readFrame()
 		if err != nil {
 			return nil, err
 		}
 		switch f := f.(type) {
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				if err := c.fr.WriteSettingsAck(); err != nil {
-					return nil, err
-				}
-			}
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				_ = c.fr.WritePing(true, f.Data)
-			}
 		case *http2.GoAwayFrame:
 			c.GoAway = f
 			if f.LastStreamID < id {
@@ -191,22 +181,34 @@ func (c *Client) read(id uint32) (*Response, error) {
 // WaitGoAway reads frames until the server sends GOAWAY or closes.
 func (c *Client) WaitGoAway() (*http2.GoAwayFrame, error) {
 	for {
-		f, err := c.fr.ReadFrame()
+		f, err := c.readFrame()
 		if err != nil {
 			return nil, err
 		}
-		switch f := f.(type) {
-		case *http2.GoAwayFrame:
-			c.GoAway = f
-			return f, nil
-		case *http2.SettingsFrame:
-			if !f.IsAck() {
-				_ = c.fr.WriteSettingsAck()
-			}
-		case *http2.PingFrame:
-			if !f.IsAck() {
-				_ = c.fr.WritePing(true, f.Data)
-			}
+		if ga, ok := f.(*http2.GoAwayFrame); ok {
+			c.GoAway = ga
+			return ga, nil
 		}
 	}
+}
+
+// readFrame reads the next frame, acknowledging SETTINGS and answering PING
+// as a client must while it waits. A failed acknowledgement is not an
+// error: what the server sent before it is still read.
+func (c *Client) readFrame() (http2.Frame, error) {
+	f, err := c.fr.ReadFrame()
+	if err != nil {
+		return nil, err
+	}
+	switch f := f.(type) {
+	case *http2.SettingsFrame:
+		if !f.IsAck() {
+			_ = c.fr.WriteSettingsAck()
+		}
+	case *http2.PingFrame:
+		if !f.IsAck() {
+			_ = c.fr.WritePing(true, f.Data)
+		}
+	}
+	return f, nil
 }
