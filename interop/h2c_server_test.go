@@ -16,13 +16,14 @@ import (
 	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/demoserver"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
 // h2cServer is a real loopback server set up like examples/server for
-// h2c (demoConfig): h2c and echo/1 as middleware around the demo's routes,
-// plus /seen, and h2c.ConfigureServer for prior knowledge. The
+// h2c (demoserver.Routes): h2c and echo/1 as middleware around the demo's
+// routes, plus /seen, and h2c.ConfigureServer for prior knowledge. The
 // middleware's mux also serves the upgraded connections' streams, as in
 // the demo. It is built in process for its switch count and the server
 // settings h2cConfig varies.
@@ -46,7 +47,10 @@ type h2cConfig struct {
 func newH2CServer(t *testing.T, cfg h2cConfig) *h2cServer {
 	t.Helper()
 	n := testkit.NewNegotiator(t, nil)
-	anyPath, mux := demoConfig(t, n)
+	anyPath, mux, err := demoserver.Routes(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	mux.HandleFunc("POST /seen", seen)
 	var app http.Handler = mux
 	if cfg.answerOptions {

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/demoserver"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -28,11 +28,11 @@ import (
 const instanceHeader = "X-Switchyard-Instance"
 
 // demoInstance is one instance of the demo behind the proxy: a real
-// loopback server with the demo's configuration (demoConfig) and its own
-// negotiator, served and shut down as examples/server does. It is built in
-// process rather than run as the program because an outer handler tags its
-// answers with instanceHeader and keeps the header of every upgrade offer
-// that reached it, to show what the proxy forwarded.
+// loopback server with the demo's configuration and its own negotiator,
+// served and shut down as examples/server does (internal/demoserver). It is
+// built in process rather than run as the program because an outer handler
+// tags its answers with instanceHeader and keeps the header of every
+// upgrade offer that reached it, to show what the proxy forwarded.
 type demoInstance struct {
 	name string
 	addr string
@@ -47,34 +47,28 @@ type demoInstance struct {
 	served   chan error
 }
 
-// shutdownGrace bounds an instance's shutdown, as examples/server's does.
-const shutdownGrace = 8 * time.Second
-
 func startDemoInstance(t *testing.T, name string) *demoInstance {
 	t.Helper()
-	n := testkit.NewNegotiator(t, &negotiate.Options{ShutdownTimeout: shutdownGrace})
-	anyPath, mux := demoConfig(t, n)
-	app := n.Middleware(anyPath)(mux)
+	n := testkit.NewNegotiator(t, &negotiate.Options{ShutdownTimeout: demoserver.ShutdownGrace})
+	app, err := demoserver.Handler(n)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	inst := &demoInstance{name: name, addr: ln.Addr().String(), n: n, served: make(chan error, 1)}
-	inst.srv = &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set(instanceHeader, name)
-			if len(r.Header["Upgrade"]) > 0 {
-				inst.mu.Lock()
-				inst.offers = append(inst.offers, r.Header.Clone())
-				inst.mu.Unlock()
-			}
-			app.ServeHTTP(w, r)
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          log.New(io.Discard, "", 0),
-	}
-	h2c.ConfigureServer(inst.srv)
-	n.RegisterOnShutdown(inst.srv)
+	tagged := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(instanceHeader, name)
+		if len(r.Header["Upgrade"]) > 0 {
+			inst.mu.Lock()
+			inst.offers = append(inst.offers, r.Header.Clone())
+			inst.mu.Unlock()
+		}
+		app.ServeHTTP(w, r)
+	})
+	inst.srv = demoserver.Server(n, tagged, log.New(io.Discard, "", 0))
 	go func() { inst.served <- inst.srv.Serve(ln) }()
 	t.Cleanup(func() {
 		if err := inst.stop(); err != nil {
@@ -86,18 +80,11 @@ func startDemoInstance(t *testing.T, name string) *demoInstance {
 
 // stop shuts the instance down as SIGTERM does the demo (plain requests
 // finish, switched connections are closed their protocol's way, all within
-// shutdownGrace) and waits for its server to return. Later calls return the
-// first result.
+// demoserver.ShutdownGrace) and waits for its server to return. Later
+// calls return the first result.
 func (inst *demoInstance) stop() error {
 	inst.stopOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-		defer cancel()
-		if err := inst.srv.Shutdown(ctx); err != nil {
-			inst.stopErr = fmt.Errorf("http shutdown: %w", err)
-		}
-		if err := inst.n.Shutdown(ctx); err != nil && inst.stopErr == nil {
-			inst.stopErr = fmt.Errorf("switched connections closed at the deadline: %w", err)
-		}
+		inst.stopErr = demoserver.Shutdown(inst.srv, inst.n)
 		if err := <-inst.served; !errors.Is(err, http.ErrServerClosed) && inst.stopErr == nil {
 			inst.stopErr = err
 		}
