@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -68,33 +66,7 @@ func gorillaServer(t *testing.T) *httptest.Server {
 // fakeServer answers every request with response, then closes.
 func fakeServer(t *testing.T, response string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
-			br := bufio.NewReader(c)
-			for {
-				line, err := br.ReadString('\n')
-				if err != nil || line == "\r\n" {
-					break
-				}
-			}
-			io.WriteString(c, response)
-			c.Close()
-		}
-	}()
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	return "http://" + ln.Addr().String()
+	return testkit.NewTCPServer(t, func(c net.Conn, _ string) { _, _ = io.WriteString(c, response) }).URL()
 }
 
 // inspect runs the command with stdin and returns its status and output.
@@ -110,15 +82,6 @@ func inspect(t *testing.T, stdin string, args ...string) (int, string, string) {
 		t.Fatalf("switchyard %v did not finish", args)
 	}
 	return 0, "", ""
-}
-
-func wantAll(t *testing.T, what, got string, wants ...string) {
-	t.Helper()
-	for _, w := range wants {
-		if !strings.Contains(got, w) {
-			t.Errorf("%s:\n%s\nwant it to contain %q", what, got, w)
-		}
-	}
 }
 
 func TestProbe(t *testing.T) {
@@ -188,7 +151,7 @@ func TestProbe(t *testing.T) {
 			if code != tc.code {
 				t.Errorf("exit %d, want %d; stdout:\n%s\nstderr:\n%s", code, tc.code, out, errOut)
 			}
-			wantAll(t, "stdout", out, tc.want...)
+			testkit.Contains(t, "stdout", out, tc.want...)
 		})
 	}
 }
@@ -200,7 +163,7 @@ func TestProbeTimings(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
-	wantAll(t, "stdout", out, "timings: connect ", "ms, first byte ", "ms, 101 ")
+	testkit.Contains(t, "stdout", out, "timings: connect ", "ms, first byte ", "ms, 101 ")
 }
 
 func TestProbeTLS(t *testing.T) {
@@ -216,12 +179,7 @@ func TestProbeTLS(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed := "http://" + ln.Addr().String()
-	ln.Close()
+	closed := testkit.ClosedURL(t)
 	hangup := fakeServer(t, "")
 	for _, tc := range []struct {
 		name string
@@ -246,7 +204,7 @@ func TestErrors(t *testing.T) {
 			if code != 2 {
 				t.Errorf("exit %d, want 2", code)
 			}
-			wantAll(t, "stderr", errOut, tc.want)
+			testkit.Contains(t, "stderr", errOut, tc.want)
 		})
 	}
 }
@@ -262,7 +220,7 @@ func TestChat(t *testing.T) {
 	if want := "hello\nwörld\n" + long + "\n"; out != want {
 		t.Errorf("stdout %d bytes, want the %d echoed back line by line", len(out), len(want))
 	}
-	wantAll(t, "stderr", errOut, "connected to ", "closed by the server: 1000 (normal closure)")
+	testkit.Contains(t, "stderr", errOut, "connected to ", "closed by the server: 1000 (normal closure)")
 }
 
 func TestChatVerboseAndRefused(t *testing.T) {
@@ -272,14 +230,14 @@ func TestChatVerboseAndRefused(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d; stderr:\n%s", code, errOut)
 	}
-	wantAll(t, "stderr", errOut, "HTTP/1.1 101 Switching Protocols\r\n", "verdict: valid 101", "timings: connect", "first byte after the switch")
+	testkit.Contains(t, "stderr", errOut, "HTTP/1.1 101 Switching Protocols\r\n", "verdict: valid 101", "timings: connect", "first byte after the switch")
 
 	sy := switchyardServer(t, false)
 	code, out, errOut := inspect(t, "hi\n", "ws", sy.URL+"/need")
 	if code != 1 || out != "" {
 		t.Errorf("exit %d stdout %q, want 1 and nothing", code, out)
 	}
-	wantAll(t, "stderr", errOut, "verdict: refused (426 Upgrade Required)")
+	testkit.Contains(t, "stderr", errOut, "verdict: refused (426 Upgrade Required)")
 }
 
 func TestRaw(t *testing.T) {
@@ -294,7 +252,7 @@ func TestRaw(t *testing.T) {
 	if code != 0 || out != "abc" {
 		t.Errorf("-v: exit %d, out %q", code, out)
 	}
-	wantAll(t, "stderr", errOut, "verdict: valid 101: switched to echo/1", "first byte after the switch")
+	testkit.Contains(t, "stderr", errOut, "verdict: valid 101: switched to echo/1", "first byte after the switch")
 
 	code, out, _ = inspect(t, "abc", "raw", "-offer", "kv/9", sy.URL)
 	if code != 1 || out != "" {
@@ -307,5 +265,5 @@ func TestRaw(t *testing.T) {
 	if code != 1 || out != "" {
 		t.Errorf("two Upgrade lines: exit %d, out %q; want 1 and nothing", code, out)
 	}
-	wantAll(t, "stderr", errOut, "verdict: invalid 101", "✗ Upgrade must name one protocol")
+	testkit.Contains(t, "stderr", errOut, "verdict: invalid 101", "✗ Upgrade must name one protocol")
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/internal/upgrade"
 )
 
@@ -66,7 +65,7 @@ func judgeSwitch(e *exchange) verdict {
 			good("Sec-WebSocket-Accept matches the key")
 		}
 		if p := h.Get("Sec-WebSocket-Protocol"); p != "" {
-			if containsToken(sent(e.header, "Sec-WebSocket-Protocol"), p) {
+			if upgrade.HasToken(sent(e.header, "Sec-WebSocket-Protocol"), p) {
 				good("subprotocol " + p + " was offered")
 			} else {
 				bad("subprotocol " + p + " was not offered")
@@ -74,7 +73,7 @@ func judgeSwitch(e *exchange) verdict {
 		}
 		if x := h.Get("Sec-WebSocket-Extensions"); x != "" {
 			name, _, _ := strings.Cut(x, ";")
-			if containsToken(sent(e.header, "Sec-WebSocket-Extensions"), strings.TrimSpace(name)) {
+			if upgrade.HasToken(sent(e.header, "Sec-WebSocket-Extensions"), strings.TrimSpace(name)) {
 				good("extension " + x + " was offered")
 			} else {
 				bad("extension " + x + " was not offered")
@@ -92,17 +91,6 @@ func judgeSwitch(e *exchange) verdict {
 func acceptKey(key string) string {
 	sum := sha1.Sum([]byte(key + wsGUID))
 	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-// containsToken reports whether the comma-separated lists hold tok.
-func containsToken(values []string, tok string) bool {
-	l := httpsyntax.List{Lines: values}
-	for t, ok := l.Next(); ok; t, ok = l.Next() {
-		if strings.EqualFold(t, tok) {
-			return true
-		}
-	}
-	return false
 }
 
 // sent returns the values of the request field name, however its name was

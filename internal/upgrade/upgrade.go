@@ -282,7 +282,7 @@ func SwitchProblems(resp *http.Response, offer []string) []error {
 	} else if !offered(offer, chosen[0]) {
 		problems = append(problems, fmt.Errorf("%w: Upgrade %q was not offered", ErrBadSwitch, chosen[0]))
 	}
-	if !hasToken(resp.Header["Connection"], "upgrade") {
+	if !HasToken(resp.Header["Connection"], "upgrade") {
 		problems = append(problems, fmt.Errorf("%w: Connection does not list upgrade", ErrBadSwitch))
 	}
 	return problems
@@ -297,7 +297,9 @@ func offered(offer []string, tok string) bool {
 	return false
 }
 
-func hasToken(lines []string, tok string) bool {
+// HasToken reports whether the comma-separated lists in lines (a field's
+// lines) hold tok, compared case-insensitively.
+func HasToken(lines []string, tok string) bool {
 	l := httpsyntax.List{Lines: lines}
 	for t, ok := l.Next(); ok; t, ok = l.Next() {
 		if strings.EqualFold(t, tok) {

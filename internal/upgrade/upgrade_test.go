@@ -1,0 +1,146 @@
+package upgrade_test
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/upgrade"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// The one rule for a valid 101, as every client of the module applies it:
+// SwitchProblems lists each way a 101 breaks it, CheckSwitch returns the
+// first, and each wraps ErrBadSwitch.
+func TestCheckSwitch(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		upgrade  []string // the 101's Upgrade lines
+		conn     []string // its Connection lines
+		offer    []string
+		problems []string // what each problem says, in order; none for a valid 101
+	}{
+		{"valid", []string{"echo/1"}, []string{"Upgrade"}, []string{"echo/1"}, nil},
+		{"token in another case", []string{"ECHO/1"}, []string{"upgrade"}, []string{"echo/1"}, nil},
+		{"the second offer", []string{"echo/1"}, []string{"Upgrade"}, []string{"echo/2", "echo/1"}, nil},
+		{"Connection lists more", []string{"echo/1"}, []string{"keep-alive, Upgrade"}, []string{"echo/1"}, nil},
+		{"Connection over two lines", []string{"echo/1"}, []string{"keep-alive", "upgrade"}, []string{"echo/1"}, nil},
+		{"not offered", []string{"h2c"}, []string{"Upgrade"}, []string{"echo/1"}, []string{`Upgrade "h2c" was not offered`}},
+		{"two Upgrade lines", []string{"echo/1", "h2c"}, []string{"Upgrade"}, []string{"echo/1", "h2c"},
+			[]string{`Upgrade must name one protocol, got "echo/1, h2c"`}},
+		{"two protocols on one line", []string{"echo/1, h2c"}, []string{"Upgrade"}, []string{"echo/1", "h2c"},
+			[]string{`Upgrade must name one protocol, got "echo/1, h2c"`}},
+		{"one protocol twice", []string{"echo/1", "echo/1"}, []string{"Upgrade"}, []string{"echo/1"},
+			[]string{"Upgrade must name one protocol"}},
+		{"no Upgrade", nil, []string{"Upgrade"}, []string{"echo/1"}, []string{`Upgrade must name one protocol, got ""`}},
+		{"no Connection", []string{"echo/1"}, nil, []string{"echo/1"}, []string{"Connection does not list upgrade"}},
+		{"Connection without upgrade", []string{"echo/1"}, []string{"keep-alive, upgraded"}, []string{"echo/1"},
+			[]string{"Connection does not list upgrade"}},
+		{"everything wrong", []string{"h2c"}, []string{"close"}, []string{"echo/1"},
+			[]string{`Upgrade "h2c" was not offered`, "Connection does not list upgrade"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := &http.Response{StatusCode: http.StatusSwitchingProtocols, Header: http.Header{}}
+			if tc.upgrade != nil {
+				resp.Header["Upgrade"] = tc.upgrade
+			}
+			if tc.conn != nil {
+				resp.Header["Connection"] = tc.conn
+			}
+			problems := upgrade.SwitchProblems(resp, tc.offer)
+			if len(problems) != len(tc.problems) {
+				t.Fatalf("SwitchProblems = %q, want %d problems: %q", problems, len(tc.problems), tc.problems)
+			}
+			for i, p := range problems {
+				if !errors.Is(p, upgrade.ErrBadSwitch) || !strings.Contains(p.Error(), tc.problems[i]) {
+					t.Errorf("problem %d = %v, want ErrBadSwitch saying %q", i, p, tc.problems[i])
+				}
+			}
+			err := upgrade.CheckSwitch(resp, tc.offer)
+			if len(problems) == 0 && err != nil || len(problems) > 0 && (err == nil || err.Error() != problems[0].Error()) {
+				t.Errorf("CheckSwitch = %v, want the first problem (%v)", err, problems)
+			}
+		})
+	}
+}
+
+func TestHasToken(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		lines []string
+		tok   string
+		want  bool
+	}{
+		{[]string{"Upgrade"}, "upgrade", true},
+		{[]string{"keep-alive, UPGRADE"}, "upgrade", true},
+		{[]string{"keep-alive", " upgrade "}, "upgrade", true},
+		{[]string{"chat.v1,chat.v2"}, "chat.v2", true},
+		{nil, "upgrade", false},
+		{[]string{"upgraded, keep-alive"}, "upgrade", false},
+		{[]string{"up grade"}, "upgrade", false},
+	} {
+		if got := upgrade.HasToken(tc.lines, tc.tok); got != tc.want {
+			t.Errorf("HasToken(%q, %q) = %v, want %v", tc.lines, tc.tok, got, tc.want)
+		}
+	}
+}
+
+func TestHead(t *testing.T) {
+	t.Parallel()
+	u := mustURL(t, "ws://example.com:8080/p?q=1")
+	head := string(upgrade.Head(&upgrade.Request{
+		URL:        u,
+		Header:     http.Header{"X-Evil": {"a\r\nInjected: yes"}, "Host": {"ignored"}, "Upgrade": {"ignored"}},
+		Offer:      []string{"echo/2", "echo/1"},
+		Connection: []string{"HTTP2-Settings"},
+	}))
+	lines := strings.Split(strings.TrimSuffix(head, "\r\n\r\n"), "\r\n")
+	want := []string{
+		"GET /p?q=1 HTTP/1.1",
+		"Host: example.com:8080",
+		"Connection: Upgrade, HTTP2-Settings",
+		"Upgrade: echo/2, echo/1",
+		"X-Evil: a  Injected: yes",
+	}
+	if !slices.Equal(lines, want) {
+		t.Errorf("head:\n%s\nwant the lines %q", head, want)
+	}
+}
+
+func TestAddr(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		url, addr string
+		secure    bool
+	}{
+		{"http://example.com/", "example.com:80", false},
+		{"ws://example.com:8080/", "example.com:8080", false},
+		{"https://example.com/", "example.com:443", true},
+		{"wss://[::1]/", "[::1]:443", true},
+	} {
+		addr, secure, err := upgrade.Addr(mustURL(t, tc.url))
+		if err != nil || addr != tc.addr || secure != tc.secure {
+			t.Errorf("Addr(%s) = %q, %v, %v; want %q, %v", tc.url, addr, secure, err, tc.addr, tc.secure)
+		}
+	}
+	for _, bad := range []string{"ftp://example.com/", "http:///p"} {
+		if _, _, err := upgrade.Addr(mustURL(t, bad)); err == nil {
+			t.Errorf("Addr(%s) = nil error, want one", bad)
+		}
+	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
