@@ -22,23 +22,12 @@ func init() {
 }
 
 func coreHandler(after func(read func() error)) (http.Handler, func(), error) {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	var reg negotiate.Registry
-	reg.Register("websocket", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+	return negotiated("websocket", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
 		sum := sha1.Sum([]byte(s.Request.Header.Get("Sec-WebSocket-Key") + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 		s.Header["Sec-WebSocket-Accept"] = []string{base64.StdEncoding.EncodeToString(sum[:])}
 		return func(c *negotiate.Conn) error {
 			after(func() error { _, _, err := wsutil.ReadClientData(c); return err })
 			return nil
 		}, nil
-	}})
-	release := func() {
-		ctx, cancel := shutdownContext()
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	}
-	return n.Endpoint(&reg), release, nil
+	}}, (*negotiate.Negotiator).Endpoint)
 }

@@ -1,12 +1,8 @@
 package benchmarks
 
 import (
-	"net/http/httptest"
-	"runtime"
 	"testing"
 	"time"
-
-	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // BenchmarkH2CRequests measures requests over one HTTP/2 connection: the
@@ -18,7 +14,7 @@ import (
 func BenchmarkH2CRequests(b *testing.B) {
 	for _, s := range h2cServers {
 		b.Run(s.name, func(b *testing.B) {
-			srv, done := startH2C(b, s)
+			srv, done := s.start(b)
 			defer done()
 			hc, err := newH2CClient(srv, s.upgrade).dial()
 			if err != nil {
@@ -50,7 +46,7 @@ func BenchmarkH2CRequests(b *testing.B) {
 func BenchmarkH2CUpgrade(b *testing.B) {
 	for _, s := range h2cServers {
 		b.Run(s.name, func(b *testing.B) {
-			srv, done := startH2C(b, s)
+			srv, done := s.start(b)
 			defer done()
 			c := newH2CClient(srv, s.upgrade)
 			b.ReportAllocs()
@@ -66,26 +62,6 @@ func BenchmarkH2CUpgrade(b *testing.B) {
 	}
 }
 
-// startH2C starts s and returns a func that stops it and waits until every
-// goroutine it started has ended, so that nothing runs into the next
-// sub-benchmark.
-func startH2C(tb testing.TB, s h2cServer) (*httptest.Server, func()) {
-	tb.Helper()
-	before := runtime.NumGoroutine()
-	srv, release, err := s.start()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return srv, func() {
-		srv.CloseClientConnections()
-		srv.Close()
-		if release != nil {
-			release()
-		}
-		testkit.WaitFor(tb, "the server's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
-	}
-}
-
 // TestH2CServers checks the set-up the h2c benchmarks rely on, for every
 // server: the client's connection (upgraded or prior knowledge) gets 200
 // and the body on stream 1 and on later streams, and nothing is left
@@ -93,7 +69,7 @@ func startH2C(tb testing.TB, s h2cServer) (*httptest.Server, func()) {
 func TestH2CServers(t *testing.T) {
 	for _, s := range h2cServers {
 		t.Run(s.name, func(t *testing.T) {
-			srv, done := startH2C(t, s)
+			srv, done := s.start(t)
 			defer done()
 			c := newH2CClient(srv, s.upgrade)
 			for range 3 {

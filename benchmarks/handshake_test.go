@@ -1,12 +1,6 @@
 package benchmarks
 
-import (
-	"net/http/httptest"
-	"runtime"
-	"testing"
-
-	"github.com/switchyard-http/switchyard/internal/testkit"
-)
+import "testing"
 
 // BenchmarkHandshake measures one WebSocket opening handshake per
 // iteration, over a new loopback TCP connection to a net/http server
@@ -20,20 +14,8 @@ import (
 func BenchmarkHandshake(b *testing.B) {
 	for _, s := range servers {
 		b.Run(s.name, func(b *testing.B) {
-			before := runtime.NumGoroutine()
-			h, release, err := s.handler(func(func() error) {})
-			if err != nil {
-				b.Fatal(err)
-			}
-			srv := httptest.NewServer(h)
-			defer func() {
-				srv.Close()
-				if release != nil {
-					release()
-				}
-				// Leave nothing running into the next sub-benchmark.
-				testkit.WaitFor(b, "the server's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
-			}()
+			srv, stop := s.start(b, func(func() error) {})
+			defer stop()
 			c := newRawClient(srv)
 			b.ReportAllocs()
 			for b.Loop() {

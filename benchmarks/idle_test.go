@@ -2,7 +2,6 @@ package benchmarks
 
 import (
 	"net"
-	"net/http/httptest"
 	"runtime"
 	"sync"
 	"testing"
@@ -98,13 +97,8 @@ func perConn(before, after snapshot) idleFigures {
 func measureIdle(b *testing.B, s server) idleFigures {
 	b.StopTimer()
 	defer b.StartTimer()
-	start := runtime.NumGoroutine()
 	var ic idleCounter
-	h, release, err := s.handler(ic.after)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(h)
+	srv, stop := s.start(b, ic.after)
 	c := newRawClient(srv)
 	conns := make([]*net.TCPConn, 0, idleConns)
 	defer func() {
@@ -112,11 +106,7 @@ func measureIdle(b *testing.B, s server) idleFigures {
 			abort(tc)
 		}
 		testkit.WaitFor(b, "every handler to return after its connection closed", func() bool { return ic.running.Load() == 0 })
-		srv.Close()
-		if release != nil {
-			release()
-		}
-		testkit.WaitFor(b, "the server's goroutines to end", func() bool { return runtime.NumGoroutine() <= start })
+		stop()
 	}()
 
 	b.StartTimer()

@@ -2,8 +2,6 @@ package benchmarks
 
 import (
 	"net"
-	"net/http/httptest"
-	"runtime"
 	"testing"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
@@ -17,17 +15,11 @@ import (
 func TestServers(t *testing.T) {
 	for _, s := range servers {
 		t.Run(s.name, func(t *testing.T) {
-			start := runtime.NumGoroutine()
 			var ic idleCounter
-			closing, releaseClosing, err := s.handler(func(func() error) {})
-			if err != nil {
-				t.Fatal(err)
-			}
-			idle, releaseIdle, err := s.handler(ic.after)
-			if err != nil {
-				t.Fatal(err)
-			}
-			closingSrv, idleSrv := httptest.NewServer(closing), httptest.NewServer(idle)
+			closingSrv, stopClosing := s.start(t, func(func() error) {})
+			defer stopClosing()
+			idleSrv, stopIdle := s.start(t, ic.after)
+			defer stopIdle() // first: its goroutines started after closingSrv's
 
 			c := newRawClient(closingSrv)
 			for range 3 {
@@ -62,14 +54,6 @@ func TestServers(t *testing.T) {
 			}
 			testkit.WaitFor(t, "every handler to return after the clients closed", func() bool { return ic.running.Load() == 0 })
 
-			closingSrv.Close()
-			idleSrv.Close()
-			for _, r := range []func(){releaseClosing, releaseIdle} {
-				if r != nil {
-					r()
-				}
-			}
-			testkit.WaitFor(t, "the servers' goroutines to end", func() bool { return runtime.NumGoroutine() <= start })
 		})
 	}
 }

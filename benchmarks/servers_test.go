@@ -3,13 +3,19 @@ package benchmarks
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	cws "github.com/coder/websocket"
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
 	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
 )
 
 // A server is one WebSocket implementation behind a net/http handler. Every
@@ -22,6 +28,12 @@ type server struct {
 	// handler returns the handler and a func that releases what it holds
 	// (nil if nothing).
 	handler func(after func(read func() error)) (http.Handler, func(), error)
+}
+
+// start serves s's handler with after; see serve.
+func (s server) start(tb testing.TB, after func(read func() error)) (*httptest.Server, func()) {
+	tb.Helper()
+	return serve(tb, func() (http.Handler, func(), error) { return s.handler(after) }, nil)
 }
 
 // servers lists the peers; switchyard is added by switchyard_test.go.
@@ -103,6 +115,47 @@ func (ic *idleCounter) after(read func() error) {
 	ic.reading.Add(-1)
 }
 
-func shutdownContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), 5*time.Second)
+// negotiated registers p as token with a new negotiator and returns the
+// handler mount makes of them, and a func that shuts the negotiator down.
+func negotiated(token string, p negotiate.Protocol, mount func(*negotiate.Negotiator, *negotiate.Registry) http.Handler) (http.Handler, func(), error) {
+	n, err := negotiate.New(nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	var reg negotiate.Registry
+	reg.Register(token, p)
+	release := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = n.Shutdown(ctx)
+	}
+	return mount(n, &reg), release, nil
+}
+
+// serve starts the handler newHandler returns on a loopback httptest
+// server (configure, if not nil, sets up its http.Server first) and
+// returns the server with a func that stops it: it closes the server and
+// every client connection, releases what the handler holds, and waits
+// until every goroutine started since serve was called has ended, so that
+// nothing runs into the next test or sub-benchmark.
+func serve(tb testing.TB, newHandler func() (http.Handler, func(), error), configure func(*http.Server)) (*httptest.Server, func()) {
+	tb.Helper()
+	before := runtime.NumGoroutine()
+	h, release, err := newHandler()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(h)
+	if configure != nil {
+		configure(srv.Config)
+	}
+	srv.Start()
+	return srv, func() {
+		srv.CloseClientConnections()
+		srv.Close()
+		if release != nil {
+			release()
+		}
+		testkit.WaitFor(tb, "the server's goroutines to end", func() bool { return runtime.NumGoroutine() <= before })
+	}
 }

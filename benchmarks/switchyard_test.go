@@ -14,10 +14,6 @@ func init() {
 // switchyardHandler is the websocket protocol with its defaults behind a
 // negotiator's endpoint, mounted as the README shows.
 func switchyardHandler(after func(read func() error)) (http.Handler, func(), error) {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		return nil, nil, err
-	}
 	p, err := websocket.New(nil, func(c *websocket.Conn) error {
 		after(func() error { _, _, err := c.ReadMessage(); return err })
 		return nil
@@ -25,12 +21,5 @@ func switchyardHandler(after func(read func() error)) (http.Handler, func(), err
 	if err != nil {
 		return nil, nil, err
 	}
-	var reg negotiate.Registry
-	reg.Register("websocket", p)
-	release := func() {
-		ctx, cancel := shutdownContext()
-		defer cancel()
-		_ = n.Shutdown(ctx)
-	}
-	return n.Endpoint(&reg), release, nil
+	return negotiated("websocket", p, (*negotiate.Negotiator).Endpoint)
 }
