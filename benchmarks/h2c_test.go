@@ -12,29 +12,20 @@ import (
 // next. The client is the same for every server; B/op and allocs/op count
 // its allocations too.
 func BenchmarkH2CRequests(b *testing.B) {
-	for _, s := range h2cServers {
-		b.Run(s.name, func(b *testing.B) {
-			srv, done := s.start(b)
-			defer done()
-			hc, err := newH2CClient(srv, s.upgrade).dial()
-			if err != nil {
-				b.Fatal(err)
+	benchH2C(b, "req/s", func(b *testing.B, c *h2cClient) (func() error, func()) {
+		hc, err := c.dial()
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func() error {
+			// A new deadline every 4096 requests: setting it costs, and
+			// one request takes far less than ioTimeout.
+			if hc.next%8192 == 1 {
+				_ = hc.tc.SetDeadline(time.Now().Add(ioTimeout))
 			}
-			defer hc.close()
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := hc.get(); err != nil {
-					b.Fatal(err)
-				}
-				// A new deadline every 4096 requests: setting it
-				// costs, and one request takes far less than ioTimeout.
-				if hc.next%8192 == 1 {
-					_ = hc.tc.SetDeadline(time.Now().Add(ioTimeout))
-				}
-			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
-		})
-	}
+			return hc.get()
+		}, hc.close
+	})
 }
 
 // BenchmarkH2CUpgrade measures one connection per iteration: dial, send
@@ -44,20 +35,37 @@ func BenchmarkH2CRequests(b *testing.B) {
 // and GET / on stream 1. The server's teardown of one connection may
 // overlap the next iteration, alike for every server.
 func BenchmarkH2CUpgrade(b *testing.B) {
-	for _, s := range h2cServers {
-		b.Run(s.name, func(b *testing.B) {
-			srv, done := s.start(b)
-			defer done()
-			c := newH2CClient(srv, s.upgrade)
-			b.ReportAllocs()
-			for b.Loop() {
-				hc, err := c.dial()
-				if err != nil {
-					b.Fatal(err)
-				}
+	benchH2C(b, "conns/s", func(b *testing.B, c *h2cClient) (func() error, func()) {
+		return func() error {
+			hc, err := c.dial()
+			if err == nil {
 				hc.close()
 			}
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "conns/s")
+			return err
+		}, nil
+	})
+}
+
+// benchH2C runs a sub-benchmark for every h2c server: prepare sets up the
+// client's side against it, returning the operation of one iteration and
+// what to close after the last (nil if nothing). It reports iterations per
+// second as unit.
+func benchH2C(b *testing.B, unit string, prepare func(b *testing.B, c *h2cClient) (op func() error, done func())) {
+	for _, s := range h2cServers {
+		b.Run(s.name, func(b *testing.B) {
+			srv, stop := s.start(b)
+			defer stop()
+			op, done := prepare(b, newH2CClient(srv, s.upgrade))
+			if done != nil {
+				defer done()
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := op(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), unit)
 		})
 	}
 }

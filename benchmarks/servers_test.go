@@ -16,6 +16,7 @@ import (
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
 )
 
 // A server is one WebSocket implementation behind a net/http handler. Every
@@ -36,12 +37,26 @@ func (s server) start(tb testing.TB, after func(read func() error)) (*httptest.S
 	return serve(tb, func() (http.Handler, func(), error) { return s.handler(after) }, nil)
 }
 
-// servers lists the peers; switchyard is added by switchyard_test.go.
+// servers lists the peers.
 var servers = []server{
+	{"switchyard", switchyardHandler},
 	{"gorilla", gorillaHandler},
 	{"gorilla+close", gorillaCloseHandler},
 	{"coder", coderHandler},
 	{"gobwas", gobwasHandler},
+}
+
+// switchyardHandler is the websocket protocol with its defaults behind a
+// negotiator's endpoint, mounted as the README shows.
+func switchyardHandler(after func(read func() error)) (http.Handler, func(), error) {
+	p, err := websocket.New(nil, func(c *websocket.Conn) error {
+		after(func() error { _, _, err := c.ReadMessage(); return err })
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return negotiated("websocket", p, (*negotiate.Negotiator).Endpoint)
 }
 
 // gorillaHandler is gorilla's Upgrader used directly, with its defaults (the
