@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 )
 
 // TestNginx puts Debian's nginx, configured the way everybody copies for
@@ -48,6 +48,11 @@ func TestNginx(t *testing.T) {
 	instances := []*demoInstance{a, b}
 	px := startNginx(t, bin, []string{a.addr, b.addr})
 	t.Logf("nginx on %s in front of a on %s and b on %s", px.addr, a.addr, b.addr)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(px.logs())
+		}
+	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testTimeout)
 	defer cancel()
@@ -62,16 +67,9 @@ func TestNginx(t *testing.T) {
 		seenOn := map[string]bool{}
 		for i := range conns {
 			compress := i == 1
-			d := gws.Dialer{EnableCompression: compress, HandshakeTimeout: 10 * time.Second}
-			c, resp, err := d.DialContext(ctx, px.url("ws", "/ws"), nil)
-			if err != nil {
-				t.Fatalf("dial %d through nginx: %v (response %v)\n%s", i, err, resp, px.logs())
-			}
-			defer c.Close()
+			c, resp := wstest.Dial(t, &gws.Dialer{EnableCompression: compress}, px.url("ws", "/ws"), nil)
 			checkHandshake(t, resp, compress)
 			seenOn[resp.Header.Get(instanceHeader)] = true
-			c.SetReadDeadline(deadline)
-			c.SetWriteDeadline(deadline)
 			conns[i] = c
 		}
 		if !seenOn["a"] || !seenOn["b"] {
@@ -79,36 +77,15 @@ func TestNginx(t *testing.T) {
 		}
 		// Each instance counts one live WebSocket while both are open.
 		waitCounts(ctx, t, "while open", instances, "websocket", 1)
-		for i, c := range conns {
+		for _, c := range conns {
 			for _, m := range messages()[:2] { // text, binary
-				typ := gws.TextMessage
-				if m.binary {
-					typ = gws.BinaryMessage
-				}
-				if err := c.WriteMessage(typ, m.data); err != nil {
-					t.Fatalf("conn %d, %s: write: %v", i, m.name, err)
-				}
-				gotType, got, err := c.ReadMessage()
-				if err != nil {
-					t.Fatalf("conn %d, %s: read: %v", i, m.name, err)
-				}
-				if gotType != typ || !bytes.Equal(got, m.data) {
-					t.Errorf("conn %d, %s: echoed type %d %q, want type %d %q", i, m.name, gotType, got, typ, m.data)
-				}
+				wstest.WantEcho(t, c, m.gorillaType(), m.data)
 			}
 		}
 		// A clean close through nginx: the client's 1000 reaches the
 		// instance, whose answering 1000 comes back.
-		for i, c := range conns {
-			if err := c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, "done"), deadline); err != nil {
-				t.Fatalf("conn %d: write close: %v", i, err)
-			}
-			_, _, err := c.ReadMessage()
-			var ce *gws.CloseError
-			if !errors.As(err, &ce) || ce.Code != gws.CloseNormalClosure {
-				t.Errorf("conn %d: after close, read %v, want the server's close 1000", i, err)
-			}
-			c.Close()
+		for _, c := range conns {
+			wstest.CloseNormally(t, c)
 		}
 		waitCounts(ctx, t, "after close", instances, "websocket", 0)
 		for i, inst := range instances {
@@ -198,20 +175,10 @@ func TestNginx(t *testing.T) {
 	// port and the check passes.
 	t.Run("WebSocket from a browser page: Host $host drops the port", func(t *testing.T) {
 		origin := http.Header{"Origin": {px.url("http", "")}}
-		d := gws.Dialer{HandshakeTimeout: 10 * time.Second}
-		c, resp, err := d.DialContext(ctx, px.url("ws", "/ws"), origin)
-		if err == nil {
-			c.Close()
-			t.Fatalf("location / (Host $host): switched with Origin %s, want 403", origin.Get("Origin"))
+		if c, resp := wstest.TryDial(t, nil, px.url("ws", "/ws"), origin); c != nil || resp.StatusCode != http.StatusForbidden {
+			t.Fatalf("location / (Host $host): %s with Origin %s, want 403", resp.Status, origin.Get("Origin"))
 		}
-		if resp == nil || resp.StatusCode != http.StatusForbidden {
-			t.Fatalf("location / (Host $host): %v (response %v), want 403", err, resp)
-		}
-		resp.Body.Close()
-		c, resp, err = d.DialContext(ctx, px.url("ws", "/http-host/ws"), origin)
-		if err != nil {
-			t.Fatalf("location /http-host/ (Host $http_host): %v (response %v), want 101", err, resp)
-		}
+		c, _ := wstest.Dial(t, nil, px.url("ws", "/http-host/ws"), origin)
 		c.Close()
 		// The two attempts went one to each instance; the second's
 		// connection is released when the client goes.
@@ -355,14 +322,8 @@ func TestNginx(t *testing.T) {
 		// A WebSocket on each instance and an echo/1 connection, all
 		// through nginx, while the instances shut down.
 		var ws []*gws.Conn
-		for i := range 2 {
-			c, resp, err := (&gws.Dialer{HandshakeTimeout: 10 * time.Second}).DialContext(ctx, px.url("ws", "/ws"), nil)
-			if err != nil {
-				t.Fatalf("dial %d through nginx: %v (response %v)", i, err, resp)
-			}
-			defer c.Close()
-			c.SetReadDeadline(deadline)
-			c.SetWriteDeadline(deadline)
+		for range 2 {
+			c, _ := wstest.Dial(t, nil, px.url("ws", "/ws"), nil)
 			ws = append(ws, c)
 		}
 		x := testkit.Raw(t, px.addr, testkit.UpgradeRequest("/", "echo/1"))
@@ -379,12 +340,8 @@ func TestNginx(t *testing.T) {
 		}
 		// Each WebSocket receives the instance's 1001 through nginx;
 		// gorilla answers it from inside ReadMessage.
-		for i, c := range ws {
-			_, _, err := c.ReadMessage()
-			var ce *gws.CloseError
-			if !errors.As(err, &ce) || ce.Code != gws.CloseGoingAway {
-				t.Errorf("WebSocket %d during shutdown: %v, want close 1001", i, err)
-			}
+		for _, c := range ws {
+			wstest.WantClose(t, c, gws.CloseGoingAway)
 		}
 		// echo/1 is closed: nginx passes the instance's close on.
 		if rest, err := io.ReadAll(ebr); err != nil || len(rest) != 0 {

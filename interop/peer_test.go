@@ -20,14 +20,32 @@ func missingPeer(t *testing.T, format string, args ...any) {
 	t.Skip("peer missing: " + msg)
 }
 
+// findPeer returns the path of an outside program: the one the environment
+// variable env names if it is set (env may be ""), else the first of names
+// found on PATH (a name with a slash is looked up as it is). Without one it
+// calls missingPeer with missing.
+func findPeer(t *testing.T, env string, names []string, missing string) string {
+	t.Helper()
+	if p := os.Getenv(env); env != "" && p != "" {
+		if _, err := exec.LookPath(p); err != nil {
+			missingPeer(t, "%s=%s: %v", env, p, err)
+		}
+		return p
+	}
+	for _, name := range names {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	missingPeer(t, "%s", missing)
+	return ""
+}
+
 // nodeClient returns the node binary and the path of node/client.mjs, whose
 // ws module must be installed in node/node_modules.
 func nodeClient(t *testing.T) (node, script string) {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		missingPeer(t, "node is not on PATH")
-	}
+	node = findPeer(t, "", []string{"node"}, "node is not on PATH")
 	dir, err := filepath.Abs("node")
 	if err != nil {
 		t.Fatal(err)
@@ -42,17 +60,6 @@ func nodeClient(t *testing.T) (node, script string) {
 // of the usual names on PATH.
 func chromium(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("SWITCHYARD_CHROMIUM"); p != "" {
-		if _, err := exec.LookPath(p); err != nil {
-			missingPeer(t, "SWITCHYARD_CHROMIUM=%s: %v", p, err)
-		}
-		return p
-	}
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	missingPeer(t, "no chromium, chromium-browser or google-chrome on PATH")
-	return ""
+	return findPeer(t, "SWITCHYARD_CHROMIUM", []string{"chromium", "chromium-browser", "google-chrome"},
+		"no chromium, chromium-browser or google-chrome on PATH")
 }

@@ -1,4 +1,4 @@
-// A peer of the Switchyard interop tests (../node_test.go): Node's ws client
+// A peer of the Switchyard interop tests (../websocket_test.go): Node's ws client
 // does the exchange every peer does against the echo server and prints one
 // line of JSON describing what happened.
 //
