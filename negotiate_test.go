@@ -17,6 +17,7 @@ import (
 
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 )
 
 func TestMain(m *testing.M) { testkit.Main(m) }
@@ -49,28 +50,25 @@ var client = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, T
 func (d *demoProc) get(t *testing.T, path string) (int, string, http.Header) {
 	t.Helper()
 	resp, err := client.Get(d.URL + path)
+	return resp.StatusCode, body(t, resp, err), resp.Header
+}
+
+// body is the body of resp, read whole and closed; err, the request's
+// error, fails the test.
+func body(t *testing.T, resp *http.Response, err error) string {
+	t.Helper()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), resp.Header
+	return testkit.ReadAll(t, resp.Body)
 }
 
 func (d *demoProc) stats(t *testing.T) demoStats { return programStats(t, d.URL) }
 
 func dialWS(t *testing.T, d *demoProc, path string, h http.Header) *gws.Conn {
 	t.Helper()
-	dialer := gws.Dialer{EnableCompression: true, HandshakeTimeout: testkit.Timeout}
-	c, resp, err := dialer.Dial("ws://"+d.addr+path, h)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("websocket dial %s: %v (status %d)", path, err, status)
-	}
-	t.Cleanup(func() { c.Close() })
+	c, _ := wstest.Dial(t, &gws.Dialer{EnableCompression: true}, wstest.URL(d.URL, path), h)
 	return c
 }
 
@@ -83,12 +81,7 @@ func testDemo(t *testing.T, d *demoProc) {
 			t.Errorf("/proto = %d %q", code, body)
 		}
 		resp, err := client.Post(d.URL+"/echo", "text/plain", strings.NewReader("body unchanged"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != "body unchanged" {
+		if b := body(t, resp, err); b != "body unchanged" {
 			t.Errorf("/echo = %q", b)
 		}
 		if code, body, h := d.get(t, "/"); code != 200 || !strings.Contains(body, "new WebSocket") || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
@@ -131,12 +124,7 @@ func testDemo(t *testing.T, d *demoProc) {
 		req.Header.Set("Connection", "Upgrade")
 		req.Header.Set("Upgrade", "foo/9")
 		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || string(b) != "HTTP/1.1" {
+		if b := body(t, resp, err); resp.StatusCode != 200 || b != "HTTP/1.1" {
 			t.Errorf("got %d %q, want the plain route", resp.StatusCode, b)
 		}
 	})
@@ -157,13 +145,7 @@ func testDemo(t *testing.T, d *demoProc) {
 			typ  int
 			data string
 		}{{gws.TextMessage, "hello"}, {gws.BinaryMessage, "\x00\x01\xff"}, {gws.TextMessage, big}} {
-			if err := c.WriteMessage(m.typ, []byte(m.data)); err != nil {
-				t.Fatal(err)
-			}
-			typ, got, err := c.ReadMessage()
-			if err != nil || typ != m.typ || string(got) != m.data {
-				t.Errorf("echo of %d bytes type %d: got %d bytes type %d, %v", len(m.data), m.typ, len(got), typ, err)
-			}
+			wstest.WantEcho(t, c, m.typ, []byte(m.data))
 		}
 	})
 
@@ -190,12 +172,7 @@ func testDemo(t *testing.T, d *demoProc) {
 			req.Header = base()
 			tt.edit(req.Header)
 			resp, err := client.Do(req)
-			if err != nil {
-				t.Fatalf("%s: %v", tt.name, err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode != tt.status || len(b) == 0 {
+			if b := body(t, resp, err); resp.StatusCode != tt.status || len(b) == 0 {
 				t.Errorf("%s: %d %q, want %d with a reason", tt.name, resp.StatusCode, b, tt.status)
 			}
 			if tt.header[0] != "" && resp.Header.Get(tt.header[0]) != tt.header[1] {
@@ -232,13 +209,7 @@ func testDemo(t *testing.T, d *demoProc) {
 	})
 
 	t.Run("h2c by upgrade, any path", func(t *testing.T) {
-		conn, err := net.Dial("tcp", d.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(testkit.Timeout))
-		c, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", d.addr), nil)
+		c, first, err := h2ctest.Upgrade(testkit.DialTCP(t, d.addr), h2ctest.RequestHead("GET", "/proto", d.addr), nil)
 		if err != nil || first == nil {
 			t.Fatalf("h2c upgrade: %v", err)
 		}
@@ -257,23 +228,14 @@ func testDemo(t *testing.T, d *demoProc) {
 		tr := &http.Transport{Protocols: &protos}
 		defer tr.CloseIdleConnections()
 		resp, err := (&http.Client{Transport: tr, Timeout: testkit.Timeout}).Get(d.URL + "/proto")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(b) != "HTTP/2.0" {
+		if b := body(t, resp, err); b != "HTTP/2.0" {
 			t.Errorf("prior knowledge /proto = %q", b)
 		}
 	})
 
 	t.Run("h2c offers that must stay HTTP/1.1", func(t *testing.T) {
 		for _, extra := range []string{"X-Forwarded-For: 192.0.2.7", "Via: 1.1 proxy", "Forwarded: for=192.0.2.7"} {
-			conn, err := net.Dial("tcp", d.addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			conn.SetDeadline(time.Now().Add(testkit.Timeout))
+			conn := testkit.DialTCP(t, d.addr)
 			c, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", "/proto", d.addr, extra), nil)
 			if err != nil || first != nil {
 				t.Errorf("%s: upgraded (%v)", extra, err)
@@ -282,14 +244,8 @@ func testDemo(t *testing.T, d *demoProc) {
 			}
 			conn.Close()
 		}
-		conn, err := net.Dial("tcp", d.addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		conn.SetDeadline(time.Now().Add(testkit.Timeout))
 		bad := "GET /proto HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: !!\r\n"
-		c, first, err := h2ctest.Upgrade(conn, bad, nil)
+		c, first, err := h2ctest.Upgrade(testkit.DialTCP(t, d.addr), bad, nil)
 		if err != nil || first != nil || c.Upgrade.StatusCode != 200 {
 			t.Errorf("bad HTTP2-Settings: %v %v, want a plain 200", first, err)
 		}

@@ -98,15 +98,7 @@ func upgrade(t *testing.T, srv *httptest.Server) *h2ctest.Client {
 }
 
 // shutdown runs n.Shutdown in the background and returns its result.
-func shutdown(n *negotiate.Negotiator) <-chan error {
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-		defer cancel()
-		done <- n.Shutdown(ctx)
-	}()
-	return done
-}
+func shutdown(n *negotiate.Negotiator) <-chan error { return testkit.Shutdown(n, testkit.Timeout) }
 
 // waitGoAway waits for a graceful GOAWAY on c, then closes c, as a client
 // does once its streams are done.
@@ -439,7 +431,7 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	done := shutdown(s.n)
 	testkit.WaitFor(t, "the shutdown to begin", func() bool { return shuttingDown(t, s) })
 	close(release)
-	r, err := <-got, <-errc
+	r, err := testkit.Receive(t, got, "the slow stream's response"), testkit.Receive(t, errc, "the slow stream's error")
 	if err != nil || r == nil || string(r.Body) != "done /slow" {
 		t.Fatalf("slow stream during shutdown: %+v %v, want it finished", r, err)
 	}

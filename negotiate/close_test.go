@@ -95,17 +95,12 @@ func TestShutdownGoodbyeReachesClient(t *testing.T) {
 	n, srv := testkit.Endpoint(t, nil, reg)
 	c, _ := testkit.Dial(t, srv.URL, []string{"bye"}, nil)
 	<-watching
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-		defer cancel()
-		done <- n.Shutdown(ctx)
-	}()
+	done := testkit.Shutdown(n, testkit.Timeout)
 	if got := testkit.ReadAll(t, c); got != "bye" {
 		t.Errorf("client read %q at shutdown, want the goodbye", got)
 	}
 	c.Close()
-	if err := <-done; err != nil {
+	if err := testkit.Receive(t, done, "Shutdown to return"); err != nil {
 		t.Errorf("Shutdown = %v", err)
 	}
 }
@@ -130,16 +125,15 @@ func TestContextAskedAfterShutdownIsCancelled(t *testing.T) {
 	n, srv := testkit.Endpoint(t, nil, reg)
 	testkit.Dial(t, srv.URL, []string{"late"}, nil)
 	testkit.WaitFor(t, "the switch", func() bool { return n.Stats().Active["late"] == 1 })
-	done := make(chan error, 1)
-	go func() { done <- n.Shutdown(context.Background()) }()
+	done := testkit.Shutdown(n, testkit.Timeout)
 	testkit.WaitFor(t, "the shutdown to begin", func() bool {
 		return testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "late")).Resp.StatusCode == 503
 	})
 	close(release)
-	if err := <-got; err != nil {
+	if err := testkit.Receive(t, got, "the protocol's look at its Context"); err != nil {
 		t.Error(err)
 	}
-	if err := <-done; err != nil {
+	if err := testkit.Receive(t, done, "Shutdown to return"); err != nil {
 		t.Errorf("Shutdown = %v", err)
 	}
 }
@@ -192,7 +186,7 @@ func TestHandlerReturnsAtTheSwitch(t *testing.T) {
 		returned <- n.Stats().Active["echo"]
 	}))
 	c, _ := testkit.Dial(t, srv.URL, []string{"echo/1"}, nil)
-	if active := <-returned; active != 1 {
+	if active := testkit.Receive(t, returned, "the handler to return"); active != 1 {
 		t.Errorf("handler returned with %d active, want the connection live", active)
 	}
 	if got := testkit.RoundTrip(t, c, "still served"); got != "still served" {

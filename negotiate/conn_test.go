@@ -17,10 +17,10 @@ import (
 func TestHooksSeeSwitchAndClose(t *testing.T) {
 	t.Parallel()
 	switched := make(chan negotiate.ConnInfo, 1)
-	closed := make(chan negotiate.ConnInfo, 1)
+	infos := testkit.NewConnInfos()
 	n := testkit.NewNegotiator(t, &negotiate.Options{
 		OnSwitch: func(i negotiate.ConnInfo) { switched <- i },
-		OnClose:  func(i negotiate.ConnInfo) { closed <- i },
+		OnClose:  infos.Hook,
 	})
 	boom := errors.New("protocol failed")
 	reg := newRegistry(map[string]negotiate.Protocol{"count": serving(func(c *negotiate.Conn) error {
@@ -48,7 +48,7 @@ func TestHooksSeeSwitchAndClose(t *testing.T) {
 	if b, err := io.ReadAll(c); err != nil || string(b) != "0123456789" {
 		t.Fatalf("read %q, %v", b, err)
 	}
-	out := <-closed
+	out := infos.Next(t)
 	if out.BytesIn != 5 || out.BytesOut != 10 || !errors.Is(out.Err, boom) || out.Duration <= 0 || out.Token != "count" {
 		t.Errorf("OnClose = %+v, want 5 in, 10 out, the protocol's error, a duration", out)
 	}
@@ -61,10 +61,10 @@ func TestHooksSeeSwitchAndClose(t *testing.T) {
 func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	t.Parallel()
 	var logs testkit.LockedBuffer
-	closed := make(chan negotiate.ConnInfo, 2)
+	infos := testkit.NewConnInfos()
 	n := testkit.NewNegotiator(t, &negotiate.Options{
 		Logger:  slog.New(slog.NewTextHandler(&logs, nil)),
-		OnClose: func(i negotiate.ConnInfo) { closed <- i },
+		OnClose: infos.Hook,
 	})
 	reg := newRegistry(map[string]negotiate.Protocol{
 		"echo/1": serving(testkit.EchoConn),
@@ -84,7 +84,7 @@ func TestPanicClosesOnlyThatConnection(t *testing.T) {
 	if _, err := io.ReadAll(bad); err != nil {
 		t.Errorf("panicking connection: %v, want a clean close", err)
 	}
-	info := <-closed
+	info := infos.Next(t)
 	if info.Token != "boom" || info.Err == nil || !strings.Contains(info.Err.Error(), "protocol bug") {
 		t.Errorf("OnClose after panic = %+v", info)
 	}
@@ -143,12 +143,7 @@ func TestShutdownWithLiveConnections(t *testing.T) {
 	testkit.WaitFor(t, "two live connections", func() bool { s := n.Stats(); return s.Active["echo"]+s.Active["polite"] == 2 })
 	<-ready
 
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		done <- n.Shutdown(ctx)
-	}()
+	done := testkit.Shutdown(n, 10*time.Second)
 	<-asked
 	// The raw stream is just closed.
 	if b, err := io.ReadAll(raw); err != nil || len(b) != 0 {
@@ -165,7 +160,7 @@ func TestShutdownWithLiveConnections(t *testing.T) {
 		t.Errorf("upgrade while draining: %d %q, want 503", resp.StatusCode, body)
 	}
 	polite.Close()
-	if err := <-done; err != nil {
+	if err := testkit.Receive(t, done, "Shutdown to return"); err != nil {
 		t.Errorf("Shutdown = %v, want nil once every connection is gone", err)
 	}
 	if s := n.Stats(); s.Active["echo"]+s.Active["polite"] != 0 {
@@ -237,10 +232,10 @@ func TestConnContextCancelledAtShutdown(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.Shutdown(context.Background()); err != nil {
+	if err := testkit.Receive(t, testkit.Shutdown(n, testkit.Timeout), "Shutdown to return"); err != nil {
 		t.Fatal(err)
 	}
-	if v := <-got; v != "from the request" {
+	if v := testkit.Receive(t, got, "the protocol's context value"); v != "from the request" {
 		t.Errorf("context value = %v, want the request's", v)
 	}
 }

@@ -112,17 +112,17 @@ func TestDialArgumentsAndContext(t *testing.T) {
 
 func TestHandshakeTimeoutBounds101(t *testing.T) {
 	t.Parallel()
-	closed := make(chan negotiate.ConnInfo, 1)
+	infos := testkit.NewConnInfos()
 	// A deadline already past when the 101 is written: the write fails
 	// instead of waiting on a client that does not read.
-	n := testkit.NewNegotiator(t, &negotiate.Options{HandshakeTimeout: time.Nanosecond, OnClose: func(i negotiate.ConnInfo) { closed <- i }})
+	n := testkit.NewNegotiator(t, &negotiate.Options{HandshakeTimeout: time.Nanosecond, OnClose: infos.Hook})
 	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
 	_, _, err := negotiate.Dial(context.Background(), srv.URL, []string{"echo/1"}, nil)
 	if err == nil {
 		t.Fatal("switched despite a handshake timeout that had passed")
 	}
 	var ne net.Error
-	if info := <-closed; !errors.As(info.Err, &ne) || !ne.Timeout() {
+	if info := infos.Next(t); !errors.As(info.Err, &ne) || !ne.Timeout() {
 		t.Errorf("close error = %v, want a timeout", info.Err)
 	}
 }

@@ -250,7 +250,8 @@ func TestAuthorize(t *testing.T) {
 	if resp.StatusCode != 403 {
 		t.Errorf("bad credentials: %d, want 403", resp.StatusCode)
 	}
-	resp, _, br, conn := raw(t, srv, testkit.UpgradeRequest("/", "ECHO/1", "Authorization: Bearer good"))
+	x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "ECHO/1", "Authorization: Bearer good"))
+	resp = x.Resp
 	if resp.StatusCode != 101 {
 		t.Fatalf("good credentials: %d, want 101", resp.StatusCode)
 	}
@@ -263,12 +264,8 @@ func TestAuthorize(t *testing.T) {
 	if got := resp.Header.Get("Upgrade"); got != "ECHO/1" {
 		t.Errorf("101 Upgrade = %q, want the token as offered", got)
 	}
-	if _, err := io.WriteString(conn, "ping"); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4)
-	if _, err := io.ReadFull(br, buf); err != nil || string(buf) != "ping" {
-		t.Errorf("echo after authorized switch = %q, %v", buf, err)
+	if got := testkit.RoundTrip(t, x, "ping"); got != "ping" {
+		t.Errorf("echo after authorized switch = %q", got)
 	}
 }
 

@@ -20,24 +20,20 @@ func TestEarlyBytesInOneWrite(t *testing.T) {
 	// The handshake and the first payload leave in one TCP write, so the
 	// server's bufio.Reader holds the payload when the switch happens.
 	payload := strings.Repeat("early!", 500)
-	resp, _, br, conn := raw(t, srv, testkit.UpgradeRequest("/", "echo/1")+payload)
-	if resp.StatusCode != 101 {
-		t.Fatalf("status %d, want 101", resp.StatusCode)
+	x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "echo/1")+payload)
+	if x.Resp.StatusCode != 101 {
+		t.Fatalf("status %d, want 101", x.Resp.StatusCode)
 	}
 	got := make([]byte, len(payload))
-	if _, err := io.ReadFull(br, got); err != nil {
+	if _, err := io.ReadFull(x, got); err != nil {
 		t.Fatalf("reading the echo: %v", err)
 	}
 	if string(got) != payload {
 		t.Fatalf("early bytes came back as %d bytes, want %d unchanged", len(got), len(payload))
 	}
 	// Nothing is repeated: the next bytes are the next write's.
-	if _, err := io.WriteString(conn, "next"); err != nil {
-		t.Fatal(err)
-	}
-	next := make([]byte, 4)
-	if _, err := io.ReadFull(br, next); err != nil || string(next) != "next" {
-		t.Errorf("after the early bytes got %q, %v; want \"next\"", next, err)
+	if got := testkit.RoundTrip(t, x, "next"); got != "next" {
+		t.Errorf("after the early bytes got %q, want \"next\"", got)
 	}
 }
 
@@ -131,7 +127,7 @@ func TestAcceptRefusesThroughResponder(t *testing.T) {
 	if resp.StatusCode != 500 {
 		t.Errorf("Accept's plain error = %d %q, want 500", resp.StatusCode, body)
 	}
-	if a, b := <-refused, <-refused; a != 400 || b != 500 {
+	if a, b := testkit.Receive(t, refused, "the responder"), testkit.Receive(t, refused, "the responder"); a != 400 || b != 500 {
 		t.Errorf("responder saw %d, %d; want 400, 500", a, b)
 	}
 	if s := n.Stats(); s.Refused != 2 || s.Active["eng"]+s.Active["oops"] != 0 {

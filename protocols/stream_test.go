@@ -154,12 +154,7 @@ func TestStreamShutdown(t *testing.T) {
 	for range 2 {
 		testkit.Receive(t, started, "a function to start")
 	}
-	done := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		done <- n.Shutdown(ctx)
-	}()
+	done := testkit.Shutdown(n, time.Second)
 	if got := testkit.ReadAll(t, polite); got != "bye" {
 		t.Errorf("polite read %q, want bye", got)
 	}

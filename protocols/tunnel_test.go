@@ -374,11 +374,7 @@ func TestTunnelMiddlewarePassesAndRefuses(t *testing.T) {
 	if e.Resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("repeated offer: status %d, want 101", e.Resp.StatusCode)
 	}
-	rw := struct {
-		io.Reader
-		io.Writer
-	}{e.BR, e.Conn}
-	if got := testkit.RoundTrip(t, rw, "x"); got != "x" {
+	if got := testkit.RoundTrip(t, e, "x"); got != "x" {
 		t.Errorf("echo %q", got)
 	}
 }

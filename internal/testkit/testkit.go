@@ -82,7 +82,8 @@ func UpgradeRequest(path, tokens string, extra ...string) string {
 	return s + "\r\n"
 }
 
-// Exchange is one raw request and its response.
+// Exchange is one raw request and its response; after a 101 it reads and
+// writes the switched connection.
 type Exchange struct {
 	Resp *http.Response
 	Body string        // the response body, read whole (none after a 101)
@@ -90,6 +91,12 @@ type Exchange struct {
 	Conn net.Conn
 	Wire *bytes.Buffer // every byte read off the connection so far
 }
+
+// Read reads what follows the response on the connection.
+func (x *Exchange) Read(p []byte) (int, error) { return x.BR.Read(p) }
+
+// Write writes to the connection.
+func (x *Exchange) Write(p []byte) (int, error) { return x.Conn.Write(p) }
 
 // Raw sends request (raw bytes) to addr over a new TCP connection and reads
 // one response, after any 100 Continue. The connection has a deadline of
@@ -295,4 +302,17 @@ func Endpoint(t testing.TB, opts *negotiate.Options, reg *negotiate.Registry) (*
 	t.Helper()
 	n := NewNegotiator(t, opts)
 	return n, StartServer(t, n.Endpoint(reg))
+}
+
+// Shutdown starts n.Shutdown, bounded by timeout, in the background, and
+// returns the channel its result arrives on: the test goes on as the
+// client while the negotiator shuts down.
+func Shutdown(n *negotiate.Negotiator, timeout time.Duration) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		done <- n.Shutdown(ctx)
+	}()
+	return done
 }
