@@ -114,16 +114,13 @@ func h2cBody(t *testing.T) ([]byte, string) {
 // SWITCHYARD_INTEROP=1) when it is not installed.
 func program(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		missingPeer(t, "%s is not on PATH (Debian package %s)", name, pkg)
-	}
-	return p
+	return findPeer(t, "", []string{name}, fmt.Sprintf("%s is not on PATH (Debian package %s)", name, pkg))
 }
 
 // runPeer runs an outside program with a bounded time and returns its
-// standard output and standard error.
-func runPeer(t *testing.T, path string, args ...string) (stdout, stderr []byte, err error) {
+// standard output and standard error. It fails the test unless the
+// program exits with status 0.
+func runPeer(t *testing.T, path string, args ...string) (stdout, stderr []byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -131,8 +128,10 @@ func runPeer(t *testing.T, path string, args ...string) (stdout, stderr []byte, 
 	var out, errOut limitedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	cmd.WaitDelay = 5 * time.Second
-	err = cmd.Run()
-	return out.b, errOut.b, err
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s: %v\n%s", filepath.Base(path), err, errOut.b)
+	}
+	return out.b, errOut.b
 }
 
 // limitedBuffer keeps at most 4 MiB of a program's output.

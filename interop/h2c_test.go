@@ -23,18 +23,21 @@ import (
 // handler.
 func TestH2CCurl(t *testing.T) {
 	t.Parallel()
-	curl := program(t, "curl", "curl")
+	bin := program(t, "curl", "curl")
 	body, bodyPath := h2cBody(t)
+	// curl upgrades to h2c with --http2 on an http:// URL; -v's trace on
+	// standard error shows the switch.
+	curl := func(t *testing.T, args ...string) []byte {
+		t.Helper()
+		out, verbose := runPeer(t, bin, append([]string{"-sS", "-v", "--http2", "--max-time", "30"}, args...)...)
+		wantSwitched(t, verbose)
+		return out
+	}
 
 	t.Run("GET", func(t *testing.T) {
 		t.Parallel()
 		s := newH2CServer(t, h2cConfig{})
-		out, verbose, err := runPeer(t, curl, "-sS", "-v", "--http2", "--max-time", "30",
-			"-w", "\n%{http_version}", s.URL+"/proto")
-		if err != nil {
-			t.Fatalf("curl: %v\n%s", err, verbose)
-		}
-		wantSwitched(t, verbose)
+		out := curl(t, "-w", "\n%{http_version}", s.URL+"/proto")
 		if got, want := string(out), "HTTP/2.0\n2"; got != want {
 			t.Errorf("curl received %q (body, then curl's HTTP version), want %q", got, want)
 		}
@@ -48,13 +51,7 @@ func TestH2CCurl(t *testing.T) {
 		s := newH2CServer(t, h2cConfig{})
 		// /echo: the body comes back byte for byte.
 		echoed := filepath.Join(t.TempDir(), "echoed.bin")
-		_, verbose, err := runPeer(t, curl, "-sS", "-v", "--http2", "--max-time", "30",
-			"-H", "Content-Type: application/octet-stream", "--data-binary", "@"+bodyPath,
-			"-o", echoed, s.URL+"/echo")
-		if err != nil {
-			t.Fatalf("curl: %v\n%s", err, verbose)
-		}
-		wantSwitched(t, verbose)
+		curl(t, "-H", "Content-Type: application/octet-stream", "--data-binary", "@"+bodyPath, "-o", echoed, s.URL+"/echo")
 		got, err := os.ReadFile(echoed)
 		if err != nil {
 			t.Fatal(err)
@@ -63,13 +60,7 @@ func TestH2CCurl(t *testing.T) {
 			t.Errorf("/echo returned %d bytes that differ from the %d sent", len(got), len(body))
 		}
 		// /seen: the handler saw HTTP/2.0 and the whole body.
-		out, verbose, err := runPeer(t, curl, "-sS", "-v", "--http2", "--max-time", "30",
-			"--data-binary", "@"+bodyPath, s.URL+"/seen")
-		if err != nil {
-			t.Fatalf("curl: %v\n%s", err, verbose)
-		}
-		wantSwitched(t, verbose)
-		if got, want := string(out), seenLine("HTTP/2.0", body); got != want {
+		if got, want := string(curl(t, "--data-binary", "@"+bodyPath, s.URL+"/seen")), seenLine("HTTP/2.0", body); got != want {
 			t.Errorf("handler saw %q, want %q", got, want)
 		}
 		if got, want := s.switched(), int64(2); got != want {
@@ -103,16 +94,18 @@ func wantSwitched(t *testing.T, verbose []byte) {
 // (see the h2c package documentation).
 func TestH2CNghttp(t *testing.T) {
 	t.Parallel()
-	nghttp := program(t, "nghttp", "nghttp2-client")
+	bin := program(t, "nghttp", "nghttp2-client")
 	body, bodyPath := h2cBody(t)
+	// nghttp -u upgrades to h2c; it says on standard error what it did.
+	nghttp := func(t *testing.T, args ...string) (out, errOut []byte) {
+		t.Helper()
+		return runPeer(t, bin, append([]string{"-u", "-t", "30"}, args...)...)
+	}
 
 	t.Run("GET", func(t *testing.T) {
 		t.Parallel()
 		s := newH2CServer(t, h2cConfig{})
-		out, errOut, err := runPeer(t, nghttp, "-u", "-t", "30", s.URL+"/proto")
-		if err != nil {
-			t.Fatalf("nghttp: %v\n%s", err, errOut)
-		}
+		out, errOut := nghttp(t, s.URL+"/proto")
 		if got, want := string(out), "HTTP/2.0"; got != want {
 			t.Errorf("nghttp received %q, want %q\n%s", got, want, errOut)
 		}
@@ -124,11 +117,8 @@ func TestH2CNghttp(t *testing.T) {
 	t.Run("data, default server: OPTIONS * answered by net/http", func(t *testing.T) {
 		t.Parallel()
 		s := newH2CServer(t, h2cConfig{})
-		out, errOut, err := runPeer(t, nghttp, "-u", "-t", "30", "-d", bodyPath, s.URL+"/seen")
 		// nghttp exits 0 here too; what it says and does is the result.
-		if err != nil {
-			t.Fatalf("nghttp: %v\n%s", err, errOut)
-		}
+		out, errOut := nghttp(t, "-d", bodyPath, s.URL+"/seen")
 		if !strings.Contains(string(errOut), "HTTP Upgrade failed") {
 			t.Errorf("nghttp said %q, want HTTP Upgrade failed", errOut)
 		}
@@ -143,17 +133,11 @@ func TestH2CNghttp(t *testing.T) {
 	t.Run("data, DisableGeneralOptionsHandler and OPTIONS * answered", func(t *testing.T) {
 		t.Parallel()
 		s := newH2CServer(t, h2cConfig{disableOptions: true, answerOptions: true})
-		out, errOut, err := runPeer(t, nghttp, "-u", "-t", "30", "-d", bodyPath, s.URL+"/seen")
-		if err != nil {
-			t.Fatalf("nghttp: %v\n%s", err, errOut)
-		}
+		out, errOut := nghttp(t, "-d", bodyPath, s.URL+"/seen")
 		if got, want := string(out), seenLine("HTTP/2.0", body); got != want {
 			t.Errorf("handler saw %q, want %q\n%s", got, want, errOut)
 		}
-		out, errOut, err = runPeer(t, nghttp, "-u", "-t", "30", "-d", bodyPath, s.URL+"/echo")
-		if err != nil {
-			t.Fatalf("nghttp: %v\n%s", err, errOut)
-		}
+		out, errOut = nghttp(t, "-d", bodyPath, s.URL+"/echo")
 		if !bytes.Equal(out, body) {
 			t.Errorf("/echo returned %d bytes that differ from the %d sent\n%s", len(out), len(body), errOut)
 		}
@@ -171,10 +155,7 @@ func TestH2CNghttp(t *testing.T) {
 	t.Run("data, DisableGeneralOptionsHandler and a bare ServeMux", func(t *testing.T) {
 		t.Parallel()
 		s := newH2CServer(t, h2cConfig{disableOptions: true})
-		out, errOut, err := runPeer(t, nghttp, "-u", "-t", "30", "-d", bodyPath, s.URL+"/seen")
-		if err != nil {
-			t.Fatalf("nghttp: %v\n%s", err, errOut)
-		}
+		out, errOut := nghttp(t, "-d", bodyPath, s.URL+"/seen")
 		if got, want := s.switched(), int64(1); got != want {
 			t.Errorf("negotiator counted %d h2c switches, want %d", got, want)
 		}
@@ -226,37 +207,31 @@ func TestH2CGoPriorKnowledge(t *testing.T) {
 			defer closeIdle()
 			c := &http.Client{Transport: rt, Timeout: testTimeout}
 
-			do := func(method, path string, reqBody []byte) []byte {
+			// http2 reads the answer to c.Get or c.Post whole and checks
+			// that it is HTTP/2's 200.
+			http2 := func(resp *http.Response, err error) []byte {
 				t.Helper()
-				var r io.Reader
-				if reqBody != nil {
-					r = bytes.NewReader(reqBody)
-				}
-				req, err := http.NewRequest(method, s.URL+path, r)
 				if err != nil {
 					t.Fatal(err)
-				}
-				resp, err := c.Do(req)
-				if err != nil {
-					t.Fatalf("%s %s: %v", method, path, err)
 				}
 				defer resp.Body.Close()
 				got, err := io.ReadAll(resp.Body)
 				if err != nil {
-					t.Fatalf("%s %s: reading the body: %v", method, path, err)
+					t.Fatalf("%s: reading the body: %v", resp.Request.URL.Path, err)
 				}
 				if resp.StatusCode != http.StatusOK || resp.ProtoMajor != 2 {
-					t.Fatalf("%s %s: %s %s, want HTTP/2.0 200", method, path, resp.Proto, resp.Status)
+					t.Fatalf("%s: %s %s, want HTTP/2.0 200", resp.Request.URL.Path, resp.Proto, resp.Status)
 				}
 				return got
 			}
-			if got, want := string(do("GET", "/proto", nil)), "HTTP/2.0"; got != want {
+			const octets = "application/octet-stream"
+			if got, want := string(http2(c.Get(s.URL+"/proto"))), "HTTP/2.0"; got != want {
 				t.Errorf("/proto = %q, want %q", got, want)
 			}
-			if got, want := string(do("POST", "/seen", body)), seenLine("HTTP/2.0", body); got != want {
+			if got, want := string(http2(c.Post(s.URL+"/seen", octets, bytes.NewReader(body)))), seenLine("HTTP/2.0", body); got != want {
 				t.Errorf("handler saw %q, want %q", got, want)
 			}
-			if got := do("POST", "/echo", body); !bytes.Equal(got, body) {
+			if got := http2(c.Post(s.URL+"/echo", octets, bytes.NewReader(body))); !bytes.Equal(got, body) {
 				t.Errorf("/echo returned %d bytes that differ from the %d sent", len(got), len(body))
 			}
 			// Prior knowledge is HTTP/2 from the first byte: net/http

@@ -109,20 +109,8 @@ func (inst *demoInstance) lastOffer() (http.Header, int) {
 // or /usr/sbin/nginx (Debian's, not on an ordinary user's PATH).
 func nginxProgram(t *testing.T) string {
 	t.Helper()
-	if p := os.Getenv("SWITCHYARD_NGINX"); p != "" {
-		if _, err := exec.LookPath(p); err != nil {
-			missingPeer(t, "SWITCHYARD_NGINX=%s: %v", p, err)
-		}
-		return p
-	}
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p
-	}
-	if p, err := exec.LookPath("/usr/sbin/nginx"); err == nil {
-		return p
-	}
-	missingPeer(t, "nginx is not on PATH nor in /usr/sbin (Debian package nginx-light)")
-	return ""
+	return findPeer(t, "SWITCHYARD_NGINX", []string{"nginx", "/usr/sbin/nginx"},
+		"nginx is not on PATH nor in /usr/sbin (Debian package nginx-light)")
 }
 
 // nginxProxy is a running nginx master process (one worker) serving the
@@ -374,46 +362,31 @@ http {
 		location = /stats {
 			return 403;
 		}
-
-		location / {
-			proxy_pass http://demo;
-			proxy_http_version 1.1;
-			proxy_set_header Upgrade $http_upgrade;
-			proxy_set_header Connection $connection_upgrade;
-			proxy_set_header Host $host;
-			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-			proxy_set_header X-Forwarded-Proto $scheme;
-		}
-
-		location /passthrough/ {
-			proxy_pass http://demo/;
-			proxy_http_version 1.1;
-			proxy_set_header Upgrade $http_upgrade;
-			proxy_set_header Connection $http_connection;
-			proxy_set_header Host $host;
-			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-			proxy_set_header X-Forwarded-Proto $scheme;
-		}
-
-		location /http-host/ {
-			proxy_pass http://demo/;
-			proxy_http_version 1.1;
-			proxy_set_header Upgrade $http_upgrade;
-			proxy_set_header Connection $connection_upgrade;
-			proxy_set_header Host $http_host;
-			proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-			proxy_set_header X-Forwarded-Proto $scheme;
-		}
-
-		location /unguarded/ {
-			proxy_pass http://demo/;
-			proxy_http_version 1.1;
-			proxy_set_header Upgrade $http_upgrade;
-			proxy_set_header Connection $http_connection;
-			proxy_set_header Host $host;
-		}
-	}
-}
 `, listen)
+	for _, l := range []struct {
+		path, pass       string
+		connection, host string
+		forwarded        bool // X-Forwarded-For and X-Forwarded-Proto set
+	}{
+		{"/", "http://demo", "$connection_upgrade", "$host", true},
+		{"/passthrough/", "http://demo/", "$http_connection", "$host", true},
+		{"/http-host/", "http://demo/", "$connection_upgrade", "$http_host", true},
+		{"/unguarded/", "http://demo/", "$http_connection", "$host", false},
+	} {
+		fmt.Fprintf(&b, `
+		location %s {
+			proxy_pass %s;
+			proxy_http_version 1.1;
+			proxy_set_header Upgrade $http_upgrade;
+			proxy_set_header Connection %s;
+			proxy_set_header Host %s;
+`, l.path, l.pass, l.connection, l.host)
+		if l.forwarded {
+			b.WriteString("\t\t\tproxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n")
+			b.WriteString("\t\t\tproxy_set_header X-Forwarded-Proto $scheme;\n")
+		}
+		b.WriteString("\t\t}\n")
+	}
+	b.WriteString("\t}\n}\n")
 	return b.String()
 }
