@@ -117,15 +117,8 @@ func ExampleTunnel_Protocol() {
 	defer gw.Close()
 	defer n.Shutdown(context.Background())
 
-	conn, _, err := negotiate.Dial(context.Background(), gw.URL, []string{"echo/1"}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "via the backend")
-	buf := make([]byte, len("via the backend"))
-	io.ReadFull(conn, buf)
-	fmt.Println(string(buf))
+	_, reply := echo(gw.URL, "via the backend")
+	fmt.Println(reply)
 
 	local, _, err := negotiate.Dial(context.Background(), gw.URL, []string{"time"}, nil)
 	if err != nil {
@@ -155,6 +148,22 @@ func echoBackend() (srv *httptest.Server, stop func()) {
 	}
 }
 
+// echo is the echo/1 client of the Tunnel examples: it sends msg and
+// returns the 101 and what came back.
+func echo(url, msg string) (*http.Response, string) {
+	conn, resp, err := negotiate.Dial(context.Background(), url, []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprint(conn, msg)
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		log.Fatal(err)
+	}
+	return resp, string(buf)
+}
+
 // A gateway: upgrades of any token (but h2c) go through the tunnel to the
 // backend, tracked by the gateway's negotiator; plain requests go to the
 // next handler (a reverse proxy, in examples/gateway).
@@ -171,16 +180,9 @@ func ExampleTunnel_Middleware() {
 	defer gw.Close()
 	defer n.Shutdown(context.Background())
 
-	conn, resp, err := negotiate.Dial(context.Background(), gw.URL, []string{"echo/1"}, nil)
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "through the tunnel")
-	buf := make([]byte, len("through the tunnel"))
-	io.ReadFull(conn, buf)
+	resp, reply := echo(gw.URL, "through the tunnel")
 	fmt.Println(resp.Status, resp.Header.Get("Upgrade"))
-	fmt.Println(string(buf))
+	fmt.Println(reply)
 
 	// What the backend refuses, the client gets as the backend said it.
 	_, _, err = negotiate.Dial(context.Background(), gw.URL, []string{"chat"}, nil)
