@@ -36,9 +36,10 @@ const testTimeout = 60 * time.Second
 // permessage-deflate.
 func TestGorillaDialer(t *testing.T) {
 	t.Parallel()
-	for _, compress := range []bool{false, true} {
-		t.Run(fmt.Sprintf("deflate=%v", compress), func(t *testing.T) {
+	for _, mode := range []string{"plain", "deflate"} {
+		t.Run(mode, func(t *testing.T) {
 			t.Parallel()
+			compress := mode == "deflate"
 			s, ctx := newEchoServer(t)
 			var wire countingDialer
 			c, resp := wstest.Dial(t, &gws.Dialer{EnableCompression: compress, NetDialContext: wire.DialContext}, s.wsURL(), nil)
