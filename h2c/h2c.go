@@ -86,7 +86,8 @@ type engine struct {
 // connServer is the HTTP/2 server of one connection at a time (see serve).
 type connServer struct {
 	base *http.Server
-	h2   *http2.Server //lint:ignore SA1019 the HTTP/2 server ServeConn belongs to
+	//lint:ignore SA1019 the HTTP/2 server ServeConn belongs to
+	h2 *http2.Server
 }
 
 // server returns a connServer from the pool, or a new one.
@@ -94,6 +95,7 @@ func (e *engine) server() (*connServer, error) {
 	if s, ok := e.servers.Get().(*connServer); ok {
 		return s, nil
 	}
+	//lint:ignore SA1019 the HTTP/2 server ServeConn belongs to; net/http's own cannot serve a connection that switched by Upgrade
 	s := &connServer{base: &http.Server{HTTP2: e.opts.HTTP2}, h2: new(http2.Server)}
 	//lint:ignore SA1019 ConfigureServer is the only way to reach one connection's graceful shutdown (base.Shutdown) on Go 1.26 and 1.27
 	if err := http2.ConfigureServer(s.base, s.h2); err != nil {

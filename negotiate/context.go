@@ -86,7 +86,7 @@ func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 	return func() bool {
 		x.mu.Lock()
 		defer x.mu.Unlock()
-		slot := &x.funcs[0]
+		var slot *func()
 		if i < len(x.funcs) {
 			slot = &x.funcs[i]
 		} else {

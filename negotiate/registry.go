@@ -140,7 +140,7 @@ type choice struct {
 // candidate ignored the offer), and the first refusal otherwise. It does not
 // allocate unless a Check does or the request is malformed.
 func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
-	if err := validateConnection(r.Header["Connection"]); err != nil {
+	if err := validateList(r.Header["Connection"], false); err != nil {
 		return choice{}, err
 	}
 	es := g.list()
@@ -159,7 +159,7 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	if g.ServerPreference {
 		// Validate the whole list first, so a malformed list is refused
 		// whatever the registry holds.
-		if err := validateUpgrade(offers); err != nil {
+		if err := validateList(offers, true); err != nil {
 			return choice{}, err
 		}
 		for _, e := range es {
@@ -218,19 +218,6 @@ func bestMatch(es []*entry, offer string) *entry {
 		}
 	}
 	return any
-}
-
-func validateUpgrade(values []string) error {
-	it := newTokenIter(values, true)
-	for {
-		_, ok, err := it.next()
-		if err != nil {
-			return errMalformedUpgrade
-		}
-		if !ok {
-			return nil
-		}
-	}
 }
 
 // check runs a candidate's prerequisites, its own and the body rule.

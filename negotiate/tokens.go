@@ -103,7 +103,7 @@ func Offers(r *http.Request) ([]string, error) {
 	if !IsUpgrade(r) {
 		return nil, nil
 	}
-	if err := validateConnection(r.Header["Connection"]); err != nil {
+	if err := validateList(r.Header["Connection"], false); err != nil {
 		return nil, err
 	}
 	var offers []string
@@ -120,14 +120,18 @@ func Offers(r *http.Request) ([]string, error) {
 	}
 }
 
-func validateConnection(values []string) error {
-	it := newTokenIter(values, false)
+// validateList checks every element of an Upgrade list (versioned) or a
+// Connection list, and returns the 400 that refuses a malformed one.
+func validateList(values []string, versioned bool) error {
+	it := newTokenIter(values, versioned)
 	for {
 		_, ok, err := it.next()
-		if err != nil {
+		switch {
+		case err != nil && versioned:
+			return errMalformedUpgrade
+		case err != nil:
 			return errMalformedConnection
-		}
-		if !ok {
+		case !ok:
 			return nil
 		}
 	}

@@ -30,8 +30,9 @@ import (
 // On the negotiator's shutdown c.Context() ends: an f that watches it
 // (with context.AfterFunc, or a select on its Done) gets to finish its own
 // way, with a goodbye say, until the shutdown's deadline, and its last
-// bytes reach the client as above; the connection of an f that ignores it
-// is closed by the negotiator (see [negotiate.Conn.Context]).
+// bytes reach the client as above; an f that ignores it holds the shutdown
+// until the shutdown's deadline, when the negotiator closes the
+// connection under it (see [negotiate.Conn.Context]).
 func Stream(f func(c *negotiate.Conn) error) negotiate.Protocol {
 	if f == nil {
 		panic("protocols: Stream(nil)")
