@@ -77,6 +77,10 @@
 // request head (a client may send its first frame with the handshake) are
 // returned first by the [Conn]'s reads: never lost, never read twice.
 //
+// An engine that buffers its I/O (gorilla/websocket) may adopt the
+// buffers the HTTP server held for the connection ([Conn.Buffers]) instead
+// of allocating its own, as it would behind net/http's Hijack.
+//
 // From then on the protocol owns the Conn: the serve func its Accept
 // returned runs in a goroutine of its own, and the request's handler
 // returns, so net/http's per-request state is released and middleware
