@@ -1,6 +1,7 @@
 // Package democontract checks the demo's contract against the real program,
 // started as its own process: examples/server (net/http) and examples/echo
-// (Echo) keep the same contract and run the same checks.
+// (Echo) keep the same contract and run the same checks. Start and
+// CopyBuilds serve every example's tests.
 package democontract
 
 import (
@@ -22,13 +23,18 @@ import (
 
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
 // Run checks the whole contract against the program whose main package is
-// in dir (relative to the test's working directory). Each check starts a
-// program of its own, so that the counts of /stats are its own.
-func Run(t *testing.T, dir string) {
+// the test's working directory (two levels below the repository's root):
+// the program started as its own process, each check with a program of
+// its own so that the counts of /stats are its own; run, the program's
+// main without its flags and signals, in process (Start), for its
+// standard output; and the program's files copied into a new module
+// (CopyBuilds).
+func Run(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
 	for _, c := range []struct {
 		name string
 		f    func(t *testing.T, p *testkit.Program)
@@ -50,13 +56,33 @@ func Run(t *testing.T, dir string) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			c.f(t, testkit.StartProgram(t, dir, nil))
+			c.f(t, testkit.StartProgram(t, ".", nil))
 		})
+	}
+	t.Run("ListeningLine", func(t *testing.T) {
+		t.Parallel()
+		listeningLine(t, run)
+	})
+	t.Run("CopiesIntoANewModule", func(t *testing.T) {
+		t.Parallel()
+		CopyBuilds(t, "../..")
+	})
+}
+
+// Standard output carries exactly one line, the listening line, printed
+// once the server accepts, and run returns nil after its context ends.
+func listeningLine(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
+	url, stop := Start(t, run)
+	if resp, _ := do(t, "GET", url+"/proto", nil); resp.StatusCode != 200 {
+		t.Errorf("GET /proto once the line is out: %d, want 200", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
 	}
 }
 
 func page(t *testing.T, p *testkit.Program) {
-	resp, body := do(t, "GET", p.URL+"/", nil, nil)
+	resp, body := do(t, "GET", p.URL+"/", nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -67,27 +93,27 @@ func page(t *testing.T, p *testkit.Program) {
 			t.Errorf("GET /: the page lacks %q", s)
 		}
 	}
-	if resp, _ := do(t, "HEAD", p.URL+"/", nil, nil); resp.StatusCode != 200 {
+	if resp, _ := do(t, "HEAD", p.URL+"/", nil); resp.StatusCode != 200 {
 		t.Errorf("HEAD /: %d, want 200", resp.StatusCode)
 	}
 }
 
 func plainRoutes(t *testing.T, p *testkit.Program) {
-	if resp, body := do(t, "GET", p.URL+"/proto", nil, nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
+	if resp, body := do(t, "GET", p.URL+"/proto", nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
 		t.Errorf("GET /proto: %d %q, want 200 HTTP/1.1", resp.StatusCode, body)
 	}
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
-	if resp, body := do(t, "POST", p.URL+"/echo", strings.NewReader(big), nil); resp.StatusCode != 200 || body != big {
+	if resp, body := do(t, "POST", p.URL+"/echo", strings.NewReader(big)); resp.StatusCode != 200 || body != big {
 		t.Errorf("POST /echo of 1 MiB: %d, %d bytes back", resp.StatusCode, len(body))
 	}
-	if resp, _ := do(t, "GET", p.URL+"/nowhere", nil, nil); resp.StatusCode != 404 {
+	if resp, _ := do(t, "GET", p.URL+"/nowhere", nil); resp.StatusCode != 404 {
 		t.Errorf("GET /nowhere: %d, want 404", resp.StatusCode)
 	}
 }
 
 func webSocketEcho(t *testing.T, p *testkit.Program) {
-	d := gws.Dialer{HandshakeTimeout: testkit.Timeout, EnableCompression: true}
-	c, resp := dialWS(t, d, p, "/ws", nil)
+	d := gws.Dialer{EnableCompression: true}
+	c, resp := dialWS(t, d, p, "/ws")
 	if ext := resp.Header.Get("Sec-Websocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
 		t.Errorf("Sec-WebSocket-Extensions = %q, want permessage-deflate accepted", ext)
 	}
@@ -95,27 +121,22 @@ func webSocketEcho(t *testing.T, p *testkit.Program) {
 		typ int
 		msg string
 	}{{gws.TextMessage, "hello"}, {gws.BinaryMessage, "\x00\x01\xff"}, {gws.TextMessage, strings.Repeat("compressible ", 10000)}} {
-		if err := c.WriteMessage(m.typ, []byte(m.msg)); err != nil {
-			t.Fatal(err)
-		}
-		typ, got, err := c.ReadMessage()
-		if err != nil || typ != m.typ || string(got) != m.msg {
-			t.Errorf("echo of a %d-byte message of type %d: type %d, %d bytes, %v", len(m.msg), m.typ, typ, len(got), err)
-		}
+		wstest.WantEcho(t, c, m.typ, []byte(m.msg))
 	}
-	closeWS(c)
+	wstest.CloseNormally(t, c)
 }
 
 // Messages up to 16 MiB come back; a bigger one closes the connection
 // with 1009. The echo streams, so the client reads while it writes.
 func webSocketReadLimit(t *testing.T, p *testkit.Program) {
-	c, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil)
+	c, _ := dialWS(t, gws.Dialer{}, p, "/ws")
 	const limit = 16 << 20
 	msg := bytes.Repeat([]byte{'m'}, limit+1)
 	for _, size := range []int{limit, limit + 1} {
+		_ = c.SetWriteDeadline(time.Now().Add(testkit.Timeout))
+		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 		wrote := make(chan error, 1)
 		go func() { wrote <- c.WriteMessage(gws.BinaryMessage, msg[:size]) }()
-		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 		typ, r, err := c.NextReader()
 		var n int64
 		if err == nil {
@@ -157,15 +178,15 @@ func webSocketRefusals(t *testing.T, p *testkit.Program) {
 }
 
 func chat(t *testing.T, p *testkit.Program) {
-	d := gws.Dialer{HandshakeTimeout: testkit.Timeout, Subprotocols: []string{"chat.v1"}, EnableCompression: true}
-	a, resp := dialWS(t, d, p, "/chat", nil)
+	d := gws.Dialer{Subprotocols: []string{"chat.v1"}, EnableCompression: true}
+	a, resp := dialWS(t, d, p, "/chat")
 	if got := a.Subprotocol(); got != "chat.v1" {
 		t.Errorf("subprotocol %q, want chat.v1", got)
 	}
 	if ext := resp.Header.Get("Sec-Websocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
 		t.Errorf("Sec-WebSocket-Extensions = %q, want permessage-deflate", ext)
 	}
-	b, _ := dialWS(t, d, p, "/chat", nil)
+	b, _ := dialWS(t, d, p, "/chat")
 	// b is in the room once the server counts two connections.
 	testkit.WaitFor(t, "two chat members", func() bool { return readStats(t, p).Active["websocket"] == 2 })
 	if err := a.WriteMessage(gws.TextMessage, []byte("hi all")); err != nil {
@@ -177,8 +198,8 @@ func chat(t *testing.T, p *testkit.Program) {
 			t.Errorf("%s got type %d %q, %v; want the message", name, typ, msg, err)
 		}
 	}
-	closeWS(a)
-	closeWS(b)
+	wstest.CloseNormally(t, a)
+	wstest.CloseNormally(t, b)
 }
 
 // demoStats is the JSON of /stats.
@@ -190,7 +211,7 @@ type demoStats struct {
 
 func readStats(t *testing.T, p *testkit.Program) demoStats {
 	t.Helper()
-	resp, body := do(t, "GET", p.URL+"/stats", nil, nil)
+	resp, body := do(t, "GET", p.URL+"/stats", nil)
 	var s demoStats
 	if err := json.Unmarshal([]byte(body), &s); err != nil || resp.StatusCode != 200 ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
@@ -212,7 +233,7 @@ func stats(t *testing.T, p *testkit.Program) {
 	if s.Refused == nil || *s.Refused != 0 {
 		t.Errorf("fresh /stats: refused = %v, want 0", s.Refused)
 	}
-	ws, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil)
+	ws, _ := dialWS(t, gws.Dialer{}, p, "/ws")
 	stream, _ := testkit.Dial(t, p.URL+"/", []string{"echo/1"}, nil)
 	testkit.RoundTrip(t, stream, "x")
 	h2 := h2cDial(t, p, "/proto")
@@ -227,7 +248,7 @@ func stats(t *testing.T, p *testkit.Program) {
 	if *s.Refused != 1 {
 		t.Errorf("/stats refused = %d, want 1", *s.Refused)
 	}
-	closeWS(ws)
+	wstest.CloseNormally(t, ws)
 	stream.Close()
 	h2.Conn.Close()
 	testkit.WaitFor(t, "/stats to show every connection closed", func() bool {
@@ -400,15 +421,10 @@ func readHeaderTimeout(t *testing.T, p *testkit.Program) {
 // GOAWAY, echo/1 is closed, a plain request in flight finishes, and the
 // program exits 0 (within testkit.Timeout, or the kit fails the test).
 func shutdown(t *testing.T, p *testkit.Program) {
-	ws, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil)
-	if err := ws.WriteMessage(gws.TextMessage, []byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := ws.ReadMessage(); err != nil {
-		t.Fatal(err)
-	}
-	dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout}, p, "/ws", nil) // never reads: does not answer the close
-	chatter, _ := dialWS(t, gws.Dialer{HandshakeTimeout: testkit.Timeout, Subprotocols: []string{"chat.v1"}}, p, "/chat", nil)
+	ws, _ := dialWS(t, gws.Dialer{}, p, "/ws")
+	wstest.WantEcho(t, ws, gws.TextMessage, []byte("hi"))
+	dialWS(t, gws.Dialer{}, p, "/ws") // never reads: does not answer the close
+	chatter, _ := dialWS(t, gws.Dialer{Subprotocols: []string{"chat.v1"}}, p, "/chat")
 	stream, _ := testkit.Dial(t, p.URL+"/any", []string{"echo/1"}, nil)
 	testkit.RoundTrip(t, stream, "hi")
 	h2 := h2cDial(t, p, "/proto")
@@ -433,12 +449,8 @@ func shutdown(t *testing.T, p *testkit.Program) {
 		}
 	})
 
-	for name, c := range map[string]*gws.Conn{"/ws": ws, "/chat": chatter} {
-		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
-		if _, _, err := c.ReadMessage(); !gws.IsCloseError(err, gws.CloseGoingAway) {
-			t.Errorf("%s at shutdown: %v, want close 1001", name, err)
-		}
-	}
+	wstest.WantClose(t, ws, gws.CloseGoingAway)
+	wstest.WantClose(t, chatter, gws.CloseGoingAway)
 	if ga, err := h2.WaitGoAway(); err != nil || ga == nil {
 		t.Errorf("h2c at shutdown: %v, %v; want GOAWAY", ga, err)
 	}
@@ -467,39 +479,21 @@ func shutdown(t *testing.T, p *testkit.Program) {
 	}
 }
 
-// dialWS opens a WebSocket at path, closed when the test ends.
-func dialWS(t *testing.T, d gws.Dialer, p *testkit.Program, path string, h http.Header) (*gws.Conn, *http.Response) {
+// dialWS opens a WebSocket at path with d, closed when the test ends; its
+// reads and writes are bounded by testkit.Timeout.
+func dialWS(t *testing.T, d gws.Dialer, p *testkit.Program, path string) (*gws.Conn, *http.Response) {
 	t.Helper()
-	c, resp, err := d.Dial("ws://"+p.Addr()+path, h)
-	if err != nil {
-		status := 0
-		if resp != nil {
-			status = resp.StatusCode
-		}
-		t.Fatalf("websocket %s: %v (status %d)", path, err, status)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
-	return c, resp
-}
-
-// closeWS closes c as a client should: close frame, then the connection.
-func closeWS(c *gws.Conn) {
-	_ = c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""), time.Now().Add(testkit.Timeout))
-	_ = c.Close()
+	return wstest.Dial(t, &d, wstest.URL(p.URL, path), nil)
 }
 
 // do sends a plain HTTP/1.1 request and reads the whole response.
-func do(t *testing.T, method, url string, body io.Reader, h http.Header) (*http.Response, string) {
+func do(t *testing.T, method, url string, body io.Reader) (*http.Response, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for k, vs := range h {
-		req.Header[k] = vs
 	}
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()

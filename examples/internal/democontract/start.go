@@ -6,6 +6,7 @@ import (
 	"io"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,8 +23,8 @@ var listening = regexp.MustCompile(`^listening on (http://127\.0\.0\.1:[0-9]+)\n
 // out carries exactly that line, and stop, which ends ctx as a signal does
 // and reports how run returned: an error when it returned one, did not
 // return within testkit.Timeout, or printed anything besides the line.
-// Later calls of stop return the first result; the test's cleanup calls it
-// and fails the test on an error.
+// Later calls of stop return the first result. If the test has not called
+// stop, its cleanup does, and fails the test on an error.
 func Start(t *testing.T, run func(ctx context.Context, out io.Writer) error) (url string, stop func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -32,7 +33,9 @@ func Start(t *testing.T, run func(ctx context.Context, out io.Writer) error) (ur
 	go func() { done <- run(ctx, out) }()
 	var once sync.Once
 	var runErr error
+	var stopped atomic.Bool
 	stop = func() error {
+		stopped.Store(true)
 		once.Do(func() {
 			cancel()
 			select {
@@ -47,6 +50,9 @@ func Start(t *testing.T, run func(ctx context.Context, out io.Writer) error) (ur
 		return runErr
 	}
 	t.Cleanup(func() {
+		if stopped.Load() {
+			return // the test has the result
+		}
 		if err := stop(); err != nil {
 			t.Error(err)
 		}
