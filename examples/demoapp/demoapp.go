@@ -5,9 +5,9 @@
 // mounts them, and sets up and shuts down its server in its own main.go,
 // where a reader sees which protocol reaches which route.
 //
-// A user who copies a demo program into a module of their own keeps
-// importing this package (it is part of Switchyard's module), or copies
-// this file beside main.go and drops the import.
+// A user who copies a demo program's main.go into a module of their own
+// keeps importing this package, which is part of Switchyard's module, or
+// copies it into their module too.
 package demoapp
 
 import (
