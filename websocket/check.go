@@ -63,7 +63,8 @@ func validKey(k string) bool {
 }
 
 // checkOrigin lets pass requests without Origin (not from a browser), from
-// the same origin, and from origins that match a pattern.
+// the same origin, from origins that match a pattern, and those
+// Options.CheckOrigin allows.
 func (p *protocol) checkOrigin(r *http.Request) error {
 	vs := r.Header["Origin"]
 	if len(vs) == 0 || len(vs) == 1 && vs[0] == "" {
@@ -83,6 +84,9 @@ func (p *protocol) checkOrigin(r *http.Request) error {
 				return nil
 			}
 		}
+	}
+	if p.opts.CheckOrigin != nil && p.opts.CheckOrigin(r) {
+		return nil
 	}
 	return negotiate.Refusal(http.StatusForbidden, "cross-origin WebSocket refused: Origin "+strconv.Quote(vs[0])+" is not allowed for host "+strconv.Quote(r.Host))
 }

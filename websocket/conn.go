@@ -78,7 +78,10 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	p := c.p
 	c.Conn = ws
 	if p.opts.ReadLimit > 0 {
-		ws.SetReadLimit(p.opts.ReadLimit)
+		ws.SetReadLimit(p.opts.ReadLimit) // the bytes on the wire
+	}
+	if c.deflate && (p.opts.ReadLimit > 0 || !p.opts.SkipUTF8Validation) {
+		c.guardInflation(ws) // the bytes inflated
 	}
 	c.ctx = nc.Context()
 	stop := afterFunc(c.ctx, c.goingAway)
@@ -98,7 +101,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	}()
 	err = p.handler(c)
 	returned = true
-	peerClosed := isCloseError(err)
+	peerClosed := closeReceived(err)
 	msg := closeNormal
 	switch {
 	case c.ctx.Err() != nil:
@@ -110,7 +113,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	if pg != nil && pg.stopAndWait() {
 		return ErrPongTimeout
 	}
-	if peerClosed {
+	if peerClosed || c.wire.closeSeen.Load() {
 		// Both close frames have crossed: the peer sends nothing more and
 		// waits for the server to close the TCP connection (RFC 6455
 		// §7.1.1), so there is nothing to drain.
@@ -172,11 +175,15 @@ func handlerResult(err error) error {
 	return err
 }
 
-// isCloseError is errors.As for *gws.CloseError, without allocating.
-func isCloseError(err error) bool {
+// closeReceived reports whether err is the peer's close frame: a
+// *gws.CloseError (found without allocating, unlike errors.As) other than
+// the 1006 (abnormal closure) gorilla makes up when the stream ends
+// without one. A peer that vanished, perhaps in the middle of a message
+// the handler was answering, must not be answered 1000.
+func closeReceived(err error) bool {
 	for err != nil {
-		if _, ok := err.(*gws.CloseError); ok {
-			return true
+		if ce, ok := err.(*gws.CloseError); ok {
+			return ce.Code != gws.CloseAbnormalClosure
 		}
 		err = errors.Unwrap(err)
 	}

@@ -5,10 +5,13 @@ import (
 	"bytes"
 	"crypto/sha1"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	gws "github.com/gorilla/websocket"
 
@@ -40,7 +43,7 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 		p:       p,
 		req:     r,
 		sub:     p.subprotocol(r.Header),
-		deflate: p.opts.EnableCompression && offersDeflate(r.Header["Sec-Websocket-Extensions"]),
+		deflate: p.opts.EnableCompression && decompressorField.ok && honoursDeflate(r.Header["Sec-Websocket-Extensions"]),
 	}
 	h := s.Header
 	for k := range h {
@@ -87,12 +90,23 @@ func hasPrefixFold(s, prefix string) bool {
 }
 
 // offersDeflate reports whether gorilla would negotiate permessage-deflate
-// for these Sec-WebSocket-Extensions field lines: it is gorilla's parser
-// (parseExtensions, v1.5.3), which skips the rest of a field line at the
-// first malformed extension and compares the name case-sensitively,
-// reduced to the answer, without allocating. FuzzOffersDeflate holds it to
-// gorilla's own decision.
-func offersDeflate(lines []string) bool {
+// for these Sec-WebSocket-Extensions field lines, whatever the offer's
+// parameters. FuzzOffersDeflate holds it to gorilla's own decision, and
+// with it the parser honoursDeflate shares.
+func offersDeflate(lines []string) bool { return scanDeflate(lines, false) }
+
+// honoursDeflate reports whether one of the permessage-deflate offers in
+// these field lines can be honoured by gorilla's only mode (see
+// deflateParam); an offer that cannot is declined (RFC 7692 §7), and a
+// later one may be accepted.
+func honoursDeflate(lines []string) bool { return scanDeflate(lines, true) }
+
+// scanDeflate is gorilla's parser (parseExtensions, v1.5.3), which skips
+// the rest of a field line at the first malformed extension and compares
+// names case-sensitively, reduced to the answer, without allocating. With
+// strict, a permessage-deflate offer counts only if deflateParam accepts
+// each of its parameters.
+func scanDeflate(lines []string, strict bool) bool {
 line:
 	for _, s := range lines {
 		for {
@@ -101,6 +115,7 @@ line:
 			if name == "" {
 				continue line
 			}
+			good, seen := true, 0
 			for {
 				s = skipSpace(s)
 				if !strings.HasPrefix(s, ";") {
@@ -112,17 +127,24 @@ line:
 					continue line
 				}
 				s = skipSpace(s)
+				value, hasValue := "", false
 				if strings.HasPrefix(s, "=") {
-					s = skipSpace(skipTokenOrQuoted(skipSpace(s[1:])))
+					v := skipSpace(s[1:])
+					s = skipTokenOrQuoted(v)
+					value, hasValue = v[:len(v)-len(s)], true
+					s = skipSpace(s)
 				}
 				if s != "" && s[0] != ',' && s[0] != ';' {
 					continue line
+				}
+				if strict && name == "permessage-deflate" {
+					good = good && deflateParam(param, value, hasValue, &seen)
 				}
 			}
 			if s != "" && s[0] != ',' {
 				continue line
 			}
-			if name == "permessage-deflate" {
+			if name == "permessage-deflate" && good {
 				return true
 			}
 			if s == "" {
@@ -130,6 +152,64 @@ line:
 			}
 			s = s[1:]
 		}
+	}
+	return false
+}
+
+// deflateParam reports whether gorilla's permessage-deflate can honour an
+// offer's parameter (RFC 7692 §7.1), value being as written (a token or a
+// quoted string); seen collects the parameters met in the offer, since
+// one named twice declines it. gorilla compresses each message on its own
+// with a 32 KiB window, and inflates whatever window a client uses:
+//
+//   - server_no_context_takeover, client_no_context_takeover (no value):
+//     the 101 announces both anyway.
+//   - server_max_window_bits: only 15, gorilla's window; a smaller one
+//     (which a client offers because it cannot inflate more) cannot be
+//     honoured.
+//   - client_max_window_bits, bare or 8 to 15: the client says what it may
+//     use; the server need not answer it, and inflates any window.
+//
+// Any other parameter, or a value out of its range, declines the offer.
+func deflateParam(name, value string, hasValue bool, seen *int) bool {
+	bit := 0
+	ok := false
+	switch name {
+	case "server_no_context_takeover":
+		bit, ok = 1, !hasValue
+	case "client_no_context_takeover":
+		bit, ok = 2, !hasValue
+	case "server_max_window_bits":
+		bit, ok = 4, hasValue && unquote(value) == "15"
+	case "client_max_window_bits":
+		bit, ok = 8, !hasValue || windowBits(unquote(value))
+	}
+	if !ok || *seen&bit != 0 {
+		return false
+	}
+	*seen |= bit
+	return true
+}
+
+// unquote returns the content of a quoted string without escapes (RFC 7692
+// §7.1: a quoted value must be a token once unquoted, and a window size is
+// digits), or a token as is; "" for anything else.
+func unquote(v string) string {
+	if !strings.HasPrefix(v, `"`) {
+		return v
+	}
+	if len(v) < 2 || !strings.HasSuffix(v, `"`) || strings.Contains(v, `\`) {
+		return ""
+	}
+	return v[1 : len(v)-1]
+}
+
+// windowBits reports whether v is a window size: 8 to 15, without a
+// leading zero.
+func windowBits(v string) bool {
+	switch v {
+	case "8", "9", "10", "11", "12", "13", "14", "15":
+		return true
 	}
 	return false
 }
@@ -212,16 +292,72 @@ func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 var (
 	errNoResponse = errors.New("websocket: the switch response was written by the negotiator")
 	errNot101     = errors.New("websocket: gorilla's first write was not its 101")
+	errPeerGone   = errors.New("websocket: the peer's stream ended without a close frame; nothing more is sent")
 )
 
 // wireConn is the net.Conn gorilla runs on: the negotiator's connection
 // (whose first reads return the client's early bytes), except that
 // gorilla's 101, which it writes whole with its first Write, is dropped:
-// the negotiator has written the 101 already. Every later write goes
-// through.
+// the negotiator has written the 101 already.
+//
+// It also sees every frame gorilla reads and writes (see frames.go). A
+// read stops before a frame that breaks a rule gorilla does not enforce;
+// gorilla's next read, once it has used the bytes before it, sends the
+// close frame the rule calls for and fails, as gorilla's own protocol
+// errors do, and so does every read after it. A close frame that would say
+// "normal" while a message is half sent says 1011 instead; and once the
+// peer's stream has ended without a close frame, no data frame is written
+// (nothing could finish the message it belongs to).
 type wireConn struct {
 	*negotiate.Conn
+	c       *Conn
 	dropped bool // gorilla's 101 has been dropped
+
+	in        inbound    // read side, gorilla's reading goroutine only
+	failed    *violation // the rule broken; every later read fails
+	closeSent bool       // the close frame for failed was sent
+	out       outbound   // write side, under gorilla's write lock
+
+	peerGone  atomic.Bool // the peer's stream ended without a close frame
+	closeSeen atomic.Bool // the peer's close frame arrived
+}
+
+func (w *wireConn) Read(p []byte) (int, error) {
+	if w.failed != nil {
+		return 0, w.failRead(w.failed)
+	}
+	n, err := w.Conn.Read(p)
+	if n > 0 {
+		k, v := w.in.scan(p[:n])
+		if w.in.closed {
+			w.closeSeen.Store(true)
+		}
+		if v != nil {
+			w.failed = v
+			if k > 0 {
+				return k, nil
+			}
+			return 0, w.failRead(v)
+		}
+	}
+	if err != nil && !w.in.closed {
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() {
+			w.peerGone.Store(true)
+		}
+	}
+	return n, err
+}
+
+// failRead fails reading with v: the first time, it sends v's close
+// frame.
+func (w *wireConn) failRead(v *violation) error {
+	w.failed = v
+	if !w.closeSent {
+		w.closeSent = true
+		_ = w.c.Conn.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(v.code, v.reason), time.Now().Add(w.c.p.opts.CloseTimeout))
+	}
+	return v.err
 }
 
 func (w *wireConn) Write(p []byte) (int, error) {
@@ -234,6 +370,25 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
+	if w.out.remaining > 0 {
+		w.out.remaining -= min(w.out.remaining, uint64(len(p)))
+		return w.Conn.Write(p)
+	}
+	if op, fin, n, hlen, ok := parseServerHeader(p); ok {
+		switch {
+		case op < opClose:
+			if w.peerGone.Load() {
+				return 0, errPeerGone
+			}
+			w.out.open = !fin
+		case op == opClose && w.out.open && (n < 2 || len(p) >= hlen+2 && binary.BigEndian.Uint16(p[hlen:]) == gws.CloseNormalClosure):
+			if _, err := w.Conn.Write(closeUnfinished); err != nil {
+				return 0, err
+			}
+			return len(p), nil
+		}
+		w.out.remaining = n - min(n, uint64(len(p)-hlen))
+	}
 	return w.Conn.Write(p)
 }
 
@@ -243,7 +398,8 @@ var gorilla101 = []byte("HTTP/1.1 101 ")
 // writes reaches the client.
 func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	p := c.p
-	c.wire.Conn = nc
+	c.wire.Conn, c.wire.c = nc, c
+	c.wire.in.validate, c.wire.in.deflate = !p.opts.SkipUTF8Validation, c.deflate
 	var small *bufio.ReadWriter
 	switch hb := nc.Buffers(); {
 	case hb != nil && p.ownReader && p.ownWriter:

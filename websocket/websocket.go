@@ -17,8 +17,9 @@ import (
 
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
-// limit, gorilla's 4 KiB buffers, no pings and a 5s close wait. The 101
-// itself is bounded by the negotiator's Options.HandshakeTimeout.
+// limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers, no
+// pings and a 5s close wait. The 101 itself is bounded by the negotiator's
+// Options.HandshakeTimeout.
 type Options struct {
 	// Subprotocols lists the subprotocols the server speaks
 	// (Sec-WebSocket-Protocol). Each must be a token; they are compared
@@ -40,24 +41,53 @@ type Options struct {
 	// (and port, if it has one) of the request's Origin, as
 	// "*.example.com" or "localhost:*". Requests from the same origin
 	// (Origin's host equal to the request's Host) always pass. Every other
-	// request that carries an Origin is refused with 403.
+	// request that carries an Origin is refused with 403, unless
+	// CheckOrigin allows it.
 	OriginPatterns []string
+
+	// CheckOrigin, if set, decides about a request that carries one Origin
+	// which is neither the request's own nor matched by OriginPatterns:
+	// the request passes if it returns true, and is refused with 403
+	// otherwise. It sees every such Origin as the browser sent it, opaque
+	// ones ("null") included, so it can also decide on the scheme
+	// ("https://" only) that the patterns do not look at. It runs on the
+	// request's goroutine, before the gate and Authorize, and must not
+	// write to the request. It only widens the default; to narrow it (the
+	// same origin refused over http, say), refuse in the negotiator's
+	// Authorize hook.
+	CheckOrigin func(r *http.Request) bool
 
 	// InsecureSkipOriginCheck turns the Origin check off: any web page the
 	// user visits may then open a WebSocket to this server with the user's
-	// cookies (cross-site WebSocket hijacking). Prefer OriginPatterns.
+	// cookies (cross-site WebSocket hijacking). Prefer OriginPatterns or
+	// CheckOrigin. It overrides both.
 	InsecureSkipOriginCheck bool
 
 	// EnableCompression negotiates permessage-deflate (RFC 7692) when the
-	// client offers it, in gorilla's only mode: no context takeover either
-	// way.
+	// client offers it with parameters gorilla's only mode can honour: no
+	// context takeover either way, a 32 KiB window (see Compression in the
+	// package documentation).
 	EnableCompression bool
 
-	// ReadLimit is the largest message the handler may read, in bytes.
-	// A bigger message closes the connection with 1009 (message too big)
-	// and the read returns [gws.ErrReadLimit]. 0 means 1 MiB; -1 means no
-	// limit (a peer may then make the server buffer any amount).
+	// ReadLimit is the largest message the handler may read, in bytes,
+	// counted as the handler gets them: inflated, for a compressed message
+	// (whose bytes on the wire may not exceed it either). A bigger message
+	// closes the connection with 1009 (message too big) and the read
+	// returns [gws.ErrReadLimit]; at most ReadLimit bytes of it reach the
+	// handler, and at most one more is ever inflated. 0 means 1 MiB; -1
+	// means no limit (a peer may then make the server buffer, or inflate,
+	// any amount).
 	ReadLimit int64
+
+	// SkipUTF8Validation turns off the check that each text message is
+	// valid UTF-8 (RFC 6455 §8.1), which by default fails the connection
+	// with 1007 and makes the read return [ErrInvalidUTF8]. Without it a
+	// handler gets whatever bytes the peer sent, and one that relays them
+	// to other clients (a chat room) makes every conforming client among
+	// them close with 1007. The check costs one pass over each text
+	// message's bytes as they arrive (see BenchmarkReadText); binary
+	// messages are never checked.
+	SkipUTF8Validation bool
 
 	// PingInterval, if not 0, sends a ping every interval and closes the
 	// connection (reporting [ErrPongTimeout]) when nothing at all arrives
@@ -105,6 +135,10 @@ const (
 // reported as [negotiate.ConnInfo].Err to the negotiator's
 // [negotiate.Options].OnClose.
 var ErrPongTimeout = errors.New("websocket: peer did not answer a ping in time")
+
+// ErrInvalidUTF8 is the read error of a text message that is not valid
+// UTF-8 (RFC 6455 §8.1); the peer gets close 1007.
+var ErrInvalidUTF8 = errors.New("websocket: invalid UTF-8 in a text message")
 
 // protocol is one configured WebSocket endpoint. Everything a handshake
 // needs that does not depend on the request is computed here, once.
