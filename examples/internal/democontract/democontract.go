@@ -236,7 +236,7 @@ func stats(t *testing.T, p *testkit.Program) {
 	ws, _ := dialWS(t, gws.Dialer{}, p, "/ws")
 	stream, _ := testkit.Dial(t, p.URL+"/", []string{"echo/1"}, nil)
 	testkit.RoundTrip(t, stream, "x")
-	h2 := h2cDial(t, p, "/proto")
+	h2, _ := h2cDial(t, p, "/proto")
 	testkit.Raw(t, p.Addr(), testkit.UpgradeRequest("/ws", "websocket")) // refused: no key
 	s = readStats(t, p)
 	want := map[string]int{"websocket": 1, "h2c": 1, "echo": 1}
@@ -257,14 +257,15 @@ func stats(t *testing.T, p *testkit.Program) {
 	})
 }
 
-// h2cDial upgrades a new connection to h2c with GET path as stream 1.
-func h2cDial(t *testing.T, p *testkit.Program, path string) *h2ctest.Client {
+// h2cDial upgrades a new connection to h2c with GET path as stream 1, and
+// returns the client and stream 1's response.
+func h2cDial(t *testing.T, p *testkit.Program, path string) (*h2ctest.Client, *h2ctest.Response) {
 	t.Helper()
 	cl, first, err := h2ctest.Upgrade(testkit.DialTCP(t, p.Addr()), h2ctest.RequestHead("GET", path, p.Addr()), nil)
 	if err != nil || first == nil {
 		t.Fatalf("h2c upgrade at %s: %v, switched %v", path, err, first != nil)
 	}
-	return cl
+	return cl, first
 }
 
 // Upgrade: h2c switches on any path, /ws and /chat included (the any-path
@@ -280,10 +281,7 @@ func h2cUpgrade(t *testing.T, p *testkit.Program) {
 		{"/ws", 426, ""}, // stream 1 is an HTTP/2 GET /ws, which never switches
 		{"/chat", 426, ""},
 	} {
-		cl, first, err := h2ctest.Upgrade(testkit.DialTCP(t, p.Addr()), h2ctest.RequestHead("GET", tc.path, p.Addr()), nil)
-		if err != nil || first == nil {
-			t.Fatalf("h2c upgrade at %s: %v, switched %v", tc.path, err, first != nil)
-		}
+		cl, first := h2cDial(t, p, tc.path)
 		if first.Status != tc.status || tc.body != "" && string(first.Body) != tc.body {
 			t.Errorf("h2c at %s: stream 1 %d %q, want %d %q", tc.path, first.Status, first.Body, tc.status, tc.body)
 		}
@@ -427,7 +425,7 @@ func shutdown(t *testing.T, p *testkit.Program) {
 	chatter, _ := dialWS(t, gws.Dialer{Subprotocols: []string{"chat.v1"}}, p, "/chat")
 	stream, _ := testkit.Dial(t, p.URL+"/any", []string{"echo/1"}, nil)
 	testkit.RoundTrip(t, stream, "hi")
-	h2 := h2cDial(t, p, "/proto")
+	h2, _ := h2cDial(t, p, "/proto")
 
 	// A plain request in flight: its handler is reading the body (the 100
 	// Continue says so) when the signal comes.
