@@ -28,6 +28,13 @@ type Dialer struct {
 	// MaxRefusalBytes bounds the body of a refusal kept in the [*Error].
 	// Default 64 KiB.
 	MaxRefusalBytes int64
+	// MaxResponseHeaderBytes bounds the server's response heads together:
+	// the final head and every interim (1xx) head before it. Default
+	// 64 KiB. A server past it, or one that sends more than eight interim
+	// responses, fails the dial at once with an error that says which,
+	// without reading further: a hostile server cannot make Dial read an
+	// endless head into memory.
+	MaxResponseHeaderBytes int64
 }
 
 // ErrBadSwitch is wrapped by the error [Dialer.Dial] returns for a 101 that
@@ -46,7 +53,8 @@ func (d *Dialer) Dial(ctx context.Context, rawURL string, offer []string, header
 	if err != nil {
 		return nil, nil, fmt.Errorf("negotiate: dial: %w", err)
 	}
-	c := upgrade.Client{NetDial: d.NetDial, TLSConfig: d.TLSConfig, Timeout: d.HandshakeTimeout, MaxRefusalBytes: d.MaxRefusalBytes}
+	c := upgrade.Client{NetDial: d.NetDial, TLSConfig: d.TLSConfig, Timeout: d.HandshakeTimeout,
+		MaxRefusalBytes: d.MaxRefusalBytes, MaxResponseHeaderBytes: d.MaxResponseHeaderBytes}
 	res, err := c.Do(ctx, &upgrade.Request{URL: u, Header: header, Offer: offer})
 	var resp *http.Response
 	if res != nil {

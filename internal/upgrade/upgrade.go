@@ -3,7 +3,11 @@
 // tunnel in package protocols, and the switchyard inspector. It dials
 // (TCP, or TLS offering only http/1.1), sends one upgrade request, reads
 // the response head after any interim 1xx, and judges a 101 by one rule
-// ([CheckSwitch]).
+// ([CheckSwitch]). It reads what the server sends under bounds, so that a
+// hostile or broken server costs it little: the response heads together
+// (interim 1xx heads included) up to Client.MaxResponseHeaderBytes, at
+// most [MaxInterim] interim responses, a refusal's body up to
+// Client.MaxRefusalBytes, all within Client.Timeout.
 package upgrade
 
 import (
@@ -28,7 +32,21 @@ import (
 const (
 	DefaultTimeout         = 10 * time.Second
 	DefaultMaxRefusalBytes = 64 << 10
+	// DefaultMaxResponseHeaderBytes bounds the response heads: ample for
+	// any 101 or refusal (net/http's server allows 1 MiB for a request's
+	// head, its Transport 10 MB for a response's, both for every kind of
+	// response), small enough that a server sending an endless head costs
+	// little.
+	DefaultMaxResponseHeaderBytes = 64 << 10
 )
+
+// MaxInterim is how many interim (1xx) responses may come before the
+// final one: a 100 Continue and a few 103 Early Hints are all a server has
+// reason to send.
+const MaxInterim = 8
+
+// headSlack is what the head reader may read beyond a head: its buffer.
+const headSlack = 4096
 
 // Client sends upgrade requests. The zero value is usable.
 type Client struct {
@@ -43,6 +61,11 @@ type Client struct {
 	// MaxRefusalBytes bounds the body of a refusal that is kept. Default
 	// DefaultMaxRefusalBytes.
 	MaxRefusalBytes int64
+	// MaxResponseHeaderBytes bounds the response heads together, the
+	// interim heads and the final one: past it the exchange fails with
+	// ErrHeadTooLarge without reading further. Default
+	// DefaultMaxResponseHeaderBytes.
+	MaxResponseHeaderBytes int64
 	// Wrap, if set, wraps the connection once it is open (and after TLS),
 	// before anything is written: the inspector times reads through it.
 	Wrap func(net.Conn) net.Conn
@@ -81,6 +104,25 @@ type Result struct {
 
 // ErrBadSwitch is wrapped by the error for a 101 that is not valid.
 var ErrBadSwitch = errors.New("invalid 101 response")
+
+// ErrHeadTooLarge is wrapped by the error for response heads over
+// Client.MaxResponseHeaderBytes, and ErrTooManyInterim by the error for
+// more than [MaxInterim] interim responses. Their texts name the server as
+// the subject: "the server's response heads are over 65536 bytes".
+var (
+	ErrHeadTooLarge   = errors.New("response heads are over the limit")
+	ErrTooManyInterim = errors.New("too many interim responses")
+)
+
+// boundError says which bound a server passed, with its value, and wraps
+// the sentinel of that bound.
+type boundError struct {
+	msg string
+	err error
+}
+
+func (e *boundError) Error() string { return e.msg }
+func (e *boundError) Unwrap() error { return e.err }
 
 // Addr returns the host:port to dial for u and whether it is secure
 // (https, wss). A missing port is the scheme's default.
@@ -209,17 +251,30 @@ func (c *Client) exchange(nc net.Conn, req *Request, res *Result) (*bufio.Reader
 	if _, err := nc.Write(res.RequestHead); err != nil {
 		return nil, err
 	}
+	maxHead := c.MaxResponseHeaderBytes
+	if maxHead <= 0 {
+		maxHead = DefaultMaxResponseHeaderBytes
+	}
 	var heads bytes.Buffer
-	tee := &headTee{r: nc, w: &heads, on: true}
-	br := bufio.NewReader(tee)
+	// The tee stops reading a little past the bound (the reader's buffer
+	// may hold what follows a head), so that an endless head is not read
+	// into memory; the exact bound is checked on what the heads used.
+	tee := &headTee{r: nc, w: &heads, on: true, limit: maxHead + headSlack}
+	br := bufio.NewReaderSize(tee, headSlack)
 	hreq := &http.Request{Method: req.Method}
 	if hreq.Method == "" {
 		hreq.Method = http.MethodGet
 	}
-	for {
+	for interim := 0; ; interim++ {
+		if interim > MaxInterim {
+			return nil, &boundError{fmt.Sprintf("the server sent more than %d interim (1xx) responses", MaxInterim), ErrTooManyInterim}
+		}
 		resp, err := http.ReadResponse(br, hreq)
 		// What the tee saw, less what the reader holds beyond the head.
 		res.ResponseHeads = heads.Bytes()[:heads.Len()-br.Buffered()]
+		if int64(len(res.ResponseHeads)) > maxHead || tee.over {
+			return nil, &boundError{fmt.Sprintf("the server's response heads are over %d bytes", maxHead), ErrHeadTooLarge}
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -241,18 +296,30 @@ func (c *Client) exchange(nc net.Conn, req *Request, res *Result) (*bufio.Reader
 	}
 }
 
-// headTee copies what it reads to w while on.
+// headTee copies what it reads to w while on, and then reads no more than
+// limit bytes in all.
 type headTee struct {
-	r  io.Reader
-	w  *bytes.Buffer
-	on bool
+	r     io.Reader
+	w     *bytes.Buffer
+	on    bool
+	limit int64
+	over  bool // the limit was reached
 }
 
 func (t *headTee) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if t.on {
-		t.w.Write(p[:n])
+	if !t.on {
+		return t.r.Read(p)
 	}
+	room := t.limit - int64(t.w.Len())
+	if room <= 0 {
+		t.over = true
+		return 0, ErrHeadTooLarge
+	}
+	if int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := t.r.Read(p)
+	t.w.Write(p[:n])
 	return n, err
 }
 

@@ -1,7 +1,10 @@
 package upgrade_test
 
 import (
+	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -137,4 +140,67 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+// The response heads are read under a bound (issue 12, defect 11): their
+// bytes together, interim heads included, up to MaxResponseHeaderBytes,
+// and at most eight interim responses before the final one. A server past
+// either gets an error saying which, as soon as it is past, not at the
+// timeout; the bounds themselves are allowed.
+func TestResponseHeadBounds(t *testing.T) {
+	t.Parallel()
+	const limit = 1024
+	final := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nConnection: Upgrade\r\n"
+	// padded is a final 101 head of exactly n bytes.
+	padded := func(n int) string {
+		pad := n - len(final) - len("X-Pad: \r\n\r\n")
+		return final + "X-Pad: " + strings.Repeat("p", pad) + "\r\n\r\n"
+	}
+	continue100 := "HTTP/1.1 100 Continue\r\n\r\n"
+	for _, tc := range []struct {
+		name, response string
+		max            int64 // 0: the default
+		err            error // nil: switched
+		says           string
+	}{
+		{"head at the limit", padded(limit), limit, nil, ""},
+		{"head a byte over", padded(limit + 1), limit, upgrade.ErrHeadTooLarge, "response heads are over 1024 bytes"},
+		{"interim heads count", continue100 + padded(limit-len(continue100)), limit, nil, ""},
+		{"interim heads count, a byte over", continue100 + padded(limit-len(continue100)+1), limit, upgrade.ErrHeadTooLarge, "over 1024 bytes"},
+		{"endless header line", final + "X-Endless: " + strings.Repeat("a", 4<<20), 0, upgrade.ErrHeadTooLarge, "over 65536 bytes"},
+		{"endless status line", "HTTP/1.1 101 " + strings.Repeat("a", 4<<20), 0, upgrade.ErrHeadTooLarge, "over 65536 bytes"},
+		{"eight interim responses", strings.Repeat(continue100, 8) + final + "\r\n", 0, nil, ""},
+		{"nine interim responses", strings.Repeat(continue100, 9) + final + "\r\n", 0, upgrade.ErrTooManyInterim, "more than 8 interim (1xx) responses"},
+		{"a flood of 100 Continue", strings.Repeat(continue100, 1000), 0, upgrade.ErrTooManyInterim, "more than 8"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+				if _, err := io.WriteString(c, tc.response+"behind"); err == nil {
+					_, _ = io.Copy(io.Discard, c) // then wait: only the bound ends the exchange
+				}
+			})
+			c := upgrade.Client{MaxResponseHeaderBytes: tc.max, Timeout: testkit.Timeout}
+			res, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
+			if tc.err == nil {
+				if err != nil {
+					t.Fatalf("Do = %v, want a switch", err)
+				}
+				defer res.Conn.Close()
+				if got := testkit.ReadAll(t, io.LimitReader(res.Conn, 6)); got != "behind" {
+					t.Errorf("read %q behind the 101, want %q", got, "behind")
+				}
+				return
+			}
+			if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("Do = %v, want %v saying %q", err, tc.err, tc.says)
+			}
+			if res == nil || res.Conn != nil || res.Response != nil {
+				t.Errorf("Result = %+v, want one with no connection and no final response", res)
+			}
+			if max := tc.max; max > 0 && int64(len(res.ResponseHeads)) > max+4096 {
+				t.Errorf("kept %d bytes of heads, want at most the bound and a buffer", len(res.ResponseHeads))
+			}
+		})
+	}
 }
