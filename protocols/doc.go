@@ -23,10 +23,10 @@
 //
 // A [Tunnel] forwards upgrades to a backend, as a protocol registered under
 // the tokens it forwards ([Tunnel.Protocol]) or as middleware that forwards
-// whatever the client offers ([Tunnel.Middleware]). The negotiator still
-// selects, gates (limits, Authorize, shutdown) and tracks each connection;
-// the tunnel then, on the request's goroutine and before the client is
-// switched:
+// whatever the client offers first ([Tunnel.Middleware]). The negotiator
+// still selects, gates (limits, Authorize, shutdown) and tracks each
+// connection; the tunnel then, on the request's goroutine and before the
+// client is switched:
 //
 //   - dials the backend and sends it the upgrade request: the method, the
 //     backend URL's path prefix joined with the request's path and query,
@@ -40,14 +40,36 @@
 //     default responder writes as one line of plain text, with
 //     Connection: close;
 //   - answers 502 when the backend cannot be reached, closes without
-//     answering, does not speak HTTP/1.1, or answers with a 101 that is not
-//     valid (its Upgrade does not name exactly the offered token, or its
-//     Connection does not list upgrade), and 504 when it does not answer
-//     within the Dialer's HandshakeTimeout. The reason says which; the cause
-//     goes to TunnelOptions.Logger, not to the client;
+//     answering, does not speak HTTP/1.1, sends response heads over the
+//     Dialer's MaxResponseHeaderBytes (64 KiB by default, interim heads
+//     included) or more than eight interim (1xx) responses, or answers
+//     with a 101 that is not valid (its Upgrade does not name exactly the
+//     offered token, or its Connection does not list upgrade), and 504
+//     when it does not answer within the Dialer's HandshakeTimeout. The
+//     reason says which; the cause goes to TunnelOptions.Logger, not to
+//     the client;
 //   - on a valid 101, adds the backend's end-to-end 101 fields to the
 //     switch response, which the negotiator writes (with the fields
 //     Authorize set), and the request's handler returns.
+//
+// End-to-end fields are all but the hop-by-hop ones (RFC 9110 §7.6.1):
+// Connection, Keep-Alive, Proxy-Connection, Proxy-Authenticate,
+// Proxy-Authorization, TE, Trailer, Transfer-Encoding, Upgrade (but a
+// 426's), and every field the Connection field names, in the request the
+// backend gets as in the 101 and the refusals the client gets.
+//
+// Before the negotiator chooses it, the tunnel refuses with 431 a request
+// whose Upgrade field holds more than 64 offers, or spans more than 64
+// lines or 4096 bytes: no client has reason to offer more than a few
+// protocols, and so the tunnel's work on a request stays small whatever
+// the request holds. [Tunnel.Middleware]'s work on an Upgrade field of
+// any size grows with the size, not with its square.
+//
+// The exchange with the backend is bounded by the Dialer alone, not by the
+// request's context: net/http cancels that context when it reads the
+// client's FIN, and a client may send its payload behind its head and
+// half-close before the backend has answered. Its payload reaches the
+// backend once the tunnel is joined, and the backend's answer the client.
 //
 // The switched connection is then joined to the backend's as [Join] does,
 // on the negotiator's goroutine: bytes the client sent early and bytes the

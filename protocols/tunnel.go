@@ -1,6 +1,7 @@
 package protocols
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/internal/upgrade"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -34,9 +36,13 @@ type TunnelOptions struct {
 	// Dialer makes the exchange with the backend: its NetDial opens the
 	// connection, its TLSConfig is used for an https backend, its
 	// HandshakeTimeout bounds the exchange from dialing to the backend's
-	// response head (past it the client gets 504), and its MaxRefusalBytes
-	// bounds the body of a backend's refusal relayed to the client. Nil
-	// means a zero Dialer, with the defaults its fields document.
+	// response head (past it the client gets 504), its MaxRefusalBytes
+	// bounds the body of a backend's refusal relayed to the client, and
+	// its MaxResponseHeaderBytes the backend's response heads (past it,
+	// or past eight interim responses, the client gets 502 at once). Nil
+	// means a zero Dialer, with the defaults its fields document. The
+	// exchange is bounded by these alone, not by the request's context,
+	// which net/http cancels when a client half-closes after its payload.
 	Dialer *negotiate.Dialer
 
 	// Logger receives the causes of 502 and 504 answers (Info), which the
@@ -71,10 +77,11 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 	if t.opts.Dialer != nil {
 		d = *t.opts.Dialer
 	}
-	if d.HandshakeTimeout < 0 || d.MaxRefusalBytes < 0 {
-		return nil, errors.New("protocols: tunnel: negative Dialer.HandshakeTimeout or MaxRefusalBytes")
+	if d.HandshakeTimeout < 0 || d.MaxRefusalBytes < 0 || d.MaxResponseHeaderBytes < 0 {
+		return nil, errors.New("protocols: tunnel: negative Dialer.HandshakeTimeout, MaxRefusalBytes or MaxResponseHeaderBytes")
 	}
-	t.client = upgrade.Client{NetDial: d.NetDial, TLSConfig: d.TLSConfig, Timeout: d.HandshakeTimeout, MaxRefusalBytes: d.MaxRefusalBytes}
+	t.client = upgrade.Client{NetDial: d.NetDial, TLSConfig: d.TLSConfig, Timeout: d.HandshakeTimeout,
+		MaxRefusalBytes: d.MaxRefusalBytes, MaxResponseHeaderBytes: d.MaxResponseHeaderBytes}
 	t.proto = negotiate.Protocol{Check: t.check, Accept: t.accept}
 	return t, nil
 }
@@ -85,10 +92,11 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 func (t *Tunnel) Protocol() negotiate.Protocol { return t.proto }
 
 // Middleware returns middleware that tunnels an upgrade of any token
-// through n; what the client offers decides. A request that is not an
-// upgrade, or that is not tunnelled (it offers h2c, say), goes to the next
-// handler without its Upgrade field and "upgrade" Connection option, so a
-// reverse proxy behind it cannot forward the offer itself.
+// through n; what the client offers decides: its first offer is the one
+// tunnelled. A request that is not an upgrade, or that is not tunnelled
+// (it offers h2c, say), goes to the next handler without its Upgrade field
+// and "upgrade" Connection option, so a reverse proxy behind it cannot
+// forward the offer itself.
 func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,17 +104,15 @@ func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Han
 				next.ServeHTTP(w, withoutUpgrade(r))
 				return
 			}
-			// A registry of what this request offers: the negotiator
-			// still parses, selects, gates, tracks and refuses.
+			// A registry of the client's first offer: the tunnel's check
+			// passes every offer or none, so in the client's order the
+			// first is the one chosen, and the negotiator still parses,
+			// validates, selects, gates, tracks and refuses. Registering
+			// every offer cost the square of their number.
 			reg := new(negotiate.Registry)
-			if offers, err := negotiate.Offers(r); err == nil {
-				seen := make(map[string]bool, len(offers))
-				for _, o := range offers {
-					if k := strings.ToLower(o); !seen[k] {
-						seen[k] = true
-						reg.Register(o, t.proto)
-					}
-				}
+			l := httpsyntax.List{Lines: r.Header["Upgrade"]}
+			if first, ok := l.Next(); ok && upgrade.ValidOffer(first) {
+				reg.Register(first, t.proto)
 			}
 			if !n.Upgrade(w, r, reg) {
 				next.ServeHTTP(w, withoutUpgrade(r))
@@ -139,18 +145,51 @@ func withoutUpgrade(r *http.Request) *http.Request {
 	return r2
 }
 
-// check ignores every request that offers h2c, unless allowed: the token
-// the negotiator would choose is not known here, and a client that offers
-// h2c is served well enough by HTTP/1.1.
+// Bounds of the Upgrade field a tunnel considers: no client has reason to
+// offer more than a few protocols.
+const (
+	maxOffers       = 64
+	maxUpgradeBytes = 4096
+)
+
+var errTooManyOffers = &negotiate.Error{Status: http.StatusRequestHeaderFieldsTooLarge,
+	Reason: fmt.Sprintf("request header fields too large: the tunnel considers at most %d offered protocols in at most %d bytes of Upgrade field", maxOffers, maxUpgradeBytes)}
+
+// check refuses an Upgrade field over the tunnel's bounds (431), and
+// ignores every request that offers h2c, unless allowed: the token the
+// negotiator would choose is not known here, and a client that offers h2c
+// is served well enough by HTTP/1.1. The negotiator calls check once for
+// each offer of a token the tunnel is registered under, so its cost must
+// not grow with the field: the bounds are checked first on the lines'
+// lengths, then at most maxUpgradeBytes are read.
 func (t *Tunnel) check(r *http.Request) error {
-	if t.opts.AllowH2C {
-		return nil
+	lines := r.Header["Upgrade"]
+	if len(lines) > maxOffers {
+		return errTooManyOffers
 	}
-	offers, _ := negotiate.Offers(r)
-	for _, o := range offers {
-		if name, _, _ := strings.Cut(o, "/"); strings.EqualFold(name, "h2c") {
-			return negotiate.ErrIgnore
+	size := 0
+	for _, l := range lines {
+		size += len(l)
+	}
+	if size > maxUpgradeBytes {
+		return errTooManyOffers
+	}
+	h2c := false
+	l := httpsyntax.List{Lines: lines}
+	for n := 1; ; n++ {
+		o, ok := l.Next()
+		if !ok {
+			break
 		}
+		if n > maxOffers {
+			return errTooManyOffers
+		}
+		if name, _, _ := strings.Cut(o, "/"); strings.EqualFold(name, "h2c") {
+			h2c = true
+		}
+	}
+	if h2c && !t.opts.AllowH2C {
+		return negotiate.ErrIgnore
 	}
 	return nil
 }
@@ -163,7 +202,11 @@ func (t *Tunnel) check(r *http.Request) error {
 func (t *Tunnel) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
 	r := s.Request
 	req := t.request(r, s.Token)
-	res, err := t.client.Do(r.Context(), req)
+	// Not under the request's context: net/http cancels it when it reads
+	// the client's FIN, and a client may send its payload and half-close
+	// before the backend has answered. The Dialer's HandshakeTimeout
+	// bounds the exchange instead.
+	res, err := t.client.Do(context.WithoutCancel(r.Context()), req)
 	if err != nil {
 		return nil, t.gatewayError(r, res, err)
 	}
@@ -302,6 +345,14 @@ func (t *Tunnel) gatewayError(r *http.Request, res *upgrade.Result, err error) *
 	switch {
 	case errors.Is(err, upgrade.ErrBadSwitch):
 		reason = "bad gateway: the backend sent an " + err.Error()
+	case errors.Is(err, upgrade.ErrHeadTooLarge):
+		max := t.client.MaxResponseHeaderBytes
+		if max == 0 {
+			max = upgrade.DefaultMaxResponseHeaderBytes
+		}
+		reason = fmt.Sprintf("bad gateway: the backend's response heads are over %d bytes", max)
+	case errors.Is(err, upgrade.ErrTooManyInterim):
+		reason = fmt.Sprintf("bad gateway: the backend sent more than %d interim (1xx) responses", upgrade.MaxInterim)
 	case res == nil:
 		reason = "bad gateway: the backend could not be reached"
 	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET):

@@ -1,6 +1,7 @@
 package protocols_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -413,5 +415,196 @@ func TestNewTunnelRejects(t *testing.T) {
 	}
 	if tun, err := protocols.NewTunnel("https://x:8443/p", nil); err != nil || tun == nil {
 		t.Errorf("NewTunnel(https) = %v", err)
+	}
+}
+
+// A client that sends its head and its payload at once and half-closes
+// (issue 12, defect 9): net/http cancels the request's context when it
+// reads the FIN, and that must not end the exchange with the backend. The
+// backend is dialed only once the request's context has ended, so the
+// exchange cannot win the race; the payload reaches the backend and its
+// echo the client.
+func TestTunnelClientHalfClosesAtOnce(t *testing.T) {
+	t.Parallel()
+	be := backend(t)
+	cancelled := make(chan struct{})
+	var once sync.Once
+	afterCancel := &negotiate.Dialer{NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		select {
+		case <-cancelled:
+		case <-time.After(testkit.Timeout):
+			t.Error("net/http never cancelled the request's context at the client's FIN: this test no longer tests that")
+		}
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}}
+	tun, err := protocols.NewTunnel(be.URL, &protocols.TunnelOptions{Dialer: afterCancel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := tun.Middleware(testkit.NewNegotiator(t, nil))(plain)
+	gw := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		context.AfterFunc(r.Context(), func() { once.Do(func() { close(cancelled) }) })
+		h.ServeHTTP(w, r)
+	}))
+	c := testkit.DialTCP(t, testkit.Addr(gw))
+	// One write: the head and the payload reach the server together, and
+	// the FIN behind them.
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "echo/1")+"payload then FIN"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.CloseWrite(t, c)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("status %d %q, want 101", resp.StatusCode, body)
+	}
+	if got := testkit.ReadAll(t, br); got != "payload then FIN" {
+		t.Errorf("echo %q, want the payload back, then EOF", got)
+	}
+}
+
+// An Upgrade field of thousands of offers costs the gateway work in
+// proportion to its size, not to its square (issue 12, defect 10), and a
+// tunnel considers at most 64 offers in at most 4 KiB: over either, 431.
+// Each case answers within the client's deadline (testkit.Timeout), which
+// the quadratic registration and check took minutes to do.
+func TestTunnelManyOffers(t *testing.T) {
+	t.Parallel()
+	be := backend(t)
+	gw, _, _ := gateway(t, be.URL, nil, nil)
+	tun, err := protocols.NewTunnel(be.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, registered := testkit.Endpoint(t, nil, register(tun.Protocol(), "echo/1", "h2c"))
+	tokens := func(n int, f func(i int) string) string {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = f(i)
+		}
+		return strings.Join(s, ", ")
+	}
+	distinct := func(i int) string { return fmt.Sprintf("t%d", i) }
+	tooLarge := "request header fields too large: the tunnel considers at most 64 offered protocols in at most 4096 bytes of Upgrade"
+	for _, tc := range []struct {
+		name   string
+		srv    *httptest.Server
+		offer  string
+		status int
+		reason string
+	}{
+		{"middleware: 100 KB of distinct tokens", gw, "echo/1, " + tokens(14000, distinct), 431, tooLarge},
+		{"middleware: 100 KB of one token", gw, tokens(12500, func(int) string { return "echo/1" }), 431, tooLarge},
+		{"middleware: 100 KB of one token and h2c", gw, tokens(12500, func(int) string { return "echo/1" }) + ", h2c", 431, tooLarge},
+		{"middleware: 64 offers", gw, "echo/1, " + tokens(63, distinct), 101, ""},
+		{"middleware: 65 offers", gw, "echo/1, " + tokens(64, distinct), 431, tooLarge},
+		{"middleware: 65 Upgrade lines", gw, "echo/1" + strings.Repeat("\r\nUpgrade: x", 64), 431, tooLarge},
+		{"middleware: over 4 KiB", gw, "echo/1, " + strings.Repeat("x", 4096), 431, tooLarge},
+		{"registered: 100 KB of one token and h2c", registered, tokens(12500, func(int) string { return "echo/1" }) + ", h2c", 431, tooLarge},
+		{"registered: 64 offers", registered, tokens(63, distinct) + ", echo/1", 101, ""},
+		{"registered: 65 offers", registered, tokens(64, distinct) + ", echo/1", 431, tooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := testkit.Raw(t, testkit.Addr(tc.srv), testkit.UpgradeRequest("/", tc.offer))
+			if e.Resp.StatusCode != tc.status || !strings.Contains(e.Body, tc.reason) {
+				t.Fatalf("got %d %q, want %d with %q", e.Resp.StatusCode, e.Body, tc.status, tc.reason)
+			}
+			if tc.status == 101 {
+				if got := testkit.RoundTrip(t, e, "x"); got != "x" {
+					t.Errorf("echo %q", got)
+				}
+			}
+		})
+	}
+}
+
+// A backend whose response heads have no end, or never come to a final
+// one, costs the gateway a bounded read (issue 12, defect 11): 502 with
+// the reason as soon as the heads pass Dialer.MaxResponseHeaderBytes
+// (64 KiB by default) or the ninth interim response arrives, long before
+// the handshake timeout. Each backend sends a bounded amount (an endless
+// backend would take the unbounded gateway to gigabytes) and then waits.
+func TestTunnelUnboundedResponseHeads(t *testing.T) {
+	t.Parallel()
+	sending := func(head string) string {
+		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+			if _, err := io.WriteString(c, head); err == nil {
+				_, _ = io.Copy(io.Discard, c)
+			}
+		}).URL()
+	}
+	endless := "HTTP/1.1 101 Switching Protocols\r\nX-Endless: " + strings.Repeat("a", 4<<20)
+	manyHeads := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nConnection: Upgrade\r\n" + strings.Repeat("X-Many: v\r\n", 10000)
+	continues := strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 1000)
+	for _, tc := range []struct {
+		name, backend, reason string
+	}{
+		{"endless header line", sending(endless), "bad gateway: the backend's response heads are over 65536 bytes"},
+		{"endless field lines", sending(manyHeads), "bad gateway: the backend's response heads are over 65536 bytes"},
+		{"flood of 100 Continue", sending(continues), "bad gateway: the backend sent more than 8 interim (1xx) responses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			gw, _, _ := gateway(t, tc.backend, nil, nil)
+			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1"))
+			if e.Resp.StatusCode != http.StatusBadGateway || !strings.Contains(e.Body, tc.reason) {
+				t.Errorf("got %d %q, want 502 with %q", e.Resp.StatusCode, e.Body, tc.reason)
+			}
+		})
+	}
+}
+
+// Fields the backend names in Connection belong to its connection to the
+// gateway: they reach the client neither on the 101 nor on a refusal
+// (RFC 9110 §7.6.1; issue 12, defect 12), whatever their case, however the
+// Connection list is spread over lines, and even when they name a field
+// that is usually end-to-end.
+func TestTunnelBackendConnectionFields(t *testing.T) {
+	t.Parallel()
+	const fields = "Connection: Upgrade, x-hop-one\r\nConnection: ,\tX-HOP-TWO , Set-Cookie\r\n" +
+		"X-Hop-One: 1\r\nX-Hop-Two: 2\r\nSet-Cookie: hop=1\r\nKeep-Alive: timeout=5\r\nX-Kept: yes\r\n"
+	fb := testkit.NewTCPServer(t, func(c net.Conn, head string) {
+		var resp string
+		switch {
+		case strings.HasPrefix(head, "GET /switch "):
+			resp = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\n" + fields + "\r\n"
+		case strings.HasPrefix(head, "GET /refuse "):
+			resp = "HTTP/1.1 403 Forbidden\r\n" + fields + "Content-Length: 2\r\n\r\nno"
+		default:
+			resp = "HTTP/1.1 426 Upgrade Required\r\nUpgrade: greet/2\r\n" + fields + "Content-Length: 2\r\n\r\nno"
+		}
+		_, _ = io.WriteString(c, resp)
+	})
+	gw, _, _ := gateway(t, fb.URL(), nil, nil)
+	for _, tc := range []struct {
+		path    string
+		status  int
+		upgrade string
+	}{
+		{"/switch", 101, "greet"},
+		{"/refuse", 403, ""},
+		{"/426", 426, "greet/2"},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
+			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest(tc.path, "greet"))
+			if e.Resp.StatusCode != tc.status || e.Resp.Header.Get("Upgrade") != tc.upgrade || e.Resp.Header.Get("X-Kept") != "yes" {
+				t.Errorf("got %d Upgrade %q X-Kept %q, want %d, %q and the end-to-end field", e.Resp.StatusCode,
+					e.Resp.Header.Get("Upgrade"), e.Resp.Header.Get("X-Kept"), tc.status, tc.upgrade)
+			}
+			for _, k := range []string{"X-Hop-One", "X-Hop-Two", "Set-Cookie", "Keep-Alive"} {
+				if v, ok := e.Resp.Header[k]; ok {
+					t.Errorf("the client got the backend's hop-by-hop %s: %q", k, v)
+				}
+			}
+			for _, v := range e.Resp.Header["Connection"] {
+				testkit.Lacks(t, "the client's Connection", strings.ToLower(v), "hop", "set-cookie")
+			}
+		})
 	}
 }

@@ -184,7 +184,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 		return nil, errors.New("no protocol offered")
 	}
 	for _, tok := range req.Offer {
-		if !validOffer(tok) {
+		if !ValidOffer(tok) {
 			return nil, fmt.Errorf("%q is not a token or token/version", tok)
 		}
 	}
@@ -376,8 +376,9 @@ func HasToken(lines []string, tok string) bool {
 	return false
 }
 
-// validOffer reports whether s is token or token/token.
-func validOffer(s string) bool {
+// ValidOffer reports whether s is token or token/token: an element of an
+// Upgrade list.
+func ValidOffer(s string) bool {
 	name, version, slash := strings.Cut(s, "/")
 	return httpsyntax.IsToken(name) && (!slash || httpsyntax.IsToken(version))
 }
