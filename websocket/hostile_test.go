@@ -626,3 +626,75 @@ func TestCheckOrigin(t *testing.T) {
 		ex.Conn.Close()
 	}
 }
+
+// benchmarkRead measures the server's reading of b.N messages sent by a
+// gorilla client over loopback, prepared once (so the client's cost is a
+// write per message), and read whole by the handler with ReadMessage. The
+// time runs until the handler has read the last one.
+func benchmarkRead(b *testing.B, opts *websocket.Options, typ int, msg []byte) {
+	done := make(chan error, 1)
+	p, err := websocket.New(opts, func(c *websocket.Conn) error {
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				if gws.IsCloseError(err, gws.CloseNormalClosure) {
+					err = nil
+				}
+				done <- err
+				return err
+			}
+		}
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var reg negotiate.Registry
+	reg.Register("websocket", p)
+	srv := testkit.StartServer(b, testkit.NewNegotiator(b, nil).Endpoint(&reg))
+	c, _, err := (&gws.Dialer{EnableCompression: opts.EnableCompression}).Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	pm, err := gws.NewPreparedMessage(typ, msg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if err := c.WritePreparedMessage(pm); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, "")); err != nil {
+		b.Fatal(err)
+	}
+	if err := testkit.Receive(b, done, "the handler's last read"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// The cost of UTF-8 validation: 16 KiB text messages, mostly ASCII with
+// some multi-byte letters, validated (the default) or not.
+func BenchmarkReadText(b *testing.B) {
+	msg := bytes.Repeat([]byte("hello, wörld — ça va? "), 16<<10/24)
+	b.Run("validated", func(b *testing.B) { benchmarkRead(b, &websocket.Options{}, gws.TextMessage, msg) })
+	b.Run("skipped", func(b *testing.B) {
+		benchmarkRead(b, &websocket.Options{SkipUTF8Validation: true}, gws.TextMessage, msg)
+	})
+}
+
+// The cost of the inflated-size limit: compressed 16 KiB binary messages
+// (binary, so that no UTF-8 is checked) read through the guard (the
+// default 1 MiB limit) or through gorilla's inflater alone (no limit and
+// no validation, so the guard is not installed).
+func BenchmarkReadCompressed(b *testing.B) {
+	msg := bytes.Repeat([]byte("hello, wörld — ça va? "), 16<<10/24)
+	b.Run("guarded", func(b *testing.B) {
+		benchmarkRead(b, &websocket.Options{EnableCompression: true}, gws.BinaryMessage, msg)
+	})
+	b.Run("unguarded", func(b *testing.B) {
+		benchmarkRead(b, &websocket.Options{EnableCompression: true, ReadLimit: -1, SkipUTF8Validation: true}, gws.BinaryMessage, msg)
+	})
+}

@@ -1,0 +1,129 @@
+package websocket
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// The inflated-size limit and the UTF-8 check of compressed messages hang
+// on gorilla's unexported decompressor field; a gorilla without it would
+// silently turn compression off (fail safe). This says so loudly.
+func TestInflateHook(t *testing.T) {
+	if !decompressorField.ok {
+		t.Fatal("gorilla's Conn has no newDecompressionReader func(io.Reader) io.ReadCloser field: compression is never negotiated; port guardInflation")
+	}
+}
+
+// utf8Tail, fed a string in any pieces, agrees with utf8.Valid on the
+// whole.
+func FuzzUTF8Tail(f *testing.F) {
+	for _, s := range []string{"", "a", "é", "€", "😀", "\xff", "a\xe2\x82", "\xed\xa0\x80", "\xc0\xaf", "\xf4\x90\x80\x80", "añ€😀añ€😀"} {
+		f.Add([]byte(s), uint8(1), uint8(2))
+	}
+	f.Fuzz(func(t *testing.T, p []byte, cut1, cut2 uint8) {
+		want := utf8.Valid(p)
+		a := min(int(cut1), len(p))
+		b := min(a+int(cut2), len(p))
+		var u utf8Tail
+		got := u.valid(p[:a]) && u.valid(p[a:b]) && u.valid(p[b:]) && u.n == 0
+		if got != want {
+			t.Errorf("%q cut at %d, %d: got %v, utf8.Valid says %v", p, a, b, got, want)
+		}
+	})
+}
+
+// maskedFrames is a client's stream: frames (b0, payload), masked.
+func maskedFrames(frames ...any) []byte {
+	var out []byte
+	key := [4]byte{1, 2, 3, 4}
+	for i := 0; i < len(frames); i += 2 {
+		b0, p := frames[i].(byte), []byte(frames[i+1].(string))
+		out = append(out, b0)
+		switch n := len(p); {
+		case n < 126:
+			out = append(out, bitMask|byte(n))
+		case n < 1<<16:
+			out = binary.BigEndian.AppendUint16(append(out, bitMask|126), uint16(n))
+		default:
+			out = binary.BigEndian.AppendUint64(append(out, bitMask|127), uint64(n))
+		}
+		out = append(out, key[:]...)
+		for j, c := range p {
+			out = append(out, c^key[j&3])
+		}
+	}
+	return out
+}
+
+// scan finds the same violation, at the same place in the stream, however
+// gorilla's reads cut the stream.
+func TestScanSplits(t *testing.T) {
+	long := string(bytes.Repeat([]byte("añ€😀"), 100))
+	for _, tc := range []struct {
+		name   string
+		stream []byte
+		want   *violation
+		at     int // offset in stream at or before which the violation must be reported
+	}{
+		{"valid", maskedFrames(byte(opText), "a\xe2", byte(bitFIN|0x9), "\xff", byte(bitFIN|opContinuation), "\x82\xac"+long), nil, 0},
+		{"invalid in a long frame", maskedFrames(byte(bitFIN|opText), long+"\xff"+long), errUTF8, 0},
+		{"incomplete at the end", maskedFrames(byte(bitFIN|opText), long+"\xe2"), errUTF8, 0},
+		{"RSV1 ping", maskedFrames(byte(bitFIN|opText), "ok", byte(bitFIN|bitRSV1|0x9), ""), errRSV1Control, 8},
+		{"1-byte close", maskedFrames(byte(bitFIN|opText), "ok", byte(bitFIN|opClose), "x"), errCloseLength1, 9},
+	} {
+		for size := 1; size <= len(tc.stream); size = size*2 + 1 {
+			in := inbound{validate: true}
+			var got *violation
+			delivered := 0
+			for off := 0; off < len(tc.stream) && got == nil; off += size {
+				chunk := tc.stream[off:min(off+size, len(tc.stream))]
+				var k int
+				k, got = in.scan(chunk)
+				delivered += k
+			}
+			if got != tc.want {
+				t.Errorf("%s, reads of %d: got %v, want %v", tc.name, size, got, tc.want)
+				continue
+			}
+			if got != nil && tc.at > 0 && delivered > tc.at {
+				t.Errorf("%s, reads of %d: %d bytes delivered before the violation, want at most %d", tc.name, size, delivered, tc.at)
+			}
+			if got != nil && delivered >= len(tc.stream) {
+				t.Errorf("%s, reads of %d: the whole stream was delivered", tc.name, size)
+			}
+		}
+	}
+}
+
+// BenchmarkScanText is the UTF-8 check's cost per byte of text arriving
+// (unmasking into a stack buffer and validating), against following the
+// same frames without it.
+func BenchmarkScanText(b *testing.B) {
+	for _, bc := range []struct {
+		name     string
+		text     string
+		validate bool
+	}{
+		{"ascii/validated", "hello, world -- ca va? ", true},
+		{"mixed/validated", "hello, wörld — ça va? ", true},
+		{"mixed/skipped", "hello, wörld — ça va? ", false},
+	} {
+		stream := maskedFrames(byte(bitFIN|opText), strings.Repeat(bc.text, 16<<10/len(bc.text)))
+		validate := bc.validate
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(stream)))
+			b.ReportAllocs()
+			in := inbound{validate: validate}
+			for b.Loop() {
+				for off := 0; off < len(stream); off += 4096 {
+					if _, v := in.scan(stream[off:min(off+4096, len(stream))]); v != nil {
+						b.Fatal(v.reason)
+					}
+				}
+			}
+		})
+	}
+}
