@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -123,30 +122,6 @@ func TestWebSocketThroughGateway(t *testing.T) {
 		}
 	}
 	_ = c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""))
-}
-
-// A client that sends its head and payload at once and half-closes gets
-// its echo: the tunnel's exchange with the backend does not end when
-// net/http cancels the request's context at the client's FIN.
-func TestHalfClosingClient(t *testing.T) {
-	t.Parallel()
-	addr, _ := startGateway(t, backend(t).URL)
-	c := testkit.DialTCP(t, addr)
-	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "echo/1")+"payload then FIN"); err != nil {
-		t.Fatal(err)
-	}
-	testkit.CloseWrite(t, c)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d, want 101", resp.StatusCode)
-	}
-	if got := testkit.ReadAll(t, br); got != "payload then FIN" {
-		t.Errorf("echo %q, want the payload back, then EOF", got)
-	}
 }
 
 // The backend's 426 keeps its Upgrade list, which ReverseProxy would drop.
