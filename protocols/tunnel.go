@@ -88,7 +88,8 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 
 // Protocol returns the tunnel as a protocol, to register under the tokens
 // it forwards: reg.Register("websocket", t.Protocol()). The backend is
-// offered exactly the token the negotiator chose.
+// offered exactly the token the negotiator chose. Its Check refuses with
+// 431 an Upgrade field of more than 64 offers, 64 lines or 4096 bytes.
 func (t *Tunnel) Protocol() negotiate.Protocol { return t.proto }
 
 // Middleware returns middleware that tunnels an upgrade of any token
