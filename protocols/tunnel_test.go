@@ -410,8 +410,10 @@ func TestNewTunnelRejects(t *testing.T) {
 			t.Errorf("NewTunnel(%q) = nil error, want one", u)
 		}
 	}
-	if _, err := protocols.NewTunnel("http://x", &protocols.TunnelOptions{Dialer: &negotiate.Dialer{HandshakeTimeout: -1}}); err == nil {
-		t.Error("negative HandshakeTimeout accepted")
+	for _, d := range []negotiate.Dialer{{HandshakeTimeout: -1}, {MaxRefusalBytes: -1}, {MaxResponseHeaderBytes: -1}} {
+		if _, err := protocols.NewTunnel("http://x", &protocols.TunnelOptions{Dialer: &d}); err == nil {
+			t.Errorf("Dialer %+v accepted", d)
+		}
 	}
 	if tun, err := protocols.NewTunnel("https://x:8443/p", nil); err != nil || tun == nil {
 		t.Errorf("NewTunnel(https) = %v", err)
