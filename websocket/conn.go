@@ -24,12 +24,20 @@ import (
 // all WriteControl calls, so an application writer of its own (a room
 // broadcaster) may go on writing while they happen, even after the handler
 // has returned. NetConn returns the connection gorilla runs on.
+//
+// SetReadLimit is the one method of gorilla's that Conn redefines: it
+// sets the limit for the inflated size of compressed messages as well.
 type Conn struct {
 	*gws.Conn
 
 	p   *protocol
 	req *http.Request
 	ctx context.Context
+
+	// The read limit on inflated bytes (-1: none), and whether gorilla's
+	// inflater is guarded (see guardInflation); the reading goroutine's.
+	readLimit int64
+	guarded   bool
 
 	// What Accept decided and the 101 announced.
 	sub         int  // index in Options.Subprotocols; -1 for none
@@ -44,6 +52,23 @@ type Conn struct {
 	mu       sync.Mutex
 	returned bool          // the handler has returned
 	wake     chan struct{} // made by a waiting goingAway; closed when the handler returns
+}
+
+// SetReadLimit sets the largest message the handler may read from now on,
+// as Options.ReadLimit does for the whole connection: counted inflated
+// for a compressed message, and on the wire. A limit of 0 or less means
+// none, as in gorilla. Like gorilla's, it must be called from the
+// goroutine that reads. (c.Conn.SetReadLimit, gorilla's own, leaves the
+// limit on inflated bytes as it was.)
+func (c *Conn) SetReadLimit(limit int64) {
+	c.Conn.SetReadLimit(limit)
+	if limit <= 0 {
+		limit = -1
+	}
+	c.readLimit = limit
+	if c.deflate && limit > 0 && !c.guarded {
+		c.guardInflation()
+	}
 }
 
 // Request returns the upgrade request, for its URL, fields (cookies) and
@@ -77,11 +102,12 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	}
 	p := c.p
 	c.Conn = ws
+	c.readLimit = p.opts.ReadLimit
 	if p.opts.ReadLimit > 0 {
 		ws.SetReadLimit(p.opts.ReadLimit) // the bytes on the wire
 	}
 	if c.deflate && (p.opts.ReadLimit > 0 || !p.opts.SkipUTF8Validation) {
-		c.guardInflation(ws) // the bytes inflated
+		c.guardInflation() // the bytes inflated
 	}
 	c.ctx = nc.Context()
 	stop := afterFunc(c.ctx, c.goingAway)

@@ -111,7 +111,8 @@
 // to gigabytes is stopped after ReadLimit bytes, at most one more is ever
 // inflated, and the handler gets no more than ReadLimit of them, however
 // it reads: ReadMessage, NextReader, ReadJSON, or gorilla's own functions
-// given c.Conn ([gws.JoinMessages]).
+// given c.Conn ([gws.JoinMessages]). A limit the handler sets for its
+// connection with [Conn.SetReadLimit] applies the same way.
 //
 // gorilla has no hook for this: its limit sees only the wire. Guarding our
 // Conn's read methods would leave c.Conn unguarded, and a fork of gorilla

@@ -327,6 +327,15 @@ func TestInflatedReadLimit(t *testing.T) {
 				return len(s) + 2, err
 			}
 		},
+		// A limit the handler sets with Conn.SetReadLimit (the server's
+		// option is no limit) holds on the inflated size too.
+		"SetReadLimit": func() func(c *websocket.Conn) (int, error) {
+			return func(c *websocket.Conn) (int, error) {
+				c.SetReadLimit(limit)
+				_, p, err := c.ReadMessage()
+				return len(p), err
+			}
+		},
 		// gorilla's own functions, given the embedded *gws.Conn, are
 		// bounded too. The joined stream is read a message's length at a
 		// time, and one byte more the second time, which the limit must
@@ -350,7 +359,11 @@ func TestInflatedReadLimit(t *testing.T) {
 				err error
 			}
 			results := make(chan result, 2)
-			addr, closes := serveHostile(t, &websocket.Options{EnableCompression: true, ReadLimit: limit}, func(c *websocket.Conn) error {
+			opts := &websocket.Options{EnableCompression: true, ReadLimit: limit}
+			if name == "SetReadLimit" {
+				opts.ReadLimit = -1
+			}
+			addr, closes := serveHostile(t, opts, func(c *websocket.Conn) error {
 				read := reads()
 				for range 2 {
 					n, err := read(c)
@@ -454,6 +467,26 @@ func TestHalfSentMessage(t *testing.T) {
 				closes.Next(t)
 			})
 		}
+	}
+}
+
+// A peer that vanishes between messages has not closed: gorilla reports
+// a *CloseError with 1006, a code never sent, and the server answers 1011,
+// not the 1000 that would echo a close.
+func TestPeerVanishes(t *testing.T) {
+	t.Parallel()
+	addr, closes := serveHostile(t, nil, echoUncompressed)
+	p := dialPeer(t, addr)
+	p.send(clientFrame(finBit|opText, []byte("hello")))
+	if got := p.message(); string(got) != "hello" {
+		t.Fatalf("echo: got %q", got)
+	}
+	testkit.CloseWrite(t, p.Conn)
+	if fs := p.toEnd(); closeCodeOf(fs) != gws.CloseInternalServerErr {
+		t.Errorf("frames %v: want only a close 1011", fs)
+	}
+	if ci := closes.Next(t); !gws.IsCloseError(ci.Err, gws.CloseAbnormalClosure) {
+		t.Errorf("OnClose error: got %v, want gorilla's 1006", ci.Err)
 	}
 }
 

@@ -35,13 +35,16 @@ var decompressorField = func() (f struct {
 	return f
 }()
 
-// guardInflation makes every inflating reader of ws an inflateGuard of c.
-// ws has negotiated permessage-deflate, so gorilla has set the field.
-func (c *Conn) guardInflation(ws *gws.Conn) {
-	field := (*func(io.Reader) io.ReadCloser)(unsafe.Add(unsafe.Pointer(ws), decompressorField.offset))
+// guardInflation makes every inflating reader of c's gorilla Conn an
+// inflateGuard, which applies c.readLimit as it is when the message
+// begins. The Conn has negotiated permessage-deflate, so gorilla has set
+// the field.
+func (c *Conn) guardInflation() {
+	c.guarded = true
+	field := (*func(io.Reader) io.ReadCloser)(unsafe.Add(unsafe.Pointer(c.Conn), decompressorField.offset))
 	inflate := *field
 	*field = func(r io.Reader) io.ReadCloser {
-		return &inflateGuard{rc: inflate(r), c: c, left: c.p.opts.ReadLimit, text: c.wire.in.nextCompressedIsText()}
+		return &inflateGuard{rc: inflate(r), c: c, left: c.readLimit, text: c.wire.in.nextCompressedIsText()}
 	}
 }
 
