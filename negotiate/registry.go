@@ -145,7 +145,7 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	}
 	es := g.list()
 	var refusal error
-	consider := func(e *entry, offer string) bool {
+	consider := func(e *entry) bool {
 		err := check(e, r)
 		if err == nil {
 			return true
@@ -170,7 +170,7 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 					break
 				}
 				if e.matches(offer) {
-					if consider(e, offer) {
+					if consider(e) {
 						return choice{e: e, token: offer}, nil
 					}
 					break
@@ -181,6 +181,10 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	}
 	it := newTokenIter(offers, true)
 	var found choice
+	// A Check sees the request, not the offer, so each registration's
+	// runs once however many offers match it: a long list of offers costs
+	// one pass, never one Check per offer.
+	var tried uint64 // by index in es, for the first 64 registrations
 	for {
 		offer, ok, err := it.next()
 		if err != nil {
@@ -192,7 +196,17 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 		if found.e != nil {
 			continue // keep validating the rest of the list
 		}
-		if e := bestMatch(es, offer); e != nil && consider(e, offer) {
+		e, i := bestMatch(es, offer)
+		if e == nil {
+			continue
+		}
+		if i < 64 {
+			if tried&(1<<i) != 0 {
+				continue
+			}
+			tried |= 1 << i
+		}
+		if consider(e) {
 			found = choice{e: e, token: offer}
 		}
 	}
@@ -203,21 +217,21 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 }
 
 // bestMatch prefers a registration of the exact version over one of the
-// bare name.
-func bestMatch(es []*entry, offer string) *entry {
-	var any *entry
-	for _, e := range es {
+// bare name; it returns the registration and its index in es.
+func bestMatch(es []*entry, offer string) (*entry, int) {
+	anyVersion, at := (*entry)(nil), -1
+	for i, e := range es {
 		if !e.matches(offer) {
 			continue
 		}
 		if e.version != "" {
-			return e
+			return e, i
 		}
-		if any == nil {
-			any = e
+		if anyVersion == nil {
+			anyVersion, at = e, i
 		}
 	}
-	return any
+	return anyVersion, at
 }
 
 // check runs a candidate's prerequisites, its own and the body rule.

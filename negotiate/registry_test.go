@@ -163,3 +163,22 @@ func BenchmarkSelect(b *testing.B) {
 		}
 	}
 }
+
+// A registration's Check runs once per request however many offers match
+// it: before, each matching offer ran it again, so a long Upgrade list
+// times a Check that reads a long header was quadratic.
+func TestCheckRunsOncePerRegistration(t *testing.T) {
+	var g Registry
+	checks := 0
+	g.Register("ws", Protocol{Check: func(*http.Request) error { checks++; return &Error{Status: 400} }, Accept: nothing.Accept})
+	g.Register("kv/2", Protocol{Check: func(*http.Request) error { checks++; return ErrIgnore }, Accept: nothing.Accept})
+	offers := strings.Repeat("ws, kv/2, ", 1000) + "ws"
+	r := &http.Request{ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{"Connection": {"Upgrade"}, "Upgrade": {offers}}}
+	c, err := g.selectProtocol(r)
+	if c.e != nil || err == nil {
+		t.Fatalf("chose %v, %v; want the first refusal", c.e, err)
+	}
+	if checks != 2 {
+		t.Errorf("Check ran %d times for 2001 offers of 2 registrations, want 2", checks)
+	}
+}
