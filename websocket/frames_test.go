@@ -127,3 +127,53 @@ func BenchmarkScanText(b *testing.B) {
 		})
 	}
 }
+
+// honoursDeflate only ever narrows gorilla's decision: an offer it accepts
+// is one gorilla would negotiate (FuzzOffersDeflate holds offersDeflate to
+// gorilla), and a bare offer is always accepted.
+func FuzzHonoursDeflate(f *testing.F) {
+	for _, s := range []string{
+		"permessage-deflate; server_max_window_bits=8, permessage-deflate",
+		`permessage-deflate; server_max_window_bits="15"; client_max_window_bits`,
+		"permessage-deflate; client_max_window_bits=08",
+		"x; a=\"b,c\", permessage-deflate; server_no_context_takeover",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		lines := []string{s}
+		if honoursDeflate(lines) && !offersDeflate(lines) {
+			t.Errorf("%q: honoured, but gorilla would not negotiate it", s)
+		}
+		if !honoursDeflate(append(lines, "permessage-deflate")) {
+			t.Errorf("%q then a bare offer: declined", s)
+		}
+	})
+}
+
+// Whatever the bytes, scan does not panic, and finds the same violation
+// however the stream is cut into reads. It stops at the start of the
+// header byte or payload piece that breaks the rule, so smaller reads
+// may let through more of the good bytes before it, never fewer, and
+// never the stream's end.
+func FuzzScan(f *testing.F) {
+	f.Add(maskedFrames(byte(opText), "a\xe2", byte(bitFIN|0x9), "\xff", byte(bitFIN|opContinuation), "\x82\xac"), uint8(3), true)
+	f.Add(maskedFrames(byte(bitFIN|bitRSV1|opText), "xyz", byte(bitFIN|opClose), "x"), uint8(1), true)
+	f.Add([]byte{0x81, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4, 0xc3}, uint8(5), false)
+	f.Fuzz(func(t *testing.T, stream []byte, size uint8, deflate bool) {
+		whole := inbound{validate: true, deflate: deflate}
+		wantK, want := whole.scan(stream)
+		cut := inbound{validate: true, deflate: deflate}
+		step := int(size) + 1
+		gotK := 0
+		var got *violation
+		for off := 0; off < len(stream) && got == nil; off += step {
+			var k int
+			k, got = cut.scan(stream[off:min(off+step, len(stream))])
+			gotK += k
+		}
+		if got != want || gotK < wantK || got != nil && gotK >= len(stream) {
+			t.Errorf("reads of %d: %v at %d; whole: %v at %d", step, got, gotK, want, wantK)
+		}
+	})
+}
