@@ -20,6 +20,7 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -274,19 +275,11 @@ func (p *peer) message() []byte {
 	}
 }
 
-// echoUncompressed echoes each message whole, and does not compress what
-// it writes, so that the raw client reads the echo as is.
+// echoUncompressed is wstest.Echo, not compressing what it writes, so
+// that the raw client reads the echo as is.
 func echoUncompressed(c *websocket.Conn) error {
 	c.EnableWriteCompression(false)
-	for {
-		typ, p, err := c.ReadMessage()
-		if err != nil {
-			return err
-		}
-		if err := c.WriteMessage(typ, p); err != nil {
-			return err
-		}
-	}
+	return wstest.Echo(c)
 }
 
 // Defect 1: ReadLimit holds on the inflated size of a message, whichever
