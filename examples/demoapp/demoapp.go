@@ -13,9 +13,12 @@ package demoapp
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	gws "github.com/gorilla/websocket"
@@ -65,57 +68,175 @@ func EchoMessages(c *websocket.Conn) error {
 }
 
 // Room is a chat room: each text message a member sends goes to every
-// member, the sender too. Its zero value is an empty room.
+// member, the sender too, in the same order for all. Its zero value is an
+// empty room.
+//
+// Each member has an outbound queue of up to QueueMessages messages or
+// QueueBytes bytes and a writer goroutine of its own, the only goroutine
+// that writes messages to its connection (the WebSocket engine's close
+// frames go through WriteControl, which may run beside it). A message is
+// only queued on the sender's goroutine, so a member that reads slowly
+// delays nobody else. A member whose queue is full when a message arrives
+// is dropped: it leaves the room, gets close 1008 (policy violation) with
+// the reason "too slow: outbound queue full" once what was written before
+// reaches it, and has CloseWait to answer the close before its connection
+// is closed. A write that takes longer than WriteWait also ends the member.
 type Room struct {
 	mu      sync.Mutex
 	members map[*member]struct{}
 }
 
+const (
+	// QueueMessages and QueueBytes bound what waits to be written to one
+	// member: the messages a member can be behind the room before it is
+	// dropped. A message is held once however many queues it is in.
+	QueueMessages = 64
+	QueueBytes    = 1 << 20
+
+	// WriteWait bounds each write to a member: a peer that stops reading
+	// altogether holds its writer at most this long.
+	WriteWait = 5 * time.Second
+
+	// CloseWait is what a dropped member has to answer the room's close
+	// frame before its connection is closed.
+	CloseWait = 5 * time.Second
+)
+
+// errTooSlow is what Join returns for a dropped member.
+var errTooSlow = errors.New("chat: member dropped: too slow to read, outbound queue full")
+
+// closeTooSlow is the close frame a dropped member gets.
+var closeTooSlow = gws.FormatCloseMessage(gws.ClosePolicyViolation, "too slow: outbound queue full")
+
 type member struct {
-	mu sync.Mutex // one writer at a time
-	c  *websocket.Conn
+	c        *websocket.Conn
+	queue    chan []byte
+	queued   int           // bytes in queue; guarded by the room's mu
+	sent     atomic.Int64  // bytes the writer took out of queue since
+	drop     chan struct{} // closed when the room drops the member
+	left     chan struct{} // closed when the member's reading ends
+	writeErr error         // why the writer stopped, if a write failed
 }
 
-func (m *member) send(msg []byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	_ = m.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-	return m.c.WriteMessage(gws.TextMessage, msg)
-}
-
-// Join serves one chat client as a member of the room until it leaves. A
-// member that cannot keep up is dropped.
+// Join serves one chat client as a member of the room until it leaves or
+// is dropped; its writer goroutine ends before Join returns.
 func (rm *Room) Join(c *websocket.Conn) error {
-	me := &member{c: c}
+	me := &member{
+		c:     c,
+		queue: make(chan []byte, QueueMessages),
+		drop:  make(chan struct{}),
+		left:  make(chan struct{}),
+	}
 	rm.mu.Lock()
 	if rm.members == nil {
 		rm.members = make(map[*member]struct{})
 	}
 	rm.members[me] = struct{}{}
 	rm.mu.Unlock()
-	defer func() {
-		rm.mu.Lock()
-		delete(rm.members, me)
-		rm.mu.Unlock()
-	}()
+
+	written := make(chan struct{})
+	go me.write(written)
+	err := rm.read(me)
+	rm.leave(me)
+	close(me.left)
+	<-written
+	select {
+	case <-me.drop:
+		return errTooSlow
+	default:
+	}
+	if me.writeErr != nil {
+		return fmt.Errorf("chat: writing to a member: %w", me.writeErr)
+	}
+	return err
+}
+
+// read broadcasts each text message the member sends until its read
+// fails.
+func (rm *Room) read(me *member) error {
 	for {
-		typ, msg, err := c.ReadMessage()
+		typ, msg, err := me.c.ReadMessage()
 		if err != nil {
 			return err
 		}
-		if typ != gws.TextMessage {
+		if typ == gws.TextMessage {
+			rm.broadcast(me, msg)
+		}
+	}
+}
+
+// broadcast queues msg for every member, dropping those whose queue is
+// full. It never waits for a member: sending on a queue with room left
+// does not block, and the lock makes every member get the messages in
+// the same order.
+func (rm *Room) broadcast(from *member, msg []byte) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if _, in := rm.members[from]; !in {
+		return // dropped: what it still sends is not the room's
+	}
+	for m := range rm.members {
+		m.queued -= int(m.sent.Swap(0))
+		if m.queued+len(msg) > QueueBytes && m.queued > 0 {
+			rm.dropLocked(m)
 			continue
 		}
-		rm.mu.Lock()
-		members := make([]*member, 0, len(rm.members))
-		for m := range rm.members {
-			members = append(members, m)
+		select {
+		case m.queue <- msg:
+			m.queued += len(msg)
+		default:
+			rm.dropLocked(m)
 		}
-		rm.mu.Unlock()
-		for _, m := range members {
-			if err := m.send(msg); err != nil {
-				_ = m.c.Close()
+	}
+}
+
+// dropLocked takes m out of the room and tells its writer to close; the
+// caller holds rm.mu.
+func (rm *Room) dropLocked(m *member) {
+	delete(rm.members, m)
+	close(m.drop)
+}
+
+func (rm *Room) leave(m *member) {
+	rm.mu.Lock()
+	delete(rm.members, m)
+	rm.mu.Unlock()
+}
+
+// write is the member's writer: it writes what is queued, in order, until
+// the member leaves, is dropped, a close frame has been sent, or a write
+// fails. A dropped member gets
+// the close frame, after the message being written if any (a frame cut
+// short would make the rest of the stream unreadable), and CloseWait to
+// answer it; then its read deadline ends Join's read.
+func (m *member) write(done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-m.drop:
+			_ = m.c.WriteControl(gws.CloseMessage, closeTooSlow, time.Now().Add(CloseWait))
+			_ = m.c.SetReadDeadline(time.Now().Add(CloseWait))
+			return
+		case <-m.left:
+			return
+		default:
+		}
+		select {
+		case msg := <-m.queue:
+			m.sent.Add(int64(len(msg)))
+			_ = m.c.SetWriteDeadline(time.Now().Add(WriteWait))
+			err := m.c.WriteMessage(gws.TextMessage, msg)
+			if errors.Is(err, gws.ErrCloseSent) {
+				return // the engine is closing: the close handshake ends the read
 			}
+			if err != nil {
+				// The connection is broken: end the member's read.
+				m.writeErr = err
+				_ = m.c.SetReadDeadline(time.Now())
+				return
+			}
+		case <-m.drop:
+		case <-m.left:
 		}
 	}
 }
