@@ -31,8 +31,7 @@ type Conn struct {
 	sw    Switch
 	start time.Time
 
-	switchErr error            // the write of the 101 failed
-	drain     io.LimitedReader // the close's reader of what the client still sends
+	switchErr error // the write of the 101 failed
 
 	in, out  atomic.Int64
 	hasEarly atomic.Bool
@@ -206,8 +205,7 @@ func (c *Conn) closeGracefully() {
 	c.ctx.cancel()
 	if c.CloseWrite() == nil {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.n.opts.Linger))
-		c.drain = io.LimitedReader{R: c.nc, N: maxLingerBytes}
-		_, _ = io.Copy(io.Discard, &c.drain)
+		_, _ = io.Copy(io.Discard, &io.LimitedReader{R: c.nc, N: maxLingerBytes})
 	}
 	_ = c.nc.Close()
 }

@@ -16,12 +16,11 @@ import (
 type connContext struct {
 	req *http.Request
 
-	mu     sync.Mutex
-	values context.Context // the request's, without its cancellation; made by Value
-	done   chan struct{}   // made by Done
-	err    error
-	funcs  [2]func() // registered by AfterFunc, nil when stopped
-	more   []func()
+	mu       sync.Mutex
+	done     chan struct{} // made by Done
+	canceled bool
+	funcs    [2]func() // registered by AfterFunc, nil when stopped
+	more     *[]func() // beyond funcs, rarely
 }
 
 var _ context.Context = (*connContext)(nil)
@@ -33,7 +32,7 @@ func (x *connContext) Done() <-chan struct{} {
 	defer x.mu.Unlock()
 	if x.done == nil {
 		x.done = make(chan struct{})
-		if x.err != nil {
+		if x.canceled {
 			close(x.done)
 		}
 	}
@@ -43,20 +42,18 @@ func (x *connContext) Done() <-chan struct{} {
 func (x *connContext) Err() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	return x.err
+	if x.canceled {
+		return context.Canceled
+	}
+	return nil
 }
 
 // Value returns the upgrade request's values. The request's context is seen
 // through context.WithoutCancel, so that the context package never takes
-// the request's (ended) cancellation for this context's.
+// the request's (ended) cancellation for this context's; asking costs a
+// small allocation, which a connection that never asks does not keep.
 func (x *connContext) Value(key any) any {
-	x.mu.Lock()
-	if x.values == nil {
-		x.values = context.WithoutCancel(x.req.Context())
-	}
-	v := x.values
-	x.mu.Unlock()
-	return v.Value(key)
+	return context.WithoutCancel(x.req.Context()).Value(key)
 }
 
 func (x *connContext) String() string { return "negotiate.Conn.Context" }
@@ -66,7 +63,7 @@ func (x *connContext) String() string { return "negotiate.Conn.Context" }
 // reports whether it kept f from running.
 func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 	x.mu.Lock()
-	if x.err != nil {
+	if x.canceled {
 		x.mu.Unlock()
 		go f()
 		return func() bool { return false }
@@ -79,8 +76,11 @@ func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 		}
 	}
 	if i < 0 {
-		x.more = append(x.more, f)
-		i = len(x.funcs) + len(x.more) - 1
+		if x.more == nil {
+			x.more = new([]func())
+		}
+		*x.more = append(*x.more, f)
+		i = len(x.funcs) + len(*x.more) - 1
 	}
 	x.mu.Unlock()
 	return func() bool {
@@ -90,7 +90,7 @@ func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 		if i < len(x.funcs) {
 			slot = &x.funcs[i]
 		} else {
-			slot = &x.more[i-len(x.funcs)]
+			slot = &(*x.more)[i-len(x.funcs)]
 		}
 		registered := *slot != nil
 		*slot = nil
@@ -102,11 +102,11 @@ func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 // AfterFunc.
 func (x *connContext) cancel() {
 	x.mu.Lock()
-	if x.err != nil {
+	if x.canceled {
 		x.mu.Unlock()
 		return
 	}
-	x.err = context.Canceled
+	x.canceled = true
 	if x.done != nil {
 		close(x.done)
 	}
@@ -117,10 +117,12 @@ func (x *connContext) cancel() {
 			x.funcs[i] = nil
 		}
 	}
-	for i, f := range x.more {
-		if f != nil {
-			run = append(run, f)
-			x.more[i] = nil
+	if x.more != nil {
+		for i, f := range *x.more {
+			if f != nil {
+				run = append(run, f)
+				(*x.more)[i] = nil
+			}
 		}
 	}
 	x.mu.Unlock()

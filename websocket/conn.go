@@ -30,28 +30,25 @@ import (
 type Conn struct {
 	*gws.Conn
 
-	p   *protocol
-	req *http.Request
-	ctx context.Context
+	p *protocol
 
-	// The read limit on inflated bytes (-1: none), and whether gorilla's
-	// inflater is guarded (see guardInflation); the reading goroutine's.
+	// The read limit on inflated bytes (-1: none); the reading goroutine's.
 	readLimit int64
-	guarded   bool
 
 	// What Accept decided and the 101 announced.
-	sub         int  // index in Options.Subprotocols; -1 for none
-	deflate     bool // permessage-deflate
 	acceptValue [1]string
+	sub         int32 // index in Options.Subprotocols; -1 for none
+	deflate     bool  // permessage-deflate
 
-	// What gorilla's Upgrade is handed (see upgrade).
+	guarded  bool // gorilla's inflater is guarded (see guardInflation); the reading goroutine's
+	returned bool // the handler has returned; under mu
+
+	// What gorilla's Upgrade is handed (see upgrade); brw only while it runs.
 	wire wireConn
-	hj   hijacker
-	rw   bufio.ReadWriter
+	brw  *bufio.ReadWriter
 
-	mu       sync.Mutex
-	returned bool          // the handler has returned
-	wake     chan struct{} // made by a waiting goingAway; closed when the handler returns
+	mu   sync.Mutex
+	wake chan struct{} // made by a waiting goingAway; closed when the handler returns
 }
 
 // SetReadLimit sets the largest message the handler may read from now on,
@@ -73,14 +70,14 @@ func (c *Conn) SetReadLimit(limit int64) {
 
 // Request returns the upgrade request, for its URL, fields (cookies) and
 // context values. Its own context ended at the switch; see [Conn.Context].
-func (c *Conn) Request() *http.Request { return c.req }
+func (c *Conn) Request() *http.Request { return c.wire.Conn.Request() }
 
 // Context returns the connection's context: it carries the upgrade
 // request's values and is cancelled when the negotiator shuts down or the
 // connection is closed. At a shutdown the server also sends a close frame
 // 1001 (going away), so a handler that reads returns anyway; the context is
 // for the work it started besides reading.
-func (c *Conn) Context() context.Context { return c.ctx }
+func (c *Conn) Context() context.Context { return c.wire.Conn.Context() }
 
 var (
 	closeNormal    = gws.FormatCloseMessage(gws.CloseNormalClosure, "")
@@ -109,8 +106,8 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	if c.deflate && (p.opts.ReadLimit > 0 || !p.opts.SkipUTF8Validation) {
 		c.guardInflation() // the bytes inflated
 	}
-	c.ctx = nc.Context()
-	stop := afterFunc(c.ctx, c.goingAway)
+	ctx := nc.Context()
+	stop := afterFunc(ctx, c.goingAway)
 	var pg *pinger
 	if p.opts.PingInterval > 0 {
 		pg = startPinger(ws, nc, p.opts.PingInterval, p.opts.PongTimeout)
@@ -130,7 +127,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	peerClosed := closeReceived(err)
 	msg := closeNormal
 	switch {
-	case c.ctx.Err() != nil:
+	case ctx.Err() != nil:
 		msg = closeGoingAway // the handler saw the shutdown first
 	case err != nil && !peerClosed:
 		msg = closeInternal
@@ -145,7 +142,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 		// §7.1.1), so there is nothing to drain.
 		_ = nc.Close()
 	}
-	if errors.Is(err, context.Canceled) && c.ctx.Err() != nil {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return nil // the handler returned Context().Err(): a shutdown is not a failure
 	}
 	return handlerResult(err)

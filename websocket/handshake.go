@@ -41,8 +41,7 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 	}
 	c := &Conn{
 		p:       p,
-		req:     r,
-		sub:     p.subprotocol(r.Header),
+		sub:     int32(p.subprotocol(r.Header)),
 		deflate: p.opts.EnableCompression && decompressorField.ok && honoursDeflate(r.Header["Sec-Websocket-Extensions"]),
 	}
 	h := s.Header
@@ -280,13 +279,13 @@ func newGorillaRequest(deflate bool) *http.Request {
 // the negotiator's connection, wrapped (see wireConn), and empty buffers.
 // Nothing else of it is used: the Upgrader's Error writes nothing, and the
 // response was written by the negotiator.
-type hijacker struct{ c *Conn }
+type hijacker Conn
 
 func (h *hijacker) Header() http.Header       { return http.Header{} }
 func (h *hijacker) Write([]byte) (int, error) { return 0, errNoResponse }
 func (h *hijacker) WriteHeader(int)           {}
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return &h.c.wire, &h.c.rw, nil
+	return &h.wire, h.brw, nil
 }
 
 var (
@@ -407,21 +406,21 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 		// net/http's Hijack: no buffer of gorilla's is allocated.
 		hb.Reader.Reset(&c.wire)
 		hb.Writer.Reset(&c.wire)
-		c.rw = *hb
+		c.brw = hb
 	case p.ownReader && p.ownWriter:
 		// Empty buffers for gorilla to take: their Reset allocates the
 		// default size.
-		c.rw.Reader, c.rw.Writer = new(bufio.Reader), new(bufio.Writer)
+		c.brw = bufio.NewReadWriter(new(bufio.Reader), new(bufio.Writer))
 	default:
 		// gorilla allocates buffers of the configured sizes (or uses the
 		// pool): lend it small ones it will not take.
 		small = p.smallBuffers.Get().(*bufio.ReadWriter)
-		c.rw = *small
+		c.brw = bufio.NewReadWriter(small.Reader, small.Writer)
 		if p.ownReader {
-			c.rw.Reader = new(bufio.Reader)
+			c.brw.Reader = new(bufio.Reader)
 		}
 		if p.ownWriter {
-			c.rw.Writer = new(bufio.Writer)
+			c.brw.Writer = new(bufio.Writer)
 		}
 	}
 	req, header := gorillaRequest, http.Header(nil)
@@ -431,9 +430,8 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	if c.sub >= 0 {
 		header = p.subHeaders[c.sub]
 	}
-	c.hj.c = c
-	ws, err := p.upgrader.Upgrade(&c.hj, req, header)
-	c.rw = bufio.ReadWriter{}
+	ws, err := p.upgrader.Upgrade((*hijacker)(c), req, header)
+	c.brw = nil
 	if small != nil {
 		small.Reader.Reset(nil)
 		small.Writer.Reset(nil)
