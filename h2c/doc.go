@@ -102,11 +102,29 @@
 // holds on Go 1.26, where x/net serves the connection itself, and on Go
 // 1.27, where x/net hands it to net/http's HTTP/2 server.
 //
+// # Idle connections
+//
+// An upgraded connection that has had no stream open for its idle timeout
+// gets GOAWAY (NO_ERROR) and is closed, as net/http closes idle
+// prior-knowledge connections. The timeout is Options.IdleTimeout; by
+// default, the http.Server's IdleTimeout, else its ReadTimeout, as
+// net/http takes them for HTTP/2, and [DefaultIdleTimeout] (2 minutes)
+// where the server sets neither: every idle connection holds a file
+// descriptor and memory, and a client that opens connections and never
+// closes them must not be able to hold them forever. A negative
+// Options.IdleTimeout turns the timeout off. The timer starts once the
+// client's preface has arrived (a client that never sends it is closed by
+// the HTTP/2 server after 10 seconds) and restarts whenever the
+// connection's last open stream ends; a stream still open when it fires
+// finishes after the GOAWAY.
+//
 // # Deprecated x/net API
 //
 // The engine is http2.Server.ServeConn with ServeConnOpts.UpgradeRequest
-// and Settings, and http2.ConfigureServer for each connection's graceful
-// shutdown. x/net marks them deprecated in favour of http.Server.Protocols,
+// and Settings, http2.ConfigureServer for each connection's graceful
+// shutdown, and http2.Server.IdleTimeout, the one idle timeout that both
+// x/net's server (Go 1.26) and net/http's (Go 1.27, to which x/net hands
+// the connection) read for a ServeConn connection. x/net marks them deprecated in favour of http.Server.Protocols,
 // but net/http has no way to serve a connection that switched by Upgrade,
 // so they are the only way to serve one; the uses carry a lint:ignore
 // directive for staticcheck's SA1019.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
@@ -93,4 +94,31 @@ func Example_shutdown() {
 	// Output:
 	// GOAWAY NO_ERROR
 	// shutdown: <nil>
+}
+
+// An upgraded connection with no stream open is closed after its idle
+// timeout: here the server's IdleTimeout, which h2c takes as net/http
+// does for prior-knowledge HTTP/2 (with neither IdleTimeout nor
+// ReadTimeout set, h2c.DefaultIdleTimeout applies; Options.IdleTimeout
+// overrides both).
+func Example_idleTimeout() {
+	n, _ := negotiate.New(nil)
+	p, _ := h2c.New(nil)
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(http.NotFoundHandler()))
+	srv.Config.IdleTimeout = 100 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	client, _ := exampleUpgrade(srv, "/")
+	defer client.Conn.Close()
+	goAway, err := client.WaitGoAway() // stream 1 is done: the connection is idle
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("GOAWAY", goAway.ErrCode)
+	// Output:
+	// GOAWAY NO_ERROR
 }

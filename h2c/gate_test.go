@@ -30,19 +30,26 @@ func TestBodyReadAfterTheGateAndBounded(t *testing.T) {
 	reg.Register("h2c", p)
 	srv := testkit.StartServer(t, n.Middleware(reg)(app))
 
-	// The first client declares 1000 bytes and sends 10.
+	// The first client declares 1000 bytes and, once the 100 Continue says
+	// that the gate has let it through and its body is awaited, sends 10.
 	stalled := testkit.DialTCP(t, testkit.Addr(srv))
-	if _, err := io.WriteString(stalled, h2ctest.RequestHead("POST", "/", "x", "Content-Length: 1000")+"\r\n"+strings.Repeat("x", 10)); err != nil {
+	if _, err := io.WriteString(stalled, h2ctest.RequestHead("POST", "/", "x", "Content-Length: 1000", "Expect: 100-continue")+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(stalled)
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("stalled upgrade: %v %v, want 100 Continue", resp, err)
+	}
+	if _, err := io.WriteString(stalled, strings.Repeat("x", 10)); err != nil {
 		t.Fatal(err)
 	}
 	// While its body is awaited it holds the one slot: a second upgrade
 	// with a body is refused before anything of its body is read.
-	testkit.WaitFor(t, "the stalled body to hold the slot", func() bool {
-		x := testkit.Raw(t, testkit.Addr(srv), h2ctest.RequestHead("POST", "/", "x", "Content-Length: 5")+"\r\nhello")
-		return x.Resp.StatusCode == http.StatusServiceUnavailable
-	})
+	if x := testkit.Raw(t, testkit.Addr(srv), h2ctest.RequestHead("POST", "/", "x", "Content-Length: 5")+"\r\nhello"); x.Resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("upgrade while the stalled body holds the slot: %d, want 503", x.Resp.StatusCode)
+	}
 	// The stalled one is answered 408 and closed once the timeout passes.
-	resp, err := http.ReadResponse(bufio.NewReader(stalled), nil)
+	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
 		t.Fatalf("stalled upgrade: %v, want a 408", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/net/http2"
 
@@ -45,12 +46,26 @@ type Options struct {
 	// refused with 413. Default 1 MiB.
 	MaxBodyBytes int64
 
+	// IdleTimeout closes an upgraded connection that has had no stream
+	// open for this long: it gets GOAWAY (NO_ERROR) and is closed. Zero
+	// means what net/http applies to prior-knowledge HTTP/2 on the
+	// http.Server the upgrade came through, its IdleTimeout or else its
+	// ReadTimeout, and [DefaultIdleTimeout] where both are zero or the
+	// request carries no http.Server: an idle connection costs a file
+	// descriptor and memory, and a client that never closes one would
+	// hold them forever. A negative IdleTimeout turns the timeout off.
+	IdleTimeout time.Duration
+
 	// TrustedProxies lists the peer addresses allowed to forward h2c
 	// upgrades. A request that shows it came through a proxy (Via,
 	// Forwarded, X-Forwarded-*) from any other peer is not upgraded. See
 	// the package documentation on h2c smuggling.
 	TrustedProxies []netip.Prefix
 }
+
+// DefaultIdleTimeout is the idle timeout of upgraded connections when
+// neither Options.IdleTimeout nor the http.Server sets one.
+const DefaultIdleTimeout = 2 * time.Minute
 
 // New returns the h2c protocol; register it with reg.Register("h2c", p).
 // One value may be registered with several registries and negotiators:
@@ -210,6 +225,10 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	if err != nil {
 		return err
 	}
+	// The idle timeout is read when the connection starts serving and
+	// whenever its last stream ends; srv serves this connection alone.
+	//lint:ignore SA1019 the one idle timeout both x/net's server (Go 1.26) and net/http's (Go 1.27, through x/net) read for a ServeConn connection
+	srv.h2.IdleTimeout = e.idleTimeout(r)
 	hc := &serverConn{Conn: c, serving: make(chan struct{})}
 	ended, fired := make(chan struct{}), make(chan struct{})
 	var shutDown atomic.Bool
@@ -245,6 +264,26 @@ func (e *engine) serve(c *negotiate.Conn) error {
 		e.servers.Put(srv)
 	}
 	return nil
+}
+
+// idleTimeout is the idle timeout of a connection upgraded by r (see
+// Options.IdleTimeout); 0 means none.
+func (e *engine) idleTimeout(r *http.Request) time.Duration {
+	switch d := e.opts.IdleTimeout; {
+	case d < 0:
+		return 0
+	case d > 0:
+		return d
+	}
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && srv != nil {
+		if srv.IdleTimeout > 0 {
+			return srv.IdleTimeout
+		}
+		if srv.ReadTimeout > 0 {
+			return srv.ReadTimeout
+		}
+	}
+	return DefaultIdleTimeout
 }
 
 // afterFunc is context.AfterFunc, through the context's own AfterFunc
