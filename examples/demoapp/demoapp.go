@@ -93,6 +93,11 @@ const (
 	QueueMessages = 64
 	QueueBytes    = 1 << 20
 
+	// MaxChatMessage is the room's message size limit, the ReadLimit the
+	// demos give its WebSocket protocol: chat lines are short, and every
+	// message is held until the slowest member has been sent it.
+	MaxChatMessage = 64 << 10
+
 	// WriteWait bounds each write to a member: a peer that stops reading
 	// altogether holds its writer at most this long.
 	WriteWait = 5 * time.Second

@@ -8,7 +8,17 @@
 // serves (the protocols' serve funcs, the chat room, the page and the
 // plain handlers) is package examples/demoapp, shared with examples/server.
 //
-//	go run ./examples/echo [-addr 127.0.0.1:8080] [-v]
+//	go run ./examples/echo [-addr 127.0.0.1:8080] [-max-conns 1000]
+//		[-idle-timeout 2m] [-request-timeout 30s] [-v]
+//
+// It is set up as a server facing the Internet should be, as
+// examples/server is: at most -max-conns switched connections (WebSocket,
+// h2c and echo/1 together; over it an upgrade gets 503 with Retry-After
+// and plain requests are still served), keep-alive and upgraded h2c
+// connections closed after -idle-timeout without a request, a plain
+// request's head bounded by 5 s and the whole request and its answer by
+// -request-timeout. Switched connections are not bound by the request
+// timeout: the negotiator clears the server's deadlines when it switches.
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections
 // (-addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it down:
@@ -52,8 +62,36 @@ import (
 // within ten seconds even when peers do not answer.
 const shutdownGrace = 8 * time.Second
 
+// config is what the flags set.
+type config struct {
+	addr string
+	// maxConns caps the switched connections (negotiate.Options.MaxConns).
+	// Keep it under the process's open-file limit, less what plain
+	// connections need.
+	maxConns int
+	// idleTimeout closes a keep-alive connection waiting for its next
+	// request (http.Server.IdleTimeout) and an upgraded h2c connection
+	// with no stream open (h2c takes the server's by default).
+	idleTimeout time.Duration
+	// requestTimeout bounds reading a plain request, body included, and
+	// writing its answer (http.Server.ReadTimeout and WriteTimeout).
+	requestTimeout time.Duration
+}
+
+// defaults is the demo's set-up, each field overridden by its flag.
+var defaults = config{
+	addr:           "127.0.0.1:8080",
+	maxConns:       1000,
+	idleTimeout:    2 * time.Minute,
+	requestTimeout: 30 * time.Second,
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address, HOST:PORT (port 0 picks a free one)")
+	cfg := defaults
+	flag.StringVar(&cfg.addr, "addr", cfg.addr, "listen address, HOST:PORT (port 0 picks a free one)")
+	flag.IntVar(&cfg.maxConns, "max-conns", cfg.maxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
+	flag.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "close keep-alive and h2c connections idle this long")
+	flag.DurationVar(&cfg.requestTimeout, "request-timeout", cfg.requestTimeout, "bound on reading a plain request and writing its answer")
 	verbose := flag.Bool("v", false, "log switches and closes")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -65,16 +103,16 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, os.Stdout, os.Stderr, logger); err != nil {
+	if err := run(ctx, cfg, os.Stdout, os.Stderr, logger); err != nil {
 		logger.Error("server", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves on addr until ctx ends, then shuts down gracefully. Echo's
-// own output goes to errOut.
-func run(ctx context.Context, addr string, out, errOut io.Writer, logger *slog.Logger) error {
-	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace})
+// run serves on cfg.addr until ctx ends, then shuts down gracefully.
+// Echo's own output goes to errOut.
+func run(ctx context.Context, cfg config, out, errOut io.Writer, logger *slog.Logger) error {
+	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: cfg.maxConns})
 	if err != nil {
 		return err
 	}
@@ -82,15 +120,18 @@ func run(ctx context.Context, addr string, out, errOut io.Writer, logger *slog.L
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	e.Listener = ln
 	srv := e.Server                         // e.Start serves it, with e as its Handler; e.Shutdown shuts it down
 	srv.ReadHeaderTimeout = 5 * time.Second // a client dribbling its head is cut off
-	h2c.ConfigureServer(srv)                // HTTP/2 with prior knowledge too, served by e
-	n.RegisterOnShutdown(srv)               // e.Shutdown also starts closing the switched connections
+	// The switch clears these for the switched connection.
+	srv.ReadTimeout, srv.WriteTimeout = cfg.requestTimeout, cfg.requestTimeout
+	srv.IdleTimeout = cfg.idleTimeout // h2c's too, by default
+	h2c.ConfigureServer(srv)          // HTTP/2 with prior knowledge too, served by e
+	n.RegisterOnShutdown(srv)         // e.Shutdown also starts closing the switched connections
 
 	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
 	serveErr := make(chan error, 1)
@@ -149,7 +190,8 @@ func newEcho(n *negotiate.Negotiator, errOut io.Writer) (*echo.Echo, error) {
 	ws.Register("websocket", wsEcho)
 
 	room := new(demoapp.Room)
-	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"}}, room.Join)
+	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"},
+		ReadLimit: demoapp.MaxChatMessage}, room.Join)
 	if err != nil {
 		return nil, err
 	}

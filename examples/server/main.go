@@ -7,7 +7,18 @@
 // room, the page and the plain handlers) is package examples/demoapp,
 // which examples/echo serves too.
 //
-//	go run ./examples/server [-addr 127.0.0.1:8080] [-v]
+//	go run ./examples/server [-addr 127.0.0.1:8080] [-max-conns 1000]
+//		[-idle-timeout 2m] [-request-timeout 30s] [-v]
+//
+// It is set up as a server facing the Internet should be, so that no
+// client can hold what others need: at most -max-conns switched
+// connections (WebSocket, h2c and echo/1 together; over it an upgrade gets
+// 503 with Retry-After and plain requests are still served), keep-alive
+// and upgraded h2c connections closed after -idle-timeout without a
+// request, a plain request's head bounded by 5 s and the whole request and
+// its answer by -request-timeout. Switched connections are not bound by
+// the request timeout: the negotiator clears the server's deadlines when
+// it switches.
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections
 // (-addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it down:
@@ -48,8 +59,36 @@ import (
 // within ten seconds even when peers do not answer.
 const shutdownGrace = 8 * time.Second
 
+// config is what the flags set.
+type config struct {
+	addr string
+	// maxConns caps the switched connections (negotiate.Options.MaxConns).
+	// Keep it under the process's open-file limit, less what plain
+	// connections need.
+	maxConns int
+	// idleTimeout closes a keep-alive connection waiting for its next
+	// request (http.Server.IdleTimeout) and an upgraded h2c connection
+	// with no stream open (h2c takes the server's by default).
+	idleTimeout time.Duration
+	// requestTimeout bounds reading a plain request, body included, and
+	// writing its answer (http.Server.ReadTimeout and WriteTimeout).
+	requestTimeout time.Duration
+}
+
+// defaults is the demo's set-up, each field overridden by its flag.
+var defaults = config{
+	addr:           "127.0.0.1:8080",
+	maxConns:       1000,
+	idleTimeout:    2 * time.Minute,
+	requestTimeout: 30 * time.Second,
+}
+
 func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address, HOST:PORT (port 0 picks a free one)")
+	cfg := defaults
+	flag.StringVar(&cfg.addr, "addr", cfg.addr, "listen address, HOST:PORT (port 0 picks a free one)")
+	flag.IntVar(&cfg.maxConns, "max-conns", cfg.maxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
+	flag.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "close keep-alive and h2c connections idle this long")
+	flag.DurationVar(&cfg.requestTimeout, "request-timeout", cfg.requestTimeout, "bound on reading a plain request and writing its answer")
 	verbose := flag.Bool("v", false, "log switches and closes")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -61,15 +100,15 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, os.Stdout, logger); err != nil {
+	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
 		logger.Error("server", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves on addr until ctx ends, then shuts down gracefully.
-func run(ctx context.Context, addr string, out io.Writer, logger *slog.Logger) error {
-	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace})
+// run serves on cfg.addr until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) error {
+	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: cfg.maxConns})
 	if err != nil {
 		return err
 	}
@@ -77,14 +116,18 @@ func run(ctx context.Context, addr string, out io.Writer, logger *slog.Logger) e
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second, // a client dribbling its head is cut off
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// The switch clears these for the switched connection.
+		ReadTimeout:  cfg.requestTimeout,
+		WriteTimeout: cfg.requestTimeout,
+		IdleTimeout:  cfg.idleTimeout, // h2c's too, by default
+		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	h2c.ConfigureServer(srv)  // HTTP/2 with prior knowledge too, served by the same handler
 	n.RegisterOnShutdown(srv) // srv.Shutdown also starts closing the switched connections
@@ -146,7 +189,8 @@ func newHandler(n *negotiate.Negotiator) (http.Handler, error) {
 	ws.Register("websocket", wsEcho)
 
 	room := new(demoapp.Room)
-	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"}}, room.Join)
+	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"},
+		ReadLimit: demoapp.MaxChatMessage}, room.Join)
 	if err != nil {
 		return nil, err
 	}

@@ -17,5 +17,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // in a new module, which must build.
 func TestContract(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	democontract.Run(t, func(ctx context.Context, out io.Writer) error { return run(ctx, "127.0.0.1:0", out, quiet) })
+	cfg := defaults
+	cfg.addr = "127.0.0.1:0"
+	democontract.Run(t, func(ctx context.Context, out io.Writer) error { return run(ctx, cfg, out, quiet) })
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -23,8 +24,26 @@ import (
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
-// ShutdownGrace bounds a whole shutdown, as examples/server's does.
-const ShutdownGrace = 8 * time.Second
+// examples/server's defaults: see its flags.
+const (
+	// ShutdownGrace bounds a whole shutdown.
+	ShutdownGrace = 8 * time.Second
+	// MaxConns caps the switched connections (-max-conns).
+	MaxConns = 1000
+	// IdleTimeout closes idle keep-alive and upgraded h2c connections
+	// (-idle-timeout).
+	IdleTimeout = 2 * time.Minute
+	// RequestTimeout bounds a plain request and its answer
+	// (-request-timeout); the switch clears it.
+	RequestTimeout = 30 * time.Second
+)
+
+// Options returns examples/server's negotiator options, logging to logger
+// (nil: silent): MaxConns and ShutdownGrace. A caller that needs more
+// switched connections than MaxConns (the soak) raises it.
+func Options(logger *slog.Logger) *negotiate.Options {
+	return &negotiate.Options{Logger: logger, ShutdownTimeout: ShutdownGrace, MaxConns: MaxConns}
+}
 
 // Routes registers examples/server's protocols on n and returns them as
 // the program mounts them: anyPath (h2c and echo/1) for n.Middleware
@@ -49,7 +68,8 @@ func Routes(n *negotiate.Negotiator) (anyPath *negotiate.Registry, mux *http.Ser
 	ws.Register("websocket", wsEcho)
 
 	room := new(demoapp.Room)
-	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"}}, room.Join)
+	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"},
+		ReadLimit: demoapp.MaxChatMessage}, room.Join)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -77,10 +97,19 @@ func Handler(n *negotiate.Negotiator) (http.Handler, error) {
 }
 
 // Server returns a server for h set up as examples/server's: a 5 s
-// ReadHeaderTimeout, HTTP/2 with prior knowledge (h2c.ConfigureServer),
-// and n's shutdown started by the server's.
+// ReadHeaderTimeout, RequestTimeout as ReadTimeout and WriteTimeout (which
+// the negotiator clears at the switch), IdleTimeout (which h2c takes for
+// upgraded connections), HTTP/2 with prior knowledge
+// (h2c.ConfigureServer), and n's shutdown started by the server's.
 func Server(n *negotiate.Negotiator, h http.Handler, errorLog *log.Logger) *http.Server {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, ErrorLog: errorLog}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       RequestTimeout,
+		WriteTimeout:      RequestTimeout,
+		IdleTimeout:       IdleTimeout,
+		ErrorLog:          errorLog,
+	}
 	h2c.ConfigureServer(srv)
 	n.RegisterOnShutdown(srv)
 	return srv

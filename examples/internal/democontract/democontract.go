@@ -21,6 +21,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
@@ -38,25 +39,29 @@ func Run(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
 	for _, c := range []struct {
 		name string
 		f    func(t *testing.T, p *testkit.Program)
+		args []string // the program's flags besides -addr
 	}{
-		{"Page", page},
-		{"PlainRoutes", plainRoutes},
-		{"WebSocketEcho", webSocketEcho},
-		{"WebSocketReadLimit", webSocketReadLimit},
-		{"WebSocketRefusals", webSocketRefusals},
-		{"Chat", chat},
-		{"Stats", stats},
-		{"H2CUpgrade", h2cUpgrade},
-		{"H2COfferIgnored", h2cOfferIgnored},
-		{"PriorKnowledge", priorKnowledge},
-		{"Echo1AnyPath", echo1AnyPath},
-		{"UnknownToken", unknownToken},
-		{"ReadHeaderTimeout", readHeaderTimeout},
-		{"Shutdown", shutdown},
+		{"Page", page, nil},
+		{"PlainRoutes", plainRoutes, nil},
+		{"WebSocketEcho", webSocketEcho, nil},
+		{"WebSocketReadLimit", webSocketReadLimit, nil},
+		{"WebSocketRefusals", webSocketRefusals, nil},
+		{"Chat", chat, nil},
+		{"Stats", stats, nil},
+		{"H2CUpgrade", h2cUpgrade, nil},
+		{"H2COfferIgnored", h2cOfferIgnored, nil},
+		{"PriorKnowledge", priorKnowledge, nil},
+		{"Echo1AnyPath", echo1AnyPath, nil},
+		{"UnknownToken", unknownToken, nil},
+		{"ReadHeaderTimeout", readHeaderTimeout, nil},
+		{"Shutdown", shutdown, nil},
+		{"IdleTimeout", idleTimeout, []string{"-idle-timeout", "300ms"}},
+		{"RequestTimeout", requestTimeout, []string{"-request-timeout", "300ms", "-idle-timeout", "300ms"}},
+		{"MaxConns", maxConns, []string{"-max-conns", "2"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			c.f(t, testkit.StartProgram(t, ".", nil))
+			c.f(t, testkit.StartProgram(t, ".", nil, c.args...))
 		})
 	}
 	t.Run("ListeningLine", func(t *testing.T) {
@@ -198,7 +203,13 @@ func chat(t *testing.T, p *testkit.Program) {
 			t.Errorf("%s got type %d %q, %v; want the message", name, typ, msg, err)
 		}
 	}
-	wstest.CloseNormally(t, a)
+	// A message over the room's 64 KiB limit closes its sender with 1009;
+	// the others stay.
+	if err := a.WriteMessage(gws.TextMessage, bytes.Repeat([]byte{'m'}, demoapp.MaxChatMessage+1)); err != nil {
+		t.Fatal(err)
+	}
+	wstest.WantClose(t, a, gws.CloseMessageTooBig)
+	wstest.WantEcho(t, b, gws.TextMessage, []byte("still here"))
 	wstest.CloseNormally(t, b)
 }
 
@@ -413,6 +424,73 @@ func readHeaderTimeout(t *testing.T, p *testkit.Program) {
 	if len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408") {
 		t.Errorf("a head never finished: got %q", b)
 	}
+}
+
+// A keep-alive connection idle for -idle-timeout is closed, and so is an
+// upgraded h2c connection, whose idle timeout is the server's by default
+// (GOAWAY first).
+func idleTimeout(t *testing.T, p *testkit.Program) {
+	x := testkit.Raw(t, p.Addr(), "GET /proto HTTP/1.1\r\nHost: demo.test\r\n\r\n")
+	if x.Resp.StatusCode != 200 || x.Resp.Close {
+		t.Fatalf("GET /proto: %d, close %v; want 200 and the connection kept alive", x.Resp.StatusCode, x.Resp.Close)
+	}
+	testkit.ExpectClosed(t, x)
+	h2, _ := h2cDial(t, p, "/proto")
+	if ga, err := h2.WaitGoAway(); err != nil || ga.ErrCode != 0 {
+		t.Errorf("idle h2c connection: %v, %v; want GOAWAY NO_ERROR", ga, err)
+	}
+	h2.Conn.Close()
+}
+
+// -request-timeout bounds a plain request (a body that stops coming is
+// cut off), and no switched connection: the negotiator clears the
+// server's read and write deadlines at the switch, so a WebSocket and an
+// echo/1 stream still work once a keep-alive connection that went idle
+// after they switched has been closed, when their request's deadlines are
+// long past.
+func requestTimeout(t *testing.T, p *testkit.Program) {
+	c := testkit.DialTCP(t, p.Addr())
+	if _, err := io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: demo.test\r\nContent-Length: 10\r\n\r\nhello"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadAll(c); err != nil && !strings.Contains(err.Error(), "reset") {
+		t.Errorf("a body that stops coming: %v, want the server to end the connection", err)
+	}
+
+	ws, _ := dialWS(t, gws.Dialer{}, p, "/ws")
+	stream, _ := testkit.Dial(t, p.URL+"/", []string{"echo/1"}, nil)
+	x := testkit.Raw(t, p.Addr(), "GET /proto HTTP/1.1\r\nHost: demo.test\r\n\r\n")
+	testkit.ExpectClosed(t, x)
+	wstest.WantEcho(t, ws, gws.TextMessage, []byte("after the request timeout"))
+	if got := testkit.RoundTrip(t, stream, "still echoing"); got != "still echoing" {
+		t.Errorf("echo/1 after the request timeout: %q", got)
+	}
+	wstest.CloseNormally(t, ws)
+}
+
+// -max-conns caps the switched connections of every protocol together:
+// over it an upgrade is refused with 503 and Retry-After, plain requests
+// are still served, and a slot freed is taken again.
+func maxConns(t *testing.T, p *testkit.Program) {
+	a, _ := dialWS(t, gws.Dialer{}, p, "/ws")
+	stream, _ := testkit.Dial(t, p.URL+"/", []string{"echo/1"}, nil)
+	for _, req := range []string{
+		testkit.UpgradeRequest("/ws", "websocket", "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"),
+		testkit.UpgradeRequest("/", "echo/1"),
+	} {
+		x := testkit.Raw(t, p.Addr(), req)
+		if x.Resp.StatusCode != http.StatusServiceUnavailable || x.Resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%.30q… over the cap: %d, Retry-After %q; want 503 with Retry-After", req, x.Resp.StatusCode, x.Resp.Header.Get("Retry-After"))
+		}
+	}
+	if resp, body := do(t, "GET", p.URL+"/proto", nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
+		t.Errorf("GET /proto at the cap: %d %q, want 200", resp.StatusCode, body)
+	}
+	stream.Close()
+	testkit.WaitFor(t, "the freed slot", func() bool { return readStats(t, p).Active["echo"] == 0 })
+	b, _ := dialWS(t, gws.Dialer{}, p, "/ws")
+	wstest.CloseNormally(t, a)
+	wstest.CloseNormally(t, b)
 }
 
 // SIGTERM: WebSockets get close 1001 (even one that never answers it), h2c
