@@ -17,7 +17,10 @@ import (
 
 // h2c upgrades on any path of an application; its streams, stream 1 (the
 // upgrade request) and those that follow, are served by the server's own
-// handler, the application's mux behind the negotiator.
+// handler, the application's mux behind the negotiator. An upgraded
+// connection takes the server's IdleTimeout, as prior-knowledge HTTP/2
+// does (h2c.Options.IdleTimeout overrides it; with neither IdleTimeout
+// nor ReadTimeout set, h2c.DefaultIdleTimeout applies).
 func Example() {
 	n, err := negotiate.New(nil)
 	if err != nil {
@@ -34,7 +37,8 @@ func Example() {
 	mux.HandleFunc("/proto", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Proto) })
 	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "hello over "+r.Proto) })
 	srv := httptest.NewUnstartedServer(n.Middleware(reg)(mux))
-	h2c.ConfigureServer(srv.Config) // prior knowledge as well
+	h2c.ConfigureServer(srv.Config)                 // prior knowledge as well
+	srv.Config.IdleTimeout = 100 * time.Millisecond // upgraded connections too, by default
 	srv.Start()
 	defer srv.Close()
 	defer n.Shutdown(context.Background())
@@ -48,10 +52,18 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Println(string(stream3.Body))
+	// No stream is open now: after the idle timeout the server says GOAWAY
+	// and closes the connection.
+	goAway, err := client.WaitGoAway()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("idle:", goAway.ErrCode)
 	// Output:
 	// 101 Switching Protocols
 	// HTTP/2.0
 	// hello over HTTP/2.0
+	// idle: NO_ERROR
 }
 
 // exampleUpgrade is the client of the examples: it upgrades a new connection to
@@ -94,31 +106,4 @@ func Example_shutdown() {
 	// Output:
 	// GOAWAY NO_ERROR
 	// shutdown: <nil>
-}
-
-// An upgraded connection with no stream open is closed after its idle
-// timeout: here the server's IdleTimeout, which h2c takes as net/http
-// does for prior-knowledge HTTP/2 (with neither IdleTimeout nor
-// ReadTimeout set, h2c.DefaultIdleTimeout applies; Options.IdleTimeout
-// overrides both).
-func Example_idleTimeout() {
-	n, _ := negotiate.New(nil)
-	p, _ := h2c.New(nil)
-	reg := new(negotiate.Registry)
-	reg.Register("h2c", p)
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(http.NotFoundHandler()))
-	srv.Config.IdleTimeout = 100 * time.Millisecond
-	srv.Start()
-	defer srv.Close()
-	defer n.Shutdown(context.Background())
-
-	client, _ := exampleUpgrade(srv, "/")
-	defer client.Conn.Close()
-	goAway, err := client.WaitGoAway() // stream 1 is done: the connection is idle
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("GOAWAY", goAway.ErrCode)
-	// Output:
-	// GOAWAY NO_ERROR
 }

@@ -27,6 +27,30 @@ import (
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
+// Limits is how the demos bound what a client can hold, so that no client
+// holds what the others need; their flags set each field.
+type Limits struct {
+	// MaxConns caps the switched connections, WebSocket, h2c and echo/1
+	// together (negotiate.Options.MaxConns): over it an upgrade gets 503
+	// with Retry-After, and plain requests are still served. Keep it under
+	// the process's open-file limit, less what plain connections need.
+	MaxConns int
+	// IdleTimeout closes a keep-alive connection waiting for its next
+	// request (http.Server.IdleTimeout) and an upgraded h2c connection
+	// with no stream open (h2c takes the server's by default).
+	IdleTimeout time.Duration
+	// RequestTimeout bounds reading a plain request, body included, and
+	// writing its answer (http.Server.ReadTimeout and WriteTimeout). The
+	// negotiator clears both when it switches a connection.
+	RequestTimeout time.Duration
+}
+
+// DefaultLimits are the demos' defaults: 1,000 switched connections, 2
+// minutes idle, 30 s per plain request.
+func DefaultLimits() Limits {
+	return Limits{MaxConns: 1000, IdleTimeout: 2 * time.Minute, RequestTimeout: 30 * time.Second}
+}
+
 // EchoStream is echo/1: every byte received is written back unchanged,
 // until the client ends its stream or the server shuts down.
 func EchoStream(c *negotiate.Conn) error {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/examples/internal/democontract"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 )
@@ -17,7 +18,7 @@ func TestMain(m *testing.M) { testkit.Main(m) }
 // in a new module, which must build.
 func TestContract(t *testing.T) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	cfg := defaults
-	cfg.addr = "127.0.0.1:0"
-	democontract.Run(t, func(ctx context.Context, out io.Writer) error { return run(ctx, cfg, out, io.Discard, quiet) })
+	democontract.Run(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, "127.0.0.1:0", demoapp.DefaultLimits(), out, io.Discard, quiet)
+	})
 }

@@ -59,36 +59,12 @@ import (
 // within ten seconds even when peers do not answer.
 const shutdownGrace = 8 * time.Second
 
-// config is what the flags set.
-type config struct {
-	addr string
-	// maxConns caps the switched connections (negotiate.Options.MaxConns).
-	// Keep it under the process's open-file limit, less what plain
-	// connections need.
-	maxConns int
-	// idleTimeout closes a keep-alive connection waiting for its next
-	// request (http.Server.IdleTimeout) and an upgraded h2c connection
-	// with no stream open (h2c takes the server's by default).
-	idleTimeout time.Duration
-	// requestTimeout bounds reading a plain request, body included, and
-	// writing its answer (http.Server.ReadTimeout and WriteTimeout).
-	requestTimeout time.Duration
-}
-
-// defaults is the demo's set-up, each field overridden by its flag.
-var defaults = config{
-	addr:           "127.0.0.1:8080",
-	maxConns:       1000,
-	idleTimeout:    2 * time.Minute,
-	requestTimeout: 30 * time.Second,
-}
-
 func main() {
-	cfg := defaults
-	flag.StringVar(&cfg.addr, "addr", cfg.addr, "listen address, HOST:PORT (port 0 picks a free one)")
-	flag.IntVar(&cfg.maxConns, "max-conns", cfg.maxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
-	flag.DurationVar(&cfg.idleTimeout, "idle-timeout", cfg.idleTimeout, "close keep-alive and h2c connections idle this long")
-	flag.DurationVar(&cfg.requestTimeout, "request-timeout", cfg.requestTimeout, "bound on reading a plain request and writing its answer")
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address, HOST:PORT (port 0 picks a free one)")
+	lim := demoapp.DefaultLimits()
+	flag.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
+	flag.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "close keep-alive and h2c connections idle this long")
+	flag.DurationVar(&lim.RequestTimeout, "request-timeout", lim.RequestTimeout, "bound on reading a plain request and writing its answer")
 	verbose := flag.Bool("v", false, "log switches and closes")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -100,15 +76,15 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, cfg, os.Stdout, logger); err != nil {
+	if err := run(ctx, *addr, lim, os.Stdout, logger); err != nil {
 		logger.Error("server", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves on cfg.addr until ctx ends, then shuts down gracefully.
-func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) error {
-	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: cfg.maxConns})
+// run serves on addr, within lim, until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, logger *slog.Logger) error {
+	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
 	if err != nil {
 		return err
 	}
@@ -116,7 +92,7 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) er
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", cfg.addr)
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
@@ -124,9 +100,9 @@ func run(ctx context.Context, cfg config, out io.Writer, logger *slog.Logger) er
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second, // a client dribbling its head is cut off
 		// The switch clears these for the switched connection.
-		ReadTimeout:  cfg.requestTimeout,
-		WriteTimeout: cfg.requestTimeout,
-		IdleTimeout:  cfg.idleTimeout, // h2c's too, by default
+		ReadTimeout:  lim.RequestTimeout,
+		WriteTimeout: lim.RequestTimeout,
+		IdleTimeout:  lim.IdleTimeout, // h2c's too, by default
 		ErrorLog:     slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	h2c.ConfigureServer(srv)  // HTTP/2 with prior knowledge too, served by the same handler

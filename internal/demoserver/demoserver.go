@@ -24,25 +24,14 @@ import (
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
-// examples/server's defaults: see its flags.
-const (
-	// ShutdownGrace bounds a whole shutdown.
-	ShutdownGrace = 8 * time.Second
-	// MaxConns caps the switched connections (-max-conns).
-	MaxConns = 1000
-	// IdleTimeout closes idle keep-alive and upgraded h2c connections
-	// (-idle-timeout).
-	IdleTimeout = 2 * time.Minute
-	// RequestTimeout bounds a plain request and its answer
-	// (-request-timeout); the switch clears it.
-	RequestTimeout = 30 * time.Second
-)
+// ShutdownGrace bounds a whole shutdown, as examples/server's does.
+const ShutdownGrace = 8 * time.Second
 
 // Options returns examples/server's negotiator options, logging to logger
-// (nil: silent): MaxConns and ShutdownGrace. A caller that needs more
-// switched connections than MaxConns (the soak) raises it.
+// (nil: silent): demoapp.DefaultLimits' MaxConns and ShutdownGrace. A
+// caller that needs more switched connections (the soak) raises MaxConns.
 func Options(logger *slog.Logger) *negotiate.Options {
-	return &negotiate.Options{Logger: logger, ShutdownTimeout: ShutdownGrace, MaxConns: MaxConns}
+	return &negotiate.Options{Logger: logger, ShutdownTimeout: ShutdownGrace, MaxConns: demoapp.DefaultLimits().MaxConns}
 }
 
 // Routes registers examples/server's protocols on n and returns them as
@@ -97,17 +86,19 @@ func Handler(n *negotiate.Negotiator) (http.Handler, error) {
 }
 
 // Server returns a server for h set up as examples/server's: a 5 s
-// ReadHeaderTimeout, RequestTimeout as ReadTimeout and WriteTimeout (which
-// the negotiator clears at the switch), IdleTimeout (which h2c takes for
-// upgraded connections), HTTP/2 with prior knowledge
-// (h2c.ConfigureServer), and n's shutdown started by the server's.
+// ReadHeaderTimeout, demoapp.DefaultLimits' RequestTimeout as ReadTimeout
+// and WriteTimeout (which the negotiator clears at the switch) and its
+// IdleTimeout (which h2c takes for upgraded connections), HTTP/2 with
+// prior knowledge (h2c.ConfigureServer), and n's shutdown started by the
+// server's.
 func Server(n *negotiate.Negotiator, h http.Handler, errorLog *log.Logger) *http.Server {
+	lim := demoapp.DefaultLimits()
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       RequestTimeout,
-		WriteTimeout:      RequestTimeout,
-		IdleTimeout:       IdleTimeout,
+		ReadTimeout:       lim.RequestTimeout,
+		WriteTimeout:      lim.RequestTimeout,
+		IdleTimeout:       lim.IdleTimeout,
 		ErrorLog:          errorLog,
 	}
 	h2c.ConfigureServer(srv)
