@@ -1,6 +1,6 @@
 // Package demoapp is what the demo programs serve, apart from their
 // wiring: the echo/1 and WebSocket echo protocols, the /chat room, the page
-// and the plain routes' handlers. examples/server (net/http) and
+// and the plain routes' handlers, and the limits they serve within. examples/server (net/http) and
 // examples/echo (Echo) both import it, and each registers these pieces,
 // mounts them, and sets up and shuts down its server in its own main.go,
 // where a reader sees which protocol reaches which route.
