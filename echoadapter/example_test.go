@@ -25,10 +25,7 @@ import (
 // The middleware switches on every route: here echo/1, a custom protocol
 // that writes back every byte. Plain requests go on to Echo's routes.
 func ExampleMiddleware() {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
 		_, err := io.Copy(c, c)
@@ -63,10 +60,7 @@ func ExampleMiddleware() {
 // A route that requires an upgrade answers anything else with 426, naming
 // the protocols it would switch to.
 func ExampleHandler() {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("chat/1", func(c *negotiate.Conn) error { return nil })
 	e := echo.New()
@@ -94,10 +88,7 @@ func ExampleConfig_ToMiddleware() {
 	_, err := echoadapter.Config{}.ToMiddleware()
 	fmt.Println(err)
 
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	mw, err := echoadapter.Config{
 		Negotiator: n,
 		Registry:   new(negotiate.Registry),
@@ -114,10 +105,7 @@ func ExampleConfig_ToMiddleware() {
 // connection its own way (here: it stops reading and returns); n.Shutdown
 // waits for them.
 func Example_shutdown() {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
 		ctx := c.Context()
@@ -171,10 +159,7 @@ func Example_shutdown() {
 // from c.Response()'s header, so the X-Request-Id that RequestID sets is
 // sent with it.
 func Example_webSocket() {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	greet, err := websocket.New(nil, func(c *websocket.Conn) error {
 		return c.WriteMessage(gws.TextMessage, []byte("hello from behind Echo's middleware"))
 	})

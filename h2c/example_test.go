@@ -22,10 +22,7 @@ import (
 // does (h2c.Options.IdleTimeout overrides it; with neither IdleTimeout
 // nor ReadTimeout set, h2c.DefaultIdleTimeout applies).
 func Example() {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	p, err := h2c.New(nil)
 	if err != nil {
 		log.Fatal(err)

@@ -14,10 +14,7 @@ import (
 
 // A custom protocol is one call: echo/1 writes back every byte it reads.
 func ExampleRegistry_HandleFunc() {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
 		_, err := io.Copy(c, c)

@@ -94,9 +94,9 @@ type protoCount struct {
 	switched         int64
 }
 
-// New returns a Negotiator configured by opts (nil means the defaults). A
-// negative limit or timeout, or a ProtocolMaxConns key that is not a
-// token, is an error.
+// New returns a Negotiator configured by opts (nil means the defaults, and
+// then New cannot fail). A negative limit or timeout, or a
+// ProtocolMaxConns key that is not a token, is an error.
 func New(opts *Options) (*Negotiator, error) {
 	var o Options
 	if opts != nil {

@@ -292,3 +292,13 @@ func TestMiddlewareSwitchesBeforeRouting(t *testing.T) {
 		t.Errorf("unknown offer at the endpoint: %d Upgrade=%q, want 426 ws-like", resp.StatusCode, resp.Header.Get("Upgrade"))
 	}
 }
+
+// New(nil) cannot fail, as its doc (and every Example) relies on.
+func TestNewNilCannotFail(t *testing.T) {
+	if n, err := negotiate.New(nil); n == nil || err != nil {
+		t.Fatalf("New(nil) = %v, %v", n, err)
+	}
+	if _, err := negotiate.New(&negotiate.Options{Linger: -1}); err == nil {
+		t.Error("New with a negative Linger: no error")
+	}
+}

@@ -39,10 +39,7 @@ func ExampleOptions_checkOrigin() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	reg := new(negotiate.Registry)
 	reg.Register("websocket", p)
 	srv := httptest.NewServer(n.Endpoint(reg))

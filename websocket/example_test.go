@@ -18,10 +18,7 @@ import (
 // An echo endpoint at /ws, and a gorilla client that talks to it over
 // loopback.
 func Example() {
-	n, err := negotiate.New(nil)
-	if err != nil {
-		log.Fatal(err)
-	}
+	n, _ := negotiate.New(nil) // nil options cannot fail
 	p, err := websocket.New(&websocket.Options{Subprotocols: []string{"echo.v1"}}, func(c *websocket.Conn) error {
 		for {
 			typ, msg, err := c.ReadMessage()
