@@ -175,26 +175,10 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 	if handler == nil {
 		return negotiate.Protocol{}, errors.New("websocket: nil handler")
 	}
-	var o Options
-	if opts != nil {
-		o = *opts
+	o, err := resolve(opts)
+	if err != nil {
+		return negotiate.Protocol{}, err
 	}
-	switch {
-	case o.ReadLimit < -1:
-		return negotiate.Protocol{}, fmt.Errorf("websocket: ReadLimit %d: want -1 (no limit), 0 (default) or a size", o.ReadLimit)
-	case o.PingInterval < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0:
-		return negotiate.Protocol{}, errors.New("websocket: negative timeout in Options")
-	case o.ReadBufferSize < 0 || o.WriteBufferSize < 0:
-		return negotiate.Protocol{}, errors.New("websocket: negative buffer size in Options")
-	case o.PongTimeout > 0 && o.PingInterval == 0:
-		return negotiate.Protocol{}, errors.New("websocket: PongTimeout is set but PingInterval is not")
-	}
-	for _, s := range o.Subprotocols {
-		if !httpsyntax.IsToken(s) {
-			return negotiate.Protocol{}, fmt.Errorf("websocket: subprotocol %q is not a token", s)
-		}
-	}
-	o.Subprotocols = append([]string(nil), o.Subprotocols...)
 	patterns := make([]string, 0, len(o.OriginPatterns))
 	for _, pat := range o.OriginPatterns {
 		pat = strings.ToLower(pat)
@@ -202,15 +186,6 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 			return negotiate.Protocol{}, fmt.Errorf("websocket: origin pattern %q: malformed", pat)
 		}
 		patterns = append(patterns, pat)
-	}
-	if o.ReadLimit == 0 {
-		o.ReadLimit = defaultReadLimit
-	}
-	if o.PingInterval > 0 && o.PongTimeout == 0 {
-		o.PongTimeout = o.PingInterval
-	}
-	if o.CloseTimeout == 0 {
-		o.CloseTimeout = defaultCloseTimeout
 	}
 	p := &protocol{
 		opts:     o,
@@ -235,4 +210,39 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 		p.subHeaders[i] = http.Header{"Sec-Websocket-Protocol": {s}}
 	}
 	return negotiate.Protocol{Check: p.check, Accept: p.accept}, nil
+}
+
+// resolve checks opts (nil for none) and returns them with their defaults
+// applied: what a protocol made by New runs with.
+func resolve(opts *Options) (Options, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	switch {
+	case o.ReadLimit < -1:
+		return o, fmt.Errorf("websocket: ReadLimit %d: want -1 (no limit), 0 (default) or a size", o.ReadLimit)
+	case o.PingInterval < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0:
+		return o, errors.New("websocket: negative timeout in Options")
+	case o.ReadBufferSize < 0 || o.WriteBufferSize < 0:
+		return o, errors.New("websocket: negative buffer size in Options")
+	case o.PongTimeout > 0 && o.PingInterval == 0:
+		return o, errors.New("websocket: PongTimeout is set but PingInterval is not")
+	}
+	for _, s := range o.Subprotocols {
+		if !httpsyntax.IsToken(s) {
+			return o, fmt.Errorf("websocket: subprotocol %q is not a token", s)
+		}
+	}
+	o.Subprotocols = append([]string(nil), o.Subprotocols...)
+	if o.ReadLimit == 0 {
+		o.ReadLimit = defaultReadLimit
+	}
+	if o.PingInterval > 0 && o.PongTimeout == 0 {
+		o.PongTimeout = o.PingInterval
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = defaultCloseTimeout
+	}
+	return o, nil
 }
