@@ -49,6 +49,8 @@ type Conn struct {
 
 	mu   sync.Mutex
 	wake chan struct{} // made by a waiting goingAway; closed when the handler returns
+
+	ka keepAlive
 }
 
 // SetReadLimit sets the largest message the handler may read from now on,
@@ -108,9 +110,8 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	}
 	ctx := nc.Context()
 	stop := afterFunc(ctx, c.goingAway)
-	var pg *pinger
 	if p.opts.PingInterval > 0 {
-		pg = startPinger(ws, nc, p.opts.PingInterval, p.opts.PongTimeout)
+		c.startKeepAlive()
 	}
 	returned := false
 	defer func() {
@@ -118,9 +119,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 			// The handler panicked; the negotiator recovers and logs it.
 			c.end(stop, closeInternal)
 		}
-		if pg != nil {
-			pg.stopAndWait()
-		}
+		c.ka.stop() // no run of its timer outlives serve
 	}()
 	err = p.handler(c)
 	returned = true
@@ -133,7 +132,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 		msg = closeInternal
 	}
 	c.end(stop, msg)
-	if pg != nil && pg.stopAndWait() {
+	if c.ka.stop() {
 		return ErrPongTimeout
 	}
 	if peerClosed || c.wire.closeSeen.Load() {

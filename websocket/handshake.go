@@ -319,13 +319,16 @@ type wireConn struct {
 
 	peerGone  atomic.Bool // the peer's stream ended without a close frame
 	closeSeen atomic.Bool // the peer's close frame arrived
+	reading   atomic.Bool // gorilla waits in a Read of the connection (for the keep-alive)
 }
 
 func (w *wireConn) Read(p []byte) (int, error) {
 	if w.failed != nil {
 		return 0, w.failRead(w.failed)
 	}
+	w.reading.Store(true)
 	n, err := w.Conn.Read(p)
+	w.reading.Store(false)
 	if n > 0 {
 		k, v := w.in.scan(p[:n])
 		if w.in.closed {

@@ -127,6 +127,7 @@ type Options struct {
 
 const (
 	defaultReadLimit    = 1 << 20
+	defaultPingInterval = 30 * time.Second
 	defaultCloseTimeout = 5 * time.Second
 )
 
@@ -222,12 +223,12 @@ func resolve(opts *Options) (Options, error) {
 	switch {
 	case o.ReadLimit < -1:
 		return o, fmt.Errorf("websocket: ReadLimit %d: want -1 (no limit), 0 (default) or a size", o.ReadLimit)
-	case o.PingInterval < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0:
+	case o.PongTimeout < 0 || o.CloseTimeout < 0:
 		return o, errors.New("websocket: negative timeout in Options")
 	case o.ReadBufferSize < 0 || o.WriteBufferSize < 0:
 		return o, errors.New("websocket: negative buffer size in Options")
-	case o.PongTimeout > 0 && o.PingInterval == 0:
-		return o, errors.New("websocket: PongTimeout is set but PingInterval is not")
+	case o.PongTimeout > 0 && o.PingInterval < 0:
+		return o, errors.New("websocket: PongTimeout is set but the keep-alive is off (negative PingInterval)")
 	}
 	for _, s := range o.Subprotocols {
 		if !httpsyntax.IsToken(s) {
@@ -237,6 +238,9 @@ func resolve(opts *Options) (Options, error) {
 	o.Subprotocols = append([]string(nil), o.Subprotocols...)
 	if o.ReadLimit == 0 {
 		o.ReadLimit = defaultReadLimit
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = defaultPingInterval
 	}
 	if o.PingInterval > 0 && o.PongTimeout == 0 {
 		o.PongTimeout = o.PingInterval

@@ -767,10 +767,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		opts websocket.Options
 	}{
 		{"read limit -2", websocket.Options{ReadLimit: -2}},
-		{"negative ping interval", websocket.Options{PingInterval: -1}},
 		{"negative pong timeout", websocket.Options{PingInterval: 1, PongTimeout: -1}},
 		{"negative close timeout", websocket.Options{CloseTimeout: -1}},
-		{"pong timeout without pings", websocket.Options{PongTimeout: time.Second}},
+		{"pong timeout with the keep-alive off", websocket.Options{PingInterval: -1, PongTimeout: time.Second}},
 		{"negative read buffer", websocket.Options{ReadBufferSize: -1}},
 		{"negative write buffer", websocket.Options{WriteBufferSize: -1}},
 		{"subprotocol not a token", websocket.Options{Subprotocols: []string{"a b"}}},

@@ -1,0 +1,131 @@
+package websocket_test
+
+import (
+	"errors"
+	"os"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/wstest"
+	"github.com/switchyard-http/switchyard/websocket"
+)
+
+// The keep-alive is on unless turned off, with the values the package
+// documents: a ping every 30s, and as long again for an answer.
+func TestKeepAliveDefaults(t *testing.T) {
+	t.Parallel()
+	const def = 30 * time.Second
+	for _, tc := range []struct {
+		name              string
+		opts              *websocket.Options
+		interval, timeout time.Duration // resolved; a negative interval: off
+	}{
+		{"nil options", nil, def, def},
+		{"zero options", &websocket.Options{}, def, def},
+		{"interval set", &websocket.Options{PingInterval: 10 * time.Second}, 10 * time.Second, 10 * time.Second},
+		{"timeout set", &websocket.Options{PongTimeout: 5 * time.Second}, def, 5 * time.Second},
+		{"both set", &websocket.Options{PingInterval: time.Minute, PongTimeout: 5 * time.Second}, time.Minute, 5 * time.Second},
+		{"off", &websocket.Options{PingInterval: -1}, -1, 0},
+	} {
+		o, err := websocket.Resolve(tc.opts)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if o.PingInterval != tc.interval || o.PongTimeout != tc.timeout {
+			t.Errorf("%s: PingInterval, PongTimeout: got %v, %v; want %v, %v", tc.name, o.PingInterval, o.PongTimeout, tc.interval, tc.timeout)
+		}
+	}
+	if _, err := websocket.New(&websocket.Options{PingInterval: -1}, wstest.Echo); err != nil {
+		t.Errorf("keep-alive off: New: %v", err)
+	}
+}
+
+// A peer that completes the handshake and then sends nothing at all, not
+// even a pong, is closed once an answer to a ping is overdue, and the
+// connection reports ErrPongTimeout. What it was sent, read only after the
+// close, is pings and then the end of the stream.
+func TestKeepAliveClosesSilentPeer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts websocket.Options
+	}{
+		{"pong timeout by default", websocket.Options{PingInterval: 20 * time.Millisecond}},
+		{"pong timeout shorter", websocket.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 5 * time.Millisecond}},
+		{"pong timeout longer", websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 30 * time.Millisecond}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			addr, closes := serveHostile(t, &tc.opts, wstest.Echo)
+			p := dialPeer(t, addr)
+			if ci := closes.Next(t); !errors.Is(ci.Err, websocket.ErrPongTimeout) {
+				t.Errorf("OnClose error: got %v, want %v", ci.Err, websocket.ErrPongTimeout)
+			}
+			pings := 0
+			for {
+				f, err := p.next()
+				if errors.Is(err, os.ErrDeadlineExceeded) {
+					t.Fatal("the server left the connection open")
+				}
+				if err != nil {
+					break
+				}
+				if f.b0 != finBit|opPing || len(f.payload) != 0 {
+					t.Fatalf("frame %d: got %v, want an empty ping", pings, f)
+				}
+				pings++
+			}
+			if pings == 0 {
+				t.Error("the peer was closed without a ping")
+			}
+		})
+	}
+}
+
+// A handler that does not read cannot see a pong (gorilla reads control
+// frames only inside the handler's reads), so an unanswered ping does not
+// close its connection: a handler that only writes keeps its peer. Pings
+// still go out, and each one after the first comes after the check of the
+// one before it.
+func TestKeepAliveSparesHandlerNotReading(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 2 * time.Millisecond}, func(c *websocket.Conn) error {
+		select {
+		case <-release:
+		case <-c.Context().Done(): // closed: the test has failed
+			return nil
+		}
+		return c.WriteMessage(gws.TextMessage, []byte("done"))
+	})
+	p := dialPeer(t, addr)
+	for i := range 4 {
+		if f, err := p.next(); err != nil || f.b0 != finBit|opPing {
+			t.Fatalf("frame %d: got %v, %v; want a ping", i, f, err)
+		}
+	}
+	close(release)
+	for {
+		f, err := p.next()
+		if err != nil {
+			t.Fatalf("waiting for the handler's message: %v", err)
+		}
+		if f.b0 == finBit|opPing {
+			continue
+		}
+		if f.b0 != finBit|opText || string(f.payload) != "done" {
+			t.Fatalf("got %v %q, want the handler's text message", f, f.payload)
+		}
+		break
+	}
+	if f, err := p.next(); err != nil || f.b0 != finBit|opClose {
+		t.Fatalf("after the handler's message: got %v, %v; want its close frame", f, err)
+	}
+	p.Conn.Close()
+	if ci := closes.Next(t); ci.Err != nil {
+		t.Errorf("OnClose error: got %v, want nil", ci.Err)
+	}
+}
