@@ -89,7 +89,7 @@ var (
 
 // serve is the serve func Accept returns; it runs in the connection's own
 // goroutine once the negotiator has written the 101. It builds gorilla's
-// Conn, runs the handler (with the keep-alive, if configured) and ends the
+// Conn, runs the handler (with the keep-alive, unless it is off) and ends the
 // WebSocket with a close frame. Until the handler returns, the
 // connection's context ending (a shutdown) sends 1001 and gives the
 // handler CloseTimeout to return before the connection is closed under it.

@@ -128,11 +128,27 @@
 // negotiator's Options.HandshakeTimeout. Each connection holds a read and
 // a write buffer (Options.ReadBufferSize and WriteBufferSize, 4 KiB each by
 // default) for its life; with Options.WriteBufferPool an idle connection
-// holds no write buffer. With Options.PingInterval, the server pings and
-// closes a peer from which nothing at all arrives within PongTimeout of a
-// ping; the connection then reports [ErrPongTimeout]. gorilla handles
-// control frames only inside the handler's reads, so a handler that uses
-// pings must keep reading.
+// holds no write buffer.
+//
+// # Keep-alive
+//
+// The server pings every connection every 30s (Options.PingInterval) and
+// closes one whose peer sent nothing at all within 30s of a ping
+// (Options.PongTimeout, by default the interval), without a close frame;
+// the connection reports [ErrPongTimeout]. It is on by default because a
+// peer that vanished without closing (lost network, a NAT that forgot it)
+// or that opens a WebSocket and then stays silent would otherwise hold the
+// connection, its buffers and a file descriptor for ever, and enough of
+// them refuse every later client. Any byte from the peer answers a ping
+// (a pong or a message), so a handler may set its own pong handler.
+// gorilla reads frames only inside the handler's reads, so an unanswered
+// ping closes the connection only if the handler is waiting in a read when
+// the answer is due; a handler that only writes is not closed by it (its
+// writes fail when the peer is gone). A negative PingInterval turns the
+// keep-alive off. It costs no goroutine: each connection has a runtime
+// timer whose callback writes the ping with WriteControl (so next to an
+// application's writer) and checks the answer; the handler's return stops
+// it and waits for a callback under way.
 //
 // # Frames the RFCs fail
 //
@@ -220,5 +236,6 @@
 // own (a broadcaster) may go on writing while the keep-alive runs, during
 // a shutdown, and after the handler has returned: once the close frame is
 // sent, its writes fail with [gws.ErrCloseSent]. Each connection's
-// keep-alive goroutine has ended when the negotiator reports it closed.
+// keep-alive has stopped, and no callback of it runs, when the negotiator
+// reports it closed.
 package websocket

@@ -70,16 +70,16 @@ func Example() {
 	// shutdown: <nil>
 }
 
-// Options for a browser-facing endpoint: a page on another origin, keep-alive
-// pings, bigger messages and compression. The handler reads the upgrade
-// request through Conn.Request.
+// Options for a browser-facing endpoint: a page on another origin, bigger
+// messages, compression, and a keep-alive that keeps the default 30s
+// between pings but gives a peer only 10s to answer one. The handler reads
+// the upgrade request through Conn.Request.
 func ExampleNew() {
 	p, err := websocket.New(&websocket.Options{
 		OriginPatterns:    []string{"app.example.com", "*.staging.example.com"},
 		Subprotocols:      []string{"chat.v2", "chat.v1"},
 		EnableCompression: true,
 		ReadLimit:         16 << 20,
-		PingInterval:      30 * time.Second,
 		PongTimeout:       10 * time.Second,
 	}, func(c *websocket.Conn) error {
 		name := c.Request().URL.Query().Get("name")
@@ -88,7 +88,7 @@ func ExampleNew() {
 		}
 		for {
 			if _, _, err := c.ReadMessage(); err != nil {
-				return err // pings are answered inside reads
+				return err // the peer's pongs arrive inside reads
 			}
 		}
 	})

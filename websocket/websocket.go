@@ -17,8 +17,8 @@ import (
 
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
-// limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers, no
-// pings and a 5s close wait. The 101 itself is bounded by the negotiator's
+// limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers, a
+// ping every 30s with 30s for an answer, and a 5s close wait. The 101 itself is bounded by the negotiator's
 // Options.HandshakeTimeout.
 type Options struct {
 	// Subprotocols lists the subprotocols the server speaks
@@ -89,14 +89,27 @@ type Options struct {
 	// messages are never checked.
 	SkipUTF8Validation bool
 
-	// PingInterval, if not 0, sends a ping every interval and closes the
-	// connection (reporting [ErrPongTimeout]) when nothing at all arrives
-	// from the peer within PongTimeout of a ping. Control frames are read
-	// only while the handler reads, so the handler must keep reading.
+	// PingInterval is how often the server pings the peer: the keep-alive,
+	// which closes a connection whose peer sends nothing at all within
+	// PongTimeout of a ping, and reports [ErrPongTimeout] for it. It is on
+	// by default, every 30s, because a peer that vanished without a FIN (a
+	// client that lost its network, a NAT that forgot the mapping) or one
+	// that completes the handshake and then stays silent would otherwise
+	// hold its connection, its buffers and a file descriptor for ever: a
+	// thousand of them use up a common descriptor limit and every later
+	// client is refused. The pings also keep idle connections open through
+	// proxies and NATs that drop quiet ones. A negative PingInterval turns
+	// the keep-alive off. Any byte from the peer answers a ping, and gorilla
+	// reads frames (pongs included) only inside the handler's reads, so
+	// an unanswered ping closes the connection only if the handler waits in
+	// a read when the answer is due: a handler that only writes, or is busy
+	// between reads, is never closed by it.
 	PingInterval time.Duration
 
 	// PongTimeout is how long a peer has to answer a ping. Default
-	// PingInterval. It requires PingInterval.
+	// PingInterval (so a silent peer is closed between one and two
+	// intervals after it last sent anything, 30 to 60s by default). It
+	// cannot be set with the keep-alive off.
 	PongTimeout time.Duration
 
 	// CloseTimeout bounds the close: at shutdown, the wait for the handler
@@ -134,7 +147,9 @@ const (
 // ErrPongTimeout is the error of a connection the keep-alive closed
 // because the peer sent nothing within PongTimeout of a ping: it is
 // reported as [negotiate.ConnInfo].Err to the negotiator's
-// [negotiate.Options].OnClose.
+// [negotiate.Options].OnClose. The connection is closed without a close
+// frame (a peer that answers nothing would not read one); the handler's
+// read fails.
 var ErrPongTimeout = errors.New("websocket: peer did not answer a ping in time")
 
 // ErrInvalidUTF8 is the read error of a text message that is not valid
@@ -169,9 +184,9 @@ type protocol struct {
 // negotiator's Options.OnClose (see "Handler and close" in the package
 // documentation for the codes and the errors reported as nil). opts may be
 // nil. Invalid options (a
-// negative timeout or buffer size, a ReadLimit under -1, a subprotocol that
-// is not a token, a malformed origin pattern, PongTimeout without
-// PingInterval) and a nil handler are errors.
+// negative PongTimeout, CloseTimeout or buffer size, a ReadLimit under -1,
+// a subprotocol that is not a token, a malformed origin pattern, a
+// PongTimeout with the keep-alive off) and a nil handler are errors.
 func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error) {
 	if handler == nil {
 		return negotiate.Protocol{}, errors.New("websocket: nil handler")
