@@ -19,6 +19,9 @@
 // its answer by -request-timeout. Switched connections are not bound by
 // the request timeout: the negotiator clears the server's deadlines when
 // it switches.
+// A WebSocket whose peer has vanished or stays silent is closed by the
+// websocket package's keep-alive, on by default: a ping every 30 s and 30 s
+// for an answer.
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections
 // (-addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it down:
