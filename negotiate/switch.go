@@ -14,8 +14,9 @@ import (
 
 // Switch is a switch the negotiator is about to make: what
 // [Options].Authorize and a [Protocol]'s Accept see, once the protocol is
-// chosen and before anything is written. The same value stays with the
-// switched connection ([Conn.Request], [Conn.Token]).
+// chosen and before anything is written. Its Request and Token stay with
+// the switched connection ([Conn.Request], [Conn.Token]); its Header goes
+// once the 101 is written, so that an idle connection does not keep it.
 type Switch struct {
 	// Request is the upgrade request. Its context ends when the request's
 	// handler returns, at the switch; the connection's is [Conn.Context].
@@ -115,6 +116,7 @@ func (c *Conn) write101() error {
 	_, err := c.nc.Write(b)
 	_ = c.nc.SetWriteDeadline(time.Time{})
 	*bp = b
+	c.sw.Header = nil // written: a connection does not keep it for its life
 	return err
 }
 
