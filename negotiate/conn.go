@@ -91,8 +91,9 @@ func (c *Conn) Close() error {
 	}
 	c.closed = true
 	c.mu.Unlock()
-	c.ctx.cancel()
-	return c.nc.Close()
+	err := c.nc.Close()
+	c.ctx.cancel() // after: a goodbye the protocol starts now finds the connection gone
+	return err
 }
 
 // CloseWrite shuts down the writing side (a TCP half-close): the client

@@ -8,6 +8,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -93,7 +94,9 @@ func TestKeepAliveClosesSilentPeer(t *testing.T) {
 func TestKeepAliveSparesHandlerNotReading(t *testing.T) {
 	t.Parallel()
 	release := make(chan struct{})
-	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 2 * time.Millisecond}, func(c *websocket.Conn) error {
+	// PongTimeout is long so that a loaded machine cannot turn a ping's
+	// write into a timeout (which rightly closes a peer that does not read).
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 2 * time.Millisecond, PongTimeout: testkit.Timeout}, func(c *websocket.Conn) error {
 		select {
 		case <-release:
 		case <-c.Context().Done(): // closed: the test has failed
