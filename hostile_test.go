@@ -1,20 +1,25 @@
 package switchyard_test
 
 // Hostile and malformed handshakes over raw TCP against the demo's
-// configuration. Each case has its expected outcome (a status, or served as
-// ordinary HTTP/1.1). The table runs twice:
+// configuration, and WebSocket peers that turn hostile once switched
+// (bombs, invalid UTF-8, frames the RFCs fail, a peer vanishing
+// mid-message). Each case has its expected outcome (a status, served as
+// ordinary HTTP/1.1, or the close code a WebSocket gets). The table runs
+// twice:
 //
 //   - against the demo program itself (examples/server, one process for the
-//     whole table), so that the outcomes are those of the program a user
-//     runs; once every case is done, the program must hold no switched
-//     connection;
+//     whole table but for a case at the connection cap, which gets one of
+//     its own), so that the outcomes are those of the program a user runs;
+//     once every case is done, the program must hold no switched
+//     connection. A case that waits out the negotiator's HandshakeTimeout
+//     is skipped there: the program's is 10 s;
 //   - in process, against the same configuration built from the same public
 //     packages (internal/demoserver), one server per case, because checking
 //     that a case leaves nothing behind needs hooks the program does not
 //     expose: after each case the connection must be closed where it should
 //     be and the server must hold no connection, HTTP (http.Server.ConnState)
-//     or switched (Negotiator.Stats), and TestMain's leak check covers the
-//     goroutines.
+//     or switched (Negotiator.Stats), no protocol may have panicked, and
+//     TestMain's leak check covers the goroutines.
 //
 // Outcomes that belong to net/http (a malformed head, 431, 501 and 505) are
 // what net/http does. FuzzHandshake, TestDribblingClientCutOff and
@@ -37,10 +42,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
+	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/demoserver"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -58,10 +66,14 @@ type inProcess struct {
 	conns map[net.Conn]http.ConnState
 }
 
-// startInProcess serves the demo's configuration on loopback.
-func startInProcess(t testing.TB, readHeaderTimeout time.Duration) *inProcess {
+// startInProcess serves the demo's configuration on loopback, with the
+// negotiator's options opts (nil: the demo's, demoserver.Options).
+func startInProcess(t testing.TB, readHeaderTimeout time.Duration, opts *negotiate.Options) *inProcess {
 	t.Helper()
-	n := testkit.NewNegotiator(t, nil)
+	if opts == nil {
+		opts = demoserver.Options(nil)
+	}
+	n := testkit.NewNegotiator(t, opts)
 	h, err := demoserver.Handler(n)
 	if err != nil {
 		t.Fatal(err)
@@ -150,11 +162,40 @@ type hostileCase struct {
 	request string   // written whole, from a goroutine (a large one may not be read)
 	want    int      // status, passed or gone
 	fields  []string // "Name: value" fields the response must carry
+	lacks   []string // names of fields the response must not carry
 	reason  string   // in the one-line body of a refusal
 	reply   string   // for passed: the start of the body (default "HTTP/1.")
 	after   []byte   // for 101: bytes in the same write as the request, which the protocol must receive
 	half    bool     // the client half-closes after the request
 	skip    int      // plain responses to pipelined requests before the one checked
+	prompt  bool     // the response must come within testkit.Timeout, not only within bound
+
+	// For a WebSocket 101: the code of the close frame that the frames in
+	// after get. No frame follows it, the server closes the connection
+	// once the client has answered it, and no data frame before it ends a
+	// message (what is refused or cut short is never sent as whole). With
+	// half, 1011 stands for no close frame too: the peer has vanished.
+	wsClose int
+
+	// The server's limits: full, a server of the case's own allowing one
+	// switched connection, which an echo/1 client holds before the request
+	// (the program runs with -max-conns 1); handshakeTimeout, the
+	// negotiator's HandshakeTimeout for a case that waits it out. The
+	// program's is 10 s with no flag to change it, so such a case runs in
+	// process only, where it is shorter.
+	full             bool
+	handshakeTimeout time.Duration
+}
+
+// options are the negotiator's options of tc's in-process server: the
+// demo's, with tc's limits.
+func (tc hostileCase) options() *negotiate.Options {
+	o := demoserver.Options(nil)
+	if tc.full {
+		o.MaxConns = 1
+	}
+	o.HandshakeTimeout = tc.handshakeTimeout // 0: the default, the demo's
+	return o
 }
 
 func req(method, path string, lines ...string) string {
@@ -194,8 +235,24 @@ func settings(pairs ...uint32) string {
 	return "HTTP2-Settings: " + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// WebSocket frame bits (RFC 6455 §5.2): a frame's first byte is FIN, RSV1
+// (a compressed message's first frame, RFC 7692 §6), RSV2, RSV3 and the
+// opcode.
+const (
+	fin, rsv1                = 0x80, 0x40
+	opCont, opText, opBinary = 0x0, 0x1, 0x2
+	opClose, opPing          = 0x8, 0x9
+)
+
 var (
-	okKey       = "Sec-WebSocket-Key: " + wsKey
+	okKey        = "Sec-WebSocket-Key: " + wsKey
+	offerDeflate = "Sec-WebSocket-Extensions: permessage-deflate"
+	// Decompression bombs: a few KB on the wire that inflate past the
+	// ReadLimit of /ws (16 MiB) and of /chat (demoapp.MaxChatMessage).
+	wsBomb   = string(wstest.Deflate(bytes.Repeat([]byte("a"), 17<<20)))
+	chatBomb = string(wstest.Deflate(bytes.Repeat([]byte("a"), 16*demoapp.MaxChatMessage)))
+	// hello is a compressed message, to be split across two fragments.
+	hello       = string(wstest.Deflate([]byte("hello")))
 	wsSwitched  = []string{"Upgrade: websocket", "Sec-WebSocket-Accept: " + wsAccept}
 	echoUpgrade = []string{"Upgrade: echo/1"}
 	h2cUpgrade  = []string{"Upgrade: h2c"}
@@ -324,8 +381,12 @@ var hostileCases = []hostileCase{
 	{name: "websocket POST", request: "POST /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n" + okKey + "\r\nContent-Length: 0\r\n\r\n", want: 405, fields: []string{"Allow: GET"}},
 	{name: "websocket HEAD", request: req("HEAD", "/ws", "Connection: Upgrade", "Upgrade: websocket", "Sec-WebSocket-Version: 13", okKey), want: 405, fields: []string{"Allow: GET"}},
 	{name: "websocket/13 token", request: req("GET", "/ws", "Connection: Upgrade", "Upgrade: websocket/13", "Sec-WebSocket-Version: 13", okKey), want: 400},
-	{name: "websocket bad extension offer", request: ws("/ws", okKey, "Sec-WebSocket-Extensions: permessage-deflate; bogus"), want: 101, fields: wsSwitched},
-	{name: "websocket early frame", request: ws("/ws", okKey), after: wsFrame(1, "early"), want: 101, fields: wsSwitched},
+	{name: "websocket bad extension offer", request: ws("/ws", okKey, offerDeflate+"; bogus"), want: 101, fields: wsSwitched, lacks: []string{"Sec-WebSocket-Extensions"}},
+	// An offer the engine cannot honour is declined, not answered without
+	// its parameters (RFC 7692 §7): a client limited to a 256-byte window
+	// could not inflate what a 32 KiB one compressed.
+	{name: "websocket deflate with server_max_window_bits=8", request: ws("/ws", okKey, offerDeflate+"; server_max_window_bits=8"), want: 101, fields: wsSwitched, lacks: []string{"Sec-WebSocket-Extensions"}},
+	{name: "websocket early frame", request: ws("/ws", okKey), after: wsFrame(fin|opText, "early"), want: 101, fields: wsSwitched},
 	{name: "chat unknown subprotocol", request: ws("/chat", okKey, "Sec-WebSocket-Protocol: nope"), want: 101, fields: wsSwitched},
 	{name: "plain GET /ws", request: req("GET", "/ws"), want: 426, fields: []string{"Upgrade: websocket"}},
 	{name: "plain GET /chat", request: req("GET", "/chat"), want: 426, fields: []string{"Upgrade: websocket"}},
@@ -360,6 +421,43 @@ var hostileCases = []hostileCase{
 	{name: "h2c over CONNECT", request: h2cAt("CONNECT", "example.com:443", settings()), want: 101, fields: h2cUpgrade},
 	{name: "h2c and websocket on /ws, client order", request: req("GET", "/ws", "Connection: Upgrade, HTTP2-Settings", "Upgrade: h2c, websocket", settings(), "Sec-WebSocket-Version: 13", okKey), want: 101, fields: h2cUpgrade},
 
+	// Hostile WebSocket peers past the handshake: each gets the close code
+	// the RFCs give it, and nobody else is harmed; on /chat another member
+	// of the room checks that it is still served and was relayed nothing
+	// of the attacker's. A bomb's ReadLimit holds on the inflated size.
+	{name: "websocket deflate bomb", request: ws("/ws", okKey, offerDeflate), after: wsFrame(fin|rsv1|opText, wsBomb), want: 101, fields: wsSwitched, wsClose: 1009},
+	{name: "chat deflate bomb", request: ws("/chat", okKey, offerDeflate), after: wsFrame(fin|rsv1|opText, chatBomb), want: 101, fields: wsSwitched, wsClose: 1009},
+	{name: "websocket invalid UTF-8", request: ws("/ws", okKey), after: wsFrame(fin|opText, "ok \xff"), want: 101, fields: wsSwitched, wsClose: 1007},
+	{name: "chat invalid UTF-8", request: ws("/chat", okKey), after: wsFrame(fin|opText, "ok \xff"), want: 101, fields: wsSwitched, wsClose: 1007},
+	{name: "chat compressed invalid UTF-8", request: ws("/chat", okKey, offerDeflate), after: wsFrame(fin|rsv1|opText, string(wstest.Deflate([]byte("ok \xc3(")))), want: 101, fields: wsSwitched, wsClose: 1007},
+	{name: "websocket RSV1 on a ping", request: ws("/ws", okKey, offerDeflate), after: wsFrame(fin|rsv1|opPing, ""), want: 101, fields: wsSwitched, wsClose: 1002},
+	{name: "websocket RSV1 on a continuation", request: ws("/ws", okKey, offerDeflate), after: append(wsFrame(rsv1|opText, hello[:2]), wsFrame(fin|rsv1|opCont, hello[2:])...), want: 101, fields: wsSwitched, wsClose: 1002},
+	{name: "websocket 1-byte close payload", request: ws("/ws", okKey), after: wsFrame(fin|opClose, "\x03"), want: 101, fields: wsSwitched, wsClose: 1002},
+	// A peer that vanishes while its message is echoed: the part sent
+	// back never looks whole, and the close never says 1000.
+	{name: "websocket peer vanishes mid-message", request: ws("/ws", okKey), after: wsFrame(opText, strings.Repeat("x", 16<<10)), half: true, want: 101, fields: wsSwitched, wsClose: 1011},
+
+	// Limits before an h2c upgrade's body is read: a body that stalls is
+	// answered 408 after the HandshakeTimeout; at the connection cap the
+	// gate refuses before reading any of the body, so a body cut short
+	// gets 503 there, where reading it first would give 400 (as "h2c body
+	// cut short" gets). That client half-closes because a refusal leaves
+	// net/http reading a declared body of under 256 KiB to discard it: a
+	// client that neither sends it nor ends its stream keeps the refused
+	// connection until the server's ReadTimeout.
+	{name: "h2c body stalls", request: h2cReq(settings(), "Content-Length: 10") + "abc", handshakeTimeout: 300 * time.Millisecond, want: 408, reason: "not received in time"},
+	{name: "h2c body cut short at the connection cap", request: h2cReq(settings(), "Content-Length: 100000") + "abc", half: true, full: true, want: 503, reason: "connection limit reached", fields: []string{"Retry-After: 1"}},
+
+	// Thousands of offers cost time linear in their number: each
+	// registration's Check runs once, however many offers name it. h2c's
+	// reads the whole Connection list, which here lacks HTTP2-Settings, so
+	// that each offer is ignored: run once an offer, it made 32,000 offers
+	// a billion list elements.
+	{name: "32,000 h2c offers ignored", request: req("GET", "/proto", "Connection: Upgrade, "+strings.Repeat("x-a, ", 32000)+"x-b", "Upgrade: "+strings.Repeat("h2c, ", 32000)+"h2c", settings()), prompt: true, want: passed},
+	{name: "eight thousand websocket offers on /chat", request: req("GET", "/chat", "Connection: Upgrade", "Upgrade: "+strings.Repeat("websocket, ", 8000)+"websocket",
+		"Sec-WebSocket-Version: 13", okKey, "Sec-WebSocket-Protocol: "+strings.Repeat("x, ", 2000)+"chat.v1"), prompt: true, want: 101,
+		fields: []string{"Upgrade: websocket", "Sec-WebSocket-Accept: " + wsAccept, "Sec-WebSocket-Protocol: chat.v1"}},
+
 	// Pipelined bytes behind an upgrade belong to the switched protocol:
 	// echo/1 sends them back, none is served as HTTP or lost.
 	{name: "request behind echo/1", request: up("echo/1"), after: []byte(req("GET", "/stats")), want: 101, fields: echoUpgrade},
@@ -389,7 +487,14 @@ func TestHostileHandshakes(t *testing.T) {
 			for _, tc := range hostileCases {
 				t.Run(tc.name, func(t *testing.T) {
 					t.Parallel()
-					runCase(t, p.Addr(), tc)
+					addr := p.Addr()
+					switch {
+					case tc.handshakeTimeout != 0:
+						t.Skip("waits out a HandshakeTimeout, which is 10 s in the program: run in process only")
+					case tc.full:
+						addr = testkit.StartProgram(t, "examples/server", nil, "-max-conns", "1").Addr()
+					}
+					runCase(t, addr, tc)
 				})
 			}
 		})
@@ -404,7 +509,7 @@ func TestHostileHandshakes(t *testing.T) {
 		for _, tc := range hostileCases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				s := startInProcess(t, 10*time.Second)
+				s := startInProcess(t, 10*time.Second, tc.options())
 				runCase(t, s.addr(), tc)
 				s.settled(t)
 			})
@@ -436,11 +541,21 @@ type demoStats struct {
 }
 
 func runCase(t *testing.T, addr string, tc hostileCase) {
+	if tc.full {
+		defer holdSlot(t, addr).Close()
+	}
+	var other *chatMember
+	if tc.wsClose != 0 && inRoom(tc) {
+		other = joinRoom(t, addr, tc.name)
+	}
 	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	conn.SetDeadline(time.Now().Add(bound))
+	if tc.prompt {
+		conn.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	}
 	wrote := make(chan error, 1)
 	go func() { // the server may answer a large request before reading it whole
 		_, err := conn.Write(append([]byte(tc.request), tc.after...))
@@ -477,6 +592,7 @@ func runCase(t *testing.T, addr string, tc hostileCase) {
 	if err != nil {
 		t.Fatalf("no response (%v), want %s", err, outcome(tc.want))
 	}
+	conn.SetReadDeadline(time.Now().Add(bound))
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("reading the body of %d: %v", resp.StatusCode, err)
@@ -485,6 +601,11 @@ func runCase(t *testing.T, addr string, tc hostileCase) {
 		name, value, _ := strings.Cut(f, ": ")
 		if got := resp.Header.Values(name); !contains(got, value) {
 			t.Errorf("%s = %q, want %q", name, got, value)
+		}
+	}
+	for _, name := range tc.lacks {
+		if got := resp.Header.Values(name); got != nil {
+			t.Errorf("%s = %q, want none", name, got)
 		}
 	}
 	switch tc.want {
@@ -516,7 +637,10 @@ func runCase(t *testing.T, addr string, tc hostileCase) {
 				t.Errorf("the 101 carries %s: %q", name, resp.Header[name])
 			}
 		}
-		switchedAlive(t, conn, br, resp, tc.after)
+		switchedAlive(t, conn, br, resp, tc)
+		if other != nil {
+			other.stayed(t)
+		}
 	default:
 		if resp.StatusCode != tc.want {
 			t.Fatalf("got %d %.80q, want %d", resp.StatusCode, body, tc.want)
@@ -550,9 +674,11 @@ func contains(vs []string, v string) bool {
 }
 
 // switchedAlive checks that the switched protocol has what was sent behind
-// the request and still works, then leaves.
-func switchedAlive(t *testing.T, conn net.Conn, br *bufio.Reader, resp *http.Response, after []byte) {
+// the request and still works, then leaves; or, for a WebSocket case with
+// wsClose, that the server closes as it should.
+func switchedAlive(t *testing.T, conn net.Conn, br *bufio.Reader, resp *http.Response, tc hostileCase) {
 	t.Helper()
+	after := tc.after
 	switch token := strings.ToLower(resp.Header.Get("Upgrade")); token {
 	case "echo/1":
 		got := make([]byte, len(after)+4)
@@ -563,6 +689,11 @@ func switchedAlive(t *testing.T, conn net.Conn, br *bufio.Reader, resp *http.Res
 		conn.(*net.TCPConn).CloseWrite()
 		expectEOF(t, br) // echo/1 ends with its client
 	case "websocket":
+		room := inRoom(tc)
+		if tc.wsClose != 0 {
+			wsClosed(t, conn, br, tc)
+			return
+		}
 		if resp.Header.Get("Sec-WebSocket-Extensions") != "" {
 			return // compressed frames: the demo's own tests read those
 		}
@@ -570,18 +701,11 @@ func switchedAlive(t *testing.T, conn net.Conn, br *bufio.Reader, resp *http.Res
 		if len(after) > 0 {
 			want = []string{"early", "hi"}
 		}
-		conn.Write(wsFrame(1, "hi"))
+		conn.Write(wsFrame(fin|opText, "hi"))
 		for _, w := range want {
-			op, payload, err := readWSFrame(br)
-			if err != nil || op != 1 || string(payload) != w {
-				t.Fatalf("websocket echo: opcode %d %q, %v; want text %q", op, payload, err, w)
-			}
+			awaitText(t, br, w, room)
 		}
-		conn.Write(wsFrame(8, "\x03\xe8"))
-		if op, _, err := readWSFrame(br); err != nil || op != 8 {
-			t.Fatalf("websocket close: opcode %d, %v; want the close echoed", op, err)
-		}
-		expectEOF(t, br)
+		closeNormally(t, conn, br, room)
 	case "h2c":
 		// The server's connection preface is a SETTINGS frame (RFC 7540 §3.5).
 		head := make([]byte, 9)
@@ -593,9 +717,10 @@ func switchedAlive(t *testing.T, conn net.Conn, br *bufio.Reader, resp *http.Res
 	}
 }
 
-// wsFrame is a masked client frame with FIN set.
-func wsFrame(opcode byte, payload string) []byte {
-	b := []byte{0x80 | opcode}
+// wsFrame is a masked client frame: b0 is its first byte (FIN, RSV1 and
+// the opcode).
+func wsFrame(b0 byte, payload string) []byte {
+	b := []byte{b0}
 	switch n := len(payload); {
 	case n < 126:
 		b = append(b, 0x80|byte(n))
@@ -612,8 +737,9 @@ func wsFrame(opcode byte, payload string) []byte {
 	return b
 }
 
-// readWSFrame reads one unmasked server frame of up to 64 KiB.
-func readWSFrame(br *bufio.Reader) (opcode byte, payload []byte, err error) {
+// readWSFrame reads one unmasked server frame of up to 64 KiB and returns
+// its first byte (FIN, RSV1 and the opcode) and payload.
+func readWSFrame(br *bufio.Reader) (b0 byte, payload []byte, err error) {
 	var h [2]byte
 	if _, err := io.ReadFull(br, h[:]); err != nil {
 		return 0, nil, err
@@ -630,7 +756,143 @@ func readWSFrame(br *bufio.Reader) (opcode byte, payload []byte, err error) {
 	}
 	payload = make([]byte, n)
 	_, err = io.ReadFull(br, payload)
-	return h[0] & 0xf, payload, err
+	return h[0], payload, err
+}
+
+// inRoom reports whether tc's client joins the demo's chat room, where the
+// messages of other members (other cases', against the program) may come
+// between the frames it waits for.
+func inRoom(tc hostileCase) bool { return strings.HasPrefix(tc.request, "GET /chat ") }
+
+// awaitText reads whole text messages until want. In the chat room other
+// members' messages may come first, and each must be valid UTF-8 (the room
+// relays only what it read as text); elsewhere want must come first.
+func awaitText(t testing.TB, br *bufio.Reader, want string, room bool) {
+	t.Helper()
+	for {
+		b0, payload, err := readWSFrame(br)
+		if err != nil || b0 != fin|opText {
+			t.Fatalf("waiting for text %q: frame %#x %.40q, %v; want a whole text message", want, b0, payload, err)
+		}
+		switch {
+		case string(payload) == want:
+			return
+		case !room:
+			t.Fatalf("got text %.40q, want %q", payload, want)
+		case !utf8.Valid(payload):
+			t.Fatalf("the room relayed invalid UTF-8 %q", payload)
+		}
+	}
+}
+
+// awaitClose reads the server's frames up to its close frame and returns
+// that frame's code (1005 for none in it), or -1 if the stream ends first.
+// A data frame before it may not end a message, except another member's in
+// the chat room, which must be valid UTF-8 if it is not compressed (the
+// other member, which offers no compression, checks every message).
+func awaitClose(t testing.TB, br *bufio.Reader, room bool) int {
+	t.Helper()
+	for {
+		b0, payload, err := readWSFrame(br)
+		switch {
+		case errors.Is(err, io.EOF):
+			return -1
+		case err != nil:
+			t.Fatalf("waiting for the server's close frame: %v", err)
+		case b0&0xf == opClose && len(payload) < 2:
+			return 1005
+		case b0&0xf == opClose:
+			return int(payload[0])<<8 | int(payload[1])
+		case b0&0xf >= opClose || b0&fin == 0:
+			// a control frame, or part of a message
+		case !room:
+			t.Fatalf("frame %#x %.40q: a whole message before the close", b0, payload)
+		case b0 == fin|opText && !utf8.Valid(payload):
+			t.Fatalf("the room relayed invalid UTF-8 %q", payload)
+		}
+	}
+}
+
+// wsClosed checks the server's answer to the frames tc sent behind its
+// request (see hostileCase.wsClose).
+func wsClosed(t *testing.T, conn net.Conn, br *bufio.Reader, tc hostileCase) {
+	t.Helper()
+	code := awaitClose(t, br, inRoom(tc))
+	switch {
+	case code == -1 && tc.half && tc.wsClose == 1011:
+		return // the peer vanished: no close frame is right too
+	case code != tc.wsClose:
+		t.Fatalf("the server's close code: got %d, want %d (-1: none)", code, tc.wsClose)
+	}
+	if !tc.half {
+		conn.Write(wsFrame(fin|opClose, string([]byte{byte(code >> 8), byte(code)}))) // the client's answer
+	}
+	expectEOF(t, br)
+}
+
+// closeNormally closes a WebSocket as a client does: close 1000, answered
+// with 1000, and then the server closes the connection.
+func closeNormally(t testing.TB, conn net.Conn, br *bufio.Reader, room bool) {
+	t.Helper()
+	conn.Write(wsFrame(fin|opClose, "\x03\xe8"))
+	if code := awaitClose(t, br, room); code != 1000 {
+		t.Fatalf("websocket close: the server answered %d (-1: none), want 1000", code)
+	}
+	expectEOF(t, br)
+}
+
+// chatMember is a raw client in the demo's chat room beside a case's
+// client that the room must refuse: it must stay unharmed.
+type chatMember struct {
+	conn net.Conn
+	br   *bufio.Reader
+	name string
+}
+
+// joinRoom joins the chat room at addr as the member beside case name and
+// waits until the room relays its first message back, so that it is a
+// member before the case's client comes.
+func joinRoom(t testing.TB, addr, name string) *chatMember {
+	t.Helper()
+	conn := testkit.DialTCP(t, addr)
+	br := bufio.NewReader(conn)
+	io.WriteString(conn, ws("/chat", okKey))
+	if resp, err := readFinal(br, "GET"); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("the other chat member's handshake: %v, %v; want 101", resp, err)
+	}
+	m := &chatMember{conn: conn, br: br, name: "beside " + name}
+	m.say(t, "joined")
+	return m
+}
+
+// say sends a message to the room and waits until the room relays it back.
+func (m *chatMember) say(t testing.TB, what string) {
+	t.Helper()
+	msg := m.name + ": " + what
+	m.conn.Write(wsFrame(fin|opText, msg))
+	awaitText(t, m.br, msg, true)
+}
+
+// stayed checks that the member is still served after the case's client
+// was refused (and that the room relayed it nothing of that client's:
+// awaitText takes only valid text), then leaves.
+func (m *chatMember) stayed(t testing.TB) {
+	t.Helper()
+	m.say(t, "still here")
+	closeNormally(t, m.conn, m.br, true)
+}
+
+// holdSlot switches an echo/1 connection at addr, taking a slot of the
+// server's connection cap until the caller closes it.
+func holdSlot(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	conn := testkit.DialTCP(t, addr)
+	br := bufio.NewReader(conn)
+	io.WriteString(conn, up("echo/1"))
+	if resp, err := readFinal(br, "GET"); err != nil || resp.StatusCode != 101 {
+		t.Fatalf("the echo/1 connection that holds the slot: %v, %v; want 101", resp, err)
+	}
+	return conn
 }
 
 // readFinal reads the response after any 100 Continue.
@@ -663,7 +925,7 @@ func expectEOF(t testing.TB, br *bufio.Reader) {
 func TestDribblingClientCutOff(t *testing.T) {
 	t.Parallel()
 	const timeout = 500 * time.Millisecond
-	s := startInProcess(t, timeout)
+	s := startInProcess(t, timeout, nil)
 	conn, err := net.Dial("tcp", s.addr())
 	if err != nil {
 		t.Fatal(err)
@@ -709,7 +971,7 @@ func TestDribblingClientCutOff(t *testing.T) {
 // negotiator's Shutdown return, and nothing is left.
 func TestNonReadingClientsAtShutdown(t *testing.T) {
 	t.Parallel()
-	s := startInProcess(t, 10*time.Second)
+	s := startInProcess(t, 10*time.Second, nil)
 	chunk := strings.Repeat("x", 64<<10)
 	stuck := func(request string, data []byte) (net.Conn, chan int64) {
 		conn, err := net.Dial("tcp", s.addr())
@@ -743,7 +1005,7 @@ func TestNonReadingClientsAtShutdown(t *testing.T) {
 		return conn, full
 	}
 	echo, echoFull := stuck(up("echo/1"), []byte(chunk))
-	wsc, wsFull := stuck(ws("/ws", okKey), wsFrame(2, chunk))
+	wsc, wsFull := stuck(ws("/ws", okKey), wsFrame(fin|opBinary, chunk))
 	t.Logf("buffers full after %d bytes to echo/1, %d to websocket", <-echoFull, <-wsFull)
 	if a := s.n.Stats().Active; a["echo"] != 1 || a["websocket"] != 1 {
 		t.Fatalf("active = %v, want the two stuck clients", a)
@@ -783,7 +1045,7 @@ func FuzzHandshake(f *testing.F) {
 			f.Add(raw)
 		}
 	}
-	s := startInProcess(f, 10*time.Second)
+	s := startInProcess(f, 10*time.Second, nil)
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		conn, err := net.Dial("tcp", s.addr())
 		if err != nil {
