@@ -67,20 +67,23 @@ type opaque struct{ ResponseWriter http.ResponseWriter }
 func TestWrappedResponseWriters(t *testing.T) {
 	t.Parallel()
 	n := testkit.NewNegotiator(t, nil)
-	for _, proto := range []negotiate.Protocol{serving(testkit.EchoConn)} {
-		reg := newRegistry(map[string]negotiate.Protocol{"eng": proto})
-		srv := testkit.StartServer(t, wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &wrapped{ResponseWriter: w} }, n.Endpoint(reg)))
-		c := dial(t, srv, "/", []string{"eng"}, nil)
-		if got := testkit.RoundTrip(t, c, "through a wrapper"); got != "through a wrapper" {
-			t.Errorf("echo through Unwrap-able wrapper = %q", got)
-		}
+	srv := testkit.StartServer(t, wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &wrapped{ResponseWriter: w} }, n.Endpoint(echoRegistry())))
+	c := dial(t, srv, "/", []string{"echo/1"}, nil)
+	if got := testkit.RoundTrip(t, c, "through a wrapper"); got != "through a wrapper" {
+		t.Errorf("echo through Unwrap-able wrapper = %q", got)
 	}
-	srv := testkit.StartServer(t, wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &opaque{w} }, n.Endpoint(echoRegistry())))
-	resp, body, _, _ := raw(t, srv, testkit.UpgradeRequest("/", "echo/1"))
+	// A writer that cannot hijack: 500, and the slot the attempt held is
+	// free again (with a limit of one, the next switch would get 503).
+	one := testkit.NewNegotiator(t, &negotiate.Options{MaxConns: 1})
+	opaqueSrv := testkit.StartServer(t, wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &opaque{w} }, one.Endpoint(echoRegistry())))
+	resp, body, _, _ := raw(t, opaqueSrv, testkit.UpgradeRequest("/", "echo/1"))
 	if resp.StatusCode != 500 || !strings.Contains(body, "does not support Hijack") {
 		t.Errorf("opaque wrapper: %d %q, want a 500 that says the writer cannot hijack", resp.StatusCode, body)
 	}
-	testkit.WaitFor(t, "the failed switch to release its slot", func() bool { return n.Stats().Active["echo"] == 0 })
+	plainSrv := testkit.StartServer(t, one.Endpoint(echoRegistry()))
+	if resp, _, _, _ := raw(t, plainSrv, testkit.UpgradeRequest("/", "echo/1")); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("after the failed switch: %d, want 101 (the slot must be free)", resp.StatusCode)
+	}
 }
 
 func TestServerDeadlinesCleared(t *testing.T) {
