@@ -1,7 +1,8 @@
 // Package wstest is the gorilla side of the WebSocket tests: the client
 // that dials a switched endpoint, an echo round trip, the wait for a close
-// code, and the echo handler the servers under test run. It sits apart
-// from testkit, which uses the standard library and negotiate only.
+// code, and the echo handler the servers under test run; and, for tests
+// that write raw frames, the permessage-deflate form of a message. It sits
+// apart from testkit, which uses the standard library and negotiate only.
 package wstest
 
 import (
