@@ -258,10 +258,13 @@ func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 		e = &e2
 	}
 	n.opts.Responder(w, r, e)
-	if r.ProtoMajor == 1 && hasBody(r) && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
-		// No 100 Continue went out, so the client may rightly never send
-		// the body net/http would wait for before it closes; RFC 9112 §9.6
-		// wants the server that said "close" to close.
+	if r.ProtoMajor == 1 && hasBody(r) {
+		// net/http would read what is left of the body (up to 256 KiB)
+		// before it closes, waiting for a client that may never send it
+		// (one that waits for a 100 Continue that did not go out, or one
+		// that holds the connection on purpose); RFC 9112 §9.6 wants the
+		// server that said "close" to close. What the client already sent
+		// is buffered and still read.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	if l := n.opts.Logger; l != nil {

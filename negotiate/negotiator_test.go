@@ -115,6 +115,7 @@ func TestEndpointRefusals(t *testing.T) {
 		// The client waits for a 100 Continue that never comes: the server
 		// must not wait for the body before it closes.
 		{"body expected, not sent", testkit.UpgradeRequest("/ep", "echo/1", "Expect: 100-continue", "Content-Length: 5"), 413, nil, "takes no request body", nil},
+		{"declared body never sent", "POST /ep HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\nContent-Length: 1000\r\n\r\n", 413, nil, "takes no request body", nil},
 		{"chunked body expected, not sent", testkit.UpgradeRequest("/ep", "echo/1", "Expect: 100-continue", "Transfer-Encoding: chunked"), 413, nil, "takes no request body", nil},
 		{"426 with a body expected", "POST /ep HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n", 426, nil, "requires a protocol upgrade", nil},
 	}
