@@ -44,28 +44,30 @@ var (
 	errCloseLength1     = &violation{gws.CloseProtocolError, "close frame with a 1-byte payload", errorf("close frame with a 1-byte payload")}
 	errUTF8             = &violation{gws.CloseInvalidFramePayloadData, "invalid UTF-8 in a text message", ErrInvalidUTF8}
 	errTooBig           = &violation{gws.CloseMessageTooBig, "message too big", gws.ErrReadLimit}
+	errMessageTimeout   = &violation{gws.ClosePolicyViolation, "message not finished in time", ErrMessageTimeout}
 )
 
 // inbound follows the frames of the client's byte stream. The zero value
 // expects a frame header; validate and deflate are set at the switch.
 type inbound struct {
+	// The small fields first, packed: each connection holds one inbound.
 	validate bool // check the UTF-8 of text messages (not Options.SkipUTF8Validation)
 	deflate  bool // permessage-deflate was negotiated
+	payload  bool // in a payload (else in a header)
+	closed   bool // a close frame arrived
+	fin      bool // the current frame ends its message
+	text     bool // the current message is uncompressed text, validated here
+	msg      bool // a data message has begun and its last frame has not ended (Options.MessageTimeout)
+	op       byte // opcode of the current frame
 
-	payload bool     // in a payload (else in a header)
-	hdr     [14]byte // the header being read
-	nh      int      // bytes of it read
-	need    int      // its length, as far as its bytes so far tell
-	closed  bool     // a close frame arrived
+	hdr  [14]byte // the header being read
+	key  [4]byte
+	utf8 utf8Tail // the incomplete last sequence of the current text message
 
-	op        byte   // opcode of the current frame
-	fin       bool   // the current frame ends its message
+	nh        int    // bytes of the header read
+	need      int    // its length, as far as its bytes so far tell
 	remaining uint64 // payload bytes of the current frame still to come
-	key       [4]byte
-	pos       int // payload bytes of the current frame seen, for the mask
-
-	text bool     // the current message is uncompressed text, validated here
-	utf8 utf8Tail // its incomplete last sequence
+	pos       int    // payload bytes of the current frame seen, for the mask
 
 	// compressedText queues, for each compressed message whose first frame
 	// has been seen but whose reader gorilla has not opened yet, whether it
@@ -156,6 +158,7 @@ func (in *inbound) startFrame() *violation {
 	in.nh, in.payload = 0, n > 0
 	in.closed = in.closed || in.op == opClose
 	if in.op == opText || in.op == opBinary { // a message begins
+		in.msg = true
 		compressed := b0&bitRSV1 != 0
 		in.text = in.validate && !compressed && in.op == opText
 		in.utf8 = utf8Tail{}
@@ -174,6 +177,7 @@ func (in *inbound) startFrame() *violation {
 func (in *inbound) endFrame() *violation {
 	in.payload = false
 	if in.op < opClose && in.fin {
+		in.msg = false
 		incomplete := in.text && in.utf8.n > 0
 		in.text = false
 		if incomplete {
@@ -234,7 +238,7 @@ func maskInto(dst, src []byte, key [4]byte, pos int) {
 // incomplete sequence a piece ended with.
 type utf8Tail struct {
 	b [utf8.UTFMax]byte
-	n int
+	n uint8
 }
 
 // valid reports whether p, following what came before, may still be part
@@ -249,7 +253,7 @@ func (u *utf8Tail) valid(p []byte) bool {
 		if !utf8.FullRune(u.b[:u.n]) {
 			return true // still incomplete
 		}
-		if r, size := utf8.DecodeRune(u.b[:u.n]); r == utf8.RuneError && size <= 1 || size != u.n {
+		if r, size := utf8.DecodeRune(u.b[:u.n]); r == utf8.RuneError && size <= 1 || size != int(u.n) {
 			return false
 		}
 		u.n = 0
@@ -268,7 +272,7 @@ func (u *utf8Tail) valid(p []byte) bool {
 	if !utf8.Valid(p[:cut]) {
 		return false
 	}
-	u.n = copy(u.b[:], p[cut:])
+	u.n = uint8(copy(u.b[:], p[cut:]))
 	return true
 }
 

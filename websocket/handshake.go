@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -309,26 +310,37 @@ var (
 // (nothing could finish the message it belongs to).
 type wireConn struct {
 	*negotiate.Conn
-	c       *Conn
-	dropped bool // gorilla's 101 has been dropped
+	c *Conn
 
-	in        inbound    // read side, gorilla's reading goroutine only
-	failed    *violation // the rule broken; every later read fails
-	closeSent bool       // the close frame for failed was sent
-	out       outbound   // write side, under gorilla's write lock
+	in     inbound    // read side, gorilla's reading goroutine only
+	failed *violation // the rule broken; every later read fails
+	out    outbound   // write side, under gorilla's write lock
+
+	// The read deadlines (see deadline.go): the handler's, and the bound
+	// of the message under way, as Unix nanoseconds (0: none). Both are
+	// under dl, since a handler may set its deadline through NetConn from
+	// another goroutine; waited is the reading goroutine's.
+	dl           sync.Mutex
+	readDeadline int64
+	msgDeadline  int64
+	waited       time.Duration // time spent waiting in reads for the message under way
 
 	peerGone  atomic.Bool // the peer's stream ended without a close frame
 	closeSeen atomic.Bool // the peer's close frame arrived
 	reading   atomic.Bool // gorilla waits in a Read of the connection (for the keep-alive)
+	dropped   bool        // gorilla's 101 has been dropped
+	closeSent bool        // the close frame for failed was sent
+	bounded   bool        // msgDeadline is set; the reading goroutine's
 }
 
 func (w *wireConn) Read(p []byte) (int, error) {
 	if w.failed != nil {
 		return 0, w.failRead(w.failed)
 	}
-	w.reading.Store(true)
-	n, err := w.Conn.Read(p)
-	w.reading.Store(false)
+	n, err := w.readWire(p)
+	if w.failed != nil {
+		return 0, err // the message's time is up
+	}
 	if n > 0 {
 		k, v := w.in.scan(p[:n])
 		if w.in.closed {
@@ -340,6 +352,9 @@ func (w *wireConn) Read(p []byte) (int, error) {
 				return k, nil
 			}
 			return 0, w.failRead(v)
+		}
+		if w.in.msg != w.bounded && w.c.p.opts.MessageTimeout > 0 {
+			w.boundMessage(w.in.msg)
 		}
 	}
 	if err != nil && !w.in.closed {

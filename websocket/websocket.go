@@ -18,7 +18,8 @@ import (
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
 // limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers, a
-// ping every 30s with 30s for an answer, and a 5s close wait. The 101 itself is bounded by the negotiator's
+// ping every 30s with 30s for an answer, 1 minute for a message to arrive once
+// begun, and a 5s close wait. The 101 itself is bounded by the negotiator's
 // Options.HandshakeTimeout.
 type Options struct {
 	// Subprotocols lists the subprotocols the server speaks
@@ -112,6 +113,26 @@ type Options struct {
 	// cannot be set with the keep-alive off.
 	PongTimeout time.Duration
 
+	// MessageTimeout bounds the time a message takes to arrive: once the
+	// first frame of a data message has begun, the server waits at most
+	// this long in all for the rest of it, or the connection fails with
+	// 1008 (policy violation, "message not finished in time") and reports
+	// [ErrMessageTimeout]. Without it a peer that starts a message and
+	// never finishes it, answering pings meanwhile, holds what was read of
+	// the message (up to ReadLimit) for ever. Only the time the server
+	// waits in reads counts: a handler slow to read a message that has
+	// arrived is not the peer's delay. The time between messages is not
+	// bounded (the keep-alive watches it), and a read deadline the handler
+	// sets applies as well: the earlier of the two ends the read. Default
+	// 1 minute: the longest the keep-alive lets a silent peer live (two
+	// intervals), and, for a message of the default ReadLimit, 17 KiB/s,
+	// which a connection too slow for it cannot carry an interactive
+	// protocol over anyway; raise it with ReadLimit when large messages
+	// come over slow links. Neither Node's ws nor python-websockets bounds
+	// this (they rely on their ping timeout, which such a peer satisfies).
+	// A negative MessageTimeout turns the bound off.
+	MessageTimeout time.Duration
+
 	// CloseTimeout bounds the close: at shutdown, the wait for the handler
 	// to return after the server's 1001 (going away) before the connection
 	// is closed under it; when the handler returns, the write of the
@@ -142,6 +163,7 @@ const (
 	defaultReadLimit    = 1 << 20
 	defaultPingInterval = 30 * time.Second
 	defaultCloseTimeout = 5 * time.Second
+	defaultMessageTime  = time.Minute
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
@@ -151,6 +173,12 @@ const (
 // frame (a peer that answers nothing would not read one); the handler's
 // read fails.
 var ErrPongTimeout = errors.New("websocket: peer did not answer a ping in time")
+
+// ErrMessageTimeout is the read error of a message that was not finished
+// within Options.MessageTimeout of its first frame; the peer gets close
+// 1008 (policy violation), and [negotiate.Options].OnClose reports it as
+// [negotiate.ConnInfo].Err when the handler returns it.
+var ErrMessageTimeout = errors.New("websocket: message not finished in time")
 
 // ErrInvalidUTF8 is the read error of a text message that is not valid
 // UTF-8 (RFC 6455 §8.1); the peer gets close 1007.
@@ -262,6 +290,9 @@ func resolve(opts *Options) (Options, error) {
 	}
 	if o.CloseTimeout == 0 {
 		o.CloseTimeout = defaultCloseTimeout
+	}
+	if o.MessageTimeout == 0 {
+		o.MessageTimeout = defaultMessageTime
 	}
 	return o, nil
 }

@@ -1,0 +1,108 @@
+package websocket
+
+import (
+	"errors"
+	"net"
+	"time"
+)
+
+// Options.MessageTimeout is kept with the connection's read deadline:
+// while a message is under way (its first frame has begun and its last
+// has not ended, as inbound follows them), the deadline gorilla's reads
+// run under is the earlier of the handler's own and the message's bound.
+// A message that arrives within one read of the connection, as most do,
+// costs nothing; one that spans reads costs two deadline changes and two
+// clock readings per read. Only the time spent waiting in reads counts:
+// when the bound expires, the time the handler spent between its reads is
+// given back, once, and the read waits for the rest; only a read that has
+// waited MessageTimeout in all for the message fails it.
+
+// readWire reads the connection, under the message's bound while one is
+// under way.
+func (w *wireConn) readWire(p []byte) (int, error) {
+	for {
+		if !w.bounded {
+			return w.readConn(p)
+		}
+		start := clock()
+		n, err := w.readConn(p)
+		w.waited += clock() - start
+		var ne net.Error
+		if n > 0 || !errors.As(err, &ne) || !ne.Timeout() || w.handlerExpired() {
+			return n, err
+		}
+		left := w.c.p.opts.MessageTimeout - w.waited
+		if left < time.Millisecond {
+			return 0, w.failRead(errMessageTimeout)
+		}
+		w.setMessageDeadline(time.Now().Add(left).UnixNano())
+	}
+}
+
+func (w *wireConn) readConn(p []byte) (int, error) {
+	w.reading.Store(true)
+	n, err := w.Conn.Read(p)
+	w.reading.Store(false)
+	return n, err
+}
+
+// boundMessage starts the bound of a message that has begun (on) or lifts
+// it once the message has ended.
+func (w *wireConn) boundMessage(on bool) {
+	w.bounded, w.waited = on, 0
+	end := int64(0)
+	if on {
+		end = time.Now().Add(w.c.p.opts.MessageTimeout).UnixNano()
+	}
+	w.setMessageDeadline(end)
+}
+
+func (w *wireConn) setMessageDeadline(end int64) {
+	w.dl.Lock()
+	defer w.dl.Unlock()
+	w.msgDeadline = end
+	_ = w.applyDeadline()
+}
+
+// handlerExpired reports whether the handler's own read deadline has
+// passed: its timeout is then the handler's, not the message's.
+func (w *wireConn) handlerExpired() bool {
+	w.dl.Lock()
+	defer w.dl.Unlock()
+	return w.readDeadline != 0 && time.Now().UnixNano() >= w.readDeadline
+}
+
+// SetReadDeadline is the handler's (gorilla's SetReadDeadline calls it):
+// it applies at once, or when the message under way has ended, whichever
+// of it and the message's bound is earlier.
+func (w *wireConn) SetReadDeadline(t time.Time) error {
+	w.dl.Lock()
+	defer w.dl.Unlock()
+	w.readDeadline = 0
+	if !t.IsZero() {
+		w.readDeadline = t.UnixNano()
+	}
+	return w.applyDeadline()
+}
+
+// SetDeadline sets the write deadline and, as SetReadDeadline, the read
+// deadline.
+func (w *wireConn) SetDeadline(t time.Time) error {
+	if err := w.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return w.Conn.SetWriteDeadline(t)
+}
+
+// applyDeadline sets the connection's read deadline to the earlier of the
+// two; under dl.
+func (w *wireConn) applyDeadline() error {
+	d := w.readDeadline
+	if m := w.msgDeadline; m != 0 && (d == 0 || m < d) {
+		d = m
+	}
+	if d == 0 {
+		return w.Conn.SetReadDeadline(time.Time{})
+	}
+	return w.Conn.SetReadDeadline(time.Unix(0, d))
+}
