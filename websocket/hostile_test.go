@@ -234,22 +234,46 @@ func closeCodeOf(fs []wireFrame) int {
 // wantClose reads frames up to the server's close frame and fails the test
 // unless its code is code and nothing but control frames came before it.
 func (p *peer) wantClose(code int) {
+	p.t.Helper()
+	if f, _ := p.serverClose(false); closeCodeOf([]wireFrame{f}) != code {
+		p.t.Fatalf("close frame %q: got code %d, want %d", f.payload, closeCodeOf([]wireFrame{f}), code)
+	}
+}
+
+// serverClose reads frames up to the server's close frame and returns it,
+// failing the test if a data frame or the end of the stream comes first.
+// With answerPings it answers each ping with a pong, as a live client
+// does, and counts them.
+func (p *peer) serverClose(answerPings bool) (close wireFrame, pings int) {
 	t := p.t
 	t.Helper()
 	for {
 		f, err := p.next()
 		if err != nil {
-			t.Fatalf("waiting for close %d: %v", code, err)
+			t.Fatalf("waiting for the server's close after %d pings: %v", pings, err)
 		}
 		switch op := f.b0 & 0xf; {
 		case op == opClose:
-			if got := closeCodeOf([]wireFrame{f}); got != code {
-				t.Fatalf("close frame %q: got code %d, want %d", f.payload, got, code)
-			}
-			return
+			return f, pings
+		case op == opPing && answerPings:
+			p.send(clientFrame(finBit|opPong, f.payload))
+			pings++
 		case op < opClose:
-			t.Fatalf("waiting for close %d: got a data frame %v %.40q", code, f, f.payload)
+			t.Fatalf("waiting for the server's close: got a data frame %v %.40q", f, f.payload)
 		}
+	}
+}
+
+// closeNormally closes the WebSocket from the client's side, 1000 both
+// ways, and fails the test unless the connection reports no error.
+func (p *peer) closeNormally(closes *testkit.ConnInfos) {
+	t := p.t
+	t.Helper()
+	p.send(clientClose(gws.CloseNormalClosure))
+	p.wantClose(gws.CloseNormalClosure)
+	p.Conn.Close()
+	if ci := closes.Next(t); ci.Err != nil {
+		t.Errorf("OnClose error: got %v, want nil", ci.Err)
 	}
 }
 
@@ -547,12 +571,7 @@ func TestFrameRules(t *testing.T) {
 				}
 			}
 			if tc.close == 0 {
-				p.send(clientClose(gws.CloseNormalClosure))
-				p.wantClose(gws.CloseNormalClosure)
-				p.Conn.Close()
-				if ci := closes.Next(t); ci.Err != nil {
-					t.Errorf("OnClose error: got %v, want nil", ci.Err)
-				}
+				p.closeNormally(closes)
 				return
 			}
 			p.wantClose(tc.close)

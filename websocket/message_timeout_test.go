@@ -8,7 +8,6 @@ package websocket_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -21,32 +20,6 @@ import (
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/websocket"
 )
-
-// closeAnsweringPings reads the server's frames, answering each ping with
-// a pong as a live client does, up to its close frame, and returns the
-// close code and reason and the number of pings answered.
-func (p *peer) closeAnsweringPings() (code int, reason string, pings int) {
-	t := p.t
-	t.Helper()
-	for {
-		f, err := p.next()
-		if err != nil {
-			t.Fatalf("waiting for the server's close after %d pings: %v", pings, err)
-		}
-		switch op := f.b0 & 0xf; {
-		case op == opPing:
-			p.send(clientFrame(finBit|opPong, f.payload))
-			pings++
-		case op == opClose:
-			if len(f.payload) < 2 {
-				t.Fatalf("close frame without a code: %q", f.payload)
-			}
-			return int(binary.BigEndian.Uint16(f.payload)), string(f.payload[2:]), pings
-		case op < opClose:
-			t.Fatalf("waiting for the server's close: got a data frame %v %.40q", f, f.payload)
-		}
-	}
-}
 
 // A peer that starts a message and then only answers pings keeps the
 // keep-alive satisfied for ever; MessageTimeout fails it with 1008 and a
@@ -76,9 +49,9 @@ func TestMessageTimeoutFailsUnfinishedMessage(t *testing.T) {
 				}
 			}
 			p.send(tc.first)
-			code, reason, pings := p.closeAnsweringPings()
-			if code != gws.ClosePolicyViolation || reason != "message not finished in time" {
-				t.Errorf("close: got %d %q, want %d %q", code, reason, gws.ClosePolicyViolation, "message not finished in time")
+			f, pings := p.serverClose(true)
+			if want := "\x03\xf0message not finished in time"; string(f.payload) != want { // 1008
+				t.Errorf("close: got %q, want %q", f.payload, want)
 			}
 			if pings == 0 {
 				t.Error("no ping came before the close: the test did not show that answering pings is not enough")
@@ -122,12 +95,7 @@ func TestMessageTimeoutSparesMessagesInTime(t *testing.T) {
 	}
 	time.Sleep(2 * bound) // idle, not in a message: no bound applies
 	fragmented(4)
-	p.send(clientClose(gws.CloseNormalClosure))
-	p.wantClose(gws.CloseNormalClosure)
-	p.Conn.Close()
-	if ci := closes.Next(t); ci.Err != nil {
-		t.Errorf("OnClose error: got %v, want nil", ci.Err)
-	}
+	p.closeNormally(closes)
 }
 
 // The bound is on the peer: time the handler spends between its reads of
@@ -162,12 +130,7 @@ func TestMessageTimeoutSparesSlowHandler(t *testing.T) {
 	if got := string(p.message()); got != strconv.Itoa(n) {
 		t.Fatalf("the handler read %s bytes, want %d", got, n)
 	}
-	p.send(clientClose(gws.CloseNormalClosure))
-	p.wantClose(gws.CloseNormalClosure)
-	p.Conn.Close()
-	if ci := closes.Next(t); ci.Err != nil {
-		t.Errorf("OnClose error: got %v, want nil", ci.Err)
-	}
+	p.closeNormally(closes)
 }
 
 // A handler's own read deadline keeps its meaning: the earlier of it and
