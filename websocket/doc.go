@@ -150,6 +150,37 @@
 // application's writer) and checks the answer; the handler's return stops
 // it and waits for a callback under way.
 //
+// # Unfinished messages
+//
+// A peer that sends the first frame of a message and then nothing more of
+// it, while it answers every ping, satisfies the keep-alive for ever and
+// holds what was read of the message (up to ReadLimit, in a handler that
+// reads with ReadMessage) for as long. So once a data message has begun,
+// the server waits at most Options.MessageTimeout (1 minute) in all for
+// the rest; then the read fails with [ErrMessageTimeout] and the peer gets
+// 1008 (policy violation, "message not finished in time"), after which
+// the connection ends and the partial message is released. Only time
+// spent waiting in reads counts: when the bound expires, the time the
+// handler spent between its reads of the message (its own work, while the
+// rest sat in the socket's buffer) is given back once, so a slow handler
+// does not fail a peer that sent in time. The time between messages is
+// the keep-alive's to watch. A negative MessageTimeout turns it off.
+//
+// The bound is the connection's read deadline while a message is under
+// way, not a check at the keep-alive's ticks: it fires at the moment
+// itself, even with the keep-alive off or its interval longer than the
+// bound; it wakes the reading goroutine, which sends the close and fails
+// the read in order with what came before, as the other violations do,
+// instead of a timer's goroutine reaching across; and it costs nothing for
+// a message that arrives within one read of the connection (most do) and
+// two deadline changes for one that spans reads, with no goroutine, timer
+// or byte added to an idle connection (BenchmarkIdleConn). A read
+// deadline the handler sets (gorilla's SetReadDeadline, or NetConn's
+// SetReadDeadline or SetDeadline, from any goroutine) keeps its meaning:
+// the earlier of it and the message's bound applies, the handler's
+// expiring is reported as the plain timeout it is, and once the message
+// has ended the handler's deadline alone applies.
+//
 // # Frames the RFCs fail
 //
 // gorilla accepts some frames that RFC 6455 and RFC 7692 say must fail the
