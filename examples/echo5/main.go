@@ -1,0 +1,199 @@
+// Command echo5 is Switchyard's demo on Echo v5
+// (github.com/labstack/echo/v5), through the module echoadapter/v5, and a
+// complete program to copy: the same contract as examples/server and
+// examples/echo — WebSocket echo and chat, h2c (by Upgrade
+// and with prior knowledge), a custom echo/1 protocol, plain HTTP routes and
+// live statistics on one port, with a graceful shutdown of every switched
+// connection. Its wiring is all in this file: which protocol is registered
+// and mounted where, Echo and its server, and their shutdown. What it
+// serves (the protocols' serve funcs, the chat room, the page and the
+// plain handlers) is package examples/demoapp, shared with examples/server.
+//
+//	cd examples/echo5 && go run . [-addr 127.0.0.1:8080] [-max-conns 1000]
+//		[-idle-timeout 2m] [-request-timeout 30s] [-v]
+//
+// It is set up as a server facing the Internet should be, as
+// examples/server is: at most -max-conns switched connections (WebSocket,
+// h2c and echo/1 together; over it an upgrade gets 503 with Retry-After
+// and plain requests are still served), keep-alive and upgraded h2c
+// connections closed after -idle-timeout without a request, a plain
+// request's head bounded by 5 s and the whole request and its answer by
+// -request-timeout. Switched connections are not bound by the request
+// timeout: the negotiator clears the server's deadlines when it switches.
+// A WebSocket whose peer has vanished or stays silent is closed by the
+// websocket package's keep-alive, on by default: a ping every 30 s and 30 s
+// for an answer.
+//
+// It prints "listening on http://HOST:PORT" once it accepts connections
+// (-addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it down:
+// WebSockets get close 1001, h2c connections GOAWAY, echo/1 connections are
+// closed, plain requests in flight finish, and it exits 0 within ten
+// seconds, even when peers do not answer.
+//
+// What reaches which route: the adapter's middleware (h2c and echo/1) is
+// mounted with e.Use, so it runs before every route's handler. An offer of
+// h2c or echo/1 switches on every path, /ws and /chat included. Only what
+// it does not switch reaches the handlers; there /ws and /chat switch to
+// WebSocket and answer everything else 426 Upgrade Required with Upgrade:
+// websocket. An offer of a token nobody registered is served as ordinary
+// HTTP elsewhere.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/switchyard-http/switchyard/echoadapter/v5"
+	"github.com/switchyard-http/switchyard/examples/demoapp"
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
+)
+
+// shutdownGrace bounds the whole shutdown, so that the process exits
+// within ten seconds even when peers do not answer.
+const shutdownGrace = 8 * time.Second
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address, HOST:PORT (port 0 picks a free one)")
+	lim := demoapp.DefaultLimits()
+	flag.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
+	flag.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "close keep-alive and h2c connections idle this long")
+	flag.DurationVar(&lim.RequestTimeout, "request-timeout", lim.RequestTimeout, "bound on reading a plain request and writing its answer")
+	verbose := flag.Bool("v", false, "log switches and closes")
+	flag.Parse()
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	// Standard output carries only the "listening on" line; logs go to
+	// standard error.
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *addr, lim, os.Stdout, os.Stderr, logger); err != nil {
+		logger.Error("server", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves on addr, within lim, until ctx ends, then shuts down gracefully.
+// Echo's own logs go to errOut.
+func run(ctx context.Context, addr string, lim demoapp.Limits, out, errOut io.Writer, logger *slog.Logger) error {
+	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
+	if err != nil {
+		return err
+	}
+	e, err := newEcho(n, errOut)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	// Echo v5 has no server of its own: this one serves e, and its
+	// Shutdown is the program's.
+	srv := &http.Server{
+		Handler:           e,
+		ReadHeaderTimeout: 5 * time.Second, // a client dribbling its head is cut off
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
+	}
+	// The switch clears these for the switched connection.
+	srv.ReadTimeout, srv.WriteTimeout = lim.RequestTimeout, lim.RequestTimeout
+	srv.IdleTimeout = lim.IdleTimeout // h2c's too, by default
+	h2c.ConfigureServer(srv)          // HTTP/2 with prior knowledge too, served by e
+	n.RegisterOnShutdown(srv)         // srv.Shutdown also starts closing the switched connections
+
+	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		return err
+	case <-ctx.Done():
+	}
+
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	// srv.Shutdown lets plain requests finish and sends GOAWAY to
+	// prior-knowledge HTTP/2 connections; neither net/http nor Echo tracks
+	// the switched connections, so n.Shutdown waits for those.
+	if err := srv.Shutdown(sctx); err != nil {
+		logger.Warn("plain requests cut short", "err", err)
+		_ = srv.Close()
+	}
+	if err := n.Shutdown(sctx); err != nil {
+		logger.Warn("switched connections closed at the deadline", "err", err)
+	}
+	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// newEcho registers the protocols and mounts them on Echo:
+//
+//	any path   Upgrade: h2c (HTTP/2 then serves the same routes), Upgrade: echo/1
+//	GET /      the chat page
+//	/ws        WebSocket echo; 426 for anything that does not switch there
+//	/chat      WebSocket chat room, subprotocol chat.v1; 426 likewise
+//	GET /proto the request's protocol, HTTP/1.1 or HTTP/2.0
+//	POST /echo the body back
+//	GET /stats the negotiator's counts as JSON
+//
+// The adapter's middleware runs before every route's handler, so h2c and
+// echo/1 take precedence over every route, /ws and /chat included.
+func newEcho(n *negotiate.Negotiator, errOut io.Writer) (*echo.Echo, error) {
+	anyPath := new(negotiate.Registry)
+	h2cProto, err := h2c.New(nil) // streams are served by the server's Handler: e
+	if err != nil {
+		return nil, err
+	}
+	anyPath.Register("h2c", h2cProto)
+	anyPath.HandleFunc("echo/1", demoapp.EchoStream)
+
+	wsEcho, err := websocket.New(&websocket.Options{EnableCompression: true, ReadLimit: 16 << 20}, demoapp.EchoMessages)
+	if err != nil {
+		return nil, err
+	}
+	ws := new(negotiate.Registry)
+	ws.Register("websocket", wsEcho)
+
+	room := new(demoapp.Room)
+	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"},
+		ReadLimit: demoapp.MaxChatMessage}, room.Join)
+	if err != nil {
+		return nil, err
+	}
+	chat := new(negotiate.Registry)
+	chat.Register("websocket", wsChat)
+
+	e := echo.New()
+	e.Logger = slog.New(slog.NewTextHandler(errOut, nil))
+
+	e.Use(echoadapter.Middleware(n, anyPath))
+	getOrHead := []string{http.MethodGet, http.MethodHead}
+	e.Match(getOrHead, "/", func(c *echo.Context) error { return c.HTMLBlob(http.StatusOK, []byte(demoapp.Page)) })
+	e.Match(getOrHead, "/proto", func(c *echo.Context) error { return c.String(http.StatusOK, c.Request().Proto) })
+	// net/http handlers run under Echo through echo.WrapHandler.
+	e.POST("/echo", echo.WrapHandler(http.HandlerFunc(demoapp.EchoBody)))
+	e.Match(getOrHead, "/stats", echo.WrapHandler(demoapp.StatsHandler(n)))
+	// Any method: the WebSocket protocol answers a PUT with its own 405.
+	e.Any("/ws", echoadapter.Handler(n, ws))
+	e.Any("/chat", echoadapter.Handler(n, chat))
+	return e, nil
+}
