@@ -3,7 +3,11 @@ package echoadapter_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -17,10 +21,179 @@ import (
 	"github.com/labstack/echo/v5/middleware"
 
 	"github.com/switchyard-http/switchyard/echoadapter/v5"
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
 )
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// wsEcho is the real WebSocket engine, echoing each message with its type.
+func wsEcho(t *testing.T) negotiate.Protocol {
+	t.Helper()
+	p, err := websocket.New(nil, wstest.Echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// h2cProto is the real h2c engine.
+func h2cProto(t *testing.T) negotiate.Protocol {
+	t.Helper()
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ctxWatch is ctx/1: it answers each byte with "alive" while the
+// connection's context lives, and writes "cancelled" once it ends, its own
+// goodbye at a shutdown.
+func ctxWatch(c *negotiate.Conn) error {
+	ctx := c.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 1)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ctx.Err() != nil {
+				_, err = io.WriteString(c, "cancelled")
+			}
+			return err
+		}
+		state := "alive"
+		if ctx.Err() != nil {
+			state = "ended"
+		}
+		if _, err := io.WriteString(c, state); err != nil {
+			return err
+		}
+	}
+}
+
+// testApp is an Echo app served on loopback by an http.Server whose
+// Handler is the *echo.Echo.
+type testApp struct {
+	e      *echo.Echo
+	srv    *http.Server
+	n      *negotiate.Negotiator
+	url    string // http://HOST:PORT
+	errLog *testkit.LockedBuffer
+}
+
+// newApp builds e with front in front of everything (e.Use), then the
+// adapter's middleware with echo/1, ctx/1 and h2c on any path, the real
+// WebSocket engine required on /ws, and plain routes GET /plain and POST
+// /body. The negotiator is tied to the app's server, whose ErrorLog is
+// kept.
+func newApp(t *testing.T, front ...echo.MiddlewareFunc) *testApp {
+	t.Helper()
+	n, anyPath, e := newParts(t)
+	anyPath.HandleFunc("ctx/1", ctxWatch)
+	anyPath.Register("h2c", h2cProto(t))
+	ws := new(negotiate.Registry)
+	ws.Register("websocket", wsEcho(t))
+
+	e.Use(front...)
+	e.Use(echoadapter.Middleware(n, anyPath))
+	e.Any("/ws", echoadapter.Handler(n, ws))
+	e.GET("/plain", func(c *echo.Context) error { return c.String(http.StatusOK, "plain "+c.Request().Proto) })
+	e.POST("/body", echoBody)
+	return startApp(t, e, n)
+}
+
+// newParts returns the parts a test mounts its own way: a negotiator, a
+// registry with echo/1 (testkit.EchoConn), and an Echo that prints
+// nothing.
+func newParts(t *testing.T) (*negotiate.Negotiator, *negotiate.Registry, *echo.Echo) {
+	t.Helper()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	e := echo.New()
+	e.Logger = slog.New(slog.DiscardHandler)
+	return testkit.NewNegotiator(t, nil), reg, e
+}
+
+// echoBody answers a request's body.
+func echoBody(c *echo.Context) error {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	return c.String(http.StatusOK, string(b))
+}
+
+// startApp serves e on loopback from an http.Server whose Handler is e,
+// as echo.StartConfig would, with the negotiator tied to its shutdown.
+func startApp(t *testing.T, e *echo.Echo, n *negotiate.Negotiator) *testApp {
+	t.Helper()
+	a := &testApp{e: e, n: n, errLog: new(testkit.LockedBuffer)}
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config.ErrorLog = log.New(a.errLog, "", 0)
+	n.RegisterOnShutdown(srv.Config)
+	a.srv = srv.Config
+	srv.Start()
+	a.url = srv.URL
+	t.Cleanup(func() {
+		srv.Close()
+		http.DefaultClient.CloseIdleConnections()
+		if s := a.errLog.String(); strings.Contains(s, "hijacked") {
+			t.Errorf("server log: %q, want nothing written to a hijacked connection", s)
+		}
+	})
+	return a
+}
+
+func (a *testApp) addr() string { return strings.TrimPrefix(a.url, "http://") }
+
+// dialH2C upgrades a new connection to h2c with GET path (and extra
+// header lines), and fails the test unless it switched.
+func (a *testApp) dialH2C(t *testing.T, path string, extra ...string) (*h2ctest.Client, *h2ctest.Response, net.Conn) {
+	t.Helper()
+	conn := testkit.DialTCP(t, a.addr())
+	cl, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", path, a.addr(), extra...), nil)
+	if err != nil || first == nil {
+		t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
+	}
+	return cl, first, conn
+}
+
+// streamRoundTrip writes msg on an echo/1 connection and wants it back.
+func streamRoundTrip(t *testing.T, c io.ReadWriter, msg string) {
+	t.Helper()
+	if got := testkit.RoundTrip(t, c, msg); got != msg {
+		t.Errorf("echo/1: got %q, want %q", got, msg)
+	}
+}
+
+// get sends a plain request and returns the status, body and header.
+func get(t *testing.T, method, url string, h http.Header) (int, string, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
 
 func TestMiddlewarePassesPlainRequests(t *testing.T) {
 	t.Parallel()
@@ -380,4 +553,391 @@ func counting(n *atomic.Int64, match func(*http.Request) bool) echo.MiddlewareFu
 			return next(c)
 		}
 	}
+}
+
+// The three 101s of one subtest of TestEchoMiddlewareInFront.
+type switches struct {
+	ws, stream, h2c *http.Response
+}
+
+// Each of Echo's own middleware in front of the adapter, with a real
+// WebSocket (the websocket package's engine), a real echo/1 and a real h2c
+// switch through it.
+func TestEchoMiddlewareInFront(t *testing.T) {
+	t.Parallel()
+	type check func(t *testing.T, a *testApp, s switches)
+	logged := func(buf *testkit.LockedBuffer, lines ...string) check {
+		return func(t *testing.T, a *testApp, _ switches) {
+			testkit.WaitFor(t, fmt.Sprintf("log lines %q", lines), func() bool {
+				for _, l := range lines {
+					if !strings.Contains(buf.String(), l+"\n") {
+						return false
+					}
+				}
+				return true
+			})
+		}
+	}
+	// header101 wants the field, with the value want if it is not "", in
+	// every protocol's 101, written by the negotiator.
+	header101 := func(name, want string) check {
+		return func(t *testing.T, a *testApp, s switches) {
+			for proto, resp := range map[string]*http.Response{"websocket": s.ws, "echo/1": s.stream, "h2c": s.h2c} {
+				got := resp.Header.Get(name)
+				if got == "" || want != "" && got != want {
+					t.Errorf("%s 101: %s = %q, want %q; header %v", proto, name, got, want, resp.Header)
+				}
+			}
+		}
+	}
+	// not101 wants the field absent from every 101: it describes a body.
+	not101 := func(name string) check {
+		return func(t *testing.T, a *testApp, s switches) {
+			for proto, resp := range map[string]*http.Response{"websocket": s.ws, "echo/1": s.stream, "h2c": s.h2c} {
+				if v, ok := resp.Header[http.CanonicalHeaderKey(name)]; ok {
+					t.Errorf("%s 101 carries %s: %q", proto, name, v)
+				}
+			}
+		}
+	}
+	both := func(cs ...check) check {
+		return func(t *testing.T, a *testApp, s switches) {
+			for _, c := range cs {
+				c(t, a, s)
+			}
+		}
+	}
+	requestLoggerOut := new(testkit.LockedBuffer)
+	tests := []struct {
+		name   string
+		mw     echo.MiddlewareFunc
+		header http.Header // sent with each upgrade request
+		pause  time.Duration
+		check  check
+	}{
+		{name: "RequestLogger",
+			mw: middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+				LogStatus: true, LogURI: true, LogMethod: true, HandleError: true,
+				LogValuesFunc: func(c *echo.Context, v middleware.RequestLoggerValues) error {
+					fmt.Fprintf(requestLoggerOut, "%s %s %d\n", v.Method, v.URI, v.Status)
+					return nil
+				},
+			}),
+			check: logged(requestLoggerOut, "GET /ws 101", "GET /any 101", "GET /plain 101", "GET /plain 200")},
+		{name: "Recover", mw: middleware.Recover()},
+		{name: "Secure", mw: middleware.Secure(), check: both(header101("X-Frame-Options", "SAMEORIGIN"), not101("X-Content-Type-Options"))},
+		{name: "Content fields", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c *echo.Context) error {
+				if negotiate.IsUpgrade(c.Request()) {
+					h := c.Response().Header()
+					h.Set("Content-Type", "text/plain")
+					h.Set("Content-Length", "12")
+					h.Set("X-Kept", "yes")
+				}
+				return next(c)
+			}
+		}, check: both(not101("Content-Type"), not101("Content-Length"), header101("X-Kept", "yes"))},
+		{name: "CORS", mw: middleware.CORS("*"), header: http.Header{"Origin": {"ORIGIN"}}, check: header101("Access-Control-Allow-Origin", "*")},
+		{name: "BodyLimit", mw: middleware.BodyLimit(1024), check: func(t *testing.T, a *testApp, _ switches) {
+			resp, err := http.Post(a.url+"/body", "text/plain", strings.NewReader(strings.Repeat("x", 2048)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got, want := resp.StatusCode, http.StatusRequestEntityTooLarge; got != want {
+				t.Errorf("POST of 2 KiB: got %d, want %d (BodyLimit in force)", got, want)
+			}
+		}},
+		{name: "RequestID", mw: middleware.RequestID(), check: header101(echo.HeaderXRequestID, "")},
+		{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
+		{name: "Response.Before", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c *echo.Context) error {
+				res, err := echo.UnwrapResponse(c.Response())
+				if err != nil {
+					return err
+				}
+				res.Before(func() { res.Header().Set("X-Before", fmt.Sprint("status ", res.Status)) })
+				return next(c)
+			}
+		}, check: header101("X-Before", "status 101")},
+		// The switched connections outlive the request's deadline.
+		{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			a := newApp(t, tt.mw)
+			h := tt.header.Clone()
+			if h.Get("Origin") == "ORIGIN" {
+				h.Set("Origin", a.url) // same origin: the WebSocket accepts it
+			}
+			var s switches
+			var ws *gws.Conn
+			ws, s.ws = wstest.Dial(t, nil, wstest.URL(a.url, "/ws"), h)
+			stream, streamResp := testkit.Dial(t, a.url+"/any", []string{"echo/1"}, h)
+			s.stream = streamResp
+			var extra []string
+			for k, vs := range h {
+				for _, v := range vs {
+					extra = append(extra, k+": "+v)
+				}
+			}
+			h2, first, conn := a.dialH2C(t, "/plain", extra...)
+			s.h2c = h2.Upgrade
+			if first.Status != 200 {
+				t.Errorf("h2c stream 1 GET /plain: status %d", first.Status)
+			}
+			if tt.pause > 0 {
+				time.Sleep(tt.pause) // past the request's deadline
+			}
+			wstest.WantEcho(t, ws, gws.TextMessage, []byte("through "+tt.name))
+			wstest.WantEcho(t, ws, gws.BinaryMessage, []byte("\x00\xff"))
+			streamRoundTrip(t, stream, "through "+tt.name)
+			if r, err := h2.Get("/plain"); err != nil || r.Status != 200 {
+				t.Errorf("h2c GET /plain: %v, %v", r, err)
+			}
+			if code, body, _ := get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
+				t.Errorf("GET /plain: got %d %q, want 200", code, body)
+			}
+			wstest.CloseNormally(t, ws)
+			stream.Close()
+			conn.Close()
+			testkit.WaitFor(t, "switched connections to close", func() bool {
+				s := a.n.Stats()
+				return s.Active["websocket"] == 0 && s.Active["echo"] == 0 && s.Active["h2c"] == 0
+			})
+			if tt.check != nil {
+				tt.check(t, a, s)
+			}
+		})
+	}
+}
+
+// hidingWriter replaces c.Response() with a writer that neither hijacks
+// nor unwraps, as a careless middleware might.
+func hidingWriter(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c *echo.Context) error {
+		c.SetResponse(struct{ http.ResponseWriter }{c.Response()})
+		return next(c)
+	}
+}
+
+// Behind a middleware whose writer cannot hijack, the upgrade is refused
+// with 500 and a reason that says so, and nothing switches.
+func TestHidingWriterCannotHijack(t *testing.T) {
+	t.Parallel()
+	a := newApp(t, hidingWriter)
+	wantWords := []string{"Hijack", "Unwrap", "middleware"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	c, _, err := negotiate.Dial(ctx, a.url+"/any", []string{"echo/1"}, nil)
+	var e *negotiate.Error
+	if !errors.As(err, &e) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("echo/1 behind a hiding writer: %v, want a refusal", err)
+	}
+	if got, want := e.Status, http.StatusInternalServerError; got != want {
+		t.Errorf("echo/1 refusal status = %d, want %d", got, want)
+	}
+	for _, w := range wantWords {
+		if !strings.Contains(e.Reason, w) {
+			t.Errorf("echo/1 refusal reason %q does not mention %q", e.Reason, w)
+		}
+	}
+
+	ws, resp := wstest.TryDial(t, nil, wstest.URL(a.url, "/ws"), nil)
+	if ws != nil {
+		t.Fatal("websocket behind a hiding writer switched")
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusInternalServerError; got != want {
+		t.Errorf("websocket refusal status = %d, want %d", got, want)
+	}
+	for _, w := range wantWords {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("websocket refusal %q does not mention %q", body, w)
+		}
+	}
+	if s := a.n.Stats(); s.Switched["echo"] != 0 || s.Switched["websocket"] != 0 {
+		t.Errorf("switched = %v, want nothing", s.Switched)
+	}
+}
+
+// The middleware switches on every route: here echo/1, a custom protocol
+// that writes back every byte. Plain requests go on to Echo's routes.
+func ExampleMiddleware() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	})
+	e := echo.New()
+	e.Use(echoadapter.Middleware(n, reg))
+	e.GET("/hello", func(c *echo.Context) error { return c.String(http.StatusOK, "plain hello") })
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	conn, resp, err := negotiate.Dial(context.Background(), srv.URL+"/hello", []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Println(resp.Status, "to", resp.Header.Get("Upgrade"))
+	fmt.Fprint(conn, "hello")
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(buf))
+	// Output:
+	// 101 Switching Protocols to echo/1
+	// hello
+}
+
+// A route that requires an upgrade answers anything else with 426, naming
+// the protocols it would switch to.
+func ExampleHandler() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("chat/1", func(c *negotiate.Conn) error { return nil })
+	e := echo.New()
+	e.GET("/chat", echoadapter.Handler(n, reg))
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(srv.URL + "/chat")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	fmt.Println("Upgrade:", resp.Header.Get("Upgrade"))
+	// Output:
+	// 426 Upgrade Required
+	// Upgrade: chat/1
+}
+
+// ToMiddleware validates the config and returns its error, where
+// MiddlewareWithConfig would panic. The Skipper leaves some requests to
+// the next handler without looking at their Upgrade header.
+func ExampleConfig_ToMiddleware() {
+	_, err := echoadapter.Config{}.ToMiddleware()
+	fmt.Println(err)
+
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	mw, err := echoadapter.Config{
+		Negotiator: n,
+		Registry:   new(negotiate.Registry),
+		Skipper:    func(c *echo.Context) bool { return c.Path() == "/metrics" },
+	}.ToMiddleware()
+	fmt.Println(mw != nil, err)
+	// Output:
+	// echoadapter: Config needs a Negotiator and a Registry
+	// true <nil>
+}
+
+// Tied to the server that serves Echo, the negotiator's shutdown starts
+// with the server's: it cancels each switched connection's Context, and
+// the protocol ends the connection its own way (here: it stops reading and
+// returns); n.Shutdown waits for them.
+func Example_shutdown() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		ctx := c.Context()
+		stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+		defer stop()
+		_, err := io.Copy(c, c)
+		if ctx.Err() != nil {
+			return nil // shut down
+		}
+		return err
+	})
+	e := echo.New()
+	e.Use(middleware.Recover())
+	e.Use(echoadapter.Middleware(n, reg))
+	srv := &http.Server{Handler: e}
+	n.RegisterOnShutdown(srv)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	conn, _, err := negotiate.Dial(context.Background(), "http://"+ln.Addr().String(), []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+
+	if err := srv.Shutdown(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	b, err := io.ReadAll(conn) // the end of the stream
+	fmt.Printf("read %q, %v\n", b, err)
+	conn.Close()
+	if err := n.Shutdown(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(errors.Is(<-served, http.ErrServerClosed))
+	fmt.Println("active:", n.Stats().Active["echo"])
+	// Output:
+	// read "", <nil>
+	// true
+	// active: 0
+}
+
+// A WebSocket route behind Echo's middleware: the negotiator writes the 101
+// from c.Response()'s header, so the X-Request-Id that RequestID sets is
+// sent with it.
+func Example_webSocket() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	greet, err := websocket.New(nil, func(c *websocket.Conn) error {
+		return c.WriteMessage(gws.TextMessage, []byte("hello from behind Echo's middleware"))
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.Register("websocket", greet)
+
+	e := echo.New()
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return "req-1" }}))
+	e.Any("/ws", echoadapter.Handler(n, reg))
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	d := gws.Dialer{HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fmt.Println(resp.Status, "X-Request-Id:", resp.Header.Get("X-Request-Id"))
+	_, msg, err := c.ReadMessage()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(msg))
+	_, _, err = c.ReadMessage() // the handler returned: the server closes with 1000
+	fmt.Println(err)
+	// Output:
+	// 101 Switching Protocols X-Request-Id: req-1
+	// hello from behind Echo's middleware
+	// websocket: close 1000 (normal)
 }
