@@ -941,3 +941,47 @@ func Example_webSocket() {
 	// hello from behind Echo's middleware
 	// websocket: close 1000 (normal)
 }
+
+// Served by echo.StartConfig, the negotiator is tied to the server Echo
+// makes in BeforeServeFunc: the end of Start's context shuts the server
+// down, and with it the switched connections (WebSocket close 1001).
+func TestStartConfigShutdown(t *testing.T) {
+	t.Parallel()
+	n, _, e := newParts(t)
+	ws := new(negotiate.Registry)
+	ws.Register("websocket", wsEcho(t))
+	e.Any("/ws", echoadapter.Handler(n, ws))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sc := echo.StartConfig{
+		Listener: ln, HideBanner: true, HidePort: true, GracefulTimeout: testkit.Timeout,
+		BeforeServeFunc: func(s *http.Server) error {
+			n.RegisterOnShutdown(s)
+			return nil
+		},
+	}
+	served := make(chan error, 1)
+	go func() { served <- sc.Start(ctx, e) }()
+
+	c, _ := wstest.Dial(t, nil, wstest.URL("http://"+ln.Addr().String(), "/ws"), nil)
+	wstest.WantEcho(t, c, gws.TextMessage, []byte("before shutdown"))
+	cancel()
+	wstest.WantClose(t, c, gws.CloseGoingAway)
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Start: %v", err)
+		}
+	case <-time.After(testkit.Timeout):
+		t.Fatal("Start did not return after its context ended")
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer scancel()
+	if err := n.Shutdown(sctx); err != nil {
+		t.Errorf("waiting for the switched connections: %v", err)
+	}
+}
