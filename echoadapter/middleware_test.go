@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/switchyard-http/switchyard/internal/adaptertest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
@@ -147,7 +148,7 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 					extra = append(extra, k+": "+v)
 				}
 			}
-			h2, first, conn := a.dialH2C(t, "/plain", extra...)
+			h2, first, conn := adaptertest.DialH2C(t, a.addr(), "/plain", extra...)
 			s.h2c = h2.Upgrade
 			if first.Status != 200 {
 				t.Errorf("h2c stream 1 GET /plain: status %d", first.Status)
@@ -157,11 +158,11 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 			}
 			wstest.WantEcho(t, ws, gws.TextMessage, []byte("through "+tt.name))
 			wstest.WantEcho(t, ws, gws.BinaryMessage, []byte("\x00\xff"))
-			streamRoundTrip(t, stream, "through "+tt.name)
+			adaptertest.StreamRoundTrip(t, stream, "through "+tt.name)
 			if r, err := h2.Get("/plain"); err != nil || r.Status != 200 {
 				t.Errorf("h2c GET /plain: %v, %v", r, err)
 			}
-			if code, body, _ := get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
+			if code, body, _ := adaptertest.Get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
 				t.Errorf("GET /plain: got %d %q, want 200", code, body)
 			}
 			wstest.CloseNormally(t, ws)

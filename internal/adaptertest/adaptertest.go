@@ -1,0 +1,350 @@
+// Package adaptertest is the test suite every web-framework adapter of
+// Switchyard passes, whatever the framework: an adapter's test builds the
+// framework's app around the parts the suite gives it (Start), and Run
+// checks through a real loopback server with real clients what every
+// adapter promises — plain requests pass through, the middleware switches
+// on every path, a route that requires an upgrade answers 426, refusals are
+// the framework's responses with their status logged, and the server's
+// shutdown closes each switched connection its protocol's way. It also
+// holds the protocols and client helpers those adapter tests share.
+package adaptertest
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
+)
+
+// App is what an adapter's test mounts on its framework. The app it builds
+// has the adapter's middleware with AnyPath in front of every route, the
+// adapter's handler with WS on /ws for any method, GET /plain answering
+// "plain " and the request's protocol, and POST /body answering the
+// request's body; N's shutdown is tied to the app's server.
+type App struct {
+	N       *negotiate.Negotiator
+	AnyPath *negotiate.Registry // echo/1, ctx/1 (CtxWatch) and h2c
+	WS      *negotiate.Registry // websocket (WSEcho)
+
+	// Seen, when not nil, is called by a middleware in front of the
+	// adapter's with each request as it reaches that point, behind the
+	// framework's own request-context timeout middleware: the suite checks
+	// that the upgrade requests' contexts end after the switch.
+	Seen func(*http.Request)
+	// Logged, when not nil, receives the status the framework's request
+	// logger, in front of everything, logs for each request.
+	Logged func(status int)
+}
+
+// NewApp returns the parts of an App, without Seen and Logged.
+func NewApp(t *testing.T) App {
+	t.Helper()
+	anyPath := new(negotiate.Registry)
+	anyPath.HandleFunc("echo/1", testkit.EchoConn)
+	anyPath.HandleFunc("ctx/1", CtxWatch)
+	anyPath.Register("h2c", H2C(t))
+	ws := new(negotiate.Registry)
+	ws.Register("websocket", WSEcho(t))
+	return App{N: testkit.NewNegotiator(t, nil), AnyPath: anyPath, WS: ws}
+}
+
+// Server is an app served on loopback.
+type Server struct {
+	URL string // http://HOST:PORT
+	N   *negotiate.Negotiator
+	// Shutdown is the shutdown of the server that serves the app, the one
+	// the negotiator is tied to.
+	Shutdown func(context.Context) error
+}
+
+// Addr is the server's HOST:PORT.
+func (s *Server) Addr() string { return strings.TrimPrefix(s.URL, "http://") }
+
+// Start serves app on loopback until the test ends.
+type Start func(t *testing.T, app App) *Server
+
+// Run runs the suite against the apps start serves, each subtest in
+// parallel with its own app.
+func Run(t *testing.T, start Start) {
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, Start)
+	}{
+		{"MiddlewarePassesPlainRequests", passesPlainRequests},
+		{"MiddlewareSwitchesOnAnyPath", switchesOnAnyPath},
+		{"HandlerRequiresUpgrade", handlerRequiresUpgrade},
+		{"RefusalsAreLoggedResponses", refusalsAreLogged},
+		{"ShutdownDrainsSwitchedConnections", shutdownDrains},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.test(t, start)
+		})
+	}
+}
+
+func passesPlainRequests(t *testing.T, start Start) {
+	s := start(t, NewApp(t))
+	tests := []struct {
+		name   string
+		path   string
+		header http.Header
+		status int
+		body   string
+	}{
+		{"not an upgrade", "/plain", nil, 200, "plain HTTP/1.1"},
+		{"unknown token", "/plain", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"foo/9"}}, 200, "plain HTTP/1.1"},
+		{"HTTP/1.1 Upgrade without Connection", "/plain", http.Header{"Upgrade": {"echo/1"}}, 200, "plain HTTP/1.1"},
+		{"h2c with bad HTTP2-Settings", "/plain", http.Header{"Connection": {"Upgrade, HTTP2-Settings"}, "Upgrade": {"h2c"},
+			"Http2-Settings": {"not base64!"}}, 200, "plain HTTP/1.1"},
+		{"no route", "/nowhere", nil, 404, ""},
+	}
+	for _, tt := range tests {
+		code, body, _ := Get(t, "GET", s.URL+tt.path, tt.header)
+		if code != tt.status || (tt.body != "" && body != tt.body) {
+			t.Errorf("%s: got %d %q, want %d %q", tt.name, code, body, tt.status, tt.body)
+		}
+	}
+}
+
+// The middleware runs before each route's handler, so an offer of its
+// tokens switches everywhere, the route mounted with the handler included.
+func switchesOnAnyPath(t *testing.T, start Start) {
+	s := start(t, NewApp(t))
+	for _, path := range []string{"/nowhere", "/plain", "/ws"} {
+		c, resp := testkit.Dial(t, s.URL+path, []string{"echo/1"}, nil)
+		if got, want := resp.Header.Get("Upgrade"), "echo/1"; got != want {
+			t.Errorf("%s: Upgrade = %q, want %q", path, got, want)
+		}
+		StreamRoundTrip(t, c, "through "+path)
+		c.Close()
+	}
+	if got, want := s.N.Stats().Switched["echo"], int64(3); got != want {
+		t.Errorf("switched echo = %d, want %d", got, want)
+	}
+}
+
+func handlerRequiresUpgrade(t *testing.T, start Start) {
+	s := start(t, NewApp(t))
+	for _, h := range []http.Header{nil, {"Connection": {"Upgrade"}, "Upgrade": {"foo"}}} {
+		code, body, hdr := Get(t, "GET", s.URL+"/ws", h)
+		if code != http.StatusUpgradeRequired || hdr.Get("Upgrade") != "websocket" || body == "" {
+			t.Errorf("GET /ws offering %q: got %d Upgrade=%q %q, want 426 with Upgrade: websocket and a reason",
+				h.Get("Upgrade"), code, hdr.Get("Upgrade"), body)
+		}
+	}
+	c, resp := wstest.Dial(t, nil, wstest.URL(s.URL, "/ws"), nil)
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Errorf("websocket status %d, want 101", resp.StatusCode)
+	}
+	wstest.WantEcho(t, c, gws.TextMessage, []byte("hello"))
+	wstest.WantEcho(t, c, gws.BinaryMessage, []byte("\x00\x01\xff"))
+}
+
+// Refusals are written through the framework's response: its request
+// logger logs their status.
+func refusalsAreLogged(t *testing.T, start Start) {
+	statusCh := make(chan int, 4)
+	app := NewApp(t)
+	app.Logged = func(status int) { statusCh <- status }
+	s := start(t, app)
+	h := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+		"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+	if code, body, _ := Get(t, "PUT", s.URL+"/ws", h); code != http.StatusMethodNotAllowed || body == "" {
+		t.Errorf("PUT /ws: got %d %q, want 405 with a reason", code, body)
+	}
+	code, body, _ := Get(t, "GET", s.URL+"/ws", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}})
+	if code != http.StatusBadRequest || body == "" {
+		t.Errorf("GET /ws without a version: got %d %q, want 400 with a reason", code, body)
+	}
+	var statuses []int
+	for range 2 {
+		select {
+		case s := <-statusCh:
+			statuses = append(statuses, s)
+		case <-time.After(testkit.Timeout):
+			t.Fatal("the request logger logged nothing")
+		}
+	}
+	if got, want := statuses, []int{http.StatusMethodNotAllowed, http.StatusBadRequest}; !slices.Equal(got, want) {
+		t.Errorf("logged statuses = %v, want %v", got, want)
+	}
+}
+
+// The server's shutdown, with the negotiator tied to it, asks switched
+// connections to close their protocol's way and cancels their contexts.
+// The upgrade requests' contexts (cut short by the framework's context
+// timeout in front) have ended by then, and none of that reached the
+// connections.
+func shutdownDrains(t *testing.T, start Start) {
+	reqCtx := make(chan context.Context, 8)
+	app := NewApp(t)
+	app.Seen = func(r *http.Request) {
+		if negotiate.IsUpgrade(r) {
+			reqCtx <- r.Context()
+		}
+	}
+	s := start(t, app)
+	ws, _ := wstest.Dial(t, nil, wstest.URL(s.URL, "/ws"), nil)
+	stream, _ := testkit.Dial(t, s.URL+"/", []string{"echo/1"}, nil)
+	watch, _ := testkit.Dial(t, s.URL+"/", []string{"ctx/1"}, nil)
+	h2, _, conn := DialH2C(t, s.Addr(), "/plain")
+	for range 4 {
+		select {
+		case ctx := <-reqCtx:
+			select {
+			case <-ctx.Done():
+			case <-time.After(testkit.Timeout):
+				t.Fatal("an upgrade request's context did not end after the switch")
+			}
+		case <-time.After(testkit.Timeout):
+			t.Fatal("an upgrade request never reached the middleware in front")
+		}
+	}
+
+	wstest.WantEcho(t, ws, gws.TextMessage, []byte("alive"))
+	StreamRoundTrip(t, stream, "alive")
+	if _, err := io.WriteString(watch, "?"); err != nil {
+		t.Fatal(err)
+	}
+	state := make([]byte, len("alive"))
+	if _, err := io.ReadFull(watch, state); err != nil || string(state) != "alive" {
+		t.Errorf("ctx/1 before shutdown: %q, %v; want its context alive", state, err)
+	}
+	if r, err := h2.Get("/plain"); err != nil || string(r.Body) != "plain HTTP/2.0" {
+		t.Errorf("h2c GET /plain: %v, %v", r, err)
+	}
+	if st := s.N.Stats(); st.Active["websocket"] != 1 || st.Active["echo"] != 1 || st.Active["ctx"] != 1 || st.Active["h2c"] != 1 {
+		t.Fatalf("active before shutdown = %v, want one of each", st.Active)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("server shutdown: %v", err)
+	}
+	wstest.WantClose(t, ws, gws.CloseGoingAway)
+	if b, err := io.ReadAll(stream); err != nil || len(b) != 0 {
+		t.Errorf("echo/1 at shutdown: read %q, %v; want it closed", b, err)
+	}
+	if got := testkit.ReadAll(t, watch); got != "cancelled" {
+		t.Errorf("ctx/1 at shutdown: read %q; want %q then EOF", got, "cancelled")
+	}
+	if ga, err := h2.WaitGoAway(); err != nil || ga == nil {
+		t.Errorf("h2c at shutdown: %v, %v; want GOAWAY", ga, err)
+	}
+	for _, c := range []io.Closer{stream, watch, conn} {
+		c.Close() // the client's side of the close, which the server's drain waits for
+	}
+	if err := s.N.Shutdown(ctx); err != nil {
+		t.Errorf("waiting for the switched connections: %v", err)
+	}
+	for name, k := range s.N.Stats().Active {
+		if k != 0 {
+			t.Errorf("active %s after shutdown = %d, want 0", name, k)
+		}
+	}
+}
+
+// WSEcho is the real WebSocket engine, echoing each message with its type.
+func WSEcho(t *testing.T) negotiate.Protocol {
+	t.Helper()
+	p, err := websocket.New(nil, wstest.Echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// H2C is the real h2c engine; its streams are served by the server's
+// Handler.
+func H2C(t *testing.T) negotiate.Protocol {
+	t.Helper()
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// CtxWatch is ctx/1: it answers each byte with "alive" while the
+// connection's context lives, and writes "cancelled" once it ends, its own
+// goodbye at a shutdown.
+func CtxWatch(c *negotiate.Conn) error {
+	ctx := c.Context()
+	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
+	defer stop()
+	buf := make([]byte, 1)
+	for {
+		if _, err := c.Read(buf); err != nil {
+			if ctx.Err() != nil {
+				_, err = io.WriteString(c, "cancelled")
+			}
+			return err
+		}
+		state := "alive"
+		if ctx.Err() != nil {
+			state = "ended"
+		}
+		if _, err := io.WriteString(c, state); err != nil {
+			return err
+		}
+	}
+}
+
+// DialH2C upgrades a new connection to addr to h2c with GET path (and
+// extra header lines), and fails the test unless it switched.
+func DialH2C(t *testing.T, addr, path string, extra ...string) (*h2ctest.Client, *h2ctest.Response, net.Conn) {
+	t.Helper()
+	conn := testkit.DialTCP(t, addr)
+	cl, first, err := h2ctest.Upgrade(conn, h2ctest.RequestHead("GET", path, addr, extra...), nil)
+	if err != nil || first == nil {
+		t.Fatalf("h2c upgrade: %v, switched=%v", err, first != nil)
+	}
+	return cl, first, conn
+}
+
+// StreamRoundTrip writes msg on an echo/1 connection and wants it back.
+func StreamRoundTrip(t *testing.T, c io.ReadWriter, msg string) {
+	t.Helper()
+	if got := testkit.RoundTrip(t, c, msg); got != msg {
+		t.Errorf("echo/1: got %q, want %q", got, msg)
+	}
+}
+
+// Get sends a plain request and returns the status, body and header.
+func Get(t *testing.T, method, url string, h http.Header) (int, string, http.Header) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(b), resp.Header
+}
