@@ -72,8 +72,7 @@ func TestAdapterSuite(t *testing.T) {
 				}
 			})
 		}
-		a := serveApp(t, app, front...)
-		return &adaptertest.Server{URL: a.url, N: a.n, Shutdown: a.e.Shutdown}
+		return serveApp(t, app, front...).server()
 	})
 }
 
@@ -121,3 +120,8 @@ func startApp(t *testing.T, e *echo.Echo, n *negotiate.Negotiator) *testApp {
 }
 
 func (a *testApp) addr() string { return strings.TrimPrefix(a.url, "http://") }
+
+// server is a as the adapter suite sees it.
+func (a *testApp) server() *adaptertest.Server {
+	return &adaptertest.Server{URL: a.url, N: a.n, Shutdown: a.e.Shutdown}
+}

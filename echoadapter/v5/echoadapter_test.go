@@ -81,8 +81,7 @@ func TestAdapterSuite(t *testing.T) {
 				}
 			})
 		}
-		a := serveApp(t, app, front...)
-		return &adaptertest.Server{URL: a.url, N: a.n, Shutdown: a.srv.Shutdown}
+		return serveApp(t, app, front...).server()
 	})
 }
 
@@ -129,6 +128,11 @@ func startApp(t *testing.T, e *echo.Echo, n *negotiate.Negotiator) *testApp {
 }
 
 func (a *testApp) addr() string { return strings.TrimPrefix(a.url, "http://") }
+
+// server is a as the adapter suite sees it.
+func (a *testApp) server() *adaptertest.Server {
+	return &adaptertest.Server{URL: a.url, N: a.n, Shutdown: a.srv.Shutdown}
+}
 
 // After a switch the echo.Response is committed with 101: an error
 // returned after the switch reaches Echo's error handler without anything
@@ -317,65 +321,18 @@ func counting(n *atomic.Int64, match func(*http.Request) bool) echo.MiddlewareFu
 	}
 }
 
-// The three 101s of one subtest of TestEchoMiddlewareInFront.
-type switches struct {
-	ws, stream, h2c *http.Response
-}
-
 // Each of Echo's own middleware in front of the adapter, with a real
 // WebSocket (the websocket package's engine), a real echo/1 and a real h2c
 // switch through it.
 func TestEchoMiddlewareInFront(t *testing.T) {
 	t.Parallel()
-	type check func(t *testing.T, a *testApp, s switches)
-	logged := func(buf *testkit.LockedBuffer, lines ...string) check {
-		return func(t *testing.T, a *testApp, _ switches) {
-			testkit.WaitFor(t, fmt.Sprintf("log lines %q", lines), func() bool {
-				for _, l := range lines {
-					if !strings.Contains(buf.String(), l+"\n") {
-						return false
-					}
-				}
-				return true
-			})
-		}
-	}
-	// header101 wants the field, with the value want if it is not "", in
-	// every protocol's 101, written by the negotiator.
-	header101 := func(name, want string) check {
-		return func(t *testing.T, a *testApp, s switches) {
-			for proto, resp := range map[string]*http.Response{"websocket": s.ws, "echo/1": s.stream, "h2c": s.h2c} {
-				got := resp.Header.Get(name)
-				if got == "" || want != "" && got != want {
-					t.Errorf("%s 101: %s = %q, want %q; header %v", proto, name, got, want, resp.Header)
-				}
-			}
-		}
-	}
-	// not101 wants the field absent from every 101: it describes a body.
-	not101 := func(name string) check {
-		return func(t *testing.T, a *testApp, s switches) {
-			for proto, resp := range map[string]*http.Response{"websocket": s.ws, "echo/1": s.stream, "h2c": s.h2c} {
-				if v, ok := resp.Header[http.CanonicalHeaderKey(name)]; ok {
-					t.Errorf("%s 101 carries %s: %q", proto, name, v)
-				}
-			}
-		}
-	}
-	both := func(cs ...check) check {
-		return func(t *testing.T, a *testApp, s switches) {
-			for _, c := range cs {
-				c(t, a, s)
-			}
-		}
-	}
 	requestLoggerOut := new(testkit.LockedBuffer)
 	tests := []struct {
 		name   string
 		mw     echo.MiddlewareFunc
 		header http.Header // sent with each upgrade request
 		pause  time.Duration
-		check  check
+		check  adaptertest.Check
 	}{
 		{name: "RequestLogger",
 			mw: middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
@@ -385,9 +342,9 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 					return nil
 				},
 			}),
-			check: logged(requestLoggerOut, "GET /ws 101", "GET /any 101", "GET /plain 101", "GET /plain 200")},
+			check: adaptertest.LoggedSwitches(requestLoggerOut)},
 		{name: "Recover", mw: middleware.Recover()},
-		{name: "Secure", mw: middleware.Secure(), check: both(header101("X-Frame-Options", "SAMEORIGIN"), not101("X-Content-Type-Options"))},
+		{name: "Secure", mw: middleware.Secure(), check: adaptertest.All(adaptertest.Field101("X-Frame-Options", "SAMEORIGIN"), adaptertest.NoField101("X-Content-Type-Options"))},
 		{name: "Content fields", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c *echo.Context) error {
 				if negotiate.IsUpgrade(c.Request()) {
@@ -398,19 +355,10 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 				}
 				return next(c)
 			}
-		}, check: both(not101("Content-Type"), not101("Content-Length"), header101("X-Kept", "yes"))},
-		{name: "CORS", mw: middleware.CORS("*"), header: http.Header{"Origin": {"ORIGIN"}}, check: header101("Access-Control-Allow-Origin", "*")},
-		{name: "BodyLimit", mw: middleware.BodyLimit(1024), check: func(t *testing.T, a *testApp, _ switches) {
-			resp, err := http.Post(a.url+"/body", "text/plain", strings.NewReader(strings.Repeat("x", 2048)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			resp.Body.Close()
-			if got, want := resp.StatusCode, http.StatusRequestEntityTooLarge; got != want {
-				t.Errorf("POST of 2 KiB: got %d, want %d (BodyLimit in force)", got, want)
-			}
-		}},
-		{name: "RequestID", mw: middleware.RequestID(), check: header101(echo.HeaderXRequestID, "")},
+		}, check: adaptertest.All(adaptertest.NoField101("Content-Type"), adaptertest.NoField101("Content-Length"), adaptertest.Field101("X-Kept", "yes"))},
+		{name: "CORS", mw: middleware.CORS("*"), header: http.Header{"Origin": {"ORIGIN"}}, check: adaptertest.Field101("Access-Control-Allow-Origin", "*")},
+		{name: "BodyLimit", mw: middleware.BodyLimit(1024), check: adaptertest.BodyLimited},
+		{name: "RequestID", mw: middleware.RequestID(), check: adaptertest.Field101(echo.HeaderXRequestID, "")},
 		{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
 		{name: "Response.Before", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c *echo.Context) error {
@@ -421,55 +369,17 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 				res.Before(func() { res.Header().Set("X-Before", fmt.Sprint("status ", res.Status)) })
 				return next(c)
 			}
-		}, check: header101("X-Before", "status 101")},
+		}, check: adaptertest.Field101("X-Before", "status 101")},
 		// The switched connections outlive the request's deadline.
 		{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			a := newApp(t, tt.mw)
-			h := tt.header.Clone()
-			if h.Get("Origin") == "ORIGIN" {
-				h.Set("Origin", a.url) // same origin: the WebSocket accepts it
-			}
-			var s switches
-			var ws *gws.Conn
-			ws, s.ws = wstest.Dial(t, nil, wstest.URL(a.url, "/ws"), h)
-			stream, streamResp := testkit.Dial(t, a.url+"/any", []string{"echo/1"}, h)
-			s.stream = streamResp
-			var extra []string
-			for k, vs := range h {
-				for _, v := range vs {
-					extra = append(extra, k+": "+v)
-				}
-			}
-			h2, first, conn := adaptertest.DialH2C(t, a.addr(), "/plain", extra...)
-			s.h2c = h2.Upgrade
-			if first.Status != 200 {
-				t.Errorf("h2c stream 1 GET /plain: status %d", first.Status)
-			}
-			if tt.pause > 0 {
-				time.Sleep(tt.pause) // past the request's deadline
-			}
-			wstest.WantEcho(t, ws, gws.TextMessage, []byte("through "+tt.name))
-			wstest.WantEcho(t, ws, gws.BinaryMessage, []byte("\x00\xff"))
-			adaptertest.StreamRoundTrip(t, stream, "through "+tt.name)
-			if r, err := h2.Get("/plain"); err != nil || r.Status != 200 {
-				t.Errorf("h2c GET /plain: %v, %v", r, err)
-			}
-			if code, body, _ := adaptertest.Get(t, "GET", a.url+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
-				t.Errorf("GET /plain: got %d %q, want 200", code, body)
-			}
-			wstest.CloseNormally(t, ws)
-			stream.Close()
-			conn.Close()
-			testkit.WaitFor(t, "switched connections to close", func() bool {
-				s := a.n.Stats()
-				return s.Active["websocket"] == 0 && s.Active["echo"] == 0 && s.Active["h2c"] == 0
-			})
+			s := newApp(t, tt.mw).server()
+			sw := adaptertest.SwitchAll(t, s, tt.header, tt.pause)
 			if tt.check != nil {
-				tt.check(t, a, s)
+				tt.check(t, s, sw)
 			}
 		})
 	}

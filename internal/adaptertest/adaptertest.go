@@ -11,6 +11,7 @@ package adaptertest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -347,4 +348,130 @@ func Get(t *testing.T, method, url string, h http.Header) (int, string, http.Hea
 		t.Fatal(err)
 	}
 	return resp.StatusCode, string(b), resp.Header
+}
+
+// Switches are the 101s SwitchAll got, one for each protocol.
+type Switches struct {
+	WS, Stream, H2C *http.Response
+}
+
+func (sw Switches) each() map[string]*http.Response {
+	return map[string]*http.Response{"websocket": sw.WS, "echo/1": sw.Stream, "h2c": sw.H2C}
+}
+
+// SwitchAll switches through the app s serves, each offered with header
+// (an Origin of "ORIGIN" stands for s's own origin, which the WebSocket
+// accepts): a real WebSocket on /ws, echo/1 on /any and h2c on /plain. It
+// waits pause (to get past a request's deadline), exchanges data on each,
+// wants a plain GET /plain answered, closes the three and waits until none
+// is active. A middleware in front of the adapter must let all of that
+// through.
+func SwitchAll(t *testing.T, s *Server, header http.Header, pause time.Duration) Switches {
+	t.Helper()
+	h := header.Clone()
+	if h.Get("Origin") == "ORIGIN" {
+		h.Set("Origin", s.URL)
+	}
+	var sw Switches
+	var ws *gws.Conn
+	ws, sw.WS = wstest.Dial(t, nil, wstest.URL(s.URL, "/ws"), h)
+	stream, streamResp := testkit.Dial(t, s.URL+"/any", []string{"echo/1"}, h)
+	sw.Stream = streamResp
+	var extra []string
+	for k, vs := range h {
+		for _, v := range vs {
+			extra = append(extra, k+": "+v)
+		}
+	}
+	h2, first, conn := DialH2C(t, s.Addr(), "/plain", extra...)
+	sw.H2C = h2.Upgrade
+	if first.Status != 200 {
+		t.Errorf("h2c stream 1 GET /plain: status %d", first.Status)
+	}
+	if pause > 0 {
+		time.Sleep(pause) // past the request's deadline
+	}
+	wstest.WantEcho(t, ws, gws.TextMessage, []byte("through the middleware"))
+	wstest.WantEcho(t, ws, gws.BinaryMessage, []byte("\x00\xff"))
+	StreamRoundTrip(t, stream, "through the middleware")
+	if r, err := h2.Get("/plain"); err != nil || r.Status != 200 {
+		t.Errorf("h2c GET /plain: %v, %v", r, err)
+	}
+	if code, body, _ := Get(t, "GET", s.URL+"/plain", nil); code != 200 || body != "plain HTTP/1.1" {
+		t.Errorf("GET /plain: got %d %q, want 200", code, body)
+	}
+	wstest.CloseNormally(t, ws)
+	stream.Close()
+	conn.Close()
+	testkit.WaitFor(t, "switched connections to close", func() bool {
+		st := s.N.Stats()
+		return st.Active["websocket"] == 0 && st.Active["echo"] == 0 && st.Active["h2c"] == 0
+	})
+	return sw
+}
+
+// A Check looks at what SwitchAll got from the app s serves.
+type Check func(t *testing.T, s *Server, sw Switches)
+
+// Field101 wants the field, with the value want if it is not "", in every
+// protocol's 101, written by the negotiator.
+func Field101(name, want string) Check {
+	return func(t *testing.T, _ *Server, sw Switches) {
+		for proto, resp := range sw.each() {
+			got := resp.Header.Get(name)
+			if got == "" || want != "" && got != want {
+				t.Errorf("%s 101: %s = %q, want %q; header %v", proto, name, got, want, resp.Header)
+			}
+		}
+	}
+}
+
+// NoField101 wants the field absent from every 101: it describes a body.
+func NoField101(name string) Check {
+	return func(t *testing.T, _ *Server, sw Switches) {
+		for proto, resp := range sw.each() {
+			if v, ok := resp.Header[http.CanonicalHeaderKey(name)]; ok {
+				t.Errorf("%s 101 carries %s: %q", proto, name, v)
+			}
+		}
+	}
+}
+
+// All runs each of cs.
+func All(cs ...Check) Check {
+	return func(t *testing.T, s *Server, sw Switches) {
+		for _, c := range cs {
+			c(t, s, sw)
+		}
+	}
+}
+
+// LoggedSwitches wants buf, a request logger's output of "METHOD URI
+// STATUS" lines, to show SwitchAll's three switches with 101 and its
+// plain GET /plain with 200.
+func LoggedSwitches(buf *testkit.LockedBuffer) Check {
+	lines := []string{"GET /ws 101", "GET /any 101", "GET /plain 101", "GET /plain 200"}
+	return func(t *testing.T, _ *Server, _ Switches) {
+		testkit.WaitFor(t, fmt.Sprintf("log lines %q", lines), func() bool {
+			for _, l := range lines {
+				if !strings.Contains(buf.String(), l+"\n") {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+// BodyLimited wants a POST /body of 2 KiB refused with 413: a body limit
+// of 1 KiB in front is in force.
+func BodyLimited(t *testing.T, s *Server, _ Switches) {
+	resp, err := http.Post(s.URL+"/body", "text/plain", strings.NewReader(strings.Repeat("x", 2048)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusRequestEntityTooLarge; got != want {
+		t.Errorf("POST of 2 KiB: got %d, want %d (BodyLimit in force)", got, want)
+	}
 }
