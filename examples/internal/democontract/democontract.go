@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -588,7 +590,9 @@ func do(t *testing.T, method, url string, body io.Reader) (*http.Response, strin
 // CopyBuilds copies the program's files (the non-test .go files of the
 // test's working directory) into a new module that requires Switchyard
 // (replaced by the repository at root), and builds it there, as a user who
-// copies the example does: the program must use public packages only. It
+// copies the example does: the program must use public packages only. A
+// program that is a module of its own (examples/echo5, which requires
+// Echo v5 where the repository does not) brings its own requirements. It
 // skips the test when there is no go command.
 func CopyBuilds(t *testing.T, root string) {
 	goBin, err := exec.LookPath("go")
@@ -621,27 +625,10 @@ func CopyBuilds(t *testing.T, root string) {
 	if copied == 0 {
 		t.Fatal("no program files to copy")
 	}
-	// The repository's go.sum vouches for the same dependencies.
-	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	sum, gomod := copiedModule(t, root)
 	if err := os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	// Its go.mod is the repository's requirements plus Switchyard itself,
-	// what "go mod tidy" would write (which would also want the test
-	// dependencies of every dependency, not in the module cache offline).
-	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, requires, ok := strings.Cut(string(mod), "\nrequire")
-	if !ok {
-		t.Fatal("the repository's go.mod requires nothing")
-	}
-	gomod := "module example.com/copied\n\ngo 1.26\n\nrequire github.com/switchyard-http/switchyard v0.0.0\n\n" +
-		"replace github.com/switchyard-http/switchyard => " + root + "\n\nrequire" + requires
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -653,4 +640,48 @@ func CopyBuilds(t *testing.T, root string) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build in a new module: %v\n%s", err, out)
 	}
+}
+
+// copiedModule returns the go.sum and go.mod of the copy CopyBuilds makes:
+// the program's own module's, when its folder holds a go.mod, under a new
+// module path with its relative replacements made absolute; otherwise the
+// repository's requirements plus Switchyard itself replaced by root, what
+// "go mod tidy" would write (which would also want the test dependencies
+// of every dependency, not in the module cache offline).
+func copiedModule(t *testing.T, root string) (sum []byte, gomod string) {
+	t.Helper()
+	if mod, err := os.ReadFile("go.mod"); err == nil {
+		sum, err := os.ReadFile("go.sum")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, rest, _ := strings.Cut(string(mod), "\n")
+		wd, err := os.Getwd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, err := filepath.Rel(wd, root)
+		if err != nil || !strings.Contains(rest, "=> "+rel) {
+			t.Fatalf("go.mod %q: want a module line and Switchyard replaced by %s", mod, rel)
+		}
+		// Replacements by the repository and its folders.
+		return sum, "module example.com/copied\n" + strings.ReplaceAll(rest, "=> "+rel, "=> "+root)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	// The repository's go.sum vouches for the same dependencies.
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, requires, ok := strings.Cut(string(mod), "\nrequire")
+	if !ok {
+		t.Fatal("the repository's go.mod requires nothing")
+	}
+	return sum, "module example.com/copied\n\ngo 1.26\n\nrequire github.com/switchyard-http/switchyard v0.0.0\n\n" +
+		"replace github.com/switchyard-http/switchyard => " + root + "\n\nrequire" + requires
 }
