@@ -1,7 +1,12 @@
 package echoadapter_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -9,13 +14,125 @@ import (
 	"testing"
 	"time"
 
+	gws "github.com/gorilla/websocket"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
 	"github.com/switchyard-http/switchyard/echoadapter"
 	"github.com/switchyard-http/switchyard/internal/adaptertest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
 )
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// testApp is an Echo app served from its own e.Server on loopback.
+type testApp struct {
+	e      *echo.Echo
+	n      *negotiate.Negotiator
+	url    string // http://HOST:PORT
+	errLog *testkit.LockedBuffer
+}
+
+// newApp builds e with front in front of everything (e.Use), then the
+// parts of adaptertest.NewApp mounted as adaptertest.App says. The server
+// is Echo's own e.Server, so e.Shutdown is the server's shutdown, and its
+// ErrorLog is kept.
+func newApp(t *testing.T, front ...echo.MiddlewareFunc) *testApp {
+	t.Helper()
+	return serveApp(t, adaptertest.NewApp(t), front...)
+}
+
+// serveApp mounts app on a new Echo behind front and serves it.
+func serveApp(t *testing.T, app adaptertest.App, front ...echo.MiddlewareFunc) *testApp {
+	t.Helper()
+	_, _, e := newParts(t)
+	e.Use(front...)
+	e.Use(echoadapter.Middleware(app.N, app.AnyPath))
+	e.Any("/ws", echoadapter.Handler(app.N, app.WS))
+	e.GET("/plain", func(c echo.Context) error { return c.String(http.StatusOK, "plain "+c.Request().Proto) })
+	e.POST("/body", echoBody)
+	app.N.RegisterOnShutdown(e.Server)
+	return startApp(t, e, app.N)
+}
+
+// The adapter passes the suite every adapter passes, with Echo's
+// RequestLogger and ContextTimeout in front where it asks for them.
+func TestAdapterSuite(t *testing.T) {
+	adaptertest.Run(t, func(t *testing.T, app adaptertest.App) *adaptertest.Server {
+		var front []echo.MiddlewareFunc
+		if app.Logged != nil {
+			front = append(front, middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+				LogStatus: true,
+				LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+					app.Logged(v.Status)
+					return nil
+				},
+			}))
+		}
+		if app.Seen != nil {
+			front = append(front, middleware.ContextTimeout(time.Minute), func(next echo.HandlerFunc) echo.HandlerFunc {
+				return func(c echo.Context) error {
+					app.Seen(c.Request())
+					return next(c)
+				}
+			})
+		}
+		return serveApp(t, app, front...).server()
+	})
+}
+
+// newParts returns the parts a test mounts its own way: a negotiator, a
+// registry with echo/1 (testkit.EchoConn), and an Echo that prints
+// nothing.
+func newParts(t *testing.T) (*negotiate.Negotiator, *negotiate.Registry, *echo.Echo) {
+	t.Helper()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	return testkit.NewNegotiator(t, nil), reg, e
+}
+
+// echoBody answers a request's body.
+func echoBody(c echo.Context) error {
+	b, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		return err
+	}
+	return c.String(http.StatusOK, string(b))
+}
+
+// startApp serves e from e.Server on loopback, as e.Start would: the
+// server's Handler is e.
+func startApp(t *testing.T, e *echo.Echo, n *negotiate.Negotiator) *testApp {
+	t.Helper()
+	a := &testApp{e: e, n: n, errLog: new(testkit.LockedBuffer)}
+	e.Server.Handler = e
+	e.Server.ErrorLog = log.New(a.errLog, "", 0)
+	srv := httptest.NewUnstartedServer(e)
+	srv.Config = e.Server
+	srv.Start()
+	a.url = srv.URL
+	t.Cleanup(func() {
+		srv.Close()
+		http.DefaultClient.CloseIdleConnections()
+		if s := a.errLog.String(); strings.Contains(s, "hijacked") {
+			t.Errorf("server log: %q, want nothing written to a hijacked connection", s)
+		}
+	})
+	return a
+}
+
+func (a *testApp) addr() string { return strings.TrimPrefix(a.url, "http://") }
+
+// server is a as the adapter suite sees it.
+func (a *testApp) server() *adaptertest.Server {
+	return &adaptertest.Server{URL: a.url, N: a.n, Shutdown: a.e.Shutdown}
+}
 
 // After a switch the echo.Response is committed with 101: an error
 // returned after the switch reaches Echo's error handler without anything
@@ -200,4 +317,292 @@ func counting(n *atomic.Int64, match func(*http.Request) bool) echo.MiddlewareFu
 			return next(c)
 		}
 	}
+}
+
+// Each of Echo's own middleware in front of the adapter, with a real
+// WebSocket (the websocket package's engine), a real echo/1 and a real h2c
+// switch through it.
+func TestEchoMiddlewareInFront(t *testing.T) {
+	t.Parallel()
+	loggerOut, requestLoggerOut := new(testkit.LockedBuffer), new(testkit.LockedBuffer)
+	tests := []struct {
+		name   string
+		mw     echo.MiddlewareFunc
+		header http.Header // sent with each upgrade request
+		pause  time.Duration
+		check  adaptertest.Check
+	}{
+		{name: "Logger",
+			//lint:ignore SA1019 Echo's Logger is deprecated but still in use; it must log 101 too
+			mw:    middleware.LoggerWithConfig(middleware.LoggerConfig{Format: "${method} ${uri} ${status}\n", Output: loggerOut}),
+			check: adaptertest.LoggedSwitches(loggerOut)},
+		{name: "RequestLogger",
+			mw: middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+				LogStatus: true, LogURI: true, LogMethod: true, HandleError: true,
+				LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+					fmt.Fprintf(requestLoggerOut, "%s %s %d\n", v.Method, v.URI, v.Status)
+					return nil
+				},
+			}),
+			check: adaptertest.LoggedSwitches(requestLoggerOut)},
+		{name: "Recover", mw: middleware.Recover()},
+		{name: "Secure", mw: middleware.Secure(), check: adaptertest.All(adaptertest.Field101("X-Frame-Options", "SAMEORIGIN"), adaptertest.NoField101("X-Content-Type-Options"))},
+		{name: "Content fields", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				if negotiate.IsUpgrade(c.Request()) {
+					h := c.Response().Header()
+					h.Set("Content-Type", "text/plain")
+					h.Set("Content-Length", "12")
+					h.Set("X-Kept", "yes")
+				}
+				return next(c)
+			}
+		}, check: adaptertest.All(adaptertest.NoField101("Content-Type"), adaptertest.NoField101("Content-Length"), adaptertest.Field101("X-Kept", "yes"))},
+		{name: "CORS", mw: middleware.CORS(), header: http.Header{"Origin": {"ORIGIN"}}, check: adaptertest.Field101("Access-Control-Allow-Origin", "*")},
+		{name: "BodyLimit", mw: middleware.BodyLimit("1K"), check: adaptertest.BodyLimited},
+		{name: "RequestID", mw: middleware.RequestID(), check: adaptertest.Field101(echo.HeaderXRequestID, "")},
+		{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
+		{name: "Response.Before", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				res := c.Response()
+				res.Before(func() { res.Header().Set("X-Before", fmt.Sprint("status ", res.Status)) })
+				return next(c)
+			}
+		}, check: adaptertest.Field101("X-Before", "status 101")},
+		// The switched connections outlive the request's deadline.
+		{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := newApp(t, tt.mw).server()
+			sw := adaptertest.SwitchAll(t, s, tt.header, tt.pause)
+			if tt.check != nil {
+				tt.check(t, s, sw)
+			}
+		})
+	}
+}
+
+// Echo's deprecated Timeout middleware runs handlers behind
+// http.TimeoutHandler, whose writer cannot hijack: the upgrade is refused
+// with 500 and a reason that says so, and nothing switches.
+func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
+	t.Parallel()
+	//lint:ignore SA1019 the deprecated Timeout middleware is the one under test: it cannot hijack, and the refusal says so
+	a := newApp(t, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: testkit.Timeout}))
+	wantWords := []string{"Timeout middleware", "ContextTimeout", "Hijack"}
+
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	c, _, err := negotiate.Dial(ctx, a.url+"/any", []string{"echo/1"}, nil)
+	var e *negotiate.Error
+	if !errors.As(err, &e) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("echo/1 behind middleware.Timeout: %v, want a refusal", err)
+	}
+	if got, want := e.Status, http.StatusInternalServerError; got != want {
+		t.Errorf("echo/1 refusal status = %d, want %d", got, want)
+	}
+	for _, w := range wantWords {
+		if !strings.Contains(e.Reason, w) {
+			t.Errorf("echo/1 refusal reason %q does not mention %q", e.Reason, w)
+		}
+	}
+
+	ws, resp := wstest.TryDial(t, nil, wstest.URL(a.url, "/ws"), nil)
+	if ws != nil {
+		t.Fatal("websocket behind middleware.Timeout switched")
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if got, want := resp.StatusCode, http.StatusInternalServerError; got != want {
+		t.Errorf("websocket refusal status = %d, want %d", got, want)
+	}
+	for _, w := range wantWords {
+		if !strings.Contains(string(body), w) {
+			t.Errorf("websocket refusal %q does not mention %q", body, w)
+		}
+	}
+	if s := a.n.Stats(); s.Switched["echo"] != 0 || s.Switched["websocket"] != 0 {
+		t.Errorf("switched = %v, want nothing", s.Switched)
+	}
+}
+
+// The middleware switches on every route: here echo/1, a custom protocol
+// that writes back every byte. Plain requests go on to Echo's routes.
+func ExampleMiddleware() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(c, c)
+		return err
+	})
+	e := echo.New()
+	e.Use(echoadapter.Middleware(n, reg))
+	e.GET("/hello", func(c echo.Context) error { return c.String(http.StatusOK, "plain hello") })
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	conn, resp, err := negotiate.Dial(context.Background(), srv.URL+"/hello", []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Println(resp.Status, "to", resp.Header.Get("Upgrade"))
+	fmt.Fprint(conn, "hello")
+	buf := make([]byte, 5)
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(buf))
+	// Output:
+	// 101 Switching Protocols to echo/1
+	// hello
+}
+
+// A route that requires an upgrade answers anything else with 426, naming
+// the protocols it would switch to.
+func ExampleHandler() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("chat/1", func(c *negotiate.Conn) error { return nil })
+	e := echo.New()
+	e.GET("/chat", echoadapter.Handler(n, reg))
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	client := &http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(srv.URL + "/chat")
+	if err != nil {
+		log.Fatal(err)
+	}
+	resp.Body.Close()
+	fmt.Println(resp.Status)
+	fmt.Println("Upgrade:", resp.Header.Get("Upgrade"))
+	// Output:
+	// 426 Upgrade Required
+	// Upgrade: chat/1
+}
+
+// ToMiddleware validates the config and returns its error, where
+// MiddlewareWithConfig would panic. The Skipper leaves some requests to
+// the next handler without looking at their Upgrade header.
+func ExampleConfig_ToMiddleware() {
+	_, err := echoadapter.Config{}.ToMiddleware()
+	fmt.Println(err)
+
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	mw, err := echoadapter.Config{
+		Negotiator: n,
+		Registry:   new(negotiate.Registry),
+		Skipper:    func(c echo.Context) bool { return c.Path() == "/metrics" },
+	}.ToMiddleware()
+	fmt.Println(mw != nil, err)
+	// Output:
+	// echoadapter: Config needs a Negotiator and a Registry
+	// true <nil>
+}
+
+// Tied to Echo's server, the negotiator's shutdown starts with e.Shutdown:
+// it cancels each switched connection's Context, and the protocol ends the
+// connection its own way (here: it stops reading and returns); n.Shutdown
+// waits for them.
+func Example_shutdown() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", func(c *negotiate.Conn) error {
+		ctx := c.Context()
+		stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
+		defer stop()
+		_, err := io.Copy(c, c)
+		if ctx.Err() != nil {
+			return nil // shut down
+		}
+		return err
+	})
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(middleware.Recover())
+	e.Use(echoadapter.Middleware(n, reg))
+	n.RegisterOnShutdown(e.Server)
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	e.Listener = ln
+	served := make(chan error, 1)
+	go func() { served <- e.Start("") }()
+
+	conn, _, err := negotiate.Dial(context.Background(), "http://"+ln.Addr().String(), []string{"echo/1"}, nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+
+	if err := e.Shutdown(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	b, err := io.ReadAll(conn) // the end of the stream
+	fmt.Printf("read %q, %v\n", b, err)
+	conn.Close()
+	if err := n.Shutdown(context.Background()); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(errors.Is(<-served, http.ErrServerClosed))
+	fmt.Println("active:", n.Stats().Active["echo"])
+	// Output:
+	// read "", <nil>
+	// true
+	// active: 0
+}
+
+// A WebSocket route behind Echo's middleware: the negotiator writes the 101
+// from c.Response()'s header, so the X-Request-Id that RequestID sets is
+// sent with it.
+func Example_webSocket() {
+	n, _ := negotiate.New(nil) // nil options cannot fail
+	greet, err := websocket.New(nil, func(c *websocket.Conn) error {
+		return c.WriteMessage(gws.TextMessage, []byte("hello from behind Echo's middleware"))
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.Register("websocket", greet)
+
+	e := echo.New()
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: func() string { return "req-1" }}))
+	e.Any("/ws", echoadapter.Handler(n, reg))
+
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	defer n.Shutdown(context.Background())
+
+	d := gws.Dialer{HandshakeTimeout: 10 * time.Second}
+	c, resp, err := d.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	fmt.Println(resp.Status, "X-Request-Id:", resp.Header.Get("X-Request-Id"))
+	_, msg, err := c.ReadMessage()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(msg))
+	_, _, err = c.ReadMessage() // the handler returned: the server closes with 1000
+	fmt.Println(err)
+	// Output:
+	// 101 Switching Protocols X-Request-Id: req-1
+	// hello from behind Echo's middleware
+	// websocket: close 1000 (normal)
 }
