@@ -117,9 +117,9 @@ const (
 	QueueMessages = 64
 	QueueBytes    = 1 << 20
 
-	// MaxChatMessage is the room's message size limit, the ReadLimit the
-	// demos give its WebSocket protocol: chat lines are short, and every
-	// message is held until the slowest member has been sent it.
+	// MaxChatMessage is the room's message size limit, the ReadLimit of
+	// its WebSocket protocol: chat lines are short, and every message is
+	// held until the slowest member has been sent it.
 	MaxChatMessage = 64 << 10
 
 	// WriteWait bounds each write to a member: a peer that stops reading
@@ -145,6 +145,15 @@ type member struct {
 	drop     chan struct{} // closed when the room drops the member
 	left     chan struct{} // closed when the member's reading ends
 	writeErr error         // why the writer stopped, if a write failed
+}
+
+// WebSocket is the room as the page speaks to it: a WebSocket protocol
+// with the subprotocol chat.v1 (the one the page offers and a client must
+// offer), messages up to MaxChatMessage and compression, each connection
+// it switches a member (Join).
+func (rm *Room) WebSocket() (negotiate.Protocol, error) {
+	return websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"},
+		ReadLimit: MaxChatMessage}, rm.Join)
 }
 
 // Join serves one chat client as a member of the room until it leaves or

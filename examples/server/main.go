@@ -167,9 +167,7 @@ func newHandler(n *negotiate.Negotiator) (http.Handler, error) {
 	ws := new(negotiate.Registry)
 	ws.Register("websocket", wsEcho)
 
-	room := new(demoapp.Room)
-	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"},
-		ReadLimit: demoapp.MaxChatMessage}, room.Join)
+	wsChat, err := new(demoapp.Room).WebSocket() // subprotocol chat.v1
 	if err != nil {
 		return nil, err
 	}

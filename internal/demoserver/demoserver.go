@@ -56,9 +56,7 @@ func Routes(n *negotiate.Negotiator) (anyPath *negotiate.Registry, mux *http.Ser
 	ws := new(negotiate.Registry)
 	ws.Register("websocket", wsEcho)
 
-	room := new(demoapp.Room)
-	wsChat, err := websocket.New(&websocket.Options{EnableCompression: true, Subprotocols: []string{"chat.v1"},
-		ReadLimit: demoapp.MaxChatMessage}, room.Join)
+	wsChat, err := new(demoapp.Room).WebSocket() // subprotocol chat.v1
 	if err != nil {
 		return nil, nil, err
 	}
