@@ -329,25 +329,8 @@ func StreamRoundTrip(t *testing.T, c io.ReadWriter, msg string) {
 // Get sends a plain request and returns the status, body and header.
 func Get(t *testing.T, method, url string, h http.Header) (int, string, http.Header) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range h {
-		req.Header[k] = vs
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b), resp.Header
+	resp, body := testkit.Do(t, method, url, h, nil)
+	return resp.StatusCode, body, resp.Header
 }
 
 // Switches are the 101s SwitchAll got, one for each protocol.

@@ -80,7 +80,7 @@ func Run(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
 // once the server accepts, and run returns nil after its context ends.
 func listeningLine(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
 	url, stop := Start(t, run)
-	if resp, _ := do(t, "GET", url+"/proto", nil); resp.StatusCode != 200 {
+	if resp, _ := testkit.Do(t, "GET", url+"/proto", nil, nil); resp.StatusCode != 200 {
 		t.Errorf("GET /proto once the line is out: %d, want 200", resp.StatusCode)
 	}
 	if err := stop(); err != nil {
@@ -89,7 +89,7 @@ func listeningLine(t *testing.T, run func(ctx context.Context, out io.Writer) er
 }
 
 func page(t *testing.T, p *testkit.Program) {
-	resp, body := do(t, "GET", p.URL+"/", nil)
+	resp, body := testkit.Do(t, "GET", p.URL+"/", nil, nil)
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
@@ -100,20 +100,20 @@ func page(t *testing.T, p *testkit.Program) {
 			t.Errorf("GET /: the page lacks %q", s)
 		}
 	}
-	if resp, _ := do(t, "HEAD", p.URL+"/", nil); resp.StatusCode != 200 {
+	if resp, _ := testkit.Do(t, "HEAD", p.URL+"/", nil, nil); resp.StatusCode != 200 {
 		t.Errorf("HEAD /: %d, want 200", resp.StatusCode)
 	}
 }
 
 func plainRoutes(t *testing.T, p *testkit.Program) {
-	if resp, body := do(t, "GET", p.URL+"/proto", nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
+	if resp, body := testkit.Do(t, "GET", p.URL+"/proto", nil, nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
 		t.Errorf("GET /proto: %d %q, want 200 HTTP/1.1", resp.StatusCode, body)
 	}
 	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
-	if resp, body := do(t, "POST", p.URL+"/echo", strings.NewReader(big)); resp.StatusCode != 200 || body != big {
+	if resp, body := testkit.Do(t, "POST", p.URL+"/echo", nil, strings.NewReader(big)); resp.StatusCode != 200 || body != big {
 		t.Errorf("POST /echo of 1 MiB: %d, %d bytes back", resp.StatusCode, len(body))
 	}
-	if resp, _ := do(t, "GET", p.URL+"/nowhere", nil); resp.StatusCode != 404 {
+	if resp, _ := testkit.Do(t, "GET", p.URL+"/nowhere", nil, nil); resp.StatusCode != 404 {
 		t.Errorf("GET /nowhere: %d, want 404", resp.StatusCode)
 	}
 }
@@ -224,7 +224,7 @@ type demoStats struct {
 
 func readStats(t *testing.T, p *testkit.Program) demoStats {
 	t.Helper()
-	resp, body := do(t, "GET", p.URL+"/stats", nil)
+	resp, body := testkit.Do(t, "GET", p.URL+"/stats", nil, nil)
 	var s demoStats
 	if err := json.Unmarshal([]byte(body), &s); err != nil || resp.StatusCode != 200 ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
@@ -485,7 +485,7 @@ func maxConns(t *testing.T, p *testkit.Program) {
 			t.Errorf("%.30q… over the cap: %d, Retry-After %q; want 503 with Retry-After", req, x.Resp.StatusCode, x.Resp.Header.Get("Retry-After"))
 		}
 	}
-	if resp, body := do(t, "GET", p.URL+"/proto", nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
+	if resp, body := testkit.Do(t, "GET", p.URL+"/proto", nil, nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
 		t.Errorf("GET /proto at the cap: %d %q, want 200", resp.StatusCode, body)
 	}
 	stream.Close()
@@ -562,29 +562,6 @@ func shutdown(t *testing.T, p *testkit.Program) {
 func dialWS(t *testing.T, d gws.Dialer, p *testkit.Program, path string) (*gws.Conn, *http.Response) {
 	t.Helper()
 	return wstest.Dial(t, &d, wstest.URL(p.URL, path), nil)
-}
-
-// do sends a plain HTTP/1.1 request and reads the whole response.
-func do(t *testing.T, method, url string, body io.Reader) (*http.Response, string) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &http.Transport{}
-	defer tr.CloseIdleConnections()
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, url, err)
-	}
-	return resp, string(b)
 }
 
 // CopyBuilds copies the program's files (the non-test .go files of the
