@@ -83,20 +83,20 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, lim, os.Stdout, os.Stderr, logger); err != nil {
+	if err := run(ctx, *addr, lim, os.Stdout, logger); err != nil {
 		logger.Error("server", "err", err)
 		os.Exit(1)
 	}
 }
 
 // run serves on addr, within lim, until ctx ends, then shuts down gracefully.
-// Echo's own logs go to errOut.
-func run(ctx context.Context, addr string, lim demoapp.Limits, out, errOut io.Writer, logger *slog.Logger) error {
+// Echo's own logs go to logger.
+func run(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, logger *slog.Logger) error {
 	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
 	if err != nil {
 		return err
 	}
-	e, err := newEcho(n, errOut)
+	e, err := newEcho(n, logger)
 	if err != nil {
 		return err
 	}
@@ -157,7 +157,7 @@ func run(ctx context.Context, addr string, lim demoapp.Limits, out, errOut io.Wr
 //
 // The adapter's middleware runs before every route's handler, so h2c and
 // echo/1 take precedence over every route, /ws and /chat included.
-func newEcho(n *negotiate.Negotiator, errOut io.Writer) (*echo.Echo, error) {
+func newEcho(n *negotiate.Negotiator, logger *slog.Logger) (*echo.Echo, error) {
 	anyPath := new(negotiate.Registry)
 	h2cProto, err := h2c.New(nil) // streams are served by the server's Handler: e
 	if err != nil {
@@ -181,7 +181,7 @@ func newEcho(n *negotiate.Negotiator, errOut io.Writer) (*echo.Echo, error) {
 	chat.Register("websocket", wsChat)
 
 	e := echo.New()
-	e.Logger = slog.New(slog.NewTextHandler(errOut, nil))
+	e.Logger = logger
 
 	e.Use(echoadapter.Middleware(n, anyPath))
 	getOrHead := []string{http.MethodGet, http.MethodHead}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -30,6 +31,11 @@ import (
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
+// Program is a demo program's run: its main without its flags and
+// signals, serving on addr within lim, printing its listening line to out
+// and logging to logger, until ctx ends.
+type Program func(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, logger *slog.Logger) error
+
 // Run checks the whole contract against the program whose main package is
 // the test's working directory (two levels below the repository's root):
 // the program started as its own process, each check with a program of
@@ -37,7 +43,7 @@ import (
 // main without its flags and signals, in process (Start), for its
 // standard output; and the program's files copied into a new module
 // (CopyBuilds).
-func Run(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
+func Run(t *testing.T, run Program) {
 	for _, c := range []struct {
 		name string
 		f    func(t *testing.T, p *testkit.Program)
@@ -68,7 +74,10 @@ func Run(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
 	}
 	t.Run("ListeningLine", func(t *testing.T) {
 		t.Parallel()
-		listeningLine(t, run)
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		listeningLine(t, func(ctx context.Context, out io.Writer) error {
+			return run(ctx, "127.0.0.1:0", demoapp.DefaultLimits(), out, quiet)
+		})
 	})
 	t.Run("CopiesIntoANewModule", func(t *testing.T) {
 		t.Parallel()
