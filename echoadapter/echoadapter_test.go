@@ -21,7 +21,6 @@ import (
 	"github.com/switchyard-http/switchyard/echoadapter"
 	"github.com/switchyard-http/switchyard/internal/adaptertest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
-	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -393,42 +392,7 @@ func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
 	a := newApp(t, middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: testkit.Timeout}))
 	wantWords := []string{"Timeout middleware", "ContextTimeout", "Hijack"}
 
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-	defer cancel()
-	c, _, err := negotiate.Dial(ctx, a.url+"/any", []string{"echo/1"}, nil)
-	var e *negotiate.Error
-	if !errors.As(err, &e) {
-		if c != nil {
-			c.Close()
-		}
-		t.Fatalf("echo/1 behind middleware.Timeout: %v, want a refusal", err)
-	}
-	if got, want := e.Status, http.StatusInternalServerError; got != want {
-		t.Errorf("echo/1 refusal status = %d, want %d", got, want)
-	}
-	for _, w := range wantWords {
-		if !strings.Contains(e.Reason, w) {
-			t.Errorf("echo/1 refusal reason %q does not mention %q", e.Reason, w)
-		}
-	}
-
-	ws, resp := wstest.TryDial(t, nil, wstest.URL(a.url, "/ws"), nil)
-	if ws != nil {
-		t.Fatal("websocket behind middleware.Timeout switched")
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if got, want := resp.StatusCode, http.StatusInternalServerError; got != want {
-		t.Errorf("websocket refusal status = %d, want %d", got, want)
-	}
-	for _, w := range wantWords {
-		if !strings.Contains(string(body), w) {
-			t.Errorf("websocket refusal %q does not mention %q", body, w)
-		}
-	}
-	if s := a.n.Stats(); s.Switched["echo"] != 0 || s.Switched["websocket"] != 0 {
-		t.Errorf("switched = %v, want nothing", s.Switched)
-	}
+	adaptertest.WantCannotHijack(t, a.url, a.n, wantWords...)
 }
 
 // The middleware switches on every route: here echo/1, a custom protocol

@@ -401,42 +401,7 @@ func TestHidingWriterCannotHijack(t *testing.T) {
 	a := newApp(t, hidingWriter)
 	wantWords := []string{"Hijack", "Unwrap", "middleware"}
 
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-	defer cancel()
-	c, _, err := negotiate.Dial(ctx, a.url+"/any", []string{"echo/1"}, nil)
-	var e *negotiate.Error
-	if !errors.As(err, &e) {
-		if c != nil {
-			c.Close()
-		}
-		t.Fatalf("echo/1 behind a hiding writer: %v, want a refusal", err)
-	}
-	if got, want := e.Status, http.StatusInternalServerError; got != want {
-		t.Errorf("echo/1 refusal status = %d, want %d", got, want)
-	}
-	for _, w := range wantWords {
-		if !strings.Contains(e.Reason, w) {
-			t.Errorf("echo/1 refusal reason %q does not mention %q", e.Reason, w)
-		}
-	}
-
-	ws, resp := wstest.TryDial(t, nil, wstest.URL(a.url, "/ws"), nil)
-	if ws != nil {
-		t.Fatal("websocket behind a hiding writer switched")
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if got, want := resp.StatusCode, http.StatusInternalServerError; got != want {
-		t.Errorf("websocket refusal status = %d, want %d", got, want)
-	}
-	for _, w := range wantWords {
-		if !strings.Contains(string(body), w) {
-			t.Errorf("websocket refusal %q does not mention %q", body, w)
-		}
-	}
-	if s := a.n.Stats(); s.Switched["echo"] != 0 || s.Switched["websocket"] != 0 {
-		t.Errorf("switched = %v, want nothing", s.Switched)
-	}
+	adaptertest.WantCannotHijack(t, a.url, a.n, wantWords...)
 }
 
 // The middleware switches on every route: here echo/1, a custom protocol

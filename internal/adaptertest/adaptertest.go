@@ -11,6 +11,7 @@ package adaptertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -456,5 +457,45 @@ func BodyLimited(t *testing.T, s *Server, _ Switches) {
 	resp.Body.Close()
 	if got, want := resp.StatusCode, http.StatusRequestEntityTooLarge; got != want {
 		t.Errorf("POST of 2 KiB: got %d, want %d (BodyLimit in force)", got, want)
+	}
+}
+
+// WantCannotHijack checks that behind a writer that cannot hijack, both an
+// echo/1 offer on any path and a WebSocket handshake at /ws are refused
+// with 500 and a reason holding each of words, and that nothing switched.
+func WantCannotHijack(t *testing.T, url string, n *negotiate.Negotiator, words ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	c, _, err := negotiate.Dial(ctx, url+"/any", []string{"echo/1"}, nil)
+	var e *negotiate.Error
+	if !errors.As(err, &e) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("echo/1 behind a writer that cannot hijack: %v, want a refusal", err)
+	}
+	wantRefusal(t, "echo/1", e.Status, e.Reason, words)
+	ws, resp := wstest.TryDial(t, nil, wstest.URL(url, "/ws"), nil)
+	if ws != nil {
+		t.Fatal("websocket behind a writer that cannot hijack switched")
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wantRefusal(t, "websocket", resp.StatusCode, string(body), words)
+	if s := n.Stats(); s.Switched["echo"] != 0 || s.Switched["websocket"] != 0 {
+		t.Errorf("switched = %v, want nothing", s.Switched)
+	}
+}
+
+func wantRefusal(t *testing.T, what string, status int, reason string, words []string) {
+	t.Helper()
+	if status != http.StatusInternalServerError {
+		t.Errorf("%s refusal status = %d, want 500", what, status)
+	}
+	for _, w := range words {
+		if !strings.Contains(reason, w) {
+			t.Errorf("%s refusal %q does not mention %q", what, reason, w)
+		}
 	}
 }
