@@ -32,6 +32,7 @@ type Conn struct {
 	start time.Time
 
 	switchErr error // the write of the 101 failed
+	h2        bool  // an HTTP/2 stream, not a hijacked connection
 
 	in, out  atomic.Int64
 	hasEarly atomic.Bool
@@ -149,6 +150,7 @@ func (c *Conn) Context() context.Context { return &c.ctx }
 type ConnInfo struct {
 	Token      string        // the chosen protocol as offered ("foo/2")
 	Name       string        // its registered name: lower case, without version ("foo")
+	Transport  string        // what it switched on: TransportHTTP1 or TransportH2
 	RemoteAddr string        // the client's address
 	Start      time.Time     // when the connection switched
 	Duration   time.Duration // how long it was open (OnClose)
@@ -157,17 +159,37 @@ type ConnInfo struct {
 	Err        error         // the protocol's error or recovered panic (OnClose); nil for a clean end
 }
 
+// The transports a connection switches on ([ConnInfo].Transport), named
+// by their ALPN identifiers.
+const (
+	// TransportHTTP1 is an HTTP/1.1 connection that switched by Upgrade
+	// and a 101: the protocol owns the whole connection.
+	TransportHTTP1 = "http/1.1"
+	// TransportH2 is an HTTP/2 stream opened by an extended CONNECT
+	// (RFC 8441) and answered 200: the protocol owns the stream, and
+	// the connection goes on serving other streams.
+	TransportH2 = "h2"
+)
+
 // Info returns the connection's description so far.
 func (c *Conn) Info() ConnInfo {
 	return ConnInfo{
 		Token:      c.sw.Token,
 		Name:       c.e.name,
+		Transport:  c.transport(),
 		RemoteAddr: c.sw.Request.RemoteAddr,
 		Start:      c.start,
 		Duration:   time.Since(c.start),
 		BytesIn:    c.in.Load(),
 		BytesOut:   c.out.Load(),
 	}
+}
+
+func (c *Conn) transport() string {
+	if c.h2 {
+		return TransportH2
+	}
+	return TransportHTTP1
 }
 
 // serve runs the protocol in the connection's own goroutine, then closes
@@ -222,6 +244,9 @@ func (n *Negotiator) track(c *Conn) {
 	pc := n.count(c.e.name)
 	pc.active++
 	pc.switched++
+	if c.h2 {
+		pc.overH2++
+	}
 	n.mu.Unlock()
 	if n.opts.OnSwitch != nil {
 		n.opts.OnSwitch(c.Info())

@@ -91,7 +91,7 @@ type Negotiator struct {
 
 type protoCount struct {
 	reserved, active int
-	switched         int64
+	switched, overH2 int64
 }
 
 // New returns a Negotiator configured by opts (nil means the defaults, and
@@ -341,6 +341,7 @@ func (n *Negotiator) signalLocked() {
 type Stats struct {
 	Active   map[string]int   // switched connections open now
 	Switched map[string]int64 // switches since the negotiator was made
+	OverH2   map[string]int64 // of Switched, those made on HTTP/2 streams (extended CONNECT)
 	Refused  int64            // refusals written
 	Panics   int64            // panics recovered in protocols
 }
@@ -352,12 +353,14 @@ func (n *Negotiator) Stats() Stats {
 	s := Stats{
 		Active:   make(map[string]int, len(n.byName)),
 		Switched: make(map[string]int64, len(n.byName)),
+		OverH2:   make(map[string]int64, len(n.byName)),
 		Refused:  n.refused.Load(),
 		Panics:   n.panics.Load(),
 	}
 	for name, pc := range n.byName {
 		s.Active[name] = pc.active
 		s.Switched[name] = pc.switched
+		s.OverH2[name] = pc.overH2
 	}
 	return s
 }

@@ -42,6 +42,14 @@ type Protocol struct {
 	// itself (h2c). Otherwise a request with a body is refused with 413,
 	// so that body bytes are never read as protocol data.
 	TakesBody bool
+
+	// HTTP1Only reports that the protocol needs a connection of its own
+	// and cannot run on an HTTP/2 stream (h2c itself; a tunnel that passes
+	// TCP half-closes on): an extended CONNECT for it is refused with 400
+	// and a reason that says so, and only an HTTP/1.1 Upgrade switches to
+	// it. A protocol that takes a body (TakesBody) is always HTTP/1.1
+	// only, since an extended CONNECT's body is the stream itself.
+	HTTP1Only bool
 }
 
 // A Registry maps Upgrade tokens to protocols. The zero value is an empty
