@@ -242,24 +242,7 @@ func TestChromium(t *testing.T) {
 	t.Parallel()
 	browser := chromium(t)
 	s, ctx := newEchoServer(t)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browser),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox, // root in CI containers
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancelBrowser()
+	bctx := startBrowser(ctx, t, browser)
 
 	if err := chromedp.Do(bctx, chromedp.Navigate(s.URL+"/")); err != nil {
 		t.Fatalf("chromium (%s): navigate: %v", browser, err)
@@ -282,11 +265,39 @@ func TestChromium(t *testing.T) {
 	}
 	s.wantServerClose(ctx, t)
 
-	// Close the browser now, and wait for it, so that its process and
-	// chromedp's goroutines are gone before the leak check.
-	if err := chromedp.Cancel(bctx); err != nil {
-		t.Logf("closing chromium: %v", err)
-	}
+}
+
+// startBrowser starts headless Chromium (the binary browser) for ctx, with
+// the extra options, and returns its chromedp context. The browser is
+// closed, and waited for, when the test ends, so that its process and
+// chromedp's goroutines are gone before the leak check.
+func startBrowser(ctx context.Context, t *testing.T, browser string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append([]chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(browser),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox, // root in CI containers
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	}, extra...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() {
+		if err := chromedp.Cancel(bctx); err != nil {
+			t.Logf("closing chromium: %v", err)
+		}
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return bctx
 }
 
 // TestShutdownGoingAway: the negotiator's Shutdown closes a live WebSocket

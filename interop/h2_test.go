@@ -1,0 +1,959 @@
+package interop_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"golang.org/x/net/http2"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+)
+
+// The tests of this file run examples/server, the README's demo, as its
+// own process, as a user starts it, and switch to WebSocket and echo/1 on
+// HTTP/2 streams by extended CONNECT (RFC 8441) from clients Switchyard did
+// not write: Go's own HTTP/2 client, Node's built-in http2 module and
+// headless Chromium. Each checks on the server's side, in /stats'
+// over_h2, that the switches were made on HTTP/2 streams, not only that
+// the echoes worked.
+
+// xconnectOn is what turns on extended CONNECT in Go 1.26 and 1.27's
+// HTTP/2 server (net/http reads it at init, so the test sets it on the
+// child process it starts); xconnectOff keeps it off even when the test's
+// own environment sets GODEBUG (the child's later entry wins).
+const (
+	xconnectOn  = "GODEBUG=http2xconnect=1"
+	xconnectOff = "GODEBUG=http2xconnect=0"
+)
+
+// startDemo starts examples/server with args (-tls for HTTPS) and the
+// environment entry godebug (xconnectOn or xconnectOff). The kit sends it
+// SIGTERM when the test ends and fails the test unless it exits 0.
+func startDemo(t *testing.T, godebug string, args ...string) *testkit.Program {
+	t.Helper()
+	return testkit.StartProgram(t, "../examples/server", []string{godebug}, args...)
+}
+
+// demoStats is the demo's /stats.
+type demoStats struct {
+	Active   map[string]int   `json:"active"`
+	Switched map[string]int64 `json:"switched"`
+	Refused  int64            `json:"refused"`
+	OverH2   map[string]int64 `json:"over_h2"`
+}
+
+// readDemoStats reads /stats over HTTP/1.1 on a connection of its own,
+// accepting the demo's self-signed certificate.
+func readDemoStats(t *testing.T, p *testkit.Program) demoStats {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", p.URL+"/stats", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: selfSigned()}
+	defer tr.CloseIdleConnections()
+	resp, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("GET /stats: %v", err)
+	}
+	defer resp.Body.Close()
+	var s demoStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatalf("GET /stats: %d: %v", resp.StatusCode, err)
+	}
+	if s.OverH2 == nil {
+		t.Fatalf("GET /stats: no over_h2 in the answer: %+v", s)
+	}
+	return s
+}
+
+// selfSigned accepts the certificate the demo makes for itself at start
+// (for 127.0.0.1, ::1 and localhost): it is new every run, so there is
+// nothing to verify it against. Only loopback addresses are dialled.
+func selfSigned() *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}
+}
+
+// wantOverH2 checks the demo's counts: want WebSocket and echo switches
+// made, of which overH2ws and overH2echo on HTTP/2 streams.
+func wantOverH2(t *testing.T, s demoStats, ws, overH2ws, echo, overH2echo int64) {
+	t.Helper()
+	if s.Switched["websocket"] != ws || s.OverH2["websocket"] != overH2ws {
+		t.Errorf("websocket: %d switched, %d over HTTP/2; want %d, %d (/stats %+v)",
+			s.Switched["websocket"], s.OverH2["websocket"], ws, overH2ws, s)
+	}
+	if s.Switched["echo"] != echo || s.OverH2["echo"] != overH2echo {
+		t.Errorf("echo: %d switched, %d over HTTP/2; want %d, %d (/stats %+v)",
+			s.Switched["echo"], s.OverH2["echo"], echo, overH2echo, s)
+	}
+}
+
+// stopDemo sends the demo SIGTERM and returns a channel with its exit
+// status; the kit's Stop fails the test if it has not exited within
+// testkit.Timeout (ten seconds, the demo's promise).
+func stopDemo(t *testing.T, p *testkit.Program) <-chan int {
+	exited := make(chan int, 1)
+	go func() { exited <- p.Stop(t) }()
+	t.Cleanup(func() { // before the kit's own cleanup, which would stop it again
+		select {
+		case code := <-exited:
+			exited <- code
+		case <-time.After(2 * testkit.Timeout):
+		}
+	})
+	return exited
+}
+
+// wantExit0 waits for the status stopDemo reports.
+func wantExit0(t *testing.T, p *testkit.Program, exited <-chan int) {
+	t.Helper()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Errorf("demo exited with status %d, want 0; stderr:\n%s", code, p.Stderr())
+		}
+	case <-time.After(2 * testkit.Timeout):
+		t.Fatal("the demo's Stop did not return")
+	}
+}
+
+// --- Go's own HTTP/2 client ---
+
+// TestGoExtendedConnect: Go's HTTP/2 client (golang.org/x/net/http2's
+// Transport: net/http's Transport refuses the ":protocol" field as an
+// invalid header name in Go 1.26) does extended CONNECT to the demo over
+// TLS and over h2c with prior knowledge: a WebSocket echo at /ws, echo/1 on
+// another path and two refusals, all on one connection, and /stats counts
+// the switches as made over HTTP/2. Without the GODEBUG setting the server
+// does not advertise extended CONNECT and the client says so.
+func TestGoExtendedConnect(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []string{"tls", "h2c"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			var args []string
+			if mode == "tls" {
+				args = []string{"-tls"}
+			}
+			p := startDemo(t, xconnectOn, args...)
+			c := newGoH2(t, p)
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+
+			// Refusals first: ordinary HTTP/2 responses, and the
+			// connection goes on serving.
+			for _, r := range []struct {
+				name   string
+				fields http.Header
+				want   int
+			}{
+				{"bad origin", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {"https://evil.example"}}, http.StatusForbidden},
+				{"no version", http.Header{"Origin": {p.URL}}, http.StatusBadRequest},
+			} {
+				resp, body := c.refused(ctx, t, "websocket", "/ws", r.fields)
+				if resp.StatusCode != r.want {
+					t.Errorf("%s: %d %q, want %d", r.name, resp.StatusCode, body, r.want)
+				}
+			}
+
+			ws := c.connect(ctx, t, "websocket", "/ws", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {p.URL}})
+			if got := ws.resp.Header.Get("Sec-Websocket-Accept"); got != "" {
+				t.Errorf("Sec-WebSocket-Accept %q on an extended CONNECT, want none (RFC 8441 has no key)", got)
+			}
+			for _, m := range messages() {
+				op := byte(opText)
+				if m.binary {
+					op = opBinary
+				}
+				ws.writeFrame(t, op, m.data)
+				gotOp, got := ws.readMessage(t)
+				if gotOp != op || !bytes.Equal(got, m.data) {
+					t.Errorf("%s: echo is opcode %d, %d bytes; want opcode %d, %d bytes", m.name, gotOp, len(got), op, len(m.data))
+				}
+			}
+			ws.writeFrame(t, opClose, closePayload(1000, "done"))
+			if op, got := ws.readMessage(t); op != opClose || closeCode(got) != 1000 {
+				t.Errorf("answer to close 1000: opcode %d code %d, want close 1000", op, closeCode(got))
+			}
+			ws.end(t)
+
+			echo := c.connect(ctx, t, "echo/1", "/any/path", nil)
+			data := make([]byte, 256<<10) // more than a stream's initial window
+			rand.Read(data)
+			go func() {
+				echo.w.Write(data)
+				echo.w.Close()
+			}()
+			back, err := io.ReadAll(echo.r)
+			if err != nil || !bytes.Equal(back, data) {
+				t.Errorf("echo/1: %v; got %d bytes back, want the %d sent", err, len(back), len(data))
+			}
+
+			if proto := c.get(ctx, t, "/proto"); proto != "HTTP/2.0" {
+				t.Errorf("GET /proto on the same connection: %q, want HTTP/2.0", proto)
+			}
+			if n := c.dials.Load(); n != 1 {
+				t.Errorf("%d connections dialled, want 1: every exchange on one HTTP/2 connection", n)
+			}
+			testkit.WaitFor(t, "the switched connections to end", func() bool {
+				s := readDemoStats(t, p)
+				return s.Active["websocket"] == 0 && s.Active["echo"] == 0
+			})
+			s := readDemoStats(t, p)
+			wantOverH2(t, s, 1, 1, 1, 1)
+			t.Logf("/stats: switched %v, over_h2 %v, refused %d", s.Switched, s.OverH2, s.Refused)
+		})
+	}
+	t.Run("off", func(t *testing.T) {
+		t.Parallel()
+		p := startDemo(t, xconnectOff, "-tls")
+		c := newGoH2(t, p)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		req := c.request(ctx, t, "websocket", "/ws", http.Header{"Sec-Websocket-Version": {"13"}}, http.NoBody)
+		resp, err := c.tr.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+			t.Fatalf("extended CONNECT without %s: %d, want the client's refusal (not advertised)", xconnectOn, resp.StatusCode)
+		}
+		if !strings.Contains(err.Error(), "extended connect not supported") {
+			t.Errorf("extended CONNECT without %s: %v, want \"extended connect not supported by peer\"", xconnectOn, err)
+		}
+		if proto := c.get(ctx, t, "/proto"); proto != "HTTP/2.0" {
+			t.Errorf("GET /proto: %q, want HTTP/2.0", proto)
+		}
+		wantOverH2(t, readDemoStats(t, p), 0, 0, 0, 0)
+	})
+}
+
+// goH2 is Go's HTTP/2 client on one connection to the demo.
+type goH2 struct {
+	tr    *http2.Transport
+	base  string
+	dials atomic.Int32
+}
+
+func newGoH2(t *testing.T, p *testkit.Program) *goH2 {
+	c := &goH2{base: p.URL}
+	//lint:ignore SA1019 x/net's http2.Transport is the Go client that can send :protocol
+	c.tr = &http2.Transport{
+		AllowHTTP: true, // h2c with prior knowledge for http:// URLs
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			c.dials.Add(1)
+			var d net.Dialer
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil || strings.HasPrefix(c.base, "http://") {
+				return conn, err
+			}
+			tc := tls.Client(conn, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2"}})
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			if got := tc.ConnectionState().NegotiatedProtocol; got != "h2" {
+				conn.Close()
+				return nil, fmt.Errorf("ALPN chose %q, want h2", got)
+			}
+			return tc, nil
+		},
+	}
+	t.Cleanup(c.tr.CloseIdleConnections)
+	return c
+}
+
+// request is an extended CONNECT for protocol at path.
+func (c *goH2) request(ctx context.Context, t *testing.T, protocol, path string, fields http.Header, body io.Reader) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, c.base+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range fields {
+		req.Header[k] = v
+	}
+	req.Header.Set(":protocol", protocol)
+	return req
+}
+
+// stream is a switched HTTP/2 stream: the request body out, the response
+// body in.
+type stream struct {
+	resp *http.Response
+	w    *io.PipeWriter
+	r    *bufio.Reader
+}
+
+// connect does an extended CONNECT that must switch: 200, with none of
+// HTTP/1.1's connection-specific fields.
+func (c *goH2) connect(ctx context.Context, t *testing.T, protocol, path string, fields http.Header) *stream {
+	t.Helper()
+	pr, pw := io.Pipe()
+	resp, err := c.tr.RoundTrip(c.request(ctx, t, protocol, path, fields, pr))
+	if err != nil {
+		t.Fatalf("CONNECT :protocol %s %s: %v", protocol, path, err)
+	}
+	t.Cleanup(func() {
+		pw.Close()
+		resp.Body.Close()
+	})
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		t.Fatalf("CONNECT :protocol %s %s: %d %q, want 200", protocol, path, resp.StatusCode, b)
+	}
+	noConnectionFields(t, protocol+" "+path, resp.Header)
+	return &stream{resp: resp, w: pw, r: bufio.NewReader(resp.Body)}
+}
+
+// refused does an extended CONNECT that must be refused, and returns the
+// response and its body.
+func (c *goH2) refused(ctx context.Context, t *testing.T, protocol, path string, fields http.Header) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.tr.RoundTrip(c.request(ctx, t, protocol, path, fields, http.NoBody))
+	if err != nil {
+		t.Fatalf("CONNECT :protocol %s %s: %v, want a refusal as a response", protocol, path, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("CONNECT :protocol %s %s: reading the refusal: %v", protocol, path, err)
+	}
+	noConnectionFields(t, protocol+" "+path, resp.Header)
+	return resp, strings.TrimSpace(string(b))
+}
+
+// get is a plain GET on the client's connection; it returns the body.
+func (c *goH2) get(ctx context.Context, t *testing.T, path string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.tr.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+// noConnectionFields: Upgrade and Connection are connection-specific, and
+// an HTTP/2 response carrying them is malformed (RFC 9113 8.2.2).
+func noConnectionFields(t *testing.T, what string, h http.Header) {
+	t.Helper()
+	for _, k := range []string{"Upgrade", "Connection", "Keep-Alive", "Transfer-Encoding"} {
+		if v, ok := h[k]; ok {
+			t.Errorf("%s: the HTTP/2 response has %s: %q", what, k, v)
+		}
+	}
+}
+
+// WebSocket frames, written (masked, as a client must) and read by hand:
+// no Go WebSocket client runs over an HTTP/2 stream.
+const (
+	opContinuation = 0
+	opText         = 1
+	opBinary       = 2
+	opClose        = 8
+)
+
+func (s *stream) writeFrame(t *testing.T, op byte, payload []byte) {
+	t.Helper()
+	head := []byte{0x80 | op, 0}
+	switch n := len(payload); {
+	case n < 126:
+		head[1] = byte(n)
+	case n < 1<<16:
+		head[1] = 126
+		head = binary.BigEndian.AppendUint16(head, uint16(n))
+	default:
+		head[1] = 127
+		head = binary.BigEndian.AppendUint64(head, uint64(n))
+	}
+	head[1] |= 0x80
+	var mask [4]byte
+	rand.Read(mask[:])
+	frame := append(append(head, mask[:]...), payload...)
+	for i := range payload {
+		frame[len(head)+4+i] ^= mask[i&3]
+	}
+	if _, err := s.w.Write(frame); err != nil {
+		t.Fatalf("writing a frame: %v", err)
+	}
+}
+
+// readMessage reads one message (its frames joined) or a control frame.
+func (s *stream) readMessage(t *testing.T) (op byte, payload []byte) {
+	t.Helper()
+	var msg []byte
+	first := true
+	for {
+		fin, fop, p, err := readFrame(s.r)
+		if err != nil {
+			t.Fatalf("reading a frame: %v", err)
+		}
+		if fop >= opClose {
+			return fop, p
+		}
+		if first {
+			op, first = fop, false
+		} else if fop != opContinuation {
+			t.Fatalf("opcode %d inside a fragmented message", fop)
+		}
+		msg = append(msg, p...)
+		if fin {
+			return op, msg
+		}
+	}
+}
+
+func readFrame(r *bufio.Reader) (fin bool, op byte, payload []byte, err error) {
+	var h [2]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return false, 0, nil, err
+	}
+	if h[1]&0x80 != 0 {
+		return false, 0, nil, errors.New("the server masked a frame")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var b [2]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return false, 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(b[:]))
+	case 127:
+		var b [8]byte
+		if _, err := io.ReadFull(r, b[:]); err != nil {
+			return false, 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(b[:])
+	}
+	if n > 32<<20 {
+		return false, 0, nil, fmt.Errorf("frame of %d bytes", n)
+	}
+	payload = make([]byte, n)
+	_, err = io.ReadFull(r, payload)
+	return h[0]&0x80 != 0, h[0] & 0x0f, payload, err
+}
+
+func closePayload(code uint16, reason string) []byte {
+	return append(binary.BigEndian.AppendUint16(nil, code), reason...)
+}
+
+func closeCode(p []byte) int {
+	if len(p) < 2 {
+		return 1005
+	}
+	return int(binary.BigEndian.Uint16(p))
+}
+
+// end closes the client's side of the stream and waits for the server to
+// end its side.
+func (s *stream) end(t *testing.T) {
+	t.Helper()
+	s.w.Close()
+	if rest, err := io.ReadAll(s.r); err != nil || len(rest) != 0 {
+		t.Errorf("after the close: %v, %d more bytes; want the end of the stream", err, len(rest))
+	}
+}
+
+// --- Node's http2 module ---
+
+// nodeH2 returns the node binary and node/h2client.mjs (Node's built-in
+// http2 module: no npm package needed).
+func nodeH2(t *testing.T) (node, script string) {
+	t.Helper()
+	node = findPeer(t, "", []string{"node"}, "node is not on PATH")
+	dir, err := filepath.Abs("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return node, filepath.Join(dir, "h2client.mjs")
+}
+
+// nodeRefusal is one refused request of the Node peer, and the plain GET
+// it sent after it on the same session.
+type nodeRefusal struct {
+	nodeHead
+	Name  string  `json:"name"`
+	Error string  `json:"error"`
+	Body  string  `json:"body"`
+	After nodeGet `json:"after"`
+}
+
+type nodeHead struct {
+	Status     int      `json:"status"`
+	Fields     []string `json:"fields"`
+	Protocol   string   `json:"protocol"`
+	Extensions string   `json:"extensions"`
+	RetryAfter string   `json:"retryAfter"`
+}
+
+type nodeGet struct {
+	Status int    `json:"status"`
+	Body   string `json:"body"`
+	Error  string `json:"error"`
+}
+
+type nodeReport struct {
+	Error                 string        `json:"error"`
+	EnableConnectProtocol bool          `json:"enableConnectProtocol"`
+	Refusals              []nodeRefusal `json:"refusals"`
+	WebSocket             struct {
+		nodeHead
+		Error       string     `json:"error"`
+		Echoes      []peerEcho `json:"echoes"`
+		CloseCode   int        `json:"closeCode"`
+		StreamEnded bool       `json:"streamEnded"`
+		EndError    string     `json:"endError"`
+	} `json:"websocket"`
+	Chat struct {
+		nodeHead
+		Error     string `json:"error"`
+		Message   string `json:"message"`
+		CloseCode int    `json:"closeCode"`
+	} `json:"chat"`
+	Echo struct {
+		nodeHead
+		Error    string `json:"error"`
+		Sent     int    `json:"sent"`
+		Received int    `json:"received"`
+		Same     bool   `json:"same"`
+	} `json:"echo"`
+	Proto nodeGet `json:"proto"`
+
+	// limit
+	First     nodeHead    `json:"first"`
+	FirstEcho string      `json:"firstEcho"`
+	Second    nodeRefusal `json:"second"`
+	EchoRef   nodeRefusal `json:"echoRefusal"`
+	CloseCode int         `json:"closeCode"`
+
+	// hold
+	WS        nodeHead  `json:"ws"`
+	ChatHead  nodeHead  `json:"chatHead"`
+	EchoText  string    `json:"echoText"`
+	WSClose   nodeClose `json:"wsClose"`
+	ChatClose nodeClose `json:"chatClose"`
+	GoAway    *int      `json:"goaway"` // the GOAWAY's error code, if one came first
+}
+
+type nodeClose struct {
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+	Error  string `json:"error"`
+}
+
+// wantNoConnectionFields checks a response head Node received.
+func (h nodeHead) wantNoConnectionFields(t *testing.T, what string) {
+	t.Helper()
+	for _, f := range h.Fields {
+		switch f {
+		case "upgrade", "connection", "keep-alive", "transfer-encoding":
+			t.Errorf("%s: the HTTP/2 response has %s", what, f)
+		}
+	}
+}
+
+// runNode runs a scenario of node/h2client.mjs against the demo and
+// returns its report, failing the test if Node failed.
+func runNode(t *testing.T, scenario string, p *testkit.Program) nodeReport {
+	t.Helper()
+	node, script := nodeH2(t)
+	r, err := nodeScenario(node, script, scenario, p.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.EnableConnectProtocol {
+		t.Errorf("node %s: the server's SETTINGS lack SETTINGS_ENABLE_CONNECT_PROTOCOL=1", scenario)
+	}
+	return r
+}
+
+// nodeScenario runs a scenario of node/h2client.mjs against the server at
+// url and returns its last line of JSON; lines, if not nil, gets every line
+// as it comes (the hold scenario's {"open":true}). It is bounded by
+// testTimeout.
+func nodeScenario(node, script, scenario, url string, lines chan<- string) (nodeReport, error) {
+	var r nodeReport
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, script, scenario, url)
+	var stderr limitedBuffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return r, err
+	}
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	var last string
+	sc := bufio.NewScanner(out)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		last = sc.Text()
+		if lines != nil {
+			lines <- last
+		}
+	}
+	runErr := cmd.Wait()
+	if err := json.Unmarshal([]byte(last), &r); err != nil {
+		return r, fmt.Errorf("node %s: %v; last line %q; stderr %q", scenario, runErr, last, stderr.b)
+	}
+	if runErr != nil || r.Error != "" {
+		return r, fmt.Errorf("node %s: %v: %s; stderr %q", scenario, runErr, r.Error, stderr.b)
+	}
+	return r, nil
+}
+
+// TestNodeExtendedConnect: Node's built-in http2 module (nghttp2) does
+// extended CONNECT over TLS and over h2c with prior knowledge, on one
+// session: refusals (bad origin 403, no Sec-WebSocket-Version 400, an
+// unsupported version, an unregistered :protocol on a WebSocket route and
+// elsewhere, h2c which cannot run on a stream) come back as HTTP/2
+// responses without Upgrade or Connection and the session serves a plain
+// GET after each; then a WebSocket echo at /ws (text, binary, 1 MiB, close
+// 1000), the chat room at /chat with its subprotocol, and echo/1 with
+// 256 KiB, all counted by /stats as switched over HTTP/2.
+func TestNodeExtendedConnect(t *testing.T) {
+	t.Parallel()
+	nodeH2(t)
+	for _, mode := range []string{"tls", "h2c"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			var args []string
+			if mode == "tls" {
+				args = []string{"-tls"}
+			}
+			p := startDemo(t, xconnectOn, args...)
+			r := runNode(t, "exchange", p)
+
+			wantStatus := map[string]func(int) bool{
+				"bad origin":             func(s int) bool { return s == http.StatusForbidden },
+				"no version":             func(s int) bool { return s == http.StatusBadRequest },
+				"bad version":            is4xx,
+				"unregistered on /ws":    is4xx,
+				"unregistered elsewhere": is4xx,
+				"h2c":                    is4xx,
+			}
+			if len(r.Refusals) != len(wantStatus) {
+				t.Errorf("node reported %d refusals, want %d: %+v", len(r.Refusals), len(wantStatus), r.Refusals)
+			}
+			for _, ref := range r.Refusals {
+				if ref.Error != "" {
+					t.Errorf("%s: %s, want an HTTP/2 response", ref.Name, ref.Error)
+					continue
+				}
+				if ok := wantStatus[ref.Name]; ok == nil || !ok(ref.Status) {
+					t.Errorf("%s: %d %q, not the refusal wanted", ref.Name, ref.Status, ref.Body)
+				}
+				ref.wantNoConnectionFields(t, ref.Name)
+				if ref.After.Status != 200 || ref.After.Body != "HTTP/2.0" {
+					t.Errorf("GET /proto on the session after %s: %+v, want 200 HTTP/2.0", ref.Name, ref.After)
+				}
+				t.Logf("%s: %d %q", ref.Name, ref.Status, ref.Body)
+			}
+
+			ws := r.WebSocket
+			if ws.Error != "" || ws.Status != 200 {
+				t.Fatalf("/ws: %d %s, want 200", ws.Status, ws.Error)
+			}
+			ws.wantNoConnectionFields(t, "/ws")
+			checkEchoes(t, peerReport{Echoes: ws.Echoes})
+			if ws.CloseCode != 1000 || !ws.StreamEnded {
+				t.Errorf("/ws: close answered with %d, stream ended %v (%s); want 1000, then the stream's end", ws.CloseCode, ws.StreamEnded, ws.EndError)
+			}
+			if r.Chat.Error != "" || r.Chat.Status != 200 || r.Chat.Protocol != "chat.v1" {
+				t.Errorf("/chat: %d %s, subprotocol %q; want 200 chat.v1", r.Chat.Status, r.Chat.Error, r.Chat.Protocol)
+			}
+			if want := "hello room, from node over h2"; r.Chat.Message != want || r.Chat.CloseCode != 1000 {
+				t.Errorf("/chat: got %q, close %d; want %q, 1000", r.Chat.Message, r.Chat.CloseCode, want)
+			}
+			if r.Echo.Error != "" || r.Echo.Status != 200 || !r.Echo.Same || r.Echo.Received != r.Echo.Sent {
+				t.Errorf("echo/1: %d %s, %d of %d bytes back, same %v", r.Echo.Status, r.Echo.Error, r.Echo.Received, r.Echo.Sent, r.Echo.Same)
+			}
+			if r.Proto.Status != 200 || r.Proto.Body != "HTTP/2.0" {
+				t.Errorf("GET /proto at the end: %+v", r.Proto)
+			}
+
+			testkit.WaitFor(t, "the switched connections to end", func() bool {
+				s := readDemoStats(t, p)
+				return s.Active["websocket"] == 0 && s.Active["echo"] == 0
+			})
+			s := readDemoStats(t, p)
+			wantOverH2(t, s, 2, 2, 1, 1)
+			t.Logf("/stats: switched %v, over_h2 %v, refused %d", s.Switched, s.OverH2, s.Refused)
+		})
+	}
+
+	// At the demo's -max-conns, an extended CONNECT is refused with 503
+	// and Retry-After on its stream, and the session goes on.
+	t.Run("limit", func(t *testing.T) {
+		t.Parallel()
+		p := startDemo(t, xconnectOn, "-tls", "-max-conns", "1")
+		r := runNode(t, "limit", p)
+		if r.First.Status != 200 || r.FirstEcho != "holding the only slot" {
+			t.Fatalf("the first WebSocket: %d, echo %q", r.First.Status, r.FirstEcho)
+		}
+		for _, ref := range []nodeRefusal{r.Second, r.EchoRef} {
+			if ref.Error != "" || ref.Status != http.StatusServiceUnavailable || ref.RetryAfter == "" {
+				t.Errorf("%s at the limit: %+v, want 503 with Retry-After", ref.Name, ref)
+			}
+			ref.wantNoConnectionFields(t, ref.Name)
+		}
+		if r.Proto.Status != 200 || r.Proto.Body != "HTTP/2.0" {
+			t.Errorf("GET /proto at the limit: %+v, want 200 HTTP/2.0", r.Proto)
+		}
+		if r.CloseCode != 1000 {
+			t.Errorf("the held WebSocket's close answered with %d, want 1000", r.CloseCode)
+		}
+		s := readDemoStats(t, p)
+		if s.Refused < 2 {
+			t.Errorf("/stats refused %d, want at least 2", s.Refused)
+		}
+		wantOverH2(t, s, 1, 1, 0, 0)
+	})
+}
+
+func is4xx(s int) bool { return s >= 400 && s < 500 }
+
+// TestNodeShutdownOverH2: SIGTERM with WebSockets open on HTTP/2 streams
+// (/ws and /chat from Node, over TLS): each gets close 1001, and the demo
+// exits 0 within ten seconds once Node has answered.
+func TestNodeShutdownOverH2(t *testing.T) {
+	t.Parallel()
+	node, script := nodeH2(t)
+	p := startDemo(t, xconnectOn, "-tls")
+	lines := make(chan string, 4)
+	type result struct {
+		r   nodeReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		r, err := nodeScenario(node, script, "hold", p.URL, lines)
+		done <- result{r, err}
+	}()
+	select {
+	case l := <-lines:
+		if l != `{"open":true}` {
+			res := <-done
+			t.Fatalf("node: %q: %v", l, res.err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("node did not open its WebSockets")
+	}
+	s := readDemoStats(t, p)
+	if s.Active["websocket"] != 2 || s.OverH2["websocket"] != 2 {
+		t.Errorf("before SIGTERM: %d WebSockets open, %d switched over HTTP/2; want 2, 2", s.Active["websocket"], s.OverH2["websocket"])
+	}
+	exited := stopDemo(t, p)
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("node did not finish")
+	}
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	r := res.r
+	if r.WS.Status != 200 || r.ChatHead.Status != 200 || r.ChatHead.Protocol != "chat.v1" || r.EchoText != "before shutdown" {
+		t.Errorf("the held WebSockets: /ws %+v, /chat %+v, echo %q", r.WS, r.ChatHead, r.EchoText)
+	}
+	if r.WSClose.Code != 1001 || r.ChatClose.Code != 1001 {
+		t.Errorf("at SIGTERM: /ws closed with %+v, /chat with %+v; want 1001 (going away)", r.WSClose, r.ChatClose)
+	}
+	if r.GoAway != nil {
+		t.Logf("GOAWAY (code %d) came before the streams ended", *r.GoAway)
+	}
+	wantExit0(t, p, exited)
+}
+
+// --- Chromium ---
+
+// TestChromiumOverH2: headless Chromium loads the demo's page over HTTPS
+// (HTTP/2 by ALPN). The page opens its chat WebSocket at /chat itself; the
+// test has it send a line and see it back, then runs the browser peer's
+// exchange (testdata/browser.html's script: text, binary, 1 MiB and a
+// clean close) at /ws. With the GODEBUG setting, Chromium sends both
+// WebSockets on the HTTP/2 connection it holds (extended CONNECT, 200 in
+// DevTools) and /stats counts them over_h2; without it, the same page opens
+// them over HTTP/1.1 (101) and over_h2 stays 0. Then SIGTERM: the page's
+// chat sees close 1001 and the demo exits 0.
+func TestChromiumOverH2(t *testing.T) {
+	t.Parallel()
+	browser := chromium(t)
+	for _, tc := range []struct {
+		name    string
+		godebug string
+		overH2  int64 // WebSockets switched over HTTP/2
+		status  int64 // the WebSocket handshake's status in DevTools
+	}{
+		{"h2", xconnectOn, 2, http.StatusOK},
+		{"http1", xconnectOff, 0, http.StatusSwitchingProtocols},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := startDemo(t, tc.godebug, "-tls")
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			bctx := startBrowser(ctx, t, browser, chromedp.IgnoreCertErrors)
+			var devtools netLog
+			if err := chromedp.Listen(bctx, devtools.record); err != nil {
+				t.Fatalf("chromium (%s): %v", browser, err)
+			}
+			if _, err := chromedp.Call(bctx, network.Enable, network.EnableParams{}); err != nil {
+				t.Fatalf("Network.enable: %v", err)
+			}
+			if err := chromedp.Do(bctx, chromedp.Navigate(p.URL+"/")); err != nil {
+				t.Fatalf("navigate: %v", err)
+			}
+
+			// The page's own chat WebSocket.
+			state, err := chromedp.Run(bctx, chromedp.Poll[string](
+				`(() => { const s = document.getElementById('state').textContent; return s.startsWith('connecting') ? false : s; })()`,
+				chromedp.WithPollingTimeout(testkit.Timeout)))
+			if err != nil || state != "open" {
+				t.Fatalf("the page's chat: %q, %v; want open", state, err)
+			}
+			const line = "hello room, from chromium"
+			if _, err := chromedp.Run(bctx, chromedp.Evaluate[bool](`ws.send(`+jsString(line)+`), true`)); err != nil {
+				t.Fatalf("sending a chat line: %v", err)
+			}
+			if _, err := chromedp.Run(bctx, chromedp.Poll[bool](
+				`[...document.querySelectorAll('#log div')].some(d => d.textContent === `+jsString(line)+`)`,
+				chromedp.WithPollingTimeout(testkit.Timeout))); err != nil {
+				t.Errorf("the chat line did not come back to the page: %v", err)
+			}
+
+			// The browser peer's exchange at /ws, on the demo's page.
+			if _, err := chromedp.Run(bctx, chromedp.Evaluate[chromedp.Void](browserScript(t))); err != nil {
+				t.Fatalf("starting the exchange: %v", err)
+			}
+			raw, err := chromedp.Run(bctx, chromedp.Poll[string](`window.interop`, chromedp.WithPollingTimeout(testTimeout/2)))
+			if err != nil {
+				t.Fatalf("the exchange at /ws: %v", err)
+			}
+			var r peerReport
+			if err := json.Unmarshal([]byte(raw), &r); err != nil {
+				t.Fatalf("page report %q: %v", raw, err)
+			}
+			if r.Error != "" {
+				t.Fatalf("page: %s", r.Error)
+			}
+			checkExtensions(t, r.Extensions, true)
+			checkEchoes(t, r)
+			if r.CloseCode != 1000 || !r.WasClean {
+				t.Errorf("/ws closed with %d (clean %v), want 1000, clean", r.CloseCode, r.WasClean)
+			}
+
+			// The server's side: which transport the switches came over.
+			testkit.WaitFor(t, "/ws to end", func() bool { return readDemoStats(t, p).Active["websocket"] == 1 })
+			s := readDemoStats(t, p)
+			wantOverH2(t, s, 2, tc.overH2, 0, 0)
+			t.Logf("/stats: switched %v, over_h2 %v", s.Switched, s.OverH2)
+
+			// The browser's side, as DevTools saw it.
+			page, sockets := devtools.snapshot()
+			if page != "h2" {
+				t.Errorf("the page came over %q, want h2", page)
+			}
+			for _, path := range []string{"/chat", "/ws"} {
+				u := "wss://" + p.Addr() + path
+				if got := sockets[u]; got != tc.status {
+					t.Errorf("DevTools: %s handshake status %d, want %d", u, got, tc.status)
+				}
+			}
+			t.Logf("DevTools: page over %s, WebSocket handshakes %v", page, sockets)
+
+			// SIGTERM: the page's chat gets 1001, the demo exits 0.
+			exited := stopDemo(t, p)
+			closed, err := chromedp.Run(bctx, chromedp.Poll[string](
+				`(() => { const s = document.getElementById('state').textContent; return s.startsWith('closed') ? s : false; })()`,
+				chromedp.WithPollingTimeout(testkit.Timeout)))
+			if err != nil || !strings.HasPrefix(closed, "closed (1001") {
+				t.Errorf("the page's chat at SIGTERM: %q, %v; want closed (1001 …)", closed, err)
+			}
+			wantExit0(t, p, exited)
+		})
+	}
+}
+
+// browserScript is testdata/browser.html's script: the browser peer's
+// exchange at /ws of the page's origin, its outcome left in window.interop.
+func browserScript(t *testing.T) string {
+	t.Helper()
+	_, rest, ok1 := bytes.Cut(browserPage, []byte("<script>"))
+	script, _, ok2 := bytes.Cut(rest, []byte("</script>"))
+	if !ok1 || !ok2 {
+		t.Fatal("testdata/browser.html has no <script>")
+	}
+	return string(script)
+}
+
+// jsString is s as a JavaScript string literal.
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// netLog keeps what DevTools' Network domain reports: the page's protocol
+// and each WebSocket's handshake status by URL. record runs on chromedp's
+// reading goroutine, so it only stores.
+type netLog struct {
+	mu      sync.Mutex
+	page    string
+	urls    map[network.RequestID]string
+	sockets map[string]int64
+}
+
+func (l *netLog) record(ev any) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.urls == nil {
+		l.urls, l.sockets = map[network.RequestID]string{}, map[string]int64{}
+	}
+	switch e := ev.(type) {
+	case *network.EventResponseReceived:
+		if e.Type == network.ResourceTypeDocument {
+			l.page = e.Response.Protocol
+		}
+	case *network.EventWebSocketCreated:
+		l.urls[e.RequestID] = e.URL
+	case *network.EventWebSocketHandshakeResponseReceived:
+		l.sockets[l.urls[e.RequestID]] = e.Response.Status
+	}
+}
+
+func (l *netLog) snapshot() (page string, sockets map[string]int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.page, maps.Clone(l.sockets)
+}
