@@ -294,18 +294,28 @@ func EchoBody(w http.ResponseWriter, r *http.Request) {
 }
 
 // StatsHandler answers n's live counts as JSON, every protocol of the demo
-// present even at 0: {"active": {...}, "switched": {...}, "refused": N}.
+// present even at 0:
+//
+//	{"active": {...}, "switched": {...}, "over_h2": {"websocket": N, "echo": N}, "refused": N}
+//
+// over_h2 counts the switches, of those in switched, made on HTTP/2
+// streams by extended CONNECT (RFC 8441; negotiate.Stats.OverH2): the
+// protocols that can run over a stream, WebSocket and echo/1 (h2c cannot).
 func StatsHandler(n *negotiate.Negotiator) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := n.Stats()
 		out := struct {
 			Active   map[string]int   `json:"active"`
 			Switched map[string]int64 `json:"switched"`
+			OverH2   map[string]int64 `json:"over_h2"`
 			Refused  int64            `json:"refused"`
-		}{Active: map[string]int{}, Switched: map[string]int64{}, Refused: s.Refused}
+		}{Active: map[string]int{}, Switched: map[string]int64{}, OverH2: map[string]int64{}, Refused: s.Refused}
 		for _, name := range []string{"websocket", "h2c", "echo"} {
 			out.Active[name] = s.Active[name]
 			out.Switched[name] = s.Switched[name]
+		}
+		for _, name := range []string{"websocket", "echo"} {
+			out.OverH2[name] = s.OverH2[name]
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
@@ -320,9 +330,14 @@ func ServePage(w http.ResponseWriter, r *http.Request) {
 }
 
 // Page is the chat page. It chats over /chat with the browser's own
-// WebSocket (subprotocol chat.v1), and shows the subprotocol and extensions
-// it negotiated and the live counts of /stats: a program that serves it
-// mounts the room and StatsHandler at those paths.
+// WebSocket (subprotocol chat.v1; wss:// when the page came over https),
+// and shows the subprotocol and extensions it negotiated, the HTTP version
+// the page's requests travel over (GET /proto) and the live counts of
+// /stats, among them the switches made over HTTP/2 (over_h2): a program
+// that serves it mounts the room, ServeProto and StatsHandler at those
+// paths. A browser that holds an HTTP/2 connection to a server advertising
+// extended CONNECT (RFC 8441) opens its WebSocket on that connection: then
+// the page shows HTTP/2.0 and over_h2 counts the page's WebSocket.
 const Page = `<!doctype html>
 <html lang="en">
 <head>
@@ -344,8 +359,10 @@ Open it twice and talk to yourself.</p>
   <dt>state</dt><dd id="state">connecting…</dd>
   <dt>subprotocol</dt><dd id="protocol">–</dd>
   <dt>extensions</dt><dd id="extensions">–</dd>
+  <dt>page over</dt><dd id="http">–</dd>
   <dt>live</dt><dd id="live">–</dd>
   <dt>switched</dt><dd id="switched">–</dd>
+  <dt>over HTTP/2</dt><dd id="overh2">–</dd>
   <dt>refused</dt><dd id="refused">–</dd>
 </dl>
 <div id="log" aria-live="polite"></div>
@@ -370,8 +387,13 @@ async function stats() {
   try {
     const s = await (await fetch('/stats', {cache: 'no-store'})).json();
     $('live').textContent = fmt(s.active); $('switched').textContent = fmt(s.switched); $('refused').textContent = s.refused;
+    $('overh2').textContent = fmt(s.over_h2);
   } catch (_) {}
 }
+// The HTTP version this page's requests use: with HTTP/2.0 here, a browser
+// also sends its WebSocket over HTTP/2 when the server advertises
+// extended CONNECT, and "over HTTP/2" counts it.
+fetch('/proto', {cache: 'no-store'}).then(r => r.text()).then(p => { $('http').textContent = p + ' (' + location.protocol.replace(':', '') + ')'; }, () => {});
 stats(); setInterval(stats, 1000);
 </script>
 </body>

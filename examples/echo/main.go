@@ -9,7 +9,7 @@
 // plain handlers) is package examples/demoapp, shared with examples/server.
 //
 //	go run ./examples/echo [-addr 127.0.0.1:8080] [-max-conns 1000]
-//		[-idle-timeout 2m] [-request-timeout 30s] [-v]
+//		[-idle-timeout 2m] [-request-timeout 30s] [-tls | -cert FILE -key FILE] [-v]
 //
 // It is set up as a server facing the Internet should be, as
 // examples/server is: at most -max-conns switched connections (WebSocket,
@@ -24,7 +24,8 @@
 // for an answer.
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections
-// (-addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it down:
+// (-addr 127.0.0.1:0 picks a free port), "listening on https://HOST:PORT"
+// with -tls. SIGINT or SIGTERM shuts it down:
 // WebSockets get close 1001, h2c connections GOAWAY, echo/1 connections are
 // closed, plain requests in flight finish, and it exits 0 within ten
 // seconds, even when peers do not answer.
@@ -36,10 +37,29 @@
 // WebSocket and answer everything else 426 Upgrade Required with Upgrade:
 // websocket. An offer of a token nobody registered is served as ordinary
 // HTTP elsewhere.
+//
+// # HTTPS, HTTP/2 and WebSockets over HTTP/2
+//
+// With -tls it serves HTTPS, HTTP/2 and HTTP/1.1 chosen by ALPN, with a
+// self-signed certificate made at start for 127.0.0.1, ::1 and localhost
+// (-cert and -key serve your own instead), as examples/server does; h2c
+// is for cleartext connections only. Started with
+//
+//	GODEBUG=http2xconnect=1 go run ./examples/echo -tls
+//
+// Go's HTTP/2 server advertises extended CONNECT (RFC 8441), and /ws,
+// /chat and echo/1 are served over HTTP/2 streams too, through the same
+// registries, limits, statistics and shutdown; /stats counts them in
+// over_h2. Why the environment variable (Go 1.26 and 1.27 read it when the
+// program starts, so //go:debug cannot set it; Go 1.28 adds
+// http.HTTP2Config.EnableConnectProtocol), why every WebSocket route must
+// then go through a negotiator, and how to watch a browser use it: see
+// examples/server's documentation.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -71,6 +91,8 @@ func main() {
 	flag.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
 	flag.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "close keep-alive and h2c connections idle this long")
 	flag.DurationVar(&lim.RequestTimeout, "request-timeout", lim.RequestTimeout, "bound on reading a plain request and writing its answer")
+	var sec demoapp.TLS
+	sec.SetFlags(flag.CommandLine)
 	verbose := flag.Bool("v", false, "log switches and closes")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -80,17 +102,23 @@ func main() {
 	// Standard output carries only the "listening on" line; logs go to
 	// standard error.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	tlsConf, err := sec.Config()
+	if err != nil {
+		logger.Error("server", "err", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, lim, os.Stdout, logger); err != nil {
+	if err := run(ctx, *addr, lim, tlsConf, os.Stdout, logger); err != nil {
 		logger.Error("server", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves on addr, within lim, until ctx ends, then shuts down gracefully.
+// run serves on addr, within lim, over TLS with tlsConf unless it is nil,
+// until ctx ends, then shuts down gracefully.
 // Echo's own log lines go to logger, as warnings.
-func run(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, logger *slog.Logger) error {
+func run(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Config, out io.Writer, logger *slog.Logger) error {
 	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
 	if err != nil {
 		return err
@@ -103,18 +131,27 @@ func run(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, lo
 	if err != nil {
 		return err
 	}
-	e.Listener = ln
-	srv := e.Server                         // e.Start serves it, with e as its Handler; e.Shutdown shuts it down
+	srv := e.Server                         // e.StartServer serves it, with e as its Handler; e.Shutdown shuts it down
 	srv.ReadHeaderTimeout = 5 * time.Second // a client dribbling its head is cut off
 	// The switch clears these for the switched connection.
 	srv.ReadTimeout, srv.WriteTimeout = lim.RequestTimeout, lim.RequestTimeout
 	srv.IdleTimeout = lim.IdleTimeout // h2c's too, by default
 	h2c.ConfigureServer(srv)          // HTTP/2 with prior knowledge too, served by e
 	n.RegisterOnShutdown(srv)         // e.Shutdown also starts closing the switched connections
+	scheme := "http"
+	if tlsConf != nil {
+		// HTTP/2 or HTTP/1.1 by ALPN (tlsConf offers h2): e.StartServer
+		// serves a server with a TLSConfig on e.TLSListener.
+		srv.TLSConfig = tlsConf
+		e.TLSListener = tls.NewListener(ln, tlsConf)
+		scheme = "https"
+	} else {
+		e.Listener = ln
+	}
 
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(out, "listening on %s://%s\n", scheme, ln.Addr())
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- e.Start("") }()
+	go func() { serveErr <- e.StartServer(srv) }()
 	select {
 	case err := <-serveErr:
 		return err

@@ -8,7 +8,7 @@
 // which examples/echo serves too.
 //
 //	go run ./examples/server [-addr 127.0.0.1:8080] [-max-conns 1000]
-//		[-idle-timeout 2m] [-request-timeout 30s] [-v]
+//		[-idle-timeout 2m] [-request-timeout 30s] [-tls | -cert FILE -key FILE] [-v]
 //
 // It is set up as a server facing the Internet should be, so that no
 // client can hold what others need: at most -max-conns switched
@@ -24,7 +24,8 @@
 // for an answer.
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections
-// (-addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM shuts it down:
+// (-addr 127.0.0.1:0 picks a free port), "listening on https://HOST:PORT"
+// with -tls. SIGINT or SIGTERM shuts it down:
 // WebSockets get close 1001, h2c connections GOAWAY, echo/1 connections are
 // closed, plain requests in flight finish, and it exits 0 within ten
 // seconds, even when peers do not answer.
@@ -36,10 +37,40 @@
 // switch to WebSocket and answer everything else 426 Upgrade Required with
 // Upgrade: websocket. An offer of a token nobody registered is served as
 // ordinary HTTP elsewhere.
+//
+// # HTTPS, HTTP/2 and WebSockets over HTTP/2
+//
+// With -tls it serves HTTPS, HTTP/2 and HTTP/1.1 chosen by ALPN, with a
+// self-signed ECDSA P-256 certificate made at start for 127.0.0.1, ::1 and
+// localhost, valid for a day (-cert and -key serve your own instead).
+// Everything above holds over TLS too, except h2c, which is for cleartext
+// connections only: an Upgrade: h2c over TLS is ignored.
+//
+// Started with Go's extended CONNECT (RFC 8441) turned on,
+//
+//	GODEBUG=http2xconnect=1 go run ./examples/server -tls
+//
+// the server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL on its HTTP/2
+// connections, and /ws, /chat and echo/1 are served over HTTP/2 streams
+// too: a CONNECT with :protocol websocket at /ws or /chat, or :protocol
+// echo/1 on any path, switches as the HTTP/1.1 Upgrade does, through the
+// same registries, limits, statistics and shutdown (answered 200 instead
+// of 101). Go 1.26 and 1.27 advertise extended CONNECT only with that
+// environment variable, read by net/http when the program starts, which
+// is why a //go:debug line cannot set it; Go 1.28 adds
+// http.HTTP2Config.EnableConnectProtocol. Once it is on, a browser that
+// holds an HTTP/2 connection to the origin sends every WebSocket to it
+// over that connection: every WebSocket route must then be served through
+// a negotiator, as here, or it breaks. To see it, open
+// https://127.0.0.1:PORT/ in Chromium and accept the certificate: DevTools'
+// Network panel shows the page's WebSocket with protocol h2, and the
+// page's "over HTTP/2" line (over_h2 of /stats) counts it. Without the
+// variable the same page opens its WebSocket over HTTP/1.1, as before.
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,6 +99,8 @@ func main() {
 	flag.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
 	flag.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "close keep-alive and h2c connections idle this long")
 	flag.DurationVar(&lim.RequestTimeout, "request-timeout", lim.RequestTimeout, "bound on reading a plain request and writing its answer")
+	var sec demoapp.TLS
+	sec.SetFlags(flag.CommandLine)
 	verbose := flag.Bool("v", false, "log switches and closes")
 	flag.Parse()
 	level := slog.LevelInfo
@@ -77,16 +110,22 @@ func main() {
 	// Standard output carries only the "listening on" line; logs go to
 	// standard error.
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	tlsConf, err := sec.Config()
+	if err != nil {
+		logger.Error("server", "err", err)
+		os.Exit(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *addr, lim, os.Stdout, logger); err != nil {
+	if err := run(ctx, *addr, lim, tlsConf, os.Stdout, logger); err != nil {
 		logger.Error("server", "err", err)
 		os.Exit(1)
 	}
 }
 
-// run serves on addr, within lim, until ctx ends, then shuts down gracefully.
-func run(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, logger *slog.Logger) error {
+// run serves on addr, within lim, over TLS with tlsConf unless it is nil,
+// until ctx ends, then shuts down gracefully.
+func run(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Config, out io.Writer, logger *slog.Logger) error {
 	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
 	if err != nil {
 		return err
@@ -110,8 +149,16 @@ func run(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, lo
 	}
 	h2c.ConfigureServer(srv)  // HTTP/2 with prior knowledge too, served by the same handler
 	n.RegisterOnShutdown(srv) // srv.Shutdown also starts closing the switched connections
+	scheme := "http"
+	if tlsConf != nil {
+		// HTTP/2 or HTTP/1.1 by ALPN (tlsConf offers h2): net/http serves
+		// HTTP/2 on the connections that chose it.
+		srv.TLSConfig = tlsConf
+		ln = tls.NewListener(ln, tlsConf)
+		scheme = "https"
+	}
 
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(out, "listening on %s://%s\n", scheme, ln.Addr())
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	select {

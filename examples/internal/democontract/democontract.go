@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -32,9 +33,10 @@ import (
 )
 
 // Program is a demo program's run: its main without its flags and
-// signals, serving on addr within lim, printing its listening line to out
-// and logging to logger, until ctx ends.
-type Program func(ctx context.Context, addr string, lim demoapp.Limits, out io.Writer, logger *slog.Logger) error
+// signals, serving on addr within lim (over TLS with tlsConf unless it is
+// nil), printing its listening line to out and logging to logger, until
+// ctx ends.
+type Program func(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Config, out io.Writer, logger *slog.Logger) error
 
 // Run checks the whole contract against the program whose main package is
 // the test's working directory (two levels below the repository's root):
@@ -72,11 +74,24 @@ func Run(t *testing.T, run Program) {
 			c.f(t, testkit.StartProgram(t, ".", nil, c.args...))
 		})
 	}
+	runTLS(t)
+	// runH2(t) PENDING
 	t.Run("ListeningLine", func(t *testing.T) {
 		t.Parallel()
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		listeningLine(t, func(ctx context.Context, out io.Writer) error {
-			return run(ctx, "127.0.0.1:0", demoapp.DefaultLimits(), out, quiet)
+		listeningLine(t, "http://", func(ctx context.Context, out io.Writer) error {
+			return run(ctx, "127.0.0.1:0", demoapp.DefaultLimits(), nil, out, quiet)
+		})
+	})
+	t.Run("ListeningLineTLS", func(t *testing.T) {
+		t.Parallel()
+		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+		conf, err := demoapp.TLS{Enabled: true}.Config()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listeningLine(t, "https://", func(ctx context.Context, out io.Writer) error {
+			return run(ctx, "127.0.0.1:0", demoapp.DefaultLimits(), conf, out, quiet)
 		})
 	})
 	t.Run("CopiesIntoANewModule", func(t *testing.T) {
@@ -85,11 +100,15 @@ func Run(t *testing.T, run Program) {
 	})
 }
 
-// Standard output carries exactly one line, the listening line, printed
-// once the server accepts, and run returns nil after its context ends.
-func listeningLine(t *testing.T, run func(ctx context.Context, out io.Writer) error) {
+// Standard output carries exactly one line, the listening line with the
+// scheme it serves, printed once the server accepts, and run returns nil
+// after its context ends.
+func listeningLine(t *testing.T, scheme string, run func(ctx context.Context, out io.Writer) error) {
 	url, stop := Start(t, run)
-	if resp, _ := testkit.Do(t, "GET", url+"/proto", nil, nil); resp.StatusCode != 200 {
+	if !strings.HasPrefix(url, scheme) {
+		t.Errorf("listening on %s, want %s…", url, scheme)
+	}
+	if resp, _ := do(t, url, "GET", "/proto", nil); resp.StatusCode != 200 {
 		t.Errorf("GET /proto once the line is out: %d, want 200", resp.StatusCode)
 	}
 	if err := stop(); err != nil {
@@ -102,9 +121,11 @@ func page(t *testing.T, p *testkit.Program) {
 	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		t.Fatalf("GET /: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
-	// The page chats over /chat with the browser's WebSocket and shows the
-	// subprotocol, the extensions and the counts of /stats.
-	for _, s := range []string{"new WebSocket(", "'/chat'", "'chat.v1'", "ws.protocol", "ws.extensions", "'/stats'"} {
+	// The page chats over /chat with the browser's WebSocket (wss:// on an
+	// https page) and shows the subprotocol, the extensions, the HTTP
+	// version of its requests and the counts of /stats, over_h2 among them.
+	for _, s := range []string{"new WebSocket(", "'/chat'", "'chat.v1'", "ws.protocol", "ws.extensions", "'/stats'",
+		"url.protocol.replace('http', 'ws')", "'/proto'", "s.over_h2"} {
 		if !strings.Contains(body, s) {
 			t.Errorf("GET /: the page lacks %q", s)
 		}
@@ -228,12 +249,13 @@ func chat(t *testing.T, p *testkit.Program) {
 type demoStats struct {
 	Active   map[string]int   `json:"active"`
 	Switched map[string]int64 `json:"switched"`
+	OverH2   map[string]int64 `json:"over_h2"`
 	Refused  *int64           `json:"refused"`
 }
 
 func readStats(t *testing.T, p *testkit.Program) demoStats {
 	t.Helper()
-	resp, body := testkit.Do(t, "GET", p.URL+"/stats", nil, nil)
+	resp, body := do(t, p.URL, "GET", "/stats", nil)
 	var s demoStats
 	if err := json.Unmarshal([]byte(body), &s); err != nil || resp.StatusCode != 200 ||
 		!strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
@@ -255,6 +277,7 @@ func stats(t *testing.T, p *testkit.Program) {
 	if s.Refused == nil || *s.Refused != 0 {
 		t.Errorf("fresh /stats: refused = %v, want 0", s.Refused)
 	}
+	wantOverH2(t, s, 0, 0)
 	ws, _ := dialWS(t, gws.Dialer{}, p, "/ws")
 	stream, _ := testkit.Dial(t, p.URL+"/", []string{"echo/1"}, nil)
 	testkit.RoundTrip(t, stream, "x")
@@ -270,6 +293,7 @@ func stats(t *testing.T, p *testkit.Program) {
 	if *s.Refused != 1 {
 		t.Errorf("/stats refused = %d, want 1", *s.Refused)
 	}
+	wantOverH2(t, s, 0, 0) // all of them HTTP/1.1 upgrades
 	wstest.CloseNormally(t, ws)
 	stream.Close()
 	h2.Conn.Close()
@@ -527,15 +551,7 @@ func shutdown(t *testing.T, p *testkit.Program) {
 		t.Fatalf("want 100 Continue: %v %v", resp, err)
 	}
 
-	exited := make(chan int, 1)
-	go func() { exited <- p.Stop(t) }()
-	t.Cleanup(func() { // before the kit's own, which would stop the program again
-		select {
-		case <-exited:
-		case <-time.After(2 * testkit.Timeout):
-		}
-	})
-
+	exited := stopInBackground(t, p)
 	wstest.WantClose(t, ws, gws.CloseGoingAway)
 	wstest.WantClose(t, chatter, gws.CloseGoingAway)
 	if ga, err := h2.WaitGoAway(); err != nil || ga == nil {
@@ -555,21 +571,17 @@ func shutdown(t *testing.T, p *testkit.Program) {
 	if resp.StatusCode != 200 || string(body) != "finished" {
 		t.Errorf("the request in flight: %d %q, want 200 %q", resp.StatusCode, body, "finished")
 	}
-	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Errorf("exit status %d, want 0; stderr:\n%s", code, p.Stderr())
-		}
-		exited <- code // for the cleanup
-	case <-time.After(2 * testkit.Timeout): // Stop itself kills the program after testkit.Timeout
-		t.Fatal("Stop did not return")
-	}
+	wantExit0(t, p, exited)
 }
 
-// dialWS opens a WebSocket at path with d, closed when the test ends; its
+// dialWS opens a WebSocket at path with d (over TLS, HTTP/1.1, for an
+// https program, trusting its certificate), closed when the test ends; its
 // reads and writes are bounded by testkit.Timeout.
 func dialWS(t *testing.T, d gws.Dialer, p *testkit.Program, path string) (*gws.Conn, *http.Response) {
 	t.Helper()
+	if strings.HasPrefix(p.URL, "https:") && d.TLSClientConfig == nil {
+		d.TLSClientConfig = insecure()
+	}
 	return wstest.Dial(t, &d, wstest.URL(p.URL, path), nil)
 }
 

@@ -15,7 +15,7 @@ import (
 
 // listening is the whole standard output of an example program: the one
 // line it prints once it accepts connections.
-var listening = regexp.MustCompile(`^listening on (http://127\.0\.0\.1:[0-9]+)\n$`)
+var listening = regexp.MustCompile(`^listening on (https?://127\.0\.0\.1:[0-9]+)\n$`)
 
 // Start runs an example program in process: run is the program's main
 // without its flags and signals, serving on a free loopback port, printing
