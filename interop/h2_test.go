@@ -93,7 +93,7 @@ func readDemoStats(t *testing.T, p *testkit.Program) demoStats {
 // (for 127.0.0.1, ::1 and localhost): it is new every run, so there is
 // nothing to verify it against. Only loopback addresses are dialled.
 func selfSigned() *tls.Config {
-	return &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}}
+	return &tls.Config{InsecureSkipVerify: true}
 }
 
 // wantOverH2 checks the demo's counts: want WebSocket and echo switches

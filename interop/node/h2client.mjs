@@ -19,8 +19,10 @@ import crypto from "node:crypto";
 
 const [scenario, base] = process.argv.slice(2);
 const print = (v) => process.stdout.write(JSON.stringify(v) + "\n");
+// step names what the scenario was doing, for the report of a failure.
+let step = "start";
 const fail = (err) => {
-  print({ error: String(err && err.stack ? err.stack : err) });
+  print({ error: `${step}: ${err && err.stack ? err.stack : err}` });
   process.exit(1);
 };
 setTimeout(() => fail("timed out after 40s"), 40000).unref();
@@ -239,17 +241,19 @@ async function openWS(session, path, extra = {}) {
 
 // wsEcho: the echoes every peer does, then a clean close started by the
 // client: the server answers 1000 and ends the stream.
-async function wsEcho(session) {
-  const out = { echoes: [] };
+async function wsEcho(session, out) {
+  out.echoes = [];
+  step = "/ws: CONNECT";
   const { ws, head } = await openWS(session, "/ws");
   Object.assign(out, describe(head));
-  if (head[":status"] !== 200) return out;
+  if (head[":status"] !== 200) return;
   const messages = [
     { name: "text", opcode: 1, data: Buffer.from("hello, switchyard ✓ — ünïcødé") },
     { name: "binary", opcode: 2, data: Buffer.from([0x00, 0x01, 0x7f, 0x80, 0xc3, 0x28, 0xfe, 0xff]) },
     { name: "1 MiB", opcode: 2, data: bigMessage() },
   ];
   for (const m of messages) {
+    step = `/ws: echo ${m.name}`;
     ws.send(m.opcode, m.data);
     const got = await ws.message();
     const e = { name: m.name, ok: true, detail: "" };
@@ -265,6 +269,7 @@ async function wsEcho(session) {
     }
     out.echoes.push(e);
   }
+  step = "/ws: close 1000";
   ws.close(1000, "done");
   const answer = await ws.message();
   out.closeCode = answer.close ? answer.close.code : 0;
@@ -275,32 +280,34 @@ async function wsEcho(session) {
   } catch (err) {
     out.endError = String(err);
   }
-  return out;
 }
 
 // chat: the room with its subprotocol; a member's message comes back to it.
-async function chat(session) {
+async function chat(session, out) {
+  step = "/chat: CONNECT";
   const { ws, head } = await openWS(session, "/chat", { "sec-websocket-protocol": "chat.v1" });
-  const out = describe(head);
-  if (head[":status"] !== 200) return out;
+  Object.assign(out, describe(head));
+  if (head[":status"] !== 200) return;
+  step = "/chat: a line";
   ws.send(1, Buffer.from("hello room, from node over h2"));
   const got = await ws.message();
   out.message = got.close ? `closed ${got.close.code}` : got.data.toString("utf8");
+  step = "/chat: close 1000";
   ws.close(1000, "bye");
   const answer = await ws.message();
   out.closeCode = answer.close ? answer.close.code : 0;
   ws.stream.end();
   await ws.waitEnd();
-  return out;
 }
 
 // echo1: echo/1 on any path; 256 KiB of every byte value, more than the
 // stream's initial flow-control window, comes back whole; ending our side
 // ends the server's.
-async function echo1(session) {
+async function echo1(session, out) {
+  step = "echo/1";
   const { stream, head } = await open(session, connectHeaders("echo/1", "/any/path"));
-  const out = describe(head);
-  if (head[":status"] !== 200) return out;
+  Object.assign(out, describe(head));
+  if (head[":status"] !== 200) return;
   const data = Buffer.alloc(256 << 10);
   for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 8)) & 0xff;
   const got = readAll(stream);
@@ -309,17 +316,20 @@ async function echo1(session) {
   out.sent = data.length;
   out.received = back.length;
   out.same = back.equals(data);
-  return out;
 }
 
 // phase runs one part of a scenario; its failure is reported in its place
 // (with the step it failed at) rather than ending the run.
+// f fills in its report as it goes, so that a failure keeps what came
+// before it.
 async function phase(f) {
+  const out = {};
   try {
-    return await f();
+    await f(out);
   } catch (err) {
-    return { error: String(err) };
+    out.error = `${step}: ${err}`;
   }
+  return out;
 }
 
 async function exchange() {
@@ -334,13 +344,14 @@ async function exchange() {
     ["h2c", connectHeaders("h2c", "/proto")],
   ];
   for (const [name, headers] of refusals) {
+    step = `refusal: ${name}`;
     const r = await refusal(session, name, headers);
     r.after = await get(session, "/proto");
     report.refusals.push(r);
   }
-  report.websocket = await phase(() => wsEcho(session));
-  report.chat = await phase(() => chat(session));
-  report.echo = await phase(() => echo1(session));
+  report.websocket = await phase((out) => wsEcho(session, out));
+  report.chat = await phase((out) => chat(session, out));
+  report.echo = await phase((out) => echo1(session, out));
   report.proto = await get(session, "/proto");
   session.close();
   print(report);
@@ -349,14 +360,17 @@ async function exchange() {
 async function limit() {
   const session = await connect();
   const report = { enableConnectProtocol: session.remoteSettings.enableConnectProtocol === true };
+  step = "the held WebSocket";
   const held = await openWS(session, "/ws");
   report.first = describe(held.head);
   held.ws.send(1, Buffer.from("holding the only slot"));
   const m = await held.ws.message();
   report.firstEcho = m.close ? "" : m.data.toString("utf8");
+  step = "refusals at the limit";
   report.second = await refusal(session, "second websocket", connectHeaders("websocket", "/ws", { "sec-websocket-version": "13", origin: base }));
   report.echoRefusal = await refusal(session, "echo/1", connectHeaders("echo/1", "/"));
   report.proto = await get(session, "/proto");
+  step = "the held WebSocket: close 1000";
   held.ws.close(1000, "done");
   const answer = await held.ws.message();
   report.closeCode = answer.close ? answer.close.code : 0;
@@ -373,6 +387,7 @@ async function hold() {
     goaway = code;
   });
   const report = { enableConnectProtocol: session.remoteSettings.enableConnectProtocol === true };
+  step = "opening /ws and /chat";
   const a = await openWS(session, "/ws");
   const b = await openWS(session, "/chat", { "sec-websocket-protocol": "chat.v1" });
   report.ws = describe(a.head);
@@ -381,6 +396,7 @@ async function hold() {
   const echoed = await a.ws.message();
   report.echoText = echoed.close ? "" : echoed.data.toString("utf8");
   print({ open: true });
+  step = "waiting for the server's close";
   // Each side answers the server's close as a client should, then waits
   // for the stream's end.
   const closed = async (x) => {
