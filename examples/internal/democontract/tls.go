@@ -161,6 +161,16 @@ func tlsPlainRoutes(t *testing.T, p *testkit.Program) {
 			t.Errorf("GET /nowhere over TLS (%s): %d, want 404", wantProto, resp.StatusCode)
 		}
 	}
+	// A plain HTTP/2 request at /ws or /chat is answered 426 as an
+	// HTTP/2 response: without Upgrade and Connection, connection-specific
+	// fields that HTTP/2 forbids (clients reset a stream that carries them).
+	for _, path := range []string{"/ws", "/chat"} {
+		resp, body := doTLS(t, insecure(), true, "GET", p.URL+path, nil)
+		if resp.StatusCode != http.StatusUpgradeRequired || body == "" || resp.Header.Get("Upgrade") != "" || resp.Header.Get("Connection") != "" {
+			t.Errorf("GET %s over HTTP/2: %d %q, Upgrade %q, Connection %q; want 426 with a reason and neither field",
+				path, resp.StatusCode, body, resp.Header.Get("Upgrade"), resp.Header.Get("Connection"))
+		}
+	}
 	resp, _ := doTLS(t, insecure(), true, "GET", p.URL+"/stats", nil)
 	if resp.ProtoMajor != 2 {
 		t.Errorf("GET /stats over TLS: %s, want HTTP/2", resp.Proto)
