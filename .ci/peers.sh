@@ -16,8 +16,8 @@ as_root() {
 # Debian packages, one per peer program. Add new peers here; the command
 # each provides is checked so that an installed machine skips apt entirely.
 declare -A packages=(
-	[chromium]=chromium    # headless browser: interop/chromium_test.go
-	[node]=nodejs          # Node's ws client: interop/node_test.go
+	[chromium]=chromium    # headless browser: interop/websocket_test.go, h2_test.go (WebSocket over HTTP/2)
+	[node]=nodejs          # Node's ws client, and its built-in http2 module (extended CONNECT): interop/websocket_test.go, h2_test.go
 	[npm]=npm
 	[curl]=curl            # curl --http2 (h2c by Upgrade): interop/h2c_test.go
 	[nghttp]=nghttp2-client # nghttp -u (h2c by Upgrade): interop/h2c_test.go
@@ -37,6 +37,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 chromium --version 2>/dev/null || true
 node --version
+# interop/node/h2client.mjs needs nothing from npm: Node's own http2 (nghttp2).
+node -p '"node http2: nghttp2 " + process.versions.nghttp2'
 curl --version | head -n 1
 nghttp --version
 "$(command -v nginx || echo /usr/sbin/nginx)" -v

@@ -8,7 +8,15 @@
 //     prior-knowledge transports;
 //   - Debian's nginx as a reverse proxy in front of two demo instances:
 //     WebSocket and echo/1 switch through it, h2c does not (the
-//     smuggling guard).
+//     smuggling guard);
+//   - extended CONNECT (RFC 8441) against examples/server, started with
+//     GODEBUG=http2xconnect=1: headless Chromium loading the demo's page
+//     over HTTPS and opening /chat and /ws on its HTTP/2 connection (and
+//     over HTTP/1.1 without the setting), Node's built-in http2 module and
+//     Go's x/net HTTP/2 client over TLS and h2c with prior knowledge
+//     (WebSocket, chat, echo/1, refusals, the connection limit, SIGTERM).
+//     The demo's /stats over_h2 shows, on the server's side, that the
+//     switches were made on HTTP/2 streams.
 //
 // It is a nested module so that these peers never enter the main module's
 // dependencies. Each peer does a handshake, a text and a binary echo, a

@@ -110,29 +110,37 @@ func wantOverH2(t *testing.T, s demoStats, ws, overH2ws, echo, overH2echo int64)
 	}
 }
 
-// stopDemo sends the demo SIGTERM and returns a channel with its exit
-// status; the kit's Stop fails the test if it has not exited within
-// testkit.Timeout (ten seconds, the demo's promise).
-func stopDemo(t *testing.T, p *testkit.Program) <-chan int {
-	exited := make(chan int, 1)
-	go func() { exited <- p.Stop(t) }()
+// stopping is a demo sent SIGTERM by stopDemo.
+type stopping struct {
+	p    *testkit.Program
+	done chan struct{} // closed when the demo has exited
+	code int           // its exit status, once done
+}
+
+// stopDemo sends the demo SIGTERM; the kit's Stop fails the test if it
+// has not exited within testkit.Timeout (ten seconds, the demo's promise).
+func stopDemo(t *testing.T, p *testkit.Program) *stopping {
+	s := &stopping{p: p, done: make(chan struct{})}
+	go func() {
+		s.code = p.Stop(t)
+		close(s.done)
+	}()
 	t.Cleanup(func() { // before the kit's own cleanup, which would stop it again
 		select {
-		case code := <-exited:
-			exited <- code
+		case <-s.done:
 		case <-time.After(2 * testkit.Timeout):
 		}
 	})
-	return exited
+	return s
 }
 
-// wantExit0 waits for the status stopDemo reports.
-func wantExit0(t *testing.T, p *testkit.Program, exited <-chan int) {
+// wantExit0 waits for the demo to exit, and checks that it exited 0.
+func (s *stopping) wantExit0(t *testing.T) {
 	t.Helper()
 	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Errorf("demo exited with status %d, want 0; stderr:\n%s", code, p.Stderr())
+	case <-s.done:
+		if s.code != 0 {
+			t.Errorf("demo exited with status %d, want 0; stderr:\n%s", s.code, s.p.Stderr())
 		}
 	case <-time.After(2 * testkit.Timeout):
 		t.Fatal("the demo's Stop did not return")
@@ -787,13 +795,13 @@ func TestNodeShutdownOverH2(t *testing.T) {
 	if r.WS.Status != 200 || r.ChatHead.Status != 200 || r.ChatHead.Protocol != "chat.v1" || r.EchoText != "before shutdown" {
 		t.Errorf("the held WebSockets: /ws %+v, /chat %+v, echo %q", r.WS, r.ChatHead, r.EchoText)
 	}
-	if r.WSClose.Code != 1001 || r.ChatClose.Code != 1001 {
-		t.Errorf("at SIGTERM: /ws closed with %+v, /chat with %+v; want 1001 (going away)", r.WSClose, r.ChatClose)
+	if r.WSClose.Code != 1001 || r.ChatClose.Code != 1001 || r.WSClose.Error != "" || r.ChatClose.Error != "" {
+		t.Errorf("at SIGTERM: /ws closed with %+v, /chat with %+v; want 1001 (going away), then the stream's end", r.WSClose, r.ChatClose)
 	}
 	if r.GoAway != nil {
 		t.Logf("GOAWAY (code %d) came before the streams ended", *r.GoAway)
 	}
-	wantExit0(t, p, exited)
+	exited.wantExit0(t)
 }
 
 // --- Chromium ---
@@ -823,7 +831,7 @@ func TestChromiumOverH2(t *testing.T) {
 			t.Parallel()
 			p := startDemo(t, tc.godebug, "-tls")
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
+			t.Cleanup(cancel) // after the browser's close
 			bctx := startBrowser(ctx, t, browser, chromedp.IgnoreCertErrors)
 			var devtools netLog
 			if err := chromedp.Listen(bctx, devtools.record); err != nil {
@@ -901,7 +909,7 @@ func TestChromiumOverH2(t *testing.T) {
 			if err != nil || !strings.HasPrefix(closed, "closed (1001") {
 				t.Errorf("the page's chat at SIGTERM: %q, %v; want closed (1001 …)", closed, err)
 			}
-			wantExit0(t, p, exited)
+			exited.wantExit0(t)
 		})
 	}
 }

@@ -400,11 +400,20 @@ async function hold() {
   // Each side answers the server's close as a client should, then waits
   // for the stream's end.
   const closed = async (x) => {
-    const m = await x.ws.message();
+    let m;
+    try {
+      m = await x.ws.message();
+    } catch (err) {
+      return { error: `before the close: ${err}` };
+    }
     if (!m.close) return { error: "a message instead of the close" };
     x.ws.close(m.close.code);
     x.ws.stream.end();
-    await x.ws.waitEnd();
+    try {
+      await x.ws.waitEnd();
+    } catch (err) {
+      return { ...m.close, error: `after the close: ${err}` };
+    }
     return m.close;
   };
   [report.wsClose, report.chatClose] = await Promise.all([closed(a), closed(b)]);
