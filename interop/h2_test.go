@@ -1,5 +1,7 @@
 package interop_test
 
+//lint:file-ignore SA1019 x/net's deprecated http2.Transport is the Go client that can send :protocol: net/http's Transport refuses the field name in Go 1.26
+
 import (
 	"bufio"
 	"bytes"
@@ -265,7 +267,6 @@ type goH2 struct {
 
 func newGoH2(t *testing.T, p *testkit.Program) *goH2 {
 	c := &goH2{base: p.URL}
-	//lint:ignore SA1019 x/net's http2.Transport is the Go client that can send :protocol
 	c.tr = &http2.Transport{
 		AllowHTTP: true, // h2c with prior knowledge for http:// URLs
 		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
