@@ -75,7 +75,7 @@ func Run(t *testing.T, run Program) {
 		})
 	}
 	runTLS(t)
-	// runH2(t) PENDING
+	runH2(t)
 	t.Run("ListeningLine", func(t *testing.T) {
 		t.Parallel()
 		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
