@@ -226,6 +226,10 @@ func (c *Conn) closeGracefully() {
 	c.closed = true
 	c.mu.Unlock()
 	c.ctx.cancel()
+	if s, ok := c.nc.(*streamConn); ok {
+		s.end(c.n.opts.Linger)
+		return
+	}
 	if c.CloseWrite() == nil {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.n.opts.Linger))
 		_, _ = io.Copy(io.Discard, &io.LimitedReader{R: c.nc, N: maxLingerBytes})

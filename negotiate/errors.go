@@ -58,6 +58,7 @@ var (
 	errMalformed           = errors.New("negotiate: malformed token list")
 	errMalformedUpgrade    = &Error{Status: http.StatusBadRequest, Reason: "malformed Upgrade header: every element must be a token or token/version", Err: errMalformed}
 	errMalformedConnection = &Error{Status: http.StatusBadRequest, Reason: "malformed Connection header: every element must be a token", Err: errMalformed}
+	errMalformedProtocol   = &Error{Status: http.StatusBadRequest, Reason: "malformed :protocol: an extended CONNECT names one protocol, a token or token/version", Err: errMalformed}
 	errAsterisk            = &Error{Status: http.StatusBadRequest, Reason: "the request target * is only for OPTIONS"}
 )
 

@@ -210,14 +210,18 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		// Accept reads the body: bound the wait for it by the handshake's.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(n.opts.HandshakeTimeout))
 	}
-	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}}
+	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1}
 	serve, err := n.accept(c)
 	if err != nil {
 		n.release(ch.e.name)
 		n.refuse(w, r, asError(err, http.StatusInternalServerError))
 		return true
 	}
-	n.switchConn(w, c, serve)
+	if c.h2 {
+		n.switchStream(w, c, serve)
+	} else {
+		n.switchConn(w, c, serve)
+	}
 	return true
 }
 

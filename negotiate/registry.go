@@ -148,7 +148,13 @@ type choice struct {
 // candidate ignored the offer), and the first refusal otherwise. It does not
 // allocate unless a Check does or the request is malformed.
 func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
-	if err := validateList(r.Header["Connection"], false); err != nil {
+	offers := r.Header["Upgrade"]
+	if r.ProtoMajor != 1 {
+		if _, err := extendedProtocol(r); err != nil {
+			return choice{}, err
+		}
+		offers = r.Header[":protocol"] // one element
+	} else if err := validateList(r.Header["Connection"], false); err != nil {
 		return choice{}, err
 	}
 	es := g.list()
@@ -163,7 +169,6 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 		}
 		return false
 	}
-	offers := r.Header["Upgrade"]
 	if g.ServerPreference {
 		// Validate the whole list first, so a malformed list is refused
 		// whatever the registry holds.
@@ -244,7 +249,13 @@ func bestMatch(es []*entry, offer string) (*entry, int) {
 
 // check runs a candidate's prerequisites, its own and the body rule.
 func check(e *entry, r *http.Request) error {
-	if !e.proto.TakesBody && hasBody(r) {
+	if r.ProtoMajor != 1 {
+		// An extended CONNECT: its body is the stream the protocol runs on.
+		if e.proto.HTTP1Only || e.proto.TakesBody {
+			return &Error{Status: http.StatusBadRequest,
+				Reason: "protocol " + e.token + " needs a connection of its own and cannot run on an HTTP/2 stream: offer it by an HTTP/1.1 Upgrade"}
+		}
+	} else if !e.proto.TakesBody && hasBody(r) {
 		return errBody
 	}
 	if e.proto.Check == nil {

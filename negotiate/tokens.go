@@ -78,13 +78,19 @@ func ContainsToken(values []string, token string) bool {
 	}
 }
 
-// IsUpgrade reports whether r asks to switch protocols: an HTTP/1.1 request
-// whose Connection list contains "upgrade" and whose Upgrade field is not
-// empty. Upgrade on HTTP/1.0 is ignored (RFC 9110 §7.8), and HTTP/2 and later
-// never switch (RFC 9113 §8.2.2). IsUpgrade does not allocate and does not
-// validate the Upgrade list; [Offers] does.
+// IsUpgrade reports whether r asks to switch protocols: either an
+// HTTP/1.1 request whose Connection list contains "upgrade" and whose
+// Upgrade field is not empty, or an HTTP/2 extended CONNECT (RFC 8441 §4:
+// method CONNECT with a :protocol pseudo-header, which Go's HTTP/2 servers
+// put in r.Header[":protocol"]). Upgrade on HTTP/1.0 is ignored (RFC 9110
+// §7.8), and so is Upgrade on HTTP/2, where it is not allowed (RFC 9113
+// §8.2.2). IsUpgrade does not allocate and does not validate the offers;
+// [Offers] does.
 func IsUpgrade(r *http.Request) bool {
-	if r.ProtoMajor != 1 || r.ProtoMinor < 1 {
+	if r.ProtoMajor != 1 {
+		return isExtendedConnect(r)
+	}
+	if r.ProtoMinor < 1 {
 		return false
 	}
 	up := r.Header["Upgrade"]
@@ -94,14 +100,28 @@ func IsUpgrade(r *http.Request) bool {
 	return ContainsToken(r.Header["Connection"], "upgrade")
 }
 
-// Offers returns the protocols r offers in its Upgrade field, in the client's
-// order of preference, as they were sent ("websocket", "foo/2"). It returns
-// nil if r is not an upgrade request (see [IsUpgrade]), and an [*Error] with
-// status 400 if the Upgrade or Connection list holds an element that is not a
-// token.
+// isExtendedConnect reports whether r is an extended CONNECT: an HTTP/2 or
+// later CONNECT that names the protocol to run on its stream.
+func isExtendedConnect(r *http.Request) bool {
+	return r.ProtoMajor >= 2 && r.Method == http.MethodConnect && len(r.Header[":protocol"]) > 0
+}
+
+// Offers returns the protocols r offers, in the client's order of
+// preference, as they were sent ("websocket", "foo/2"): the elements of
+// its Upgrade field, or the one :protocol of an extended CONNECT. It
+// returns nil if r is not an upgrade request (see [IsUpgrade]), and an
+// [*Error] with status 400 if an offer is not a token (or token/version)
+// or the Connection list holds an element that is not a token.
 func Offers(r *http.Request) ([]string, error) {
 	if !IsUpgrade(r) {
 		return nil, nil
+	}
+	if r.ProtoMajor != 1 {
+		p, err := extendedProtocol(r)
+		if err != nil {
+			return nil, err
+		}
+		return []string{p}, nil
 	}
 	if err := validateList(r.Header["Connection"], false); err != nil {
 		return nil, err
@@ -118,6 +138,16 @@ func Offers(r *http.Request) ([]string, error) {
 		}
 		offers = append(offers, tok)
 	}
+}
+
+// extendedProtocol returns the protocol an extended CONNECT names: one
+// token or token/version, never a list.
+func extendedProtocol(r *http.Request) (string, error) {
+	ps := r.Header[":protocol"]
+	if len(ps) != 1 || !validElement(ps[0], true) {
+		return "", errMalformedProtocol
+	}
+	return ps[0], nil
 }
 
 // validateList checks every element of an Upgrade list (versioned) or a

@@ -51,7 +51,10 @@ type TunnelOptions struct {
 }
 
 // Tunnel forwards upgrades to one backend. Make it with [NewTunnel]; it is
-// safe for concurrent use.
+// safe for concurrent use. It runs on HTTP/1.1 connections only
+// ([negotiate.Protocol].HTTP1Only): it passes a client's half-close on to
+// the backend, which an HTTP/2 stream cannot carry, so an extended CONNECT
+// to it is refused with 400 and a reason that says so.
 type Tunnel struct {
 	backend *url.URL
 	client  upgrade.Client
@@ -82,7 +85,9 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 	}
 	t.client = upgrade.Client{NetDial: d.NetDial, TLSConfig: d.TLSConfig, Timeout: d.HandshakeTimeout,
 		MaxRefusalBytes: d.MaxRefusalBytes, MaxResponseHeaderBytes: d.MaxResponseHeaderBytes}
-	t.proto = negotiate.Protocol{Check: t.check, Accept: t.accept}
+	// A tunnel passes the client's half-close on to the backend, which an
+	// HTTP/2 stream cannot carry while the protocol runs.
+	t.proto = negotiate.Protocol{Check: t.check, Accept: t.accept, HTTP1Only: true}
 	return t, nil
 }
 
@@ -112,6 +117,10 @@ func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Han
 			// every offer cost the square of their number.
 			reg := new(negotiate.Registry)
 			l := httpsyntax.List{Lines: r.Header["Upgrade"]}
+			if r.ProtoMajor != 1 {
+				// An extended CONNECT: refused, with the reason.
+				l.Lines = r.Header[":protocol"]
+			}
 			if first, ok := l.Next(); ok && upgrade.ValidOffer(first) {
 				reg.Register(first, t.proto)
 			}

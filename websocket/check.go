@@ -12,9 +12,30 @@ import (
 )
 
 // check validates the prerequisites of RFC 6455 §4.2.1 before the protocol
-// is chosen, then the Origin and the required subprotocol. It does not
-// allocate unless it refuses.
+// is chosen (of RFC 8441 §5 for an extended CONNECT on an HTTP/2 stream),
+// then the Origin and the required subprotocol. It does not allocate
+// unless it refuses.
 func (p *protocol) check(r *http.Request) error {
+	if r.ProtoMajor != 1 {
+		if err := checkExtendedConnect(r); err != nil {
+			return err
+		}
+	} else if err := checkUpgrade(r); err != nil {
+		return err
+	}
+	if !p.opts.InsecureSkipOriginCheck {
+		if err := p.checkOrigin(r); err != nil {
+			return err
+		}
+	}
+	if p.opts.RequireSubprotocol && p.subprotocol(r.Header) < 0 {
+		return negotiate.Refusal(http.StatusBadRequest, "no offered subprotocol is supported; this server speaks: "+strings.Join(p.opts.Subprotocols, ", "))
+	}
+	return nil
+}
+
+// checkUpgrade validates an HTTP/1.1 opening handshake (RFC 6455 §4.2.1).
+func checkUpgrade(r *http.Request) error {
 	if r.Method != http.MethodGet {
 		return negotiate.Refusal(http.StatusMethodNotAllowed, "a WebSocket handshake must be a GET request", "Allow", http.MethodGet)
 	}
@@ -36,18 +57,31 @@ func (p *protocol) check(r *http.Request) error {
 	case len(vs) > 1:
 		return negotiate.Refusal(http.StatusBadRequest, "repeated Sec-WebSocket-Version header")
 	case len(vs) == 0 || vs[0] != "13":
-		return negotiate.Refusal(http.StatusUpgradeRequired, "unsupported WebSocket version: this server speaks version 13", "Sec-WebSocket-Version", "13")
-	}
-	if !p.opts.InsecureSkipOriginCheck {
-		if err := p.checkOrigin(r); err != nil {
-			return err
-		}
-	}
-	if p.opts.RequireSubprotocol && p.subprotocol(r.Header) < 0 {
-		return negotiate.Refusal(http.StatusBadRequest, "no offered subprotocol is supported; this server speaks: "+strings.Join(p.opts.Subprotocols, ", "))
+		return errVersion
 	}
 	return nil
 }
+
+// checkExtendedConnect validates an extended CONNECT for a WebSocket
+// (RFC 8441 §5): :protocol websocket itself, and Sec-WebSocket-Version 13;
+// there is no key, since the stream is the server's answer to this one
+// request.
+func checkExtendedConnect(r *http.Request) error {
+	if !strings.EqualFold(r.Header.Get(":protocol"), "websocket") {
+		return negotiate.Refusal(http.StatusBadRequest, "an extended CONNECT for a WebSocket must name the protocol websocket without a version")
+	}
+	switch vs := r.Header["Sec-Websocket-Version"]; {
+	case len(vs) == 0:
+		return negotiate.Refusal(http.StatusBadRequest, "missing Sec-WebSocket-Version header: a WebSocket over HTTP/2 needs Sec-WebSocket-Version: 13 (RFC 8441 §5)")
+	case len(vs) > 1:
+		return negotiate.Refusal(http.StatusBadRequest, "repeated Sec-WebSocket-Version header")
+	case vs[0] != "13":
+		return errVersion
+	}
+	return nil
+}
+
+var errVersion = negotiate.Refusal(http.StatusUpgradeRequired, "unsupported WebSocket version: this server speaks version 13", "Sec-WebSocket-Version", "13")
 
 // validKey reports whether k is the base64 encoding of 16 bytes. The
 // arrays keep the decoding on the stack.

@@ -35,7 +35,8 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 	}
 	r := s.Request
 	keys := r.Header["Sec-Websocket-Key"]
-	if len(keys) != 1 || !validKey(keys[0]) {
+	h1 := r.ProtoMajor == 1 // otherwise an extended CONNECT: no key, no Accept (RFC 8441 §5)
+	if h1 && (len(keys) != 1 || !validKey(keys[0])) {
 		// Check refused this already, unless something in between (an
 		// Authorize hook) changed the request.
 		return nil, negotiate.Refusal(http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes")
@@ -54,8 +55,10 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 			delete(h, k)
 		}
 	}
-	c.acceptValue[0] = acceptKey(keys[0])
-	h["Sec-Websocket-Accept"] = c.acceptValue[:]
+	if h1 {
+		c.acceptValue[0] = acceptKey(keys[0])
+		h["Sec-Websocket-Accept"] = c.acceptValue[:]
+	}
 	// The two values below are shared, read-only slices: nothing writes to
 	// the switch header's values after Accept, and their capacity is their
 	// length, so an Add would copy them.

@@ -1,0 +1,316 @@
+package negotiate
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
+)
+
+// switchStream answers an extended CONNECT (RFC 8441) whose protocol
+// accepted with 200 and serves the protocol on the request's stream, on
+// the request's goroutine: an HTTP/2 stream lives as long as its handler,
+// so the handler returns when the protocol has returned and the stream
+// has ended.
+func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Conn) error) {
+	rc := http.NewResponseController(w)
+	// The server's ReadTimeout and WriteTimeout would end the stream; the
+	// protocol sets its own deadlines.
+	if err := rc.SetReadDeadline(time.Time{}); errors.Is(err, http.ErrNotSupported) {
+		n.release(c.e.name)
+		n.refuse(w, c.sw.Request, &Error{Status: http.StatusInternalServerError,
+			Reason: "cannot switch protocols on this stream: the ResponseWriter does not support deadlines (a wrapper without Unwrap, or a timeout handler)", Err: err})
+		c.nc, c.start = deadConn{}, time.Now()
+		c.serveUnswitched(serve)
+		return
+	}
+	_ = rc.SetWriteDeadline(time.Time{})
+	r := c.sw.Request
+	s := &streamConn{w: w, rc: rc, body: r.Body, remote: parseAddr(r.RemoteAddr)}
+	s.rdl.expire, s.wdl.expire = s.expireRead, s.expireWrite
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		s.local = a
+	} else {
+		s.local = &net.TCPAddr{}
+	}
+	c.nc = s
+	c.start = time.Now()
+	n.track(c)
+	if err := c.write200(); err != nil {
+		c.switchErr = err
+		_ = c.Close()
+	}
+	c.serve(serve)
+	s.end(c.n.opts.Linger) // after a Close too: wait for what is under way
+}
+
+// write200 answers the extended CONNECT with 200 and the fields of the
+// Switch's Header a switch response may carry, under the handshake
+// timeout. Upgrade and Connection are not among them: HTTP/2 has no
+// connection-specific fields, and clients reset a stream that carries one.
+func (c *Conn) write200() error {
+	h := c.sw.Header
+	for k, vs := range h {
+		if !switchField(k) {
+			delete(h, k)
+			continue
+		}
+		for _, v := range vs {
+			if !httpsyntax.ValidFieldValue(v) {
+				delete(h, k)
+				break
+			}
+		}
+	}
+	s := c.nc.(*streamConn)
+	_ = s.rc.SetWriteDeadline(time.Now().Add(c.n.opts.HandshakeTimeout))
+	s.w.WriteHeader(http.StatusOK)
+	err := s.rc.Flush()
+	_ = s.rc.SetWriteDeadline(time.Time{})
+	c.sw.Header = nil
+	return err
+}
+
+// streamConn is the net.Conn of a protocol on an HTTP/2 stream: reads
+// come from the request body, writes go to the response and are flushed
+// at once, and deadlines are the stream's (http.ResponseController's).
+//
+// The ResponseWriter must not be used once the handler has returned, yet a
+// protocol may write from goroutines of its own: every operation enters
+// only while the stream is open, and the handler waits for those under way
+// (see end) before it returns.
+type streamConn struct {
+	w             http.ResponseWriter
+	rc            *http.ResponseController
+	body          io.ReadCloser
+	local, remote net.Addr
+
+	mu     sync.Mutex
+	closed bool
+	busy   sync.WaitGroup // operations under way on w, rc or body
+
+	wmu sync.Mutex // serializes writes and flushes
+
+	dl       sync.Mutex // guards rdl and wdl
+	rdl, wdl deadline
+}
+
+// deadline is a net.Conn deadline on a stream. The server's own stream
+// deadlines are not: once one passes, reads fail for good, and writes
+// reset the stream, even with no operation waiting. So the stream keeps
+// its deadlines itself, fails an operation that starts after one has
+// passed, and uses the server's (by expire) only to end an operation that
+// is waiting when it passes.
+type deadline struct {
+	t      time.Time
+	timer  *time.Timer
+	active int    // operations waiting
+	expire func() // ends the operations waiting, for good
+}
+
+// begin starts an operation; s.dl is held.
+func (d *deadline) begin() error {
+	if !d.t.IsZero() && !time.Now().Before(d.t) {
+		return os.ErrDeadlineExceeded
+	}
+	d.active++
+	if d.active == 1 {
+		d.arm()
+	}
+	return nil
+}
+
+// done ends an operation; s.dl is held.
+func (d *deadline) done() {
+	d.active--
+	if d.active == 0 && d.timer != nil {
+		d.timer.Stop()
+	}
+}
+
+// set changes the deadline; s.dl is held.
+func (d *deadline) set(t time.Time) {
+	d.t = t
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	if d.active > 0 {
+		d.arm()
+	}
+}
+
+// arm starts the timer for a deadline with an operation waiting; s.dl is
+// held.
+func (d *deadline) arm() {
+	if d.t.IsZero() {
+		return
+	}
+	if d.timer == nil {
+		d.timer = time.AfterFunc(time.Until(d.t), d.expire)
+		return
+	}
+	d.timer.Reset(time.Until(d.t))
+}
+
+// enter starts an operation on the stream; false once it is closed.
+func (s *streamConn) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.busy.Add(1)
+	return true
+}
+
+func (s *streamConn) Read(p []byte) (int, error) {
+	if !s.enter() {
+		return 0, net.ErrClosed
+	}
+	defer s.busy.Done()
+	if err := s.begin(&s.rdl); err != nil {
+		return 0, err
+	}
+	defer s.done(&s.rdl)
+	return s.body.Read(p)
+}
+
+func (s *streamConn) Write(p []byte) (int, error) {
+	if !s.enter() {
+		return 0, net.ErrClosed
+	}
+	defer s.busy.Done()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.begin(&s.wdl); err != nil {
+		return 0, err
+	}
+	defer s.done(&s.wdl)
+	n, err := s.w.Write(p)
+	if err == nil {
+		err = s.rc.Flush()
+	}
+	return n, err
+}
+
+func (s *streamConn) begin(d *deadline) error {
+	s.dl.Lock()
+	defer s.dl.Unlock()
+	return d.begin()
+}
+
+func (s *streamConn) done(d *deadline) {
+	s.dl.Lock()
+	d.done()
+	s.dl.Unlock()
+}
+
+// expireRead and expireWrite run when a deadline passes with an operation
+// waiting: the server's deadline, set in the past, ends it.
+func (s *streamConn) expireRead()  { s.expire(&s.rdl, s.rc.SetReadDeadline) }
+func (s *streamConn) expireWrite() { s.expire(&s.wdl, s.rc.SetWriteDeadline) }
+
+func (s *streamConn) expire(d *deadline, set func(time.Time) error) {
+	if !s.enter() {
+		return // the stream has ended
+	}
+	defer s.busy.Done()
+	s.dl.Lock()
+	due := d.active > 0 && !d.t.IsZero() && !time.Now().Before(d.t)
+	s.dl.Unlock()
+	if due {
+		_ = set(time.Unix(1, 0))
+	}
+}
+
+// Close closes the stream at once: reads fail and the stream is reset
+// (the server's deadlines, set in the past, do both).
+func (s *streamConn) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.busy.Add(1)
+	s.mu.Unlock()
+	defer s.busy.Done()
+	past := time.Unix(1, 0)
+	_ = s.rc.SetReadDeadline(past)
+	_ = s.rc.SetWriteDeadline(past)
+	return nil
+}
+
+// end closes the stream for its handler to return: what is being read
+// stops, what is being written has until linger to go out, and end
+// returns when nothing uses the stream any more. The handler's return
+// then ends the stream (END_STREAM) after everything written.
+func (s *streamConn) end(linger time.Duration) {
+	s.mu.Lock()
+	open := !s.closed
+	s.closed = true
+	s.mu.Unlock()
+	s.dl.Lock()
+	for _, d := range []*deadline{&s.rdl, &s.wdl} {
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+	}
+	s.dl.Unlock()
+	if open {
+		_ = s.rc.SetReadDeadline(time.Unix(1, 0))
+		if s.wmu.TryLock() {
+			s.wmu.Unlock() // no write under way, and none can start
+		} else {
+			_ = s.rc.SetWriteDeadline(time.Now().Add(linger))
+		}
+	}
+	s.busy.Wait()
+}
+
+func (s *streamConn) LocalAddr() net.Addr  { return s.local }
+func (s *streamConn) RemoteAddr() net.Addr { return s.remote }
+
+func (s *streamConn) SetDeadline(t time.Time) error {
+	if err := s.SetReadDeadline(t); err != nil {
+		return err
+	}
+	return s.SetWriteDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline as net.Conn's: a read waiting
+// when it passes fails, and so does a read that starts after it; unlike on
+// a socket, the stream then cannot be read any more.
+func (s *streamConn) SetReadDeadline(t time.Time) error { return s.setDeadline(&s.rdl, t) }
+
+// SetWriteDeadline sets the write deadline as net.Conn's: a write waiting
+// when it passes fails (and resets the stream), and so does a write that
+// starts after it.
+func (s *streamConn) SetWriteDeadline(t time.Time) error { return s.setDeadline(&s.wdl, t) }
+
+func (s *streamConn) setDeadline(d *deadline, t time.Time) error {
+	s.dl.Lock()
+	defer s.dl.Unlock()
+	d.set(t)
+	return nil
+}
+
+// streamAddr is the address of a peer whose RemoteAddr does not parse
+// as an IP and port.
+type streamAddr string
+
+func (a streamAddr) Network() string { return "tcp" }
+func (a streamAddr) String() string  { return string(a) }
+
+func parseAddr(s string) net.Addr {
+	if ap, err := netip.ParseAddrPort(s); err == nil {
+		return net.TCPAddrFromAddrPort(ap)
+	}
+	return streamAddr(s)
+}

@@ -1,0 +1,372 @@
+package switchyard_test
+
+// Extended CONNECT (RFC 8441): the same registry, gate, hooks and shutdown
+// over HTTP/2 streams, over TLS and over prior-knowledge h2c, driven by
+// golang.org/x/net's HTTP/2 client (internal/xconnect). Go's HTTP/2
+// servers accept extended CONNECT only when GODEBUG=http2xconnect=1 is in
+// the environment at start, so each test runs in a child process that has
+// it (testkit.InXConnectChild).
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
+	"github.com/switchyard-http/switchyard/internal/xconnect"
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/protocols"
+	"github.com/switchyard-http/switchyard/websocket"
+)
+
+// xServer serves, on every path, echo/1, websocket (echo, subprotocol
+// chat.v1, compression) and h2c through one negotiator's middleware, over
+// HTTP/2 with TLS (tls) or over HTTP/1.1 and prior-knowledge h2c; /plain
+// answers "plain" to anything that does not switch.
+type xServer struct {
+	*httptest.Server
+	n      *negotiate.Negotiator
+	client *xconnect.Client
+	infos  *testkit.ConnInfos
+}
+
+func newXServer(t *testing.T, opts *negotiate.Options, useTLS bool) *xServer {
+	t.Helper()
+	if opts == nil {
+		opts = &negotiate.Options{}
+	}
+	infos := testkit.NewConnInfos()
+	opts.OnClose = infos.Hook
+	n := testkit.NewNegotiator(t, opts)
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	reg.HandleFunc("idle/1", idleDeadlines)
+	ws, err := websocket.New(&websocket.Options{Subprotocols: []string{"chat.v1"}, EnableCompression: true}, wstest.Echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Register("websocket", ws)
+	hc, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Register("h2c", hc)
+	plain := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodConnect {
+			http.Error(w, "no protocol "+r.Header.Get(":protocol")+" here", http.StatusNotFound)
+			return
+		}
+		io.WriteString(w, "plain "+r.Proto)
+	})
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(plain))
+	var cfg *tls.Config
+	if useTLS {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	} else {
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	// Before the server closes (cleanups run last first): the shutdown
+	// ends the streams, which the server's Close would wait for.
+	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
+	c := xconnect.New(cfg)
+	t.Cleanup(c.CloseIdleConnections)
+	return &xServer{Server: srv, n: n, client: c, infos: infos}
+}
+
+func (s *xServer) dial(t *testing.T, path, protocol string, h http.Header) (*xconnect.Stream, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	st, resp, err := s.client.Dial(ctx, s.URL+path, protocol, h)
+	if st != nil {
+		t.Cleanup(func() { st.Close() })
+	}
+	return st, resp, err
+}
+
+// eachTransport runs f over TLS and over prior-knowledge h2c, in a child
+// process with extended CONNECT on.
+func eachTransport(t *testing.T, opts func() *negotiate.Options, f func(t *testing.T, s *xServer)) {
+	if testkit.InXConnectChild(t) {
+		return
+	}
+	for _, useTLS := range []bool{true, false} {
+		name := "h2c"
+		if useTLS {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) {
+			var o *negotiate.Options
+			if opts != nil {
+				o = opts()
+			}
+			f(t, newXServer(t, o, useTLS))
+		})
+	}
+}
+
+func TestXConnectEcho(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, s *xServer) {
+		st, resp, err := s.dial(t, "/any/path", "echo/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+			t.Fatalf("answer %s %s, want 200 over HTTP/2", resp.Proto, resp.Status)
+		}
+		for _, f := range []string{"Upgrade", "Connection"} {
+			if v, ok := resp.Header[f]; ok {
+				t.Errorf("200 carries %s: %q; HTTP/2 has no connection-specific fields", f, v)
+			}
+		}
+		for _, msg := range []string{"hello", strings.Repeat("x", 100<<10)} {
+			if got := testkit.RoundTrip(t, st, msg); got != msg {
+				t.Fatalf("echo of %d bytes came back as %d bytes", len(msg), len(got))
+			}
+		}
+		// The same connection serves ordinary requests while the stream is
+		// open, and the switch is counted as one made over HTTP/2.
+		s.wantPlain(t)
+		if st := s.n.Stats(); st.Active["echo"] != 1 || st.OverH2["echo"] != 1 || st.Switched["echo"] != 1 {
+			t.Errorf("stats = %+v, want one live echo switched over HTTP/2", st)
+		}
+		if err := st.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if rest := testkit.ReadAll(t, st); rest != "" {
+			t.Errorf("after the client's end of stream: %q, want the end", rest)
+		}
+		st.Close()
+		info := s.infos.Next(t)
+		if info.Transport != negotiate.TransportH2 || info.Name != "echo" || info.Err != nil {
+			t.Errorf("OnClose %+v, want echo on h2 ended cleanly", info)
+		}
+		if want := int64(len("hello") + 100<<10); info.BytesIn != want || info.BytesOut != want {
+			t.Errorf("bytes in %d, out %d; want %d each", info.BytesIn, info.BytesOut, want)
+		}
+	})
+}
+
+// wantPlain checks that the server answers an ordinary request over the
+// client's HTTP/2 connection, and that an extended CONNECT for a protocol
+// the registry does not have goes, through the middleware, to the next
+// handler.
+func (s *xServer) wantPlain(t *testing.T) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.URL+"/", nil)
+	resp, err := s.client.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("a plain request on the shared connection: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "plain HTTP/2.0" {
+		t.Errorf("plain request: %s %q", resp.Status, b)
+	}
+	st, resp, err := s.dial(t, "/", "nope", nil)
+	if err == nil {
+		st.Close()
+		t.Fatal("an unregistered :protocol switched")
+	}
+	if resp == nil {
+		t.Fatalf("no answer on the shared connection: %v", err)
+	}
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 404 || !strings.Contains(string(b), "no protocol nope") {
+		t.Errorf("unregistered :protocol through the middleware: %s %q, want the next handler's 404", resp.Status, b)
+	}
+}
+
+func TestXConnectRefusals(t *testing.T) {
+	limits := func() *negotiate.Options { return &negotiate.Options{ProtocolMaxConns: map[string]int{"echo": 1}} }
+	eachTransport(t, limits, func(t *testing.T, s *xServer) {
+		held, _, err := s.dial(t, "/", "echo/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer held.Close()
+		for _, c := range []struct {
+			name, protocol string
+			h              http.Header
+			status         int
+			reason         string
+		}{
+			{"over the limit", "echo/1", nil, 503, "connection limit"},
+			{"h2c cannot run on a stream", "h2c", nil, 400, "cannot run on an HTTP/2 stream"},
+			{"a list", "echo/1, websocket", nil, 400, "malformed :protocol"},
+			{"websocket without version", "websocket", nil, 400, "Sec-WebSocket-Version"},
+			{"websocket of another version", "websocket", http.Header{"Sec-Websocket-Version": {"8"}}, 426, "version 13"},
+			{"websocket from another origin", "websocket", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {"https://evil.example"}}, 403, "cross-origin"},
+		} {
+			st, resp, err := s.dial(t, "/ws", c.protocol, c.h)
+			if err == nil {
+				st.Close()
+				t.Errorf("%s: switched", c.name)
+				continue
+			}
+			if resp == nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status || !strings.Contains(string(b), c.reason) {
+				t.Errorf("%s: %s %q, want %d with %q", c.name, resp.Status, b, c.status, c.reason)
+			}
+			for _, f := range []string{"Upgrade", "Connection"} {
+				if _, ok := resp.Header[f]; ok {
+					t.Errorf("%s: refusal carries %s", c.name, f)
+				}
+			}
+		}
+		// The connection still serves: the held stream echoes, and a plain
+		// request is answered.
+		if got := testkit.RoundTrip(t, held, "still here"); got != "still here" {
+			t.Errorf("held stream echoed %q", got)
+		}
+		s.wantPlain(t)
+		if st := s.n.Stats(); st.Refused != 6 {
+			t.Errorf("refused = %d, want 6", st.Refused)
+		}
+	})
+}
+
+func TestXConnectWebSocket(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, s *xServer) {
+		d := s.client.WebSocketDialer()
+		d.EnableCompression = true
+		d.Subprotocols = []string{"other", "chat.v1"}
+		u := "wss" + strings.TrimPrefix(s.URL, "https") + "/ws"
+		if !strings.HasPrefix(s.URL, "https") {
+			u = wstest.URL(s.URL, "/ws")
+		}
+		c, resp := wstest.Dial(t, d, u, http.Header{"Origin": {s.URL}})
+		if resp.Header.Get("Sec-Websocket-Protocol") != "chat.v1" || !strings.Contains(resp.Header.Get("Sec-Websocket-Extensions"), "permessage-deflate") {
+			t.Errorf("negotiated %q, %q; want chat.v1 and permessage-deflate", resp.Header.Get("Sec-Websocket-Protocol"), resp.Header.Get("Sec-Websocket-Extensions"))
+		}
+		if resp.Header.Get("Sec-Websocket-Accept") != "" && resp.Header.Values("Sec-Websocket-Accept")[0] == "" {
+			t.Error("empty accept")
+		}
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("over a stream"))
+		wstest.WantEcho(t, c, gws.BinaryMessage, make([]byte, 1<<20))
+		if st := s.n.Stats(); st.OverH2["websocket"] != 1 {
+			t.Errorf("over_h2 = %v, want one websocket", st.OverH2)
+		}
+		wstest.CloseNormally(t, c)
+		c.Close()
+		if info := s.infos.Next(t); info.Transport != negotiate.TransportH2 || info.Name != "websocket" || info.Err != nil {
+			t.Errorf("OnClose %+v, want a websocket on h2 ended cleanly", info)
+		}
+	})
+}
+
+func TestXConnectShutdown(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, s *xServer) {
+		d := s.client.WebSocketDialer()
+		u := "wss" + strings.TrimPrefix(s.URL, "https") + "/ws"
+		if !strings.HasPrefix(s.URL, "https") {
+			u = wstest.URL(s.URL, "/ws")
+		}
+		c, _ := wstest.Dial(t, d, u, nil)
+		defer c.Close()
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("before"))
+		st, _, err := s.dial(t, "/", "echo/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		done := testkit.Shutdown(s.n, 5*time.Second)
+		wstest.WantClose(t, c, gws.CloseGoingAway)
+		if rest := testkit.ReadAll(t, st); rest != "" {
+			t.Errorf("echo stream after shutdown: %q, want its end", rest)
+		}
+		if err := testkit.Receive(t, done, "shutdown"); err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+		// Closed streams, not a closed connection: it still serves.
+		_, resp, err := s.dial(t, "/", "echo/1", nil)
+		if resp == nil || resp.StatusCode != 503 {
+			t.Errorf("a switch after shutdown: %v %v, want 503", resp, err)
+		}
+		if errors.Is(err, io.EOF) {
+			t.Error("the connection went down with the shutdown")
+		}
+	})
+}
+
+// idleDeadlines lets a read and a write deadline pass while no read or
+// write waits, as a protocol that sets one before each write (a chat room)
+// does between messages, then clears them and echoes one line: on a
+// net.Conn a deadline that passed with nothing waiting harms nothing.
+func idleDeadlines(c *negotiate.Conn) error {
+	soon := time.Now().Add(10 * time.Millisecond)
+	if err := c.SetDeadline(soon); err != nil {
+		return err
+	}
+	time.Sleep(50 * time.Millisecond) // both pass, nothing waiting
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		return err
+	}
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if err != nil {
+		return err
+	}
+	_, err = c.Write(buf[:n])
+	return err
+}
+
+func TestXConnectDeadlinesPassIdle(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, s *xServer) {
+		st, _, err := s.dial(t, "/", "idle/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := testkit.RoundTrip(t, st, "after"); got != "after" {
+			t.Errorf("echo after idle deadlines: %q", got)
+		}
+		if info := s.infos.Next(t); info.Err != nil {
+			t.Errorf("protocol ended with %v", info.Err)
+		}
+	})
+}
+
+// A tunnel needs a connection of its own: an extended CONNECT through its
+// middleware is refused with 400, and the connection goes on serving.
+func TestXConnectTunnelRefused(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, s *xServer) {
+		tun, err := protocols.NewTunnel(s.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := &xServer{n: testkit.NewNegotiator(t, nil)}
+		srv := httptest.NewUnstartedServer(tun.Middleware(gw.n)(http.NotFoundHandler()))
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+		t.Cleanup(srv.Close)
+		gw.Server, gw.client = srv, xconnect.New(srv.Client().Transport.(*http.Transport).TLSClientConfig)
+		t.Cleanup(gw.client.CloseIdleConnections)
+		for range 2 {
+			_, resp, err := gw.dial(t, "/", "echo/1", nil)
+			if resp == nil {
+				t.Fatal(err)
+			}
+			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 400 || !strings.Contains(string(b), "cannot run on an HTTP/2 stream") {
+				t.Errorf("extended CONNECT through a tunnel: %s %q, want 400 and why", resp.Status, b)
+			}
+		}
+	})
+}
