@@ -22,6 +22,7 @@ declare -A packages=(
 	[curl]=curl            # curl --http2 (h2c by Upgrade): interop/h2c_test.go
 	[nghttp]=nghttp2-client # nghttp -u (h2c by Upgrade): interop/h2c_test.go
 	[nginx]=nginx-light    # reverse proxy in front of two demos: interop/nginx_test.go
+	[prometheus]=prometheus # server scraping the demo (interop/prometheus_test.go); promtool lints the exposition (prometheus/)
 )
 missing=()
 # Debian puts nginx in /usr/sbin, off a non-root user's PATH.
@@ -42,6 +43,7 @@ node -p '"node http2: nghttp2 " + process.versions.nghttp2'
 curl --version | head -n 1
 nghttp --version
 "$(command -v nginx || echo /usr/sbin/nginx)" -v
+prometheus --version 2>&1 | head -n 1
 
 # npm modules, pinned by interop/node/package-lock.json into
 # interop/node/node_modules (ignored by git).

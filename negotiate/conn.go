@@ -34,8 +34,11 @@ type Conn struct {
 	switchErr error // the write of the 101 failed
 	h2        bool  // an HTTP/2 stream, not a hijacked connection
 
+	ending atomic.Uint32 // how a shutdown ended it: shutdownAsked, shutdownForced (after h2, in its padding)
+
 	in, out  atomic.Int64
 	hasEarly atomic.Bool
+	hs       uint32                           // the handshake in µs (before the switch: its start, see mark)
 	brw      atomic.Pointer[bufio.ReadWriter] // the hijack's buffers, until Buffers or the first Read or Write
 
 	mu     sync.Mutex
@@ -157,6 +160,14 @@ type ConnInfo struct {
 	BytesIn    int64         // bytes read after the switch, early bytes included
 	BytesOut   int64         // bytes written after the switch, the negotiator's 101 excluded
 	Err        error         // the protocol's error or recovered panic (OnClose); nil for a clean end
+
+	// Handshake is how long the switch took, to the microsecond: from
+	// the choice of its protocol (before the limits, Authorize and
+	// Accept) to the switch (the hijack, before the 101 is written).
+	Handshake time.Duration
+	// CloseReason says how the connection ended (OnClose; "" while it is
+	// open): CloseNormal, CloseError, CloseShutdown or CloseForced.
+	CloseReason string
 }
 
 // The transports a connection switches on ([ConnInfo].Transport), named
@@ -182,6 +193,7 @@ func (c *Conn) Info() ConnInfo {
 		Duration:   time.Since(c.start),
 		BytesIn:    c.in.Load(),
 		BytesOut:   c.out.Load(),
+		Handshake:  time.Duration(c.hs) * time.Microsecond,
 	}
 }
 
@@ -239,10 +251,14 @@ func (c *Conn) closeGracefully() {
 
 // askShutdown cancels the connection's Context, once; the protocol
 // closes its own way.
-func (c *Conn) askShutdown() { c.ctx.cancel() }
+func (c *Conn) askShutdown() {
+	c.ending.Or(shutdownAsked)
+	c.ctx.cancel()
+}
 
 // track adds a new connection to the live set.
 func (n *Negotiator) track(c *Conn) {
+	c.switched()
 	n.mu.Lock()
 	n.live[c] = struct{}{}
 	pc := n.count(c.e.name)
@@ -265,12 +281,14 @@ func (n *Negotiator) track(c *Conn) {
 
 // finish closes a connection whose protocol has returned and reports it.
 func (n *Negotiator) finish(c *Conn, err error) {
+	ending := c.ending.Load() // as the protocol returned
 	c.closeGracefully()
 	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 		err = nil // the peer's end, or a close of ours: a clean end
 	}
 	info := c.Info()
 	info.Err = err
+	info.CloseReason = closeReason(ending, err)
 	n.mu.Lock()
 	delete(n.live, c)
 	n.count(c.e.name).active--

@@ -100,6 +100,19 @@
 // until its context ends, then closes the rest.
 // [Negotiator.RegisterOnShutdown] starts it from http.Server.Shutdown.
 //
+// # Observing
+//
+// Three hooks describe every upgrade request that picks a registered
+// protocol or is refused, which is what metrics need
+// (package metrics records them): OnSwitch ([ConnInfo] with the
+// Transport and the Handshake's duration), OnClose (the duration, bytes
+// and CloseReason: normal, error, shutdown or forced) and OnRefuse
+// ([RefusalInfo]: the protocol's registered name, the status, and whether
+// the server failed rather than refused). No hook carries what a client
+// may choose freely: a token nobody registered is reported without a
+// name. [Negotiator.Conns] lists the live connections for an admin page,
+// without stopping them.
+//
 // # Client side
 //
 // [Dial] offers tokens, validates the 101 (its Upgrade names one protocol,
@@ -117,6 +130,7 @@
 // # Concurrency
 //
 // Negotiator and Registry are safe for concurrent use; a Conn follows
-// net.Conn's rules. Authorize, Accept and OnSwitch run on the request's
-// goroutine, OnClose on the connection's; hooks must not block for long.
+// net.Conn's rules. Authorize, Accept, OnSwitch and OnRefuse run on the
+// request's goroutine, OnClose on the connection's; hooks must not block
+// for long.
 package negotiate

@@ -59,6 +59,10 @@ type Options struct {
 	// on the connection's goroutine, with its duration, byte counts and
 	// error.
 	OnClose func(ConnInfo)
+	// OnRefuse, if set, is called for every upgrade request that did not
+	// switch (a refusal, or a switch that failed on the server's side),
+	// on the request's goroutine, after the answer was written.
+	OnRefuse func(RefusalInfo)
 
 	// Responder writes every refusal. Default [DefaultResponder]; wrap it
 	// to observe refusals. The negotiator sets Connection: close (on
@@ -196,25 +200,25 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	}
 	ch, err := reg.selectProtocol(r)
 	if err != nil {
-		n.refuse(w, r, asError(err, http.StatusBadRequest))
+		n.refuseFor(w, r, ch.refuser, asError(err, http.StatusBadRequest), false)
 		return true
 	}
 	if ch.e == nil {
 		return false
 	}
 	if e := n.reserve(ch.e.name); e != nil {
-		n.refuse(w, r, e)
+		n.refuseFor(w, r, ch.e, e, false)
 		return true
 	}
 	if ch.e.proto.TakesBody && hasBody(r) {
 		// Accept reads the body: bound the wait for it by the handshake's.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(n.opts.HandshakeTimeout))
 	}
-	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1}
+	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1, hs: mark()}
 	serve, err := n.accept(c)
 	if err != nil {
 		n.release(ch.e.name)
-		n.refuse(w, r, asError(err, http.StatusInternalServerError))
+		n.refuseFor(w, r, ch.e, asError(err, http.StatusInternalServerError), !isError(err))
 		return true
 	}
 	if c.h2 {
@@ -245,8 +249,15 @@ func (n *Negotiator) accept(c *Conn) (serve func(*Conn) error, err error) {
 	return serve, err
 }
 
-// refuse writes e through the responder with Connection: close.
+// refuse writes e through the responder with Connection: close, for a
+// request no registered protocol was chosen for.
 func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
+	n.refuseFor(w, r, nil, e, false)
+}
+
+// refuseFor writes e through the responder with Connection: close and
+// reports it to OnRefuse, for the protocol of p (nil: none).
+func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry, e *Error, failed bool) {
 	n.refused.Add(1)
 	if r.ProtoMajor == 1 {
 		// net/http closes after the reply only if the first Connection
@@ -275,6 +286,7 @@ func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 		l.Info("negotiate: upgrade refused", "status", e.Status, "reason", e.Reason,
 			"remote", r.RemoteAddr, "path", r.URL.Path, "upgrade", r.Header.Get("Upgrade"))
 	}
+	n.reportRefusal(p, e.Status, failed)
 }
 
 var errPanic = errors.New("negotiate: panic in protocol")

@@ -140,12 +140,15 @@ func (e *entry) matches(offer string) bool {
 type choice struct {
 	e     *entry
 	token string // the client's token, as offered
+
+	refuser *entry // with a refusal: the registration whose Check refused
 }
 
 // selectProtocol parses the offers of an upgrade request and picks the first
 // candidate, in client or server order, whose Check passes. It returns a
 // zero choice and nil when nothing registered was offered (or every
-// candidate ignored the offer), and the first refusal otherwise. It does not
+// candidate ignored the offer), and the first refusal otherwise, with the
+// registration whose Check refused as the choice's refuser. It does not
 // allocate unless a Check does or the request is malformed.
 func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	offers := r.Header["Upgrade"]
@@ -159,13 +162,14 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	}
 	es := g.list()
 	var refusal error
+	var refuser *entry // whose Check refused: OnRefuse names it
 	consider := func(e *entry) bool {
 		err := check(e, r)
 		if err == nil {
 			return true
 		}
 		if refusal == nil && !errors.Is(err, ErrIgnore) {
-			refusal = err
+			refusal, refuser = err, e
 		}
 		return false
 	}
@@ -190,7 +194,7 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 				}
 			}
 		}
-		return choice{}, refusal
+		return choice{refuser: refuser}, refusal
 	}
 	it := newTokenIter(offers, true)
 	var found choice
@@ -226,7 +230,7 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	if found.e != nil {
 		return found, nil
 	}
-	return choice{}, refusal
+	return choice{refuser: refuser}, refusal
 }
 
 // bestMatch prefers a registration of the exact version over one of the

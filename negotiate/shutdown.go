@@ -41,6 +41,7 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			n.mu.Lock()
 			for c := range n.live {
+				c.ending.Or(shutdownForced)
 				_ = c.nc.Close() // also ends a close that lingers
 			}
 			n.mu.Unlock()

@@ -24,8 +24,8 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 	// protocol sets its own deadlines.
 	if err := rc.SetReadDeadline(time.Time{}); errors.Is(err, http.ErrNotSupported) {
 		n.release(c.e.name)
-		n.refuse(w, c.sw.Request, &Error{Status: http.StatusInternalServerError,
-			Reason: "cannot switch protocols on this stream: the ResponseWriter does not support deadlines (a wrapper without Unwrap, or a timeout handler)", Err: err})
+		n.refuseFor(w, c.sw.Request, c.e, &Error{Status: http.StatusInternalServerError,
+			Reason: "cannot switch protocols on this stream: the ResponseWriter does not support deadlines (a wrapper without Unwrap, or a timeout handler)", Err: err}, true)
 		c.nc, c.start = deadConn{}, time.Now()
 		c.serveUnswitched(serve)
 		return

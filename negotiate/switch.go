@@ -44,7 +44,7 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		n.release(c.e.name)
-		n.hijackFailed(w, c.sw.Request, err)
+		n.hijackFailed(w, c.sw.Request, c.e, err)
 		// The serve func still runs, on a connection whose reads and
 		// writes fail, so that it releases what Accept acquired (a
 		// tunnel's backend connection).
@@ -72,23 +72,24 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 	go c.serve(serve)
 }
 
-func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, err error) {
+func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, p *entry, err error) {
 	var e *Error
 	if errors.As(err, &e) {
 		// A writer wrapper that knows why it cannot hijack (echoadapter
 		// behind Echo's Timeout middleware) says so in its own words.
-		n.refuse(w, r, e)
+		n.refuseFor(w, r, p, e, true)
 		return
 	}
 	if errors.Is(err, http.ErrNotSupported) {
 		// A server-side wiring fault, not the client's: say so.
-		n.refuse(w, r, &Error{Status: http.StatusInternalServerError,
-			Reason: "cannot switch protocols: the ResponseWriter does not support Hijack (a wrapper without Unwrap, or a timeout handler)", Err: err})
+		n.refuseFor(w, r, p, &Error{Status: http.StatusInternalServerError,
+			Reason: "cannot switch protocols: the ResponseWriter does not support Hijack (a wrapper without Unwrap, or a timeout handler)", Err: err}, true)
 		return
 	}
 	if l := n.opts.Logger; l != nil {
 		l.Info("negotiate: hijack failed", "remote", r.RemoteAddr, "err", err)
 	}
+	n.reportRefusal(p, 0, true) // nothing could be answered
 }
 
 // expectsContinue reports whether the 100 Continue is still due: net/http

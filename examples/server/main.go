@@ -85,6 +85,7 @@ import (
 
 	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/metrics"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -126,11 +127,12 @@ func main() {
 // run serves on addr, within lim, over TLS with tlsConf unless it is nil,
 // until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Config, out io.Writer, logger *slog.Logger) error {
-	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
+	rec := metrics.NewRecorder() // GET /metrics: the negotiator's upgrades in the Prometheus text format
+	n, err := rec.NewNegotiator(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
 	if err != nil {
 		return err
 	}
-	handler, err := newHandler(n)
+	handler, err := newHandler(n, rec)
 	if err != nil {
 		return err
 	}
@@ -195,10 +197,11 @@ func run(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Conf
 //	GET /proto the request's protocol, HTTP/1.1 or HTTP/2.0
 //	POST /echo the body back
 //	GET /stats the negotiator's counts as JSON
+//	GET /metrics the upgrades, connections and refusals for Prometheus
 //
 // The any-path middleware wraps the mux, so h2c and echo/1 take precedence
 // over every route, /ws and /chat included.
-func newHandler(n *negotiate.Negotiator) (http.Handler, error) {
+func newHandler(n *negotiate.Negotiator, rec *metrics.Recorder) (http.Handler, error) {
 	anyPath := new(negotiate.Registry)
 	h2cProto, err := h2c.New(nil) // streams are served by the server's Handler
 	if err != nil {
@@ -226,6 +229,7 @@ func newHandler(n *negotiate.Negotiator) (http.Handler, error) {
 	mux.HandleFunc("GET /proto", demoapp.ServeProto)
 	mux.HandleFunc("POST /echo", demoapp.EchoBody)
 	mux.Handle("GET /stats", demoapp.StatsHandler(n))
+	mux.Handle("GET /metrics", rec)
 	mux.Handle("/ws", n.Endpoint(ws))
 	mux.Handle("/chat", n.Endpoint(chat))
 	return n.Middleware(anyPath)(mux), nil

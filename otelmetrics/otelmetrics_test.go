@@ -1,0 +1,167 @@
+package otelmetrics_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/otelmetrics"
+)
+
+func TestMain(m *testing.M) { testkit.Main(m) }
+
+// collect reads every instrument through the SDK's in-memory reader.
+func collect(t *testing.T, reader *sdkmetric.ManualReader) map[string]metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]metricdata.Metrics{}
+	for _, sm := range rm.ScopeMetrics {
+		if sm.Scope.Name != otelmetrics.ScopeName {
+			t.Errorf("scope %q, want %q", sm.Scope.Name, otelmetrics.ScopeName)
+		}
+		for _, m := range sm.Metrics {
+			out[m.Name] = m
+		}
+	}
+	return out
+}
+
+// sum returns the value of a sum's data point with exactly attrs.
+func sum(t *testing.T, ms map[string]metricdata.Metrics, name string, attrs ...attribute.KeyValue) int64 {
+	t.Helper()
+	s, ok := ms[name].Data.(metricdata.Sum[int64])
+	if !ok {
+		t.Fatalf("%s: %T, want an int64 sum", name, ms[name].Data)
+	}
+	want := attribute.NewSet(attrs...)
+	for _, dp := range s.DataPoints {
+		if dp.Attributes.Equals(&want) {
+			return dp.Value
+		}
+	}
+	t.Errorf("%s: no data point with %v", name, want.Encoded(attribute.DefaultEncoder()))
+	return -1
+}
+
+// hist returns the histogram data point of name with exactly attrs.
+func hist(t *testing.T, ms map[string]metricdata.Metrics, name string, attrs ...attribute.KeyValue) metricdata.HistogramDataPoint[float64] {
+	t.Helper()
+	h, ok := ms[name].Data.(metricdata.Histogram[float64])
+	if !ok {
+		t.Fatalf("%s: %T, want a float64 histogram", name, ms[name].Data)
+	}
+	want := attribute.NewSet(attrs...)
+	for _, dp := range h.DataPoints {
+		if dp.Attributes.Equals(&want) {
+			return dp
+		}
+	}
+	t.Errorf("%s: no data point with %v", name, want.Encoded(attribute.DefaultEncoder()))
+	return metricdata.HistogramDataPoint[float64]{}
+}
+
+// Real switches, refusals, a failure and a shutdown through a loopback
+// server, read with the SDK's ManualReader: each instrument with its
+// OpenTelemetry name, unit, attributes and value.
+func TestInstruments(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer provider.Shutdown(context.Background())
+	rec, err := otelmetrics.NewRecorder(provider)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan negotiate.ConnInfo, 4)
+	n, err := rec.NewNegotiator(&negotiate.Options{OnClose: func(c negotiate.ConnInfo) { closed <- c }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	reg.Register("broken", negotiate.Protocol{Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		panic("bug")
+	}})
+	reg.Register("keyed", negotiate.Protocol{
+		Check:  func(*http.Request) error { return negotiate.Refusal(http.StatusForbidden, "no") },
+		Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) { return nil, nil },
+	})
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	addr := testkit.Addr(srv)
+
+	a, _ := testkit.Dial(t, srv.URL, []string{"echo/1"}, nil)
+	testkit.RoundTrip(t, a, "hello")
+	b, _ := testkit.Dial(t, srv.URL, []string{"echo/1"}, nil)
+	testkit.RoundTrip(t, b, "0123456789")
+	testkit.Raw(t, addr, testkit.UpgradeRequest("/", "keyed"))
+	testkit.Raw(t, addr, testkit.UpgradeRequest("/", "nope/9"))
+	testkit.Raw(t, addr, testkit.UpgradeRequest("/", "broken"))
+
+	ms := collect(t, reader)
+	echo := otelmetrics.TokenKey.String("echo")
+	h1 := []attribute.KeyValue{echo, otelmetrics.ProtocolKey.String("http"), otelmetrics.VersionKey.String("1.1")}
+	for _, c := range []struct {
+		got, want int64
+		what      string
+	}{
+		{sum(t, ms, "switchyard.upgrade.attempts", echo, otelmetrics.OutcomeKey.String("switched")), 2, "echo switched"},
+		{sum(t, ms, "switchyard.upgrade.attempts", otelmetrics.TokenKey.String("keyed"), otelmetrics.OutcomeKey.String("refused"), otelmetrics.StatusKey.Int(403)), 1, "keyed refused 403"},
+		{sum(t, ms, "switchyard.upgrade.attempts", otelmetrics.TokenKey.String("_other"), otelmetrics.OutcomeKey.String("refused"), otelmetrics.StatusKey.Int(426)), 1, "_other refused 426"},
+		{sum(t, ms, "switchyard.upgrade.attempts", otelmetrics.TokenKey.String("broken"), otelmetrics.OutcomeKey.String("failed"), otelmetrics.StatusKey.Int(500)), 1, "broken failed 500"},
+		{sum(t, ms, "switchyard.upgraded_connections", h1...), 2, "live echo over HTTP/1.1"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s: %d, want %d", c.what, c.got, c.want)
+		}
+	}
+	if s := ms["switchyard.upgraded_connections"].Data.(metricdata.Sum[int64]); s.IsMonotonic {
+		t.Error("switchyard.upgraded_connections is monotonic, want an UpDownCounter")
+	}
+	if hs := hist(t, ms, "switchyard.handshake.duration", echo); hs.Count != 2 || len(hs.Bounds) != 16 || hs.Bounds[0] != 0.0001 {
+		t.Errorf("handshake: count %d, bounds %v; want 2 and the 16 from 100 µs", hs.Count, hs.Bounds)
+	}
+	for name, unit := range map[string]string{"switchyard.upgrade.attempts": "{attempt}", "switchyard.handshake.duration": "s",
+		"switchyard.upgraded_connections": "{connection}"} {
+		if ms[name].Unit != unit {
+			t.Errorf("%s: unit %q, want %q", name, ms[name].Unit, unit)
+		}
+	}
+
+	a.Close()
+	testkit.Receive(t, closed, "a's close")
+	if err := testkit.Receive(t, testkit.Shutdown(n, testkit.Timeout), "the shutdown"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Receive(t, closed, "b's close")
+	_, _ = io.Copy(io.Discard, b)
+
+	ms = collect(t, reader)
+	if got := sum(t, ms, "switchyard.upgraded_connections", h1...); got != 0 {
+		t.Errorf("live echo after the closes: %d", got)
+	}
+	if got := sum(t, ms, "switchyard.connection.io", echo, otelmetrics.DirectionKey.String("receive")); got != 15 {
+		t.Errorf("bytes received: %d, want 15", got)
+	}
+	if got := sum(t, ms, "switchyard.shutdown.connections", otelmetrics.ResultKey.String("graceful")); got != 1 {
+		t.Errorf("graceful shutdowns: %d, want 1", got)
+	}
+	for reason, want := range map[string]uint64{"normal": 1, "shutdown": 1} {
+		dp := hist(t, ms, "switchyard.connection.duration", echo, otelmetrics.CloseReasonKey.String(reason))
+		if dp.Count != want || dp.Bounds[len(dp.Bounds)-1] != (24*time.Hour).Seconds() {
+			t.Errorf("duration %s: count %d, bounds %v; want %d up to 24 h", reason, dp.Count, dp.Bounds, want)
+		}
+	}
+	if ms["switchyard.connection.duration"].Unit != "s" || ms["switchyard.connection.io"].Unit != "By" {
+		t.Errorf("units: duration %q, io %q", ms["switchyard.connection.duration"].Unit, ms["switchyard.connection.io"].Unit)
+	}
+}
