@@ -14,7 +14,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,6 +53,14 @@ func newXServer(t *testing.T, opts *negotiate.Options, useTLS bool) *xServer {
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", testkit.EchoConn)
 	reg.HandleFunc("idle/1", idleDeadlines)
+	reg.HandleFunc("reset/1", func(c *negotiate.Conn) error {
+		buf := make([]byte, 1)
+		if _, err := c.Read(buf); err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	reg.HandleFunc("flood/1", flood)
 	ws, err := websocket.New(&websocket.Options{Subprotocols: []string{"chat.v1"}, EnableCompression: true}, wstest.Echo)
 	if err != nil {
 		t.Fatal(err)
@@ -312,6 +322,12 @@ func TestXConnectShutdown(t *testing.T) {
 // does between messages, then clears them and echoes one line: on a
 // net.Conn a deadline that passed with nothing waiting harms nothing.
 func idleDeadlines(c *negotiate.Conn) error {
+	if c.Buffers() != nil {
+		return errors.New("a stream has HTTP server buffers")
+	}
+	if c.CloseWrite() == nil {
+		return errors.New("a stream half-closed")
+	}
 	soon := time.Now().Add(10 * time.Millisecond)
 	if err := c.SetDeadline(soon); err != nil {
 		return err
@@ -367,6 +383,68 @@ func TestXConnectTunnelRefused(t *testing.T) {
 			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 400 || !strings.Contains(string(b), "cannot run on an HTTP/2 stream") {
 				t.Errorf("extended CONNECT through a tunnel: %s %q, want 400 and why", resp.Status, b)
 			}
+		}
+	})
+}
+
+// flood writes from a goroutine of its own until a write fails, and
+// returns once the client has sent one byte and the writes have filled the
+// stream's flow-control window (4 MiB with x/net's client, which does not
+// read): the write then under way waits for a window that never opens.
+func flood(c *negotiate.Conn) error {
+	var written atomic.Int64
+	go func() {
+		p := make([]byte, 64<<10)
+		for {
+			n, err := c.Write(p)
+			written.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(testkit.Timeout); written.Load() < 4<<20 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	return nil
+}
+
+// Conn.Close resets the stream: the client's read fails instead of
+// reading the end of the stream.
+func TestXConnectCloseResets(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, s *xServer) {
+		st, _, err := s.dial(t, "/", "reset/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		_ = st.SetReadDeadline(time.Now().Add(testkit.Timeout))
+		if b, err := io.ReadAll(st); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("after the server's Close: read %q, %v; want a stream reset", b, err)
+		}
+	})
+}
+
+// A write under way when the protocol returns gets Options.Linger; the
+// stream then ends and the connection is reported closed, even though the
+// client never reads.
+func TestXConnectLingerBoundsWrites(t *testing.T) {
+	opts := func() *negotiate.Options { return &negotiate.Options{Linger: 100 * time.Millisecond} }
+	eachTransport(t, opts, func(t *testing.T, s *xServer) {
+		st, _, err := s.dial(t, "/", "flood/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if info := s.infos.Next(t); info.Name != "flood" || info.BytesOut == 0 {
+			t.Errorf("OnClose %+v, want flood with bytes written", info)
 		}
 	})
 }

@@ -1,7 +1,7 @@
 // Package negotiate switches HTTP/1.1 connections to other protocols
-// (RFC 9110 §7.8 Upgrade) for many protocols behind one [Registry], and
-// tracks every switched connection until it closes. It uses the standard
-// library only.
+// (RFC 9110 §7.8 Upgrade), and HTTP/2 streams by extended CONNECT
+// (RFC 8441), for many protocols behind one [Registry], and tracks every
+// switched connection until it closes. It uses the standard library only.
 //
 //	n, err := negotiate.New(nil) // limits, hooks, shutdown: see Options
 //	reg := new(negotiate.Registry)
@@ -32,8 +32,9 @@
 // # The flow of one request
 //
 // An upgrade request is HTTP/1.1 with "upgrade" in Connection and a
-// non-empty Upgrade ([IsUpgrade]); HTTP/1.0 Upgrade is ignored and HTTP/2
-// requests never switch. Upgrade and Connection are parsed by one parser:
+// non-empty Upgrade, or an HTTP/2 extended CONNECT naming a :protocol
+// ([IsUpgrade]; see "HTTP/2" below); HTTP/1.0 Upgrade is ignored, and so is
+// Upgrade on HTTP/2. Upgrade and Connection are parsed by one parser:
 // several field lines, commas, optional whitespace, empty elements,
 // case-insensitive names, name/version. Offers are matched in the client's
 // order (Registry.ServerPreference uses the registry's): a registration
@@ -53,12 +54,19 @@
 // [DefaultResponder] by default: the reason as one line of plain text) with
 // Connection: close, after which the connection is closed:
 //
-//	400  malformed Upgrade or Connection list; a protocol's Check; the target * with a method other than OPTIONS
+//	400  malformed Upgrade or Connection list or :protocol; a protocol's Check; the target * with a method
+//	     other than OPTIONS; an extended CONNECT for a protocol that runs on HTTP/1.1 only
 //	403  Authorize refused (with an error that is not an *Error)
 //	413  a request body, on a protocol that takes none
 //	426  nothing switched at an Endpoint (Upgrade lists the tokens)
 //	503  shutting down; over a limit (with Retry-After)
-//	500  Accept failed or panicked; the server's ResponseWriter cannot hijack (a wiring fault)
+//	500  Accept failed or panicked; the server's ResponseWriter cannot hijack, or on HTTP/2
+//	     cannot set deadlines (a wiring fault)
+//
+// Over HTTP/2 a refusal is an ordinary response on its stream, without
+// Upgrade or Connection (connection-specific fields, for which clients
+// reset the stream), and the connection goes on serving its other
+// streams.
 //
 // A protocol's Check or Accept may return its own status (405, 426 with
 // Sec-WebSocket-Version, 502 from a gateway …), and a Check may return
@@ -90,6 +98,54 @@
 // protocol wrote: it half-closes it, discards what the client still sends
 // for up to Options.Linger, then closes it and reports it to
 // Options.OnClose.
+//
+// # HTTP/2: extended CONNECT
+//
+// RFC 8441 carries the same tokens over HTTP/2: a CONNECT request with a
+// :protocol pseudo-header (Go's HTTP/2 servers put it in
+// r.Header[":protocol"]) asks to run that protocol on the request's
+// stream. The negotiator treats it as an HTTP/1.1 offer of that one
+// token: the same registry match, Checks, gate, Authorize, Accept, hooks,
+// statistics and shutdown. A protocol's Check can tell the two apart by
+// r.ProtoMajor (WebSocket does: RFC 8441 §5 has no key and no Accept).
+// On success the negotiator answers 200 with the Switch's Header (no
+// Upgrade or Connection), and the protocol gets a [Conn] on the stream:
+// reads come from the request body, each write is flushed to the client
+// at once, and [ConnInfo].Transport is [TransportH2] ([Stats].OverH2
+// counts these switches). The engine needs to know nothing more; the
+// differences are these:
+//
+//   - The serve func runs on the request's goroutine, since a stream lives
+//     as long as its handler: [Negotiator.Upgrade], an Endpoint or the
+//     Middleware returns only when the protocol has returned. When it
+//     returns, the handler waits until no other goroutine of the protocol
+//     still uses the stream (a write under way gets Options.Linger), and
+//     its return ends the stream after everything written.
+//   - The Conn cannot half-close ([Conn.CloseWrite] is an error) and has
+//     no HTTP server buffers ([Conn.Buffers] is nil). [Conn.Close] resets
+//     the stream.
+//   - Deadlines mean what they mean on a net.Conn: one that passes with
+//     no read or write waiting harms nothing. One that passes while a read
+//     waits ends the stream's reads for good, and one that passes while a
+//     write waits resets the stream, as the HTTP/2 server's own deadlines
+//     do.
+//   - A protocol that needs a connection of its own sets
+//     [Protocol].HTTP1Only (so does any that takes a request body): an
+//     extended CONNECT for it is refused with 400 and the reason.
+//   - Through the Middleware, an extended CONNECT for a token the registry
+//     does not have goes to the next handler, as an HTTP/1.1 offer does;
+//     it should answer with a 4xx, since any 2xx to a CONNECT tells the
+//     client its protocol runs.
+//
+// Go 1.26 and 1.27 advertise extended CONNECT (SETTINGS_ENABLE_CONNECT_PROTOCOL)
+// only when the program starts with GODEBUG=http2xconnect=1 in its
+// environment, for net/http's HTTP/2 and golang.org/x/net/http2 alike; a
+// //go:debug directive cannot set it, since net/http reads the
+// environment variable itself. Without it, clients never send :protocol
+// and nothing changes. Once it is on, browsers send every WebSocket to the
+// origin over HTTP/2 when they hold an HTTP/2 connection to it, so every
+// WebSocket route must be served through a negotiator. Go 1.28 is to turn
+// it on per server with http.HTTP2Config.EnableConnectProtocol.
 //
 // # Shutdown
 //
