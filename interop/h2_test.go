@@ -486,7 +486,7 @@ func (s *stream) end(t *testing.T) {
 	t.Helper()
 	s.w.Close()
 	if rest, err := io.ReadAll(s.r); err != nil || len(rest) != 0 {
-		t.Errorf("after the close: %v, %d more bytes; want the end of the stream", err, len(rest))
+		t.Errorf("after the close: %v, %d more bytes; want the end of the stream (END_STREAM, as a socket's FIN: a reset after a clean close handshake is an abnormal closure to the peer)", err, len(rest))
 	}
 }
 
