@@ -31,7 +31,7 @@ import (
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
-// xServer serves, on every path, echo/1, websocket (echo, subprotocol
+// xServer serves, on every path but /strict, echo/1, websocket (echo, subprotocol
 // chat.v1, compression) and h2c through one negotiator's middleware, over
 // HTTP/2 with TLS (tls) or over HTTP/1.1 and prior-knowledge h2c; /plain
 // answers "plain" to anything that does not switch.
@@ -78,7 +78,19 @@ func newXServer(t *testing.T, opts *negotiate.Options, useTLS bool) *xServer {
 		}
 		io.WriteString(w, "plain "+r.Proto)
 	})
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(plain))
+	// /strict: a WebSocket with a small read limit, a fast keep-alive and
+	// a required subprotocol, through an Endpoint.
+	strict, err := websocket.New(&websocket.Options{ReadLimit: 1024, PingInterval: 20 * time.Millisecond,
+		Subprotocols: []string{"chat.v1"}, RequireSubprotocol: true}, wstest.Echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	strictReg := new(negotiate.Registry)
+	strictReg.Register("websocket", strict)
+	mux := http.NewServeMux()
+	mux.Handle("/strict", n.Endpoint(strictReg))
+	mux.Handle("/", n.Middleware(reg)(plain))
+	srv := httptest.NewUnstartedServer(mux)
 	var cfg *tls.Config
 	if useTLS {
 		srv.EnableHTTP2 = true
@@ -445,6 +457,75 @@ func TestXConnectLingerBoundsWrites(t *testing.T) {
 		}
 		if info := s.infos.Next(t); info.Name != "flood" || info.BytesOut == 0 {
 			t.Errorf("OnClose %+v, want flood with bytes written", info)
+		}
+	})
+}
+
+// The RFC 8441 checks, and the limits and keep-alive of the WebSocket
+// protocol, on a stream.
+func TestXConnectWebSocketRules(t *testing.T) {
+	eachTransport(t, nil, func(t *testing.T, s *xServer) {
+		v13 := http.Header{"Sec-Websocket-Version": {"13"}}
+		for _, c := range []struct {
+			name, path, protocol string
+			h                    http.Header
+			status               int
+			reason               string
+		}{
+			{"a versioned token", "/ws", "websocket/13", v13, 400, "without a version"},
+			{"a repeated version", "/ws", "websocket", http.Header{"Sec-Websocket-Version": {"13", "13"}}, 400, "repeated Sec-WebSocket-Version"},
+			{"no subprotocol", "/strict", "websocket", v13, 400, "no offered subprotocol"},
+			{"an unregistered token at an Endpoint", "/strict", "echo/1", nil, 426, "websocket"},
+		} {
+			st, resp, err := s.dial(t, c.path, c.protocol, c.h)
+			if err == nil {
+				st.Close()
+				t.Errorf("%s: switched", c.name)
+				continue
+			}
+			if resp == nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != c.status || !strings.Contains(string(b), c.reason) {
+				t.Errorf("%s: %s %q, want %d with %q", c.name, resp.Status, b, c.status, c.reason)
+			}
+		}
+
+		d := s.client.WebSocketDialer()
+		d.Subprotocols = []string{"chat.v1"}
+		u := "wss" + strings.TrimPrefix(s.URL, "https") + "/strict"
+		if !strings.HasPrefix(s.URL, "https") {
+			u = wstest.URL(s.URL, "/strict")
+		}
+		c, _ := wstest.Dial(t, d, u, nil)
+		defer c.Close()
+		pinged := make(chan struct{}, 1)
+		c.SetPingHandler(func(data string) error {
+			select {
+			case pinged <- struct{}{}:
+			default:
+			}
+			return c.WriteControl(gws.PongMessage, []byte(data), time.Now().Add(testkit.Timeout))
+		})
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("small"))
+		// gorilla's reads answer the pings; the server's keep-alive pings
+		// arrive while the client waits for the close.
+		if err := c.WriteMessage(gws.BinaryMessage, make([]byte, 2048)); err != nil {
+			t.Fatal(err)
+		}
+		wstest.WantClose(t, c, gws.CloseMessageTooBig)
+		select {
+		case <-pinged:
+		default:
+			// The close may come before the first ping: wait for one on a
+			// connection that stays idle.
+			c2, _ := wstest.Dial(t, d, u, nil)
+			defer c2.Close()
+			got := make(chan struct{})
+			c2.SetPingHandler(func(string) error { close(got); return errors.New("seen") })
+			go func() { _, _, _ = c2.ReadMessage() }()
+			testkit.Receive(t, got, "a keep-alive ping on a stream")
 		}
 	})
 }

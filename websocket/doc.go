@@ -49,6 +49,26 @@
 // handshake's fields once. gorilla writes nothing before the first frame:
 // it is built over the switched connection after the 101 went out.
 //
+// # WebSocket over HTTP/2 (RFC 8441)
+//
+// The same protocol, with the same handler, serves a WebSocket opened by
+// an HTTP/2 extended CONNECT with :protocol websocket, when the server
+// advertises it (see the negotiate package: on Go 1.26 and 1.27, the
+// program starts with GODEBUG=http2xconnect=1). RFC 8441 §5 drops the key
+// and the Accept, and the success is a 200 on the stream, so the checks
+// are:
+//
+//	400  :protocol other than websocket itself ("websocket/13");
+//	     Sec-WebSocket-Version missing or repeated; RequireSubprotocol and no match
+//	426  Sec-WebSocket-Version not exactly 13 (with Sec-WebSocket-Version: 13)
+//	403  a cross-origin request (see Origin: Host is the request's :authority)
+//
+// and the 200 carries the chosen Sec-WebSocket-Protocol and
+// Sec-WebSocket-Extensions. Everything after it is the same as over
+// HTTP/1.1: the frames, compression, limits, keep-alive and the close
+// (1001 at shutdown). The connection's [negotiate.ConnInfo].Transport says
+// which it was.
+//
 // # Origin (Security)
 //
 // A browser lets any page open a WebSocket to any server, and sends the
