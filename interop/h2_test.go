@@ -561,6 +561,9 @@ type nodeReport struct {
 	Second    nodeRefusal `json:"second"`
 	EchoRef   nodeRefusal `json:"echoRefusal"`
 	CloseCode int         `json:"closeCode"`
+	Again     nodeHead    `json:"again"`
+	AgainCode int         `json:"againCloseCode"`
+	FreedMs   int         `json:"slotFreedMs"`
 
 	// hold
 	WS        nodeHead  `json:"ws"`
@@ -722,7 +725,8 @@ func TestNodeExtendedConnect(t *testing.T) {
 	}
 
 	// At the demo's -max-conns, an extended CONNECT is refused with 503
-	// and Retry-After on its stream, and the session goes on.
+	// and Retry-After on its stream, and the session goes on; once the
+	// WebSocket holding the slot has closed, a new one switches.
 	t.Run("limit", func(t *testing.T) {
 		t.Parallel()
 		p := startDemo(t, xconnectOn, "-tls", "-max-conns", "1")
@@ -742,11 +746,15 @@ func TestNodeExtendedConnect(t *testing.T) {
 		if r.CloseCode != 1000 {
 			t.Errorf("the held WebSocket's close answered with %d, want 1000", r.CloseCode)
 		}
-		s := readDemoStats(t, p)
-		if s.Refused < 2 {
-			t.Errorf("/stats refused %d, want at least 2", s.Refused)
+		t.Logf("the slot was free %d ms after the held WebSocket's stream ended", r.FreedMs)
+		if r.Again.Status != 200 || r.AgainCode != 1000 {
+			t.Errorf("a WebSocket in the freed slot: %d, close %d; want 200, 1000", r.Again.Status, r.AgainCode)
 		}
-		wantOverH2(t, s, 1, 1, 0, 0)
+		s := readDemoStats(t, p)
+		if s.Refused != 2 {
+			t.Errorf("/stats refused %d, want 2", s.Refused)
+		}
+		wantOverH2(t, s, 2, 2, 0, 0)
 	})
 }
 

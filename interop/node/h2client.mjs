@@ -376,6 +376,24 @@ async function limit() {
   report.closeCode = answer.close ? answer.close.code : 0;
   held.ws.stream.end();
   await held.ws.waitEnd();
+  // The slot is free once the server has let the stream go: a new
+  // WebSocket switches on the same session.
+  step = "waiting for the slot";
+  const t0 = Date.now();
+  for (let i = 0; i < 200; i++) {
+    const st = await get(session, "/stats");
+    if (st.status === 200 && JSON.parse(st.body).active.websocket === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  report.slotFreedMs = Date.now() - t0;
+  step = "a WebSocket in the freed slot";
+  const again = await openWS(session, "/ws");
+  report.again = describe(again.head);
+  again.ws.close(1000, "done");
+  const bye = await again.ws.message();
+  report.againCloseCode = bye.close ? bye.close.code : 0;
+  again.ws.stream.end();
+  await again.ws.waitEnd();
   session.close();
   print(report);
 }
