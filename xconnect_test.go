@@ -26,6 +26,7 @@ import (
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/internal/xconnect"
+	"github.com/switchyard-http/switchyard/metrics"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
 	"github.com/switchyard-http/switchyard/websocket"
@@ -528,4 +529,39 @@ func TestXConnectWebSocketRules(t *testing.T) {
 			testkit.Receive(t, got, "a keep-alive ping on a stream")
 		}
 	})
+}
+
+// The metrics say which transport a connection switched on.
+func TestXConnectMetricsTransport(t *testing.T) {
+	if testkit.InXConnectChild(t) {
+		return
+	}
+	rec := metrics.NewRecorder()
+	n, err := rec.NewNegotiator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(http.NotFoundHandler()))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
+	s := &xServer{Server: srv, n: n, client: xconnect.New(srv.Client().Transport.(*http.Transport).TLSClientConfig)}
+	t.Cleanup(s.client.CloseIdleConnections)
+	st, _, err := s.dial(t, "/", "echo/1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testkit.RoundTrip(t, st, "m"); got != "m" {
+		t.Fatalf("echo %q", got)
+	}
+	var b strings.Builder
+	if err := rec.WriteText(&b, "switchyard"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Contains(t, "/metrics", b.String(),
+		`switchyard_upgraded_connections{token="echo",transport="h2"} 1`,
+		`switchyard_upgrade_attempts_total{token="echo",outcome="switched"} 1`)
 }
