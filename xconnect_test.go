@@ -11,10 +11,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,12 +55,21 @@ func newXServer(t *testing.T, opts *negotiate.Options, useTLS bool) *xServer {
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", testkit.EchoConn)
 	reg.HandleFunc("idle/1", idleDeadlines)
-	reg.HandleFunc("reset/1", func(c *negotiate.Conn) error {
+	reg.HandleFunc("close/1", func(c *negotiate.Conn) error {
 		buf := make([]byte, 1)
 		if _, err := c.Read(buf); err != nil {
 			return err
 		}
-		return c.Close()
+		if _, err := c.Write([]byte("bye")); err != nil {
+			return err
+		}
+		if err := c.Close(); err != nil {
+			return err
+		}
+		if _, err := c.Write([]byte("more")); !errors.Is(err, net.ErrClosed) {
+			return fmt.Errorf("write after Close: %v, want net.ErrClosed", err)
+		}
+		return nil
 	})
 	reg.HandleFunc("flood/1", flood)
 	ws, err := websocket.New(&websocket.Options{Subprotocols: []string{"chat.v1"}, EnableCompression: true}, wstest.Echo)
@@ -288,7 +298,18 @@ func TestXConnectWebSocket(t *testing.T) {
 		if st := s.n.Stats(); st.OverH2["websocket"] != 1 {
 			t.Errorf("over_h2 = %v, want one websocket", st.OverH2)
 		}
-		wstest.CloseNormally(t, c)
+		// The close handshake (wstest.CloseNormally, without its final
+		// Close), after which the stream ends cleanly (END_STREAM), not
+		// with a reset.
+		if err := c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, "")); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := c.ReadMessage(); !gws.IsCloseError(err, gws.CloseNormalClosure) {
+			t.Fatalf("after the client's close: %v, want the server's 1000", err)
+		}
+		if rest, err := io.ReadAll(c.NetConn()); err != nil || len(rest) != 0 {
+			t.Errorf("after the close handshake: %q, %v; want the end of the stream", rest, err)
+		}
 		c.Close()
 		if info := s.infos.Next(t); info.Transport != negotiate.TransportH2 || info.Name != "websocket" || info.Err != nil {
 			t.Errorf("OnClose %+v, want a websocket on h2 ended cleanly", info)
@@ -425,11 +446,12 @@ func flood(c *negotiate.Conn) error {
 	return nil
 }
 
-// Conn.Close resets the stream: the client's read fails instead of
-// reading the end of the stream.
-func TestXConnectCloseResets(t *testing.T) {
+// Conn.Close ends the protocol's use of the stream at once; the stream
+// ends cleanly, after what was written, not with a reset (a WebSocket
+// closes its Conn after the close handshake).
+func TestXConnectCloseEndsCleanly(t *testing.T) {
 	eachTransport(t, nil, func(t *testing.T, s *xServer) {
-		st, _, err := s.dial(t, "/", "reset/1", nil)
+		st, _, err := s.dial(t, "/", "close/1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -437,8 +459,11 @@ func TestXConnectCloseResets(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = st.SetReadDeadline(time.Now().Add(testkit.Timeout))
-		if b, err := io.ReadAll(st); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Errorf("after the server's Close: read %q, %v; want a stream reset", b, err)
+		if b, err := io.ReadAll(st); err != nil || string(b) != "bye" {
+			t.Errorf("after the server's Close: read %q, %v; want bye and the end of the stream", b, err)
+		}
+		if info := s.infos.Next(t); info.Err != nil {
+			t.Errorf("protocol: %v", info.Err)
 		}
 	})
 }

@@ -122,8 +122,10 @@
 //     still uses the stream (a write under way gets Options.Linger), and
 //     its return ends the stream after everything written.
 //   - The Conn cannot half-close ([Conn.CloseWrite] is an error) and has
-//     no HTTP server buffers ([Conn.Buffers] is nil). [Conn.Close] resets
-//     the stream.
+//     no HTTP server buffers ([Conn.Buffers] is nil). [Conn.Close] makes
+//     its reads and writes fail at once (a write still waiting resets the
+//     stream); the stream itself ends, after everything written, when the
+//     serve func returns.
 //   - Deadlines mean what they mean on a net.Conn: one that passes with
 //     no read or write waiting harms nothing. One that passes while a read
 //     waits ends the stream's reads for good, and one that passes while a

@@ -229,8 +229,13 @@ func (s *streamConn) expire(d *deadline, set func(time.Time) error) {
 	}
 }
 
-// Close closes the stream at once: reads fail and the stream is reset
-// (the server's deadlines, set in the past, do both).
+// Close closes the stream at once for the protocol: reads and writes
+// fail from now on, a read waiting ends, and a write waiting resets the
+// stream (the server's deadlines, set in the past, do both). Otherwise the
+// stream ends (END_STREAM, after everything written) when the handler
+// returns, once the serve func has: a WebSocket closes its connection
+// after the close handshake, and its client must see a clean end, not a
+// reset.
 func (s *streamConn) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -243,7 +248,11 @@ func (s *streamConn) Close() error {
 	defer s.busy.Done()
 	past := time.Unix(1, 0)
 	_ = s.rc.SetReadDeadline(past)
-	_ = s.rc.SetWriteDeadline(past)
+	if s.wmu.TryLock() {
+		s.wmu.Unlock() // no write waiting, and none can start
+	} else {
+		_ = s.rc.SetWriteDeadline(past)
+	}
 	return nil
 }
 
