@@ -70,6 +70,19 @@
 // hijacks nor unwraps makes every switch fail: such a request is answered
 // 500 with a reason that says so, and nothing switches.
 //
+// # HTTP/2 streams (RFC 8441)
+//
+// On a server that advertises extended CONNECT (see the negotiate
+// package; GODEBUG=http2xconnect=1 on Go 1.26 and 1.27), a WebSocket or
+// any registered protocol may also arrive as an HTTP/2 CONNECT with a
+// :protocol, which the middleware and Handler switch like an HTTP/1.1
+// upgrade (mount Handler with e.Any, since the method is CONNECT). The
+// switch is then a 200 on the stream, not a 101: Echo's response is committed
+// with 200, the protocol's writes go through it, and the middleware or
+// handler returns only when the protocol has, since an HTTP/2 stream lives
+// as long as its handler; Echo's loggers then log 200 with the
+// connection's duration.
+//
 // # Context and lifetime
 //
 // The middleware and the handler return as soon as the connection has
