@@ -24,6 +24,7 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/internal/xconnect"
@@ -589,4 +590,30 @@ func TestXConnectMetricsTransport(t *testing.T) {
 	testkit.Contains(t, "/metrics", b.String(),
 		`switchyard_upgraded_connections{token="echo",transport="h2"} 1`,
 		`switchyard_upgrade_attempts_total{token="echo",outcome="switched"} 1`)
+}
+
+// An extended CONNECT on a connection upgraded to h2c (Upgrade: h2c, then
+// a stream of the HTTP/2 server that connection got) switches too.
+func TestXConnectUpgradedH2C(t *testing.T) {
+	if testkit.InXConnectChild(t) {
+		return
+	}
+	s := newXServer(t, nil, false)
+	c, _, err := h2ctest.Upgrade(testkit.DialTCP(t, testkit.Addr(s.Server)), h2ctest.RequestHead("GET", "/", "h2c.test"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.ExtendedConnect {
+		t.Fatal("the upgraded connection's SETTINGS do not enable extended CONNECT")
+	}
+	resp, err := c.Connect("/", "echo/1", []byte("over upgraded h2c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 || string(resp.Body) != "over upgraded h2c" {
+		t.Errorf("echo/1 on a stream of an upgraded connection: %d %q", resp.Status, resp.Body)
+	}
+	if st := s.n.Stats(); st.OverH2["echo"] != 1 || st.Active["h2c"] != 1 {
+		t.Errorf("stats %+v, want one echo over h2 inside one live h2c connection", st)
+	}
 }

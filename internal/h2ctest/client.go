@@ -37,6 +37,9 @@ type Client struct {
 	next    uint32
 	GoAway  *http2.GoAwayFrame // the GOAWAY received, if any
 	Upgrade *http.Response     // the 101, or the HTTP/1.1 answer if the server did not switch
+	// ExtendedConnect reports that the server's SETTINGS enabled extended
+	// CONNECT (RFC 8441 §3).
+	ExtendedConnect bool
 }
 
 // Settings is an HTTP2-Settings value with no settings, valid for any server.
@@ -125,6 +128,28 @@ func (c *Client) Do(method, path string, body []byte) (*Response, error) {
 	return c.read(id)
 }
 
+// Connect opens a stream by extended CONNECT (RFC 8441) for protocol at
+// path, sends body and the end of the stream, and reads the response: its
+// status, and the data the server sent until it ended the stream.
+func (c *Client) Connect(path, protocol string, body []byte) (*Response, error) {
+	id := c.next
+	c.next += 2
+	c.hbuf.Reset()
+	for _, f := range []hpack.HeaderField{
+		{Name: ":method", Value: "CONNECT"}, {Name: ":protocol", Value: protocol}, {Name: ":scheme", Value: "http"},
+		{Name: ":path", Value: path}, {Name: ":authority", Value: "h2c.test"},
+	} {
+		_ = c.enc.WriteField(f)
+	}
+	if err := c.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: c.hbuf.Bytes(), EndHeaders: true}); err != nil {
+		return nil, err
+	}
+	if err := c.fr.WriteData(id, true, body); err != nil {
+		return nil, err
+	}
+	return c.read(id)
+}
+
 // ErrGoAway is returned when the server sends GOAWAY while a response is
 // awaited and the stream was not processed.
 var ErrGoAway = errors.New("h2ctest: GOAWAY")
@@ -203,6 +228,9 @@ func (c *Client) readFrame() (http2.Frame, error) {
 	switch f := f.(type) {
 	case *http2.SettingsFrame:
 		if !f.IsAck() {
+			if v, ok := f.Value(http2.SettingEnableConnectProtocol); ok {
+				c.ExtendedConnect = v == 1
+			}
 			_ = c.fr.WriteSettingsAck()
 		}
 	case *http2.PingFrame:
