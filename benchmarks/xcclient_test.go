@@ -135,6 +135,7 @@ func (d *xcDialer) dial() (*xcConn, error) {
 	}
 	c.bw = bufio.NewWriterSize(c.nc, 32<<10)
 	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(c.nc, 32<<10))
+	c.fr.SetReuseFrames() // handle copies what it keeps
 	c.dec = hpack.NewDecoder(4096, func(f hpack.HeaderField) {
 		if f.Name == ":status" && c.decoding != nil {
 			c.decoding.status = f.Value
