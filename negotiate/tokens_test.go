@@ -95,6 +95,9 @@ func TestIsUpgradeAndOffers(t *testing.T) {
 		return &http.Request{ProtoMajor: major, ProtoMinor: minor, Header: h}
 	}
 	up := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"foo/2, bar"}}
+	xconnect := func(method, protocol string) *http.Request {
+		return &http.Request{Method: method, ProtoMajor: 2, Header: http.Header{":protocol": {protocol}}}
+	}
 	tests := []struct {
 		name    string
 		r       *http.Request
@@ -104,7 +107,12 @@ func TestIsUpgradeAndOffers(t *testing.T) {
 	}{
 		{"http/1.1", req(1, 1, up), true, []string{"foo/2", "bar"}, 0},
 		{"http/1.0 ignored", req(1, 0, up), false, nil, 0},
-		{"http/2 never", req(2, 0, up), false, nil, 0},
+		{"upgrade on http/2 ignored", req(2, 0, up), false, nil, 0},
+		{"extended connect", xconnect("CONNECT", "echo/1"), true, []string{"echo/1"}, 0},
+		{"extended connect, not CONNECT", xconnect("GET", "echo/1"), false, nil, 0},
+		{"extended connect, a list", xconnect("CONNECT", "a, b"), true, nil, 400},
+		{"extended connect, not a token", xconnect("CONNECT", "a b"), true, nil, 400},
+		{"extended connect, empty", xconnect("CONNECT", ""), true, nil, 400},
 		{"no connection token", req(1, 1, http.Header{"Upgrade": {"foo"}}), false, nil, 0},
 		{"connection without upgrade", req(1, 1, http.Header{"Connection": {"keep-alive"}, "Upgrade": {"foo"}}), false, nil, 0},
 		{"no upgrade field", req(1, 1, http.Header{"Connection": {"upgrade"}}), false, nil, 0},
