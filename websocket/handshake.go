@@ -417,29 +417,28 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	p := c.p
 	c.wire.Conn, c.wire.c = nc, c
 	c.wire.in.validate, c.wire.in.deflate = !p.opts.SkipUTF8Validation, c.deflate
+	// gorilla's write buffers come from the pool; it takes the read buffer
+	// it is handed if it has the default size, and otherwise allocates one
+	// of the configured size.
 	var small *bufio.ReadWriter
 	switch hb := nc.Buffers(); {
-	case hb != nil && p.ownReader && p.ownWriter:
+	case hb != nil && p.ownReader:
 		// The HTTP server's own buffers, as gorilla adopts them behind
-		// net/http's Hijack: no buffer of gorilla's is allocated.
+		// net/http's Hijack: it keeps the reader, and writes its 101 (which
+		// wireConn drops) in the writer, which is then let go.
 		hb.Reader.Reset(&c.wire)
 		hb.Writer.Reset(&c.wire)
 		c.brw = hb
-	case p.ownReader && p.ownWriter:
-		// Empty buffers for gorilla to take: their Reset allocates the
-		// default size.
-		c.brw = bufio.NewReadWriter(new(bufio.Reader), new(bufio.Writer))
+	case p.ownReader:
+		// An empty reader for gorilla to take (its Reset allocates the
+		// default size), and a small writer for the 101.
+		small = p.smallBuffers.Get().(*bufio.ReadWriter)
+		c.brw = bufio.NewReadWriter(new(bufio.Reader), small.Writer)
 	default:
-		// gorilla allocates buffers of the configured sizes (or uses the
-		// pool): lend it small ones it will not take.
+		// gorilla allocates a reader of the configured size: lend it small
+		// buffers it will not take.
 		small = p.smallBuffers.Get().(*bufio.ReadWriter)
 		c.brw = bufio.NewReadWriter(small.Reader, small.Writer)
-		if p.ownReader {
-			c.brw.Reader = new(bufio.Reader)
-		}
-		if p.ownWriter {
-			c.brw.Writer = new(bufio.Writer)
-		}
 	}
 	req, header := gorillaRequest, http.Header(nil)
 	if c.deflate {

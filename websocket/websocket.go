@@ -17,8 +17,9 @@ import (
 
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
-// limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers, a
-// ping every 30s with 30s for an answer, 1 minute for a message to arrive once
+// limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers (the
+// write buffer lent from a pool only while a message is written), a ping
+// every 30s with 30s for an answer, 1 minute for a message to arrive once
 // begun, and a 5s close wait. The 101 itself is bounded by the negotiator's
 // Options.HandshakeTimeout.
 type Options struct {
@@ -147,15 +148,25 @@ type Options struct {
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the buffer gorilla writes frames
-	// into; a message larger than it is sent as several frames. Each
-	// connection holds about WriteBufferSize bytes (plus 14 for a frame
-	// header) for its whole life, idle or not, unless WriteBufferPool is
-	// set. 0 means gorilla's default, 4096.
+	// into; a message larger than it is sent as several frames. 0 means
+	// gorilla's default, 4096. The buffers come from WriteBufferPool.
 	WriteBufferSize int
 
-	// WriteBufferPool, if set, lends write buffers (of WriteBufferSize
-	// plus 14 bytes) to connections only while they write a message, so
-	// that an idle connection holds none (see [gws.Upgrader]).
+	// WriteBufferPool lends write buffers (of WriteBufferSize plus 14
+	// bytes, for a frame header) to connections only while they write a
+	// message: from NextWriter (or WriteMessage, WriteJSON) to the
+	// writer's Close. An idle connection holds none, where it would
+	// otherwise hold one for its whole life; that is most of what a
+	// mostly idle connection costs after its read buffer and its
+	// goroutine's stack. The default (nil) is a pool the package keeps for
+	// each WriteBufferSize, shared by every protocol made with that size:
+	// it holds about as many buffers as connections write at the same
+	// moment, and lets the collector free those no longer used. The cost
+	// is the pool's: a get and a put per message, and the 24-byte
+	// allocation gorilla makes to put a buffer back (about 30 ns in all,
+	// see BenchmarkWriteMessage); a message written as several frames
+	// keeps its buffer until it ends. Set a pool of your own (a
+	// [gws.BufferPool]) to share buffers with other code or bound them.
 	WriteBufferPool gws.BufferPool
 }
 
@@ -196,12 +207,25 @@ type protocol struct {
 	// Subprotocols[i]; its one value is also what the 101 carries.
 	subHeaders []http.Header
 
-	// ownReader and ownWriter report whether gorilla takes the buffers
-	// handed to it at the hijack as its own (the default sizes, no pool).
-	// Otherwise it allocates its own, and the handshake lends it small
-	// ones from smallBuffers instead.
-	ownReader, ownWriter bool
-	smallBuffers         sync.Pool // of *bufio.ReadWriter
+	// ownReader reports whether gorilla takes the read buffer handed to
+	// it at the hijack as its own (the default size). Otherwise it
+	// allocates its own, and the handshake lends it a small one from
+	// smallBuffers instead. Its write buffers always come from a pool.
+	ownReader    bool
+	smallBuffers sync.Pool // of *bufio.ReadWriter
+}
+
+// writePools are the default Options.WriteBufferPool, one for each
+// WriteBufferSize in use (gorilla takes whatever buffer the pool holds, so
+// one pool must not mix sizes).
+var writePools sync.Map // int -> *sync.Pool
+
+func writePool(size int) gws.BufferPool {
+	if p, ok := writePools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := writePools.LoadOrStore(size, new(sync.Pool))
+	return p.(*sync.Pool)
 }
 
 // New returns the WebSocket protocol; register it under the token
@@ -238,7 +262,7 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 		upgrader: gws.Upgrader{
 			ReadBufferSize:    o.ReadBufferSize,
 			WriteBufferSize:   o.WriteBufferSize,
-			WriteBufferPool:   o.WriteBufferPool,
+			WriteBufferPool:   o.WriteBufferPool, // never nil: see resolve
 			EnableCompression: o.EnableCompression,
 			// gorilla sees only gorillaRequest, which passes its checks;
 			// Check has checked the client's request, with the options.
@@ -246,7 +270,6 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 			Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 		},
 		ownReader: o.ReadBufferSize == 0,
-		ownWriter: o.WriteBufferSize == 0 && o.WriteBufferPool == nil,
 	}
 	p.smallBuffers.New = newSmallBuffers
 	p.subHeaders = make([]http.Header, len(o.Subprotocols))
@@ -293,6 +316,9 @@ func resolve(opts *Options) (Options, error) {
 	}
 	if o.MessageTimeout == 0 {
 		o.MessageTimeout = defaultMessageTime
+	}
+	if o.WriteBufferPool == nil {
+		o.WriteBufferPool = writePool(o.WriteBufferSize)
 	}
 	return o, nil
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -840,4 +841,50 @@ func readFrame(t *testing.T, br *bufio.Reader) (b0 byte, payload []byte) {
 		t.Fatalf("read frame payload: %v", err)
 	}
 	return h[0], payload
+}
+
+// With the default options an idle connection holds no write buffer: the
+// one each message is written through goes back to the pool when the
+// message ends (gorilla's writeBuf field, read with reflect, is empty
+// between messages), and so does the 101's, which gorilla never keeps.
+// With a buffer size of its own, the protocol's connections share a pool
+// of that size.
+func TestIdleConnHoldsNoWriteBuffer(t *testing.T) {
+	t.Parallel()
+	for _, opts := range []*websocket.Options{nil, {WriteBufferSize: 1000}} {
+		name := "default options"
+		if opts != nil {
+			name = "WriteBufferSize 1000"
+		}
+		held := make(chan int, 1)
+		s := newServer(t, opts, nil, func(c *websocket.Conn) error {
+			for {
+				typ, p, err := c.ReadMessage()
+				if err != nil {
+					return err
+				}
+				if string(p) == "held?" {
+					held <- reflect.ValueOf(c.Conn).Elem().FieldByName("writeBuf").Len()
+				}
+				if err := c.WriteMessage(typ, p); err != nil {
+					return err
+				}
+			}
+		})
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		wstest.WantEcho(t, c, gws.TextMessage, bytes.Repeat([]byte("x"), 5000)) // several frames
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("held?"))
+		select {
+		case n := <-held:
+			if n != 0 {
+				t.Errorf("%s: the idle connection holds a %d-byte write buffer, want none", name, n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler did not report")
+		}
+		if o, _ := websocket.Resolve(opts); o.WriteBufferPool == nil {
+			t.Errorf("%s: no default write pool", name)
+		}
+		wstest.CloseNormally(t, c)
+	}
 }
