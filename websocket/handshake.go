@@ -417,26 +417,26 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	p := c.p
 	c.wire.Conn, c.wire.c = nc, c
 	c.wire.in.validate, c.wire.in.deflate = !p.opts.SkipUTF8Validation, c.deflate
-	// gorilla's write buffers come from the pool; it takes the read buffer
-	// it is handed if it has the default size, and otherwise allocates one
-	// of the configured size.
+	// gorilla's write buffers come from the pool. It takes the reader it
+	// is handed if ownReader (4096 bytes, as net/http's), and otherwise
+	// allocates one of the configured size.
 	var small *bufio.ReadWriter
 	switch hb := nc.Buffers(); {
-	case hb != nil && p.ownReader:
-		// The HTTP server's own buffers, as gorilla adopts them behind
-		// net/http's Hijack: it keeps the reader, and writes its 101 (which
-		// wireConn drops) in the writer, which is then let go.
+	case hb != nil:
+		// The HTTP server's own buffers, as gorilla gets them behind
+		// net/http's Hijack: it keeps the reader if ownReader, and writes
+		// its 101 (which wireConn drops) in the writer, which is then let
+		// go with the reader it did not keep.
 		hb.Reader.Reset(&c.wire)
 		hb.Writer.Reset(&c.wire)
 		c.brw = hb
 	case p.ownReader:
-		// An empty reader for gorilla to take (its Reset allocates the
-		// default size), and a small writer for the 101.
+		// An empty reader for gorilla to take (its Reset allocates 4096
+		// bytes), and a small writer for the 101.
 		small = p.smallBuffers.Get().(*bufio.ReadWriter)
 		c.brw = bufio.NewReadWriter(new(bufio.Reader), small.Writer)
 	default:
-		// gorilla allocates a reader of the configured size: lend it small
-		// buffers it will not take.
+		// Small buffers gorilla will not take.
 		small = p.smallBuffers.Get().(*bufio.ReadWriter)
 		c.brw = bufio.NewReadWriter(small.Reader, small.Writer)
 	}
@@ -457,10 +457,10 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	return ws, err
 }
 
-// newSmallBuffers makes the buffers lent to gorilla's Upgrade when it
-// allocates its own (buffer sizes set, or a write pool): too small to be
-// taken (gorilla takes a reader over 256 bytes and a writer over 270), so
-// that they can be reused.
+// newSmallBuffers makes the buffers lent to gorilla's Upgrade when the
+// connection has no HTTP server's buffers to hand it: too small to be
+// taken (gorilla takes a reader over 256 bytes, and only when its
+// ReadBufferSize is 0), so that they can be reused.
 func newSmallBuffers() any {
 	return bufio.NewReadWriter(bufio.NewReaderSize(nil, 16), bufio.NewWriterSize(nil, 16))
 }

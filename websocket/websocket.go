@@ -17,8 +17,8 @@ import (
 
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
-// limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers (the
-// write buffer lent from a pool only while a message is written), a ping
+// limit, UTF-8 validation of text messages, a 1 KiB read buffer, 4 KiB
+// write buffers lent from a pool only while a message is written, a ping
 // every 30s with 30s for an answer, 1 minute for a message to arrive once
 // begun, and a 5s close wait. The 101 itself is bounded by the negotiator's
 // Options.HandshakeTimeout.
@@ -142,9 +142,20 @@ type Options struct {
 
 	// ReadBufferSize is the size of the buffer gorilla reads frames
 	// through, held by every connection for its whole life, idle or not:
-	// each idle connection costs this many bytes. 0 means gorilla's
-	// default, 4096; sizes under 125 are raised to 125, so that a control
-	// frame fits. It does not limit message sizes (see ReadLimit).
+	// each idle connection costs this many bytes. 0 means 1024, a quarter
+	// of gorilla's default: a message that fits in it with its frame
+	// header (most chat, notification and dashboard messages) arrives in
+	// one read of the connection, as it would with 4096; of a larger one,
+	// the part that does not fit is read straight into the handler's
+	// buffer (NextReader's reads, ReadMessage, a copy into a writer) when
+	// that is at least as large, or else through this buffer, one more
+	// read of the connection per 1024 bytes. Many small messages sent in
+	// a burst take a read per 1024 bytes instead of one per 4096. Set
+	// 4096 for gorilla's own size: the connection then adopts the read
+	// buffer net/http held for it (see [negotiate.Conn.Buffers]) instead
+	// of allocating one. Sizes under 125 are raised to 125, so that a
+	// control frame fits. It does not limit message sizes (see
+	// ReadLimit).
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the buffer gorilla writes frames
@@ -163,9 +174,8 @@ type Options struct {
 	// it holds about as many buffers as connections write at the same
 	// moment, and lets the collector free those no longer used. The cost
 	// is the pool's: a get and a put per message, and the 24-byte
-	// allocation gorilla makes to put a buffer back (about 30 ns in all,
-	// see BenchmarkWriteMessage); a message written as several frames
-	// keeps its buffer until it ends. Set a pool of your own (a
+	// allocation gorilla makes to put a buffer back; a message written as
+	// several frames keeps its buffer until it ends. Set a pool of your own (a
 	// [gws.BufferPool]) to share buffers with other code or bound them.
 	WriteBufferPool gws.BufferPool
 }
@@ -175,6 +185,8 @@ const (
 	defaultPingInterval = 30 * time.Second
 	defaultCloseTimeout = 5 * time.Second
 	defaultMessageTime  = time.Minute
+	defaultReadBuffer   = 1024
+	gorillaReadBuffer   = 4096 // gorilla's default, and net/http's buffer
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
@@ -208,9 +220,10 @@ type protocol struct {
 	subHeaders []http.Header
 
 	// ownReader reports whether gorilla takes the read buffer handed to
-	// it at the hijack as its own (the default size). Otherwise it
-	// allocates its own, and the handshake lends it a small one from
-	// smallBuffers instead. Its write buffers always come from a pool.
+	// it at the hijack as its own (ReadBufferSize 4096, net/http's size).
+	// Otherwise it allocates its own, and the handshake lends it a small
+	// one from smallBuffers instead. Its write buffers always come from a
+	// pool.
 	ownReader    bool
 	smallBuffers sync.Pool // of *bufio.ReadWriter
 }
@@ -260,7 +273,7 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 		patterns: patterns,
 		handler:  handler,
 		upgrader: gws.Upgrader{
-			ReadBufferSize:    o.ReadBufferSize,
+			ReadBufferSize:    o.ReadBufferSize, // 0 (adopt the hijack's) for 4096: see below
 			WriteBufferSize:   o.WriteBufferSize,
 			WriteBufferPool:   o.WriteBufferPool, // never nil: see resolve
 			EnableCompression: o.EnableCompression,
@@ -269,7 +282,10 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 			CheckOrigin: func(*http.Request) bool { return true },
 			Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 		},
-		ownReader: o.ReadBufferSize == 0,
+		ownReader: o.ReadBufferSize == gorillaReadBuffer,
+	}
+	if p.ownReader {
+		p.upgrader.ReadBufferSize = 0
 	}
 	p.smallBuffers.New = newSmallBuffers
 	p.subHeaders = make([]http.Header, len(o.Subprotocols))
@@ -316,6 +332,9 @@ func resolve(opts *Options) (Options, error) {
 	}
 	if o.MessageTimeout == 0 {
 		o.MessageTimeout = defaultMessageTime
+	}
+	if o.ReadBufferSize == 0 {
+		o.ReadBufferSize = defaultReadBuffer
 	}
 	if o.WriteBufferPool == nil {
 		o.WriteBufferPool = writePool(o.WriteBufferSize)

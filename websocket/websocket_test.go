@@ -888,3 +888,32 @@ func TestIdleConnHoldsNoWriteBuffer(t *testing.T) {
 		wstest.CloseNormally(t, c)
 	}
 }
+
+// The read buffer each connection holds: 1024 bytes by default, the size
+// set otherwise (4096 adopts net/http's), and messages of any size pass
+// through it.
+func TestReadBufferSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size, want int
+	}{{0, 1024}, {4096, 4096}, {2000, 2000}} {
+		size := make(chan int, 1)
+		s := newServer(t, &websocket.Options{ReadBufferSize: tc.size}, nil, func(c *websocket.Conn) error {
+			br := reflect.ValueOf(c.Conn).Elem().FieldByName("br")
+			size <- reflect.NewAt(br.Type(), br.Addr().UnsafePointer()).Elem().Interface().(*bufio.Reader).Size()
+			return wstest.Echo(c)
+		})
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		select {
+		case got := <-size:
+			if got != tc.want {
+				t.Errorf("ReadBufferSize %d: gorilla reads through %d bytes, want %d", tc.size, got, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler did not report")
+		}
+		wstest.WantEcho(t, c, gws.BinaryMessage, bytes.Repeat([]byte{7}, 70_000))
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("small"))
+		wstest.CloseNormally(t, c)
+	}
+}
