@@ -186,7 +186,6 @@ const (
 	defaultCloseTimeout = 5 * time.Second
 	defaultMessageTime  = time.Minute
 	defaultReadBuffer   = 1024
-	gorillaReadBuffer   = 4096 // gorilla's default, and net/http's buffer
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
@@ -219,11 +218,11 @@ type protocol struct {
 	// Subprotocols[i]; its one value is also what the 101 carries.
 	subHeaders []http.Header
 
-	// ownReader reports whether gorilla takes the read buffer handed to
-	// it at the hijack as its own (ReadBufferSize 4096, net/http's size).
-	// Otherwise it allocates its own, and the handshake lends it a small
-	// one from smallBuffers instead. Its write buffers always come from a
-	// pool.
+	// ownReader reports whether gorilla takes the reader handed to it at
+	// the hijack as its own: it does for a ReadBufferSize over 256 (see
+	// Conn.upgrade), and otherwise allocates its own, and the handshake
+	// lends it a small one from smallBuffers instead. Its write buffers
+	// always come from a pool.
 	ownReader    bool
 	smallBuffers sync.Pool // of *bufio.ReadWriter
 }
@@ -273,7 +272,7 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 		patterns: patterns,
 		handler:  handler,
 		upgrader: gws.Upgrader{
-			ReadBufferSize:    o.ReadBufferSize, // 0 (adopt the hijack's) for 4096: see below
+			ReadBufferSize:    o.ReadBufferSize, // 0 when gorilla takes the one it is handed: see below
 			WriteBufferSize:   o.WriteBufferSize,
 			WriteBufferPool:   o.WriteBufferPool, // never nil: see resolve
 			EnableCompression: o.EnableCompression,
@@ -282,7 +281,7 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 			CheckOrigin: func(*http.Request) bool { return true },
 			Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 		},
-		ownReader: o.ReadBufferSize == gorillaReadBuffer,
+		ownReader: o.ReadBufferSize > 256,
 	}
 	if p.ownReader {
 		p.upgrader.ReadBufferSize = 0
