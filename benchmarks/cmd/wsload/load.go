@@ -214,8 +214,9 @@ func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) er
 	n := float64(cfg.Conns)
 	s.HeapPerConn = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
 	s.StackPerConn = (float64(after.StackInuse) - float64(before.StackInuse)) / n
-	cfg.logf("%-10s idle: %d conns, RSS %.1f -> %.1f MiB, %.0f B/conn (heap %.0f, stack %.0f, goroutines %+d)", kind, cfg.Conns,
-		float64(s.RSSBefore)/(1<<20), float64(s.RSSIdle)/(1<<20), s.RSSPerConn, s.HeapPerConn, s.StackPerConn, after.Goroutines-before.Goroutines)
+	cfg.logf("%-10s idle: %d conns, RSS %.1f -> %.1f MiB, %.0f B/conn (heap %.0f, stack %.0f, goroutines %+d; before collecting: heap spans %.0f, stack %.0f)", kind, cfg.Conns,
+		float64(s.RSSBefore)/(1<<20), float64(s.RSSIdle)/(1<<20), s.RSSPerConn, s.HeapPerConn, s.StackPerConn, after.Goroutines-before.Goroutines,
+		(float64(after.HeapInuseNoGC)-float64(before.HeapInuseNoGC))/n, (float64(after.StackNoGC)-float64(before.StackNoGC))/n)
 	if cfg.ProfileDir != "" && round == 0 {
 		for _, p := range []string{"heap?gc=1", "goroutine", "goroutine?debug=1"} {
 			name := kind + "." + strings.NewReplacer("?gc=1", "", "?debug=1", ".txt").Replace(p)

@@ -33,11 +33,16 @@ import (
 // (net/http/pprof on a second loopback listener, for -profile) and then
 // "listening on http://HOST:PORT", and serves until SIGINT or SIGTERM.
 
-// Figures are what the server measures of itself after two collections.
+// Figures are what the server measures of itself, after two collections
+// unless said otherwise.
 type Figures struct {
 	HeapAlloc  uint64 `json:"heap_alloc"`  // bytes of live heap objects
 	StackInuse uint64 `json:"stack_inuse"` // bytes of goroutine stacks
 	Goroutines int    `json:"goroutines"`
+	// Before the collections, as RSS was read: stacks the collector has
+	// not shrunk yet, and heap spans in use (live and not yet swept).
+	StackNoGC     uint64 `json:"stack_no_gc"`
+	HeapInuseNoGC uint64 `json:"heap_inuse_no_gc"`
 }
 
 // kinds are the servers, in the order they are run and printed; gorilla
@@ -99,12 +104,15 @@ func serve(ctx context.Context, kind string, out io.Writer, logger *slog.Logger)
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /figures", func(w http.ResponseWriter, r *http.Request) {
-		runtime.GC()
-		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
+		f := Figures{StackNoGC: ms.StackInuse, HeapInuseNoGC: ms.HeapInuse}
+		runtime.GC()
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		f.HeapAlloc, f.StackInuse, f.Goroutines = ms.HeapAlloc, ms.StackInuse, runtime.NumGoroutine()
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(Figures{HeapAlloc: ms.HeapAlloc, StackInuse: ms.StackInuse, Goroutines: runtime.NumGoroutine()})
+		_ = json.NewEncoder(w).Encode(f)
 	})
 	ctl := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	ctl.SetKeepAlivesEnabled(false)
