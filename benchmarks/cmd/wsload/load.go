@@ -74,6 +74,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Runs < 1 || cfg.Parallel < 1 || cfg.Size < 1 {
 		return nil, errors.New("runs, parallel and size must be at least 1")
 	}
+	if cfg.Log != nil {
+		// The servers' standard error is copied to it too, by exec's
+		// goroutines.
+		cfg.Log = &syncWriter{w: cfg.Log}
+	}
 	res := &Result{OK: true}
 	for r := range cfg.Runs {
 		for _, kind := range cfg.Kinds {
@@ -257,4 +262,16 @@ func rate(ctx context.Context, cfg Config, kind string, s *Sample) error {
 	}
 	cfg.logf("%-10s rate: %d conns in %.2fs, %.0f conns/s, %d errors", kind, s.RateConns, s.RateSecs, s.ConnsPerS, s.Errors)
 	return nil
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }
