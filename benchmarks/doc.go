@@ -11,6 +11,9 @@
 //   - BenchmarkH2CRequests and BenchmarkH2CUpgrade: requests per second
 //     over one upgraded h2c connection and upgrades per second, against
 //     x/net's h2c.NewHandler and net/http's prior-knowledge server.
+//   - cmd/wsload: the server's RSS per idle WebSocket (2,000 held open on
+//     the demo's /ws) and new connections per second, each server in a
+//     process of its own, against gorilla's Upgrader used directly.
 //   - cmd/soak: a load program for thousands of concurrent WebSocket,
 //     echo/1 and h2c connections against the demo's configuration in a
 //     child process.

@@ -244,10 +244,23 @@ func (c *Conn) closeGracefully() {
 	}
 	if c.CloseWrite() == nil {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.n.opts.Linger))
-		_, _ = io.Copy(io.Discard, &io.LimitedReader{R: c.nc, N: maxLingerBytes})
+		buf := drainBuffers.Get().(*[4096]byte)
+		for n := 0; n < maxLingerBytes; {
+			k, err := c.nc.Read(buf[:])
+			n += k
+			if err != nil {
+				break
+			}
+		}
+		drainBuffers.Put(buf)
 	}
 	_ = c.nc.Close()
 }
+
+// drainBuffers holds the buffers closing connections discard the client's
+// input into (a pool rather than io.Copy, whose LimitedReader would cost
+// every close an allocation).
+var drainBuffers = sync.Pool{New: func() any { return new([4096]byte) }}
 
 // askShutdown cancels the connection's Context, once; the protocol
 // closes its own way.

@@ -35,17 +35,21 @@ type Conn struct {
 	// The read limit on inflated bytes (-1: none); the reading goroutine's.
 	readLimit int64
 
-	// What Accept decided and the 101 announced.
+	// What Accept decided and the 101 announced; acceptValue's string is
+	// accept's bytes.
 	acceptValue [1]string
+	accept      [28]byte
 	sub         int32 // index in Options.Subprotocols; -1 for none
 	deflate     bool  // permessage-deflate
 
 	guarded  bool // gorilla's inflater is guarded (see guardInflation); the reading goroutine's
 	returned bool // the handler has returned; under mu
 
-	// What gorilla's Upgrade is handed (see upgrade); brw only while it runs.
+	// What gorilla's Upgrade is handed (see upgrade): brw only while it
+	// runs; rd is the reader gorilla keeps unless it keeps net/http's.
 	wire wireConn
-	brw  *bufio.ReadWriter
+	brw  bufio.ReadWriter
+	rd   bufio.Reader
 
 	mu   sync.Mutex
 	wake chan struct{} // made by a waiting goingAway; closed when the handler returns
@@ -150,9 +154,10 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 // end follows the handler's return: it stops the shutdown watch (or wakes
 // a goingAway waiting for the handler) and sends the close frame msg,
 // unless one was sent already (the peer's, echoed by gorilla; the read
-// limit's 1009; the shutdown's 1001), in which case gorilla writes
-// nothing. It writes only with WriteControl, which gorilla allows
-// concurrently with an application's writer.
+// limit's 1009; the shutdown's 1001), in which case gorilla would write
+// nothing and it does not ask (gorilla's WriteControl allocates a timer
+// and the frame before it looks). It writes only with WriteControl, which
+// gorilla allows concurrently with an application's writer.
 func (c *Conn) end(stop func() bool, msg []byte) {
 	stop()
 	c.mu.Lock()
@@ -161,7 +166,9 @@ func (c *Conn) end(stop func() bool, msg []byte) {
 		close(c.wake)
 	}
 	c.mu.Unlock()
-	_ = c.Conn.WriteControl(gws.CloseMessage, msg, time.Now().Add(c.p.opts.CloseTimeout))
+	if !c.wire.closeSent.Load() {
+		_ = c.Conn.WriteControl(gws.CloseMessage, msg, time.Now().Add(c.p.opts.CloseTimeout))
+	}
 }
 
 // goingAway runs when the connection's context ends while the handler

@@ -145,10 +145,11 @@
 // and the package's tests fail. The guard costs an object of about 100
 // bytes per compressed message and no measurable time
 // (BenchmarkReadCompressed). The write of the 101 is bounded by the
-// negotiator's Options.HandshakeTimeout. Each connection holds a read and
-// a write buffer (Options.ReadBufferSize and WriteBufferSize, 4 KiB each by
-// default) for its life; with Options.WriteBufferPool an idle connection
-// holds no write buffer.
+// negotiator's Options.HandshakeTimeout. Each connection holds a read
+// buffer for its life (Options.ReadBufferSize, 1 KiB by default, a quarter
+// of gorilla's), and a write buffer (Options.WriteBufferSize, 4 KiB) only
+// while it writes a message: write buffers are lent from a pool
+// (Options.WriteBufferPool), so an idle connection holds none.
 //
 // # Keep-alive
 //

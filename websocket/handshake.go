@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	gws "github.com/gorilla/websocket"
 
@@ -56,7 +57,7 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 		}
 	}
 	if h1 {
-		c.acceptValue[0] = acceptKey(keys[0])
+		c.acceptValue[0] = c.acceptKey(keys[0])
 		h["Sec-Websocket-Accept"] = c.acceptValue[:]
 	}
 	// The two values below are shared, read-only slices: nothing writes to
@@ -75,17 +76,17 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 // its own 101 announces it.
 var deflateResponse = []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"}
 
-// acceptKey is the Sec-WebSocket-Accept of a valid key (RFC 6455 §4.2.2):
-// the base64 of the SHA-1 of the key and the protocol's GUID. The arrays
-// keep the work on the stack; only the string is allocated.
-func acceptKey(key string) string {
+// acceptKey returns the Sec-WebSocket-Accept of a valid key (RFC 6455
+// §4.2.2): the base64 of the SHA-1 of the key and the protocol's GUID. The
+// work is done on the stack and the string is c's accept array, written
+// once here and never again, so that it costs no allocation.
+func (c *Conn) acceptKey(key string) string {
 	const guid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 	var in [24 + len(guid)]byte
 	copy(in[copy(in[:], key):], guid)
 	sum := sha1.Sum(in[:])
-	var out [28]byte
-	base64.StdEncoding.Encode(out[:], sum[:])
-	return string(out[:])
+	base64.StdEncoding.Encode(c.accept[:], sum[:])
+	return unsafe.String(&c.accept[0], len(c.accept))
 }
 
 func hasPrefixFold(s, prefix string) bool {
@@ -289,7 +290,7 @@ func (h *hijacker) Header() http.Header       { return http.Header{} }
 func (h *hijacker) Write([]byte) (int, error) { return 0, errNoResponse }
 func (h *hijacker) WriteHeader(int)           {}
 func (h *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	return &h.wire, h.brw, nil
+	return &h.wire, &h.brw, nil
 }
 
 var (
@@ -330,9 +331,10 @@ type wireConn struct {
 
 	peerGone  atomic.Bool // the peer's stream ended without a close frame
 	closeSeen atomic.Bool // the peer's close frame arrived
+	closeSent atomic.Bool // a close frame was written: gorilla writes nothing more
 	reading   atomic.Bool // gorilla waits in a Read of the connection (for the keep-alive)
 	dropped   bool        // gorilla's 101 has been dropped
-	closeSent bool        // the close frame for failed was sent
+	failSent  bool        // the close frame for failed was sent
 	bounded   bool        // msgDeadline is set; the reading goroutine's
 }
 
@@ -373,8 +375,8 @@ func (w *wireConn) Read(p []byte) (int, error) {
 // frame.
 func (w *wireConn) failRead(v *violation) error {
 	w.failed = v
-	if !w.closeSent {
-		w.closeSent = true
+	if !w.failSent {
+		w.failSent = true
 		_ = w.c.Conn.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(v.code, v.reason), time.Now().Add(w.c.p.opts.CloseTimeout))
 	}
 	return v.err
@@ -405,7 +407,10 @@ func (w *wireConn) Write(p []byte) (int, error) {
 			if _, err := w.Conn.Write(closeUnfinished); err != nil {
 				return 0, err
 			}
+			w.closeSent.Store(true)
 			return len(p), nil
+		case op == opClose:
+			w.closeSent.Store(true) // gorilla fails every later write, even if this one fails
 		}
 		w.out.remaining = n - min(n, uint64(len(p)-hlen))
 	}
@@ -420,30 +425,42 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	p := c.p
 	c.wire.Conn, c.wire.c = nc, c
 	c.wire.in.validate, c.wire.in.deflate = !p.opts.SkipUTF8Validation, c.deflate
+	// gorilla's write buffers come from the pool. It takes the reader it
+	// is handed if ownReader, and otherwise allocates one of the
+	// configured size. The reader it takes is net/http's if that has the
+	// configured size (4096), or else the one in c, so that it costs the
+	// connection no allocation but its buffer.
 	var small *bufio.ReadWriter
-	switch hb := nc.Buffers(); {
-	case hb != nil && p.ownReader && p.ownWriter:
-		// The HTTP server's own buffers, as gorilla adopts them behind
-		// net/http's Hijack: no buffer of gorilla's is allocated.
-		hb.Reader.Reset(&c.wire)
+	var rd *bufio.Reader
+	var wr *bufio.Writer
+	if hb := nc.Buffers(); hb != nil {
+		// The HTTP server's own buffers, as gorilla gets them behind
+		// net/http's Hijack. gorilla writes its 101 (which wireConn drops)
+		// in the writer, which is then let go, with the reader unless it
+		// was kept.
 		hb.Writer.Reset(&c.wire)
-		c.brw = hb
-	case p.ownReader && p.ownWriter:
-		// Empty buffers for gorilla to take: their Reset allocates the
-		// default size.
-		c.brw = bufio.NewReadWriter(new(bufio.Reader), new(bufio.Writer))
-	default:
-		// gorilla allocates buffers of the configured sizes (or uses the
-		// pool): lend it small ones it will not take.
-		small = p.smallBuffers.Get().(*bufio.ReadWriter)
-		c.brw = bufio.NewReadWriter(small.Reader, small.Writer)
-		if p.ownReader {
-			c.brw.Reader = new(bufio.Reader)
-		}
-		if p.ownWriter {
-			c.brw.Writer = new(bufio.Writer)
+		wr = hb.Writer
+		if p.ownReader && hb.Reader.Size() == p.opts.ReadBufferSize {
+			hb.Reader.Reset(&c.wire)
+			rd = hb.Reader
 		}
 	}
+	if rd == nil && p.ownReader {
+		c.rd = *bufio.NewReaderSize(&c.wire, p.opts.ReadBufferSize)
+		rd = &c.rd
+	}
+	if rd == nil || wr == nil {
+		// Small buffers gorilla will not take: a reader when it allocates
+		// its own, a writer for its 101.
+		small = p.smallBuffers.Get().(*bufio.ReadWriter)
+		if rd == nil {
+			rd = small.Reader
+		}
+		if wr == nil {
+			wr = small.Writer
+		}
+	}
+	c.brw = bufio.ReadWriter{Reader: rd, Writer: wr}
 	req, header := gorillaRequest, http.Header(nil)
 	if c.deflate {
 		req = gorillaRequestDeflate
@@ -452,7 +469,7 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 		header = p.subHeaders[c.sub]
 	}
 	ws, err := p.upgrader.Upgrade((*hijacker)(c), req, header)
-	c.brw = nil
+	c.brw = bufio.ReadWriter{}
 	if small != nil {
 		small.Reader.Reset(nil)
 		small.Writer.Reset(nil)
@@ -461,10 +478,10 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	return ws, err
 }
 
-// newSmallBuffers makes the buffers lent to gorilla's Upgrade when it
-// allocates its own (buffer sizes set, or a write pool): too small to be
-// taken (gorilla takes a reader over 256 bytes and a writer over 270), so
-// that they can be reused.
+// newSmallBuffers makes the buffers lent to gorilla's Upgrade when the
+// connection has no HTTP server's buffers to hand it: too small to be
+// taken (gorilla takes a reader over 256 bytes, and only when its
+// ReadBufferSize is 0), so that they can be reused.
 func newSmallBuffers() any {
 	return bufio.NewReadWriter(bufio.NewReaderSize(nil, 16), bufio.NewWriterSize(nil, 16))
 }

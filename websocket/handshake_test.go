@@ -213,7 +213,7 @@ func FuzzCheck(f *testing.F) {
 func TestAcceptKey(t *testing.T) {
 	t.Parallel()
 	// RFC 6455 §1.3.
-	if got, want := acceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; got != want {
+	if got, want := new(Conn).acceptKey("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="; got != want {
 		t.Errorf("acceptKey: got %q, want %q", got, want)
 	}
 }

@@ -17,8 +17,9 @@ import (
 
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
-// limit, UTF-8 validation of text messages, gorilla's 4 KiB buffers, a
-// ping every 30s with 30s for an answer, 1 minute for a message to arrive once
+// limit, UTF-8 validation of text messages, a 1 KiB read buffer, 4 KiB
+// write buffers lent from a pool only while a message is written, a ping
+// every 30s with 30s for an answer, 1 minute for a message to arrive once
 // begun, and a 5s close wait. The 101 itself is bounded by the negotiator's
 // Options.HandshakeTimeout.
 type Options struct {
@@ -141,21 +142,41 @@ type Options struct {
 
 	// ReadBufferSize is the size of the buffer gorilla reads frames
 	// through, held by every connection for its whole life, idle or not:
-	// each idle connection costs this many bytes. 0 means gorilla's
-	// default, 4096; sizes under 125 are raised to 125, so that a control
-	// frame fits. It does not limit message sizes (see ReadLimit).
+	// each idle connection costs this many bytes. 0 means 1024, a quarter
+	// of gorilla's default: a message that fits in it with its frame
+	// header (most chat, notification and dashboard messages) arrives in
+	// one read of the connection, as it would with 4096; of a larger one,
+	// the part that does not fit is read straight into the handler's
+	// buffer (NextReader's reads, ReadMessage, a copy into a writer) when
+	// that is at least as large, or else through this buffer, one more
+	// read of the connection per 1024 bytes. Many small messages sent in
+	// a burst take a read per 1024 bytes instead of one per 4096. Set
+	// 4096 for gorilla's own size: the connection then adopts the read
+	// buffer net/http held for it (see [negotiate.Conn.Buffers]) instead
+	// of allocating one. Sizes under 125 are raised to 125, so that a
+	// control frame fits. It does not limit message sizes (see
+	// ReadLimit).
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the buffer gorilla writes frames
-	// into; a message larger than it is sent as several frames. Each
-	// connection holds about WriteBufferSize bytes (plus 14 for a frame
-	// header) for its whole life, idle or not, unless WriteBufferPool is
-	// set. 0 means gorilla's default, 4096.
+	// into; a message larger than it is sent as several frames. 0 means
+	// gorilla's default, 4096. The buffers come from WriteBufferPool.
 	WriteBufferSize int
 
-	// WriteBufferPool, if set, lends write buffers (of WriteBufferSize
-	// plus 14 bytes) to connections only while they write a message, so
-	// that an idle connection holds none (see [gws.Upgrader]).
+	// WriteBufferPool lends write buffers (of WriteBufferSize plus 14
+	// bytes, for a frame header) to connections only while they write a
+	// message: from NextWriter (or WriteMessage, WriteJSON) to the
+	// writer's Close. An idle connection holds none, where it would
+	// otherwise hold one for its whole life; that is most of what a
+	// mostly idle connection costs after its read buffer and its
+	// goroutine's stack. The default (nil) is a pool the package keeps for
+	// each WriteBufferSize, shared by every protocol made with that size:
+	// it holds about as many buffers as connections write at the same
+	// moment, and lets the collector free those no longer used. The cost
+	// is the pool's: a get and a put per message, and the 24-byte
+	// allocation gorilla makes to put a buffer back; a message written as
+	// several frames keeps its buffer until it ends. Set a pool of your own (a
+	// [gws.BufferPool]) to share buffers with other code or bound them.
 	WriteBufferPool gws.BufferPool
 }
 
@@ -164,6 +185,7 @@ const (
 	defaultPingInterval = 30 * time.Second
 	defaultCloseTimeout = 5 * time.Second
 	defaultMessageTime  = time.Minute
+	defaultReadBuffer   = 1024
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
@@ -196,12 +218,26 @@ type protocol struct {
 	// Subprotocols[i]; its one value is also what the 101 carries.
 	subHeaders []http.Header
 
-	// ownReader and ownWriter report whether gorilla takes the buffers
-	// handed to it at the hijack as its own (the default sizes, no pool).
-	// Otherwise it allocates its own, and the handshake lends it small
-	// ones from smallBuffers instead.
-	ownReader, ownWriter bool
-	smallBuffers         sync.Pool // of *bufio.ReadWriter
+	// ownReader reports whether gorilla takes the reader handed to it at
+	// the hijack as its own: it does for a ReadBufferSize over 256 (see
+	// Conn.upgrade), and otherwise allocates its own, and the handshake
+	// lends it a small one from smallBuffers instead. Its write buffers
+	// always come from a pool.
+	ownReader    bool
+	smallBuffers sync.Pool // of *bufio.ReadWriter
+}
+
+// writePools are the default Options.WriteBufferPool, one for each
+// WriteBufferSize in use (gorilla takes whatever buffer the pool holds, so
+// one pool must not mix sizes).
+var writePools sync.Map // int -> *sync.Pool
+
+func writePool(size int) gws.BufferPool {
+	if p, ok := writePools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := writePools.LoadOrStore(size, new(sync.Pool))
+	return p.(*sync.Pool)
 }
 
 // New returns the WebSocket protocol; register it under the token
@@ -236,17 +272,19 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 		patterns: patterns,
 		handler:  handler,
 		upgrader: gws.Upgrader{
-			ReadBufferSize:    o.ReadBufferSize,
+			ReadBufferSize:    o.ReadBufferSize, // 0 when gorilla takes the one it is handed: see below
 			WriteBufferSize:   o.WriteBufferSize,
-			WriteBufferPool:   o.WriteBufferPool,
+			WriteBufferPool:   o.WriteBufferPool, // never nil: see resolve
 			EnableCompression: o.EnableCompression,
 			// gorilla sees only gorillaRequest, which passes its checks;
 			// Check has checked the client's request, with the options.
 			CheckOrigin: func(*http.Request) bool { return true },
 			Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 		},
-		ownReader: o.ReadBufferSize == 0,
-		ownWriter: o.WriteBufferSize == 0 && o.WriteBufferPool == nil,
+		ownReader: o.ReadBufferSize > 256,
+	}
+	if p.ownReader {
+		p.upgrader.ReadBufferSize = 0
 	}
 	p.smallBuffers.New = newSmallBuffers
 	p.subHeaders = make([]http.Header, len(o.Subprotocols))
@@ -293,6 +331,12 @@ func resolve(opts *Options) (Options, error) {
 	}
 	if o.MessageTimeout == 0 {
 		o.MessageTimeout = defaultMessageTime
+	}
+	if o.ReadBufferSize == 0 {
+		o.ReadBufferSize = defaultReadBuffer
+	}
+	if o.WriteBufferPool == nil {
+		o.WriteBufferPool = writePool(o.WriteBufferSize)
 	}
 	return o, nil
 }

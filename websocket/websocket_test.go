@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -840,4 +841,88 @@ func readFrame(t *testing.T, br *bufio.Reader) (b0 byte, payload []byte) {
 		t.Fatalf("read frame payload: %v", err)
 	}
 	return h[0], payload
+}
+
+// With the default options an idle connection holds no write buffer: the
+// one each message is written through goes back to the pool when the
+// message ends (gorilla's writeBuf field, read with reflect, is empty
+// between messages), and so does the 101's, which gorilla never keeps.
+// With a buffer size of its own, the protocol's connections share a pool
+// of that size.
+func TestIdleConnHoldsNoWriteBuffer(t *testing.T) {
+	t.Parallel()
+	for _, opts := range []*websocket.Options{nil, {WriteBufferSize: 1000}} {
+		name := "default options"
+		if opts != nil {
+			name = "WriteBufferSize 1000"
+		}
+		held := make(chan int, 1)
+		s := newServer(t, opts, nil, func(c *websocket.Conn) error {
+			for {
+				typ, p, err := c.ReadMessage()
+				if err != nil {
+					return err
+				}
+				if string(p) == "held?" {
+					buf := reflect.ValueOf(c.Conn).Elem().FieldByName("writeBuf")
+					if !buf.IsValid() {
+						held <- -1 // not the gorilla this test was written against
+					} else {
+						held <- buf.Len()
+					}
+				}
+				if err := c.WriteMessage(typ, p); err != nil {
+					return err
+				}
+			}
+		})
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		wstest.WantEcho(t, c, gws.TextMessage, bytes.Repeat([]byte("x"), 5000)) // several frames
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("held?"))
+		select {
+		case n := <-held:
+			if n != 0 {
+				t.Errorf("%s: the idle connection holds a %d-byte write buffer, want none", name, n)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler did not report")
+		}
+		if o, _ := websocket.Resolve(opts); o.WriteBufferPool == nil {
+			t.Errorf("%s: no default write pool", name)
+		}
+		wstest.CloseNormally(t, c)
+	}
+}
+
+// The read buffer each connection holds: 1024 bytes by default, the size
+// set otherwise (4096 adopts net/http's), and messages of any size pass
+// through it.
+func TestReadBufferSize(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size, want int
+	}{{0, 1024}, {4096, 4096}, {2000, 2000}} {
+		size := make(chan int, 1)
+		s := newServer(t, &websocket.Options{ReadBufferSize: tc.size}, nil, func(c *websocket.Conn) error {
+			br := reflect.ValueOf(c.Conn).Elem().FieldByName("br")
+			if !br.IsValid() || br.Type() != reflect.TypeFor[*bufio.Reader]() {
+				size <- -1 // not the gorilla this test was written against
+				return wstest.Echo(c)
+			}
+			size <- reflect.NewAt(br.Type(), br.Addr().UnsafePointer()).Elem().Interface().(*bufio.Reader).Size()
+			return wstest.Echo(c)
+		})
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		select {
+		case got := <-size:
+			if got != tc.want {
+				t.Errorf("ReadBufferSize %d: gorilla reads through %d bytes, want %d", tc.size, got, tc.want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the handler did not report")
+		}
+		wstest.WantEcho(t, c, gws.BinaryMessage, bytes.Repeat([]byte{7}, 70_000))
+		wstest.WantEcho(t, c, gws.TextMessage, []byte("small"))
+		wstest.CloseNormally(t, c)
+	}
 }

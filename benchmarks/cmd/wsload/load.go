@@ -1,0 +1,277 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+)
+
+// Config is one run.
+type Config struct {
+	Kinds      []string      // servers to measure, each in a process of its own
+	Runs       int           // rounds; each measures every kind once, interleaved
+	Conns      int           // idle connections held open (0: no idle figure)
+	Echoes     int           // echoes each idle connection makes before it idles
+	Settle     time.Duration // wait after the last idle connection before RSS is read
+	RateConns  int           // connections of the rate phase at most (0: no rate figure)
+	RateTime   time.Duration // and for at most this long
+	RateEchoes int           // echoes per connection of the rate phase
+	Parallel   int           // connections in flight at a time
+	Size       int           // bytes per message
+	ProfileDir string        // if set, heap and goroutine profiles of each kind at idle
+	ServerCmd  func(kind string) *exec.Cmd
+	Log        io.Writer // progress; nil for none
+}
+
+// Sample is one kind's figures from one round.
+type Sample struct {
+	Kind string `json:"kind"`
+	// Idle phase.
+	Conns      int     `json:"conns"`        // idle connections held open
+	RSSBefore  uint64  `json:"rss_before"`   // VmRSS after start and warm-up, bytes
+	RSSIdle    uint64  `json:"rss_idle"`     // VmRSS with Conns open and idle, bytes
+	RSSPerConn float64 `json:"rss_per_conn"` // (idle − before) / Conns, bytes
+	// The server's own figures, after two collections: live heap and
+	// goroutine stacks, (idle − before) / Conns, bytes.
+	HeapPerConn  float64 `json:"heap_per_conn"`
+	StackPerConn float64 `json:"stack_per_conn"`
+	// Rate phase.
+	RateConns int     `json:"rate_conns"` // connections opened, echoed and closed
+	RateSecs  float64 `json:"rate_secs"`
+	ConnsPerS float64 `json:"conns_per_s"`
+	Errors    int     `json:"errors"`
+	FirstErr  string  `json:"first_error,omitempty"`
+}
+
+// Result is the median of each kind's samples and its ratio to the
+// reference (gorilla direct) in the same run.
+type Result struct {
+	Go      string                `json:"go"`
+	Samples []Sample              `json:"samples"`
+	Median  map[string]Sample     `json:"median"`
+	Ratio   map[string][2]float64 `json:"ratio"` // kind: RSS per conn, conns/s, each over the reference's
+	OK      bool                  `json:"ok"`
+}
+
+func (cfg *Config) logf(format string, args ...any) {
+	if cfg.Log != nil {
+		fmt.Fprintf(cfg.Log, format+"\n", args...)
+	}
+}
+
+// Run measures every kind cfg.Runs times, interleaved.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if cfg.Runs < 1 || cfg.Parallel < 1 || cfg.Size < 1 {
+		return nil, errors.New("runs, parallel and size must be at least 1")
+	}
+	if cfg.Log != nil {
+		// The servers' standard error is copied to it too, by exec's
+		// goroutines.
+		cfg.Log = &syncWriter{w: cfg.Log}
+	}
+	res := &Result{OK: true}
+	for r := range cfg.Runs {
+		for _, kind := range cfg.Kinds {
+			s := Sample{Kind: kind}
+			if cfg.Conns > 0 {
+				if err := idle(ctx, cfg, kind, r, &s); err != nil {
+					return nil, fmt.Errorf("%s, idle: %w", kind, err)
+				}
+			}
+			if cfg.RateConns > 0 {
+				if err := rate(ctx, cfg, kind, &s); err != nil {
+					return nil, fmt.Errorf("%s, rate: %w", kind, err)
+				}
+			}
+			if s.Errors > 0 {
+				res.OK = false
+			}
+			res.Samples = append(res.Samples, s)
+		}
+	}
+	res.Median = make(map[string]Sample)
+	res.Ratio = make(map[string][2]float64)
+	for _, kind := range cfg.Kinds {
+		var rss, heap, stack, cps []float64
+		m := Sample{Kind: kind}
+		for _, s := range res.Samples {
+			if s.Kind == kind {
+				rss = append(rss, s.RSSPerConn)
+				heap = append(heap, s.HeapPerConn)
+				stack = append(stack, s.StackPerConn)
+				cps = append(cps, s.ConnsPerS)
+				m.Conns, m.Errors = s.Conns, m.Errors+s.Errors
+			}
+		}
+		m.RSSPerConn, m.ConnsPerS = median(rss), median(cps)
+		m.HeapPerConn, m.StackPerConn = median(heap), median(stack)
+		res.Median[kind] = m
+	}
+	if ref, ok := res.Median[reference]; ok {
+		for kind, m := range res.Median {
+			res.Ratio[kind] = [2]float64{div(m.RSSPerConn, ref.RSSPerConn), div(m.ConnsPerS, ref.ConnsPerS)}
+		}
+	}
+	return res, nil
+}
+
+func div(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	sort.Float64s(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// ioTimeout bounds every dial, read and write of the clients.
+const ioTimeout = 10 * time.Second
+
+// warmUp connections run before the baseline, so that the code paths of a
+// connection are paged in and the runtime's first growth is behind.
+const warmUp = 32
+
+// idle starts kind's server, opens cfg.Conns connections that echo
+// cfg.Echoes messages each and then stay open and idle, and reads the
+// server's RSS before and after.
+func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) error {
+	srv, err := startServer(ctx, cfg, kind)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	url := "ws://" + srv.addr + "/ws"
+	if _, err := cycle(ctx, url, warmUp, cfg.Parallel, cfg.Echoes, cfg.Size, time.Minute, nil); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	time.Sleep(cfg.Settle)
+	s.RSSBefore = procRSS(srv.cmd.Process.Pid)
+	before, err := srv.figures(ctx)
+	if err != nil {
+		return err
+	}
+
+	conns := make([]*gws.Conn, cfg.Conns)
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errc := make(chan error, cfg.Parallel)
+	for range min(cfg.Parallel, cfg.Conns) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := payload(cfg.Size)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= cfg.Conns || ctx.Err() != nil {
+					return
+				}
+				c, err := open(ctx, url, cfg.Echoes, buf)
+				if err != nil {
+					errc <- fmt.Errorf("connection %d: %w", i, err)
+					return
+				}
+				_ = c.NetConn().SetDeadline(time.Time{})
+				conns[i] = c
+			}
+		}()
+	}
+	wg.Wait()
+	close(errc)
+	if err := <-errc; err != nil {
+		s.Errors++
+		s.FirstErr = err.Error()
+		return err
+	}
+	time.Sleep(cfg.Settle)
+	s.Conns = cfg.Conns
+	s.RSSIdle = procRSS(srv.cmd.Process.Pid)
+	s.RSSPerConn = (float64(s.RSSIdle) - float64(s.RSSBefore)) / float64(cfg.Conns)
+	after, err := srv.figures(ctx) // after the RSS reading: its collections would change it
+	if err != nil {
+		return err
+	}
+	n := float64(cfg.Conns)
+	s.HeapPerConn = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n
+	s.StackPerConn = (float64(after.StackInuse) - float64(before.StackInuse)) / n
+	cfg.logf("%-10s idle: %d conns, RSS %.1f -> %.1f MiB, %.0f B/conn (heap %.0f, stack %.0f, goroutines %+d; before collecting: heap spans %.0f, stack %.0f)", kind, cfg.Conns,
+		float64(s.RSSBefore)/(1<<20), float64(s.RSSIdle)/(1<<20), s.RSSPerConn, s.HeapPerConn, s.StackPerConn, after.Goroutines-before.Goroutines,
+		(float64(after.HeapInuseNoGC)-float64(before.HeapInuseNoGC))/n, (float64(after.StackNoGC)-float64(before.StackNoGC))/n)
+	if cfg.ProfileDir != "" && round == 0 {
+		for _, p := range []string{"heap?gc=1", "goroutine", "goroutine?debug=1"} {
+			name := kind + "." + strings.NewReplacer("?gc=1", "", "?debug=1", ".txt").Replace(p)
+			if err := srv.fetch(ctx, "/debug/pprof/"+p, filepath.Join(cfg.ProfileDir, name)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// rate starts kind's server and runs connections that open, echo
+// cfg.RateEchoes messages and close, cfg.Parallel at a time, until
+// cfg.RateConns have run or cfg.RateTime has passed.
+func rate(ctx context.Context, cfg Config, kind string, s *Sample) error {
+	srv, err := startServer(ctx, cfg, kind)
+	if err != nil {
+		return err
+	}
+	defer srv.stop()
+	url := "ws://" + srv.addr + "/ws"
+	if _, err := cycle(ctx, url, warmUp, cfg.Parallel, cfg.RateEchoes, cfg.Size, time.Minute, nil); err != nil {
+		return fmt.Errorf("warm-up: %w", err)
+	}
+	var first atomic.Pointer[error]
+	var errs atomic.Int64
+	start := time.Now()
+	n, _ := cycle(ctx, url, cfg.RateConns, cfg.Parallel, cfg.RateEchoes, cfg.Size, cfg.RateTime, func(err error) {
+		errs.Add(1)
+		first.CompareAndSwap(nil, &err)
+	})
+	s.RateSecs = time.Since(start).Seconds()
+	s.RateConns = n
+	s.ConnsPerS = float64(s.RateConns) / s.RateSecs
+	s.Errors += int(errs.Load())
+	if p := first.Load(); p != nil {
+		s.FirstErr = (*p).Error()
+	}
+	cfg.logf("%-10s rate: %d conns in %.2fs, %.0f conns/s, %d errors", kind, s.RateConns, s.RateSecs, s.ConnsPerS, s.Errors)
+	return nil
+}
+
+// syncWriter serializes writes to w.
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}

@@ -1,0 +1,110 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+)
+
+// The test binary is also the server under test: started again with
+// WSLOAD_SERVE=KIND, it serves that kind instead of testing.
+func TestMain(m *testing.M) {
+	if kind := os.Getenv("WSLOAD_SERVE"); kind != "" {
+		os.Exit(serveMain(kind, 0))
+	}
+	testkit.Main(m)
+}
+
+func serverCmd(kind string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "WSLOAD_SERVE="+kind)
+	return cmd
+}
+
+// TestRun measures every kind once with a few connections: each idle
+// connection is counted, every rate connection completes without error,
+// and the table and the JSON line say so.
+func TestRun(t *testing.T) {
+	var log bytes.Buffer
+	cfg := Config{
+		Kinds: kinds, Runs: 1, Conns: 20, Echoes: 2, Settle: 10 * time.Millisecond,
+		RateConns: 40, RateTime: 20 * time.Second, RateEchoes: 5, Parallel: 4, Size: 64,
+		ProfileDir: t.TempDir(), ServerCmd: serverCmd, Log: &log,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\n%s", err, log.String())
+	}
+	var out bytes.Buffer
+	printTable(&out, cfg, res)
+	t.Logf("\n%s%s", log.String(), out.String())
+	if !res.OK {
+		t.Fatalf("not ok")
+	}
+	for _, k := range kinds {
+		m := res.Median[k]
+		if m.Conns != 20 || m.Errors != 0 {
+			t.Errorf("%s: %d idle connections, %d errors; want 20 and none", k, m.Conns, m.Errors)
+		}
+		if m.ConnsPerS <= 0 || m.StackPerConn <= 0 {
+			t.Errorf("%s: %.0f conns/s, %.0f B of stack per idle connection; want both above 0", k, m.ConnsPerS, m.StackPerConn)
+		}
+		if runtime.GOOS == "linux" && res.Samples[0].RSSIdle == 0 {
+			t.Errorf("%s: no RSS read", k)
+		}
+		for _, f := range []string{k + ".heap", k + ".goroutine", k + ".goroutine.txt"} {
+			if st, err := os.Stat(cfg.ProfileDir + "/" + f); err != nil || st.Size() == 0 {
+				t.Errorf("profile %s: %v", f, err)
+			}
+		}
+	}
+	for _, s := range res.Samples {
+		if s.RateConns != 40 {
+			t.Errorf("%s: %d connections in the rate phase, want 40", s.Kind, s.RateConns)
+		}
+	}
+	if ratio := res.Ratio[reference]; ratio != [2]float64{1, 1} {
+		t.Errorf("the reference's ratios: %v, want [1 1]", ratio)
+	}
+	if !strings.Contains(out.String(), "result: ok") {
+		t.Errorf("table without its result line")
+	}
+	if line, err := json.Marshal(res); err != nil || bytes.Contains(line, []byte("\n")) {
+		t.Errorf("JSON: %v", err)
+	}
+}
+
+// A server that fails the echo fails the run, and does not hang it.
+func TestRunFailsOnBadServer(t *testing.T) {
+	cfg := Config{
+		Kinds: []string{"gorilla"}, Runs: 1, Conns: 4, Echoes: 1, Settle: time.Millisecond,
+		Parallel: 2, Size: 64,
+		ServerCmd: func(string) *exec.Cmd { return serverCmd("nonesuch") },
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := Run(ctx, cfg); err == nil {
+		t.Fatal("Run against a server that cannot start: no error")
+	}
+}
+
+func TestMedian(t *testing.T) {
+	for _, tc := range []struct {
+		in   []float64
+		want float64
+	}{{nil, 0}, {[]float64{3}, 3}, {[]float64{5, 1, 3}, 3}, {[]float64{4, 1, 3, 2}, 2.5}} {
+		if got := median(tc.in); got != tc.want {
+			t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}
