@@ -226,6 +226,49 @@ func (s *xServer) wantPlain(t *testing.T) {
 	}
 }
 
+// refusal is an extended CONNECT the server must refuse: with status and
+// a reason that contains reason.
+type refusal struct {
+	name, path, protocol string
+	h                    http.Header
+	status               int
+	reason               string
+}
+
+// wantRefusals sends each extended CONNECT and checks its refusal, an
+// HTTP/2 response without Upgrade or Connection.
+func (s *xServer) wantRefusals(t *testing.T, rs []refusal) {
+	t.Helper()
+	for _, c := range rs {
+		st, resp, err := s.dial(t, c.path, c.protocol, c.h)
+		if err == nil {
+			st.Close()
+			t.Errorf("%s: switched", c.name)
+			continue
+		}
+		if resp == nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != c.status || !strings.Contains(string(b), c.reason) {
+			t.Errorf("%s: %s %q, want %d with %q", c.name, resp.Status, b, c.status, c.reason)
+		}
+		for _, f := range []string{"Upgrade", "Connection"} {
+			if _, ok := resp.Header[f]; ok {
+				t.Errorf("%s: refusal carries %s", c.name, f)
+			}
+		}
+	}
+}
+
+// wsURL is the WebSocket URL of path on s: wss over TLS, ws over h2c.
+func (s *xServer) wsURL(path string) string {
+	if strings.HasPrefix(s.URL, "https") {
+		return "wss" + strings.TrimPrefix(s.URL, "https") + path
+	}
+	return wstest.URL(s.URL, path)
+}
+
 func TestXConnectRefusals(t *testing.T) {
 	limits := func() *negotiate.Options { return &negotiate.Options{ProtocolMaxConns: map[string]int{"echo": 1}} }
 	eachTransport(t, limits, func(t *testing.T, s *xServer) {
@@ -234,38 +277,14 @@ func TestXConnectRefusals(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer held.Close()
-		for _, c := range []struct {
-			name, protocol string
-			h              http.Header
-			status         int
-			reason         string
-		}{
-			{"over the limit", "echo/1", nil, 503, "connection limit"},
-			{"h2c cannot run on a stream", "h2c", nil, 400, "cannot run on an HTTP/2 stream"},
-			{"a list", "echo/1, websocket", nil, 400, "malformed :protocol"},
-			{"websocket without version", "websocket", nil, 400, "Sec-WebSocket-Version"},
-			{"websocket of another version", "websocket", http.Header{"Sec-Websocket-Version": {"8"}}, 426, "version 13"},
-			{"websocket from another origin", "websocket", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {"https://evil.example"}}, 403, "cross-origin"},
-		} {
-			st, resp, err := s.dial(t, "/ws", c.protocol, c.h)
-			if err == nil {
-				st.Close()
-				t.Errorf("%s: switched", c.name)
-				continue
-			}
-			if resp == nil {
-				t.Fatalf("%s: %v", c.name, err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != c.status || !strings.Contains(string(b), c.reason) {
-				t.Errorf("%s: %s %q, want %d with %q", c.name, resp.Status, b, c.status, c.reason)
-			}
-			for _, f := range []string{"Upgrade", "Connection"} {
-				if _, ok := resp.Header[f]; ok {
-					t.Errorf("%s: refusal carries %s", c.name, f)
-				}
-			}
-		}
+		s.wantRefusals(t, []refusal{
+			{"over the limit", "/ws", "echo/1", nil, 503, "connection limit"},
+			{"h2c cannot run on a stream", "/ws", "h2c", nil, 400, "cannot run on an HTTP/2 stream"},
+			{"a list", "/ws", "echo/1, websocket", nil, 400, "malformed :protocol"},
+			{"websocket without version", "/ws", "websocket", nil, 400, "Sec-WebSocket-Version"},
+			{"websocket of another version", "/ws", "websocket", http.Header{"Sec-Websocket-Version": {"8"}}, 426, "version 13"},
+			{"websocket from another origin", "/ws", "websocket", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {"https://evil.example"}}, 403, "cross-origin"},
+		})
 		// The connection still serves: the held stream echoes, and a plain
 		// request is answered.
 		if got := testkit.RoundTrip(t, held, "still here"); got != "still here" {
@@ -283,10 +302,7 @@ func TestXConnectWebSocket(t *testing.T) {
 		d := s.client.WebSocketDialer()
 		d.EnableCompression = true
 		d.Subprotocols = []string{"other", "chat.v1"}
-		u := "wss" + strings.TrimPrefix(s.URL, "https") + "/ws"
-		if !strings.HasPrefix(s.URL, "https") {
-			u = wstest.URL(s.URL, "/ws")
-		}
+		u := s.wsURL("/ws")
 		c, resp := wstest.Dial(t, d, u, http.Header{"Origin": {s.URL}})
 		if resp.Header.Get("Sec-Websocket-Protocol") != "chat.v1" || !strings.Contains(resp.Header.Get("Sec-Websocket-Extensions"), "permessage-deflate") {
 			t.Errorf("negotiated %q, %q; want chat.v1 and permessage-deflate", resp.Header.Get("Sec-Websocket-Protocol"), resp.Header.Get("Sec-Websocket-Extensions"))
@@ -321,10 +337,7 @@ func TestXConnectWebSocket(t *testing.T) {
 func TestXConnectShutdown(t *testing.T) {
 	eachTransport(t, nil, func(t *testing.T, s *xServer) {
 		d := s.client.WebSocketDialer()
-		u := "wss" + strings.TrimPrefix(s.URL, "https") + "/ws"
-		if !strings.HasPrefix(s.URL, "https") {
-			u = wstest.URL(s.URL, "/ws")
-		}
+		u := s.wsURL("/ws")
 		c, _ := wstest.Dial(t, d, u, nil)
 		defer c.Close()
 		wstest.WantEcho(t, c, gws.TextMessage, []byte("before"))
@@ -410,15 +423,8 @@ func TestXConnectTunnelRefused(t *testing.T) {
 		t.Cleanup(srv.Close)
 		gw.Server, gw.client = srv, xconnect.New(srv.Client().Transport.(*http.Transport).TLSClientConfig)
 		t.Cleanup(gw.client.CloseIdleConnections)
-		for range 2 {
-			_, resp, err := gw.dial(t, "/", "echo/1", nil)
-			if resp == nil {
-				t.Fatal(err)
-			}
-			if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 400 || !strings.Contains(string(b), "cannot run on an HTTP/2 stream") {
-				t.Errorf("extended CONNECT through a tunnel: %s %q, want 400 and why", resp.Status, b)
-			}
-		}
+		tunnelled := refusal{"through a tunnel", "/", "echo/1", nil, 400, "cannot run on an HTTP/2 stream"}
+		gw.wantRefusals(t, []refusal{tunnelled, tunnelled})
 	})
 }
 
@@ -493,38 +499,16 @@ func TestXConnectLingerBoundsWrites(t *testing.T) {
 func TestXConnectWebSocketRules(t *testing.T) {
 	eachTransport(t, nil, func(t *testing.T, s *xServer) {
 		v13 := http.Header{"Sec-Websocket-Version": {"13"}}
-		for _, c := range []struct {
-			name, path, protocol string
-			h                    http.Header
-			status               int
-			reason               string
-		}{
+		s.wantRefusals(t, []refusal{
 			{"a versioned token", "/ws", "websocket/13", v13, 400, "without a version"},
 			{"a repeated version", "/ws", "websocket", http.Header{"Sec-Websocket-Version": {"13", "13"}}, 400, "repeated Sec-WebSocket-Version"},
 			{"no subprotocol", "/strict", "websocket", v13, 400, "no offered subprotocol"},
 			{"an unregistered token at an Endpoint", "/strict", "echo/1", nil, 426, "websocket"},
-		} {
-			st, resp, err := s.dial(t, c.path, c.protocol, c.h)
-			if err == nil {
-				st.Close()
-				t.Errorf("%s: switched", c.name)
-				continue
-			}
-			if resp == nil {
-				t.Fatalf("%s: %v", c.name, err)
-			}
-			b, _ := io.ReadAll(resp.Body)
-			if resp.StatusCode != c.status || !strings.Contains(string(b), c.reason) {
-				t.Errorf("%s: %s %q, want %d with %q", c.name, resp.Status, b, c.status, c.reason)
-			}
-		}
+		})
 
 		d := s.client.WebSocketDialer()
 		d.Subprotocols = []string{"chat.v1"}
-		u := "wss" + strings.TrimPrefix(s.URL, "https") + "/strict"
-		if !strings.HasPrefix(s.URL, "https") {
-			u = wstest.URL(s.URL, "/strict")
-		}
+		u := s.wsURL("/strict")
 		c, _ := wstest.Dial(t, d, u, nil)
 		defer c.Close()
 		pinged := make(chan struct{}, 1)
