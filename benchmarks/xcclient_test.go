@@ -100,12 +100,9 @@ type xcStream struct {
 	r       int
 	ended   bool  // END_STREAM received
 	reset   error // RST_STREAM received
-	// endReset is the code of the RST_STREAM that ended the stream after
-	// the closing handshake, if one did (see close)
-	endReset error
-	sendWin  int64
-	recvWin  int64
-	ws       wsReader
+	sendWin int64
+	recvWin int64
+	ws      wsReader
 }
 
 // dial opens a connection: TCP, TLS with ALPN h2 unless h2c, the preface
@@ -423,10 +420,8 @@ func (s *xcStream) echo(m wsMessage) error {
 
 // close ends the WebSocket cleanly: the client's close frame and
 // END_STREAM (the client's half-close), the server's close frame, then
-// the end of the stream. The end is the server's END_STREAM or, as the
-// websocket protocol closes its connection once both close frames have
-// crossed, a RST_STREAM (recorded in s.endReset): the closing handshake
-// is complete either way.
+// the server's END_STREAM (a RST_STREAM is an error: the stream did not
+// end cleanly).
 func (s *xcStream) close() error {
 	defer s.forget()
 	if err := s.send(wsCloseFrame, true); err != nil {
@@ -435,16 +430,10 @@ func (s *xcStream) close() error {
 	if err := s.ws.closing(); err != nil {
 		return err
 	}
-	_, _, err := s.ws.next()
-	var reset http2.StreamError
-	switch {
-	case err == io.EOF:
-		return nil
-	case errors.As(err, &reset) && reset.StreamID == s.id:
-		s.endReset = reset
-		return nil
+	if _, _, err := s.ws.next(); err != io.EOF {
+		return fmt.Errorf("after the close frames: %v, want END_STREAM", err)
 	}
-	return fmt.Errorf("after the close frames: %v, want the end of the stream", err)
+	return nil
 }
 
 // forget drops the stream from the connection.
