@@ -1,10 +1,12 @@
-// Command switchyard is an inspector for HTTP/1.1 upgrades: it makes the
-// 101 Switching Protocols visible, the moment where ordinary HTTP tools go
-// blind. It works against any server, not only Switchyard.
+// Command switchyard is an inspector for HTTP/1.1 upgrades and HTTP/2
+// extended CONNECTs (RFC 8441): it makes the 101 Switching Protocols, or
+// the 200 that opens a protocol on an HTTP/2 stream, visible, the moment
+// where ordinary HTTP tools go blind. It works against any server, not
+// only Switchyard.
 //
-//	switchyard probe [-offer TOKENS] [-H 'Name: value']... [-v] URL
-//	switchyard ws    [-H 'Name: value']... [-v] URL
-//	switchyard raw   -offer TOKEN [-H 'Name: value']... [-v] URL
+//	switchyard probe [-h2] [-offer TOKENS] [-H 'Name: value']... [-v] URL
+//	switchyard ws    [-h2] [-H 'Name: value']... [-v] URL
+//	switchyard raw   [-h2] -offer TOKEN [-H 'Name: value']... [-v] URL
 //
 // URL is http, https, ws or wss.
 //
@@ -29,15 +31,43 @@
 // connection, netcat over an upgrade: at the end of input it half-closes
 // its side and prints what the server sends until the server closes.
 //
-// Flags: -H adds a request field (and replaces a default one of the same
-// name; Host replaces the URL's host; Connection's options are sent after
-// the Upgrade option, which is always there; Upgrade is -offer's), -v adds
-// timings (connect, first byte of the response, the 101, the first byte
-// after the switch) and, for ws and raw, the heads on standard error; -k
-// skips TLS certificate checks; -timeout bounds the handshake, from
-// dialing to the response head (default 10s).
+// With -h2 each command sends an extended CONNECT instead of an upgrade
+// request: :protocol is the one token offered (websocket by default, then
+// with Sec-WebSocket-Version: 13 and no key), over HTTP/2 with TLS for
+// https and wss URLs (h2 by ALPN) and over cleartext HTTP/2 with prior
+// knowledge (h2c) for http and ws URLs. probe prints the server's SETTINGS,
+// the request's and the response's fields as they crossed the wire
+// (decoded from HPACK, in order) and a verdict of the same kind. A server
+// that does not advertise SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 is not sent
+// the request, and the verdict says so: Go's servers advertise it only
+// when started with GODEBUG=http2xconnect=1 in their environment (Go 1.26
+// and 1.27). A 2xx is the switch (RFC 8441 §5): the verdict flags
+// connection-specific fields (Upgrade, Connection, Keep-Alive,
+// Proxy-Connection, Transfer-Encoding), which make an HTTP/2 response
+// malformed whether it switches or refuses (x/net's client drops them; the
+// inspector reads them off the wire), a Content-Length or an ended stream
+// on the 2xx (an ordinary handler's answer, not a switch), and an
+// unoffered subprotocol or extension. For websocket, probe then shows
+// whether bytes flow: a ping answered by its pong, the close handshake
+// (1000), and whether the server ends the stream (END_STREAM) or resets it
+// (RST_STREAM, a warning: browsers report the close as not clean). Over
+// HTTP/2 a refusal is an ordinary response, judged as above; the server
+// not speaking HTTP/2 at all (no h2 by ALPN, no SETTINGS over h2c) is a
+// verdict too. ws and raw work over the stream as over an upgraded
+// connection.
 //
-// Exit status: 0 for a valid 101 (and, for ws and raw, a session that
-// ended normally), 1 for a refusal or an invalid 101, 2 for usage or
-// network errors.
+// Flags: -H adds a request field (and replaces a default one of the same
+// name; 'Name:' with nothing after the colon removes it; Host replaces the
+// URL's host, :authority with -h2; Connection's options are sent after the
+// Upgrade option, which is always there, and are refused with -h2; Upgrade
+// is -offer's), -v adds timings (connect, first byte of the response, or
+// with -h2 the server's SETTINGS, the 101 or 200, the first byte after the
+// switch) and, for ws and raw, the heads on standard error; -k skips TLS
+// certificate checks; -timeout bounds the handshake, from dialing to the
+// response head (default 10s), and with -h2 the bytes-flow check too.
+//
+// Exit status: 0 for a valid 101 or 200 (and, for ws and raw, a session
+// that ended normally), 1 for a refusal, an invalid 101 or 200, or a
+// server that does not do extended CONNECT, 2 for usage or network
+// errors.
 package main

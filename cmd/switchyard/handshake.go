@@ -31,6 +31,11 @@ type exchange struct {
 	// rejects; upgrade has then closed the connection.
 	badSwitch bool
 
+	// With -h2: "h2" or "h2c", how the extended CONNECT went, and the
+	// outcome beyond the response (see h2.go).
+	h2 string
+	x  *h2Exchange
+
 	start time.Time
 	timed *timedConn
 }
@@ -40,6 +45,9 @@ type exchange struct {
 // refusal or an invalid 101 is not an error. After a valid 101 the caller
 // owns e.res.Conn.
 func handshake(ctx context.Context, o options) (*exchange, error) {
+	if o.h2 {
+		return handshakeH2(ctx, o)
+	}
 	u, err := url.Parse(o.url)
 	if err != nil {
 		return nil, err
@@ -83,16 +91,42 @@ func handshake(ctx context.Context, o options) (*exchange, error) {
 // default options, and upgrade adds Upgrade to it.
 func (e *exchange) request(u *url.URL, extra []string) (*upgrade.Request, error) {
 	req := &upgrade.Request{URL: u, Offer: e.offer}
-	h := http.Header{"User-Agent": {"switchyard-inspector"}}
 	if offered(e.offer, "h2c") {
 		req.Connection = []string{"HTTP2-Settings"}
+	}
+	h, err := e.fields(extra, func(name, v string) error {
+		switch strings.ToLower(name) {
+		case "host":
+			req.Host = v
+		case "connection":
+			for _, opt := range strings.Split(v, ",") {
+				if opt = strings.TrimSpace(opt); opt != "" && !strings.EqualFold(opt, "upgrade") {
+					req.Connection = append(req.Connection, opt)
+				}
+			}
+		}
+		return nil
+	}, func() { req.Connection = nil })
+	req.Header = h
+	return req, err
+}
+
+// fields are the request's fields besides Upgrade: the defaults for the
+// offered protocols, then the user's fields, which replace defaults of
+// their name. Host and Connection go to special (with resetConnection
+// called before the user's first Connection) instead of the fields.
+func (e *exchange) fields(extra []string, special func(name, v string) error, resetConnection func()) (http.Header, error) {
+	h := http.Header{"User-Agent": {"switchyard-inspector"}}
+	if offered(e.offer, "h2c") && e.h2 == "" {
 		h["HTTP2-Settings"] = []string{"AAMAAABk"} // SETTINGS_MAX_CONCURRENT_STREAMS = 100
 	}
 	if offered(e.offer, "websocket") {
-		k := make([]byte, 16)
-		_, _ = rand.Read(k)
-		e.wsKey = base64.StdEncoding.EncodeToString(k)
-		h["Sec-WebSocket-Key"] = []string{e.wsKey}
+		if e.h2 == "" { // RFC 8441 §5: no key over HTTP/2
+			k := make([]byte, 16)
+			_, _ = rand.Read(k)
+			e.wsKey = base64.StdEncoding.EncodeToString(k)
+			h["Sec-WebSocket-Key"] = []string{e.wsKey}
+		}
 		h["Sec-WebSocket-Version"] = []string{"13"}
 	}
 	userSet := make(map[string]bool)
@@ -101,22 +135,27 @@ func (e *exchange) request(u *url.URL, extra []string) (*upgrade.Request, error)
 		switch lower := strings.ToLower(name); lower {
 		case "upgrade":
 			return nil, errors.New("-H Upgrade: the offer is set with -offer")
-		case "host":
-			req.Host = v
-			continue
-		case "connection":
-			if !userSet[lower] {
-				req.Connection = nil
-			}
-			for _, opt := range strings.Split(v, ",") {
-				if opt = strings.TrimSpace(opt); opt != "" && !strings.EqualFold(opt, "upgrade") {
-					req.Connection = append(req.Connection, opt)
-				}
+		case "host", "connection":
+			if lower == "connection" && !userSet[lower] {
+				resetConnection()
 			}
 			userSet[lower] = true
+			if err := special(name, v); err != nil {
+				return nil, err
+			}
 			continue
 		case "sec-websocket-key":
 			e.wsKey = v
+		}
+		if v == "" {
+			// 'Name:' removes the field, as with curl.
+			for k := range h {
+				if strings.EqualFold(k, name) {
+					delete(h, k)
+				}
+			}
+			userSet[strings.ToLower(name)] = true
+			continue
 		}
 		if !userSet[strings.ToLower(name)] {
 			for k := range h {
@@ -128,9 +167,8 @@ func (e *exchange) request(u *url.URL, extra []string) (*upgrade.Request, error)
 		}
 		h[name] = append(h[name], v)
 	}
-	req.Header = h
 	e.header = h
-	return req, nil
+	return h, nil
 }
 
 // offered reports whether a protocol named name (any version) is offered.
@@ -143,18 +181,34 @@ func offered(offer []string, name string) bool {
 	return false
 }
 
-// switched reports whether the response is a 101, valid or not.
+// switched reports whether the response is a 101, valid or not; with
+// -h2, whether it is a 2xx to the extended CONNECT (RFC 8441 §5).
 func (e *exchange) switched() bool {
+	if e.h2 != "" {
+		return e.res.Response != nil && e.res.Response.StatusCode/100 == 2
+	}
 	return e.res.Response.StatusCode == http.StatusSwitchingProtocols
+}
+
+// chosen names the protocol switched to, and with -h2 the transport.
+func (e *exchange) chosen() string {
+	if e.x != nil {
+		return e.offer[0] + " on an HTTP/2 stream, " + e.h2
+	}
+	return e.res.Response.Header.Get("Upgrade")
 }
 
 // conn is the switched connection after a valid 101, nil otherwise.
 func (e *exchange) conn() net.Conn { return e.res.Conn }
 
-// close closes the switched connection, if there is one.
+// close closes the switched connection, if there is one (with -h2, the
+// stream, then the HTTP/2 connection).
 func (e *exchange) close() {
 	if c := e.res.Conn; c != nil {
 		c.Close()
+	}
+	if e.x != nil {
+		e.x.closeConn()
 	}
 }
 
@@ -195,11 +249,18 @@ func (e *exchange) timings() string {
 			first = *t
 		}
 	}
-	last := "response head"
-	if e.switched() {
+	firstName, last := "first byte", "response head"
+	switch {
+	case e.x != nil:
+		// The server's first bytes are its SETTINGS.
+		firstName, first = "server SETTINGS", e.x.wire.gotSet
+		if e.switched() {
+			last = fmt.Sprint(e.res.Response.StatusCode)
+		}
+	case e.switched():
 		last = "101"
 	}
-	return fmt.Sprintf("timings: connect %s, first byte %s, %s %s", ms(e.res.Connected), ms(first), last, ms(e.res.HeadDone))
+	return fmt.Sprintf("timings: connect %s, %s %s, %s %s", ms(e.res.Connected), firstName, ms(first), last, ms(e.res.HeadDone))
 }
 
 // afterSwitch returns a reader of what follows the 101 that reports, with

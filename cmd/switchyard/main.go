@@ -25,9 +25,9 @@ const (
 )
 
 const usage = `usage:
-  switchyard probe [-offer TOKENS] [-H 'Name: value']... [-v] [-k] [-timeout D] URL
-  switchyard ws    [-H 'Name: value']... [-v] [-k] [-timeout D] URL
-  switchyard raw   -offer TOKEN [-H 'Name: value']... [-v] [-k] [-timeout D] URL
+  switchyard probe [-h2] [-offer TOKENS] [-H 'Name: value']... [-v] [-k] [-timeout D] URL
+  switchyard ws    [-h2] [-H 'Name: value']... [-v] [-k] [-timeout D] URL
+  switchyard raw   [-h2] -offer TOKEN [-H 'Name: value']... [-v] [-k] [-timeout D] URL
 `
 
 // run is the command: args without the program name; it returns the exit
@@ -72,6 +72,7 @@ type options struct {
 	headers  []string // "Name: value" lines, in order
 	verbose  bool
 	insecure bool
+	h2       bool // an RFC 8441 extended CONNECT instead of an HTTP/1.1 upgrade
 	timeout  time.Duration
 }
 
@@ -97,6 +98,7 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (options, error) {
 	})
 	fs.BoolVar(&o.verbose, "v", false, "print timings (and, for ws and raw, the heads on standard error)")
 	fs.BoolVar(&o.insecure, "k", false, "do not verify TLS certificates")
+	fs.BoolVar(&o.h2, "h2", false, "send an RFC 8441 extended CONNECT over HTTP/2 (https, wss: TLS; http, ws: h2c with prior knowledge) instead of an HTTP/1.1 upgrade")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on connecting and the handshake")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -120,6 +122,8 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (options, error) {
 		return o, errors.New("raw needs -offer with exactly one token")
 	case len(o.offer) == 0:
 		o.offer = []string{"websocket"}
+	case o.h2 && len(o.offer) != 1:
+		return o, errors.New("-h2 offers exactly one token: :protocol names one protocol")
 	}
 	if o.timeout <= 0 {
 		return o, errors.New("-timeout must be positive")

@@ -29,6 +29,9 @@ func (v verdict) String() string {
 
 // judge reads the response of e.
 func judge(e *exchange) verdict {
+	if e.x != nil {
+		return judgeH2(e)
+	}
 	if e.switched() {
 		return judgeSwitch(e)
 	}
@@ -64,21 +67,7 @@ func judgeSwitch(e *exchange) verdict {
 		default:
 			good("Sec-WebSocket-Accept matches the key")
 		}
-		if p := h.Get("Sec-WebSocket-Protocol"); p != "" {
-			if upgrade.HasToken(sent(e.header, "Sec-WebSocket-Protocol"), p) {
-				good("subprotocol " + p + " was offered")
-			} else {
-				bad("subprotocol " + p + " was not offered")
-			}
-		}
-		if x := h.Get("Sec-WebSocket-Extensions"); x != "" {
-			name, _, _ := strings.Cut(x, ";")
-			if upgrade.HasToken(sent(e.header, "Sec-WebSocket-Extensions"), strings.TrimSpace(name)) {
-				good("extension " + x + " was offered")
-			} else {
-				bad("extension " + x + " was not offered")
-			}
-		}
+		wsFields(e, h, good, bad)
 	}
 	if v.valid {
 		v.title = "valid 101: switched to " + chosen
@@ -86,6 +75,26 @@ func judgeSwitch(e *exchange) verdict {
 		v.title = "invalid 101: a client must not use this connection"
 	}
 	return v
+}
+
+// wsFields judges the WebSocket fields a switch answers with, over either
+// HTTP version: a subprotocol or extension must have been offered.
+func wsFields(e *exchange, h http.Header, good, bad func(string)) {
+	if p := h.Get("Sec-WebSocket-Protocol"); p != "" {
+		if upgrade.HasToken(sent(e.header, "Sec-WebSocket-Protocol"), p) {
+			good("subprotocol " + p + " was offered")
+		} else {
+			bad("subprotocol " + p + " was not offered")
+		}
+	}
+	if x := h.Get("Sec-WebSocket-Extensions"); x != "" {
+		name, _, _ := strings.Cut(x, ";")
+		if upgrade.HasToken(sent(e.header, "Sec-WebSocket-Extensions"), strings.TrimSpace(name)) {
+			good("extension " + x + " was offered")
+		} else {
+			bad("extension " + x + " was not offered")
+		}
+	}
 }
 
 func acceptKey(key string) string {
@@ -121,6 +130,14 @@ var meanings = map[int]string{
 	504: "a gateway's backend did not answer in time",
 }
 
+// h2Meanings replace meanings for an extended CONNECT, where no response
+// carries Upgrade.
+var h2Meanings = map[int]string{
+	405: "the method is not allowed here: this resource does not take CONNECT",
+	426: "this resource answers only after a switch to another protocol (over HTTP/2 no Upgrade field lists them; see the reason)",
+	501: "the server does not implement CONNECT here",
+}
+
 func judgeRefusal(e *exchange) verdict {
 	r := e.res.Response
 	v := verdict{}
@@ -132,6 +149,9 @@ func judgeRefusal(e *exchange) verdict {
 		v.title = "not switched (" + status + "): a redirect, to " + r.Header.Get("Location") + "; upgrades are not followed"
 	default:
 		m, ok := meanings[r.StatusCode]
+		if hm, h2 := h2Meanings[r.StatusCode]; h2 && e.x != nil {
+			m, ok = hm, true
+		}
 		if !ok {
 			m = "the server refused the upgrade"
 		}
@@ -175,6 +195,10 @@ func probe(ctx context.Context, o options, stdout, stderr io.Writer) int {
 		return exitError
 	}
 	defer e.close()
+	if e.x != nil && e.switched() && offered(e.offer, "websocket") {
+		// Over HTTP/2 the 200 alone shows little: whether bytes flow.
+		e.checkWebSocket(o.timeout)
+	}
 	report(e, o.verbose, stdout)
 	if judge(e).valid {
 		return exitOK
@@ -185,6 +209,10 @@ func probe(ctx context.Context, o options, stdout, stderr io.Writer) int {
 // report prints both heads as they crossed the wire, the verdict and, if
 // asked, the timings.
 func report(e *exchange, verbose bool, w io.Writer) {
+	if e.x != nil {
+		reportH2(e, verbose, w)
+		return
+	}
 	fmt.Fprintf(w, "--- request head (%d bytes, as sent)\n", len(e.res.RequestHead))
 	w.Write(e.res.RequestHead)
 	fmt.Fprintf(w, "--- response head (%d bytes, as received)\n", len(e.res.ResponseHeads))

@@ -37,7 +37,7 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 	}
 	defer e.close()
 	if !o.verbose {
-		fmt.Fprintf(stderr, "connected to %s (%s)\n", o.url, e.res.Response.Header.Get("Upgrade"))
+		fmt.Fprintf(stderr, "connected to %s (%s)\n", o.url, e.chosen())
 	}
 	ws := &wsConn{e: e}
 	go chatInput{ws}.run(stdin, stderr)

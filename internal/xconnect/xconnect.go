@@ -10,6 +10,8 @@
 // and the inspector.
 package xconnect
 
+//lint:file-ignore SA1019 x/net's deprecated http2.Transport is the Go client that can send :protocol: net/http's Transport refuses the field name in Go 1.26
+
 import (
 	"context"
 	"crypto/tls"
@@ -20,6 +22,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +36,10 @@ type Client struct {
 	h2, h2c *http2.Transport
 	// HandshakeTimeout bounds the wait for the response head. Default 10s.
 	HandshakeTimeout time.Duration
+	// Wrap, if set before the first Dial, wraps each connection the client
+	// dials (after TLS, for https) as the HTTP/2 client reads and writes
+	// it: the inspector reads the frames through it.
+	Wrap func(net.Conn) net.Conn
 }
 
 // New returns a Client; tlsConfig (nil for an empty one) is used for
@@ -41,13 +48,40 @@ func New(tlsConfig *tls.Config) *Client {
 	if tlsConfig == nil {
 		tlsConfig = &tls.Config{}
 	}
-	return &Client{
-		h2: &http2.Transport{TLSClientConfig: tlsConfig},
-		h2c: &http2.Transport{AllowHTTP: true,
-			DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				return (&net.Dialer{}).DialContext(ctx, network, addr)
-			}},
+	c := &Client{}
+	// No transparent gzip: a stream's bytes are the protocol's, and an
+	// Accept-Encoding the caller did not ask for is not sent.
+	c.h2 = &http2.Transport{TLSClientConfig: tlsConfig, DisableCompression: true, DialTLSContext: c.dialTLS}
+	c.h2c = &http2.Transport{AllowHTTP: true, DisableCompression: true,
+		DialTLSContext: func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return c.wrap(nc), nil
+		}}
+	return c
+}
+
+// dialTLS dials as x/net's Transport does (cfg names the host and offers
+// h2 by ALPN) and wants h2 chosen.
+func (c *Client) dialTLS(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+	nc, err := (&tls.Dialer{Config: cfg}).DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
 	}
+	if p := nc.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != http2.NextProtoTLS {
+		nc.Close()
+		return nil, fmt.Errorf("xconnect: the server chose %q by ALPN, not h2: no HTTP/2 over TLS", p)
+	}
+	return c.wrap(nc), nil
+}
+
+func (c *Client) wrap(nc net.Conn) net.Conn {
+	if c.Wrap != nil {
+		return c.Wrap(nc)
+	}
+	return nc
 }
 
 // RoundTrip sends an ordinary request over the client's HTTP/2
@@ -66,10 +100,19 @@ func (c *Client) CloseIdleConnections() {
 	c.h2c.CloseIdleConnections()
 }
 
+// ErrNotAdvertised is wrapped by Dial's error when the server's SETTINGS
+// do not include SETTINGS_ENABLE_CONNECT_PROTOCOL = 1: it does not accept
+// extended CONNECT, and nothing was sent. Go's servers advertise it only
+// when started with GODEBUG=http2xconnect=1 (Go 1.26 and 1.27).
+var ErrNotAdvertised = errors.New("xconnect: the server does not advertise extended CONNECT (RFC 8441)")
+
 // Dial sends an extended CONNECT for protocol to rawURL (https: over TLS;
-// http: h2c with prior knowledge), with header's fields. On a 2xx it
-// returns the stream; otherwise the response, whose body holds the
-// refusal's reason, and an error. The response is returned in both cases.
+// http: h2c with prior knowledge), with header's fields (a Host field
+// becomes :authority). On a 2xx it returns the stream; otherwise the
+// response, whose body holds the refusal's reason, and an error. The
+// response is returned in both cases. ctx and HandshakeTimeout bound the
+// exchange up to the response head (and a refusal's body); ctx's values
+// (an httptrace.ClientTrace) reach the request.
 func (c *Client) Dial(ctx context.Context, rawURL, protocol string, header http.Header) (*Stream, *http.Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
@@ -84,9 +127,10 @@ func (c *Client) Dial(ctx context.Context, rawURL, protocol string, header http.
 	default:
 		return nil, nil, fmt.Errorf("xconnect: unsupported scheme %q", u.Scheme)
 	}
-	// The stream outlives the dial's ctx: it has a context of its own,
-	// ended by Close; ctx and the handshake timeout bound the head only.
-	sctx, cancel := context.WithCancel(context.Background())
+	// The stream outlives the dial's ctx: it has a context of its own
+	// (with ctx's values, not its end), ended by Close; ctx and the
+	// handshake timeout bound the head (and a refusal's body) only.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	pr, pw := io.Pipe()
 	req, err := http.NewRequestWithContext(sctx, http.MethodConnect, u.String(), pr)
 	if err != nil {
@@ -97,6 +141,10 @@ func (c *Client) Dial(ctx context.Context, rawURL, protocol string, header http.
 	if req.Header == nil {
 		req.Header = http.Header{}
 	}
+	if host := req.Header.Get("Host"); host != "" {
+		req.Host = host
+		req.Header.Del("Host")
+	}
 	req.Header[":protocol"] = []string{protocol}
 	timeout := c.HandshakeTimeout
 	if timeout <= 0 {
@@ -105,11 +153,26 @@ func (c *Client) Dial(ctx context.Context, rawURL, protocol string, header http.
 	stop := context.AfterFunc(ctx, cancel)
 	timer := time.AfterFunc(timeout, cancel)
 	resp, err := t.RoundTrip(req)
-	timer.Stop()
-	stop()
+	// A refusal's body is bounded by ctx and the timeout too.
+	defer stop()
+	defer timer.Stop()
+	if err == nil && resp.StatusCode/100 == 2 && (!timer.Stop() || !stop()) {
+		// The head came as the time ran out: the stream is cancelled.
+		resp.Body.Close()
+		err = context.Cause(sctx)
+	}
 	if err != nil {
 		cancel()
 		pw.Close()
+		// x/net's text, and net/http's in Go 1.27, which x/net wraps there.
+		switch msg := err.Error(); {
+		case strings.Contains(msg, "extended connect not supported by peer"):
+			err = fmt.Errorf("%w: %v", ErrNotAdvertised, err)
+		case strings.Contains(msg, `invalid header field name ":protocol"`):
+			// Go 1.27: x/net's Transport wraps net/http's, which refuses
+			// the field; x/net's own HTTP/2 client sends it.
+			err = fmt.Errorf("xconnect: this build's HTTP/2 client cannot send :protocol (Go 1.27 without -tags http2legacy): %w", err)
+		}
 		return nil, nil, err
 	}
 	if resp.StatusCode/100 != 2 {
