@@ -11,6 +11,15 @@
 //   - BenchmarkH2CRequests and BenchmarkH2CUpgrade: requests per second
 //     over one upgraded h2c connection and upgrades per second, against
 //     x/net's h2c.NewHandler and net/http's prior-knowledge server.
+//   - BenchmarkWSMessages, BenchmarkWSMessagesConcurrent and
+//     BenchmarkWSEstablish: a WebSocket over an HTTP/2 stream (RFC 8441
+//     extended CONNECT, over TLS and over h2c) against the same handler
+//     over an HTTP/1.1 upgrade: messages per second on one WebSocket and
+//     on eight at once, and the cost of opening one on an HTTP/2
+//     connection already open against a new TCP (or TLS) connection and
+//     an upgrade. The test binary re-runs itself with
+//     GODEBUG=http2xconnect=1, which Go's HTTP/2 servers need in their
+//     environment to accept extended CONNECT.
 //   - cmd/wsload: the server's RSS per idle WebSocket (2,000 held open on
 //     the demo's /ws) and new connections per second, each server in a
 //     process of its own, against gorilla's Upgrader used directly.
