@@ -78,6 +78,7 @@ import (
 	"github.com/switchyard-http/switchyard/echoadapter/v5"
 	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/metrics"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -120,11 +121,12 @@ func main() {
 // until ctx ends, then shuts down gracefully.
 // Echo's own logs go to logger.
 func run(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Config, out io.Writer, logger *slog.Logger) error {
-	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
+	rec := metrics.NewRecorder() // GET /metrics: the negotiator's upgrades in the Prometheus text format
+	n, err := rec.NewNegotiator(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
 	if err != nil {
 		return err
 	}
-	e, err := newEcho(n, logger)
+	e, err := newEcho(n, rec, logger)
 	if err != nil {
 		return err
 	}
@@ -190,10 +192,11 @@ func run(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Conf
 //	GET /proto the request's protocol, HTTP/1.1 or HTTP/2.0
 //	POST /echo the body back
 //	GET /stats the negotiator's counts as JSON
+//	GET /metrics the upgrades, connections and refusals for Prometheus
 //
 // The adapter's middleware runs before every route's handler, so h2c and
 // echo/1 take precedence over every route, /ws and /chat included.
-func newEcho(n *negotiate.Negotiator, logger *slog.Logger) (*echo.Echo, error) {
+func newEcho(n *negotiate.Negotiator, rec *metrics.Recorder, logger *slog.Logger) (*echo.Echo, error) {
 	anyPath := new(negotiate.Registry)
 	h2cProto, err := h2c.New(nil) // streams are served by the server's Handler: e
 	if err != nil {
@@ -226,6 +229,7 @@ func newEcho(n *negotiate.Negotiator, logger *slog.Logger) (*echo.Echo, error) {
 	// net/http handlers run under Echo through echo.WrapHandler.
 	e.POST("/echo", echo.WrapHandler(http.HandlerFunc(demoapp.EchoBody)))
 	e.Match(getOrHead, "/stats", echo.WrapHandler(demoapp.StatsHandler(n)))
+	e.Match(getOrHead, "/metrics", echo.WrapHandler(rec))
 	// Any method: the WebSocket protocol answers a PUT with its own 405.
 	e.Any("/ws", echoadapter.Handler(n, ws))
 	e.Any("/chat", echoadapter.Handler(n, chat))

@@ -58,6 +58,7 @@ func Run(t *testing.T, run Program) {
 		{"WebSocketRefusals", webSocketRefusals, nil},
 		{"Chat", chat, nil},
 		{"Stats", stats, nil},
+		{"Metrics", prometheusMetrics, nil},
 		{"H2CUpgrade", h2cUpgrade, nil},
 		{"H2COfferIgnored", h2cOfferIgnored, nil},
 		{"PriorKnowledge", priorKnowledge, nil},

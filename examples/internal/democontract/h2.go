@@ -159,6 +159,9 @@ func h2WebSocket(t *testing.T, p *testkit.Program) {
 		t.Errorf("/stats with a WebSocket over HTTP/2: active %v, switched %v; want websocket 1", st.Active, st.Switched)
 	}
 	wantOverH2(t, st, 1, 0)
+	testkit.Contains(t, "GET /metrics with a WebSocket over HTTP/2", readMetrics(t, p),
+		`switchyard_upgraded_connections{token="websocket",transport="h2"} 1`,
+		`switchyard_upgrade_attempts_total{token="websocket",outcome="switched"} 1`)
 	writeFrame(t, s, opClose, closePayload(gws.CloseNormalClosure, "done"))
 	if code := readClose(t, s); code != gws.CloseNormalClosure {
 		t.Errorf("close: the server answered %d, want 1000", code)
