@@ -49,8 +49,10 @@
 // on the 2xx (an ordinary handler's answer, not a switch), and an
 // unoffered subprotocol or extension. For websocket, probe then shows
 // whether bytes flow: a ping answered by its pong, the close handshake
-// (1000), and whether the server ends the stream (END_STREAM) or resets it
-// (RST_STREAM, a warning: browsers report the close as not clean). Over
+// (1000), and whether the server ends the stream (END_STREAM, perhaps
+// followed by RST_STREAM NO_ERROR, which only asks the client to stop
+// sending) or resets it (RST_STREAM with an error, a warning: browsers
+// report the close as not clean). Over
 // HTTP/2 a refusal is an ordinary response, judged as above; the server
 // not speaking HTTP/2 at all (no h2 by ALPN, no SETTINGS over h2c) is a
 // verdict too. ws and raw work over the stream as over an upgraded

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/net/http2"
+
 	"github.com/switchyard-http/switchyard/internal/upgrade"
 	"github.com/switchyard-http/switchyard/internal/xconnect"
 )
@@ -305,6 +307,10 @@ func (e *exchange) checkWebSocket(timeout time.Duration) {
 	}
 	n, err := io.Copy(io.Discard, c)
 	switch w := x.seen(); {
+	case len(w.resets) > 0 && w.resets[0] == http2.ErrCodeNo && err == nil && n == 0:
+		// END_STREAM, then "stop sending" (RFC 9113 §8.1): what Go's
+		// server does when the handler returns before the request's end.
+		good("the server ended the stream (END_STREAM), then asked the client to stop sending (RST_STREAM NO_ERROR, RFC 9113 §8.1)")
 	case len(w.resets) > 0:
 		// The WebSocket closed cleanly; the stream did not.
 		x.flow = append(x.flow, fmt.Sprintf("⚠ the server reset the stream (RST_STREAM %v) after the close frames instead of ending it (END_STREAM): browsers report the close as not clean", w.resets[0]))
