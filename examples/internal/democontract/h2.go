@@ -1,33 +1,30 @@
 package democontract
 
-//lint:file-ignore SA1019 x/net's http2.Transport is the Go client that can send :protocol (net/http's Transport refuses it as a field name in Go 1.26)
-
 import (
 	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	gws "github.com/gorilla/websocket"
-	"golang.org/x/net/http2"
 
 	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
+	"github.com/switchyard-http/switchyard/internal/xconnect"
 )
 
-// xconnect turns on Go's RFC 8441 extended CONNECT in the program's
+// xconnectOn turns on Go's RFC 8441 extended CONNECT in the program's
 // net/http (Go 1.26 and 1.27 read it from the environment at start).
-var xconnect = []string{"GODEBUG=http2xconnect=1"}
+var xconnectOn = []string{testkit.XConnectEnv}
 
 // runH2 checks WebSockets and echo/1 over HTTP/2 streams (extended
 // CONNECT, RFC 8441): each check against a program of its own started
@@ -41,13 +38,13 @@ func runH2(t *testing.T) {
 		env  []string
 		args []string
 	}{
-		{"H2WebSocket", h2WebSocket, xconnect, []string{"-tls"}},
-		{"H2CWebSocket", h2WebSocket, xconnect, nil}, // prior knowledge over cleartext
-		{"H2Chat", h2Chat, xconnect, []string{"-tls"}},
-		{"H2Echo1", h2Echo1, xconnect, []string{"-tls"}},
-		{"H2Refusals", h2Refusals, xconnect, []string{"-tls"}},
-		{"H2Shutdown", h2Shutdown, xconnect, []string{"-tls"}},
-		{"H2MaxConns", h2MaxConns, xconnect, []string{"-tls", "-max-conns", "1"}},
+		{"H2WebSocket", h2WebSocket, xconnectOn, []string{"-tls"}},
+		{"H2CWebSocket", h2WebSocket, xconnectOn, nil}, // prior knowledge over cleartext
+		{"H2Chat", h2Chat, xconnectOn, []string{"-tls"}},
+		{"H2Echo1", h2Echo1, xconnectOn, []string{"-tls"}},
+		{"H2Refusals", h2Refusals, xconnectOn, []string{"-tls"}},
+		{"H2Shutdown", h2Shutdown, xconnectOn, []string{"-tls"}},
+		{"H2MaxConns", h2MaxConns, xconnectOn, []string{"-tls", "-max-conns", "1"}},
 		{"H2Off", h2Off, nil, []string{"-tls"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -57,29 +54,24 @@ func runH2(t *testing.T) {
 	}
 }
 
-// h2Transport is Go's HTTP/2 client for the program: over TLS for https
+// h2Transport is an HTTP/2 client for the program: over TLS for https
 // (trusting its certificate), with prior knowledge for http. Its
-// connections are closed when the test ends. It is x/net's: net/http's
-// Transport refuses the :protocol pseudo-header field in Request.Header
-// before its HTTP/2 code (which sends it) sees the request.
-func h2Transport(t *testing.T, p *testkit.Program) *http2.Transport {
-	tr := &http2.Transport{TLSClientConfig: insecure()}
-	if !strings.HasPrefix(p.URL, "https:") {
-		tr.AllowHTTP = true
-		tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		}
-	}
-	t.Cleanup(tr.CloseIdleConnections) // after the streams' cleanups
-	return tr
+// connections are closed when the test ends. It is internal/xconnect's:
+// net/http's Transport refuses the :protocol pseudo-header as a field
+// name before its HTTP/2 code sees the request, and from Go 1.27 on
+// x/net's Transport is net/http's.
+func h2Transport(t *testing.T, p *testkit.Program) *xconnect.Client {
+	c := xconnect.New(insecure())
+	t.Cleanup(c.CloseIdleConnections) // after the streams' cleanups
+	return c
 }
 
-// h2Stream is a switched HTTP/2 stream: the request body is what the
-// client sends, the response body what it receives.
+// h2Stream is a switched HTTP/2 stream (or, for a refusal, only its
+// response): the request body is what the client sends, the response
+// body what it receives.
 type h2Stream struct {
 	resp *http.Response
-	w    *io.PipeWriter
+	w    io.Writer
 	r    *bufio.Reader
 }
 
@@ -87,37 +79,26 @@ func (s *h2Stream) Write(p []byte) (int, error) { return s.w.Write(p) }
 func (s *h2Stream) Read(p []byte) (int, error)  { return s.r.Read(p) }
 
 // connect sends an extended CONNECT with :protocol protocol for path and
-// the fields of h, and returns the stream and its response, or the
-// transport's error. The stream is bounded by twice testkit.Timeout and
-// closed when the test ends.
-func connect(t *testing.T, tr *http2.Transport, p *testkit.Program, path, protocol string, h http.Header) (*h2Stream, error) {
+// the fields of h, and returns the stream and its response (a refusal's,
+// with its body), or the client's error when no response came. The stream
+// is closed when the test ends.
+func connect(t *testing.T, c *xconnect.Client, p *testkit.Program, path, protocol string, h http.Header) (*h2Stream, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*testkit.Timeout)
-	pr, pw := io.Pipe()
-	req, err := http.NewRequestWithContext(ctx, http.MethodConnect, p.URL+path, pr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, vs := range h {
-		req.Header[k] = vs
-	}
-	req.Header[":protocol"] = []string{protocol}
-	resp, err := tr.RoundTrip(req)
-	if err != nil {
-		cancel()
-		pw.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	st, resp, err := c.Dial(ctx, p.URL+path, protocol, h)
+	if resp == nil {
 		return nil, err
 	}
-	t.Cleanup(func() {
-		pw.Close()
-		resp.Body.Close()
-		cancel()
-	})
-	return &h2Stream{resp: resp, w: pw, r: bufio.NewReader(resp.Body)}, nil
+	if st == nil {
+		return &h2Stream{resp: resp, r: bufio.NewReader(resp.Body)}, nil
+	}
+	t.Cleanup(func() { st.Close() })
+	return &h2Stream{resp: resp, w: st, r: bufio.NewReader(st)}, nil
 }
 
 // mustConnect is connect for a stream that must switch: 200.
-func mustConnect(t *testing.T, tr *http2.Transport, p *testkit.Program, path, protocol string, h http.Header) *h2Stream {
+func mustConnect(t *testing.T, tr *xconnect.Client, p *testkit.Program, path, protocol string, h http.Header) *h2Stream {
 	t.Helper()
 	s, err := connect(t, tr, p, path, protocol, h)
 	if err != nil {
@@ -226,7 +207,9 @@ func h2Echo1(t *testing.T, p *testkit.Program) {
 		if err := testkit.Receive(t, wrote, "the write"); err != nil {
 			t.Fatal(err)
 		}
-		s.w.Close() // the client's end of the stream: the server ends its own
+		if err := s.w.(*xconnect.Stream).CloseWrite(); err != nil { // the client's end of the stream: the server ends its own
+			t.Fatal(err)
+		}
 		if rest, err := io.ReadAll(s); err != nil || len(rest) != 0 {
 			t.Errorf("echo/1 over HTTP/2 after the client's end: %q, %v; want the end of the stream", rest, err)
 		}
@@ -330,7 +313,7 @@ func h2Shutdown(t *testing.T, p *testkit.Program) {
 // while plain requests use HTTP/2.
 func h2Off(t *testing.T, p *testkit.Program) {
 	tr := h2Transport(t, p)
-	if s, err := connect(t, tr, p, "/ws", "websocket", wsHeader()); err == nil || !strings.Contains(err.Error(), "extended connect") {
+	if s, err := connect(t, tr, p, "/ws", "websocket", wsHeader()); !errors.Is(err, xconnect.ErrNotAdvertised) {
 		status := 0
 		if s != nil {
 			status = s.resp.StatusCode
