@@ -3,18 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
-	"time"
 
+	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 	"github.com/switchyard-http/switchyard/internal/demoserver"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -51,16 +46,11 @@ type Figures struct {
 // serveMain is the child's main: it serves until SIGINT, SIGTERM or POST
 // /shutdown, then shuts down gracefully and returns the exit status.
 func serveMain() int {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	if err := serve(ctx, cancel, os.Stdout, logger); err != nil {
-		logger.Error("soak server", "err", err)
-		return 1
-	}
-	return 0
+	return child.Main("soak server", func(ctx context.Context, logger *slog.Logger) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		return serve(ctx, cancel, os.Stdout, logger)
+	})
 }
 
 // serve is examples/server's run on 127.0.0.1:0 with the control endpoint
@@ -72,15 +62,6 @@ func serve(ctx context.Context, quit func(), out io.Writer, logger *slog.Logger)
 	}
 	handler, err := demoserver.Handler(n)
 	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	cln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		ln.Close()
 		return err
 	}
 	srv := demoserver.Server(n, handler, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
@@ -105,34 +86,18 @@ func serve(ctx context.Context, quit func(), out io.Writer, logger *slog.Logger)
 		_ = http.NewResponseController(w).Flush()
 		quit()
 	})
-	ctl := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	ctl.SetKeepAlivesEnabled(false) // no idle connection goroutine between two calls
-	go func() { _ = ctl.Serve(cln) }()
-	defer ctl.Close()
-
-	fmt.Fprintf(out, "control on http://%s\n", cln.Addr())
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-	if err := demoserver.Shutdown(srv, n); err != nil {
-		logger.Warn("shutdown", "err", err) // a warning fails the soak
-	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return child.Serve(ctx, out, srv, mux, func() {
+		if err := demoserver.Shutdown(srv, n); err != nil {
+			logger.Warn("shutdown", "err", err) // a warning fails the soak
+		}
+	})
 }
 
 // measure reads the runtime's and the OS's figures (no collection).
 func measure() Figures {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	rss, peak := procRSS()
+	rss, peak := child.SelfMemory()
 	return Figures{
 		HeapInuse:  ms.HeapInuse,
 		HeapAlloc:  ms.HeapAlloc,

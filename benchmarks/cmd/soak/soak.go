@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net/http"
 	"os/exec"
 	"runtime"
 	"slices"
@@ -18,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 )
 
 // Bounds of a run, besides its hard deadline: loopback has about 28,000
@@ -256,7 +255,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	for p := range nProtos {
 		res.Planned[p.key()] = planned[p]
 	}
-	limit, err := fileLimit(uint64(cfg.Conns) + 256)
+	limit, err := child.FileLimit(uint64(cfg.Conns) + 256)
 	res.FileLimit = limit
 	if err != nil {
 		return res, err
@@ -268,15 +267,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	defer srv.kill()
-	r := &runner{cfg: cfg, addr: srv.addr, res: res, hard: hard, sem: make(chan struct{}, cfg.DialConcurrency),
+	defer srv.Kill()
+	r := &runner{cfg: cfg, addr: srv.Addr, res: res, hard: hard, sem: make(chan struct{}, cfg.DialConcurrency),
 		errs: map[string]int{}, examples: map[string]string{}}
-	r.logf("server (pid %d) on %s, control %s", srv.cmd.Process.Pid, srv.addr, srv.ctl)
+	r.logf("server (pid %d) on %s, control %s", srv.Cmd.Process.Pid, srv.Addr, srv.Control)
 	problem := func(format string, args ...any) {
 		res.Problems = append(res.Problems, fmt.Sprintf(format, args...))
 	}
 
-	res.Baseline, err = srv.figures(hard, true)
+	res.Baseline, err = figures(hard, srv, true)
 	if err != nil {
 		return res, fmt.Errorf("baseline: %w", err)
 	}
@@ -327,7 +326,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	sleep(hard, cfg.Duration/2)
 	if hard.Err() == nil {
 		res.LoadAt = time.Since(start).Seconds()
-		res.Load, err = srv.figures(hard, true)
+		res.Load, err = figures(hard, srv, true)
 		if err != nil {
 			problem("figures at load: %v", err)
 		}
@@ -354,7 +353,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	} else {
 		r.clientsClose(srv, problem)
 	}
-	res.ServerLogLines = int(srv.logLines.Load())
+	res.ServerLogLines = srv.LogLines()
 	if res.ServerLogLines > 0 {
 		problem("the server logged %d warnings or errors", res.ServerLogLines)
 	}
@@ -395,7 +394,7 @@ func (r *runner) dists() {
 // clientsClose: every client closes its connection; then the server must
 // let go of all of them (live counts 0, goroutines back to the baseline),
 // and shut down gracefully, exiting 0.
-func (r *runner) clientsClose(srv *child, problem func(string, ...any)) {
+func (r *runner) clientsClose(srv *child.Process, problem func(string, ...any)) {
 	cfg, res, hard := r.cfg, r.res, r.hard
 	r.logf("closing")
 	r.wg.Wait()
@@ -404,7 +403,7 @@ func (r *runner) clientsClose(srv *child, problem func(string, ...any)) {
 	var after *Figures
 	var err error
 	for {
-		after, err = srv.figures(hard, false)
+		after, err = figures(hard, srv, false)
 		if err == nil && drained(after, res.Baseline, cfg.Slack) {
 			break
 		}
@@ -416,7 +415,7 @@ func (r *runner) clientsClose(srv *child, problem func(string, ...any)) {
 	res.DrainSecs = time.Since(drainStart).Seconds()
 	if err == nil {
 		// once more after a collection, for the record
-		if f, err2 := srv.figures(hard, true); err2 == nil {
+		if f, err2 := figures(hard, srv, true); err2 == nil {
 			after = f
 		}
 	}
@@ -437,14 +436,14 @@ func (r *runner) clientsClose(srv *child, problem func(string, ...any)) {
 // serverCloses: once no client echoes any more, the server is asked to
 // shut down with every connection open; each client waits for its
 // protocol's close, and the server must exit 0 (within the demo's 10 s).
-func (r *runner) serverCloses(srv *child, problem func(string, ...any)) {
+func (r *runner) serverCloses(srv *child.Process, problem func(string, ...any)) {
 	quiet := make(chan struct{})
 	go func() { r.quiet.Wait(); close(quiet) }()
 	select {
 	case <-quiet:
 	case <-r.hard.Done():
 	}
-	if f, err := srv.figures(r.hard, false); err != nil {
+	if f, err := figures(r.hard, srv, false); err != nil {
 		problem("figures before the shutdown: %v", err)
 	} else {
 		r.checkCounts(f, problem)
@@ -464,9 +463,9 @@ func (r *runner) upTotal() int {
 }
 
 // shutdown asks the server for a graceful shutdown and checks it exits 0.
-func (r *runner) shutdown(srv *child, problem func(string, ...any)) {
+func (r *runner) shutdown(srv *child.Process, problem func(string, ...any)) {
 	t := time.Now()
-	code, err := srv.shutdown(r.hard)
+	code, err := shutdown(r.hard, srv)
 	r.res.ShutdownSecs = time.Since(t).Seconds()
 	r.res.ExitCode = code
 	if err != nil {
@@ -598,147 +597,26 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// child is the server process.
-type child struct {
-	cmd      *exec.Cmd
-	addr     string // the demo
-	ctl      string // the control endpoint
-	exited   chan struct{}
-	waitErr  error
-	logLines atomic.Int64
-	client   *http.Client
-}
-
 // startServer starts cfg.ServerCmd and reads the two addresses it prints.
-func startServer(ctx context.Context, cfg Config) (*child, error) {
-	cmd := cfg.ServerCmd()
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd, exited: make(chan struct{}), client: &http.Client{Timeout: 30 * time.Second}}
-	logw := cfg.Log
-	if logw == nil {
-		logw = io.Discard
-	}
-	addrs := make(chan [2]string, 1)
-	var pipes sync.WaitGroup
-	pipes.Add(2)
-	go func() {
-		defer pipes.Done()
-		sc := bufio.NewScanner(stdout)
-		var ctl, addr string
-		for sc.Scan() {
-			line := sc.Text()
-			if a, ok := strings.CutPrefix(line, "control on http://"); ok {
-				ctl = a
-			} else if a, ok := strings.CutPrefix(line, "listening on http://"); ok && addr == "" {
-				addr = a
-				addrs <- [2]string{addr, ctl}
-			} else {
-				fmt.Fprintf(logw, "server: %s\n", line)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() {
-		defer pipes.Done()
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			// The server logs at warning level and above only: each line
-			// is something to look at (a panic's trace is several).
-			c.logLines.Add(1)
-			fmt.Fprintf(logw, "server: %s\n", line)
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-	}()
-	go func() {
-		pipes.Wait()
-		c.waitErr = cmd.Wait()
-		close(c.exited)
-	}()
-	t := time.NewTimer(15 * time.Second)
-	defer t.Stop()
-	select {
-	case a := <-addrs:
-		c.addr, c.ctl = a[0], a[1]
-		if c.ctl == "" {
-			c.kill()
-			return nil, errors.New("the server printed no control address")
-		}
-		return c, nil
-	case <-c.exited:
-		return nil, fmt.Errorf("the server exited before listening: %v", c.waitErr)
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	c.kill()
-	return nil, errors.New("the server did not print its address in time")
+func startServer(ctx context.Context, cfg Config) (*child.Process, error) {
+	return child.Start(ctx, cfg.ServerCmd(), "server", cfg.Log)
 }
 
 // figures asks the server for its figures, after two collections if gc.
-func (c *child) figures(ctx context.Context, gc bool) (*Figures, error) {
-	u := "http://" + c.ctl + "/figures"
+func figures(ctx context.Context, srv *child.Process, gc bool) (*Figures, error) {
+	path := "/figures"
 	if gc {
-		u += "?gc=1"
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("figures: %s", resp.Status)
+		path += "?gc=1"
 	}
 	f := new(Figures)
-	return f, json.NewDecoder(resp.Body).Decode(f)
+	return f, srv.GetJSON(ctx, path, f)
 }
 
 // shutdown asks for a graceful shutdown and waits for the exit: the demo
 // exits within 10 s; a little more is allowed for a loaded machine.
-func (c *child) shutdown(ctx context.Context) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+c.ctl+"/shutdown", nil)
-	if err != nil {
+func shutdown(ctx context.Context, srv *child.Process) (int, error) {
+	if err := srv.Post(ctx, "/shutdown"); err != nil {
 		return -1, err
 	}
-	resp, err := c.client.Do(req)
-	if err != nil {
-		return -1, err
-	}
-	resp.Body.Close()
-	t := time.NewTimer(15 * time.Second)
-	defer t.Stop()
-	select {
-	case <-c.exited:
-	case <-t.C:
-		c.kill()
-		return -1, errors.New("the server did not exit within 15s")
-	case <-ctx.Done():
-		c.kill()
-		return -1, ctx.Err()
-	}
-	return c.cmd.ProcessState.ExitCode(), nil
-}
-
-// kill ends the server if it still runs, and waits for it.
-func (c *child) kill() {
-	select {
-	case <-c.exited:
-		return
-	default:
-	}
-	_ = c.cmd.Process.Kill()
-	<-c.exited
+	return srv.Wait(ctx, 15*time.Second)
 }

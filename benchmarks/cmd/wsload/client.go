@@ -1,23 +1,18 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
-	"os/exec"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 )
 
 // dialer is every client's: gorilla's, with small buffers (the client's
@@ -126,137 +121,29 @@ func cycle(ctx context.Context, url string, n, parallel, echoes, size int, limit
 	return int(done.Load()), first
 }
 
-// server is a child process serving one kind.
-type server struct {
-	cmd    *exec.Cmd
-	addr   string
-	ctl    string
-	exited chan struct{}
-}
-
 // startServer starts cfg.ServerCmd(kind) and reads the addresses it
 // prints; its other output goes to cfg.Log.
-func startServer(ctx context.Context, cfg Config, kind string) (*server, error) {
-	cmd := cfg.ServerCmd(kind)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if cfg.Log != nil {
-		cmd.Stderr = cfg.Log
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, exited: make(chan struct{})}
-	addrs := make(chan [2]string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		var ctl string
-		sent := false
-		for sc.Scan() {
-			line := sc.Text()
-			if a, ok := strings.CutPrefix(line, "control on http://"); ok {
-				ctl = a
-			} else if a, ok := strings.CutPrefix(line, "listening on http://"); ok && !sent {
-				sent = true
-				addrs <- [2]string{a, ctl}
-			} else if cfg.Log != nil {
-				fmt.Fprintf(cfg.Log, "%s: %s\n", kind, line)
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-		_ = cmd.Wait()
-		close(s.exited)
-	}()
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	select {
-	case a := <-addrs:
-		s.addr, s.ctl = a[0], a[1]
-		return s, nil
-	case <-s.exited:
-		return nil, errors.New("the server exited before listening")
-	case <-t.C:
-	case <-ctx.Done():
-	}
-	s.kill()
-	return nil, errors.New("the server did not print its address in time")
+func startServer(ctx context.Context, cfg Config, kind string) (*child.Process, error) {
+	return child.Start(ctx, cfg.ServerCmd(kind), kind, cfg.Log)
 }
 
 // stop asks the server to end (SIGINT), and kills it after 10 s.
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	t := time.NewTimer(10 * time.Second)
-	defer t.Stop()
-	select {
-	case <-s.exited:
-	case <-t.C:
-		s.kill()
-	}
-}
-
-func (s *server) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.exited
+func stop(srv *child.Process) {
+	_ = srv.Cmd.Process.Signal(os.Interrupt)
+	_, _ = srv.Wait(context.Background(), 10*time.Second)
 }
 
 // figures asks the server for its own figures (after two collections).
-func (s *server) figures(ctx context.Context) (*Figures, error) {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.ctl+"/figures", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
+func figures(ctx context.Context, srv *child.Process) (*Figures, error) {
 	f := new(Figures)
-	return f, json.NewDecoder(resp.Body).Decode(f)
+	return f, srv.GetJSON(ctx, "/figures", f)
 }
 
 // fetch saves what the control endpoint answers at path to file.
-func (s *server) fetch(ctx context.Context, path, file string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.ctl+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s: %s", path, resp.Status)
-	}
-	b, err := io.ReadAll(resp.Body)
+func fetch(ctx context.Context, srv *child.Process, path, file string) error {
+	b, err := srv.Get(ctx, path)
 	if err != nil {
 		return err
 	}
 	return os.WriteFile(file, b, 0o644)
-}
-
-// procRSS is VmRSS of process pid from /proc/PID/status, in bytes; 0 where
-// there is no /proc.
-func procRSS(pid int) uint64 {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			if err == nil {
-				return kb << 10
-			}
-		}
-	}
-	return 0
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 )
 
 // Config is one run.
@@ -150,22 +152,39 @@ const ioTimeout = 10 * time.Second
 // connection are paged in and the runtime's first growth is behind.
 const warmUp = 32
 
+// warmServer starts kind's server and runs warmUp connections of echoes
+// echoes each; it returns the server and its WebSocket URL.
+func warmServer(ctx context.Context, cfg Config, kind string, echoes int) (*child.Process, string, error) {
+	srv, err := startServer(ctx, cfg, kind)
+	if err != nil {
+		return nil, "", err
+	}
+	url := "ws://" + srv.Addr + "/ws"
+	if _, err := cycle(ctx, url, warmUp, cfg.Parallel, echoes, cfg.Size, time.Minute, nil); err != nil {
+		stop(srv)
+		return nil, "", fmt.Errorf("warm-up: %w", err)
+	}
+	return srv, url, nil
+}
+
+// rss is the server's resident set size, in bytes (0 where unknown).
+func rss(srv *child.Process) uint64 {
+	rss, _ := srv.Memory()
+	return rss
+}
+
 // idle starts kind's server, opens cfg.Conns connections that echo
 // cfg.Echoes messages each and then stay open and idle, and reads the
 // server's RSS before and after.
 func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) error {
-	srv, err := startServer(ctx, cfg, kind)
+	srv, url, err := warmServer(ctx, cfg, kind, cfg.Echoes)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	url := "ws://" + srv.addr + "/ws"
-	if _, err := cycle(ctx, url, warmUp, cfg.Parallel, cfg.Echoes, cfg.Size, time.Minute, nil); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
+	defer stop(srv)
 	time.Sleep(cfg.Settle)
-	s.RSSBefore = procRSS(srv.cmd.Process.Pid)
-	before, err := srv.figures(ctx)
+	s.RSSBefore = rss(srv)
+	before, err := figures(ctx, srv)
 	if err != nil {
 		return err
 	}
@@ -210,9 +229,9 @@ func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) er
 	}
 	time.Sleep(cfg.Settle)
 	s.Conns = cfg.Conns
-	s.RSSIdle = procRSS(srv.cmd.Process.Pid)
+	s.RSSIdle = rss(srv)
 	s.RSSPerConn = (float64(s.RSSIdle) - float64(s.RSSBefore)) / float64(cfg.Conns)
-	after, err := srv.figures(ctx) // after the RSS reading: its collections would change it
+	after, err := figures(ctx, srv) // after the RSS reading: its collections would change it
 	if err != nil {
 		return err
 	}
@@ -225,7 +244,7 @@ func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) er
 	if cfg.ProfileDir != "" && round == 0 {
 		for _, p := range []string{"heap?gc=1", "goroutine", "goroutine?debug=1"} {
 			name := kind + "." + strings.NewReplacer("?gc=1", "", "?debug=1", ".txt").Replace(p)
-			if err := srv.fetch(ctx, "/debug/pprof/"+p, filepath.Join(cfg.ProfileDir, name)); err != nil {
+			if err := fetch(ctx, srv, "/debug/pprof/"+p, filepath.Join(cfg.ProfileDir, name)); err != nil {
 				return err
 			}
 		}
@@ -237,15 +256,11 @@ func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) er
 // cfg.RateEchoes messages and close, cfg.Parallel at a time, until
 // cfg.RateConns have run or cfg.RateTime has passed.
 func rate(ctx context.Context, cfg Config, kind string, s *Sample) error {
-	srv, err := startServer(ctx, cfg, kind)
+	srv, url, err := warmServer(ctx, cfg, kind, cfg.RateEchoes)
 	if err != nil {
 		return err
 	}
-	defer srv.stop()
-	url := "ws://" + srv.addr + "/ws"
-	if _, err := cycle(ctx, url, warmUp, cfg.Parallel, cfg.RateEchoes, cfg.Size, time.Minute, nil); err != nil {
-		return fmt.Errorf("warm-up: %w", err)
-	}
+	defer stop(srv)
 	var first atomic.Pointer[error]
 	var errs atomic.Int64
 	start := time.Now()

@@ -50,6 +50,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 )
 
 func main() {
@@ -98,7 +100,7 @@ func main() {
 			fail(fmt.Errorf("unknown kind %q (want some of %s)", k, strings.Join(kinds, ",")))
 		}
 	}
-	if _, err := fileLimit(uint64(*conns + *parallel + 256)); err != nil {
+	if _, err := child.FileLimit(uint64(*conns + *parallel + 256)); err != nil {
 		fail(err)
 	}
 	if cfg.ProfileDir != "" {

@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
-	"os/signal"
 	"runtime"
-	"syscall"
 	"time"
 
 	cws "github.com/coder/websocket"
@@ -21,6 +17,7 @@ import (
 	"github.com/gobwas/ws/wsutil"
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 	"github.com/switchyard-http/switchyard/internal/demoserver"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -56,14 +53,9 @@ func serveMain(kind string, memProfileRate int) int {
 	if memProfileRate > 0 {
 		runtime.MemProfileRate = memProfileRate
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := serve(ctx, kind, os.Stdout, logger); err != nil {
-		logger.Error("wsload server", "kind", kind, "err", err)
-		return 1
-	}
-	return 0
+	return child.Main("wsload server "+kind, func(ctx context.Context, logger *slog.Logger) error {
+		return serve(ctx, kind, os.Stdout, logger)
+	})
 }
 
 func serve(ctx context.Context, kind string, out io.Writer, logger *slog.Logger) error {
@@ -92,15 +84,6 @@ func serve(ctx context.Context, kind string, out io.Writer, logger *slog.Logger)
 	default:
 		return fmt.Errorf("unknown server kind %q", kind)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	cln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		ln.Close()
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("GET /figures", func(w http.ResponseWriter, r *http.Request) {
@@ -114,33 +97,17 @@ func serve(ctx context.Context, kind string, out io.Writer, logger *slog.Logger)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(f)
 	})
-	ctl := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	ctl.SetKeepAlivesEnabled(false)
-	go func() { _ = ctl.Serve(cln) }()
-	defer ctl.Close()
-
-	fmt.Fprintf(out, "control on http://%s\n", cln.Addr())
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-	// Hijacked connections are not the http.Server's: close it, and let
-	// the process exit take the rest (switchyard's negotiator first sends
-	// its 1001s, as the demo does).
-	if n != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = n.Shutdown(sctx)
-	}
-	_ = srv.Close()
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return child.Serve(ctx, out, srv, mux, func() {
+		// Hijacked connections are not the http.Server's: close it, and
+		// let the process exit take the rest (switchyard's negotiator
+		// first sends its 1001s, as the demo does).
+		if n != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = n.Shutdown(sctx)
+		}
+		_ = srv.Close()
+	})
 }
 
 // plainServer serves h on /ws with only a header timeout, as a user of a
@@ -162,22 +129,7 @@ func gorillaEcho() http.Handler {
 			return
 		}
 		defer c.Close()
-		for {
-			typ, rd, err := c.NextReader()
-			if err != nil {
-				return
-			}
-			wr, err := c.NextWriter(typ)
-			if err != nil {
-				return
-			}
-			if _, err := io.Copy(wr, rd); err != nil {
-				return
-			}
-			if err := wr.Close(); err != nil {
-				return
-			}
-		}
+		echo(c.NextReader, c.NextWriter)
 	})
 }
 
@@ -189,12 +141,22 @@ func coderEcho(w http.ResponseWriter, r *http.Request) {
 	}
 	defer c.CloseNow()
 	ctx := context.Background()
+	echo(
+		func() (cws.MessageType, io.Reader, error) { return c.Reader(ctx) },
+		func(typ cws.MessageType) (io.WriteCloser, error) { return c.Writer(ctx, typ) },
+	)
+}
+
+// echo sends every message back with its type, until an error: next
+// opens the next message, writer the answer, as gorilla's and coder's
+// streaming APIs do.
+func echo[T any](next func() (T, io.Reader, error), writer func(T) (io.WriteCloser, error)) {
 	for {
-		typ, rd, err := c.Reader(ctx)
+		typ, rd, err := next()
 		if err != nil {
 			return
 		}
-		wr, err := c.Writer(ctx, typ)
+		wr, err := writer(typ)
 		if err != nil {
 			return
 		}

@@ -1,18 +1,18 @@
 //go:build unix
 
-package main
+package child
 
 import (
 	"fmt"
 	"syscall"
 )
 
-// fileLimit makes sure this process may hold want descriptors: Go already
+// FileLimit makes sure this process may hold want descriptors: Go already
 // raises the soft RLIMIT_NOFILE to the hard one at start-up on Linux; on
 // other systems, or if something lowered it, this raises it to the hard
 // limit. It returns the soft limit in force, and an error if that is below
 // want (the hard limit must then be raised, e.g. ulimit -n as root).
-func fileLimit(want uint64) (uint64, error) {
+func FileLimit(want uint64) (uint64, error) {
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return 0, nil // unknown: try anyway
