@@ -3,6 +3,7 @@ package benchmarks
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -36,14 +37,18 @@ type rawClient struct {
 
 func newRawClient(srv *httptest.Server) *rawClient {
 	addr := srv.Listener.Addr().String()
-	req := "GET /ws HTTP/1.1\r\n" +
+	return &rawClient{addr: addr, req: wsUpgradeRequest(addr), br: bufio.NewReaderSize(nil, 4096)}
+}
+
+// wsUpgradeRequest is the client's WebSocket upgrade request for /ws.
+func wsUpgradeRequest(addr string) []byte {
+	return []byte("GET /ws HTTP/1.1\r\n" +
 		"Host: " + addr + "\r\n" +
 		"Upgrade: websocket\r\n" +
 		"Connection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: " + wsKey + "\r\n" +
 		"Sec-WebSocket-Version: 13\r\n" +
-		"\r\n"
-	return &rawClient{addr: addr, req: []byte(req), br: bufio.NewReaderSize(nil, 4096)}
+		"\r\n")
 }
 
 var (
@@ -57,47 +62,53 @@ var (
 // write deadlines set to now+ioTimeout. Bytes the server sent behind the
 // 101 are left in c.br.
 func (c *rawClient) handshake() (*net.TCPConn, error) {
-	nc, err := net.DialTimeout("tcp", c.addr, ioTimeout)
+	tc, _, err := dialTimed(c.addr, nil)
 	if err != nil {
 		return nil, err
 	}
-	tc := nc.(*net.TCPConn)
-	_ = tc.SetDeadline(time.Now().Add(ioTimeout))
 	if _, err := tc.Write(c.req); err != nil {
 		tc.Close()
 		return nil, err
 	}
 	c.br.Reset(tc)
-	accepted := false
-	for i := 0; ; i++ {
-		line, err := c.br.ReadSlice('\n')
-		if err != nil {
-			tc.Close()
-			return nil, fmt.Errorf("reading the response head: %w", err)
-		}
-		if i == 0 {
-			if !bytes.HasPrefix(line, status101) {
-				tc.Close()
-				return nil, fmt.Errorf("got status line %q, want 101", line)
-			}
-			continue
-		}
-		if len(line) <= 2 { // "\r\n": end of the head
-			break
-		}
-		if len(line) > len(acceptName) && bytes.EqualFold(line[:len(acceptName)], acceptName) {
-			accepted = string(bytes.TrimSpace(line[len(acceptName):])) == wsAccept
-		}
-		if i > 64 {
-			tc.Close()
-			return nil, errors.New("response head too long")
-		}
-	}
-	if !accepted {
+	if err := read101(c.br, wsAccepted, "the right Sec-WebSocket-Accept"); err != nil {
 		tc.Close()
-		return nil, errors.New("101 without the right Sec-WebSocket-Accept")
+		return nil, err
 	}
 	return tc, nil
+}
+
+// read101 reads a response head to its blank line and wants a 101 with a
+// header line that ok accepts (want says which).
+func read101(br *bufio.Reader, ok func(line []byte) bool, want string) error {
+	found := false
+	for i := 0; ; i++ {
+		line, err := br.ReadSlice('\n')
+		switch {
+		case err != nil:
+			return fmt.Errorf("reading the response head: %w", err)
+		case i == 0:
+			if !bytes.HasPrefix(line, status101) {
+				return fmt.Errorf("got status line %q, want 101", line)
+			}
+		case len(line) <= 2: // "\r\n": end of the head
+			if !found {
+				return fmt.Errorf("101 without %s", want)
+			}
+			return nil
+		case ok(line):
+			found = true
+		case i > 64:
+			return errors.New("response head too long")
+		}
+	}
+}
+
+// wsAccepted tells whether a header line is Sec-WebSocket-Accept with the
+// answer to wsKey.
+func wsAccepted(line []byte) bool {
+	return len(line) > len(acceptName) && bytes.EqualFold(line[:len(acceptName)], acceptName) &&
+		string(bytes.TrimSpace(line[len(acceptName):])) == wsAccept
 }
 
 // drainAndClose reads until the server closes (EOF, or a reset), then
@@ -122,6 +133,28 @@ func (c *rawClient) drainAndClose(tc *net.TCPConn) error {
 		return errors.New("server did not close the connection")
 	}
 	return nil
+}
+
+// dialTimed dials addr with a deadline of now+ioTimeout on the
+// connection, and makes a TLS client of it if conf is not nil. It returns
+// the TCP connection and the one to use (the TCP one, or TLS over it);
+// after an error nothing is left open.
+func dialTimed(addr string, conf *tls.Config) (*net.TCPConn, net.Conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	tc := nc.(*net.TCPConn)
+	_ = tc.SetDeadline(time.Now().Add(ioTimeout))
+	if conf == nil {
+		return tc, tc, nil
+	}
+	tlc := tls.Client(tc, conf)
+	if err := tlc.Handshake(); err != nil {
+		abort(tc)
+		return nil, nil, err
+	}
+	return tc, tlc, nil
 }
 
 // abort closes tc at once (RST, no TIME_WAIT).

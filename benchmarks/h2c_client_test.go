@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"net/http/httptest"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -98,12 +97,10 @@ type h2cConn struct {
 // GET / upgrade request is stream 1) or with prior knowledge (a GET / on
 // stream 1). Every read and write has a deadline of now+ioTimeout.
 func (c *h2cClient) dial() (*h2cConn, error) {
-	nc, err := net.DialTimeout("tcp", c.addr, ioTimeout)
+	tc, _, err := dialTimed(c.addr, nil)
 	if err != nil {
 		return nil, err
 	}
-	tc := nc.(*net.TCPConn)
-	_ = tc.SetDeadline(time.Now().Add(ioTimeout))
 	c.br.Reset(tc)
 	c.bw.Reset(tc)
 	hc := &h2cConn{c: c, tc: tc, fr: http2.NewFramer(c.bw, c.br), next: 1, window: 65535}
@@ -124,7 +121,7 @@ func (hc *h2cConn) open() error {
 		if err := c.bw.Flush(); err != nil {
 			return err
 		}
-		if err := c.read101(); err != nil {
+		if err := read101(c.br, upgradedH2C, "Upgrade: h2c"); err != nil {
 			return err
 		}
 	}
@@ -146,33 +143,6 @@ func (hc *h2cConn) open() error {
 		return err
 	}
 	return hc.response(1)
-}
-
-// read101 reads the response head to its blank line and wants a 101 with
-// Upgrade: h2c.
-func (c *h2cClient) read101() error {
-	upgraded := false
-	for i := 0; ; i++ {
-		line, err := c.br.ReadSlice('\n')
-		if err != nil {
-			return fmt.Errorf("reading the response head: %w", err)
-		}
-		switch {
-		case i == 0:
-			if !bytes.HasPrefix(line, status101) {
-				return fmt.Errorf("got status line %q, want 101", line)
-			}
-		case len(line) <= 2:
-			if !upgraded {
-				return errors.New("101 without Upgrade: h2c")
-			}
-			return nil
-		case bytes.EqualFold(bytes.TrimSpace(line), []byte("upgrade: h2c")):
-			upgraded = true
-		case i > 64:
-			return errors.New("response head too long")
-		}
-	}
 }
 
 // get sends GET / on the next stream and reads the response whole.
@@ -270,3 +240,8 @@ func (hc *h2cConn) field(f hpack.HeaderField) {
 
 // close resets the connection (no TIME_WAIT left behind).
 func (hc *h2cConn) close() { abort(hc.tc) }
+
+// upgradedH2C tells whether a header line is Upgrade: h2c.
+func upgradedH2C(line []byte) bool {
+	return bytes.EqualFold(bytes.TrimSpace(line), []byte("upgrade: h2c"))
+}

@@ -136,15 +136,22 @@ func (w *wsReader) echo(out io.Writer, m wsMessage) error {
 	return nil
 }
 
-// closing reads the server's answer to the client's close frame: a close
-// frame with status 1000.
-func (w *wsReader) closing() error {
+// closeHandshake sends the client's close frame with send, wants the
+// server's close frame with status 1000 back, and then the end of the
+// stream (io.EOF from next; end names it in the error).
+func (w *wsReader) closeHandshake(send func([]byte) error, end string) error {
+	if err := send(wsCloseFrame); err != nil {
+		return err
+	}
 	op, p, err := w.next()
 	if err != nil {
 		return err
 	}
 	if op != opClose || len(p) < 2 || binary.BigEndian.Uint16(p) != 1000 {
 		return fmt.Errorf("got opcode %#x %q, want close 1000", op, p)
+	}
+	if _, _, err := w.next(); err != io.EOF {
+		return fmt.Errorf("after the close frames: %v, want %s", err, end)
 	}
 	return nil
 }
@@ -167,74 +174,35 @@ type h1Dialer struct {
 }
 
 func newH1Dialer(addr string, tlsConf *tls.Config) *h1Dialer {
-	req := "GET /ws HTTP/1.1\r\n" +
-		"Host: " + addr + "\r\n" +
-		"Upgrade: websocket\r\n" +
-		"Connection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: " + wsKey + "\r\n" +
-		"Sec-WebSocket-Version: 13\r\n" +
-		"\r\n"
 	if tlsConf != nil {
 		tlsConf = tlsConf.Clone()
 		tlsConf.NextProtos = []string{"http/1.1"}
 	}
-	return &h1Dialer{addr: addr, tls: tlsConf, req: []byte(req)}
+	return &h1Dialer{addr: addr, tls: tlsConf, req: wsUpgradeRequest(addr)}
 }
 
 // dial opens a new connection (and TLS session), upgrades it and checks
 // the 101. Reads and writes have a deadline of now+ioTimeout.
 func (d *h1Dialer) dial() (*h1WS, error) {
-	nc, err := net.DialTimeout("tcp", d.addr, ioTimeout)
+	tc, nc, err := dialTimed(d.addr, d.tls)
 	if err != nil {
 		return nil, err
 	}
-	c := &h1WS{tc: nc.(*net.TCPConn), nc: nc}
-	_ = nc.SetDeadline(time.Now().Add(ioTimeout))
-	if d.tls != nil {
-		tc := tls.Client(nc, d.tls)
-		if err := tc.Handshake(); err != nil {
-			c.abort()
-			return nil, err
-		}
-		c.nc, c.resumed = tc, tc.ConnectionState().DidResume
+	c := &h1WS{tc: tc, nc: nc}
+	if tlc, ok := nc.(*tls.Conn); ok {
+		c.resumed = tlc.ConnectionState().DidResume
 	}
 	if _, err := c.nc.Write(d.req); err != nil {
 		c.abort()
 		return nil, err
 	}
 	br := bufio.NewReaderSize(c.nc, 32<<10)
-	if err := read101(br); err != nil {
+	if err := read101(br, wsAccepted, "the right Sec-WebSocket-Accept"); err != nil {
 		c.abort()
 		return nil, err
 	}
 	c.ws.r = br
 	return c, nil
-}
-
-// read101 reads a response head to its blank line and wants a 101 with
-// the right Sec-WebSocket-Accept.
-func read101(br *bufio.Reader) error {
-	accepted := false
-	for i := 0; ; i++ {
-		line, err := br.ReadSlice('\n')
-		switch {
-		case err != nil:
-			return fmt.Errorf("reading the response head: %w", err)
-		case i == 0:
-			if !bytes.HasPrefix(line, status101) {
-				return fmt.Errorf("got status line %q, want 101", line)
-			}
-		case len(line) <= 2:
-			if !accepted {
-				return errors.New("101 without the right Sec-WebSocket-Accept")
-			}
-			return nil
-		case len(line) > len(acceptName) && bytes.EqualFold(line[:len(acceptName)], acceptName):
-			accepted = string(bytes.TrimSpace(line[len(acceptName):])) == wsAccept
-		case i > 64:
-			return errors.New("response head too long")
-		}
-	}
 }
 
 // echo sends m and reads it back; the deadline moves every 1024 messages.
@@ -251,16 +219,10 @@ func (c *h1WS) echo(m wsMessage) error {
 // that no TIME_WAIT socket is left behind.
 func (c *h1WS) close() error {
 	defer c.abort()
-	if _, err := c.nc.Write(wsCloseFrame); err != nil {
+	return c.ws.closeHandshake(func(f []byte) error {
+		_, err := c.nc.Write(f)
 		return err
-	}
-	if err := c.ws.closing(); err != nil {
-		return err
-	}
-	if _, _, err := c.ws.next(); err != io.EOF {
-		return fmt.Errorf("after the close frames: %v, want EOF", err)
-	}
-	return nil
+	}, "EOF")
 }
 
 // abort closes the connection at once (RST, no TIME_WAIT).

@@ -30,6 +30,29 @@ func sizeName(n int) string {
 func BenchmarkWSMessages(b *testing.B) {
 	s := startWSServers(b)
 	defer s.stop(b)
+	eachWSTransport(b, s, func(b *testing.B, m wsMessage, open func() (wsSession, error)) {
+		ws, err := open()
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(m.payload)))
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := ws.echo(m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+		if err := ws.close(); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// eachWSTransport runs bench as a sub-benchmark for every message size
+// and, within it, every transport of wsTransports, with a message of that
+// size and the transport's opener.
+func eachWSTransport(b *testing.B, s *wsServers, bench func(b *testing.B, m wsMessage, open func() (wsSession, error))) {
 	for _, size := range wsSizes {
 		m := newWSMessage(size)
 		b.Run(sizeName(size), func(b *testing.B) {
@@ -40,21 +63,7 @@ func BenchmarkWSMessages(b *testing.B) {
 						b.Fatal(err)
 					}
 					defer done()
-					ws, err := open()
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.SetBytes(int64(size))
-					b.ReportAllocs()
-					for b.Loop() {
-						if err := ws.echo(m); err != nil {
-							b.Fatal(err)
-						}
-					}
-					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
-					if err := ws.close(); err != nil {
-						b.Fatal(err)
-					}
+					bench(b, m, open)
 				})
 			}
 		})
@@ -69,47 +78,36 @@ func BenchmarkWSMessagesConcurrent(b *testing.B) {
 	s := startWSServers(b)
 	defer s.stop(b)
 	const parallelism = 4
-	for _, size := range wsSizes {
-		m := newWSMessage(size)
-		b.Run(sizeName(size), func(b *testing.B) {
-			for _, t := range wsTransports {
-				b.Run(t.name, func(b *testing.B) {
-					open, done, err := t.conn(s)
-					if err != nil {
-						b.Fatal(err)
-					}
-					defer done()
-					sessions := make([]wsSession, parallelism*runtime.GOMAXPROCS(0))
-					for i := range sessions {
-						if sessions[i], err = open(); err != nil {
-							b.Fatal(err)
-						}
-					}
-					var next atomic.Int64
-					b.SetBytes(int64(size))
-					b.SetParallelism(parallelism)
-					b.ReportAllocs()
-					b.ResetTimer()
-					b.RunParallel(func(pb *testing.PB) {
-						ws := sessions[next.Add(1)-1]
-						for pb.Next() {
-							if err := ws.echo(m); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-					b.StopTimer()
-					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
-					for _, ws := range sessions {
-						if err := ws.close(); err != nil {
-							b.Fatal(err)
-						}
-					}
-				})
+	eachWSTransport(b, s, func(b *testing.B, m wsMessage, open func() (wsSession, error)) {
+		sessions := make([]wsSession, parallelism*runtime.GOMAXPROCS(0))
+		for i := range sessions {
+			var err error
+			if sessions[i], err = open(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		var next atomic.Int64
+		b.SetBytes(int64(len(m.payload)))
+		b.SetParallelism(parallelism)
+		b.ReportAllocs()
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			ws := sessions[next.Add(1)-1]
+			for pb.Next() {
+				if err := ws.echo(m); err != nil {
+					b.Error(err)
+					return
+				}
 			}
 		})
-	}
+		b.StopTimer()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msg/s")
+		for _, ws := range sessions {
+			if err := ws.close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // wsEstablish lists what BenchmarkWSEstablish compares: a new connection
@@ -124,7 +122,7 @@ var wsEstablish = []wsTransport{
 	{"h2-stream", true, h2Transport(true)},
 }
 
-// wsOnce opens a WebSocket, echoes one 64-byte message and closes it
+// wsOnce opens a WebSocket, echoes one message and closes it
 // cleanly (close frames both ways, then the end of the connection or of the
 // stream).
 func wsOnce(open func() (wsSession, error), m wsMessage) error {
@@ -187,15 +185,8 @@ func TestWSTransports(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer done()
-			for i := range 3 {
-				ws, err := open()
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := ws.echo(msgs[i]); err != nil {
-					t.Fatal(err)
-				}
-				if err := ws.close(); err != nil {
+			for _, m := range msgs {
+				if err := wsOnce(open, m); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -239,7 +230,7 @@ func TestWSTransports(t *testing.T) {
 				}
 			}
 			after := s.n.Stats()
-			switches := int64(3 + concurrent)
+			switches := int64(len(msgs) + concurrent)
 			if tr.name == "h1-tls-resumed" {
 				switches++
 			}
@@ -248,7 +239,7 @@ func TestWSTransports(t *testing.T) {
 			}
 			wantH2 := int64(0)
 			if tr.h2 {
-				wantH2 = 3 + concurrent
+				wantH2 = int64(len(msgs) + concurrent)
 			}
 			if got := after.OverH2["websocket"] - before.OverH2["websocket"]; got != wantH2 {
 				t.Errorf("%d switches over HTTP/2, want %d", got, wantH2)

@@ -110,25 +110,18 @@ type xcStream struct {
 // extended CONNECT. Reads and writes have a deadline of now+ioTimeout,
 // moved every 1024 messages.
 func (d *xcDialer) dial() (*xcConn, error) {
-	nc, err := net.DialTimeout("tcp", d.addr, ioTimeout)
+	tc, nc, err := dialTimed(d.addr, d.tls)
 	if err != nil {
 		return nil, err
 	}
-	c := &xcConn{tc: nc.(*net.TCPConn), nc: nc, d: d, streams: map[uint32]*xcStream{},
+	c := &xcConn{tc: tc, nc: nc, d: d, streams: map[uint32]*xcStream{},
 		next: 1, initWin: 65535, sendWin: 65535, recvWin: xcConnWindow}
 	c.cond.L = &c.mu
-	_ = nc.SetDeadline(time.Now().Add(ioTimeout))
-	if d.tls != nil {
-		tc := tls.Client(nc, d.tls)
-		if err := tc.Handshake(); err != nil {
-			c.abort()
-			return nil, err
-		}
-		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+	if tlc, ok := nc.(*tls.Conn); ok {
+		if p := tlc.ConnectionState().NegotiatedProtocol; p != "h2" {
 			c.abort()
 			return nil, fmt.Errorf("ALPN chose %q, want h2", p)
 		}
-		c.nc = tc
 	}
 	c.bw = bufio.NewWriterSize(c.nc, 32<<10)
 	c.fr = http2.NewFramer(c.bw, bufio.NewReaderSize(c.nc, 32<<10))
@@ -424,16 +417,7 @@ func (s *xcStream) echo(m wsMessage) error {
 // end cleanly).
 func (s *xcStream) close() error {
 	defer s.forget()
-	if err := s.send(wsCloseFrame, true); err != nil {
-		return err
-	}
-	if err := s.ws.closing(); err != nil {
-		return err
-	}
-	if _, _, err := s.ws.next(); err != io.EOF {
-		return fmt.Errorf("after the close frames: %v, want END_STREAM", err)
-	}
-	return nil
+	return s.ws.closeHandshake(func(f []byte) error { return s.send(f, true) }, "END_STREAM")
 }
 
 // forget drops the stream from the connection.
