@@ -17,7 +17,6 @@ import (
 	"net"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -110,6 +109,19 @@ func wantOverH2(t *testing.T, s demoStats, ws, overH2ws, echo, overH2echo int64)
 		t.Errorf("echo: %d switched, %d over HTTP/2; want %d, %d (/stats %+v)",
 			s.Switched["echo"], s.OverH2["echo"], echo, overH2echo, s)
 	}
+}
+
+// wantEndedOverH2 waits for the demo's WebSocket and echo connections to
+// end and then checks its counts as wantOverH2 does.
+func wantEndedOverH2(t *testing.T, p *testkit.Program, ws, overH2ws, echo, overH2echo int64) {
+	t.Helper()
+	testkit.WaitFor(t, "the switched connections to end", func() bool {
+		s := readDemoStats(t, p)
+		return s.Active["websocket"] == 0 && s.Active["echo"] == 0
+	})
+	s := readDemoStats(t, p)
+	wantOverH2(t, s, ws, overH2ws, echo, overH2echo)
+	t.Logf("/stats: switched %v, over_h2 %v, refused %d", s.Switched, s.OverH2, s.Refused)
 }
 
 // stopping is a demo sent SIGTERM by stopDemo.
@@ -227,13 +239,7 @@ func TestGoExtendedConnect(t *testing.T) {
 			if n := c.dials.Load(); n != 1 {
 				t.Errorf("%d connections dialled, want 1: every exchange on one HTTP/2 connection", n)
 			}
-			testkit.WaitFor(t, "the switched connections to end", func() bool {
-				s := readDemoStats(t, p)
-				return s.Active["websocket"] == 0 && s.Active["echo"] == 0
-			})
-			s := readDemoStats(t, p)
-			wantOverH2(t, s, 1, 1, 1, 1)
-			t.Logf("/stats: switched %v, over_h2 %v, refused %d", s.Switched, s.OverH2, s.Refused)
+			wantEndedOverH2(t, p, 1, 1, 1, 1)
 		})
 	}
 	t.Run("off", func(t *testing.T) {
@@ -496,12 +502,7 @@ func (s *stream) end(t *testing.T) {
 // http2 module: no npm package needed).
 func nodeH2(t *testing.T) (node, script string) {
 	t.Helper()
-	node = findPeer(t, "", []string{"node"}, "node is not on PATH")
-	dir, err := filepath.Abs("node")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return node, filepath.Join(dir, "h2client.mjs")
+	return nodeScript(t, "h2client.mjs")
 }
 
 // nodeRefusal is one refused request of the Node peer, and the plain GET
@@ -714,13 +715,7 @@ func TestNodeExtendedConnect(t *testing.T) {
 				t.Errorf("GET /proto at the end: %+v", r.Proto)
 			}
 
-			testkit.WaitFor(t, "the switched connections to end", func() bool {
-				s := readDemoStats(t, p)
-				return s.Active["websocket"] == 0 && s.Active["echo"] == 0
-			})
-			s := readDemoStats(t, p)
-			wantOverH2(t, s, 2, 2, 1, 1)
-			t.Logf("/stats: switched %v, over_h2 %v, refused %d", s.Switched, s.OverH2, s.Refused)
+			wantEndedOverH2(t, p, 2, 2, 1, 1)
 		})
 	}
 
@@ -874,19 +869,7 @@ func TestChromiumOverH2(t *testing.T) {
 			if _, err := chromedp.Run(bctx, chromedp.Evaluate[chromedp.Void](browserScript(t))); err != nil {
 				t.Fatalf("starting the exchange: %v", err)
 			}
-			raw, err := chromedp.Run(bctx, chromedp.Poll[string](`window.interop`, chromedp.WithPollingTimeout(testTimeout/2)))
-			if err != nil {
-				t.Fatalf("the exchange at /ws: %v", err)
-			}
-			var r peerReport
-			if err := json.Unmarshal([]byte(raw), &r); err != nil {
-				t.Fatalf("page report %q: %v", raw, err)
-			}
-			if r.Error != "" {
-				t.Fatalf("page: %s", r.Error)
-			}
-			checkExtensions(t, r.Extensions, true)
-			checkEchoes(t, r)
+			r := pageReport(bctx, t, "the exchange at /ws", testTimeout/2)
 			if r.CloseCode != 1000 || !r.WasClean {
 				t.Errorf("/ws closed with %d (clean %v), want 1000, clean", r.CloseCode, r.WasClean)
 			}

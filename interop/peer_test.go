@@ -45,15 +45,23 @@ func findPeer(t *testing.T, env string, names []string, missing string) string {
 // ws module must be installed in node/node_modules.
 func nodeClient(t *testing.T) (node, script string) {
 	t.Helper()
+	node, script = nodeScript(t, "client.mjs")
+	dir := filepath.Dir(script)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws", "package.json")); err != nil {
+		missingPeer(t, "the ws module is not installed in %s (npm ci there)", dir)
+	}
+	return node, script
+}
+
+// nodeScript returns the node binary and the absolute path of node/file.
+func nodeScript(t *testing.T, file string) (node, script string) {
+	t.Helper()
 	node = findPeer(t, "", []string{"node"}, "node is not on PATH")
 	dir, err := filepath.Abs("node")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "ws", "package.json")); err != nil {
-		missingPeer(t, "the ws module is not installed in %s (npm ci there)", dir)
-	}
-	return node, filepath.Join(dir, "client.mjs")
+	return node, filepath.Join(dir, file)
 }
 
 // chromium returns the browser binary: $SWITCHYARD_CHROMIUM, or the first

@@ -247,19 +247,7 @@ func TestChromium(t *testing.T) {
 	if err := chromedp.Do(bctx, chromedp.Navigate(s.URL+"/")); err != nil {
 		t.Fatalf("chromium (%s): navigate: %v", browser, err)
 	}
-	raw, err := chromedp.Run(bctx, chromedp.Poll[string](`window.interop`, chromedp.WithPollingTimeout(30*time.Second)))
-	if err != nil {
-		t.Fatalf("chromium (%s): %v", browser, err)
-	}
-	var r peerReport
-	if err := json.Unmarshal([]byte(raw), &r); err != nil {
-		t.Fatalf("page report %q: %v", raw, err)
-	}
-	if r.Error != "" {
-		t.Fatalf("page: %s", r.Error)
-	}
-	checkExtensions(t, r.Extensions, true)
-	checkEchoes(t, r)
+	r := pageReport(bctx, t, "chromium ("+browser+")", 30*time.Second)
 	if got, want := r.CloseCode, 1000; got != want || !r.WasClean {
 		t.Errorf("browser saw close code %d (clean %v), want %d, clean", got, r.WasClean, want)
 	}
@@ -512,6 +500,28 @@ func checkExtensions(t *testing.T, ext string, wantDeflate bool) {
 	case !wantDeflate && ext != "":
 		t.Errorf("Sec-WebSocket-Extensions %q, want none (the client offered none)", ext)
 	}
+}
+
+// pageReport waits up to wait for the page's exchange to leave its
+// report in window.interop (what names the exchange in a failure), fails
+// the test if it reports an error, and checks its compression (a browser
+// always offers permessage-deflate) and its echoes.
+func pageReport(bctx context.Context, t *testing.T, what string, wait time.Duration) peerReport {
+	t.Helper()
+	raw, err := chromedp.Run(bctx, chromedp.Poll[string](`window.interop`, chromedp.WithPollingTimeout(wait)))
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	var r peerReport
+	if err := json.Unmarshal([]byte(raw), &r); err != nil {
+		t.Fatalf("page report %q: %v", raw, err)
+	}
+	if r.Error != "" {
+		t.Fatalf("page: %s", r.Error)
+	}
+	checkExtensions(t, r.Extensions, true)
+	checkEchoes(t, r)
+	return r
 }
 
 // peerReport is what the Node and browser peers, which run outside Go,
