@@ -20,19 +20,15 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
+	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -41,19 +37,13 @@ func main() {
 	connect := flag.String("connect", "", "act as a client of the server at this URL: commands from standard input")
 	offer := flag.String("offer", "kv/2,kv/1", "client: the tokens to offer, in order of preference")
 	flag.Parse()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var err error
-	if *connect != "" {
-		err = client(ctx, *connect, strings.Split(*offer, ","), os.Stdin, os.Stdout)
-	} else {
-		err = serve(ctx, *addr, os.Stdout, logger)
-	}
-	if err != nil {
-		logger.Error("custom", "err", err)
-		os.Exit(1)
-	}
+	logger := demoapp.Logger(false)
+	demoapp.RunUntilSignal(logger, func(ctx context.Context) error {
+		if *connect != "" {
+			return client(ctx, *connect, strings.Split(*offer, ","), os.Stdin, os.Stdout)
+		}
+		return serve(ctx, *addr, os.Stdout, logger)
+	})
 }
 
 // newHandler registers kv/2 and kv/1 over one store. Plain requests get a
@@ -73,36 +63,18 @@ func newHandler(logger *slog.Logger) (*negotiate.Negotiator, http.Handler, error
 	return n, n.Middleware(reg)(plain), nil
 }
 
-// serve runs the server until ctx ends, then shuts down gracefully.
+// serve runs the server until ctx ends, then shuts down gracefully
+// (demoapp's Config.Serve, which the examples share): each kv connection
+// stops reading and closes.
 func serve(ctx context.Context, addr string, out io.Writer, logger *slog.Logger) error {
 	n, h, err := newHandler(logger)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	cfg := demoapp.Config{Addr: addr, Out: out, Logger: logger}
+	srv := cfg.HTTPServer(h)
 	n.RegisterOnShutdown(srv)
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		_ = srv.Close()
-	}
-	_ = n.Shutdown(sctx) // each kv connection stops reading and closes
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return cfg.Serve(ctx, srv, n)
 }
 
 // client switches to kv at url, sends each line of in as a command and

@@ -1,9 +1,13 @@
 // Package demoapp is what the demo programs serve, apart from their
 // wiring: the echo/1 and WebSocket echo protocols, the /chat room, the page
-// and the plain routes' handlers, and the limits they serve within. examples/server (net/http) and
-// examples/echo (Echo) both import it, and each registers these pieces,
-// mounts them, and sets up and shuts down its server in its own main.go,
-// where a reader sees which protocol reaches which route.
+// and the plain routes' handlers, and the limits they serve within; and
+// how every example program starts and stops: its flags (Main), its
+// server's timeouts (Config.HTTPServer), the listener, the listening line
+// and the graceful shutdown (Config.Serve). examples/server (net/http),
+// examples/echo (Echo) and examples/echo5 (Echo v5) import it, and each
+// makes its negotiator, registers these pieces, mounts them and ties its
+// server to the negotiator in its own main.go, where a reader sees which
+// protocol reaches which route.
 //
 // A user who copies a demo program's main.go into a module of their own
 // keeps importing this package, which is part of Switchyard's module, or

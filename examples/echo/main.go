@@ -3,10 +3,13 @@
 // contract as examples/server — WebSocket echo and chat, h2c (by Upgrade
 // and with prior knowledge), a custom echo/1 protocol, plain HTTP routes and
 // live statistics on one port, with a graceful shutdown of every switched
-// connection. Its wiring is all in this file: which protocol is registered
-// and mounted where, Echo and its server, and their shutdown. What it
-// serves (the protocols' serve funcs, the chat room, the page and the
-// plain handlers) is package examples/demoapp, shared with examples/server.
+// connection. Its wiring is all in this file: the negotiator, which
+// protocol is registered and mounted where on Echo, and how the server is
+// tied to the negotiator. What it serves (the protocols' serve funcs, the
+// chat room, the page and the plain handlers) and the start-up every demo
+// shares (flags, TLS, listener, listening line, signals, the shutdown's
+// order: demoapp.Main and Config.Serve) is package examples/demoapp,
+// shared with examples/server.
 //
 //	go run ./examples/echo [-addr 127.0.0.1:8080] [-max-conns 1000]
 //		[-idle-timeout 2m] [-request-timeout 30s] [-tls | -cert FILE -key FILE] [-v]
@@ -59,18 +62,8 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
-	"flag"
-	"fmt"
-	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -82,101 +75,30 @@ import (
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
-// shutdownGrace bounds the whole shutdown, so that the process exits
-// within ten seconds even when peers do not answer.
-const shutdownGrace = 8 * time.Second
+// main takes the flags above and runs run until SIGINT or SIGTERM
+// (demoapp.Main, which every demo shares).
+func main() { demoapp.Main(run) }
 
-func main() {
-	addr := flag.String("addr", "127.0.0.1:8080", "listen address, HOST:PORT (port 0 picks a free one)")
-	lim := demoapp.DefaultLimits()
-	flag.IntVar(&lim.MaxConns, "max-conns", lim.MaxConns, "most switched connections at once (WebSocket, h2c, echo/1); 0 for no limit")
-	flag.DurationVar(&lim.IdleTimeout, "idle-timeout", lim.IdleTimeout, "close keep-alive and h2c connections idle this long")
-	flag.DurationVar(&lim.RequestTimeout, "request-timeout", lim.RequestTimeout, "bound on reading a plain request and writing its answer")
-	var sec demoapp.TLS
-	sec.SetFlags(flag.CommandLine)
-	verbose := flag.Bool("v", false, "log switches and closes")
-	flag.Parse()
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	// Standard output carries only the "listening on" line; logs go to
-	// standard error.
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	tlsConf, err := sec.Config()
-	if err != nil {
-		logger.Error("server", "err", err)
-		os.Exit(1)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, lim, tlsConf, os.Stdout, logger); err != nil {
-		logger.Error("server", "err", err)
-		os.Exit(1)
-	}
-}
-
-// run serves on addr, within lim, over TLS with tlsConf unless it is nil,
-// until ctx ends, then shuts down gracefully.
-// Echo's own log lines go to logger, as warnings.
-func run(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Config, out io.Writer, logger *slog.Logger) error {
+// run serves the demo as cfg says until ctx ends, then shuts down
+// gracefully: the negotiator with its limits and metrics, the protocols
+// registered and mounted on Echo (newEcho), and the server, which
+// cfg.Serve serves and shuts down. An http.Server of the program's serves
+// e, an http.Handler, so that the demos share their server's set-up;
+// with e.Start or e.StartServer, tie the negotiator to e.Server instead.
+func run(ctx context.Context, cfg demoapp.Config) error {
 	rec := metrics.NewRecorder() // GET /metrics: the negotiator's upgrades in the Prometheus text format
-	n, err := rec.NewNegotiator(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace, MaxConns: lim.MaxConns})
+	n, err := rec.NewNegotiator(&negotiate.Options{Logger: cfg.Logger, ShutdownTimeout: demoapp.ShutdownGrace, MaxConns: cfg.Limits.MaxConns})
 	if err != nil {
 		return err
 	}
-	e, err := newEcho(n, rec, logger)
+	e, err := newEcho(n, rec, cfg.Logger)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := e.Server                         // e.StartServer serves it, with e as its Handler; e.Shutdown shuts it down
-	srv.ReadHeaderTimeout = 5 * time.Second // a client dribbling its head is cut off
-	// The switch clears these for the switched connection.
-	srv.ReadTimeout, srv.WriteTimeout = lim.RequestTimeout, lim.RequestTimeout
-	srv.IdleTimeout = lim.IdleTimeout // h2c's too, by default
-	h2c.ConfigureServer(srv)          // HTTP/2 with prior knowledge too, served by e
-	n.RegisterOnShutdown(srv)         // e.Shutdown also starts closing the switched connections
-	scheme := "http"
-	if tlsConf != nil {
-		// HTTP/2 or HTTP/1.1 by ALPN (tlsConf offers h2): e.StartServer
-		// serves a server with a TLSConfig on e.TLSListener.
-		srv.TLSConfig = tlsConf
-		e.TLSListener = tls.NewListener(ln, tlsConf)
-		scheme = "https"
-	} else {
-		e.Listener = ln
-	}
-
-	fmt.Fprintf(out, "listening on %s://%s\n", scheme, ln.Addr())
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- e.StartServer(srv) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	// e.Shutdown lets plain requests finish and sends GOAWAY to
-	// prior-knowledge HTTP/2 connections; neither net/http nor Echo tracks
-	// the switched connections, so n.Shutdown waits for those.
-	if err := e.Shutdown(sctx); err != nil {
-		logger.Warn("plain requests cut short", "err", err)
-		_ = e.Close()
-	}
-	if err := n.Shutdown(sctx); err != nil {
-		logger.Warn("switched connections closed at the deadline", "err", err)
-	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	srv := cfg.HTTPServer(e)  // timeouts from cfg.Limits; the switch clears the request's for the switched connection
+	h2c.ConfigureServer(srv)  // HTTP/2 with prior knowledge too, served by e
+	n.RegisterOnShutdown(srv) // srv.Shutdown also starts closing the switched connections
+	return cfg.Serve(ctx, srv, n)
 }
 
 // newEcho registers the protocols and mounts them on Echo:
@@ -216,7 +138,6 @@ func newEcho(n *negotiate.Negotiator, rec *metrics.Recorder, logger *slog.Logger
 	chat.Register("websocket", wsChat)
 
 	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(slog.NewLogLogger(logger.Handler(), slog.LevelWarn).Writer())
 
 	e.Use(echoadapter.Middleware(n, anyPath))

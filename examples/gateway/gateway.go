@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 
+	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
 )
@@ -31,7 +32,7 @@ func newGateway(backend string, logger *slog.Logger) (*gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: shutdownGrace})
+	n, err := negotiate.New(&negotiate.Options{Logger: logger, ShutdownTimeout: demoapp.ShutdownGrace})
 	if err != nil {
 		return nil, err
 	}

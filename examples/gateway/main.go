@@ -19,82 +19,36 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
-	"time"
-)
 
-// shutdownGrace bounds the whole shutdown, so that the process exits
-// within ten seconds even when peers do not answer.
-const shutdownGrace = 8 * time.Second
+	"github.com/switchyard-http/switchyard/examples/demoapp"
+)
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address, HOST:PORT (port 0 picks a free one)")
 	backend := flag.String("backend", "http://127.0.0.1:8080", "the backend's URL, http(s)://HOST:PORT[/prefix]")
 	verbose := flag.Bool("v", false, "log switches and closes")
 	flag.Parse()
-	level := slog.LevelInfo
-	if *verbose {
-		level = slog.LevelDebug
-	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, *addr, *backend, os.Stdout, logger); err != nil {
-		logger.Error("gateway", "err", err)
-		os.Exit(1)
-	}
+	logger := demoapp.Logger(*verbose)
+	demoapp.RunUntilSignal(logger, func(ctx context.Context) error {
+		return run(ctx, *addr, *backend, os.Stdout, logger)
+	})
 }
 
-// run serves until ctx ends, then shuts down gracefully.
+// run serves until ctx ends, then shuts down gracefully: demoapp's
+// Config.Serve lets proxied requests finish, and waits for the tunnels,
+// which net/http does not track, through the gateway's negotiator.
 func run(ctx context.Context, addr, backend string, out io.Writer, logger *slog.Logger) error {
 	g, err := newGateway(backend, logger)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	srv := &http.Server{
-		Handler:           g.handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
-	g.n.RegisterOnShutdown(srv) // srv.Shutdown also starts closing the tunnels
 	defer g.transport.CloseIdleConnections()
-
-	fmt.Fprintf(out, "listening on http://%s\n", ln.Addr())
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	select {
-	case err := <-serveErr:
-		return err
-	case <-ctx.Done():
-	}
-
-	logger.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	// srv.Shutdown lets proxied requests finish; net/http does not track
-	// the tunnels, so g.n.Shutdown waits for those.
-	if err := srv.Shutdown(sctx); err != nil {
-		logger.Warn("plain requests cut short", "err", err)
-		_ = srv.Close()
-	}
-	if err := g.n.Shutdown(sctx); err != nil {
-		logger.Warn("tunnels closed at the deadline", "err", err)
-	}
-	if err := <-serveErr; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	cfg := demoapp.Config{Addr: addr, Out: out, Logger: logger} // no limits but the 5 s for a request's head
+	srv := cfg.HTTPServer(g.handler)
+	g.n.RegisterOnShutdown(srv) // srv.Shutdown also starts closing the tunnels
+	return cfg.Serve(ctx, srv, g.n)
 }

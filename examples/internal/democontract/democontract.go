@@ -8,7 +8,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -33,10 +32,8 @@ import (
 )
 
 // Program is a demo program's run: its main without its flags and
-// signals, serving on addr within lim (over TLS with tlsConf unless it is
-// nil), printing its listening line to out and logging to logger, until
-// ctx ends.
-type Program func(ctx context.Context, addr string, lim demoapp.Limits, tlsConf *tls.Config, out io.Writer, logger *slog.Logger) error
+// signals (demoapp.Main's), serving as cfg says until ctx ends.
+type Program func(ctx context.Context, cfg demoapp.Config) error
 
 // Run checks the whole contract against the program whose main package is
 // the test's working directory (two levels below the repository's root):
@@ -77,24 +74,25 @@ func Run(t *testing.T, run Program) {
 	}
 	runTLS(t)
 	runH2(t)
-	t.Run("ListeningLine", func(t *testing.T) {
-		t.Parallel()
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		listeningLine(t, "http://", func(ctx context.Context, out io.Writer) error {
-			return run(ctx, "127.0.0.1:0", demoapp.DefaultLimits(), nil, out, quiet)
+	for _, c := range []struct {
+		name, scheme string
+		tls          demoapp.TLS
+	}{
+		{"ListeningLine", "http://", demoapp.TLS{}},
+		{"ListeningLineTLS", "https://", demoapp.TLS{Enabled: true}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			quiet := slog.New(slog.DiscardHandler)
+			conf, err := c.tls.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			listeningLine(t, c.scheme, func(ctx context.Context, out io.Writer) error {
+				return run(ctx, demoapp.Config{Addr: "127.0.0.1:0", Limits: demoapp.DefaultLimits(), TLS: conf, Out: out, Logger: quiet})
+			})
 		})
-	})
-	t.Run("ListeningLineTLS", func(t *testing.T) {
-		t.Parallel()
-		quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-		conf, err := demoapp.TLS{Enabled: true}.Config()
-		if err != nil {
-			t.Fatal(err)
-		}
-		listeningLine(t, "https://", func(ctx context.Context, out io.Writer) error {
-			return run(ctx, "127.0.0.1:0", demoapp.DefaultLimits(), conf, out, quiet)
-		})
-	})
+	}
 	t.Run("CopiesIntoANewModule", func(t *testing.T) {
 		t.Parallel()
 		CopyBuilds(t, "../..")
