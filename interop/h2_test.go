@@ -111,6 +111,22 @@ func wantOverH2(t *testing.T, s demoStats, ws, overH2ws, echo, overH2echo int64)
 	}
 }
 
+// eachXConnectDemo runs f in parallel subtests, tls and h2c, each with a
+// demo of its own with extended CONNECT on, over TLS or h2c with prior
+// knowledge.
+func eachXConnectDemo(t *testing.T, f func(t *testing.T, p *testkit.Program)) {
+	for _, mode := range []string{"tls", "h2c"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			var args []string
+			if mode == "tls" {
+				args = []string{"-tls"}
+			}
+			f(t, startDemo(t, xconnectOn, args...))
+		})
+	}
+}
+
 // wantEndedOverH2 waits for the demo's WebSocket and echo connections to
 // end and then checks its counts as wantOverH2 does.
 func wantEndedOverH2(t *testing.T, p *testkit.Program, ws, overH2ws, echo, overH2echo int64) {
@@ -172,76 +188,68 @@ func (s *stopping) wantExit0(t *testing.T) {
 // does not advertise extended CONNECT and the client says so.
 func TestGoExtendedConnect(t *testing.T) {
 	t.Parallel()
-	for _, mode := range []string{"tls", "h2c"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			var args []string
-			if mode == "tls" {
-				args = []string{"-tls"}
-			}
-			p := startDemo(t, xconnectOn, args...)
-			c := newGoH2(t, p)
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
+	eachXConnectDemo(t, func(t *testing.T, p *testkit.Program) {
+		c := newGoH2(t, p)
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
 
-			// Refusals first: ordinary HTTP/2 responses, and the
-			// connection goes on serving.
-			for _, r := range []struct {
-				name   string
-				fields http.Header
-				want   int
-			}{
-				{"bad origin", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {"https://evil.example"}}, http.StatusForbidden},
-				{"no version", http.Header{"Origin": {p.URL}}, http.StatusBadRequest},
-			} {
-				resp, body := c.refused(ctx, t, "websocket", "/ws", r.fields)
-				if resp.StatusCode != r.want {
-					t.Errorf("%s: %d %q, want %d", r.name, resp.StatusCode, body, r.want)
-				}
+		// Refusals first: ordinary HTTP/2 responses, and the
+		// connection goes on serving.
+		for _, r := range []struct {
+			name   string
+			fields http.Header
+			want   int
+		}{
+			{"bad origin", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {"https://evil.example"}}, http.StatusForbidden},
+			{"no version", http.Header{"Origin": {p.URL}}, http.StatusBadRequest},
+		} {
+			resp, body := c.refused(ctx, t, "websocket", "/ws", r.fields)
+			if resp.StatusCode != r.want {
+				t.Errorf("%s: %d %q, want %d", r.name, resp.StatusCode, body, r.want)
 			}
+		}
 
-			ws := c.connect(ctx, t, "websocket", "/ws", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {p.URL}})
-			if got := ws.resp.Header.Get("Sec-Websocket-Accept"); got != "" {
-				t.Errorf("Sec-WebSocket-Accept %q on an extended CONNECT, want none (RFC 8441 has no key)", got)
+		ws := c.connect(ctx, t, "websocket", "/ws", http.Header{"Sec-Websocket-Version": {"13"}, "Origin": {p.URL}})
+		if got := ws.resp.Header.Get("Sec-Websocket-Accept"); got != "" {
+			t.Errorf("Sec-WebSocket-Accept %q on an extended CONNECT, want none (RFC 8441 has no key)", got)
+		}
+		for _, m := range messages() {
+			op := byte(opText)
+			if m.binary {
+				op = opBinary
 			}
-			for _, m := range messages() {
-				op := byte(opText)
-				if m.binary {
-					op = opBinary
-				}
-				ws.writeFrame(t, op, m.data)
-				gotOp, got := ws.readMessage(t)
-				if gotOp != op || !bytes.Equal(got, m.data) {
-					t.Errorf("%s: echo is opcode %d, %d bytes; want opcode %d, %d bytes", m.name, gotOp, len(got), op, len(m.data))
-				}
+			ws.writeFrame(t, op, m.data)
+			gotOp, got := ws.readMessage(t)
+			if gotOp != op || !bytes.Equal(got, m.data) {
+				t.Errorf("%s: echo is opcode %d, %d bytes; want opcode %d, %d bytes", m.name, gotOp, len(got), op, len(m.data))
 			}
-			ws.writeFrame(t, opClose, closePayload(1000, "done"))
-			if op, got := ws.readMessage(t); op != opClose || closeCode(got) != 1000 {
-				t.Errorf("answer to close 1000: opcode %d code %d, want close 1000", op, closeCode(got))
-			}
-			ws.end(t)
+		}
+		ws.writeFrame(t, opClose, closePayload(1000, "done"))
+		if op, got := ws.readMessage(t); op != opClose || closeCode(got) != 1000 {
+			t.Errorf("answer to close 1000: opcode %d code %d, want close 1000", op, closeCode(got))
+		}
+		ws.end(t)
 
-			echo := c.connect(ctx, t, "echo/1", "/any/path", nil)
-			data := make([]byte, 256<<10) // more than a stream's initial window
-			rand.Read(data)
-			go func() {
-				echo.w.Write(data)
-				echo.w.Close()
-			}()
-			back, err := io.ReadAll(echo.r)
-			if err != nil || !bytes.Equal(back, data) {
-				t.Errorf("echo/1: %v; got %d bytes back, want the %d sent", err, len(back), len(data))
-			}
+		echo := c.connect(ctx, t, "echo/1", "/any/path", nil)
+		data := make([]byte, 256<<10) // more than a stream's initial window
+		rand.Read(data)
+		go func() {
+			echo.w.Write(data)
+			echo.w.Close()
+		}()
+		back, err := io.ReadAll(echo.r)
+		if err != nil || !bytes.Equal(back, data) {
+			t.Errorf("echo/1: %v; got %d bytes back, want the %d sent", err, len(back), len(data))
+		}
 
-			if proto := c.get(ctx, t, "/proto"); proto != "HTTP/2.0" {
-				t.Errorf("GET /proto on the same connection: %q, want HTTP/2.0", proto)
-			}
-			if n := c.dials.Load(); n != 1 {
-				t.Errorf("%d connections dialled, want 1: every exchange on one HTTP/2 connection", n)
-			}
-			wantEndedOverH2(t, p, 1, 1, 1, 1)
-		})
-	}
+		if proto := c.get(ctx, t, "/proto"); proto != "HTTP/2.0" {
+			t.Errorf("GET /proto on the same connection: %q, want HTTP/2.0", proto)
+		}
+		if n := c.dials.Load(); n != 1 {
+			t.Errorf("%d connections dialled, want 1: every exchange on one HTTP/2 connection", n)
+		}
+		wantEndedOverH2(t, p, 1, 1, 1, 1)
+	})
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
 		p := startDemo(t, xconnectOff, "-tls")
@@ -657,67 +665,59 @@ func nodeScenario(node, script, scenario, url string, lines chan<- string) (node
 func TestNodeExtendedConnect(t *testing.T) {
 	t.Parallel()
 	nodeH2(t)
-	for _, mode := range []string{"tls", "h2c"} {
-		t.Run(mode, func(t *testing.T) {
-			t.Parallel()
-			var args []string
-			if mode == "tls" {
-				args = []string{"-tls"}
-			}
-			p := startDemo(t, xconnectOn, args...)
-			r := runNode(t, "exchange", p)
+	eachXConnectDemo(t, func(t *testing.T, p *testkit.Program) {
+		r := runNode(t, "exchange", p)
 
-			wantStatus := map[string]func(int) bool{
-				"bad origin":             func(s int) bool { return s == http.StatusForbidden },
-				"no version":             func(s int) bool { return s == http.StatusBadRequest },
-				"bad version":            is4xx,
-				"unregistered on /ws":    is4xx,
-				"unregistered elsewhere": is4xx,
-				"h2c":                    is4xx,
+		wantStatus := map[string]func(int) bool{
+			"bad origin":             func(s int) bool { return s == http.StatusForbidden },
+			"no version":             func(s int) bool { return s == http.StatusBadRequest },
+			"bad version":            is4xx,
+			"unregistered on /ws":    is4xx,
+			"unregistered elsewhere": is4xx,
+			"h2c":                    is4xx,
+		}
+		if len(r.Refusals) != len(wantStatus) {
+			t.Errorf("node reported %d refusals, want %d: %+v", len(r.Refusals), len(wantStatus), r.Refusals)
+		}
+		for _, ref := range r.Refusals {
+			if ref.Error != "" {
+				t.Errorf("%s: %s, want an HTTP/2 response", ref.Name, ref.Error)
+				continue
 			}
-			if len(r.Refusals) != len(wantStatus) {
-				t.Errorf("node reported %d refusals, want %d: %+v", len(r.Refusals), len(wantStatus), r.Refusals)
+			if ok := wantStatus[ref.Name]; ok == nil || !ok(ref.Status) {
+				t.Errorf("%s: %d %q, not the refusal wanted", ref.Name, ref.Status, ref.Body)
 			}
-			for _, ref := range r.Refusals {
-				if ref.Error != "" {
-					t.Errorf("%s: %s, want an HTTP/2 response", ref.Name, ref.Error)
-					continue
-				}
-				if ok := wantStatus[ref.Name]; ok == nil || !ok(ref.Status) {
-					t.Errorf("%s: %d %q, not the refusal wanted", ref.Name, ref.Status, ref.Body)
-				}
-				ref.wantNoConnectionFields(t, ref.Name)
-				if ref.After.Status != 200 || ref.After.Body != "HTTP/2.0" {
-					t.Errorf("GET /proto on the session after %s: %+v, want 200 HTTP/2.0", ref.Name, ref.After)
-				}
-				t.Logf("%s: %d %q", ref.Name, ref.Status, ref.Body)
+			ref.wantNoConnectionFields(t, ref.Name)
+			if ref.After.Status != 200 || ref.After.Body != "HTTP/2.0" {
+				t.Errorf("GET /proto on the session after %s: %+v, want 200 HTTP/2.0", ref.Name, ref.After)
 			}
+			t.Logf("%s: %d %q", ref.Name, ref.Status, ref.Body)
+		}
 
-			ws := r.WebSocket
-			if ws.Error != "" || ws.Status != 200 {
-				t.Fatalf("/ws: %d %s, want 200", ws.Status, ws.Error)
-			}
-			ws.wantNoConnectionFields(t, "/ws")
-			checkEchoes(t, peerReport{Echoes: ws.Echoes})
-			if ws.CloseCode != 1000 || !ws.StreamEnded {
-				t.Errorf("/ws: close answered with %d, stream ended %v (%s); want 1000, then the stream's end", ws.CloseCode, ws.StreamEnded, ws.EndError)
-			}
-			if r.Chat.Error != "" || r.Chat.Status != 200 || r.Chat.Protocol != "chat.v1" {
-				t.Errorf("/chat: %d %s, subprotocol %q; want 200 chat.v1", r.Chat.Status, r.Chat.Error, r.Chat.Protocol)
-			}
-			if want := "hello room, from node over h2"; r.Chat.Message != want || r.Chat.CloseCode != 1000 {
-				t.Errorf("/chat: got %q, close %d; want %q, 1000", r.Chat.Message, r.Chat.CloseCode, want)
-			}
-			if r.Echo.Error != "" || r.Echo.Status != 200 || !r.Echo.Same || r.Echo.Received != r.Echo.Sent {
-				t.Errorf("echo/1: %d %s, %d of %d bytes back, same %v", r.Echo.Status, r.Echo.Error, r.Echo.Received, r.Echo.Sent, r.Echo.Same)
-			}
-			if r.Proto.Status != 200 || r.Proto.Body != "HTTP/2.0" {
-				t.Errorf("GET /proto at the end: %+v", r.Proto)
-			}
+		ws := r.WebSocket
+		if ws.Error != "" || ws.Status != 200 {
+			t.Fatalf("/ws: %d %s, want 200", ws.Status, ws.Error)
+		}
+		ws.wantNoConnectionFields(t, "/ws")
+		checkEchoes(t, peerReport{Echoes: ws.Echoes})
+		if ws.CloseCode != 1000 || !ws.StreamEnded {
+			t.Errorf("/ws: close answered with %d, stream ended %v (%s); want 1000, then the stream's end", ws.CloseCode, ws.StreamEnded, ws.EndError)
+		}
+		if r.Chat.Error != "" || r.Chat.Status != 200 || r.Chat.Protocol != "chat.v1" {
+			t.Errorf("/chat: %d %s, subprotocol %q; want 200 chat.v1", r.Chat.Status, r.Chat.Error, r.Chat.Protocol)
+		}
+		if want := "hello room, from node over h2"; r.Chat.Message != want || r.Chat.CloseCode != 1000 {
+			t.Errorf("/chat: got %q, close %d; want %q, 1000", r.Chat.Message, r.Chat.CloseCode, want)
+		}
+		if r.Echo.Error != "" || r.Echo.Status != 200 || !r.Echo.Same || r.Echo.Received != r.Echo.Sent {
+			t.Errorf("echo/1: %d %s, %d of %d bytes back, same %v", r.Echo.Status, r.Echo.Error, r.Echo.Received, r.Echo.Sent, r.Echo.Same)
+		}
+		if r.Proto.Status != 200 || r.Proto.Body != "HTTP/2.0" {
+			t.Errorf("GET /proto at the end: %+v", r.Proto)
+		}
 
-			wantEndedOverH2(t, p, 2, 2, 1, 1)
-		})
-	}
+		wantEndedOverH2(t, p, 2, 2, 1, 1)
+	})
 
 	// At the demo's -max-conns, an extended CONNECT is refused with 503
 	// and Retry-After on its stream, and the session goes on; once the
