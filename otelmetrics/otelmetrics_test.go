@@ -44,14 +44,11 @@ func sum(t *testing.T, ms map[string]metricdata.Metrics, name string, attrs ...a
 	if !ok {
 		t.Fatalf("%s: %T, want an int64 sum", name, ms[name].Data)
 	}
-	want := attribute.NewSet(attrs...)
-	for _, dp := range s.DataPoints {
-		if dp.Attributes.Equals(&want) {
-			return dp.Value
-		}
+	dp, ok := point(t, name, s.DataPoints, func(dp metricdata.DataPoint[int64]) attribute.Set { return dp.Attributes }, attrs)
+	if !ok {
+		return -1
 	}
-	t.Errorf("%s: no data point with %v", name, want.Encoded(attribute.DefaultEncoder()))
-	return -1
+	return dp.Value
 }
 
 // hist returns the histogram data point of name with exactly attrs.
@@ -61,14 +58,23 @@ func hist(t *testing.T, ms map[string]metricdata.Metrics, name string, attrs ...
 	if !ok {
 		t.Fatalf("%s: %T, want a float64 histogram", name, ms[name].Data)
 	}
+	dp, _ := point(t, name, h.DataPoints, func(dp metricdata.HistogramDataPoint[float64]) attribute.Set { return dp.Attributes }, attrs)
+	return dp
+}
+
+// point returns the data point of name whose attributes (attrsOf) are
+// exactly attrs; without one, it fails the test and returns false.
+func point[P any](t *testing.T, name string, points []P, attrsOf func(P) attribute.Set, attrs []attribute.KeyValue) (P, bool) {
+	t.Helper()
 	want := attribute.NewSet(attrs...)
-	for _, dp := range h.DataPoints {
-		if dp.Attributes.Equals(&want) {
-			return dp
+	for _, dp := range points {
+		if got := attrsOf(dp); got.Equals(&want) {
+			return dp, true
 		}
 	}
 	t.Errorf("%s: no data point with %v", name, want.Encoded(attribute.DefaultEncoder()))
-	return metricdata.HistogramDataPoint[float64]{}
+	var zero P
+	return zero, false
 }
 
 // Real switches, refusals, a failure and a shutdown through a loopback
