@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchyard-http/switchyard/examples/internal/democontract"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -33,24 +34,7 @@ func backend(t *testing.T) *httptest.Server {
 		fmt.Fprintf(w, "%s %s host=%s xff=%s upgrade=%q", r.Method, r.URL.RequestURI(), r.Host,
 			r.Header.Get("X-Forwarded-For"), r.Header.Get("Upgrade"))
 	})
-	up := gws.Upgrader{}
-	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		for {
-			mt, p, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, p); err != nil {
-				return
-			}
-		}
-	})
+	mux.Handle("/ws", wstest.GorillaEcho(nil))
 	mux.Handle("/need", n.Endpoint(reg))
 	return testkit.StartServer(t, n.Middleware(reg)(mux))
 }

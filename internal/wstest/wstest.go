@@ -1,7 +1,8 @@
 // Package wstest is the gorilla side of the WebSocket tests: the client
 // that dials a switched endpoint, an echo round trip, the wait for a close
-// code, and the echo handler the servers under test run; and, for tests
-// that write raw frames, the permessage-deflate form of a message. It sits
+// code, the echo handler the servers under test run and a plain gorilla
+// echo server; and, for tests that write raw frames, a client's frame, the
+// reading of a server's, and the permessage-deflate form of a message. It sits
 // apart from testkit, which uses the standard library and negotiate only.
 package wstest
 
@@ -130,7 +131,34 @@ func CloseNormally(t testing.TB, c *gws.Conn) {
 // Echo is a WebSocket handler that sends every message back with its type
 // until the connection ends, and returns the error that ended it: a
 // *gws.CloseError after the peer's close frame.
-func Echo(c *websocket.Conn) error {
+func Echo(c *websocket.Conn) error { return echo(c) }
+
+// GorillaEcho is a WebSocket endpoint of gorilla's alone, no Switchyard,
+// for a test that needs a plain gorilla server (behind a proxy, or for a
+// client to talk to): up (nil: gorilla's defaults) upgrades each request,
+// and every message comes back with its type until the peer closes or
+// testkit.Timeout has passed.
+func GorillaEcho(up *gws.Upgrader) http.Handler {
+	if up == nil {
+		up = new(gws.Upgrader)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return // gorilla answered the refusal
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+		_ = echo(c)
+	})
+}
+
+// echo sends every message c reads back with its type until a read or a
+// write fails.
+func echo(c interface {
+	ReadMessage() (int, []byte, error)
+	WriteMessage(int, []byte) error
+}) error {
 	for {
 		typ, msg, err := c.ReadMessage()
 		if err != nil {

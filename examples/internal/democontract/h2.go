@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -348,68 +347,18 @@ func writeFrame(t *testing.T, w io.Writer, op byte, payload []byte) {
 }
 
 // frame is a final, masked frame.
-func frame(op byte, payload []byte) []byte {
-	head := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n < 126:
-		head = append(head, 0x80|byte(n))
-	case n < 1<<16:
-		head = append(head, 0x80|126)
-		head = binary.BigEndian.AppendUint16(head, uint16(n))
-	default:
-		head = append(head, 0x80|127)
-		head = binary.BigEndian.AppendUint64(head, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	f := append(head, mask[:]...)
-	for i, b := range payload {
-		f = append(f, b^mask[i%4])
-	}
-	return f
-}
-
-// readFrame reads one frame, which must not be masked (a server's).
-func readFrame(t *testing.T, r io.Reader) (fin bool, op byte, payload []byte) {
-	t.Helper()
-	var head [2]byte
-	if _, err := io.ReadFull(r, head[:]); err != nil {
-		t.Fatalf("reading a WebSocket frame: %v", err)
-	}
-	if head[1]&0x80 != 0 {
-		t.Fatal("the server masked a frame")
-	}
-	n := uint64(head[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			t.Fatal(err)
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			t.Fatal(err)
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 64<<20 {
-		t.Fatalf("a WebSocket frame of %d bytes", n)
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		t.Fatalf("reading a WebSocket frame's payload: %v", err)
-	}
-	return head[0]&0x80 != 0, head[0] & 0x0f, payload
-}
+func frame(op byte, payload []byte) []byte { return wstest.ClientFrame(0x80|op, payload) }
 
 // readMessage reads one data message, or a close frame (op opClose),
 // joining fragments and skipping pings and pongs.
 func readMessage(t *testing.T, r io.Reader) (op byte, msg []byte) {
 	t.Helper()
 	for {
-		fin, fop, payload := readFrame(t, r)
+		b0, payload, err := wstest.ReadFrame(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fin, fop := b0&0x80 != 0, b0&0x0f
 		switch {
 		case fop == opClose:
 			return fop, payload
