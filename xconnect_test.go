@@ -102,22 +102,11 @@ func newXServer(t *testing.T, opts *negotiate.Options, useTLS bool) *xServer {
 	mux := http.NewServeMux()
 	mux.Handle("/strict", n.Endpoint(strictReg))
 	mux.Handle("/", n.Middleware(reg)(plain))
-	srv := httptest.NewUnstartedServer(mux)
+	srv := testkit.StartH2Server(t, mux, n, useTLS)
 	var cfg *tls.Config
 	if useTLS {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
 		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	} else {
-		srv.Config.Protocols = new(http.Protocols)
-		srv.Config.Protocols.SetHTTP1(true)
-		srv.Config.Protocols.SetUnencryptedHTTP2(true)
-		srv.Start()
 	}
-	t.Cleanup(srv.Close)
-	// Before the server closes (cleanups run last first): the shutdown
-	// ends the streams, which the server's Close would wait for.
-	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
 	c := xconnect.New(cfg)
 	t.Cleanup(c.CloseIdleConnections)
 	return &xServer{Server: srv, n: n, client: c, infos: infos}
@@ -137,22 +126,13 @@ func (s *xServer) dial(t *testing.T, path, protocol string, h http.Header) (*xco
 // eachTransport runs f over TLS and over prior-knowledge h2c, in a child
 // process with extended CONNECT on.
 func eachTransport(t *testing.T, opts func() *negotiate.Options, f func(t *testing.T, s *xServer)) {
-	if testkit.InXConnectChild(t) {
-		return
-	}
-	for _, useTLS := range []bool{true, false} {
-		name := "h2c"
-		if useTLS {
-			name = "tls"
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		var o *negotiate.Options
+		if opts != nil {
+			o = opts()
 		}
-		t.Run(name, func(t *testing.T) {
-			var o *negotiate.Options
-			if opts != nil {
-				o = opts()
-			}
-			f(t, newXServer(t, o, useTLS))
-		})
-	}
+		f(t, newXServer(t, o, useTLS))
+	})
 }
 
 func TestXConnectEcho(t *testing.T) {

@@ -45,43 +45,21 @@ func h2Server(t *testing.T, useTLS bool, opts *negotiate.Options) *httptest.Serv
 	reg.Register("websocket", ws)
 	need := new(negotiate.Registry)
 	need.HandleFunc("echo/1", testkit.EchoConn)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })
-	mux.Handle("/need", n.Endpoint(need))
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(mux))
-	if useTLS {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Config.Protocols = new(http.Protocols)
-		srv.Config.Protocols.SetHTTP1(true)
-		srv.Config.Protocols.SetUnencryptedHTTP2(true)
-		srv.Start()
-	}
-	t.Cleanup(srv.Close)
-	// Before the server closes (cleanups run last first): the shutdown
-	// ends the streams, which the server's Close would wait for.
-	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
-	return srv
+	return testkit.StartH2Server(t, n.Middleware(reg)(plainMux(n, need)), n, useTLS)
 }
 
 // eachH2 runs f over TLS and over prior-knowledge h2c, in a child process
 // with extended CONNECT on; f gets the flags that reach the server and
 // the server's URL.
 func eachH2(t *testing.T, f func(t *testing.T, tlsFlags []string, srv *httptest.Server)) {
-	if testkit.InXConnectChild(t) {
-		return
-	}
-	for _, useTLS := range []bool{true, false} {
-		name, flags := "h2c", []string{"-h2"}
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		t.Parallel()
+		flags := []string{"-h2"}
 		if useTLS {
-			name, flags = "tls", []string{"-h2", "-k"}
+			flags = append(flags, "-k")
 		}
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			f(t, flags, h2Server(t, useTLS, nil))
-		})
-	}
+		f(t, flags, h2Server(t, useTLS, nil))
+	})
 }
 
 func args(flags []string, more ...string) []string {

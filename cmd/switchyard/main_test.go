@@ -18,6 +18,15 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
+// plainMux answers "plain" to plain requests, and serves /need as an
+// endpoint of need (426 for an offer of nothing need has).
+func plainMux(n *negotiate.Negotiator, need *negotiate.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })
+	mux.Handle("/need", n.Endpoint(need))
+	return mux
+}
+
 // switchyardServer serves echo/1 on any path, requires echo/1 on /need
 // (426), and answers plain requests with "plain".
 func switchyardServer(t *testing.T, tls bool) *httptest.Server {
@@ -25,10 +34,7 @@ func switchyardServer(t *testing.T, tls bool) *httptest.Server {
 	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", testkit.EchoConn)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") })
-	mux.Handle("/need", n.Endpoint(reg))
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(mux))
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(plainMux(n, reg)))
 	if tls {
 		srv.StartTLS()
 	} else {

@@ -1,0 +1,51 @@
+package testkit
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// StartH2Server serves h on loopback over HTTP/2: over TLS (ALPN h2, and
+// http/1.1) when useTLS, otherwise HTTP/1.1 and prior-knowledge h2c. The
+// server is closed when the test ends, after n's shutdown when n is not
+// nil: the shutdown ends the switched streams, which the server's Close
+// would otherwise wait for.
+func StartH2Server(t testing.TB, h http.Handler, n *negotiate.Negotiator, useTLS bool) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewUnstartedServer(h)
+	if useTLS {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	if n != nil {
+		// Cleanups run last first: this one before the server's Close.
+		t.Cleanup(func() { <-Shutdown(n, Timeout) })
+	}
+	return srv
+}
+
+// EachXConnect runs f in two subtests, "tls" and "h2c" (useTLS true and
+// false), of a child process with extended CONNECT on (InXConnectChild):
+// the tests of RFC 8441 switches over both of StartH2Server's transports.
+func EachXConnect(t *testing.T, f func(t *testing.T, useTLS bool)) {
+	t.Helper()
+	if InXConnectChild(t) {
+		return
+	}
+	for _, useTLS := range []bool{true, false} {
+		name := "h2c"
+		if useTLS {
+			name = "tls"
+		}
+		t.Run(name, func(t *testing.T) { f(t, useTLS) })
+	}
+}
