@@ -94,31 +94,9 @@ func (p *peer) send(frames ...[]byte) {
 	}
 }
 
-// clientFrame is one client frame: b0 (FIN, RSV and opcode) and the payload,
-// masked as a client must.
-func clientFrame(b0 byte, payload []byte) []byte {
-	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
-	f := []byte{b0}
-	switch n := len(payload); {
-	case n < 126:
-		f = append(f, 0x80|byte(n))
-	case n < 1<<16:
-		f = append(f, 0x80|126)
-		f = binary.BigEndian.AppendUint16(f, uint16(n))
-	default:
-		f = append(f, 0x80|127)
-		f = binary.BigEndian.AppendUint64(f, uint64(n))
-	}
-	f = append(f, key[:]...)
-	for i, b := range payload {
-		f = append(f, b^key[i&3])
-	}
-	return f
-}
-
 // clientClose is a client close frame with code.
 func clientClose(code uint16) []byte {
-	return clientFrame(finBit|opClose, binary.BigEndian.AppendUint16(nil, code))
+	return wstest.ClientFrame(finBit|opClose, binary.BigEndian.AppendUint16(nil, code))
 }
 
 // deflateMessage is p compressed as one permessage-deflate message
@@ -256,7 +234,7 @@ func (p *peer) serverClose(answerPings bool) (close wireFrame, pings int) {
 		case op == opClose:
 			return f, pings
 		case op == opPing && answerPings:
-			p.send(clientFrame(finBit|opPong, f.payload))
+			p.send(wstest.ClientFrame(finBit|opPong, f.payload))
 			pings++
 		case op < opClose:
 			t.Fatalf("waiting for the server's close: got a data frame %v %.40q", f, f.payload)
@@ -392,7 +370,7 @@ func TestInflatedReadLimit(t *testing.T) {
 				return nil
 			})
 			p := dialPeer(t, addr, offerDeflate)
-			p.send(clientFrame(finBit|rsv1Bit|opText, fits), clientFrame(finBit|rsv1Bit|opText, tooBig))
+			p.send(wstest.ClientFrame(finBit|rsv1Bit|opText, fits), wstest.ClientFrame(finBit|rsv1Bit|opText, tooBig))
 			if r := testkit.Receive(t, results, "the first read"); r.err != nil || r.n != limit {
 				t.Fatalf("a message inflating to ReadLimit: read %d bytes, %v; want %d, nil", r.n, r.err, limit)
 			}
@@ -449,7 +427,7 @@ func TestHalfSentMessage(t *testing.T) {
 	}
 	// The first fragment is several of the server's 4 KiB write buffers,
 	// so that part of the echo is on the wire when the input stops.
-	first := clientFrame(opText, bytes.Repeat([]byte("x"), 16<<10))
+	first := wstest.ClientFrame(opText, bytes.Repeat([]byte("x"), 16<<10))
 	for hname, h := range handlers {
 		for _, end := range []string{"vanishes", "closes"} {
 			t.Run(hname+"/peer "+end, func(t *testing.T) {
@@ -494,7 +472,7 @@ func TestPeerVanishes(t *testing.T) {
 	t.Parallel()
 	addr, closes := serveHostile(t, nil, echoUncompressed)
 	p := dialPeer(t, addr)
-	p.send(clientFrame(finBit|opText, []byte("hello")))
+	p.send(wstest.ClientFrame(finBit|opText, []byte("hello")))
 	if got := p.message(); string(got) != "hello" {
 		t.Fatalf("echo: got %q", got)
 	}
@@ -519,40 +497,40 @@ func TestFrameRules(t *testing.T) {
 		echo    string // the message that must come back; "" for none
 		close   int    // the server's close code; 0: the client closes normally
 	}{
-		{name: "valid text", frames: [][]byte{clientFrame(finBit|opText, []byte("héllo €"))}, echo: "héllo €"},
-		{name: "invalid UTF-8", frames: [][]byte{clientFrame(finBit|opText, []byte("ok \xff"))}, close: gws.CloseInvalidFramePayloadData},
-		{name: "surrogate", frames: [][]byte{clientFrame(finBit|opText, []byte("\xed\xa0\x80"))}, close: gws.CloseInvalidFramePayloadData},
-		{name: "overlong", frames: [][]byte{clientFrame(finBit|opText, []byte("\xc0\xaf"))}, close: gws.CloseInvalidFramePayloadData},
+		{name: "valid text", frames: [][]byte{wstest.ClientFrame(finBit|opText, []byte("héllo €"))}, echo: "héllo €"},
+		{name: "invalid UTF-8", frames: [][]byte{wstest.ClientFrame(finBit|opText, []byte("ok \xff"))}, close: gws.CloseInvalidFramePayloadData},
+		{name: "surrogate", frames: [][]byte{wstest.ClientFrame(finBit|opText, []byte("\xed\xa0\x80"))}, close: gws.CloseInvalidFramePayloadData},
+		{name: "overlong", frames: [][]byte{wstest.ClientFrame(finBit|opText, []byte("\xc0\xaf"))}, close: gws.CloseInvalidFramePayloadData},
 		{name: "sequence split across fragments", frames: [][]byte{
-			clientFrame(opText, []byte("a\xe2\x82")), clientFrame(finBit|opCont, []byte("\xacb")),
+			wstest.ClientFrame(opText, []byte("a\xe2\x82")), wstest.ClientFrame(finBit|opCont, []byte("\xacb")),
 		}, echo: "a€b"},
 		{name: "split sequence around a ping", frames: [][]byte{
-			clientFrame(opText, []byte("\xe2")), clientFrame(finBit|opPing, []byte{0xff, 0xfe}), clientFrame(finBit|opCont, []byte("\x82\xac")),
+			wstest.ClientFrame(opText, []byte("\xe2")), wstest.ClientFrame(finBit|opPing, []byte{0xff, 0xfe}), wstest.ClientFrame(finBit|opCont, []byte("\x82\xac")),
 		}, echo: "€"},
 		{name: "sequence cut by the message's end", frames: [][]byte{
-			clientFrame(opText, []byte("a")), clientFrame(finBit|opCont, []byte("\xe2\x82")),
+			wstest.ClientFrame(opText, []byte("a")), wstest.ClientFrame(finBit|opCont, []byte("\xe2\x82")),
 		}, close: gws.CloseInvalidFramePayloadData},
 		{name: "invalid UTF-8 in a later fragment", frames: [][]byte{
-			clientFrame(opText, []byte("ok")), clientFrame(opCont, []byte("ok")), clientFrame(finBit|opCont, []byte("\x80")),
+			wstest.ClientFrame(opText, []byte("ok")), wstest.ClientFrame(opCont, []byte("ok")), wstest.ClientFrame(finBit|opCont, []byte("\x80")),
 		}, close: gws.CloseInvalidFramePayloadData},
 		{name: "invalid UTF-8, validation off", opts: websocket.Options{SkipUTF8Validation: true},
-			frames: [][]byte{clientFrame(finBit|opText, []byte("ok \xff"))}, echo: "ok \xff"},
+			frames: [][]byte{wstest.ClientFrame(finBit|opText, []byte("ok \xff"))}, echo: "ok \xff"},
 		{name: "compressed invalid UTF-8, validation off", opts: websocket.Options{SkipUTF8Validation: true}, deflate: true,
-			frames: [][]byte{clientFrame(finBit|rsv1Bit|opText, deflateMessage(t, []byte("ok \xc3(")))}, echo: "ok \xc3("},
-		{name: "binary is not text", frames: [][]byte{clientFrame(finBit|opBinary, []byte("\xff"))}, echo: "\xff"},
-		{name: "long text", frames: [][]byte{clientFrame(finBit|opText, bytes.Repeat([]byte("añ€😀"), 5000))}, echo: strings.Repeat("añ€😀", 5000)},
-		{name: "long text invalid at the end", frames: [][]byte{clientFrame(finBit|opText, append(bytes.Repeat([]byte("añ€😀"), 5000), 0xf0))}, close: gws.CloseInvalidFramePayloadData},
-		{name: "compressed text", deflate: true, frames: [][]byte{clientFrame(finBit|rsv1Bit|opText, deflateMessage(t, []byte("héllo")))}, echo: "héllo"},
-		{name: "compressed invalid UTF-8", deflate: true, frames: [][]byte{clientFrame(finBit|rsv1Bit|opText, deflateMessage(t, []byte("ok \xc3(")))}, close: gws.CloseInvalidFramePayloadData},
-		{name: "compressed binary", deflate: true, frames: [][]byte{clientFrame(finBit|rsv1Bit|opBinary, deflateMessage(t, []byte("\xff")))}, echo: "\xff"},
-		{name: "RSV1 on a ping", deflate: true, frames: [][]byte{clientFrame(finBit|rsv1Bit|opPing, nil)}, close: gws.CloseProtocolError},
-		{name: "RSV1 on a pong", deflate: true, frames: [][]byte{clientFrame(finBit|rsv1Bit|opPong, nil)}, close: gws.CloseProtocolError},
-		{name: "RSV1 on a close", deflate: true, frames: [][]byte{clientFrame(finBit|rsv1Bit|opClose, []byte{3, 232})}, close: gws.CloseProtocolError},
+			frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opText, deflateMessage(t, []byte("ok \xc3(")))}, echo: "ok \xc3("},
+		{name: "binary is not text", frames: [][]byte{wstest.ClientFrame(finBit|opBinary, []byte("\xff"))}, echo: "\xff"},
+		{name: "long text", frames: [][]byte{wstest.ClientFrame(finBit|opText, bytes.Repeat([]byte("añ€😀"), 5000))}, echo: strings.Repeat("añ€😀", 5000)},
+		{name: "long text invalid at the end", frames: [][]byte{wstest.ClientFrame(finBit|opText, append(bytes.Repeat([]byte("añ€😀"), 5000), 0xf0))}, close: gws.CloseInvalidFramePayloadData},
+		{name: "compressed text", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opText, deflateMessage(t, []byte("héllo")))}, echo: "héllo"},
+		{name: "compressed invalid UTF-8", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opText, deflateMessage(t, []byte("ok \xc3(")))}, close: gws.CloseInvalidFramePayloadData},
+		{name: "compressed binary", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opBinary, deflateMessage(t, []byte("\xff")))}, echo: "\xff"},
+		{name: "RSV1 on a ping", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opPing, nil)}, close: gws.CloseProtocolError},
+		{name: "RSV1 on a pong", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opPong, nil)}, close: gws.CloseProtocolError},
+		{name: "RSV1 on a close", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opClose, []byte{3, 232})}, close: gws.CloseProtocolError},
 		{name: "RSV1 on a continuation", deflate: true, frames: [][]byte{
-			clientFrame(rsv1Bit|opText, deflateMessage(t, []byte("a"))[:1]), clientFrame(finBit|rsv1Bit|opCont, deflateMessage(t, []byte("a"))[1:]),
+			wstest.ClientFrame(rsv1Bit|opText, deflateMessage(t, []byte("a"))[:1]), wstest.ClientFrame(finBit|rsv1Bit|opCont, deflateMessage(t, []byte("a"))[1:]),
 		}, close: gws.CloseProtocolError},
-		{name: "close with a 1-byte payload", frames: [][]byte{clientFrame(finBit|opClose, []byte{3})}, close: gws.CloseProtocolError},
-		{name: "close with an empty payload", frames: [][]byte{clientFrame(finBit|opClose, nil)}, close: gws.CloseNoStatusReceived},
+		{name: "close with a 1-byte payload", frames: [][]byte{wstest.ClientFrame(finBit|opClose, []byte{3})}, close: gws.CloseProtocolError},
+		{name: "close with an empty payload", frames: [][]byte{wstest.ClientFrame(finBit|opClose, nil)}, close: gws.CloseNoStatusReceived},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

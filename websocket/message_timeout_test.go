@@ -18,6 +18,7 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
@@ -31,9 +32,9 @@ func TestMessageTimeoutFailsUnfinishedMessage(t *testing.T) {
 		whole string // a whole message sent first, which must come back
 		first []byte // the first frame of the message that never ends
 	}{
-		{"text", "", clientFrame(opText, []byte("unfinished"))},
-		{"binary", "", clientFrame(opBinary, []byte{1, 2, 3})},
-		{"text after a whole message", "whole", clientFrame(opText, []byte("half"))},
+		{"text", "", wstest.ClientFrame(opText, []byte("unfinished"))},
+		{"binary", "", wstest.ClientFrame(opBinary, []byte{1, 2, 3})},
+		{"text after a whole message", "whole", wstest.ClientFrame(opText, []byte("half"))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -43,7 +44,7 @@ func TestMessageTimeoutFailsUnfinishedMessage(t *testing.T) {
 			addr, closes := serveHostile(t, opts, echoUncompressed)
 			p := dialPeer(t, addr)
 			if tc.whole != "" {
-				p.send(clientFrame(finBit|opText, []byte(tc.whole)))
+				p.send(wstest.ClientFrame(finBit|opText, []byte(tc.whole)))
 				if got := string(p.message()); got != tc.whole {
 					t.Fatalf("echo: got %q, want %q", got, tc.whole)
 				}
@@ -75,11 +76,11 @@ func TestMessageTimeoutSparesMessagesInTime(t *testing.T) {
 	fragmented := func(i int) {
 		t.Helper()
 		s := strconv.Itoa(i)
-		p.send(clientFrame(opText, []byte("a"+s)))
+		p.send(wstest.ClientFrame(opText, []byte("a"+s)))
 		time.Sleep(bound / 20) // pacing: the message spans reads
-		p.send(clientFrame(opCont, []byte("b")))
+		p.send(wstest.ClientFrame(opCont, []byte("b")))
 		time.Sleep(bound / 20)
-		p.send(clientFrame(finBit|opCont, []byte("c")))
+		p.send(wstest.ClientFrame(finBit|opCont, []byte("c")))
 		if got, want := string(p.message()), "a"+s+"bc"; got != want {
 			t.Fatalf("message %d: got %q, want %q", i, got, want)
 		}
@@ -89,7 +90,7 @@ func TestMessageTimeoutSparesMessagesInTime(t *testing.T) {
 		time.Sleep(bound / 4) // pacing: four messages take longer than the bound
 	}
 	big := bytes.Repeat([]byte("0123456789abcdef"), 16<<10) // 256 KiB: many reads
-	p.send(clientFrame(finBit|opBinary, big))
+	p.send(wstest.ClientFrame(finBit|opBinary, big))
 	if got := p.message(); !bytes.Equal(got, big) {
 		t.Fatalf("big message: got %d bytes, want %d", len(got), len(big))
 	}
@@ -126,7 +127,7 @@ func TestMessageTimeoutSparesSlowHandler(t *testing.T) {
 	})
 	p := dialPeer(t, addr)
 	const n = 64 << 10 // more than gorilla's 4 KiB buffer: the handler's reads wait on the wire
-	p.send(clientFrame(finBit|opBinary, make([]byte, n)))
+	p.send(wstest.ClientFrame(finBit|opBinary, make([]byte, n)))
 	if got := string(p.message()); got != strconv.Itoa(n) {
 		t.Fatalf("the handler read %s bytes, want %d", got, n)
 	}
@@ -149,10 +150,10 @@ func TestMessageTimeoutKeepsHandlerDeadline(t *testing.T) {
 		code            int      // the server's close code
 		messageTimeout  bool     // OnClose reports ErrMessageTimeout; else the handler's timeout
 	}{
-		{"handler's deadline first", short, long, [][]byte{clientFrame(opText, []byte("half"))}, "", gws.CloseInternalServerErr, false},
-		{"message's bound first", long, short, [][]byte{clientFrame(opText, []byte("half"))}, "", gws.ClosePolicyViolation, true},
+		{"handler's deadline first", short, long, [][]byte{wstest.ClientFrame(opText, []byte("half"))}, "", gws.CloseInternalServerErr, false},
+		{"message's bound first", long, short, [][]byte{wstest.ClientFrame(opText, []byte("half"))}, "", gws.ClosePolicyViolation, true},
 		{"handler's deadline after a message", short, long, [][]byte{
-			clientFrame(opText, []byte("a")), clientFrame(finBit|opCont, []byte("b")),
+			wstest.ClientFrame(opText, []byte("a")), wstest.ClientFrame(finBit|opCont, []byte("b")),
 		}, "ab", gws.CloseInternalServerErr, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
