@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -26,23 +27,10 @@ type wsServers struct {
 	before   int         // goroutines before the servers started
 }
 
-// wsEcho is the handler of the README: every message back as it came.
-func wsEcho(c *websocket.Conn) error {
-	for {
-		typ, msg, err := c.ReadMessage()
-		if err != nil {
-			return err
-		}
-		if err := c.WriteMessage(typ, msg); err != nil {
-			return err
-		}
-	}
-}
-
 func startWSServers(tb testing.TB) *wsServers {
 	tb.Helper()
 	s := &wsServers{before: runtime.NumGoroutine()}
-	p, err := websocket.New(nil, wsEcho)
+	p, err := websocket.New(nil, wstest.Echo)
 	if err != nil {
 		tb.Fatal(err)
 	}
