@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -580,4 +581,33 @@ func TestXConnectUpgradedH2C(t *testing.T) {
 	if st := s.n.Stats(); st.OverH2["echo"] != 1 || st.Active["h2c"] != 1 {
 		t.Errorf("stats %+v, want one echo over h2 inside one live h2c connection", st)
 	}
+}
+
+// noDeadlines hides the ResponseWriter's methods behind a wrapper without
+// Unwrap, as a careless middleware does.
+type noDeadlines struct{ http.ResponseWriter }
+
+// A ResponseWriter that cannot set deadlines cannot carry a stream: the
+// extended CONNECT gets 500 and a reason that says why (a wiring fault),
+// and the connection goes on serving.
+func TestXConnectWriterWithoutDeadlines(t *testing.T) {
+	if testkit.InXConnectChild(t) {
+		return
+	}
+	var logged testkit.LockedBuffer
+	n := testkit.NewNegotiator(t, &negotiate.Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	h := n.Middleware(reg)(http.NotFoundHandler())
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(noDeadlines{w}, r)
+	}))
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	s := &xServer{Server: srv, n: n, client: xconnect.New(srv.Client().Transport.(*http.Transport).TLSClientConfig)}
+	t.Cleanup(s.client.CloseIdleConnections)
+	wrapped := refusal{"a writer without deadlines", "/", "echo/1", nil, 500, "does not support deadlines"}
+	s.wantRefusals(t, []refusal{wrapped, wrapped})
+	testkit.Contains(t, "the refusal's log line", logged.String(), "upgrade=echo/1")
 }

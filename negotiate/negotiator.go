@@ -283,8 +283,12 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
 	if l := n.opts.Logger; l != nil {
+		offer := r.Header.Get("Upgrade")
+		if r.ProtoMajor != 1 {
+			offer = r.Header.Get(":protocol")
+		}
 		l.Info("negotiate: upgrade refused", "status", e.Status, "reason", e.Reason,
-			"remote", r.RemoteAddr, "path", r.URL.Path, "upgrade", r.Header.Get("Upgrade"))
+			"remote", r.RemoteAddr, "path", r.URL.Path, "upgrade", offer)
 	}
 	n.reportRefusal(p, e.Status, failed)
 }
