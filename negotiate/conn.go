@@ -85,8 +85,10 @@ func (c *Conn) Write(p []byte) (int, error) {
 // Close closes the connection at once: input the client sent that was not
 // read makes the system send a reset, which may destroy data still in
 // flight to the client. To end a connection without losing what was
-// written, return from the serve func instead. Calling Close again does
-// nothing.
+// written, return from the serve func instead. On an HTTP/2 stream, Close
+// makes reads and writes fail at once (a write still waiting resets the
+// stream), and the stream ends, after what was written, when the serve
+// func returns. Calling Close again does nothing.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
@@ -124,7 +126,7 @@ func (c *Conn) SetWriteDeadline(t time.Time) error { return c.nc.SetWriteDeadlin
 // does behind net/http's Hijack. Only a call made before the connection's
 // first Read or Write returns them, and only once; otherwise Buffers
 // returns nil, and the negotiator lets them go so that an idle connection
-// does not keep them.
+// does not keep them. An HTTP/2 stream has none: Buffers returns nil.
 func (c *Conn) Buffers() *bufio.ReadWriter { return c.brw.Swap(nil) }
 
 // Token returns the chosen protocol as the client offered it ("foo/2").

@@ -187,7 +187,9 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // (echoadapter does this): if r offers a protocol of reg, it refuses or
 // switches, handing the switched connection to the protocol in a goroutine
 // of its own, and reports true: the request has been answered and w must
-// not be used again. It reports false, having written nothing, when r is
+// not be used again. On an HTTP/2 stream (extended CONNECT) the protocol
+// runs on the caller's goroutine instead, and Upgrade returns when it has
+// returned and the stream has ended. It reports false, having written nothing, when r is
 // not an upgrade or offers nothing reg has (or only offers its protocols
 // ignore): serve r as ordinary HTTP, or answer 426.
 func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Registry) bool {

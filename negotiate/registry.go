@@ -30,8 +30,10 @@ type Protocol struct {
 	// [*Error] is answered as it is, through the negotiator's responder;
 	// any other error is a 500. Otherwise it returns the function that
 	// serves the connection once it has switched: that function runs in a
-	// goroutine of its own, after the request's handler has returned, and
-	// the connection is closed when it returns (see [Conn]). The serve
+	// goroutine of its own, after the request's handler has returned (on
+	// an HTTP/2 stream, which lives as long as its handler, on the
+	// request's goroutine instead), and the connection is closed when it
+	// returns (see [Conn]). The serve
 	// func runs exactly once for every Accept that returned one: should
 	// the switch fail after Accept (the client left, the ResponseWriter
 	// cannot hijack), it runs on a Conn whose reads and writes fail, so

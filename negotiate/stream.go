@@ -7,10 +7,9 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"time"
-
-	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 )
 
 // switchStream answers an extended CONNECT (RFC 8441) whose protocol
@@ -55,17 +54,16 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 // timeout. Upgrade and Connection are not among them: HTTP/2 has no
 // connection-specific fields, and clients reset a stream that carries one.
 func (c *Conn) write200() error {
+	// The server writes the ResponseWriter's header, which is the
+	// Switch's: leave in it what appendHeader writes into a 101.
 	h := c.sw.Header
 	for k, vs := range h {
-		if !switchField(k) {
+		switch {
+		case !switchField(k):
 			delete(h, k)
-			continue
-		}
-		for _, v := range vs {
-			if !httpsyntax.ValidFieldValue(v) {
-				delete(h, k)
-				break
-			}
+		case slices.ContainsFunc(vs, invalidValue):
+			// A copy: the values may be a protocol's shared slice.
+			h[k] = slices.DeleteFunc(slices.Clone(vs), invalidValue)
 		}
 	}
 	s := c.nc.(*streamConn)

@@ -19,7 +19,8 @@ import (
 // once the 101 is written, so that an idle connection does not keep it.
 type Switch struct {
 	// Request is the upgrade request. Its context ends when the request's
-	// handler returns, at the switch; the connection's is [Conn.Context].
+	// handler returns: at the switch on HTTP/1.1, when the stream ends on
+	// HTTP/2. The connection's is [Conn.Context].
 	Request *http.Request
 
 	// Token is the chosen protocol as the client offered it ("foo/2"); the
@@ -134,7 +135,7 @@ func appendHeader(b []byte, h http.Header) []byte {
 			continue
 		}
 		for _, v := range vs {
-			if !httpsyntax.ValidFieldValue(v) {
+			if invalidValue(v) {
 				continue
 			}
 			b = append(b, k...)
@@ -145,6 +146,10 @@ func appendHeader(b []byte, h http.Header) []byte {
 	}
 	return b
 }
+
+// invalidValue reports whether v cannot be a field value (a control
+// character, CR or LF among them).
+func invalidValue(v string) bool { return !httpsyntax.ValidFieldValue(v) }
 
 // switchField reports whether a switch response may carry the field name:
 // not the switch's own fields, nor those that would describe a body

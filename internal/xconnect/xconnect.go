@@ -12,6 +12,7 @@
 package xconnect
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -159,7 +160,7 @@ func (c *Client) Dial(ctx context.Context, rawURL, protocol string, header http.
 	}
 	body, err := readBody(ctx, s, 64<<10)
 	s.Close()
-	resp.Body = io.NopCloser(bytesReader(body))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
 	if err != nil {
 		return nil, resp, fmt.Errorf("xconnect: %s refused: %s, and its body: %w", protocol, resp.Status, err)
 	}
@@ -225,19 +226,6 @@ func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	resp.Request = req
 	return resp, nil
-}
-
-func bytesReader(b []byte) io.Reader { return &sliceReader{b: b} }
-
-type sliceReader struct{ b []byte }
-
-func (r *sliceReader) Read(p []byte) (int, error) {
-	if len(r.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, r.b)
-	r.b = r.b[n:]
-	return n, nil
 }
 
 var errNotRequest = errors.New("xconnect: gorilla's first write was not a whole request head")
