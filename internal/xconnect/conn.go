@@ -304,7 +304,6 @@ func (cc *clientConn) handle(f http2.Frame) error {
 	case *http2.RSTStreamFrame:
 		cc.mu.Lock()
 		if s := cc.streams[f.StreamID]; s != nil {
-			s.reset = &f.ErrCode
 			if !(s.eof && f.ErrCode == http2.ErrCodeNo) {
 				// NO_ERROR after the end of the response only asks the
 				// client to stop sending (RFC 9113 §8.1).
@@ -363,10 +362,9 @@ type Stream struct {
 	in        []byte // data received, not yet read
 	eof       bool   // the server ended the stream
 	err       error  // reset, or the connection failed
-	reset     *http2.ErrCode
-	send      int32 // what the stream may still send
-	ended     bool  // the client ended (or reset) its side
-	closed    bool  // Close was called
+	send      int32  // what the stream may still send
+	ended     bool   // the client ended (or reset) its side
+	closed    bool   // Close was called
 	deadline  time.Time
 	timer     *time.Timer
 	unackRead int
