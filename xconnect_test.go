@@ -103,14 +103,23 @@ func newXServer(t *testing.T, opts *negotiate.Options, useTLS bool) *xServer {
 	mux := http.NewServeMux()
 	mux.Handle("/strict", n.Endpoint(strictReg))
 	mux.Handle("/", n.Middleware(reg)(plain))
-	srv := testkit.StartH2Server(t, mux, n, useTLS)
+	s := startXServer(t, mux, n, useTLS)
+	s.infos = infos
+	return s
+}
+
+// startXServer serves h over HTTP/2 (testkit.StartH2Server: TLS, or
+// prior-knowledge h2c) with n, and a client that trusts it.
+func startXServer(t *testing.T, h http.Handler, n *negotiate.Negotiator, useTLS bool) *xServer {
+	t.Helper()
+	srv := testkit.StartH2Server(t, h, n, useTLS)
 	var cfg *tls.Config
 	if useTLS {
 		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
 	}
 	c := xconnect.New(cfg)
 	t.Cleanup(c.CloseIdleConnections)
-	return &xServer{Server: srv, n: n, client: c, infos: infos}
+	return &xServer{Server: srv, n: n, client: c}
 }
 
 func (s *xServer) dial(t *testing.T, path, protocol string, h http.Header) (*xconnect.Stream, *http.Response, error) {
@@ -400,13 +409,8 @@ func TestXConnectTunnelRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gw := &xServer{n: testkit.NewNegotiator(t, nil)}
-		srv := httptest.NewUnstartedServer(tun.Middleware(gw.n)(http.NotFoundHandler()))
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-		t.Cleanup(srv.Close)
-		gw.Server, gw.client = srv, xconnect.New(srv.Client().Transport.(*http.Transport).TLSClientConfig)
-		t.Cleanup(gw.client.CloseIdleConnections)
+		n := testkit.NewNegotiator(t, nil)
+		gw := startXServer(t, tun.Middleware(n)(http.NotFoundHandler()), n, true)
 		tunnelled := refusal{"through a tunnel", "/", "echo/1", nil, 400, "cannot run on an HTTP/2 stream"}
 		gw.wantRefusals(t, []refusal{tunnelled, tunnelled})
 	})
@@ -525,13 +529,7 @@ func TestXConnectMetricsTransport(t *testing.T) {
 	}
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", testkit.EchoConn)
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(http.NotFoundHandler()))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
-	s := &xServer{Server: srv, n: n, client: xconnect.New(srv.Client().Transport.(*http.Transport).TLSClientConfig)}
-	t.Cleanup(s.client.CloseIdleConnections)
+	s := startXServer(t, n.Middleware(reg)(http.NotFoundHandler()), n, true)
 	st, _, err := s.dial(t, "/", "echo/1", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -590,14 +588,9 @@ func TestXConnectWriterWithoutDeadlines(t *testing.T) {
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", testkit.EchoConn)
 	h := n.Middleware(reg)(http.NotFoundHandler())
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := startXServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.ServeHTTP(noDeadlines{w}, r)
-	}))
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	t.Cleanup(srv.Close)
-	s := &xServer{Server: srv, n: n, client: xconnect.New(srv.Client().Transport.(*http.Transport).TLSClientConfig)}
-	t.Cleanup(s.client.CloseIdleConnections)
+	}), n, true)
 	wrapped := refusal{"a writer without deadlines", "/", "echo/1", nil, 500, "does not support deadlines"}
 	s.wantRefusals(t, []refusal{wrapped, wrapped})
 	testkit.Contains(t, "the refusal's log line", logged.String(), "upgrade=echo/1")
