@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -286,9 +287,7 @@ func (n *Negotiator) track(c *Conn) {
 	if n.opts.OnSwitch != nil {
 		n.opts.OnSwitch(c.Info())
 	}
-	if l := n.opts.Logger; l != nil {
-		l.Debug("negotiate: switched", "token", c.sw.Token, "remote", c.sw.Request.RemoteAddr)
-	}
+	n.logSwitched(c)
 	if n.draining.Load() {
 		c.askShutdown()
 	}
@@ -312,8 +311,21 @@ func (n *Negotiator) finish(c *Conn, err error) {
 	if n.opts.OnClose != nil {
 		n.opts.OnClose(info)
 	}
-	if l := n.opts.Logger; l != nil {
+	n.logClosed(&info)
+}
+
+// logSwitched and logClosed log at Debug. They build the record only if the
+// logger takes Debug: the arguments of a call the logger drops still cost
+// an allocation each (the slice and every boxed value), at every switch.
+func (n *Negotiator) logSwitched(c *Conn) {
+	if l := n.logger(slog.LevelDebug); l != nil {
+		l.Debug("negotiate: switched", "token", c.sw.Token, "remote", c.sw.Request.RemoteAddr)
+	}
+}
+
+func (n *Negotiator) logClosed(info *ConnInfo) {
+	if l := n.logger(slog.LevelDebug); l != nil {
 		l.Debug("negotiate: closed", "token", info.Token, "remote", info.RemoteAddr,
-			"duration", info.Duration, "in", info.BytesIn, "out", info.BytesOut, "err", err)
+			"duration", info.Duration, "in", info.BytesIn, "out", info.BytesOut, "err", info.Err)
 	}
 }

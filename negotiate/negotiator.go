@@ -1,6 +1,7 @@
 package negotiate
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -284,7 +285,7 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 		// is buffered and still read.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
-	if l := n.opts.Logger; l != nil {
+	if l := n.logger(slog.LevelInfo); l != nil {
 		offer := r.Header.Get("Upgrade")
 		if r.ProtoMajor != 1 {
 			offer = r.Header.Get(":protocol")
@@ -297,11 +298,21 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 
 var errPanic = errors.New("negotiate: panic in protocol")
 
+// logger returns Options.Logger if it takes records of level, and nil
+// otherwise, so that a call site builds no arguments for a record that
+// would be dropped.
+func (n *Negotiator) logger(level slog.Level) *slog.Logger {
+	if l := n.opts.Logger; l != nil && l.Enabled(context.Background(), level) {
+		return l
+	}
+	return nil
+}
+
 // recovered counts and logs a panic recovered from a protocol and returns
 // it as an error (a 500 before the switch).
 func (n *Negotiator) recovered(c *Conn, p any) error {
 	n.panics.Add(1)
-	if l := n.opts.Logger; l != nil {
+	if l := n.logger(slog.LevelError); l != nil {
 		l.Error("negotiate: panic in protocol; connection closed", "panic", fmt.Sprint(p),
 			"token", c.sw.Token, "remote", c.sw.Request.RemoteAddr)
 	}

@@ -3,6 +3,7 @@ package negotiate
 import (
 	"bytes"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -87,7 +88,7 @@ func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, p *ent
 			Reason: "cannot switch protocols: the ResponseWriter does not support Hijack (a wrapper without Unwrap, or a timeout handler)", Err: err}, true)
 		return
 	}
-	if l := n.opts.Logger; l != nil {
+	if l := n.logger(slog.LevelInfo); l != nil {
 		l.Info("negotiate: hijack failed", "remote", r.RemoteAddr, "err", err)
 	}
 	n.reportRefusal(p, 0, true) // nothing could be answered
