@@ -83,25 +83,30 @@ func Handler(n *negotiate.Negotiator) (http.Handler, error) {
 	return n.Middleware(anyPath)(mux), nil
 }
 
-// Server returns a server for h set up as examples/server's: a 5 s
-// ReadHeaderTimeout, demoapp.DefaultLimits' RequestTimeout as ReadTimeout
-// and WriteTimeout (which the negotiator clears at the switch) and its
-// IdleTimeout (which h2c takes for upgraded connections), HTTP/2 with
-// prior knowledge (h2c.ConfigureServer), and n's shutdown started by the
-// server's.
+// Server returns a server for h set up as examples/server's (see
+// Configure), with n's shutdown started by the server's.
 func Server(n *negotiate.Negotiator, h http.Handler, errorLog *log.Logger) *http.Server {
-	lim := demoapp.DefaultLimits()
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       lim.RequestTimeout,
-		WriteTimeout:      lim.RequestTimeout,
-		IdleTimeout:       lim.IdleTimeout,
-		ErrorLog:          errorLog,
-	}
-	h2c.ConfigureServer(srv)
+	srv := &http.Server{Handler: h, ErrorLog: errorLog}
+	Configure(srv)
 	n.RegisterOnShutdown(srv)
 	return srv
+}
+
+// Configure gives srv examples/server's settings: a 5 s
+// ReadHeaderTimeout, demoapp.DefaultLimits' RequestTimeout as ReadTimeout
+// and WriteTimeout (which the negotiator clears at the switch) and its
+// IdleTimeout (which h2c takes for upgraded connections), and HTTP/2 with
+// prior knowledge (h2c.ConfigureServer: net/http then peeks at the first
+// 14 bytes of every connection for the preface, one read more each).
+// wsload runs its peer servers with them too, so that only the WebSocket
+// stack differs.
+func Configure(srv *http.Server) {
+	lim := demoapp.DefaultLimits()
+	srv.ReadHeaderTimeout = 5 * time.Second
+	srv.ReadTimeout = lim.RequestTimeout
+	srv.WriteTimeout = lim.RequestTimeout
+	srv.IdleTimeout = lim.IdleTimeout
+	h2c.ConfigureServer(srv)
 }
 
 // Shutdown shuts srv and n down as examples/server does at SIGTERM, within

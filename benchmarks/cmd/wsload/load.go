@@ -31,8 +31,11 @@ type Config struct {
 	Parallel   int           // connections in flight at a time
 	Size       int           // bytes per message
 	ProfileDir string        // if set, heap and goroutine profiles of each kind at idle
-	ServerCmd  func(kind string) *exec.Cmd
-	Log        io.Writer // progress; nil for none
+	// If set, a CPU profile of each kind's server over the rate phase (the
+	// first round's is overwritten by later ones).
+	CPUProfileDir string
+	ServerCmd     func(kind string) *exec.Cmd
+	Log           io.Writer // progress; nil for none
 }
 
 // Sample is one kind's figures from one round.
@@ -51,6 +54,10 @@ type Sample struct {
 	RateConns int     `json:"rate_conns"` // connections opened, echoed and closed
 	RateSecs  float64 `json:"rate_secs"`
 	ConnsPerS float64 `json:"conns_per_s"`
+	// Processor time per connection of the rate phase, in microseconds:
+	// the server's (its process) and the clients' (this one's).
+	ServerCPU float64 `json:"server_cpu_us"`
+	ClientCPU float64 `json:"client_cpu_us"`
 	Errors    int     `json:"errors"`
 	FirstErr  string  `json:"first_error,omitempty"`
 }
@@ -104,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	res.Median = make(map[string]Sample)
 	res.Ratio = make(map[string][2]float64)
 	for _, kind := range cfg.Kinds {
-		var rss, heap, stack, cps []float64
+		var rss, heap, stack, cps, scpu, ccpu []float64
 		m := Sample{Kind: kind}
 		for _, s := range res.Samples {
 			if s.Kind == kind {
@@ -112,11 +119,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				heap = append(heap, s.HeapPerConn)
 				stack = append(stack, s.StackPerConn)
 				cps = append(cps, s.ConnsPerS)
+				scpu, ccpu = append(scpu, s.ServerCPU), append(ccpu, s.ClientCPU)
 				m.Conns, m.Errors = s.Conns, m.Errors+s.Errors
 			}
 		}
 		m.RSSPerConn, m.ConnsPerS = median(rss), median(cps)
 		m.HeapPerConn, m.StackPerConn = median(heap), median(stack)
+		m.ServerCPU, m.ClientCPU = median(scpu), median(ccpu)
 		res.Median[kind] = m
 	}
 	if ref, ok := res.Median[reference]; ok {
@@ -263,7 +272,16 @@ func rate(ctx context.Context, cfg Config, kind string, s *Sample) error {
 	defer stop(srv)
 	var first atomic.Pointer[error]
 	var errs atomic.Int64
-	start := time.Now()
+	var profiled chan error
+	if cfg.CPUProfileDir != "" {
+		// A CPU profile of the server over the first seconds of the phase.
+		profiled = make(chan error, 1)
+		go func() {
+			secs := max(1, int(min(cfg.RateTime, 10*time.Second)/time.Second)-1)
+			profiled <- fetch(ctx, srv, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.CPUProfileDir, kind+".cpu"))
+		}()
+	}
+	start, cpu0, self0 := time.Now(), srv.CPU(), child.SelfCPU()
 	n, _ := cycle(ctx, url, cfg.RateConns, cfg.Parallel, cfg.RateEchoes, cfg.Size, cfg.RateTime, func(err error) {
 		errs.Add(1)
 		first.CompareAndSwap(nil, &err)
@@ -271,11 +289,20 @@ func rate(ctx context.Context, cfg Config, kind string, s *Sample) error {
 	s.RateSecs = time.Since(start).Seconds()
 	s.RateConns = n
 	s.ConnsPerS = float64(s.RateConns) / s.RateSecs
+	if n > 0 {
+		s.ServerCPU = float64(srv.CPU()-cpu0) / float64(time.Microsecond) / float64(n)
+		s.ClientCPU = float64(child.SelfCPU()-self0) / float64(time.Microsecond) / float64(n)
+	}
 	s.Errors += int(errs.Load())
 	if p := first.Load(); p != nil {
 		s.FirstErr = (*p).Error()
 	}
-	cfg.logf("%-10s rate: %d conns in %.2fs, %.0f conns/s, %d errors", kind, s.RateConns, s.RateSecs, s.ConnsPerS, s.Errors)
+	if profiled != nil {
+		if err := <-profiled; err != nil {
+			return err
+		}
+	}
+	cfg.logf("%-10s rate: %d conns in %.2fs, %.0f conns/s, CPU µs/conn: server %.0f, clients %.0f; %d errors", kind, s.RateConns, s.RateSecs, s.ConnsPerS, s.ServerCPU, s.ClientCPU, s.Errors)
 	return nil
 }
 

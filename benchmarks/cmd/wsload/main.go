@@ -27,12 +27,17 @@
 // examples/server's configuration (internal/demoserver: its /ws endpoint,
 // compression enabled, 16 MiB read limit, keep-alive and every other
 // default; only its MaxConns is lifted); gorilla is a gws.Upgrader{} in
-// an http.HandlerFunc. The clients (gorilla's Dialer) offer no
+// an http.HandlerFunc. All kinds run on the same http.Server settings:
+// examples/server's by default (timeouts, and HTTP/2 with prior knowledge,
+// for which net/http reads the first 14 bytes of every connection on
+// their own), or with -http plain only a header timeout. The clients (gorilla's Dialer) offer no
 // compression, so no connection compresses. -runs repeats the whole set,
 // kinds interleaved, and the table shows each kind's median and its ratio
 // to gorilla in the same run. -profile DIR saves, for each kind, the
 // server's heap profile (after a collection) and goroutine profiles with
-// the connections idle.
+// the connections idle. -cpuprofile DIR saves a CPU profile of each
+// server over the rate phase, whose processor time per connection (the
+// server's and the clients') the table shows too.
 //
 // The exit status is 1 when a connection failed, 2 when the run could not
 // be made (e.g. the open-file limit is below conns + 256).
@@ -48,6 +53,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -57,6 +63,7 @@ import (
 func main() {
 	serveKind := flag.String("serve", "", "")           // hidden: be the server of this kind
 	memProfileRate := flag.Int("memprofilerate", 0, "") // hidden: the server's runtime.MemProfileRate
+	httpMode := flag.String("http", "demo", "http.Server settings of every kind: demo (examples/server's) or plain")
 	kindList := flag.String("kinds", strings.Join(kinds, ","), "servers to measure")
 	runs := flag.Int("runs", 1, "rounds (kinds interleaved); medians are reported")
 	conns := flag.Int("conns", 2000, "idle connections held open (0: skip the idle figure)")
@@ -68,11 +75,12 @@ func main() {
 	parallel := flag.Int("parallel", 64, "connections in flight at a time")
 	size := flag.Int("size", 64, "bytes per message")
 	profile := flag.String("profile", "", "directory for the servers' heap and goroutine profiles at idle (first round)")
+	cpuProfile := flag.String("cpuprofile", "", "directory for CPU profiles of the servers over the rate phase's first 3 seconds (without -profile's sampling of every allocation)")
 	asJSON := flag.Bool("json", false, "print one JSON line instead of the table")
 	quiet := flag.Bool("q", false, "no progress lines on standard error")
 	flag.Parse()
 	if *serveKind != "" {
-		os.Exit(serveMain(*serveKind, *memProfileRate))
+		os.Exit(serveMain(*serveKind, *httpMode, *memProfileRate))
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -81,19 +89,22 @@ func main() {
 	cfg := Config{
 		Kinds: strings.Split(*kindList, ","), Runs: *runs, Conns: *conns, Echoes: *echoes, Settle: *settle,
 		RateConns: *rateConns, RateTime: *rateTime, RateEchoes: *rateEchoes, Parallel: *parallel, Size: *size,
-		ProfileDir: *profile,
+		ProfileDir: *profile, CPUProfileDir: *cpuProfile,
 		ServerCmd: func(kind string) *exec.Cmd {
 			if *profile != "" {
 				// Every allocation in the heap profile; it costs RSS, so
 				// take the figures from a run without -profile.
-				return exec.Command(self, "-serve", kind, "-memprofilerate", "1")
+				return exec.Command(self, "-serve", kind, "-http", *httpMode, "-memprofilerate", "1")
 			}
-			return exec.Command(self, "-serve", kind)
+			return exec.Command(self, "-serve", kind, "-http", *httpMode)
 		},
 		Log: os.Stderr,
 	}
 	if *quiet {
 		cfg.Log = nil
+	}
+	if !slices.Contains(httpModes, *httpMode) {
+		fail(fmt.Errorf("unknown -http %q (want one of %s)", *httpMode, strings.Join(httpModes, ",")))
 	}
 	for _, k := range cfg.Kinds {
 		if !known(k) {
@@ -103,9 +114,11 @@ func main() {
 	if _, err := child.FileLimit(uint64(*conns + *parallel + 256)); err != nil {
 		fail(err)
 	}
-	if cfg.ProfileDir != "" {
-		if err := os.MkdirAll(cfg.ProfileDir, 0o755); err != nil {
-			fail(err)
+	for _, dir := range []string{cfg.ProfileDir, cfg.CPUProfileDir} {
+		if dir != "" {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				fail(err)
+			}
 		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -143,10 +156,10 @@ func fail(err error) {
 func printTable(w io.Writer, cfg Config, r *Result) {
 	fmt.Fprintf(w, "wsload: %s; %d run(s), medians; idle: %d conns after %d echoes; rate: open, %d echoes, close, %d in flight, at most %d conns or %s\n",
 		r.Go, cfg.Runs, cfg.Conns, cfg.Echoes, cfg.RateEchoes, cfg.Parallel, cfg.RateConns, cfg.RateTime)
-	fmt.Fprintf(w, "%-12s %12s %10s %12s %12s %12s %10s %7s\n", "server", "RSS B/conn", "x "+reference, "heap B/conn", "stack B/conn", "conns/s", "x "+reference, "errors")
+	fmt.Fprintf(w, "%-12s %12s %10s %12s %12s %12s %10s %14s %14s %7s\n", "server", "RSS B/conn", "x "+reference, "heap B/conn", "stack B/conn", "conns/s", "x "+reference, "server µs/conn", "client µs/conn", "errors")
 	for _, k := range cfg.Kinds {
 		m, ratio := r.Median[k], r.Ratio[k]
-		fmt.Fprintf(w, "%-12s %12.0f %10.2f %12.0f %12.0f %12.0f %10.2f %7d\n", k, m.RSSPerConn, ratio[0], m.HeapPerConn, m.StackPerConn, m.ConnsPerS, ratio[1], m.Errors)
+		fmt.Fprintf(w, "%-12s %12.0f %10.2f %12.0f %12.0f %12.0f %10.2f %14.0f %14.0f %7d\n", k, m.RSSPerConn, ratio[0], m.HeapPerConn, m.StackPerConn, m.ConnsPerS, ratio[1], m.ServerCPU, m.ClientCPU, m.Errors)
 	}
 	for _, s := range r.Samples {
 		if s.FirstErr != "" {

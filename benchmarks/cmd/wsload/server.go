@@ -48,18 +48,25 @@ var kinds = []string{"switchyard", "gorilla", "coder", "gobwas"}
 
 const reference = "gorilla"
 
+// The http.Server settings every kind runs on (-http): "demo" is
+// examples/server's (demoserver.Configure: timeouts and HTTP/2 with prior
+// knowledge, which costs every connection one read more, whatever serves
+// it), "plain" only a 5 s ReadHeaderTimeout. Either way all kinds share
+// them, so that the figures differ by the WebSocket stack alone.
+var httpModes = []string{"demo", "plain"}
+
 // serveMain is the child's main.
-func serveMain(kind string, memProfileRate int) int {
+func serveMain(kind, httpMode string, memProfileRate int) int {
 	if memProfileRate > 0 {
 		runtime.MemProfileRate = memProfileRate
 	}
 	return child.Main("wsload server "+kind, func(ctx context.Context, logger *slog.Logger) error {
-		return serve(ctx, kind, os.Stdout, logger)
+		return serve(ctx, kind, httpMode, os.Stdout, logger)
 	})
 }
 
-func serve(ctx context.Context, kind string, out io.Writer, logger *slog.Logger) error {
-	var srv *http.Server
+func serve(ctx context.Context, kind, httpMode string, out io.Writer, logger *slog.Logger) error {
+	var h http.Handler
 	var n *negotiate.Negotiator
 	switch kind {
 	case "switchyard":
@@ -70,22 +77,33 @@ func serve(ctx context.Context, kind string, out io.Writer, logger *slog.Logger)
 		if err != nil {
 			return err
 		}
-		h, err := demoserver.Handler(n)
-		if err != nil {
+		if h, err = demoserver.Handler(n); err != nil {
 			return err
 		}
-		srv = demoserver.Server(n, h, slog.NewLogLogger(logger.Handler(), slog.LevelWarn))
 	case "gorilla":
-		srv = plainServer(gorillaEcho())
+		h = onPath(gorillaEcho())
 	case "coder":
-		srv = plainServer(http.HandlerFunc(coderEcho))
+		h = onPath(http.HandlerFunc(coderEcho))
 	case "gobwas":
-		srv = plainServer(http.HandlerFunc(gobwasEcho))
+		h = onPath(http.HandlerFunc(gobwasEcho))
 	default:
 		return fmt.Errorf("unknown server kind %q", kind)
 	}
+	srv := &http.Server{Handler: h, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	switch httpMode {
+	case "demo":
+		demoserver.Configure(srv)
+	case "plain":
+		srv.ReadHeaderTimeout = 5 * time.Second
+	default:
+		return fmt.Errorf("unknown -http %q", httpMode)
+	}
+	if n != nil {
+		n.RegisterOnShutdown(srv)
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /figures", func(w http.ResponseWriter, r *http.Request) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
@@ -110,12 +128,12 @@ func serve(ctx context.Context, kind string, out io.Writer, logger *slog.Logger)
 	})
 }
 
-// plainServer serves h on /ws with only a header timeout, as a user of a
-// WebSocket library on net/http would.
-func plainServer(h http.Handler) *http.Server {
+// onPath serves h on /ws, as a user of a WebSocket library on net/http
+// would.
+func onPath(h http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/ws", h)
-	return &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return mux
 }
 
 // gorillaEcho is gorilla's Upgrader used directly with its defaults (4 KiB

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
@@ -18,14 +19,16 @@ import (
 // WSLOAD_SERVE=KIND, it serves that kind instead of testing.
 func TestMain(m *testing.M) {
 	if kind := os.Getenv("WSLOAD_SERVE"); kind != "" {
-		os.Exit(serveMain(kind, 0))
+		os.Exit(serveMain(kind, os.Getenv("WSLOAD_HTTP"), 0))
 	}
 	testkit.Main(m)
 }
 
-func serverCmd(kind string) *exec.Cmd {
+func serverCmd(kind string) *exec.Cmd { return serverCmdHTTP(kind, "demo") }
+
+func serverCmdHTTP(kind, httpMode string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), "WSLOAD_SERVE="+kind)
+	cmd.Env = append(os.Environ(), "WSLOAD_SERVE="+kind, "WSLOAD_HTTP="+httpMode)
 	return cmd
 }
 
@@ -81,6 +84,50 @@ func TestRun(t *testing.T) {
 	}
 	if line, err := json.Marshal(res); err != nil || bytes.Contains(line, []byte("\n")) {
 		t.Errorf("JSON: %v", err)
+	}
+}
+
+// -http plain runs the kinds on a bare http.Server, and an unknown
+// setting stops the server from starting.
+func TestRunHTTPModes(t *testing.T) {
+	for _, tc := range []struct {
+		mode string
+		ok   bool
+	}{{"plain", true}, {"nonesuch", false}} {
+		cfg := Config{
+			Kinds: []string{"switchyard", "gorilla"}, Runs: 1, RateConns: 8, RateTime: 20 * time.Second, RateEchoes: 2,
+			Parallel: 2, Size: 64,
+			ServerCmd: func(kind string) *exec.Cmd { return serverCmdHTTP(kind, tc.mode) },
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res, err := Run(ctx, cfg)
+		cancel()
+		if (err == nil) != tc.ok {
+			t.Fatalf("-http %s: err %v, want ok %v", tc.mode, err, tc.ok)
+		}
+		if !tc.ok {
+			continue
+		}
+		for _, s := range res.Samples {
+			if s.RateConns != 8 || s.Errors != 0 {
+				t.Errorf("-http %s, %s: %d connections, %d errors; want 8 and none", tc.mode, s.Kind, s.RateConns, s.Errors)
+			}
+		}
+	}
+}
+
+// The processor time read from /proc grows as this process works.
+func TestSelfCPU(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("no /proc")
+	}
+	start := child.SelfCPU()
+	x := 0
+	for i := 0; child.SelfCPU() == start && i < 1e9; i++ {
+		x += i % 7
+	}
+	if child.SelfCPU() <= start {
+		t.Errorf("SelfCPU stayed at %v (%d)", start, x)
 	}
 }
 

@@ -262,6 +262,38 @@ func (p *Process) Memory() (rss, peak uint64) {
 // (zeros where there is no /proc).
 func SelfMemory() (rss, peak uint64) { return memory("self") }
 
+// CPU is the processor time the child has used so far, user and system
+// (0 where there is no /proc).
+func (p *Process) CPU() time.Duration { return cpu(strconv.Itoa(p.Cmd.Process.Pid)) }
+
+// SelfCPU is this process's processor time so far, user and system (0
+// where there is no /proc).
+func SelfCPU() time.Duration { return cpu("self") }
+
+// cpu reads utime and stime, in clock ticks of 1/100 s (Linux's USER_HZ),
+// from /proc/PID/stat.
+func cpu(pid string) time.Duration {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, is in parentheses and may hold spaces.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:])) // from field 3 (state) on
+	if len(f) < 13 {
+		return 0
+	}
+	u, err1 := strconv.ParseUint(f[11], 10, 64) // field 14
+	s, err2 := strconv.ParseUint(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return time.Duration(u+s) * 10 * time.Millisecond
+}
+
 // memory reads VmRSS and VmHWM from /proc/PID/status.
 func memory(pid string) (rss, peak uint64) {
 	f, err := os.Open("/proc/" + pid + "/status")
