@@ -40,8 +40,11 @@ func (w *wireConn) readWire(p []byte) (int, error) {
 }
 
 func (w *wireConn) readConn(p []byte) (int, error) {
+	if n, ok := w.ra.take(p, w.c.p.readPool); ok {
+		return n, nil
+	}
 	w.reading.Store(true)
-	n, err := w.Conn.Read(p)
+	n, err := w.readSocket(p)
 	w.reading.Store(false)
 	return n, err
 }

@@ -145,11 +145,14 @@
 // and the package's tests fail. The guard costs an object of about 100
 // bytes per compressed message and no measurable time
 // (BenchmarkReadCompressed). The write of the 101 is bounded by the
-// negotiator's Options.HandshakeTimeout. Each connection holds a read
-// buffer for its life (Options.ReadBufferSize, 1 KiB by default, a quarter
-// of gorilla's), and a write buffer (Options.WriteBufferSize, 4 KiB) only
-// while it writes a message: write buffers are lent from a pool
-// (Options.WriteBufferPool), so an idle connection holds none.
+// negotiator's Options.HandshakeTimeout. Read and write buffers are
+// lent from pools while they are in use: an idle connection holds neither,
+// only a 288-byte reader for frame headers. Reads of the socket fill a
+// buffer of Options.ReadBufferSize (4 KiB) taken once data is there and
+// given back when its bytes have been taken (over TLS served by Go, the
+// connection holds its read buffer for its life); a write buffer
+// (Options.WriteBufferSize, 4 KiB) is held from NextWriter to the writer's
+// Close (Options.WriteBufferPool).
 //
 // # Keep-alive
 //

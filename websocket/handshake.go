@@ -317,6 +317,7 @@ type wireConn struct {
 	c *Conn
 
 	in     inbound    // read side, gorilla's reading goroutine only
+	ra     readAhead  // the socket's reads (see readahead.go), gorilla's reading goroutine only
 	failed *violation // the rule broken; every later read fails
 	out    outbound   // write side, under gorilla's write lock
 
@@ -425,11 +426,14 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	p := c.p
 	c.wire.Conn, c.wire.c = nc, c
 	c.wire.in.validate, c.wire.in.deflate = !p.opts.SkipUTF8Validation, c.deflate
-	// gorilla's write buffers come from the pool. It takes the reader it
-	// is handed if ownReader, and otherwise allocates one of the
-	// configured size. The reader it takes is net/http's if that has the
-	// configured size (4096), or else the one in c, so that it costs the
-	// connection no allocation but its buffer.
+	// gorilla's write buffers come from the pool, and it takes the reader
+	// it is handed (the upgrader's ReadBufferSize is 0 and the reader is
+	// over 256 bytes). On a socket that reader is a small one in c, and
+	// the socket is read ahead into lent buffers (see readAhead);
+	// otherwise it is net/http's if that has the configured size (4096),
+	// or else one of that size in c, so that it costs the connection no
+	// allocation but its buffer.
+	c.wire.useSocket()
 	var small *bufio.ReadWriter
 	var rd *bufio.Reader
 	var wr *bufio.Writer
@@ -440,25 +444,23 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 		// was kept.
 		hb.Writer.Reset(&c.wire)
 		wr = hb.Writer
-		if p.ownReader && hb.Reader.Size() == p.opts.ReadBufferSize {
+		if c.wire.ra.never && hb.Reader.Size() == p.opts.ReadBufferSize {
 			hb.Reader.Reset(&c.wire)
 			rd = hb.Reader
 		}
 	}
-	if rd == nil && p.ownReader {
-		c.rd = *bufio.NewReaderSize(&c.wire, p.opts.ReadBufferSize)
+	if rd == nil {
+		size := p.opts.ReadBufferSize
+		if !c.wire.ra.never {
+			size = headerBuffer
+		}
+		c.rd = *bufio.NewReaderSize(&c.wire, size)
 		rd = &c.rd
 	}
-	if rd == nil || wr == nil {
-		// Small buffers gorilla will not take: a reader when it allocates
-		// its own, a writer for its 101.
+	if wr == nil {
+		// A small writer for gorilla's 101, which it does not keep.
 		small = p.smallBuffers.Get().(*bufio.ReadWriter)
-		if rd == nil {
-			rd = small.Reader
-		}
-		if wr == nil {
-			wr = small.Writer
-		}
+		wr = small.Writer
 	}
 	c.brw = bufio.ReadWriter{Reader: rd, Writer: wr}
 	req, header := gorillaRequest, http.Header(nil)
@@ -471,17 +473,16 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	ws, err := p.upgrader.Upgrade((*hijacker)(c), req, header)
 	c.brw = bufio.ReadWriter{}
 	if small != nil {
-		small.Reader.Reset(nil)
 		small.Writer.Reset(nil)
 		p.smallBuffers.Put(small)
 	}
 	return ws, err
 }
 
-// newSmallBuffers makes the buffers lent to gorilla's Upgrade when the
-// connection has no HTTP server's buffers to hand it: too small to be
-// taken (gorilla takes a reader over 256 bytes, and only when its
-// ReadBufferSize is 0), so that they can be reused.
+// newSmallBuffers makes the writer lent to gorilla's Upgrade for its 101
+// when the connection has no HTTP server's buffers to hand it (an HTTP/2
+// stream): too small for gorilla to keep as its write buffer, so that it
+// can be reused.
 func newSmallBuffers() any {
-	return bufio.NewReadWriter(bufio.NewReaderSize(nil, 16), bufio.NewWriterSize(nil, 16))
+	return bufio.NewReadWriter(nil, bufio.NewWriterSize(nil, 16))
 }

@@ -140,22 +140,22 @@ type Options struct {
 	// server's close frame. Default 5s.
 	CloseTimeout time.Duration
 
-	// ReadBufferSize is the size of the buffer gorilla reads frames
-	// through, held by every connection for its whole life, idle or not:
-	// each idle connection costs this many bytes. 0 means 1024, a quarter
-	// of gorilla's default: a message that fits in it with its frame
-	// header (most chat, notification and dashboard messages) arrives in
-	// one read of the connection, as it would with 4096; of a larger one,
-	// the part that does not fit is read straight into the handler's
-	// buffer (NextReader's reads, ReadMessage, a copy into a writer) when
-	// that is at least as large, or else through this buffer, one more
-	// read of the connection per 1024 bytes. Many small messages sent in
-	// a burst take a read per 1024 bytes instead of one per 4096. Set
-	// 4096 for gorilla's own size: the connection then adopts the read
-	// buffer net/http held for it (see [negotiate.Conn.Buffers]) instead
-	// of allocating one. Sizes under 125 are raised to 125, so that a
-	// control frame fits. It does not limit message sizes (see
-	// ReadLimit).
+	// ReadBufferSize is the size of the buffer each read of the
+	// connection fills; 0 means 4096, gorilla's default, and sizes under
+	// 288 are raised to 288. On a connection that is a socket of its own
+	// (an HTTP/1.1 upgrade without TLS in the Go server, the usual case
+	// behind a proxy or on loopback) the buffer is lent from a pool only
+	// while bytes read into it wait to be taken: the read waits for data
+	// holding no buffer, so an idle connection holds none, only the
+	// 288-byte reader gorilla parses frame headers with; a burst of small
+	// messages is still read ReadBufferSize bytes at a time, and the rest
+	// of a larger message is read straight into the handler's buffer when
+	// that is at least as large. The cost is a copy of each byte from the
+	// lent buffer into gorilla's reader, and a pool's get and put per read.
+	// Elsewhere (TLS served by Go, a wrapped connection) the connection
+	// holds a buffer of this size for its life: with 4096, the one net/http
+	// held for it (see [negotiate.Conn.Buffers]). It does not limit message
+	// sizes (see ReadLimit).
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the buffer gorilla writes frames
@@ -185,7 +185,7 @@ const (
 	defaultPingInterval = 30 * time.Second
 	defaultCloseTimeout = 5 * time.Second
 	defaultMessageTime  = time.Minute
-	defaultReadBuffer   = 1024
+	defaultReadBuffer   = 4096
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
@@ -218,13 +218,8 @@ type protocol struct {
 	// Subprotocols[i]; its one value is also what the 101 carries.
 	subHeaders []http.Header
 
-	// ownReader reports whether gorilla takes the reader handed to it at
-	// the hijack as its own: it does for a ReadBufferSize over 256 (see
-	// Conn.upgrade), and otherwise allocates its own, and the handshake
-	// lends it a small one from smallBuffers instead. Its write buffers
-	// always come from a pool.
-	ownReader    bool
-	smallBuffers sync.Pool // of *bufio.ReadWriter
+	readPool     *sync.Pool // the read-ahead buffers, of ReadBufferSize (see readAhead)
+	smallBuffers sync.Pool  // of *bufio.ReadWriter: a writer for gorilla's 101 (see Conn.upgrade)
 }
 
 // writePools are the default Options.WriteBufferPool, one for each
@@ -272,7 +267,8 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 		patterns: patterns,
 		handler:  handler,
 		upgrader: gws.Upgrader{
-			ReadBufferSize:    o.ReadBufferSize, // 0 when gorilla takes the one it is handed: see below
+			// ReadBufferSize 0: gorilla takes the reader it is handed (see
+			// Conn.upgrade).
 			WriteBufferSize:   o.WriteBufferSize,
 			WriteBufferPool:   o.WriteBufferPool, // never nil: see resolve
 			EnableCompression: o.EnableCompression,
@@ -281,10 +277,7 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 			CheckOrigin: func(*http.Request) bool { return true },
 			Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 		},
-		ownReader: o.ReadBufferSize > 256,
-	}
-	if p.ownReader {
-		p.upgrader.ReadBufferSize = 0
+		readPool: readPool(o.ReadBufferSize),
 	}
 	p.smallBuffers.New = newSmallBuffers
 	p.subHeaders = make([]http.Header, len(o.Subprotocols))
@@ -335,6 +328,7 @@ func resolve(opts *Options) (Options, error) {
 	if o.ReadBufferSize == 0 {
 		o.ReadBufferSize = defaultReadBuffer
 	}
+	o.ReadBufferSize = max(o.ReadBufferSize, headerBuffer)
 	if o.WriteBufferPool == nil {
 		o.WriteBufferPool = writePool(o.WriteBufferSize)
 	}

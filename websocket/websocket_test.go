@@ -894,29 +894,23 @@ func TestIdleConnHoldsNoWriteBuffer(t *testing.T) {
 	}
 }
 
-// The read buffer each connection holds: 1024 bytes by default, the size
-// set otherwise (4096 adopts net/http's), and messages of any size pass
-// through it.
+// gorilla's reader on a socket: 288 bytes whatever ReadBufferSize, since
+// the socket is read ahead into lent buffers of that size (see
+// TestReadAheadLendsTheBufferOnlyWhileBytesWait), and messages of any size
+// pass through it.
 func TestReadBufferSize(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
-		size, want int
-	}{{0, 1024}, {4096, 4096}, {2000, 2000}} {
-		size := make(chan int, 1)
-		s := newServer(t, &websocket.Options{ReadBufferSize: tc.size}, nil, func(c *websocket.Conn) error {
-			br := reflect.ValueOf(c.Conn).Elem().FieldByName("br")
-			if !br.IsValid() || br.Type() != reflect.TypeFor[*bufio.Reader]() {
-				size <- -1 // not the gorilla this test was written against
-				return wstest.Echo(c)
-			}
-			size <- reflect.NewAt(br.Type(), br.Addr().UnsafePointer()).Elem().Interface().(*bufio.Reader).Size()
+	for _, size := range []int{0, 1, 4096, 2000} {
+		sizes := make(chan int, 1)
+		s := newServer(t, &websocket.Options{ReadBufferSize: size}, nil, func(c *websocket.Conn) error {
+			sizes <- gorillaReaderSize(c)
 			return wstest.Echo(c)
 		})
 		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
 		select {
-		case got := <-size:
-			if got != tc.want {
-				t.Errorf("ReadBufferSize %d: gorilla reads through %d bytes, want %d", tc.size, got, tc.want)
+		case got := <-sizes:
+			if got != 288 {
+				t.Errorf("ReadBufferSize %d: gorilla reads through %d bytes, want 288", size, got)
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("the handler did not report")
@@ -925,4 +919,15 @@ func TestReadBufferSize(t *testing.T) {
 		wstest.WantEcho(t, c, gws.TextMessage, []byte("small"))
 		wstest.CloseNormally(t, c)
 	}
+}
+
+// gorillaReaderSize is the size of the bufio.Reader c's gorilla Conn reads
+// frames through, or -1 if this is not the gorilla the package was
+// written against.
+func gorillaReaderSize(c *websocket.Conn) int {
+	br := reflect.ValueOf(c.Conn).Elem().FieldByName("br")
+	if !br.IsValid() || br.Type() != reflect.TypeFor[*bufio.Reader]() {
+		return -1
+	}
+	return reflect.NewAt(br.Type(), br.Addr().UnsafePointer()).Elem().Interface().(*bufio.Reader).Size()
 }
