@@ -433,11 +433,12 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	// otherwise it is net/http's if that has the configured size (4096),
 	// or else one of that size in c, so that it costs the connection no
 	// allocation but its buffer.
+	hb := nc.Buffers() // before useSocket, which lets them go
 	c.wire.useSocket()
 	var small *bufio.ReadWriter
 	var rd *bufio.Reader
 	var wr *bufio.Writer
-	if hb := nc.Buffers(); hb != nil {
+	if hb != nil {
 		// The HTTP server's own buffers, as gorilla gets them behind
 		// net/http's Hijack. gorilla writes its 101 (which wireConn drops)
 		// in the writer, which is then let go, with the reader unless it
