@@ -149,8 +149,9 @@
 // lent from pools while they are in use: an idle connection holds neither,
 // only a 288-byte reader for frame headers. Reads of the socket fill a
 // buffer of Options.ReadBufferSize (4 KiB) taken once data is there and
-// given back when its bytes have been taken (over TLS served by Go, the
-// connection holds its read buffer for its life); a write buffer
+// given back when its bytes have been taken (over TLS served by Go or on an
+// HTTP/2 stream, the connection holds a read buffer for its life, 1 KiB by
+// default); a write buffer
 // (Options.WriteBufferSize, 4 KiB) is held from NextWriter to the writer's
 // Close (Options.WriteBufferPool).
 //

@@ -430,9 +430,9 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	// it is handed (the upgrader's ReadBufferSize is 0 and the reader is
 	// over 256 bytes). On a socket that reader is a small one in c, and
 	// the socket is read ahead into lent buffers (see readAhead);
-	// otherwise it is net/http's if that has the configured size (4096),
-	// or else one of that size in c, so that it costs the connection no
-	// allocation but its buffer.
+	// otherwise it is net/http's if that has the size to hold (4096 set),
+	// or else one of that size in c (1024 by default), so that it costs the
+	// connection no allocation but its buffer.
 	hb := nc.Buffers() // before useSocket, which lets them go
 	c.wire.useSocket()
 	var small *bufio.ReadWriter
@@ -445,13 +445,13 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 		// was kept.
 		hb.Writer.Reset(&c.wire)
 		wr = hb.Writer
-		if c.wire.ra.never && hb.Reader.Size() == p.opts.ReadBufferSize {
+		if c.wire.ra.never && hb.Reader.Size() == p.heldRead {
 			hb.Reader.Reset(&c.wire)
 			rd = hb.Reader
 		}
 	}
 	if rd == nil {
-		size := p.opts.ReadBufferSize
+		size := max(p.heldRead, headerBuffer)
 		if !c.wire.ra.never {
 			size = headerBuffer
 		}

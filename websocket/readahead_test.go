@@ -90,12 +90,11 @@ func TestReadAheadLendsTheBufferOnlyWhileBytesWait(t *testing.T) {
 }
 
 // Over TLS (net/http's, not a socket of its own) the connection reads
-// through a buffer of ReadBufferSize it holds for its life: net/http's
-// own when that has the size (4096, the default), or one of its own, of
-// at least 288 bytes.
+// through a buffer it holds for its life: 1024 bytes by default, or
+// ReadBufferSize if set (4096: net/http's own), of at least 288 bytes.
 func TestReadBufferWithoutSocket(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ size, reader int }{{0, 4096}, {2000, 2000}, {1, 288}} {
+	for _, tc := range []struct{ size, reader int }{{0, 1024}, {4096, 4096}, {2000, 2000}, {1, 288}} {
 		states := make(chan aheadState, 8)
 		p, err := websocket.New(&websocket.Options{ReadBufferSize: tc.size}, recordingAhead(states))
 		if err != nil {

@@ -152,10 +152,12 @@ type Options struct {
 	// of a larger message is read straight into the handler's buffer when
 	// that is at least as large. The cost is a copy of each byte from the
 	// lent buffer into gorilla's reader, and a pool's get and put per read.
-	// Elsewhere (TLS served by Go, a wrapped connection) the connection
-	// holds a buffer of this size for its life: with 4096, the one net/http
-	// held for it (see [negotiate.Conn.Buffers]). It does not limit message
-	// sizes (see ReadLimit).
+	// Elsewhere (TLS served by Go, an HTTP/2 stream, a wrapped connection)
+	// the connection holds its read buffer for its life: of this size if
+	// it is set (with 4096, the one net/http held for it, see
+	// [negotiate.Conn.Buffers]), and of 1024 bytes by default, so that an
+	// idle connection there holds a quarter of gorilla's 4096. It does not
+	// limit message sizes (see ReadLimit).
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the buffer gorilla writes frames
@@ -186,6 +188,7 @@ const (
 	defaultCloseTimeout = 5 * time.Second
 	defaultMessageTime  = time.Minute
 	defaultReadBuffer   = 4096
+	defaultHeldRead     = 1024 // where a connection holds its read buffer for life
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
@@ -219,6 +222,7 @@ type protocol struct {
 	subHeaders []http.Header
 
 	readPool     *sync.Pool // the read-ahead buffers, of ReadBufferSize (see readAhead)
+	heldRead     int        // the read buffer's size where there is no socket to read ahead: ReadBufferSize if set, else 1024
 	smallBuffers sync.Pool  // of *bufio.ReadWriter: a writer for gorilla's 101 (see Conn.upgrade)
 }
 
@@ -278,6 +282,10 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 			Error:       func(http.ResponseWriter, *http.Request, int, error) {},
 		},
 		readPool: readPool(o.ReadBufferSize),
+		heldRead: o.ReadBufferSize,
+	}
+	if opts == nil || opts.ReadBufferSize == 0 {
+		p.heldRead = defaultHeldRead
 	}
 	p.smallBuffers.New = newSmallBuffers
 	p.subHeaders = make([]http.Header, len(o.Subprotocols))
