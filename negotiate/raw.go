@@ -26,7 +26,6 @@ func rawConn(c net.Conn) (rc syscall.RawConn, never bool) {
 	if x.hasEarly.Load() {
 		return nil, false
 	}
-	x.brw.Store(nil) // as a Read would: an idle connection does not keep them
 	rc, err := sc.SyscallConn()
 	if err != nil {
 		return nil, true

@@ -433,7 +433,7 @@ func (c *Conn) upgrade(nc *negotiate.Conn) (*gws.Conn, error) {
 	// otherwise it is net/http's if that has the size to hold (4096 set),
 	// or else one of that size in c (1024 by default), so that it costs the
 	// connection no allocation but its buffer.
-	hb := nc.Buffers() // before useSocket, which lets them go
+	hb := nc.Buffers()
 	c.wire.useSocket()
 	var small *bufio.ReadWriter
 	var rd *bufio.Reader

@@ -49,14 +49,10 @@ type readAhead struct {
 var readPools sync.Map // int -> *sync.Pool
 
 func readPool(size int) *sync.Pool {
-	if p, ok := readPools.Load(size); ok {
-		return p.(*sync.Pool)
-	}
-	p, _ := readPools.LoadOrStore(size, &sync.Pool{New: func() any {
+	return sizedPool(&readPools, size, func() any {
 		b := make([]byte, size)
 		return &b
-	}})
-	return p.(*sync.Pool)
+	})
 }
 
 // buffered returns how many bytes have been read ahead and not taken.

@@ -231,11 +231,15 @@ type protocol struct {
 // one pool must not mix sizes).
 var writePools sync.Map // int -> *sync.Pool
 
-func writePool(size int) gws.BufferPool {
-	if p, ok := writePools.Load(size); ok {
+func writePool(size int) gws.BufferPool { return sizedPool(&writePools, size, nil) }
+
+// sizedPool returns the pool in pools for size, made with newBuf (which
+// may be nil) the first time.
+func sizedPool(pools *sync.Map, size int, newBuf func() any) *sync.Pool {
+	if p, ok := pools.Load(size); ok {
 		return p.(*sync.Pool)
 	}
-	p, _ := writePools.LoadOrStore(size, new(sync.Pool))
+	p, _ := pools.LoadOrStore(size, &sync.Pool{New: newBuf})
 	return p.(*sync.Pool)
 }
 

@@ -75,7 +75,7 @@ func main() {
 	parallel := flag.Int("parallel", 64, "connections in flight at a time")
 	size := flag.Int("size", 64, "bytes per message")
 	profile := flag.String("profile", "", "directory for the servers' heap and goroutine profiles at idle (first round)")
-	cpuProfile := flag.String("cpuprofile", "", "directory for CPU profiles of the servers over the rate phase's first 3 seconds (without -profile's sampling of every allocation)")
+	cpuProfile := flag.String("cpuprofile", "", "directory for CPU profiles of the servers over the rate phase (its -rate-time less a second, at most 9s; without -profile's sampling of every allocation)")
 	asJSON := flag.Bool("json", false, "print one JSON line instead of the table")
 	quiet := flag.Bool("q", false, "no progress lines on standard error")
 	flag.Parse()
