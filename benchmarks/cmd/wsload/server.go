@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"runtime"
+	"sync"
 	"time"
 
 	cws "github.com/coder/websocket"
@@ -44,7 +45,7 @@ type Figures struct {
 
 // kinds are the servers, in the order they are run and printed; gorilla
 // is the reference the ratios are taken against.
-var kinds = []string{"switchyard", "gorilla", "coder", "gobwas"}
+var kinds = []string{"switchyard", "gorilla", "gorilla-lean", "coder", "gobwas"}
 
 const reference = "gorilla"
 
@@ -82,6 +83,8 @@ func serve(ctx context.Context, kind, httpMode string, out io.Writer, logger *sl
 		}
 	case "gorilla":
 		h = onPath(gorillaEcho())
+	case "gorilla-lean":
+		h = onPath(gorillaLeanEcho())
 	case "coder":
 		h = onPath(http.HandlerFunc(coderEcho))
 	case "gobwas":
@@ -148,6 +151,29 @@ func gorillaEcho() http.Handler {
 		}
 		defer c.Close()
 		echo(c.NextReader, c.NextWriter)
+	})
+}
+
+// gorillaLeanEcho is gorilla's Upgrader set for the least memory per idle
+// connection its API allows: a 256-byte read buffer of its own (net/http's
+// 4 KiB one is let go), write buffers from a pool, and the connection
+// served in a goroutine of its own, so that the handler returns and
+// net/http's per-request state goes. It keeps nothing else: none of what
+// a negotiate endpoint adds (the live set and its hooks, the keep-alive,
+// the shutdown watch, the upgrade request Conn.Request returns, the close
+// that loses nothing). It is the floor of a goroutine-per-connection
+// server on gorilla, for context.
+func gorillaLeanEcho() http.Handler {
+	up := &gws.Upgrader{ReadBufferSize: 256, WriteBufferPool: new(sync.Pool)}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			echo(c.NextReader, c.NextWriter)
+		}()
 	})
 }
 
