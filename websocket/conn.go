@@ -123,7 +123,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 			// The handler panicked; the negotiator recovers and logs it.
 			c.end(stop, closeInternal)
 		}
-		c.ka.stop() // no run of its timer outlives serve
+		c.stopKeepAlive() // no run of tick outlives serve
 	}()
 	err = p.handler(c)
 	returned = true
@@ -136,7 +136,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 		msg = closeInternal
 	}
 	c.end(stop, msg)
-	if c.ka.stop() {
+	if c.stopKeepAlive() {
 		return ErrPongTimeout
 	}
 	if peerClosed || c.wire.closeSeen.Load() {

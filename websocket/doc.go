@@ -170,10 +170,12 @@
 // ping closes the connection only if the handler is waiting in a read when
 // the answer is due; a handler that only writes is not closed by it (its
 // writes fail when the peer is gone). A negative PingInterval turns the
-// keep-alive off. It costs no goroutine: each connection has a runtime
-// timer whose callback writes the ping with WriteControl (so next to an
-// application's writer) and checks the answer; the handler's return stops
-// it and waits for a callback under way.
+// keep-alive off. It costs no goroutine and no timer of its own: the
+// connections of one protocol share one runtime timer, armed for the
+// earliest ping or check due among them, and each run, in a goroutine of
+// its own while it lasts, writes the ping with WriteControl (so next to an
+// application's writer) and checks the answer; the handler's return takes
+// the connection out of the schedule and waits for a run under way.
 //
 // # Unfinished messages
 //

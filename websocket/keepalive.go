@@ -10,25 +10,31 @@ import (
 )
 
 // keepAlive is a connection's keep-alive (Options.PingInterval and
-// PongTimeout). It is a runtime timer, not a goroutine: an idle
-// connection holds no more than this and the timer, and the callback
-// runs in a goroutine of its own only while it pings or checks. Each run
-// sends the ping that is due, closes the connection if the watched ping
-// is unanswered, and re-arms the timer for the next of the two. One ping
-// is watched at a time; any byte from the peer after it counts as its
-// answer (a pong, or data that crossed the ping), so a handler may
-// replace gorilla's pong handler.
+// PongTimeout). It is neither a goroutine nor a timer of its own: the
+// connection has a place in its protocol's schedule, one runtime timer for
+// all of them, so that an idle connection holds only this struct, and a
+// run (tick) goes in a goroutine of its own only while it pings or checks.
+// Each run sends the ping that is due, closes the connection if the
+// watched ping is unanswered, and puts the connection back in the schedule
+// for the next of the two. One ping is watched at a time; any byte from
+// the peer after it counts as its answer (a pong, or data that crossed the
+// ping), so a handler may replace gorilla's pong handler.
 type keepAlive struct {
 	// mu is held by each run of tick from start to end, and by stop, which
 	// therefore waits for a run under way.
 	mu sync.Mutex
-	t  *time.Timer
 
 	pingAt  time.Duration // when the next ping is due, as a clock reading
 	checkAt time.Duration // when the watched ping must have had an answer; 0: none watched
 	before  int64         // bytes read from the peer when the watched ping was sent
 
-	stopped  bool // stop was called: the timer is not re-armed
+	// The connection's place in the schedule, under the schedule's mu:
+	// when its next run is due, and its index in the heap plus one (0: not
+	// in it).
+	wake time.Duration
+	slot int32
+
+	stopped  bool // stop was called: the connection is not scheduled again
 	timedOut bool // the keep-alive closed the connection
 }
 
@@ -38,18 +44,18 @@ var epoch = time.Now()
 // clock is a monotonic clock reading, never 0.
 func clock() time.Duration { return time.Since(epoch) + 1 }
 
-// startKeepAlive arms the connection's timer for its first ping.
+// startKeepAlive schedules the connection's first ping.
 func (c *Conn) startKeepAlive() {
 	k := &c.ka
-	interval := c.p.opts.PingInterval
 	k.mu.Lock()
-	k.pingAt = clock() + interval
-	k.t = time.AfterFunc(interval, c.tick)
+	k.pingAt = clock() + c.p.opts.PingInterval
+	c.p.keepAlive.add(c, k.pingAt)
 	k.mu.Unlock()
 }
 
-// tick is the timer's callback. It writes only with WriteControl, which
-// gorilla allows next to the handler's (or any application) writer.
+// tick is a scheduled run, in a goroutine of its own. It writes only with
+// WriteControl, which gorilla allows next to the handler's (or any
+// application) writer.
 func (c *Conn) tick() {
 	k := &c.ka
 	k.mu.Lock()
@@ -87,26 +93,149 @@ func (c *Conn) tick() {
 	if k.checkAt != 0 && k.checkAt < wake {
 		wake = k.checkAt
 	}
-	k.t.Reset(wake - clock())
+	c.p.keepAlive.add(c, wake)
 }
 
 // expire closes the connection of a peer that stopped answering; the
-// handler's read fails and it returns. The timer is not re-armed.
+// handler's read fails and it returns. It is not scheduled again.
 func (k *keepAlive) expire(c *Conn) {
 	k.timedOut = true
 	_ = c.wire.Conn.Close()
 }
 
-// stop stops the keep-alive, waiting for a run of tick under way, and
-// reports whether it closed the connection. After it, no run of tick
-// touches the connection (one that the timer had just started returns at
-// once). It may be called more than once, and without startKeepAlive.
-func (k *keepAlive) stop() bool {
+// stopKeepAlive stops the keep-alive, waiting for a run of tick under
+// way, and reports whether it closed the connection. After it, no run of
+// tick touches the connection (one that the schedule had just started
+// returns at once) and the schedule holds no reference to it. It may be
+// called more than once, and without startKeepAlive.
+func (c *Conn) stopKeepAlive() bool {
+	k := &c.ka
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.stopped = true
-	if k.t != nil {
-		k.t.Stop()
-	}
+	c.p.keepAlive.remove(c)
 	return k.timedOut
+}
+
+// schedule is a protocol's keep-alive timer: its connections in a heap
+// ordered by their next run, and one runtime timer armed for the earliest.
+// A timer per connection would cost every connection the timer and its
+// func (about 130 bytes, two allocations at the switch) and the runtime a
+// timer per connection in its heaps.
+type schedule struct {
+	mu    sync.Mutex
+	heap  []*Conn // by ka.wake; ka.slot is the index plus one
+	t     *time.Timer
+	armed time.Duration // the wake t is armed for; 0: none
+}
+
+// add schedules c's next run at wake; c is not in the schedule.
+func (s *schedule) add(c *Conn, wake time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.ka.wake = wake
+	s.heap = append(s.heap, c)
+	s.set(len(s.heap)-1, c)
+	s.up(len(s.heap) - 1)
+	s.arm()
+}
+
+// remove takes c out of the schedule, if it is there. The timer stays
+// armed: a run with nothing due arms it for what is left.
+func (s *schedule) remove(c *Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.ka.slot != 0 {
+		s.removeAt(int(c.ka.slot) - 1)
+	}
+}
+
+// fire is the timer's callback: each connection whose run is due leaves
+// the schedule and runs tick in a goroutine of its own (which puts it
+// back); then the timer is armed for the next.
+func (s *schedule) fire() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.armed = 0
+	now := clock()
+	for len(s.heap) > 0 && s.heap[0].ka.wake <= now {
+		c := s.heap[0]
+		s.removeAt(0)
+		go c.tick()
+	}
+	s.arm()
+}
+
+// arm makes the timer fire at the earliest wake, unless it already fires
+// no later. Under mu.
+func (s *schedule) arm() {
+	if len(s.heap) == 0 {
+		return
+	}
+	w := s.heap[0].ka.wake
+	if s.armed != 0 && s.armed <= w {
+		return
+	}
+	s.armed = w
+	if s.t == nil {
+		s.t = time.AfterFunc(w-clock(), s.fire)
+	} else {
+		s.t.Reset(w - clock())
+	}
+}
+
+func (s *schedule) set(i int, c *Conn) {
+	s.heap[i] = c
+	c.ka.slot = int32(i + 1)
+}
+
+func (s *schedule) removeAt(i int) {
+	h := s.heap
+	h[i].ka.slot = 0
+	last := len(h) - 1
+	if i != last {
+		s.set(i, h[last])
+	}
+	h[last] = nil
+	s.heap = h[:last]
+	if i != last {
+		s.down(i)
+		s.up(i)
+	}
+	if c := cap(s.heap); c > 64 && len(s.heap) < c/4 {
+		s.heap = append(make([]*Conn, 0, c/2), s.heap...) // let a crowd that left go
+	}
+}
+
+func (s *schedule) up(i int) {
+	h := s.heap
+	for i > 0 {
+		parent := (i - 1) / 2
+		if h[parent].ka.wake <= h[i].ka.wake {
+			return
+		}
+		a, b := h[parent], h[i]
+		s.set(i, a)
+		s.set(parent, b)
+		i = parent
+	}
+}
+
+func (s *schedule) down(i int) {
+	h := s.heap
+	for {
+		least := i
+		for _, j := range [2]int{2*i + 1, 2*i + 2} {
+			if j < len(h) && h[j].ka.wake < h[least].ka.wake {
+				least = j
+			}
+		}
+		if least == i {
+			return
+		}
+		a, b := h[i], h[least]
+		s.set(i, b)
+		s.set(least, a)
+		i = least
+	}
 }

@@ -224,6 +224,7 @@ type protocol struct {
 	readPool     *sync.Pool // the read-ahead buffers, of ReadBufferSize (see readAhead)
 	heldRead     int        // the read buffer's size where there is no socket to read ahead: ReadBufferSize if set, else 1024
 	smallBuffers sync.Pool  // of *bufio.ReadWriter: a writer for gorilla's 101 (see Conn.upgrade)
+	keepAlive    schedule   // every connection's keep-alive runs
 }
 
 // writePools are the default Options.WriteBufferPool, one for each
