@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"container/heap"
 	"errors"
 	"net"
 	"sync"
@@ -124,7 +125,7 @@ func (c *Conn) stopKeepAlive() bool {
 // timer per connection in its heaps.
 type schedule struct {
 	mu    sync.Mutex
-	heap  []*Conn // by ka.wake; ka.slot is the index plus one
+	conns connHeap
 	t     *time.Timer
 	armed time.Duration // the wake t is armed for; 0: none
 }
@@ -134,9 +135,7 @@ func (s *schedule) add(c *Conn, wake time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.ka.wake = wake
-	s.heap = append(s.heap, c)
-	s.set(len(s.heap)-1, c)
-	s.up(len(s.heap) - 1)
+	heap.Push(&s.conns, c)
 	s.arm()
 }
 
@@ -145,8 +144,12 @@ func (s *schedule) add(c *Conn, wake time.Duration) {
 func (s *schedule) remove(c *Conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.ka.slot != 0 {
-		s.removeAt(int(c.ka.slot) - 1)
+	if c.ka.slot == 0 {
+		return
+	}
+	heap.Remove(&s.conns, int(c.ka.slot)-1)
+	if n := cap(s.conns); n > 64 && len(s.conns) < n/4 {
+		s.conns = append(make(connHeap, 0, n/2), s.conns...) // let a crowd that left go
 	}
 }
 
@@ -158,10 +161,8 @@ func (s *schedule) fire() {
 	defer s.mu.Unlock()
 	s.armed = 0
 	now := clock()
-	for len(s.heap) > 0 && s.heap[0].ka.wake <= now {
-		c := s.heap[0]
-		s.removeAt(0)
-		go c.tick()
+	for len(s.conns) > 0 && s.conns[0].ka.wake <= now {
+		go heap.Pop(&s.conns).(*Conn).tick()
 	}
 	s.arm()
 }
@@ -169,10 +170,10 @@ func (s *schedule) fire() {
 // arm makes the timer fire at the earliest wake, unless it already fires
 // no later. Under mu.
 func (s *schedule) arm() {
-	if len(s.heap) == 0 {
+	if len(s.conns) == 0 {
 		return
 	}
-	w := s.heap[0].ka.wake
+	w := s.conns[0].ka.wake
 	if s.armed != 0 && s.armed <= w {
 		return
 	}
@@ -184,58 +185,29 @@ func (s *schedule) arm() {
 	}
 }
 
-func (s *schedule) set(i int, c *Conn) {
-	s.heap[i] = c
-	c.ka.slot = int32(i + 1)
+// connHeap is heap.Interface over connections by their next run; each
+// connection's ka.slot is its index plus one while it is in the heap.
+type connHeap []*Conn
+
+func (h connHeap) Len() int           { return len(h) }
+func (h connHeap) Less(i, j int) bool { return h[i].ka.wake < h[j].ka.wake }
+
+func (h connHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].ka.slot, h[j].ka.slot = int32(i+1), int32(j+1)
 }
 
-func (s *schedule) removeAt(i int) {
-	h := s.heap
-	h[i].ka.slot = 0
-	last := len(h) - 1
-	if i != last {
-		s.set(i, h[last])
-	}
-	h[last] = nil
-	s.heap = h[:last]
-	if i != last {
-		s.down(i)
-		s.up(i)
-	}
-	if c := cap(s.heap); c > 64 && len(s.heap) < c/4 {
-		s.heap = append(make([]*Conn, 0, c/2), s.heap...) // let a crowd that left go
-	}
+func (h *connHeap) Push(x any) {
+	c := x.(*Conn)
+	*h = append(*h, c)
+	c.ka.slot = int32(len(*h))
 }
 
-func (s *schedule) up(i int) {
-	h := s.heap
-	for i > 0 {
-		parent := (i - 1) / 2
-		if h[parent].ka.wake <= h[i].ka.wake {
-			return
-		}
-		a, b := h[parent], h[i]
-		s.set(i, a)
-		s.set(parent, b)
-		i = parent
-	}
-}
-
-func (s *schedule) down(i int) {
-	h := s.heap
-	for {
-		least := i
-		for _, j := range [2]int{2*i + 1, 2*i + 2} {
-			if j < len(h) && h[j].ka.wake < h[least].ka.wake {
-				least = j
-			}
-		}
-		if least == i {
-			return
-		}
-		a, b := h[i], h[least]
-		s.set(i, b)
-		s.set(least, a)
-		i = least
-	}
+func (h *connHeap) Pop() any {
+	old := *h
+	c := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	c.ka.slot = 0
+	return c
 }

@@ -21,12 +21,12 @@ func idleConns(n int) (*protocol, []Conn) {
 // connections do not know their place in it.
 func checkHeap(t *testing.T, s *schedule) {
 	t.Helper()
-	for i, c := range s.heap {
+	for i, c := range s.conns {
 		if int(c.ka.slot) != i+1 {
 			t.Fatalf("heap[%d] has slot %d", i, c.ka.slot)
 		}
-		if i > 0 && s.heap[(i-1)/2].ka.wake > c.ka.wake {
-			t.Fatalf("heap[%d] wakes at %v, before its parent (%v)", i, c.ka.wake, s.heap[(i-1)/2].ka.wake)
+		if i > 0 && s.conns[(i-1)/2].ka.wake > c.ka.wake {
+			t.Fatalf("heap[%d] wakes at %v, before its parent (%v)", i, c.ka.wake, s.conns[(i-1)/2].ka.wake)
 		}
 	}
 }
@@ -54,9 +54,9 @@ func TestScheduleOrder(t *testing.T) {
 		t.Errorf("removed connections still have slots %d, %d", conns[0].ka.slot, conns[7].ka.slot)
 	}
 	var got []time.Duration
-	for len(s.heap) > 0 {
-		got = append(got, s.heap[0].ka.wake-base)
-		s.removeAt(0)
+	for len(s.conns) > 0 {
+		got = append(got, s.conns[0].ka.wake-base)
+		s.remove(s.conns[0])
 		checkHeap(t, s)
 	}
 	want := []time.Duration{1, 2, 3, 6, 7, 8, 9}
@@ -95,10 +95,10 @@ func TestKeepAliveHoldsNoTimer(t *testing.T) {
 			t.Fatalf("connection %d: stopped, and reported as timed out", i)
 		}
 	}
-	if k := len(p.keepAlive.heap); k != 0 {
+	if k := len(p.keepAlive.conns); k != 0 {
 		t.Errorf("%d connections left in the schedule after they stopped", k)
 	}
-	if c := cap(p.keepAlive.heap); c > 64 {
+	if c := cap(p.keepAlive.conns); c > 64 {
 		t.Errorf("the schedule's heap keeps room for %d after everyone left", c)
 	}
 }

@@ -27,10 +27,11 @@
 // examples/server's configuration (internal/demoserver: its /ws endpoint,
 // compression enabled, 16 MiB read limit, keep-alive and every other
 // default; only its MaxConns is lifted); gorilla is a gws.Upgrader{} in
-// an http.HandlerFunc; gorilla-lean is gorilla's Upgrader set for the least
-// memory per idle connection (a 256-byte read buffer, pooled write buffers,
-// the connection served in a goroutine of its own) and keeping nothing
-// else, the floor of a goroutine-per-connection server on gorilla. All kinds run on the same http.Server settings:
+// an http.HandlerFunc; gorilla-lean is gorilla's Upgrader set for the
+// least memory per idle connection (a 256-byte read buffer, pooled write
+// buffers, the connection served in a goroutine of its own) and keeping
+// nothing else, the floor of a goroutine-per-connection server on
+// gorilla. All kinds run on the same http.Server settings:
 // examples/server's by default (timeouts, and HTTP/2 with prior knowledge,
 // for which net/http reads the first 14 bytes of every connection on
 // their own), or with -http plain only a header timeout. The clients (gorilla's Dialer) offer no
