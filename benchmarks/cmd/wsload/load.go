@@ -28,14 +28,20 @@ type Config struct {
 	RateConns  int           // connections of the rate phase at most (0: no rate figure)
 	RateTime   time.Duration // and for at most this long
 	RateEchoes int           // echoes per connection of the rate phase
-	Parallel   int           // connections in flight at a time
+	Parallel   int           // connections in flight at a time (for each kind, with Together)
 	Size       int           // bytes per message
 	ProfileDir string        // if set, heap and goroutine profiles of each kind at idle
 	// If set, a CPU profile of each kind's server over the rate phase (the
 	// first round's is overwritten by later ones).
 	CPUProfileDir string
-	ServerCmd     func(kind string) *exec.Cmd
-	Log           io.Writer // progress; nil for none
+	// Together runs the rate phase of every kind of a round at once, each
+	// with its own Parallel clients, so that whatever else the machine
+	// does in the meantime slows them alike: their ratio is then taken
+	// under the same conditions (their rates are lower than alone, since
+	// they share the processors).
+	Together  bool
+	ServerCmd func(kind string) *exec.Cmd
+	Log       io.Writer // progress; nil for none
 }
 
 // Sample is one kind's figures from one round.
@@ -60,6 +66,8 @@ type Sample struct {
 	ClientCPU float64 `json:"client_cpu_us"`
 	Errors    int     `json:"errors"`
 	FirstErr  string  `json:"first_error,omitempty"`
+
+	rateStart, rateEnd time.Time // when the rate phase ran
 }
 
 // Result is the median of each kind's samples and its ratio to the
@@ -90,22 +98,31 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{OK: true}
 	for r := range cfg.Runs {
-		for _, kind := range cfg.Kinds {
-			s := Sample{Kind: kind}
+		round := make([]*Sample, len(cfg.Kinds))
+		for i, kind := range cfg.Kinds {
+			s := &Sample{Kind: kind}
+			round[i] = s
 			if cfg.Conns > 0 {
-				if err := idle(ctx, cfg, kind, r, &s); err != nil {
+				if err := idle(ctx, cfg, kind, r, s); err != nil {
 					return nil, fmt.Errorf("%s, idle: %w", kind, err)
 				}
 			}
-			if cfg.RateConns > 0 {
-				if err := rate(ctx, cfg, kind, &s); err != nil {
+			if cfg.RateConns > 0 && !cfg.Together {
+				if err := rate(ctx, cfg, round[i:i+1]); err != nil {
 					return nil, fmt.Errorf("%s, rate: %w", kind, err)
 				}
 			}
+		}
+		if cfg.RateConns > 0 && cfg.Together {
+			if err := rate(ctx, cfg, round); err != nil {
+				return nil, fmt.Errorf("rate: %w", err)
+			}
+		}
+		for _, s := range round {
 			if s.Errors > 0 {
 				res.OK = false
 			}
-			res.Samples = append(res.Samples, s)
+			res.Samples = append(res.Samples, *s)
 		}
 	}
 	res.Median = make(map[string]Sample)
@@ -261,15 +278,58 @@ func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) er
 	return nil
 }
 
-// rate starts kind's server and runs connections that open, echo
-// cfg.RateEchoes messages and close, cfg.Parallel at a time, until
-// cfg.RateConns have run or cfg.RateTime has passed.
-func rate(ctx context.Context, cfg Config, kind string, s *Sample) error {
-	srv, url, err := warmServer(ctx, cfg, kind, cfg.RateEchoes)
-	if err != nil {
-		return err
+// rate starts the servers of samples' kinds and runs against each of them
+// at once connections that open, echo cfg.RateEchoes messages and close,
+// cfg.Parallel at a time, until cfg.RateConns have run against one of them
+// or cfg.RateTime has passed, so that every rate is taken over the same
+// time. The clients' processor time per connection is the whole client's
+// over every server's connections.
+func rate(ctx context.Context, cfg Config, samples []*Sample) error {
+	srvs := make([]*child.Process, len(samples))
+	urls := make([]string, len(samples))
+	defer func() {
+		for _, srv := range srvs {
+			if srv != nil {
+				stop(srv)
+			}
+		}
+	}()
+	for i, s := range samples {
+		var err error
+		if srvs[i], urls[i], err = warmServer(ctx, cfg, s.Kind, cfg.RateEchoes); err != nil {
+			return fmt.Errorf("%s: %w", s.Kind, err)
+		}
 	}
-	defer stop(srv)
+	self0 := child.SelfCPU()
+	errs := make([]error, len(samples))
+	phase, end := context.WithCancel(ctx)
+	defer end()
+	var wg sync.WaitGroup
+	for i, s := range samples {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = rateOne(ctx, phase, cfg, srvs[i], urls[i], s)
+			end() // the first to finish ends the others' phases
+		}()
+	}
+	wg.Wait()
+	total := 0
+	for _, s := range samples {
+		total += s.RateConns
+	}
+	for _, s := range samples {
+		if total > 0 {
+			s.ClientCPU = float64(child.SelfCPU()-self0) / float64(time.Microsecond) / float64(total)
+		}
+		cfg.logf("%-10s rate: %d conns in %.2fs, %.0f conns/s, CPU µs/conn: server %.0f, clients %.0f; %d errors", s.Kind, s.RateConns, s.RateSecs, s.ConnsPerS, s.ServerCPU, s.ClientCPU, s.Errors)
+	}
+	return errors.Join(errs...)
+}
+
+// rateOne runs the rate phase against srv, at url, into s, until phase
+// ends at the latest.
+func rateOne(ctx, phase context.Context, cfg Config, srv *child.Process, url string, s *Sample) error {
 	var first atomic.Pointer[error]
 	var errs atomic.Int64
 	var profiled chan error
@@ -278,31 +338,28 @@ func rate(ctx context.Context, cfg Config, kind string, s *Sample) error {
 		profiled = make(chan error, 1)
 		go func() {
 			secs := max(1, int(min(cfg.RateTime, 10*time.Second)/time.Second)-1)
-			profiled <- fetch(ctx, srv, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.CPUProfileDir, kind+".cpu"))
+			profiled <- fetch(ctx, srv, fmt.Sprintf("/debug/pprof/profile?seconds=%d", secs), filepath.Join(cfg.CPUProfileDir, s.Kind+".cpu"))
 		}()
 	}
-	start, cpu0, self0 := time.Now(), srv.CPU(), child.SelfCPU()
-	n, _ := cycle(ctx, url, cfg.RateConns, cfg.Parallel, cfg.RateEchoes, cfg.Size, cfg.RateTime, func(err error) {
+	start, cpu0 := time.Now(), srv.CPU()
+	n, _ := cycle(phase, url, cfg.RateConns, cfg.Parallel, cfg.RateEchoes, cfg.Size, cfg.RateTime, func(err error) {
 		errs.Add(1)
 		first.CompareAndSwap(nil, &err)
 	})
-	s.RateSecs = time.Since(start).Seconds()
+	s.rateStart, s.rateEnd = start, time.Now()
+	s.RateSecs = s.rateEnd.Sub(start).Seconds()
 	s.RateConns = n
 	s.ConnsPerS = float64(s.RateConns) / s.RateSecs
 	if n > 0 {
 		s.ServerCPU = float64(srv.CPU()-cpu0) / float64(time.Microsecond) / float64(n)
-		s.ClientCPU = float64(child.SelfCPU()-self0) / float64(time.Microsecond) / float64(n)
 	}
 	s.Errors += int(errs.Load())
 	if p := first.Load(); p != nil {
 		s.FirstErr = (*p).Error()
 	}
 	if profiled != nil {
-		if err := <-profiled; err != nil {
-			return err
-		}
+		return <-profiled
 	}
-	cfg.logf("%-10s rate: %d conns in %.2fs, %.0f conns/s, CPU µs/conn: server %.0f, clients %.0f; %d errors", kind, s.RateConns, s.RateSecs, s.ConnsPerS, s.ServerCPU, s.ClientCPU, s.Errors)
 	return nil
 }
 

@@ -41,7 +41,11 @@
 // server's heap profile (after a collection) and goroutine profiles with
 // the connections idle. -cpuprofile DIR saves a CPU profile of each
 // server over the rate phase, whose processor time per connection (the
-// server's and the clients') the table shows too.
+// server's and the clients') the table shows too. -together runs the rate
+// phase of a round against every kind's server at once, each with its own
+// -parallel clients: the rates are lower (the servers share the
+// processors) but whatever else slows the machine slows them alike, so
+// their ratio is steadier than that of phases run one after the other.
 //
 // The exit status is 1 when a connection failed, 2 when the run could not
 // be made (e.g. the open-file limit is below conns + 256).
@@ -76,7 +80,8 @@ func main() {
 	rateConns := flag.Int("rate-conns", 20000, "connections of the rate phase at most (0: skip the rate figure)")
 	rateTime := flag.Duration("rate-time", 10*time.Second, "duration of the rate phase at most")
 	rateEchoes := flag.Int("rate-echoes", 5, "echoes per connection of the rate phase")
-	parallel := flag.Int("parallel", 64, "connections in flight at a time")
+	parallel := flag.Int("parallel", 64, "connections in flight at a time (against each server, with -together)")
+	together := flag.Bool("together", false, "run the rate phase against every kind's server at once, so that the machine's drift slows them alike")
 	size := flag.Int("size", 64, "bytes per message")
 	profile := flag.String("profile", "", "directory for the servers' heap and goroutine profiles at idle (first round)")
 	cpuProfile := flag.String("cpuprofile", "", "directory for CPU profiles of the servers over the rate phase (its -rate-time less a second, at most 9s; without -profile's sampling of every allocation)")
@@ -93,7 +98,7 @@ func main() {
 	cfg := Config{
 		Kinds: strings.Split(*kindList, ","), Runs: *runs, Conns: *conns, Echoes: *echoes, Settle: *settle,
 		RateConns: *rateConns, RateTime: *rateTime, RateEchoes: *rateEchoes, Parallel: *parallel, Size: *size,
-		ProfileDir: *profile, CPUProfileDir: *cpuProfile,
+		ProfileDir: *profile, CPUProfileDir: *cpuProfile, Together: *together,
 		ServerCmd: func(kind string) *exec.Cmd {
 			if *profile != "" {
 				// Every allocation in the heap profile; it costs RSS, so
@@ -115,7 +120,11 @@ func main() {
 			fail(fmt.Errorf("unknown kind %q (want some of %s)", k, strings.Join(kinds, ",")))
 		}
 	}
-	if _, err := child.FileLimit(uint64(*conns + *parallel + 256)); err != nil {
+	inFlight := *parallel
+	if *together {
+		inFlight *= len(cfg.Kinds)
+	}
+	if _, err := child.FileLimit(uint64(*conns + inFlight + 256)); err != nil {
 		fail(err)
 	}
 	for _, dir := range []string{cfg.ProfileDir, cfg.CPUProfileDir} {
@@ -158,8 +167,12 @@ func fail(err error) {
 
 // printTable writes the medians and the ratios to gorilla.
 func printTable(w io.Writer, cfg Config, r *Result) {
-	fmt.Fprintf(w, "wsload: %s; %d run(s), medians; idle: %d conns after %d echoes; rate: open, %d echoes, close, %d in flight, at most %d conns or %s\n",
-		r.Go, cfg.Runs, cfg.Conns, cfg.Echoes, cfg.RateEchoes, cfg.Parallel, cfg.RateConns, cfg.RateTime)
+	together := ""
+	if cfg.Together {
+		together = " against each server, every server at once"
+	}
+	fmt.Fprintf(w, "wsload: %s; %d run(s), medians; idle: %d conns after %d echoes; rate: open, %d echoes, close, %d in flight%s, at most %d conns or %s\n",
+		r.Go, cfg.Runs, cfg.Conns, cfg.Echoes, cfg.RateEchoes, cfg.Parallel, together, cfg.RateConns, cfg.RateTime)
 	fmt.Fprintf(w, "%-12s %12s %10s %12s %12s %12s %10s %14s %14s %7s\n", "server", "RSS B/conn", "x "+reference, "heap B/conn", "stack B/conn", "conns/s", "x "+reference, "server µs/conn", "client µs/conn", "errors")
 	for _, k := range cfg.Kinds {
 		m, ratio := r.Median[k], r.Ratio[k]

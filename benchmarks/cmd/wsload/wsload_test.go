@@ -157,3 +157,39 @@ func TestMedian(t *testing.T) {
 		}
 	}
 }
+
+// With Together the rate phase runs against every server at once and ends
+// for all when one has had all its connections: the phases overlap, none
+// fails a connection, the server's processor time is its own and the
+// clients' is shared.
+func TestRunTogether(t *testing.T) {
+	cfg := Config{
+		Kinds: []string{"switchyard", "gorilla"}, Runs: 1, RateConns: 30, RateTime: 20 * time.Second, RateEchoes: 2,
+		Parallel: 3, Size: 64, Together: true, ServerCmd: serverCmd,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if len(res.Samples) != 2 {
+		t.Fatalf("%d samples, want 2", len(res.Samples))
+	}
+	a, b := res.Samples[0], res.Samples[1]
+	for _, s := range res.Samples {
+		if s.RateConns < 1 || s.RateConns > 30 || s.Errors != 0 || s.ServerCPU <= 0 {
+			t.Errorf("%s: %d connections, %d errors, %.0f µs of server time each; want 1 to 30, none, above 0", s.Kind, s.RateConns, s.Errors, s.ServerCPU)
+		}
+	}
+	if max(a.RateConns, b.RateConns) != 30 {
+		t.Errorf("%d and %d connections: the phases ended before either had its 30", a.RateConns, b.RateConns)
+	}
+	if a.ClientCPU <= 0 || a.ClientCPU != b.ClientCPU {
+		t.Errorf("clients' µs per connection %.1f and %.1f, want one shared figure above 0", a.ClientCPU, b.ClientCPU)
+	}
+	// At once: each phase began before the other ended.
+	if !a.rateStart.Before(b.rateEnd) || !b.rateStart.Before(a.rateEnd) {
+		t.Errorf("the phases did not overlap: %v–%v and %v–%v", a.rateStart, a.rateEnd, b.rateStart, b.rateEnd)
+	}
+}
