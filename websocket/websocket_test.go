@@ -708,6 +708,82 @@ func TestKeepAlive(t *testing.T) {
 	})
 }
 
+// The connections of one protocol share its keep-alive schedule: peers
+// that come and go at different times each get their own pings, those
+// that answer are never closed by it, and one that stops answering is,
+// while the others go on.
+func TestKeepAliveSharedByManyConnections(t *testing.T) {
+	t.Parallel()
+	const peers, pingsEach = 12, 3
+	// PongTimeout is long enough that a loaded machine does not delay an
+	// answer past it.
+	s := newServer(t, &websocket.Options{PingInterval: 3 * time.Millisecond, PongTimeout: 500 * time.Millisecond}, nil, wstest.Echo)
+	var wg sync.WaitGroup
+	for i := range peers {
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pings := make(chan struct{}, 100)
+			silent := i == 0
+			pong := c.PingHandler()
+			c.SetPingHandler(func(data string) error {
+				select {
+				case pings <- struct{}{}:
+				default: // no longer counted
+				}
+				if silent {
+					return nil // read, never answered
+				}
+				return pong(data)
+			})
+			read := make(chan error, 1)
+			go func() {
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						read <- err
+						return
+					}
+				}
+			}()
+			for range pingsEach + i%3 { // peers leave at different times
+				select {
+				case <-pings:
+				case err := <-read:
+					t.Errorf("peer %d: connection ended before its pings: %v", i, err)
+					return
+				case <-time.After(testkit.Timeout):
+					t.Errorf("peer %d: no ping from the server", i)
+					return
+				}
+			}
+			if !silent {
+				_ = c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""))
+			}
+			select {
+			case <-read: // the server's close, or its closing a silent peer
+			case <-time.After(testkit.Timeout):
+				t.Errorf("peer %d (silent %v): the connection did not end", i, silent)
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	timedOut := 0
+	for range peers {
+		ci := s.closes.Next(t)
+		switch {
+		case errors.Is(ci.Err, websocket.ErrPongTimeout):
+			timedOut++
+		case ci.Err != nil:
+			t.Errorf("OnClose error: %v", ci.Err)
+		}
+	}
+	if timedOut != 1 {
+		t.Errorf("%d connections closed for a pong timeout, want the silent peer's alone", timedOut)
+	}
+}
+
 func TestShutdown(t *testing.T) {
 	t.Parallel()
 	t.Run("peer answers", func(t *testing.T) {
