@@ -314,13 +314,13 @@ func rate(ctx context.Context, cfg Config, samples []*Sample) error {
 		}()
 	}
 	wg.Wait()
-	total := 0
+	clients, total := child.SelfCPU()-self0, 0
 	for _, s := range samples {
 		total += s.RateConns
 	}
 	for _, s := range samples {
 		if total > 0 {
-			s.ClientCPU = float64(child.SelfCPU()-self0) / float64(time.Microsecond) / float64(total)
+			s.ClientCPU = float64(clients) / float64(time.Microsecond) / float64(total)
 		}
 		cfg.logf("%-10s rate: %d conns in %.2fs, %.0f conns/s, CPU µs/conn: server %.0f, clients %.0f; %d errors", s.Kind, s.RateConns, s.RateSecs, s.ConnsPerS, s.ServerCPU, s.ClientCPU, s.Errors)
 	}
