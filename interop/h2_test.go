@@ -10,7 +10,6 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -28,6 +27,7 @@ import (
 	"golang.org/x/net/http2"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 )
 
 // The tests of this file run examples/server, the README's demo, as its
@@ -404,25 +404,7 @@ const (
 
 func (s *stream) writeFrame(t *testing.T, op byte, payload []byte) {
 	t.Helper()
-	head := []byte{0x80 | op, 0}
-	switch n := len(payload); {
-	case n < 126:
-		head[1] = byte(n)
-	case n < 1<<16:
-		head[1] = 126
-		head = binary.BigEndian.AppendUint16(head, uint16(n))
-	default:
-		head[1] = 127
-		head = binary.BigEndian.AppendUint64(head, uint64(n))
-	}
-	head[1] |= 0x80
-	var mask [4]byte
-	rand.Read(mask[:])
-	frame := append(append(head, mask[:]...), payload...)
-	for i := range payload {
-		frame[len(head)+4+i] ^= mask[i&3]
-	}
-	if _, err := s.w.Write(frame); err != nil {
+	if _, err := s.w.Write(wstest.ClientFrame(0x80|op, payload)); err != nil {
 		t.Fatalf("writing a frame: %v", err)
 	}
 }
@@ -452,35 +434,9 @@ func (s *stream) readMessage(t *testing.T) (op byte, payload []byte) {
 	}
 }
 
-func readFrame(r *bufio.Reader) (fin bool, op byte, payload []byte, err error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		return false, 0, nil, err
-	}
-	if h[1]&0x80 != 0 {
-		return false, 0, nil, errors.New("the server masked a frame")
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var b [2]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(b[:]))
-	case 127:
-		var b [8]byte
-		if _, err := io.ReadFull(r, b[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(b[:])
-	}
-	if n > 32<<20 {
-		return false, 0, nil, fmt.Errorf("frame of %d bytes", n)
-	}
-	payload = make([]byte, n)
-	_, err = io.ReadFull(r, payload)
-	return h[0]&0x80 != 0, h[0] & 0x0f, payload, err
+func readFrame(r io.Reader) (fin bool, op byte, payload []byte, err error) {
+	b0, payload, err := wstest.ReadFrame(r)
+	return b0&0x80 != 0, b0 & 0x0f, payload, err
 }
 
 func closePayload(code uint16, reason string) []byte {

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +10,8 @@ import (
 	"sync"
 	"time"
 	"unicode/utf8"
+
+	"github.com/switchyard-http/switchyard/internal/wsframe"
 )
 
 // WebSocket opcodes (RFC 6455 §5.2).
@@ -157,65 +158,26 @@ func (w *wsConn) closeDeadline() time.Time {
 }
 
 func (w *wsConn) writeLocked(op byte, payload []byte) error {
-	b := []byte{0x80 | op}
-	switch n := len(payload); {
-	case n < 126:
-		b = append(b, 0x80|byte(n))
-	case n <= 0xffff:
-		b = append(b, 0x80|126)
-		b = binary.BigEndian.AppendUint16(b, uint16(n))
-	default:
-		b = append(b, 0x80|127)
-		b = binary.BigEndian.AppendUint64(b, uint64(n))
-	}
-	var mask [4]byte
-	_, _ = rand.Read(mask[:])
-	b = append(b, mask[:]...)
-	for i, c := range payload {
-		b = append(b, c^mask[i%4])
-	}
+	b := wsframe.AppendClient(nil, 0x80|op, payload)
 	_ = w.e.conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
 	_, err := w.e.conn().Write(b)
 	return err
 }
 
-// readFrame reads one server frame, which must not be masked.
+// readFrame reads one server frame, which must not be masked, nor set a
+// reserved bit (no extension is negotiated), nor be a control frame over
+// 125 bytes or in fragments.
 func readFrame(r io.Reader) (fin bool, op byte, payload []byte, err error) {
-	var h [2]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	b0, payload, err := wsframe.ReadServer(r, maxMessage)
+	if err != nil {
 		return false, 0, nil, err
 	}
-	fin, op = h[0]&0x80 != 0, h[0]&0x0f
-	if h[0]&0x70 != 0 {
+	fin, op = b0&0x80 != 0, b0&0x0f
+	if b0&0x70 != 0 {
 		return false, 0, nil, errors.New("a frame with reserved bits set (an extension that was not negotiated)")
 	}
-	if h[1]&0x80 != 0 {
-		return false, 0, nil, errors.New("the server masked a frame (RFC 6455 §5.1 forbids it)")
-	}
-	n := uint64(h[1] & 0x7f)
-	switch n {
-	case 126:
-		var ext [2]byte
-		if _, err := io.ReadFull(r, ext[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = uint64(binary.BigEndian.Uint16(ext[:]))
-	case 127:
-		var ext [8]byte
-		if _, err := io.ReadFull(r, ext[:]); err != nil {
-			return false, 0, nil, err
-		}
-		n = binary.BigEndian.Uint64(ext[:])
-	}
-	if n > maxMessage {
-		return false, 0, nil, fmt.Errorf("a frame of %d bytes, over 64 MiB", n)
-	}
-	if op >= opClose && (n > 125 || !fin) {
+	if op >= opClose && (len(payload) > 125 || !fin) {
 		return false, 0, nil, errors.New("an invalid control frame")
-	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return false, 0, nil, err
 	}
 	return fin, op, payload, nil
 }
