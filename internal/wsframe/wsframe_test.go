@@ -112,16 +112,18 @@ func TestReadServerErrors(t *testing.T) {
 		in      []byte
 		want    string
 		wantErr error
+		unread  int // bytes the refusal must leave in the stream
 	}{
-		{"masked", []byte{0x81, 0x85, 1, 2, 3, 4, 'h', 'e', 'l', 'l', 'o'}, "the server masked a frame", nil},
-		{"over the limit", serverFrame(0x82, make([]byte, 11), 0), "a WebSocket frame of 11 bytes, over the limit of 10", nil},
-		{"empty stream", nil, "reading a WebSocket frame", io.EOF},
-		{"one byte", whole[:1], "reading a WebSocket frame", io.ErrUnexpectedEOF},
-		{"cut in the length", whole[:5], "frame's length", io.ErrUnexpectedEOF},
-		{"cut at the payload", whole[:10], "frame's payload", io.ErrUnexpectedEOF},
-		{"cut in the payload", whole[:12], "frame's payload", io.ErrUnexpectedEOF},
+		{"masked", []byte{0x81, 0x85, 1, 2, 3, 4, 'h', 'e', 'l', 'l', 'o'}, "the server masked a frame", nil, 9},
+		{"over the limit", serverFrame(0x82, make([]byte, 11), 0), "a WebSocket frame of 11 bytes, over the limit of 10", nil, 11},
+		{"empty stream", nil, "reading a WebSocket frame", io.EOF, 0},
+		{"one byte", whole[:1], "reading a WebSocket frame", io.ErrUnexpectedEOF, 0},
+		{"cut in the length", whole[:5], "frame's length", io.ErrUnexpectedEOF, 0},
+		{"cut at the payload", whole[:10], "frame's payload", io.ErrUnexpectedEOF, 0},
+		{"cut in the payload", whole[:12], "frame's payload", io.ErrUnexpectedEOF, 0},
 	} {
-		_, _, err := wsframe.ReadServer(bytes.NewReader(tc.in), 10)
+		r := bytes.NewReader(tc.in)
+		_, _, err := wsframe.ReadServer(r, 10)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error saying %q", tc.name, err, tc.want)
 		}
@@ -130,6 +132,9 @@ func TestReadServerErrors(t *testing.T) {
 		}
 		if tc.wantErr == nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 			t.Errorf("%s: %v reads as an end of stream", tc.name, err)
+		}
+		if r.Len() != tc.unread {
+			t.Errorf("%s: %d bytes left unread, want %d", tc.name, r.Len(), tc.unread)
 		}
 	}
 }
