@@ -1,17 +1,24 @@
 package switchyard_test
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
 )
 
-// Every Go snippet of the README is a whole file that compiles when pasted
-// into a new module: the test writes each into a module of its own that
-// requires this one (through a replace), and builds it.
-func TestREADMESnippetsCompile(t *testing.T) {
+// readmeSnippets returns the README's Go snippets, in order.
+func readmeSnippets(t *testing.T) []string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds programs; skipped in -short mode")
 	}
@@ -19,14 +26,6 @@ func TestREADMESnippetsCompile(t *testing.T) {
 		t.Skip("no go command on PATH")
 	}
 	readme, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := filepath.Abs(".")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum, err := os.ReadFile("go.sum")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,25 +40,133 @@ func TestREADMESnippetsCompile(t *testing.T) {
 	if len(snippets) < 3 {
 		t.Fatalf("found %d go snippets in README.md, want the Quick start, the protocol and the Echo programs", len(snippets))
 	}
-	for i, code := range snippets {
+	return snippets
+}
+
+// buildSnippet writes code into a module of its own that requires this
+// one (through a replace), tidies, vets and builds it into out.
+func buildSnippet(t *testing.T, code, out string) error {
+	t.Helper()
+	root, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := os.ReadFile("go.sum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	mod := "module readme\n\ngo 1.26\n\nrequire github.com/switchyard-http/switchyard v0.0.0\n\nreplace github.com/switchyard-http/switchyard => " + root + "\n"
+	for name, data := range map[string][]byte{"go.mod": []byte(mod), "go.sum": sum, "main.go": []byte(code)} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, args := range [][]string{{"mod", "tidy"}, {"vet", "."}, {"build", "-o", out, "."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = dir
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return &snippetError{args, err, b}
+		}
+	}
+	return nil
+}
+
+type snippetError struct {
+	args []string
+	err  error
+	out  []byte
+}
+
+func (e *snippetError) Error() string {
+	return "go " + strings.Join(e.args, " ") + ": " + e.err.Error() + "\n" + string(e.out)
+}
+
+// Every Go snippet of the README is a whole file that compiles when pasted
+// into a new module.
+func TestREADMESnippetsCompile(t *testing.T) {
+	for i, code := range readmeSnippets(t) {
 		if !strings.HasPrefix(code, "package main\n") {
 			t.Errorf("README go snippet %d is not a whole file (no package clause):\n%s", i+1, code)
 			continue
 		}
-		dir := t.TempDir()
-		mod := "module readme\n\ngo 1.26\n\nrequire github.com/switchyard-http/switchyard v0.0.0\n\nreplace github.com/switchyard-http/switchyard => " + root + "\n"
-		for name, data := range map[string][]byte{"go.mod": []byte(mod), "go.sum": sum, "main.go": []byte(code)} {
-			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		if err := buildSnippet(t, code, os.DevNull); err != nil {
+			t.Errorf("README go snippet %d: %v\n%s", i+1, err, code)
 		}
-		for _, args := range [][]string{{"mod", "tidy"}, {"vet", "."}, {"build", "-o", os.DevNull, "."}} {
-			cmd := exec.Command("go", args...)
-			cmd.Dir = dir
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Errorf("README go snippet %d: go %s: %v\n%s\n%s", i+1, strings.Join(args, " "), err, out, code)
-				break
-			}
+	}
+}
+
+// The Quick start does what its introduction says, run as a program: a
+// WebSocket echo at /ws, echo/1 on every path, and on an interrupt a
+// graceful shutdown of both — the WebSocket gets close 1001, the echo/1
+// connection its end of stream, and only then does the program exit, with
+// status 0.
+func TestREADMEQuickStartShutsDownGracefully(t *testing.T) {
+	code := readmeSnippets(t)[0]
+	const readmeAddr = "127.0.0.1:8080"
+	if !strings.Contains(code, readmeAddr) {
+		t.Fatalf("the Quick start no longer listens on %s:\n%s", readmeAddr, code)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	bin := filepath.Join(t.TempDir(), "quickstart")
+	if err := buildSnippet(t, strings.Replace(code, readmeAddr, addr, 1), bin); err != nil {
+		t.Fatalf("the Quick start: %v", err)
+	}
+	cmd := exec.Command(bin)
+	var stderr testkit.LockedBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	defer func() {
+		select {
+		case <-exited:
+		default:
+			_ = cmd.Process.Kill()
+			<-exited
 		}
+	}()
+	testkit.WaitFor(t, "the Quick start to listen on "+addr, func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
+	base := "http://" + addr
+	ws, _ := wstest.Dial(t, nil, wstest.URL(base, "/ws"), nil)
+	wstest.WantEcho(t, ws, gws.TextMessage, []byte("hello"))
+	echo, _ := testkit.Dial(t, base+"/anything", []string{"echo/1"}, nil)
+	if got := testkit.RoundTrip(t, echo, "ping"); got != "ping" {
+		t.Fatalf("echo/1 sent back %q, want %q", got, "ping")
+	}
+
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	wstest.WantClose(t, ws, gws.CloseGoingAway)
+	if rest := testkit.ReadAll(t, echo); rest != "" {
+		t.Errorf("echo/1 sent %q after the interrupt, want its end of stream alone", rest)
+	}
+	select {
+	case <-exited:
+		if waitErr != nil {
+			t.Fatalf("the Quick start exited with %v after the interrupt; stderr:\n%s", waitErr, stderr.String())
+		}
+	case <-time.After(testkit.Timeout):
+		_ = cmd.Process.Signal(syscall.SIGQUIT)
+		t.Fatalf("the Quick start did not exit within %v of the interrupt; stderr:\n%s", testkit.Timeout, stderr.String())
+	}
+	if s := stderr.String(); s != "" {
+		t.Errorf("the Quick start wrote to its standard error:\n%s", s)
 	}
 }
