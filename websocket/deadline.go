@@ -10,6 +10,11 @@ import (
 // while a message is under way (its first frame has begun and its last
 // has not ended, as inbound follows them), the deadline gorilla's reads
 // run under is the earlier of the handler's own and the message's bound.
+// The bound is each message's own: a read that ends one message and
+// begins the next restarts it, forgetting the time waited for the one
+// before (inbound.began tells), so a peer that streams messages back to
+// back, every write holding the end of one and the start of the next, is
+// never bounded as one endless message.
 // A message that arrives within one read of the connection, as most do,
 // costs nothing; one that spans reads costs two deadline changes and two
 // clock readings per read. Only the time spent waiting in reads counts:

@@ -190,8 +190,12 @@
 // spent waiting in reads counts: when the bound expires, the time the
 // handler spent between its reads of the message (its own work, while the
 // rest sat in the socket's buffer) is given back once, so a slow handler
-// does not fail a peer that sent in time. The time between messages is
-// the keep-alive's to watch. A negative MessageTimeout turns it off.
+// does not fail a peer that sent in time. Each message has a bound of its
+// own, which starts when its first frame begins, even in the read that
+// ended the message before: a peer that streams messages back to back,
+// each in time, is not failed however long the stream lasts. The time
+// between messages is the keep-alive's to watch. A negative
+// MessageTimeout turns it off.
 //
 // The bound is the connection's read deadline while a message is under
 // way, not a check at the keep-alive's ticks: it fires at the moment

@@ -58,6 +58,7 @@ type inbound struct {
 	fin      bool // the current frame ends its message
 	text     bool // the current message is uncompressed text, validated here
 	msg      bool // a data message has begun and its last frame has not ended (Options.MessageTimeout)
+	began    bool // a data message began in the bytes scanned since wireConn.Read last cleared it
 	op       byte // opcode of the current frame
 
 	hdr  [14]byte // the header being read
@@ -158,7 +159,7 @@ func (in *inbound) startFrame() *violation {
 	in.nh, in.payload = 0, n > 0
 	in.closed = in.closed || in.op == opClose
 	if in.op == opText || in.op == opBinary { // a message begins
-		in.msg = true
+		in.msg, in.began = true, true
 		compressed := b0&bitRSV1 != 0
 		in.text = in.validate && !compressed && in.op == opText
 		in.utf8 = utf8Tail{}

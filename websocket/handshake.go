@@ -359,9 +359,12 @@ func (w *wireConn) Read(p []byte) (int, error) {
 			}
 			return 0, w.failRead(v)
 		}
-		if w.in.msg != w.bounded && w.c.p.opts.MessageTimeout > 0 {
+		// Each message has a bound of its own: one that begins in the
+		// read that ends the one before restarts it.
+		if w.c.p.opts.MessageTimeout > 0 && (w.in.msg != w.bounded || w.in.msg && w.in.began) {
 			w.boundMessage(w.in.msg)
 		}
+		w.in.began = false
 	}
 	if err != nil && !w.in.closed {
 		var ne net.Error

@@ -99,6 +99,41 @@ func TestMessageTimeoutSparesMessagesInTime(t *testing.T) {
 	p.closeNormally(closes)
 }
 
+// The bound is per message, not per stream of messages: a peer whose
+// every write carries the end of one message and the start of the next
+// never has the server between messages at the end of a read, yet each
+// message arrives well within the bound. All must come back, though the
+// stream lasts several times the bound.
+func TestMessageTimeoutRestartsWithEachMessage(t *testing.T) {
+	t.Parallel()
+	const (
+		bound = 500 * time.Millisecond
+		gap   = bound / 25 // what each message takes, far under the bound
+		n     = 100        // messages: the stream lasts at least n*gap, four times the bound
+	)
+	addr, closes := serveHostile(t, &websocket.Options{MessageTimeout: bound}, echoUncompressed)
+	p := dialPeer(t, addr)
+	payloads, frames := make([][]byte, n), make([][]byte, n)
+	for i := range n {
+		payloads[i] = bytes.Repeat([]byte{byte('a' + i%26)}, 100)
+		frames[i] = wstest.ClientFrame(finBit|opBinary, payloads[i])
+	}
+	half := len(frames[0]) / 2
+	p.send(frames[0][:half])
+	for i := range n {
+		time.Sleep(gap) // pacing: message i spans two reads, gap apart
+		w := frames[i][half:]
+		if i+1 < n {
+			w = append(w[:len(w):len(w)], frames[i+1][:half]...) // and the next one begins in the same write
+		}
+		p.send(w)
+		if got := p.message(); !bytes.Equal(got, payloads[i]) {
+			t.Fatalf("message %d: got %.20q (%d bytes), want %.20q (%d bytes)", i, got, len(got), payloads[i], len(payloads[i]))
+		}
+	}
+	p.closeNormally(closes)
+}
+
 // The bound is on the peer: time the handler spends between its reads of
 // a message (its own work) does not count, so a message that has arrived
 // whole is not failed because the handler was slow to read it.

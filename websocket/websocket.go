@@ -116,7 +116,8 @@ type Options struct {
 
 	// MessageTimeout bounds the time a message takes to arrive: once the
 	// first frame of a data message has begun, the server waits at most
-	// this long in all for the rest of it, or the connection fails with
+	// this long in all for the rest of it (each message has a bound of its
+	// own, restarted when the next begins), or the connection fails with
 	// 1008 (policy violation, "message not finished in time") and reports
 	// [ErrMessageTimeout]. Without it a peer that starts a message and
 	// never finishes it, answering pings meanwhile, holds what was read of
