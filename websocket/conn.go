@@ -88,6 +88,7 @@ func (c *Conn) Context() context.Context { return c.wire.Conn.Context() }
 var (
 	closeNormal    = gws.FormatCloseMessage(gws.CloseNormalClosure, "")
 	closeInternal  = gws.FormatCloseMessage(gws.CloseInternalServerErr, "")
+	closeTooBig    = gws.FormatCloseMessage(gws.CloseMessageTooBig, "")
 	closeGoingAway = gws.FormatCloseMessage(gws.CloseGoingAway, "server shutting down")
 )
 
@@ -132,6 +133,12 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	switch {
 	case ctx.Err() != nil:
 		msg = closeGoingAway // the handler saw the shutdown first
+	case errors.Is(err, gws.ErrReadLimit):
+		// gorilla sends 1009 when a message passes the read limit, but
+		// not when the sum of a message's frame lengths overflows (and a
+		// handler may return the error for a limit of its own): the
+		// message was too big, not the server at fault.
+		msg = closeTooBig
 	case err != nil && !peerClosed:
 		msg = closeInternal
 	}

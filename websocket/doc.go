@@ -225,6 +225,8 @@
 //	      the read returns [ErrInvalidUTF8]
 //	1002  RSV1 set on a control frame or a continuation frame (RFC 7692 §6.1)
 //	1002  a close frame with a 1-byte payload (RFC 6455 §5.5.1)
+//	1002  a 64-bit payload length with its most significant bit set
+//	      (RFC 6455 §5.2), whatever the read limit
 //
 // gorilla itself fails other protocol errors with 1002 (reserved bits or
 // opcodes, unmasked frames, oversized control frames, invalid close codes
@@ -244,9 +246,11 @@
 // the server sends a close frame, unless one was sent already (the peer's,
 // echoed by gorilla; the read limit's 1009; a broken rule's 1002 or 1007;
 // the shutdown's 1001): 1000 (normal) if the handler returned nil or the
-// peer's close ([*gws.CloseError]), 1011 (internal error) if it returned
-// another error or panicked, and 1001 (going away) if its context had
-// ended. A peer that vanished without a close frame is not a close:
+// peer's close ([*gws.CloseError]), 1009 (message too big) if it returned
+// [gws.ErrReadLimit] (or an error wrapping it: a limit of its own, or
+// gorilla's on a message whose frame lengths add up past 2^63, for which
+// gorilla sends nothing), 1011 (internal error) if it returned another
+// error or panicked, and 1001 (going away) if its context had ended. A peer that vanished without a close frame is not a close:
 // gorilla reports it as a [*gws.CloseError] with 1006 (abnormal closure),
 // a code never sent, and the server answers 1011. If the peer's close had
 // arrived, the close handshake is complete and the connection is closed at

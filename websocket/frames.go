@@ -10,8 +10,8 @@ import (
 
 // gorilla reads and writes frames through wireConn, which follows them
 // with the two small state machines of this file: inbound, over the bytes
-// gorilla is about to read, enforces what gorilla does not (RFC 6455 §5.5.1,
-// §8.1; RFC 7692 §6.1); outbound, over the bytes gorilla writes, knows
+// gorilla is about to read, enforces what gorilla does not (RFC 6455 §5.2,
+// §5.5.1, §8.1; RFC 7692 §6.1); outbound, over the bytes gorilla writes, knows
 // whether a message is half sent. Neither copies a frame: inbound looks at
 // the bytes in gorilla's own buffer, and unmasks only the payload of text
 // messages it validates, a chunk at a time on the stack.
@@ -42,6 +42,7 @@ var (
 	errRSV1Control      = &violation{gws.CloseProtocolError, "RSV1 set on a control frame", errorf("RSV1 set on a control frame")}
 	errRSV1Continuation = &violation{gws.CloseProtocolError, "RSV1 set on a continuation frame", errorf("RSV1 set on a continuation frame")}
 	errCloseLength1     = &violation{gws.CloseProtocolError, "close frame with a 1-byte payload", errorf("close frame with a 1-byte payload")}
+	errLengthTopBit     = &violation{gws.CloseProtocolError, "64-bit frame length with its top bit set", errorf("64-bit frame length with its most significant bit set")}
 	errUTF8             = &violation{gws.CloseInvalidFramePayloadData, "invalid UTF-8 in a text message", ErrInvalidUTF8}
 	errTooBig           = &violation{gws.CloseMessageTooBig, "message too big", gws.ErrReadLimit}
 	errMessageTimeout   = &violation{gws.ClosePolicyViolation, "message not finished in time", ErrMessageTimeout}
@@ -113,6 +114,14 @@ func (in *inbound) scan(p []byte) (int, *violation) {
 				}
 				if b&bitMask != 0 {
 					in.need += 4
+				}
+			case 3:
+				// The first byte of a 64-bit length, whose most
+				// significant bit must be 0 (RFC 6455 §5.2): gorilla
+				// would read the length as negative and fail with
+				// ErrReadLimit, sending no close frame.
+				if in.hdr[1]&^bitMask == 127 && b&0x80 != 0 {
+					return i, errLengthTopBit
 				}
 			}
 			if in.nh == in.need {

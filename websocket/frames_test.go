@@ -73,6 +73,8 @@ func TestScanSplits(t *testing.T) {
 		{"incomplete at the end", maskedFrames(byte(bitFIN|opText), long+"\xe2"), errUTF8, 0},
 		{"RSV1 ping", maskedFrames(byte(bitFIN|opText), "ok", byte(bitFIN|bitRSV1|0x9), ""), errRSV1Control, 8},
 		{"1-byte close", maskedFrames(byte(bitFIN|opText), "ok", byte(bitFIN|opClose), "x"), errCloseLength1, 9},
+		{"64-bit length, top bit set", append(maskedFrames(byte(bitFIN|opText), "ok"),
+			bitFIN|opBinary, bitMask|127, 0x80, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4), errLengthTopBit, 10},
 	} {
 		for size := 1; size <= len(tc.stream); size = size*2 + 1 {
 			in := inbound{validate: true}

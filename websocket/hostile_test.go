@@ -99,6 +99,14 @@ func clientClose(code uint16) []byte {
 	return wstest.ClientFrame(finBit|opClose, binary.BigEndian.AppendUint16(nil, code))
 }
 
+// header64 is the header of a client frame whose length is written in
+// 64 bits (RFC 6455 §5.2), n, whatever n is, with no payload after it:
+// for lengths no client could send.
+func header64(b0 byte, n uint64) []byte {
+	h := binary.BigEndian.AppendUint64([]byte{b0, 0x80 | 127}, n)
+	return append(h, 0x11, 0x22, 0x33, 0x44) // the masking key
+}
+
 // deflateMessage is p compressed as one permessage-deflate message
 // (RFC 7692 §7.2.1: a sync flush, its final 00 00 ff ff removed).
 func deflateMessage(t testing.TB, p []byte) []byte {
@@ -531,6 +539,17 @@ func TestFrameRules(t *testing.T) {
 		}, close: gws.CloseProtocolError},
 		{name: "close with a 1-byte payload", frames: [][]byte{wstest.ClientFrame(finBit|opClose, []byte{3})}, close: gws.CloseProtocolError},
 		{name: "close with an empty payload", frames: [][]byte{wstest.ClientFrame(finBit|opClose, nil)}, close: gws.CloseNoStatusReceived},
+		// RFC 6455 §5.2: the most significant bit of a 64-bit length MUST
+		// be 0. gorilla reads such a length as negative and fails with
+		// ErrReadLimit, sending nothing, whatever the limit.
+		{name: "64-bit length with its top bit set", frames: [][]byte{header64(finBit|opBinary, 1<<63)}, close: gws.CloseProtocolError},
+		{name: "64-bit length all ones", frames: [][]byte{header64(finBit|opText, 1<<64-1)}, close: gws.CloseProtocolError},
+		{name: "64-bit length with its top bit set, no read limit", opts: websocket.Options{ReadLimit: -1},
+			frames: [][]byte{header64(finBit|opBinary, 1<<63)}, close: gws.CloseProtocolError},
+		{name: "64-bit length with its top bit set, in a continuation", frames: [][]byte{
+			wstest.ClientFrame(opBinary, []byte("a")), header64(finBit|opCont, 1<<63|5),
+		}, close: gws.CloseProtocolError},
+		{name: "64-bit length of 2^62, over the read limit", frames: [][]byte{header64(finBit|opBinary, 1<<62)}, close: gws.CloseMessageTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -536,6 +537,10 @@ func TestHandlerReturn(t *testing.T) {
 	}{
 		{"nil", nil, gws.CloseNormalClosure},
 		{"error", boom, gws.CloseInternalServerErr},
+		// A message too big, by a limit of the handler's own or by one
+		// gorilla enforces without a close frame (the frame lengths of a
+		// message overflowing): 1009, not a server error.
+		{"read limit", fmt.Errorf("own limit: %w", gws.ErrReadLimit), gws.CloseMessageTooBig},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
