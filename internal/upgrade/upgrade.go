@@ -178,7 +178,10 @@ func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").R
 // Do dials req.URL and makes the exchange. A refusal (a final status other
 // than 101) is not an error: Result.Response and Body say what it was. A
 // 101 that [CheckSwitch] rejects is an error wrapping [ErrBadSwitch], with
-// the Response in the Result.
+// the Response in the Result. If ctx ends before the exchange is over, Do
+// fails with ctx's error and closes the connection, even when the response
+// had arrived; once Do has returned, the end of ctx does not touch the
+// connection.
 func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	if len(req.Offer) == 0 {
 		return nil, errors.New("no protocol offered")
@@ -226,12 +229,24 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 		nc = c.Wrap(nc)
 	}
 	res := &Result{RequestHead: Head(req), Connected: time.Now()}
-	// Unblock the exchange when ctx ends.
-	stop := context.AfterFunc(ctx, func() { _ = nc.SetDeadline(time.Unix(1, 0)) })
+	// Unblock the exchange when ctx ends. If ctx ended before stop, the
+	// deadline in the past is set or about to be, even when the exchange
+	// went through: wait for it and fail, rather than return a connection
+	// whose reads all fail. Once stop has won, the end of ctx no longer
+	// touches the connection.
+	unblocked := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = nc.SetDeadline(time.Unix(1, 0))
+		close(unblocked)
+	})
 	br, err := c.exchange(nc, req, res)
-	stop()
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+	if !stop() {
+		<-unblocked
+		if err != nil {
+			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
+		} else {
+			err = ctx.Err()
+		}
 	}
 	if err != nil || res.Response.StatusCode != http.StatusSwitchingProtocols {
 		nc.Close()

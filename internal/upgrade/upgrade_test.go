@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/upgrade"
@@ -203,4 +204,95 @@ func TestResponseHeadBounds(t *testing.T) {
 			}
 		})
 	}
+}
+
+// cancelAtHead is a client connection that cancels the exchange's context
+// in the Read that brings the end of the response head: the caller gives
+// up just as the 101 arrives.
+type cancelAtHead struct {
+	net.Conn
+	cancel context.CancelFunc
+	seen   []byte
+	closed chan struct{}
+}
+
+func (c *cancelAtHead) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.seen = append(c.seen, p[:n]...)
+	if strings.Contains(string(c.seen), "\r\n\r\n") {
+		c.cancel()
+	}
+	return n, err
+}
+
+func (c *cancelAtHead) Close() error {
+	select {
+	case <-c.closed:
+	default:
+		close(c.closed)
+	}
+	return c.Conn.Close()
+}
+
+// A context that ends during the exchange fails it, even when the 101 has
+// been read by then: Do returns the context's error and closes the
+// connection, never a connection whose deadline the context's end is
+// about to set in the past (audit: the deadline landed after Do cleared
+// it, and every read of the "switched" connection failed). A context that
+// ends after Do returned does not touch the connection, as with
+// net.Dialer.
+func TestDoContextEnds(t *testing.T) {
+	t.Parallel()
+	srv := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nConnection: Upgrade\r\n\r\nbehind"); err == nil {
+			_, _ = io.Copy(c, c) // echo until the client closes
+		}
+	})
+	t.Run("at the 101", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wrapped *cancelAtHead
+		c := upgrade.Client{Timeout: testkit.Timeout, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			wrapped = &cancelAtHead{Conn: nc, cancel: cancel, closed: make(chan struct{})}
+			return wrapped, nil
+		}}
+		res, err := c.Do(ctx, &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
+		if err == nil {
+			defer res.Conn.Close()
+			t.Fatalf("Do = a switched connection after its context ended at the 101, want context.Canceled")
+		}
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Do = %v, want context.Canceled", err)
+		}
+		if res != nil && res.Conn != nil {
+			t.Errorf("Do returned an error and a connection")
+		}
+		select {
+		case <-wrapped.closed:
+		default:
+			t.Error("Do failed without closing the connection")
+		}
+	})
+	t.Run("after Do", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithCancel(context.Background())
+		res, err := (&upgrade.Client{Timeout: testkit.Timeout}).Do(ctx, &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
+		cancel()
+		if err != nil {
+			t.Fatalf("Do = %v, want a switch", err)
+		}
+		defer res.Conn.Close()
+		_ = res.Conn.SetDeadline(time.Now().Add(testkit.Timeout))
+		if _, err := io.WriteString(res.Conn, "ping"); err != nil {
+			t.Fatal(err)
+		}
+		if got := testkit.ReadAll(t, io.LimitReader(res.Conn, int64(len("behindping")))); got != "behindping" {
+			t.Errorf("read %q after the context ended, want %q", got, "behindping")
+		}
+	})
 }
