@@ -283,13 +283,20 @@ func (n *Negotiator) track(c *Conn) {
 	if c.h2 {
 		pc.overH2++
 	}
+	forced := n.forced
 	n.mu.Unlock()
 	if n.opts.OnSwitch != nil {
-		n.opts.OnSwitch(c.Info())
+		n.onSwitch(c)
 	}
 	n.logSwitched(c)
 	if n.draining.Load() {
 		c.askShutdown()
+	}
+	if forced {
+		// Switched after a shutdown closed the live connections (its
+		// context ended between Accept and here): close this one too.
+		c.ending.Or(shutdownForced)
+		_ = c.nc.Close()
 	}
 }
 
@@ -309,7 +316,7 @@ func (n *Negotiator) finish(c *Conn, err error) {
 	n.mu.Unlock()
 	n.release(c.e.name)
 	if n.opts.OnClose != nil {
-		n.opts.OnClose(info)
+		n.onClose(c, info)
 	}
 	n.logClosed(&info)
 }

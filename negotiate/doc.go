@@ -22,7 +22,9 @@
 //     registry's tokens, on every path, before the handler it wraps routes
 //     them: its tokens switch even on a path where an Endpoint is mounted.
 //     Every other request goes to that handler untouched (without
-//     allocating).
+//     allocating), except an upgrade whose Upgrade or Connection list is
+//     malformed: no server can tell what it offers, and every mount
+//     answers it 400.
 //   - [Negotiator.Endpoint] is the handler of a route that must switch: it
 //     answers what does not with 426 Upgrade Required, listing its
 //     registry's tokens in Upgrade.
@@ -60,7 +62,7 @@
 //	413  a request body, on a protocol that takes none
 //	426  nothing switched at an Endpoint (Upgrade lists the tokens)
 //	503  shutting down; over a limit (with Retry-After)
-//	500  Accept failed or panicked; the server's ResponseWriter cannot hijack, or on HTTP/2
+//	500  Accept failed or panicked; Check or Authorize panicked; the server's ResponseWriter cannot hijack, or on HTTP/2
 //	     cannot set deadlines (a wiring fault)
 //
 // Over HTTP/2 a refusal is an ordinary response on its stream, without

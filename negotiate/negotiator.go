@@ -62,7 +62,13 @@ type Options struct {
 	OnClose func(ConnInfo)
 	// OnRefuse, if set, is called for every upgrade request that did not
 	// switch (a refusal, or a switch that failed on the server's side),
-	// on the request's goroutine, after the answer was written.
+	// on the request's goroutine, after the answer was written. Plain
+	// requests, and upgrades a Middleware passes on because they offer
+	// nothing of its registry, are not reported.
+	//
+	// A panic in a hook is recovered, logged and counted in
+	// [Stats].Panics; the switch, the connection and its close go on as
+	// if the hook had returned.
 	OnRefuse func(RefusalInfo)
 
 	// Responder writes every refusal. Default [DefaultResponder]; wrap it
@@ -92,6 +98,7 @@ type Negotiator struct {
 	reserved int // being switched plus live
 	byName   map[string]*protoCount
 	changed  chan struct{} // made by a waiting Shutdown, closed when a connection leaves
+	forced   bool          // a Shutdown's context ended: it closed the live connections
 }
 
 type protoCount struct {
@@ -147,7 +154,8 @@ func New(opts *Options) (*Negotiator, error) {
 // offer of one of reg's tokens switches even where an [Negotiator.Endpoint]
 // is mounted below. A request that is not an upgrade, or offers nothing reg
 // has (or only offers its protocols ignore), goes to the next handler
-// untouched; that path does not allocate.
+// untouched; that path does not allocate. An upgrade whose Upgrade or
+// Connection list is malformed is answered 400, as by an Endpoint.
 func (n *Negotiator) Middleware(reg *Registry) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return &mount{n: n, reg: reg, next: next}
@@ -203,6 +211,10 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	}
 	ch, err := reg.selectProtocol(r)
 	if err != nil {
+		if p, ok := err.(*checkPanic); ok {
+			n.refuseFor(w, r, ch.refuser, asError(n.panicked("Check", ch.refuser.token, r, p.v), http.StatusInternalServerError), true)
+			return true
+		}
 		n.refuseFor(w, r, ch.refuser, asError(err, http.StatusBadRequest), false)
 		return true
 	}
@@ -222,6 +234,19 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	if err != nil {
 		n.release(ch.e.name)
 		n.refuseFor(w, r, ch.e, asError(err, http.StatusInternalServerError), !isError(err))
+		return true
+	}
+	if n.forcedOut() {
+		// A shutdown whose context ended while Accept ran has closed
+		// every live connection: a switch made now would outlive it.
+		n.release(ch.e.name)
+		n.refuseFor(w, r, ch.e, errShuttingDown(), false)
+		c.nc, c.start = deadConn{}, time.Now()
+		if c.h2 {
+			c.serveUnswitched(serve)
+		} else {
+			go c.serveUnswitched(serve)
+		}
 		return true
 	}
 	if c.h2 {
@@ -293,7 +318,7 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 		l.Info("negotiate: upgrade refused", "status", e.Status, "reason", e.Reason,
 			"remote", r.RemoteAddr, "path", r.URL.Path, "upgrade", offer)
 	}
-	n.reportRefusal(p, e.Status, failed)
+	n.reportRefusal(r, p, e.Status, failed)
 }
 
 var errPanic = errors.New("negotiate: panic in protocol")
@@ -311,12 +336,43 @@ func (n *Negotiator) logger(level slog.Level) *slog.Logger {
 // recovered counts and logs a panic recovered from a protocol and returns
 // it as an error (a 500 before the switch).
 func (n *Negotiator) recovered(c *Conn, p any) error {
+	return n.panicked("protocol", c.sw.Token, c.sw.Request, p)
+}
+
+// panicked counts and logs a panic recovered from where (a protocol, its
+// Check, a hook) for the request r, and returns it as an error.
+func (n *Negotiator) panicked(where, token string, r *http.Request, p any) error {
 	n.panics.Add(1)
 	if l := n.logger(slog.LevelError); l != nil {
-		l.Error("negotiate: panic in protocol; connection closed", "panic", fmt.Sprint(p),
-			"token", c.sw.Token, "remote", c.sw.Request.RemoteAddr)
+		l.Error("negotiate: panic in "+where+"; recovered", "panic", fmt.Sprint(p),
+			"token", token, "remote", r.RemoteAddr)
 	}
 	return fmt.Errorf("%w: %v", errPanic, p)
+}
+
+// The hooks run through these, so that a panic in one is recovered,
+// counted and logged like a protocol's: an observer's bug must not leave a
+// switch half made, a slot taken or the process down.
+
+func (n *Negotiator) onSwitch(c *Conn) {
+	defer n.recoverHook("OnSwitch", c.sw.Token, c.sw.Request)
+	n.opts.OnSwitch(c.Info())
+}
+
+func (n *Negotiator) onClose(c *Conn, info ConnInfo) {
+	defer n.recoverHook("OnClose", c.sw.Token, c.sw.Request)
+	n.opts.OnClose(info)
+}
+
+func (n *Negotiator) onRefuse(r *http.Request, ri RefusalInfo) {
+	defer n.recoverHook("OnRefuse", r.Header.Get("Upgrade"), r)
+	n.opts.OnRefuse(ri)
+}
+
+func (n *Negotiator) recoverHook(hook, token string, r *http.Request) {
+	if p := recover(); p != nil {
+		_ = n.panicked(hook+" hook", token, r, p)
+	}
 }
 
 // reserve takes a connection slot, or returns the 503 that refuses one.
@@ -324,7 +380,7 @@ func (n *Negotiator) reserve(name string) *Error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.draining.Load() {
-		return &Error{Status: http.StatusServiceUnavailable, Reason: "server is shutting down"}
+		return errShuttingDown()
 	}
 	pc := n.count(name)
 	if n.opts.MaxConns > 0 && n.reserved >= n.opts.MaxConns {
@@ -336,6 +392,17 @@ func (n *Negotiator) reserve(name string) *Error {
 	n.reserved++
 	pc.reserved++
 	return nil
+}
+
+func errShuttingDown() *Error {
+	return &Error{Status: http.StatusServiceUnavailable, Reason: "server is shutting down"}
+}
+
+// forcedOut reports whether a shutdown's context has ended.
+func (n *Negotiator) forcedOut() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.forced
 }
 
 func (n *Negotiator) overLimit(reason string) *Error {
@@ -376,7 +443,7 @@ type Stats struct {
 	Switched map[string]int64 // switches since the negotiator was made
 	OverH2   map[string]int64 // of Switched, those made on HTTP/2 streams (extended CONNECT)
 	Refused  int64            // refusals written
-	Panics   int64            // panics recovered in protocols
+	Panics   int64            // panics recovered: in protocols (Check, Accept, serve funcs), Authorize and the hooks
 }
 
 // Stats returns a snapshot of the negotiator's counts.

@@ -2,6 +2,7 @@ package negotiate
 
 import (
 	"errors"
+	"net/http"
 	"slices"
 	"time"
 )
@@ -63,15 +64,15 @@ type RefusalInfo struct {
 	// (the hijack failed on a connection that is gone).
 	Status int
 	// Failed reports that the server failed rather than refused: Accept
-	// (or Authorize) failed with an error that is not an [*Error] or
-	// panicked, or the connection could not be hijacked. Those are
+	// failed with an error that is not an [*Error], Check, Authorize or
+	// Accept panicked, or the connection could not be hijacked. Those are
 	// answered 500 (or the status of the hijack's own [*Error]). An
-	// [*Error] from Check, Authorize or Accept is a refusal, whatever
-	// its status.
+	// [*Error] from Check, Authorize or Accept is a refusal, whatever its
+	// status, and so is any other error from Authorize (a 403).
 	Failed bool
 }
 
-func (n *Negotiator) reportRefusal(p *entry, status int, failed bool) {
+func (n *Negotiator) reportRefusal(r *http.Request, p *entry, status int, failed bool) {
 	if n.opts.OnRefuse == nil {
 		return
 	}
@@ -79,7 +80,7 @@ func (n *Negotiator) reportRefusal(p *entry, status int, failed bool) {
 	if p != nil {
 		ri.Name = p.name
 	}
-	n.opts.OnRefuse(ri)
+	n.onRefuse(r, ri)
 }
 
 // isError reports whether err is (or wraps) an [*Error]: a refusal by

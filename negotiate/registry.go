@@ -18,9 +18,9 @@ type Protocol struct {
 	// and version, h2c's HTTP2-Settings) before the protocol is chosen. It
 	// returns nil to accept, an [*Error] to refuse the request with that
 	// status, or [ErrIgnore] to pass over this offer. Any other error is a
-	// 400 with the error's text. Check runs for each candidate in turn, so
-	// it must not change anything; it must not read the request body
-	// unless TakesBody is set.
+	// 400 with the error's text; a panic is recovered, counted and answered
+	// 500. Check runs for each candidate in turn, so it must not change
+	// anything; it must not read the request body unless TakesBody is set.
 	Check func(r *http.Request) error
 
 	// Accept is called once the protocol is chosen and the gate has let
@@ -165,10 +165,14 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 	es := g.list()
 	var refusal error
 	var refuser *entry // whose Check refused: OnRefuse names it
+	var panicked *checkPanic
 	consider := func(e *entry) bool {
 		err := check(e, r)
 		if err == nil {
 			return true
+		}
+		if p, ok := err.(*checkPanic); ok && panicked == nil {
+			panicked, refusal, refuser = p, p, e
 		}
 		if refusal == nil && !errors.Is(err, ErrIgnore) {
 			refusal, refuser = err, e
@@ -191,6 +195,9 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 				if e.matches(offer) {
 					if consider(e) {
 						return choice{e: e, token: offer}, nil
+					}
+					if panicked != nil {
+						return choice{refuser: refuser}, panicked
 					}
 					break
 				}
@@ -228,6 +235,9 @@ func (g *Registry) selectProtocol(r *http.Request) (choice, error) {
 		if consider(e) {
 			found = choice{e: e, token: offer}
 		}
+		if panicked != nil {
+			return choice{refuser: refuser}, panicked
+		}
 	}
 	if found.e != nil {
 		return found, nil
@@ -253,8 +263,21 @@ func bestMatch(es []*entry, offer string) (*entry, int) {
 	return anyVersion, at
 }
 
-// check runs a candidate's prerequisites, its own and the body rule.
-func check(e *entry, r *http.Request) error {
+// checkPanic is a panic recovered from a Protocol's Check: the server
+// failed, whatever else the offer was.
+type checkPanic struct{ v any }
+
+func (p *checkPanic) Error() string { return fmt.Sprintf("%v: %v", errPanic, p.v) }
+func (p *checkPanic) Unwrap() error { return errPanic }
+
+// check runs a candidate's prerequisites, its own and the body rule. A
+// panic in the protocol's Check is returned as a *checkPanic.
+func check(e *entry, r *http.Request) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = &checkPanic{p}
+		}
+	}()
 	if r.ProtoMajor != 1 {
 		// An extended CONNECT: its body is the stream the protocol runs on.
 		if e.proto.HTTP1Only || e.proto.TakesBody {
@@ -267,7 +290,7 @@ func check(e *entry, r *http.Request) error {
 	if e.proto.Check == nil {
 		return nil
 	}
-	err := e.proto.Check(r)
+	err = e.proto.Check(r)
 	if err == nil || errors.Is(err, ErrIgnore) {
 		return err
 	}

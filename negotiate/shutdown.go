@@ -10,7 +10,9 @@ import (
 // closes its own way (WebSocket with close 1001, h2c with GOAWAY, a custom
 // protocol with a goodbye of its own) and returns, and what it wrote
 // reaches the client. Shutdown waits until every connection is gone; when
-// ctx ends first, it closes the rest and returns ctx's error. Like
+// ctx ends first, it closes the rest and returns ctx's error, and a
+// switch whose Accept was still running is refused with 503 rather than
+// made (its serve func runs on a closed connection). Like
 // http.Server.Shutdown with a handler, a protocol that ignores its Context
 // holds the shutdown until ctx ends. Calling Shutdown again waits again.
 // It does not stop the http.Server; see [Negotiator.RegisterOnShutdown].
@@ -40,6 +42,7 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 		case <-ch:
 		case <-ctx.Done():
 			n.mu.Lock()
+			n.forced = true // and a switch still in Accept is refused
 			for c := range n.live {
 				c.ending.Or(shutdownForced)
 				_ = c.nc.Close() // also ends a close that lingers

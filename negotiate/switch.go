@@ -91,7 +91,7 @@ func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, p *ent
 	if l := n.logger(slog.LevelInfo); l != nil {
 		l.Info("negotiate: hijack failed", "remote", r.RemoteAddr, "err", err)
 	}
-	n.reportRefusal(p, 0, true) // nothing could be answered
+	n.reportRefusal(r, p, 0, true) // nothing could be answered
 }
 
 // expectsContinue reports whether the 100 Continue is still due: net/http
@@ -183,6 +183,7 @@ func (deadConn) SetWriteDeadline(time.Time) error { return nil }
 // releases what Accept acquired; the connection was never tracked.
 func (c *Conn) serveUnswitched(f func(*Conn) error) {
 	c.closed = true
+	c.ctx.cancel() // as a closed connection's: a protocol that waits on it returns
 	defer func() {
 		if p := recover(); p != nil {
 			_ = c.n.recovered(c, p)
