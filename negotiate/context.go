@@ -19,8 +19,22 @@ type connContext struct {
 	mu       sync.Mutex
 	done     chan struct{} // made by Done
 	canceled bool
-	funcs    [2]func() // registered by AfterFunc, nil when stopped
-	more     *[]func() // beyond funcs, rarely
+	funcs    [2]func()  // registered by AfterFunc, nil when stopped
+	more     *moreFuncs // beyond funcs, rarely
+}
+
+// moreFuncs holds the registrations beyond a connContext's inline slots.
+// Stopped slots are reused, so that a connection that registers and stops
+// (a context.WithTimeout child per message) keeps as many slots as it ever
+// had registrations at once, not one per registration.
+type moreFuncs struct {
+	slots []moreSlot
+	free  int // 1 + the index of the first free slot; 0: none
+}
+
+type moreSlot struct {
+	f    func() // nil when free
+	next int    // while free: 1 + the index of the next free slot; 0: none
 }
 
 var _ context.Context = (*connContext)(nil)
@@ -77,24 +91,39 @@ func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 	}
 	if i < 0 {
 		if x.more == nil {
-			x.more = new([]func())
+			x.more = new(moreFuncs)
 		}
-		*x.more = append(*x.more, f)
-		i = len(x.funcs) + len(*x.more) - 1
+		m := x.more
+		if m.free > 0 {
+			j := m.free - 1
+			m.free = m.slots[j].next
+			m.slots[j] = moreSlot{f: f}
+			i = len(x.funcs) + j
+		} else {
+			m.slots = append(m.slots, moreSlot{f: f})
+			i = len(x.funcs) + len(m.slots) - 1
+		}
 	}
 	x.mu.Unlock()
 	return func() bool {
 		x.mu.Lock()
 		defer x.mu.Unlock()
-		var slot *func()
 		if i < len(x.funcs) {
-			slot = &x.funcs[i]
-		} else {
-			slot = &(*x.more)[i-len(x.funcs)]
+			registered := x.funcs[i] != nil
+			x.funcs[i] = nil
+			return registered
 		}
-		registered := *slot != nil
-		*slot = nil
-		return registered
+		if x.more == nil { // cancelled
+			return false
+		}
+		j := i - len(x.funcs)
+		slot := &x.more.slots[j]
+		if slot.f == nil {
+			return false
+		}
+		*slot = moreSlot{next: x.more.free}
+		x.more.free = j + 1
+		return true
 	}
 }
 
@@ -118,12 +147,12 @@ func (x *connContext) cancel() {
 		}
 	}
 	if x.more != nil {
-		for i, f := range *x.more {
-			if f != nil {
-				run = append(run, f)
-				(*x.more)[i] = nil
+		for _, s := range x.more.slots {
+			if s.f != nil {
+				run = append(run, s.f)
 			}
 		}
+		x.more = nil
 	}
 	x.mu.Unlock()
 	for _, f := range run {
