@@ -157,6 +157,7 @@ func New(opts *Options) (*Negotiator, error) {
 // untouched; that path does not allocate. An upgrade whose Upgrade or
 // Connection list is malformed is answered 400, as by an Endpoint.
 func (n *Negotiator) Middleware(reg *Registry) func(http.Handler) http.Handler {
+	mustRegistry("Middleware", reg)
 	return func(next http.Handler) http.Handler {
 		return &mount{n: n, reg: reg, next: next}
 	}
@@ -165,9 +166,19 @@ func (n *Negotiator) Middleware(reg *Registry) func(http.Handler) http.Handler {
 // Endpoint returns a handler for a route that must switch: it switches
 // requests offering a protocol of reg and answers every other request with
 // 426 Upgrade Required, with Upgrade listing reg's tokens in preference
-// order and Connection: Upgrade.
+// order and Connection: Upgrade. Endpoint and Middleware panic on a nil
+// reg.
 func (n *Negotiator) Endpoint(reg *Registry) http.Handler {
+	mustRegistry("Endpoint", reg)
 	return &mount{n: n, reg: reg}
+}
+
+// mustRegistry panics on a nil registry when the mount is made, as
+// http.Handle does on a nil handler, rather than at its first upgrade.
+func mustRegistry(mount string, reg *Registry) {
+	if reg == nil {
+		panic("negotiate: " + mount + " with a nil *Registry (use new(negotiate.Registry))")
+	}
 }
 
 type mount struct {

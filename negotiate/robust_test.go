@@ -196,3 +196,24 @@ func TestMiddlewareRefusesMalformedLists(t *testing.T) {
 		}
 	}
 }
+
+// A mount over a nil registry is a wiring mistake: it panics when it is
+// made, like http.Handle with a nil handler, not inside the first upgrade
+// request it serves.
+func TestMountsPanicOnANilRegistry(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	for name, mount := range map[string]func(){
+		"Middleware": func() { n.Middleware(nil) },
+		"Endpoint":   func() { n.Endpoint(nil) },
+	} {
+		func() {
+			defer func() {
+				if p := recover(); p == nil || !strings.Contains(fmt.Sprint(p), "nil *Registry") {
+					t.Errorf("%s(nil): recovered %v, want a panic naming the nil *Registry", name, p)
+				}
+			}()
+			mount()
+		}()
+	}
+}
