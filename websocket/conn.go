@@ -42,7 +42,6 @@ type Conn struct {
 	sub         int32 // index in Options.Subprotocols; -1 for none
 	deflate     bool  // permessage-deflate
 
-	guarded  bool // gorilla's inflater is guarded (see guardInflation); the reading goroutine's
 	returned bool // the handler has returned; under mu
 
 	// What gorilla's Upgrade is handed (see upgrade): brw only while it
@@ -68,10 +67,7 @@ func (c *Conn) SetReadLimit(limit int64) {
 	if limit <= 0 {
 		limit = -1
 	}
-	c.readLimit = limit
-	if c.deflate && limit > 0 && !c.guarded {
-		c.guardInflation()
-	}
+	c.readLimit = limit // the inflater's guard applies it from the next message
 }
 
 // Request returns the upgrade request, for its URL, fields (cookies) and
@@ -110,8 +106,10 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	if p.opts.ReadLimit > 0 {
 		ws.SetReadLimit(p.opts.ReadLimit) // the bytes on the wire
 	}
-	if c.deflate && (p.opts.ReadLimit > 0 || !p.opts.SkipUTF8Validation) {
-		c.guardInflation() // the bytes inflated
+	if c.deflate {
+		// The bytes inflated: their number, their UTF-8, and whether
+		// they inflate at all.
+		c.guardInflation()
 	}
 	ctx := nc.Context()
 	stop := afterFunc(ctx, c.goingAway)

@@ -44,6 +44,7 @@ var (
 	errCloseLength1     = &violation{gws.CloseProtocolError, "close frame with a 1-byte payload", errorf("close frame with a 1-byte payload")}
 	errLengthTopBit     = &violation{gws.CloseProtocolError, "64-bit frame length with its top bit set", errorf("64-bit frame length with its most significant bit set")}
 	errUTF8             = &violation{gws.CloseInvalidFramePayloadData, "invalid UTF-8 in a text message", ErrInvalidUTF8}
+	errDeflate          = &violation{gws.CloseInvalidFramePayloadData, "invalid compressed data", ErrInvalidCompressedData}
 	errTooBig           = &violation{gws.CloseMessageTooBig, "message too big", gws.ErrReadLimit}
 	errMessageTimeout   = &violation{gws.ClosePolicyViolation, "message not finished in time", ErrMessageTimeout}
 )

@@ -2,7 +2,9 @@ package websocket
 
 import (
 	"bytes"
+	"compress/flate"
 	"encoding/binary"
+	"io"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -14,6 +16,69 @@ import (
 func TestInflateHook(t *testing.T) {
 	if !decompressorField.ok {
 		t.Fatal("gorilla's Conn has no newDecompressionReader func(io.Reader) io.ReadCloser field: compression is never negotiated; port guardInflation")
+	}
+}
+
+// BenchmarkInflateGuard is the guard's cost on a compressed 16 KiB binary
+// message (so no UTF-8 is checked), with the default limit: inflated
+// through it, or by flate's reader alone as gorilla makes it (the
+// message with 00 00 ff ff and a final empty block appended).
+func BenchmarkInflateGuard(b *testing.B) {
+	msg := bytes.Repeat([]byte("hello, wörld — ça va? "), 16<<10/24)
+	var buf bytes.Buffer
+	w, err := flate.NewWriter(&buf, flate.BestSpeed)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := w.Write(msg); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	data := bytes.TrimSuffix(buf.Bytes(), []byte{0, 0, 0xff, 0xff})
+	fr := flate.NewReader(nil)
+	var src bytes.Reader
+	var tail strings.Reader
+	inflater := func() io.ReadCloser {
+		src.Reset(data)
+		tail.Reset("\x00\x00\xff\xff\x01\x00\x00\xff\xff")
+		if err := fr.(flate.Resetter).Reset(io.MultiReader(&src, &tail), nil); err != nil {
+			b.Fatal(err)
+		}
+		return fr
+	}
+	out := make([]byte, 4096)
+	for _, guarded := range []bool{false, true} {
+		name := "bare"
+		if guarded {
+			name = "guarded"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(msg)))
+			b.ReportAllocs()
+			for b.Loop() {
+				rc := inflater()
+				var r io.Reader = rc
+				if guarded {
+					r = &inflateGuard{rc: rc, left: defaultReadLimit}
+				}
+				n := 0
+				for {
+					k, err := r.Read(out)
+					n += k
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				if n != len(msg) {
+					b.Fatalf("inflated %d bytes, want %d", n, len(msg))
+				}
+			}
+		})
 	}
 }
 

@@ -8,6 +8,7 @@ package websocket_test
 
 import (
 	"bytes"
+	"cmp"
 	"compress/flate"
 	"encoding/binary"
 	"errors"
@@ -123,6 +124,31 @@ func deflateMessage(t testing.TB, p []byte) []byte {
 		t.Fatal(err)
 	}
 	return bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})
+}
+
+// deflateTakingOver is msgs compressed as permessage-deflate messages by
+// a client that keeps its context from one message to the next, as
+// client_no_context_takeover (which the server's 101 always says) forbids:
+// each message after the first may refer back to the ones before.
+func deflateTakingOver(t testing.TB, msgs ...[]byte) [][]byte {
+	t.Helper()
+	var b bytes.Buffer
+	w, err := flate.NewWriter(&b, flate.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for _, m := range msgs {
+		b.Reset()
+		if _, err := w.Write(m); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, bytes.Clone(bytes.TrimSuffix(b.Bytes(), []byte{0, 0, 0xff, 0xff})))
+	}
+	return out
 }
 
 // deflateBomb is the deflated form of a JSON string of n bytes in all: a quote,
@@ -504,6 +530,7 @@ func TestFrameRules(t *testing.T) {
 		frames  [][]byte
 		echo    string // the message that must come back; "" for none
 		close   int    // the server's close code; 0: the client closes normally
+		err     error  // what OnClose reports for a close 1007; nil: ErrInvalidUTF8
 	}{
 		{name: "valid text", frames: [][]byte{wstest.ClientFrame(finBit|opText, []byte("héllo €"))}, echo: "héllo €"},
 		{name: "invalid UTF-8", frames: [][]byte{wstest.ClientFrame(finBit|opText, []byte("ok \xff"))}, close: gws.CloseInvalidFramePayloadData},
@@ -539,6 +566,28 @@ func TestFrameRules(t *testing.T) {
 		}, close: gws.CloseProtocolError},
 		{name: "close with a 1-byte payload", frames: [][]byte{wstest.ClientFrame(finBit|opClose, []byte{3})}, close: gws.CloseProtocolError},
 		{name: "close with an empty payload", frames: [][]byte{wstest.ClientFrame(finBit|opClose, nil)}, close: gws.CloseNoStatusReceived},
+		// Compressed data that does not inflate is the peer's fault, like
+		// invalid UTF-8: 1007, not 1011 (server error). An empty payload
+		// with RSV1 is not a compressed message either: RFC 7692 §7.2.2
+		// inflates it, with 00 00 ff ff appended, as a stored block cut
+		// short (an empty message compresses to 00, §7.2.3.6); an empty
+		// frame of a message whose other frames carry the data is fine.
+		{name: "corrupt compressed data", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opBinary, []byte{0xff, 0xff, 0xff, 0xff})},
+			close: gws.CloseInvalidFramePayloadData, err: websocket.ErrInvalidCompressedData},
+		{name: "corrupt compressed text", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opText, []byte{0xff, 0xff, 0xff, 0xff})},
+			close: gws.CloseInvalidFramePayloadData, err: websocket.ErrInvalidCompressedData},
+		{name: "compressed data cut short", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opBinary, []byte{0x00, 0x20, 0x00, 0xdf, 0xff, 'a'})},
+			close: gws.CloseInvalidFramePayloadData, err: websocket.ErrInvalidCompressedData},
+		{name: "compressed, empty payload", deflate: true, frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opText, nil)},
+			close: gws.CloseInvalidFramePayloadData, err: websocket.ErrInvalidCompressedData},
+		{name: "compressed message whose first frame is empty", deflate: true, frames: [][]byte{
+			wstest.ClientFrame(rsv1Bit|opText, nil), wstest.ClientFrame(finBit|opCont, deflateMessage(t, []byte("whole")))}, echo: "whole"},
+		{name: "client context taken over", deflate: true, frames: func() [][]byte {
+			m := deflateTakingOver(t, []byte(strings.Repeat("context ", 20)), []byte(strings.Repeat("context ", 20)))
+			return [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opText, m[0]), wstest.ClientFrame(finBit|rsv1Bit|opText, m[1])}
+		}(), echo: strings.Repeat("context ", 20), close: gws.CloseInvalidFramePayloadData, err: websocket.ErrInvalidCompressedData},
+		{name: "corrupt compressed data, no limit and no validation", opts: websocket.Options{ReadLimit: -1, SkipUTF8Validation: true}, deflate: true,
+			frames: [][]byte{wstest.ClientFrame(finBit|rsv1Bit|opBinary, []byte{0xff, 0xff, 0xff, 0xff})}, close: gws.CloseInvalidFramePayloadData, err: websocket.ErrInvalidCompressedData},
 		// RFC 6455 §5.2: the most significant bit of a 64-bit length MUST
 		// be 0. gorilla reads such a length as negative and fails with
 		// ErrReadLimit, sending nothing, whatever the limit.
@@ -574,8 +623,8 @@ func TestFrameRules(t *testing.T) {
 			p.wantClose(tc.close)
 			p.Conn.Close()
 			ci := closes.Next(t)
-			if tc.close == gws.CloseInvalidFramePayloadData && !errors.Is(ci.Err, websocket.ErrInvalidUTF8) {
-				t.Errorf("OnClose error: got %v, want %v", ci.Err, websocket.ErrInvalidUTF8)
+			if want := cmp.Or(tc.err, websocket.ErrInvalidUTF8); tc.close == gws.CloseInvalidFramePayloadData && !errors.Is(ci.Err, want) {
+				t.Errorf("OnClose error: got %v, want %v", ci.Err, want)
 			}
 		})
 	}
@@ -727,16 +776,17 @@ func BenchmarkReadText(b *testing.B) {
 	})
 }
 
-// The cost of the inflated-size limit: compressed 16 KiB binary messages
-// (binary, so that no UTF-8 is checked) read through the guard (the
-// default 1 MiB limit) or through gorilla's inflater alone (no limit and
-// no validation, so the guard is not installed).
+// Compressed 16 KiB binary messages (binary, so that no UTF-8 is
+// checked) read with the default 1 MiB limit on their inflated size, or
+// with none. Both go through the guard, which also fails data that does
+// not inflate; BenchmarkInflateGuard sets it against gorilla's inflater
+// alone.
 func BenchmarkReadCompressed(b *testing.B) {
 	msg := bytes.Repeat([]byte("hello, wörld — ça va? "), 16<<10/24)
 	b.Run("guarded", func(b *testing.B) {
 		benchmarkRead(b, &websocket.Options{EnableCompression: true}, gws.BinaryMessage, msg)
 	})
-	b.Run("unguarded", func(b *testing.B) {
+	b.Run("no limit", func(b *testing.B) {
 		benchmarkRead(b, &websocket.Options{EnableCompression: true, ReadLimit: -1, SkipUTF8Validation: true}, gws.BinaryMessage, msg)
 	})
 }

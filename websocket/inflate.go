@@ -1,6 +1,8 @@
 package websocket
 
 import (
+	"compress/flate"
+	"errors"
 	"io"
 	"reflect"
 	"unsafe"
@@ -40,7 +42,6 @@ var decompressorField = func() (f struct {
 // begins. The Conn has negotiated permessage-deflate, so gorilla has set
 // the field.
 func (c *Conn) guardInflation() {
-	c.guarded = true
 	field := (*func(io.Reader) io.ReadCloser)(unsafe.Add(unsafe.Pointer(c.Conn), decompressorField.offset))
 	inflate := *field
 	*field = func(r io.Reader) io.ReadCloser {
@@ -51,7 +52,10 @@ func (c *Conn) guardInflation() {
 // inflateGuard is the reader of one compressed message: gorilla's
 // inflating reader, stopped at the read limit and, for a text message,
 // checked for UTF-8 as it inflates. It never inflates more than one byte
-// past the limit, and hands the handler none of it.
+// past the limit, and hands the handler none of it. Data that does not
+// inflate fails the connection with 1007, as invalid UTF-8 does, where
+// gorilla would hand the handler flate's error (and the handler's
+// returning it would make the close 1011, a server error).
 type inflateGuard struct {
 	rc   io.ReadCloser
 	c    *Conn
@@ -69,6 +73,9 @@ func (g *inflateGuard) Read(p []byte) (int, error) {
 		p = p[:g.left+1] // enough to see that the message goes on
 	}
 	n, err := g.rc.Read(p)
+	if err != nil && err != io.EOF && corrupt(err) {
+		return 0, g.fail(errDeflate)
+	}
 	if g.left >= 0 {
 		if int64(n) > g.left {
 			return int(g.left), g.fail(errTooBig)
@@ -82,6 +89,16 @@ func (g *inflateGuard) Read(p []byte) (int, error) {
 }
 
 func (g *inflateGuard) Close() error { return g.rc.Close() }
+
+// corrupt reports whether err, from gorilla's inflating reader, says the
+// compressed data is bad: flate's CorruptInputError, or io.ErrUnexpectedEOF
+// for a DEFLATE stream that ends early. (gorilla inflates the message and
+// a tail of its own, and reports the connection's errors as they are, so
+// an end of the message within a DEFLATE block can only be the data's.)
+func corrupt(err error) bool {
+	var ce flate.CorruptInputError
+	return errors.As(err, &ce) || err == io.ErrUnexpectedEOF
+}
 
 // fail ends the message and the connection's reading with v.
 func (g *inflateGuard) fail(v *violation) error {

@@ -210,6 +210,14 @@ var ErrMessageTimeout = errors.New("websocket: message not finished in time")
 // UTF-8 (RFC 6455 §8.1); the peer gets close 1007.
 var ErrInvalidUTF8 = errors.New("websocket: invalid UTF-8 in a text message")
 
+// ErrInvalidCompressedData is the read error of a compressed message
+// (permessage-deflate, RFC 7692) that does not inflate: data that is not
+// DEFLATE, a stream cut short, or a back-reference to an earlier message
+// from a client that keeps its context although the 101 said
+// client_no_context_takeover. The peer gets close 1007, as for invalid
+// UTF-8: the fault is the data's, not the server's.
+var ErrInvalidCompressedData = errors.New("websocket: invalid compressed data")
+
 // protocol is one configured WebSocket endpoint. Everything a handshake
 // needs that does not depend on the request is computed here, once.
 type protocol struct {
