@@ -17,10 +17,12 @@ import (
 
 // Options configures the protocol [New] returns. The zero value (or nil) is
 // usable: same-origin only, no subprotocol, no compression, a 1 MiB read
-// limit, UTF-8 validation of text messages, a 1 KiB read buffer, 4 KiB
-// write buffers lent from a pool only while a message is written, a ping
-// every 30s with 30s for an answer, 1 minute for a message to arrive once
-// begun, and a 5s close wait. The 101 itself is bounded by the negotiator's
+// limit, UTF-8 validation of text messages, 4 KiB read buffers lent from a
+// pool only while read data waits to be taken (over TLS served by Go or on
+// an HTTP/2 stream, a 1 KiB one held for the connection's life; see
+// ReadBufferSize), 4 KiB write buffers lent from a pool only while a
+// message is written, a ping every 30s with 30s for an answer, 1 minute
+// for a message to arrive once begun, and a 5s close wait. The 101 itself is bounded by the negotiator's
 // Options.HandshakeTimeout.
 type Options struct {
 	// Subprotocols lists the subprotocols the server speaks

@@ -842,6 +842,29 @@ func TestShutdown(t *testing.T) {
 	})
 }
 
+// CloseTimeout's default is the 5s the package documents (Shutdown), as
+// TestKeepAliveDefaults and TestMessageTimeoutDefaults hold the others.
+func TestCloseTimeoutDefaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts *websocket.Options
+		want time.Duration
+	}{
+		{"nil options", nil, 5 * time.Second},
+		{"zero options", &websocket.Options{}, 5 * time.Second},
+		{"set", &websocket.Options{CloseTimeout: time.Second}, time.Second},
+	} {
+		o, err := websocket.Resolve(tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.CloseTimeout != tc.want {
+			t.Errorf("%s: CloseTimeout: got %v, want %v", tc.name, o.CloseTimeout, tc.want)
+		}
+	}
+}
+
 func TestNewRejectsBadOptions(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
