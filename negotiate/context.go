@@ -16,12 +16,18 @@ import (
 type connContext struct {
 	req *http.Request
 
-	mu       sync.Mutex
-	done     chan struct{} // made by Done
-	canceled bool
-	funcs    [2]func()  // registered by AfterFunc, nil when stopped
-	more     *moreFuncs // beyond funcs, rarely
+	mu    sync.Mutex
+	done  chan struct{} // made by Done
+	gens  [2]uint32     // of funcs, see slot
+	funcs [2]func()     // registered by AfterFunc, nil when stopped
+	more  *moreFuncs    // beyond funcs, rarely; &cancelled once cancelled
 }
+
+// cancelled is where the more of a cancelled connContext points: the
+// context keeps no flag of its own, so that the generations of its inline
+// slots fit where the flag and its padding were (a Conn is 240 bytes, the
+// top of its size class).
+var cancelled moreFuncs
 
 // moreFuncs holds the registrations beyond a connContext's inline slots.
 // Stopped slots are reused, so that a connection that registers and stops
@@ -29,13 +35,29 @@ type connContext struct {
 // had registrations at once, not one per registration.
 type moreFuncs struct {
 	slots []moreSlot
-	free  int // 1 + the index of the first free slot; 0: none
+	free  uint32 // 1 + the index of the first free slot; 0: none
 }
 
 type moreSlot struct {
 	f    func() // nil when free
-	next int    // while free: 1 + the index of the next free slot; 0: none
+	gen  uint32 // see slot
+	next uint32 // while free: 1 + the index of the next free slot; 0: none
 }
+
+// slot returns the func and the generation of slot i: funcs, then more.
+// A slot's generation counts the times it was emptied, so that a stop
+// func, which holds its registration's slot and generation, finds its
+// registration gone once the slot has been emptied, even if another
+// registration took the slot since.
+func (x *connContext) slot(i uint32) (*func(), *uint32) {
+	if i < uint32(len(x.funcs)) {
+		return &x.funcs[i], &x.gens[i]
+	}
+	s := &x.more.slots[i-uint32(len(x.funcs))]
+	return &s.f, &s.gen
+}
+
+func (x *connContext) canceled() bool { return x.more == &cancelled }
 
 var _ context.Context = (*connContext)(nil)
 
@@ -46,7 +68,7 @@ func (x *connContext) Done() <-chan struct{} {
 	defer x.mu.Unlock()
 	if x.done == nil {
 		x.done = make(chan struct{})
-		if x.canceled {
+		if x.canceled() {
 			close(x.done)
 		}
 	}
@@ -56,7 +78,7 @@ func (x *connContext) Done() <-chan struct{} {
 func (x *connContext) Err() error {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.canceled {
+	if x.canceled() {
 		return context.Canceled
 	}
 	return nil
@@ -74,55 +96,55 @@ func (x *connContext) String() string { return "negotiate.Conn.Context" }
 
 // AfterFunc arranges for f to run in its own goroutine once the context is
 // cancelled (at once if it is already), as context.AfterFunc does; stop
-// reports whether it kept f from running.
+// reports whether it kept f from running, and a second call returns false.
+// The first two registrations take the inline slots; a stopped slot is
+// taken again.
 func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 	x.mu.Lock()
-	if x.canceled {
+	if x.canceled() {
 		x.mu.Unlock()
 		go f()
 		return func() bool { return false }
 	}
-	i := -1
-	for j := range x.funcs {
-		if x.funcs[j] == nil {
-			x.funcs[j], i = f, j
-			break
-		}
+	var i uint32
+	for i < uint32(len(x.funcs)) && x.funcs[i] != nil {
+		i++
 	}
-	if i < 0 {
+	if i == uint32(len(x.funcs)) {
 		if x.more == nil {
 			x.more = new(moreFuncs)
 		}
 		m := x.more
 		if m.free > 0 {
 			j := m.free - 1
-			m.free = m.slots[j].next
-			m.slots[j] = moreSlot{f: f}
-			i = len(x.funcs) + j
+			m.free, m.slots[j].next = m.slots[j].next, 0
+			i += j
 		} else {
-			m.slots = append(m.slots, moreSlot{f: f})
-			i = len(x.funcs) + len(m.slots) - 1
+			m.slots = append(m.slots, moreSlot{})
+			i += uint32(len(m.slots) - 1)
 		}
 	}
+	fp, gp := x.slot(i)
+	*fp = f
+	gen := *gp
 	x.mu.Unlock()
 	return func() bool {
 		x.mu.Lock()
 		defer x.mu.Unlock()
-		if i < len(x.funcs) {
-			registered := x.funcs[i] != nil
-			x.funcs[i] = nil
-			return registered
-		}
-		if x.more == nil { // cancelled
+		if x.canceled() {
 			return false
 		}
-		j := i - len(x.funcs)
-		slot := &x.more.slots[j]
-		if slot.f == nil {
-			return false
+		fp, gp := x.slot(i)
+		if *gp != gen {
+			return false // stopped before
 		}
-		*slot = moreSlot{next: x.more.free}
-		x.more.free = j + 1
+		*fp = nil
+		*gp++
+		if i >= uint32(len(x.funcs)) {
+			j := i - uint32(len(x.funcs))
+			x.more.slots[j].next = x.more.free
+			x.more.free = j + 1
+		}
 		return true
 	}
 }
@@ -131,11 +153,10 @@ func (x *connContext) AfterFunc(f func()) (stop func() bool) {
 // AfterFunc.
 func (x *connContext) cancel() {
 	x.mu.Lock()
-	if x.canceled {
+	if x.canceled() {
 		x.mu.Unlock()
 		return
 	}
-	x.canceled = true
 	if x.done != nil {
 		close(x.done)
 	}
@@ -152,8 +173,8 @@ func (x *connContext) cancel() {
 				run = append(run, s.f)
 			}
 		}
-		x.more = nil
 	}
+	x.more = &cancelled // and the slots beyond funcs go
 	x.mu.Unlock()
 	for _, f := range run {
 		go f()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // These tests look at the slots a Conn's context keeps for its AfterFunc
@@ -207,5 +208,76 @@ func TestConnContextSlotsOnConn(t *testing.T) {
 	nc.Close()
 	if err := <-shut; err != nil {
 		t.Fatalf("Shutdown: %v (the read watcher did not run?)", err)
+	}
+}
+
+// A stop func belongs to its registration, not to its slot: called again
+// after the slot has gone to another registration, it returns false and
+// leaves that one registered, as context.AfterFunc's stop does (audit: the
+// second call returned true and removed the other, which then never ran).
+// In the inline slots and beyond them.
+func TestConnContextStaleStop(t *testing.T) {
+	for _, taken := range []int{0, 2} {
+		t.Run(fmt.Sprintf("%d slots taken", taken), func(t *testing.T) {
+			x := &connContext{req: httptest.NewRequest("GET", "/", nil)}
+			ran := make(chan string, 8)
+			for range taken {
+				x.AfterFunc(func() { ran <- "watch" })
+			}
+			stopA := x.AfterFunc(func() { ran <- "a" })
+			if !stopA() {
+				t.Fatal("the first stop of a returned false")
+			}
+			stopB := x.AfterFunc(func() { ran <- "b" }) // in a's slot
+			if stopA() {
+				t.Error("a's second stop returned true: it removed b, registered in the slot since")
+			}
+			stopC := x.AfterFunc(func() { ran <- "c" })
+			if !stopC() || stopC() {
+				t.Error("c's stops: want true, then false")
+			}
+			x.cancel()
+			got := map[string]int{}
+			for range taken + 1 {
+				select {
+				case s := <-ran:
+					got[s]++
+				case <-time.After(slotsWait):
+					t.Fatalf("at the cancellation, ran only %v; want b and the watchers", got)
+				}
+			}
+			if got["b"] != 1 || got["watch"] != taken {
+				t.Errorf("ran %v, want b and %d watchers", got, taken)
+			}
+			if stopB() {
+				t.Error("b's stop returned true after b ran")
+			}
+			select {
+			case s := <-ran:
+				t.Errorf("%q ran too", s)
+			default:
+			}
+		})
+	}
+}
+
+// What the slots cost: a registration allocates only its stop func, in the
+// inline slots and in a reused one beyond them, and the context is no
+// larger than the seven words it had before its slots were reused and
+// their stops tied to their registrations (every byte of it is in every
+// Conn).
+func TestConnContextCost(t *testing.T) {
+	x := &connContext{req: httptest.NewRequest("GET", "/", nil)}
+	f := func() {}
+	if a := testing.AllocsPerRun(100, func() { x.AfterFunc(f)() }); a > 1 {
+		t.Errorf("an inline registration and its stop allocate %v times, want 1 (the stop func)", a)
+	}
+	x.AfterFunc(f)
+	x.AfterFunc(f)
+	if a := testing.AllocsPerRun(100, func() { x.AfterFunc(f)() }); a > 1 {
+		t.Errorf("a registration in a reused slot and its stop allocate %v times, want 1 (the stop func)", a)
+	}
+	if size := unsafe.Sizeof(connContext{}); size > 56 {
+		t.Errorf("connContext is %d bytes, want at most 56", size)
 	}
 }
