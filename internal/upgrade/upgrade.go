@@ -73,11 +73,17 @@ type Client struct {
 
 // Request is one upgrade request.
 type Request struct {
-	URL    *url.URL    // http, https, ws or wss
-	Method string      // default GET
-	Host   string      // default URL.Host
-	Header http.Header // sent as given; Connection and Upgrade are set from Offer
-	Offer  []string    // tokens in order of preference, at least one
+	URL    *url.URL // http, https, ws or wss
+	Method string   // default GET
+	// Host is the request's Host field. Default: the Host field of
+	// Header, as gorilla's Dialer takes it, else URL.Host. The connection
+	// goes to URL's address whatever it is, and TLS checks URL's host
+	// unless the TLSConfig names a server.
+	Host string
+	// Header is sent as given, but for Host (see Host), and Connection and
+	// Upgrade, which are set from Offer.
+	Header http.Header
+	Offer  []string // tokens in order of preference, at least one
 	// Connection lists options besides "Upgrade" (h2c's HTTP2-Settings).
 	Connection []string
 }
@@ -148,13 +154,16 @@ func Addr(u *url.URL) (addr string, secure bool, err error) {
 	return addr, secure, nil
 }
 
-// Head returns the request head of req.
+// Head returns the request head of req: its Host line first, on one line.
 func Head(req *Request) []byte {
 	method := req.Method
 	if method == "" {
 		method = http.MethodGet
 	}
 	host := req.Host
+	if host == "" {
+		host = req.Header.Get("Host")
+	}
 	if host == "" {
 		host = req.URL.Host
 	}

@@ -99,7 +99,7 @@ func TestHead(t *testing.T) {
 	u := mustURL(t, "ws://example.com:8080/p?q=1")
 	head := string(upgrade.Head(&upgrade.Request{
 		URL:        u,
-		Header:     http.Header{"X-Evil": {"a\r\nInjected: yes"}, "Host": {"ignored"}, "Upgrade": {"ignored"}},
+		Header:     http.Header{"X-Evil": {"a\r\nInjected: yes"}, "Upgrade": {"ignored"}},
 		Offer:      []string{"echo/2", "echo/1"},
 		Connection: []string{"HTTP2-Settings"},
 	}))
@@ -108,6 +108,48 @@ func TestHead(t *testing.T) {
 		"Upgrade: echo/2, echo/1\r\nX-Evil: a  Injected: yes\r\n\r\n"
 	if head != want {
 		t.Errorf("head:\n%q\nwant\n%q", head, want)
+	}
+}
+
+// A Host field in the header is the Host the request names, as with
+// gorilla's Dialer, unless Request.Host is set; the URL still says where
+// to dial. The Host line is sent once, first, on one line.
+func TestHeadHost(t *testing.T) {
+	t.Parallel()
+	u := mustURL(t, "ws://127.0.0.1:8080/p")
+	for _, tc := range []struct {
+		name   string
+		host   string // Request.Host
+		header http.Header
+		want   string
+	}{
+		{"none", "", nil, "127.0.0.1:8080"},
+		{"in the header", "", http.Header{"Host": {"example.com"}}, "example.com"},
+		{"two in the header", "", http.Header{"Host": {"example.com", "other.example"}}, "example.com"},
+		{"empty in the header", "", http.Header{"Host": {""}}, "127.0.0.1:8080"},
+		{"Request.Host first", "api.example", http.Header{"Host": {"example.com"}}, "api.example"},
+		{"on one line", "", http.Header{"Host": {"example.com\r\nX-Injected: yes"}}, "example.comX-Injected: yes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			head := string(upgrade.Head(&upgrade.Request{URL: u, Host: tc.host, Header: tc.header, Offer: []string{"echo/1"}}))
+			want := "GET /p HTTP/1.1\r\nHost: " + tc.want + "\r\nConnection: Upgrade\r\nUpgrade: echo/1\r\n\r\n"
+			if head != want {
+				t.Errorf("head:\n%q\nwant\n%q", head, want)
+			}
+		})
+	}
+	// And on the wire: the server reads the header's Host, from a
+	// connection to the URL's address.
+	srv := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		_, _ = io.WriteString(c, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n")
+	})
+	c := upgrade.Client{Timeout: testkit.Timeout}
+	res, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, srv.URL()), Header: http.Header{"Host": {"example.com"}}, Offer: []string{"echo/1"}})
+	if err != nil || res.Response.StatusCode != http.StatusUpgradeRequired {
+		t.Fatalf("Do = %v, %v; want the server's 426", res, err)
+	}
+	if heads := srv.Heads(); len(heads) != 1 || !strings.HasPrefix(heads[0], "GET / HTTP/1.1\r\nHost: example.com\r\n") || strings.Count(heads[0], "Host:") != 1 {
+		t.Errorf("the server read %q, want one head with Host: example.com", heads)
 	}
 }
 
