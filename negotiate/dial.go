@@ -44,10 +44,16 @@ var ErrBadSwitch = upgrade.ErrBadSwitch
 
 // Dial sends a GET upgrade request to rawURL (http, https, ws or wss)
 // offering the tokens in offer, in order of preference, with the fields of
-// header added. On a valid 101 it returns the connection, whose first reads
-// return any bytes that arrived behind the 101, and the response (the chosen
-// token is its Upgrade field). A refusal comes back as an [*Error] carrying
-// the status, the header and the body (as Reason), with the response.
+// header added (Connection and Upgrade are set from offer). A Host field
+// in header is the Host the request names, as with gorilla's Dialer; the
+// connection still goes to rawURL's address, and TLS checks rawURL's host
+// unless TLSConfig names a server. On a valid 101 it returns the
+// connection, whose first reads return any bytes that arrived behind the
+// 101, and the response (the chosen token is its Upgrade field). A refusal
+// comes back as an [*Error] carrying the status, the header and the body
+// (as Reason), with the response. If ctx ends before the exchange is over,
+// Dial fails with its error, even when the response had arrived; once Dial
+// has returned, ctx no longer matters to the connection.
 func (d *Dialer) Dial(ctx context.Context, rawURL string, offer []string, header http.Header) (net.Conn, *http.Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {

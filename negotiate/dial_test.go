@@ -126,3 +126,23 @@ func TestHandshakeTimeoutBounds101(t *testing.T) {
 		t.Errorf("close error = %v, want a timeout", info.Err)
 	}
 }
+
+// A Host field in Dial's header names the request's Host, as with
+// gorilla's Dialer, while the connection goes to the URL's address.
+func TestDialHostField(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	hosts := make(chan string, 1)
+	reg := newRegistry(map[string]negotiate.Protocol{"host": {Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		hosts <- s.Request.Host
+		return testkit.EchoConn, nil
+	}}})
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c := dial(t, srv, "/", []string{"host"}, http.Header{"Host": {"example.com"}})
+	if got := testkit.RoundTrip(t, c, "x"); got != "x" {
+		t.Fatalf("echo = %q", got)
+	}
+	if h := testkit.Receive(t, hosts, "the upgrade request's Host"); h != "example.com" {
+		t.Errorf("the server saw Host %q, want example.com", h)
+	}
+}
