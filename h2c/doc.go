@@ -26,8 +26,9 @@
 // Checked before h2c is chosen: exactly one HTTP2-Settings field, base64url
 // without padding, a whole number of 6-byte settings (no more than a
 // 16 KiB SETTINGS frame holds) with valid values
-// (ENABLE_PUSH 0 or 1, INITIAL_WINDOW_SIZE at most 2^31-1, MAX_FRAME_SIZE
-// from 2^14 to 2^24-1); Connection lists both Upgrade and HTTP2-Settings;
+// as the HTTP/2 server judges them (ENABLE_PUSH and ENABLE_CONNECT_PROTOCOL
+// 0 or 1, INITIAL_WINDOW_SIZE at most 2^31-1, MAX_FRAME_SIZE from 2^14 to
+// 2^24-1); Connection lists both Upgrade and HTTP2-Settings;
 // the connection is not TLS. When they do not hold, the offer is ignored
 // ([negotiate.ErrIgnore]) and the request is served as ordinary HTTP/1.1,
 // as RFC 9110 §7.8 allows — never a 5xx.

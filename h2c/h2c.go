@@ -389,20 +389,12 @@ func decodeSettings(dst []byte, v string) ([]byte, error) {
 		return nil, errors.New("HTTP2-Settings length is not a multiple of 6")
 	}
 	for i := 0; i < len(b); i += 6 {
-		id, val := binary.BigEndian.Uint16(b[i:]), binary.BigEndian.Uint32(b[i+2:])
-		switch http2.SettingID(id) {
-		case http2.SettingEnablePush:
-			if val > 1 {
-				return nil, errors.New("HTTP2-Settings: ENABLE_PUSH must be 0 or 1")
-			}
-		case http2.SettingInitialWindowSize:
-			if val > 1<<31-1 {
-				return nil, errors.New("HTTP2-Settings: INITIAL_WINDOW_SIZE over 2^31-1")
-			}
-		case http2.SettingMaxFrameSize:
-			if val < 1<<14 || val > 1<<24-1 {
-				return nil, errors.New("HTTP2-Settings: MAX_FRAME_SIZE out of range")
-			}
+		s := http2.Setting{ID: http2.SettingID(binary.BigEndian.Uint16(b[i:])), Val: binary.BigEndian.Uint32(b[i+2:])}
+		// The server's own rule (ENABLE_PUSH and ENABLE_CONNECT_PROTOCOL
+		// 0 or 1, the window and frame size in range): a value it would
+		// answer with GOAWAY after the 101 is one to ignore before it.
+		if err := s.Valid(); err != nil {
+			return nil, fmt.Errorf("HTTP2-Settings: %v %d: %v", s.ID, s.Val, err)
 		}
 	}
 	return b, nil
