@@ -16,19 +16,24 @@ import (
 // back, every write holding the end of one and the start of the next, is
 // never bounded as one endless message.
 // A message that arrives within one read of the connection, as most do,
-// costs nothing; one that spans reads costs two deadline changes and two
-// clock readings per read. Only the time spent waiting in reads counts:
-// when the bound expires, the time the handler spent between its reads is
-// given back, once, and the read waits for the rest; only a read that has
-// waited MessageTimeout in all for the message fails it.
+// costs nothing; one that spans reads costs two deadline changes, and
+// three clock readings per read. Only the time spent waiting in reads
+// counts: before each read, the bound moves later by the time the handler
+// spent since the last one (when that is a millisecond or more), so that
+// it passes only once the reads have waited MessageTimeout in all for the
+// message, and its passing is final. It must not pass while the handler
+// works and be given back after: a read of an HTTP/2 stream cannot go on
+// once a deadline has passed.
 
 // readWire reads the connection, under the message's bound while one is
 // under way.
 func (w *wireConn) readWire(p []byte) (int, error) {
+	retried := false
 	for {
 		if !w.bounded {
 			return w.readConn(p)
 		}
+		w.extendMessageDeadline(time.Now().Add(w.c.p.opts.MessageTimeout - w.waited).UnixNano())
 		start := clock()
 		n, err := w.readConn(p)
 		w.waited += clock() - start
@@ -36,11 +41,25 @@ func (w *wireConn) readWire(p []byte) (int, error) {
 		if n > 0 || !errors.As(err, &ne) || !ne.Timeout() || w.handlerExpired() {
 			return n, err
 		}
+		// What is left is under the millisecond the bound may lag by, or
+		// a clock's rounding: wait for it once (a socket can), no more.
 		left := w.c.p.opts.MessageTimeout - w.waited
-		if left < time.Millisecond {
+		if left < time.Millisecond || retried {
 			return 0, w.failRead(errMessageTimeout)
 		}
+		retried = true
 		w.setMessageDeadline(time.Now().Add(left).UnixNano())
+	}
+}
+
+// extendMessageDeadline moves the message's bound to end if that is a
+// millisecond or more later.
+func (w *wireConn) extendMessageDeadline(end int64) {
+	w.dl.Lock()
+	defer w.dl.Unlock()
+	if end-w.msgDeadline >= int64(time.Millisecond) {
+		w.msgDeadline = end
+		_ = w.applyDeadline()
 	}
 }
 

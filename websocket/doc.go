@@ -189,10 +189,11 @@
 // the rest; then the read fails with [ErrMessageTimeout] and the peer gets
 // 1008 (policy violation, "message not finished in time"), after which
 // the connection ends and the partial message is released. Only time
-// spent waiting in reads counts: when the bound expires, the time the
-// handler spent between its reads of the message (its own work, while the
-// rest sat in the socket's buffer) is given back once, so a slow handler
-// does not fail a peer that sent in time. Each message has a bound of its
+// spent waiting in reads counts: the time the handler spends between its
+// reads of the message (its own work, while the rest sat in the socket's
+// buffer) moves the bound later, so a slow handler does not fail a peer
+// that sent in time, on an HTTP/2 stream as on a connection of its own.
+// Each message has a bound of its
 // own, which starts when its first frame begins, even in the read that
 // ended the message before: a peer that streams messages back to back,
 // each in time, is not failed however long the stream lasts. The time
