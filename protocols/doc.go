@@ -38,14 +38,18 @@
 //     that described its body) and its body, up to
 //     TunnelOptions.Dialer.MaxRefusalBytes, as the reason, which the
 //     default responder writes as one line of plain text, with
-//     Connection: close;
+//     Connection: close. A body still unfinished when the Dialer's
+//     HandshakeTimeout passes ends there: the refusal is relayed with the
+//     part that arrived. Any final status but 101 is a refusal, a 2xx from
+//     a route that ignores the offer included;
 //   - answers 502 when the backend cannot be reached, closes without
 //     answering, does not speak HTTP/1.1, sends response heads over the
 //     Dialer's MaxResponseHeaderBytes (64 KiB by default, interim heads
 //     included) or more than eight interim (1xx) responses, or answers
 //     with a 101 that is not valid (its Upgrade does not name exactly the
 //     offered token, or its Connection does not list upgrade), and 504
-//     when it does not answer within the Dialer's HandshakeTimeout. The
+//     when its response head does not arrive within the Dialer's
+//     HandshakeTimeout. The
 //     reason says which; the cause goes to TunnelOptions.Logger, not to
 //     the client;
 //   - on a valid 101, adds the backend's end-to-end 101 fields to the

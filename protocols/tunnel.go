@@ -36,8 +36,10 @@ type TunnelOptions struct {
 	// Dialer makes the exchange with the backend: its NetDial opens the
 	// connection, its TLSConfig is used for an https backend, its
 	// HandshakeTimeout bounds the exchange from dialing to the backend's
-	// response head (past it the client gets 504), its MaxRefusalBytes
-	// bounds the body of a backend's refusal relayed to the client, and
+	// response head (past it the client gets 504) and then the body of a
+	// refusal (past it the refusal is relayed with the part of its body
+	// that arrived), its MaxRefusalBytes bounds the body of a backend's
+	// refusal relayed to the client, and
 	// its MaxResponseHeaderBytes the backend's response heads (past it,
 	// or past eight interim responses, the client gets 502 at once). Nil
 	// means a zero Dialer, with the defaults its fields document. The

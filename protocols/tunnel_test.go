@@ -610,3 +610,43 @@ func TestTunnelBackendConnectionFields(t *testing.T) {
 		})
 	}
 }
+
+// A backend's refusal is relayed as soon as the HandshakeTimeout has ended
+// its body, with the part of the body that arrived, even when the body is
+// slow or never ends: the head arrived, so the backend answered (audit: the
+// client got 504, "the backend did not answer the upgrade in time"). A 2xx
+// that is not a switch, an event stream from a route that ignores Upgrade,
+// is relayed as the refusal it is, with its status.
+func TestTunnelRefusalUnfinishedBody(t *testing.T) {
+	t.Parallel()
+	holding := func(response string) string {
+		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+			if _, err := io.WriteString(c, response); err == nil {
+				_, _ = io.Copy(io.Discard, c) // then hold the connection
+			}
+		}).URL()
+	}
+	for _, tc := range []struct {
+		name, response string
+		status         int
+		body           string
+	}{
+		{"short body", "HTTP/1.1 403 Forbidden\r\nX-Reason: members only\r\nContent-Length: 100\r\n\r\nshort", 403, "short\n"},
+		{"event stream", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: hi\n\n", 200, "data: hi\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			gw, gn, _ := gateway(t, holding(tc.response), &protocols.TunnelOptions{Dialer: &negotiate.Dialer{HandshakeTimeout: 500 * time.Millisecond}}, nil)
+			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1"))
+			if e.Resp.StatusCode != tc.status || e.Body != tc.body || !e.Resp.Close {
+				t.Errorf("got %d %q (close %v), want the backend's %d with %q and a close", e.Resp.StatusCode, e.Body, e.Resp.Close, tc.status, tc.body)
+			}
+			if ct := e.Resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+				t.Errorf("Content-Type %q, want the responder's, not the backend's", ct)
+			}
+			if s := gn.Stats(); s.Switched["echo"] != 0 || s.Refused != 1 {
+				t.Errorf("gateway stats %+v, want no switch and one refusal", s)
+			}
+		})
+	}
+}

@@ -66,7 +66,8 @@
 // with -h2 the server's SETTINGS, the 101 or 200, the first byte after the
 // switch) and, for ws and raw, the heads on standard error; -k skips TLS
 // certificate checks; -timeout bounds the handshake, from dialing to the
-// response head (default 10s), and with -h2 the bytes-flow check too.
+// response head (default 10s), then a refusal's body, which is judged with
+// the part that arrived by then, and with -h2 the bytes-flow check too.
 //
 // Exit status: 0 for a valid 101 or 200 (and, for ws and raw, a session
 // that ended normally), 1 for a refusal, an invalid 101 or 200, or a

@@ -273,3 +273,20 @@ func TestRaw(t *testing.T) {
 	}
 	testkit.Contains(t, "stderr", errOut, "verdict: invalid 101", "✗ Upgrade must name one protocol")
 }
+
+// A refusal whose body is slow or never ends is a refusal, judged with the
+// part of its body that arrived within -timeout (audit: "no answer within
+// 500ms", exit 2, for a 403 whose head came at once).
+func TestProbeRefusalUnfinishedBody(t *testing.T) {
+	t.Parallel()
+	srv := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		if _, err := io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort"); err == nil {
+			_, _ = io.Copy(io.Discard, c) // then hold the connection
+		}
+	})
+	code, out, errOut := inspect(t, "", "probe", "-timeout", "500ms", srv.URL())
+	if code != 1 {
+		t.Errorf("exit %d, want 1; stdout:\n%s\nstderr:\n%s", code, out, errOut)
+	}
+	testkit.Contains(t, "stdout", out, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\n", "verdict: refused (403 Forbidden): ", "server said: short")
+}

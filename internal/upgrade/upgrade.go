@@ -48,6 +48,10 @@ const MaxInterim = 8
 // headSlack is what the head reader may read beyond a head: its buffer.
 const headSlack = 4096
 
+// errTimeout is the cause of the end of an exchange's context when
+// Client.Timeout passes, which tells it from the caller's own end.
+var errTimeout = errors.New("upgrade: the exchange's timeout passed")
+
 // Client sends upgrade requests. The zero value is usable.
 type Client struct {
 	// NetDial opens the TCP connection. Default: a net.Dialer.
@@ -55,8 +59,11 @@ type Client struct {
 	// TLSConfig is used for https and wss URLs; its NextProtos are
 	// replaced by http/1.1. Default: an empty config.
 	TLSConfig *tls.Config
-	// Timeout bounds the exchange, from dialing to the response head (and a
-	// refusal's body). Default DefaultTimeout.
+	// Timeout bounds the exchange, from dialing to the final response
+	// head, and then a refusal's body: past it before the final head, the
+	// exchange fails; past it while a refusal's body is read, the body ends
+	// there, and the refusal is the answer, with the part of its body that
+	// arrived. Default DefaultTimeout.
 	Timeout time.Duration
 	// MaxRefusalBytes bounds the body of a refusal that is kept. Default
 	// DefaultMaxRefusalBytes.
@@ -101,7 +108,8 @@ type Result struct {
 	// ResponseHeads are the response heads as they arrived, interim ones
 	// included.
 	ResponseHeads []byte
-	// Body is a refusal's body, up to MaxRefusalBytes.
+	// Body is a refusal's body, up to MaxRefusalBytes, or what of it
+	// arrived within Timeout.
 	Body []byte
 	// Connected is when the connection (and TLS) was up; HeadDone when the
 	// final head had arrived.
@@ -190,7 +198,8 @@ func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").R
 // the Response in the Result. If ctx ends before the exchange is over, Do
 // fails with ctx's error and closes the connection, even when the response
 // had arrived; once Do has returned, the end of ctx does not touch the
-// connection.
+// connection. Client.Timeout is not ctx's end: once a refusal's head has
+// arrived, its passing ends only the body (see Client.Timeout).
 func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	if len(req.Offer) == 0 {
 		return nil, errors.New("no protocol offered")
@@ -208,7 +217,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 	defer cancel()
 	dial := c.NetDial
 	if dial == nil {
@@ -251,6 +260,12 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 	br, err := c.exchange(nc, req, res)
 	if !stop() {
 		<-unblocked
+		if err == nil && context.Cause(ctx) == errTimeout && res.Response.StatusCode != http.StatusSwitchingProtocols {
+			// The timeout, not the caller, ended a refusal's body: the
+			// refusal is the answer, with what of its body arrived.
+			nc.Close()
+			return res, nil
+		}
 		if err != nil {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		} else {

@@ -338,3 +338,69 @@ func TestDoContextEnds(t *testing.T) {
 		}
 	})
 }
+
+// A refusal whose head has arrived is the answer, even when its body is
+// slow or never ends: Timeout passing while the body is read ends the
+// body, and Do returns the refusal with what arrived, without an error
+// (audit: the tunnel answered 504, "the backend did not answer in time",
+// to a backend whose 403 came at once). A context the caller ends while
+// the body is read still fails Do, as the doc says.
+func TestRefusalBodyUnfinished(t *testing.T) {
+	t.Parallel()
+	holding := func(response string) *testkit.TCPServer {
+		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+			if _, err := io.WriteString(c, response); err == nil {
+				_, _ = io.Copy(io.Discard, c) // then hold the connection
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, response string
+		status         int
+		body           string
+	}{
+		{"short body", "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort", 403, "short"},
+		{"endless event stream", "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: hi\n\n", 200, "data: hi\n\n"},
+		{"no body yet", "HTTP/1.1 426 Upgrade Required\r\nUpgrade: echo/2\r\nTransfer-Encoding: chunked\r\n\r\n", 426, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := holding(tc.response)
+			c := upgrade.Client{Timeout: 300 * time.Millisecond}
+			res, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
+			if err != nil {
+				t.Fatalf("Do = %v, want the refusal", err)
+			}
+			if res.Conn != nil || res.Response == nil || res.Response.StatusCode != tc.status || string(res.Body) != tc.body {
+				t.Errorf("Result = %+v with body %q, want %d with %q and no connection", res, res.Body, tc.status, tc.body)
+			}
+		})
+	}
+	t.Run("the caller cancels", func(t *testing.T) {
+		t.Parallel()
+		srv := holding("HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort")
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var wrapped *cancelAtHead
+		c := upgrade.Client{Timeout: testkit.Timeout, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			wrapped = &cancelAtHead{Conn: nc, cancel: cancel, closed: make(chan struct{})}
+			return wrapped, nil
+		}}
+		res, err := c.Do(ctx, &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
+		if !errors.Is(err, context.Canceled) {
+			t.Errorf("Do = %v, want context.Canceled: the caller gave up", err)
+		}
+		if res != nil && res.Conn != nil {
+			t.Error("Do returned a connection")
+		}
+		select {
+		case <-wrapped.closed:
+		default:
+			t.Error("Do failed without closing the connection")
+		}
+	})
+}
