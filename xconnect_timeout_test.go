@@ -1,8 +1,11 @@
 package switchyard_test
 
 import (
+	"errors"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"testing"
 	"time"
 
@@ -63,6 +66,43 @@ func TestMessageTimeoutSparesSlowHandlerOverStreams(t *testing.T) {
 		}
 		if msg := testkit.Receive(t, got, "the handler's message"); msg != "abcdef" {
 			t.Errorf("the handler read %q, want abcdef", msg)
+		}
+	})
+}
+
+// A read of a stream that its deadline ends fails as a net.Conn's does:
+// with an error whose Timeout method reports true (code that asserts
+// net.Error, as net/http does, must see a timeout), and which is
+// os.ErrDeadlineExceeded. Both for a read that was waiting when the
+// deadline passed and for one that started after.
+func TestXConnectReadDeadlineErrorIsATimeout(t *testing.T) {
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		errs := make(chan error, 2)
+		n := testkit.NewNegotiator(t, nil)
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("deadline/1", func(c *negotiate.Conn) error {
+			if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+				return err
+			}
+			buf := make([]byte, 1)
+			for range 2 { // waiting when it passes, then after
+				_, err := c.Read(buf)
+				errs <- err
+			}
+			return nil
+		})
+		s := startXServer(t, n.Middleware(reg)(http.NotFoundHandler()), n, useTLS)
+		st, _, err := s.dial(t, "/", "deadline/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for _, when := range []string{"waiting", "after"} {
+			err := testkit.Receive(t, errs, "the read that the deadline ends")
+			ne, ok := err.(net.Error)
+			if !ok || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Errorf("read %s the deadline: %T %v; want a net.Error that is a timeout and os.ErrDeadlineExceeded", when, err, err)
+			}
 		}
 	})
 }

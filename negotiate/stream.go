@@ -176,7 +176,13 @@ func (s *streamConn) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	defer s.done(&s.rdl)
-	return s.body.Read(p)
+	n, err := s.body.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		// net/http wraps it in an error without a Timeout method; a
+		// net.Conn's timeout is a net.Error.
+		err = os.ErrDeadlineExceeded
+	}
+	return n, err
 }
 
 func (s *streamConn) Write(p []byte) (int, error) {
