@@ -20,7 +20,11 @@
 // (and any subprotocol or extension was offered). Every broken rule is
 // listed. For a refusal: what the status means, what the server said it
 // supports (the Upgrade list of a 426, Sec-WebSocket-Version, Allow,
-// Retry-After) and the reason in its body.
+// Retry-After) and the reason in its body. A server past the bounds every
+// client in this module reads a response under, 64 KiB of response heads
+// (interim ones included) or more than eight interim (1xx) responses, gets
+// a verdict too: the heads as they crossed the wire up to the bound, and
+// which bound it passed.
 //
 // ws switches to WebSocket and chats: each line of standard input goes out
 // as a text frame, each message received is printed as a line (binary ones
@@ -70,7 +74,7 @@
 // the part that arrived by then, and with -h2 the bytes-flow check too.
 //
 // Exit status: 0 for a valid 101 or 200 (and, for ws and raw, a session
-// that ended normally), 1 for a refusal, an invalid 101 or 200, or a
-// server that does not do extended CONNECT, 2 for usage or network
-// errors.
+// that ended normally), 1 for a refusal, an invalid 101 or 200, a
+// response past the bounds, or a server that does not do extended CONNECT,
+// 2 for usage or network errors.
 package main

@@ -30,6 +30,10 @@ type exchange struct {
 	// badSwitch is set when the response is a 101 that upgrade.CheckSwitch
 	// rejects; upgrade has then closed the connection.
 	badSwitch bool
+	// bound is set when the server went past a bound every client of the
+	// module reads a response under (upgrade.ErrHeadTooLarge,
+	// ErrTooManyInterim): a verdict, with the heads up to the bound.
+	bound error
 
 	// With -h2: "h2" or "h2c", how the extended CONNECT went, and the
 	// outcome beyond the response (see h2.go).
@@ -68,6 +72,10 @@ func handshake(ctx context.Context, o options) (*exchange, error) {
 	res, err := c.Do(ctx, req)
 	if errors.Is(err, upgrade.ErrBadSwitch) {
 		e.res, e.badSwitch = res, true
+		return e, nil
+	}
+	if res != nil && (errors.Is(err, upgrade.ErrHeadTooLarge) || errors.Is(err, upgrade.ErrTooManyInterim)) {
+		e.res, e.bound = res, err
 		return e, nil
 	}
 	if err != nil {
@@ -184,8 +192,11 @@ func offered(offer []string, name string) bool {
 // switched reports whether the response is a 101, valid or not; with
 // -h2, whether it is a 2xx to the extended CONNECT (RFC 8441 §5).
 func (e *exchange) switched() bool {
+	if e.res.Response == nil {
+		return false
+	}
 	if e.h2 != "" {
-		return e.res.Response != nil && e.res.Response.StatusCode/100 == 2
+		return e.res.Response.StatusCode/100 == 2
 	}
 	return e.res.Response.StatusCode == http.StatusSwitchingProtocols
 }

@@ -290,3 +290,49 @@ func TestProbeRefusalUnfinishedBody(t *testing.T) {
 	}
 	testkit.Contains(t, "stdout", out, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\n", "verdict: refused (403 Forbidden): ", "server said: short")
 }
+
+// A server past the bounds every client of the module reads a response
+// under (64 KiB of heads, eight interim responses) gets a verdict, not a
+// network error: the heads as they crossed the wire, up to the bound, and
+// exit 1 (audit: "not an HTTP/1.x response: …", exit 2, nothing on
+// stdout). ws and raw report it on stderr and use nothing.
+func TestProbeResponseBounds(t *testing.T) {
+	t.Parallel()
+	holding := func(response string) string {
+		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+			if _, err := io.WriteString(c, response); err == nil {
+				_, _ = io.Copy(io.Discard, c) // then hold the connection
+			}
+		}).URL()
+	}
+	switching := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nConnection: Upgrade\r\n"
+	large := holding(switching + "X-Pad: " + strings.Repeat("p", 70<<10) + "\r\n\r\n")
+	continues := holding(strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 20))
+	for _, tc := range []struct {
+		name, url string
+		want      []string
+	}{
+		{"101 head over 64 KiB", large, []string{
+			"--- response head (65536 bytes as received, up to the bound)\n" + switching + "X-Pad: ppp",
+			"verdict: invalid response: the server's response heads are over 65536 bytes",
+		}},
+		{"20 interim responses", continues, []string{
+			"--- response head (225 bytes as received, up to the bound)\n" + strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 9) + "verdict: ",
+			"verdict: invalid response: the server sent more than 8 interim (1xx) responses",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := inspect(t, "", "probe", "-offer", "echo/1", tc.url)
+			if code != 1 {
+				t.Errorf("probe: exit %d, want 1; stderr:\n%s", code, errOut)
+			}
+			testkit.Contains(t, "stdout", out, append(tc.want, "--- request head (", "a client gives up here")...)
+			code, out, errOut = inspect(t, "abc", "raw", "-offer", "echo/1", tc.url)
+			if code != 1 || out != "" {
+				t.Errorf("raw: exit %d, stdout %d bytes; want 1 and nothing", code, len(out))
+			}
+			testkit.Contains(t, "raw stderr", errOut, tc.want[1])
+		})
+	}
+}

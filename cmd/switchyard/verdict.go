@@ -29,6 +29,9 @@ func (v verdict) String() string {
 
 // judge reads the response of e.
 func judge(e *exchange) verdict {
+	if e.bound != nil {
+		return judgeBound(e)
+	}
 	if e.x != nil {
 		return judgeH2(e)
 	}
@@ -36,6 +39,19 @@ func judge(e *exchange) verdict {
 		return judgeSwitch(e)
 	}
 	return judgeRefusal(e)
+}
+
+// judgeBound judges a response past a bound every client of the module
+// reads a response under: its heads over upgrade's 64 KiB, or more than
+// upgrade.MaxInterim interim responses.
+func judgeBound(e *exchange) verdict {
+	v := verdict{title: "invalid response: " + e.bound.Error() + ": a client gives up here"}
+	if e.x != nil {
+		v.notes = append(v.notes, "→ the module's HTTP/2 client (internal/xconnect) fails the stream past the same bound, as x/net's does")
+	} else {
+		v.notes = append(v.notes, "→ negotiate.Dial fails past the same bound, and a tunnel (package protocols) answers 502")
+	}
+	return v
 }
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -215,8 +231,23 @@ func report(e *exchange, verbose bool, w io.Writer) {
 	}
 	fmt.Fprintf(w, "--- request head (%d bytes, as sent)\n", len(e.res.RequestHead))
 	w.Write(e.res.RequestHead)
-	fmt.Fprintf(w, "--- response head (%d bytes, as received)\n", len(e.res.ResponseHeads))
-	w.Write(e.res.ResponseHeads)
+	heads := e.res.ResponseHeads
+	if e.bound == nil {
+		fmt.Fprintf(w, "--- response head (%d bytes, as received)\n", len(heads))
+		w.Write(heads)
+	} else {
+		// What the server sent up to the bound; the reader may have taken
+		// a little more.
+		cut := len(heads) > upgrade.DefaultMaxResponseHeaderBytes
+		if cut {
+			heads = heads[:upgrade.DefaultMaxResponseHeaderBytes]
+		}
+		fmt.Fprintf(w, "--- response head (%d bytes as received, up to the bound)\n", len(heads))
+		w.Write(heads)
+		if cut {
+			fmt.Fprintf(w, "\n--- (cut at %d bytes)\n", upgrade.DefaultMaxResponseHeaderBytes)
+		}
+	}
 	fmt.Fprint(w, judge(e))
 	if verbose {
 		fmt.Fprintln(w, e.timings())
