@@ -93,6 +93,19 @@ func handshakeH2(ctx context.Context, o options) (*exchange, error) {
 	x.wire = x.seen()
 	if resp == nil {
 		x.closeConn()
+		if errors.Is(err, upgrade.ErrHeadTooLarge) || errors.Is(err, upgrade.ErrTooManyInterim) {
+			// Past a bound: a verdict, with the heads up to it.
+			x.mu.Lock()
+			t := x.tap
+			x.mu.Unlock()
+			if t != nil {
+				t.finish()
+			}
+			x.wire = x.seen()
+			e.bound = err
+			e.res = &upgrade.Result{RequestHead: []byte(x.request()), Connected: x.connected}
+			return e, nil
+		}
 		if !x.notSent(err, e.h2, o.timeout) {
 			return nil, err
 		}
@@ -364,6 +377,18 @@ func reportH2(e *exchange, verbose bool, w io.Writer) {
 	}
 	if e.res.Response != nil {
 		fmt.Fprintf(w, "--- response HEADERS (as received)\n%s", e.res.ResponseHeads)
+	}
+	if e.bound != nil {
+		fmt.Fprintln(w, "--- response HEADERS (as received, up to the bound)")
+		for i, hd := range x.wire.heads {
+			if i > upgrade.MaxInterim {
+				break // the bound on interim heads
+			}
+			fmt.Fprint(w, headText(hd))
+		}
+		if x.wire.cut {
+			fmt.Fprintf(w, "--- (cut at %d bytes)\n", upgrade.DefaultMaxResponseHeaderBytes)
+		}
 	}
 	if err := x.wire.decErr; err != nil {
 		fmt.Fprintf(w, "(the inspector could not decode the server's HPACK: %v; the response fields shown are x/net's)\n", err)

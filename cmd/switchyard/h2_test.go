@@ -10,12 +10,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/net/http2"
@@ -256,57 +258,138 @@ func TestProbeH2NoHTTP2(t *testing.T) {
 // CONNECT and answers every request with the head fields (after :status).
 func fakeH2(t *testing.T, fields ...string) string {
 	t.Helper()
+	return fakeH2Func(t, func(_ uint32, head func(end bool, fields ...string) error) {
+		// A refusal ends the stream; a switch leaves it open.
+		refusal := len(fields) > 1 && !strings.HasPrefix(fields[1], "2")
+		_ = head(refusal, fields...)
+	})
+}
+
+// fakeH2Func is an h2c server with prior knowledge that advertises
+// extended CONNECT and answers every request by respond, on the reading
+// goroutine: head writes a head of fields (name, value, …) on the stream,
+// in HEADERS and CONTINUATION frames of at most 16 KiB.
+func fakeH2Func(t *testing.T, respond func(id uint32, head func(end bool, fields ...string) error)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	conns := make(chan net.Conn, 1)
+	var wg sync.WaitGroup
+	var conns sync.Map
 	t.Cleanup(func() {
 		ln.Close()
-		select {
-		case c := <-conns:
-			c.Close()
-		default:
-		}
-		<-done
+		conns.Range(func(c, _ any) bool { c.(net.Conn).Close(); return true })
+		wg.Wait()
 	})
+	wg.Add(1)
 	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		conns <- c
-		br := bufio.NewReader(c)
-		if _, err := io.ReadFull(br, make([]byte, len(http2.ClientPreface))); err != nil {
-			return
-		}
-		fr := http2.NewFramer(c, br)
-		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+		defer wg.Done()
 		for {
-			f, err := fr.ReadFrame()
+			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					_ = fr.WriteSettingsAck()
-				}
-			case *http2.HeadersFrame:
-				var b bytes.Buffer
-				enc := hpack.NewEncoder(&b)
-				for i := 0; i+1 < len(fields); i += 2 {
-					_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
-				}
-				// A refusal ends the stream; a switch leaves it open.
-				refusal := len(fields) > 1 && !strings.HasPrefix(fields[1], "2")
-				_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: b.Bytes(), EndHeaders: true, EndStream: refusal})
-			}
+			conns.Store(c, true)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				serveFakeH2(c, respond)
+			}()
 		}
 	}()
 	return "http://" + ln.Addr().String()
+}
+
+// serveFakeH2 serves one connection of fakeH2Func.
+func serveFakeH2(c net.Conn, respond func(id uint32, head func(end bool, fields ...string) error)) {
+	br := bufio.NewReader(c)
+	if _, err := io.ReadFull(br, make([]byte, len(http2.ClientPreface))); err != nil {
+		return
+	}
+	fr := http2.NewFramer(c, br)
+	_ = fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+	var b bytes.Buffer
+	enc := hpack.NewEncoder(&b)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				_ = fr.WriteSettingsAck()
+			}
+		case *http2.HeadersFrame:
+			respond(f.StreamID, func(end bool, fields ...string) error {
+				b.Reset()
+				for i := 0; i+1 < len(fields); i += 2 {
+					_ = enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+				}
+				block := b.Bytes()
+				first := block[:min(len(block), 16<<10)]
+				block = block[len(first):]
+				err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: first, EndHeaders: len(block) == 0, EndStream: end})
+				for err == nil && len(block) > 0 {
+					frag := block[:min(len(block), 16<<10)]
+					block = block[len(frag):]
+					err = fr.WriteContinuation(f.StreamID, len(block) == 0, frag)
+				}
+				return err
+			})
+		}
+	}
+}
+
+// A server past the bounds every client of the module reads a response
+// under gets a verdict, as over HTTP/1.1 (audit: the inspector passed
+// every 1xx head over and kept each one the tap decoded, and x/net's
+// 16 MiB header list bound applied: an endless flood of 103s took its heap
+// to 138 MB in 3 s). More than eight interim heads, or heads of more than
+// 64 KiB, fail the stream at once; the heads are shown up to the bound.
+func TestProbeH2ResponseBounds(t *testing.T) {
+	t.Parallel()
+	hint := strings.Repeat("h", 1000)
+	flood := fakeH2Func(t, func(_ uint32, head func(end bool, fields ...string) error) {
+		for i := 0; i < 100000; i++ { // until the client goes; bounded all the same
+			if head(false, ":status", "103", "link", hint) != nil {
+				return
+			}
+		}
+	})
+	var large []string
+	for i := range 100 {
+		large = append(large, fmt.Sprintf("x-large-%d", i), hint)
+	}
+	largeHead := fakeH2(t, append([]string{":status", "200"}, large...)...)
+	for _, tc := range []struct {
+		name, url string
+		want      []string
+		heads     int // the heads shown
+	}{
+		{"endless 103s", flood, []string{"--- response HEADERS (as received, up to the bound)\n:status: 103\nlink: hhh",
+			"verdict: invalid response: the server sent more than 8 interim (1xx) responses: a client gives up here"}, 9},
+		{"head over 64 KiB", largeHead, []string{"--- response HEADERS (as received, up to the bound)\n:status: 200\nx-large-0: hhh",
+			"verdict: invalid response: the server's response heads are over 65536 bytes: a client gives up here"}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			code, out, errOut := inspect(t, "", "probe", "-h2", "-offer", "echo/1", tc.url)
+			if code != 1 {
+				t.Errorf("exit %d, want 1; stdout:\n%.2000s\nstderr:\n%s", code, out, errOut)
+			}
+			testkit.Contains(t, "stdout", out, tc.want...)
+			if n := strings.Count(out, ":status: "); n != tc.heads {
+				t.Errorf("%d heads shown, want %d", n, tc.heads)
+			}
+			code, out, errOut = inspect(t, "abc", "raw", "-h2", "-offer", "echo/1", tc.url)
+			if code != 1 || out != "" {
+				t.Errorf("raw: exit %d, stdout %q; want 1 and nothing; stderr:\n%.2000s", code, out, errOut)
+			}
+		})
+	}
 }
 
 // Connection-specific fields on an HTTP/2 response are a fault, on a

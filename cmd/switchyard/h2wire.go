@@ -10,13 +10,16 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/switchyard-http/switchyard/internal/upgrade"
 )
 
 // wireTap reads the server's HTTP/2 frames as the client reads them: its
 // SETTINGS, the header blocks (decoded with a table of their own, so the
 // fields are seen as they arrived, connection-specific ones included,
-// which x/net's client drops), RST_STREAM and GOAWAY. It keeps only those;
-// DATA is counted past.
+// which x/net's client drops), RST_STREAM and GOAWAY. It keeps only those,
+// each under a bound (see maxHeads), whatever the server sends; DATA is
+// counted past.
 type wireTap struct {
 	net.Conn
 
@@ -27,11 +30,13 @@ type wireTap struct {
 	payload  []byte // the current frame's payload, if it is one kept
 	keep     bool
 	block    []byte // a header block being assembled
+	open     bool   // block has no END_HEADERS yet
 	dec      *hpack.Decoder
 	decErr   error
 	settings []http2.Setting
 	gotSet   time.Time // when the first SETTINGS arrived
 	heads    [][]hpack.HeaderField
+	cut      bool // a head was cut at its bound
 	endHead  bool // the last head came with END_STREAM
 	resets   []http2.ErrCode
 	goaway   string
@@ -44,6 +49,20 @@ func newWireTap(nc net.Conn) *wireTap {
 // maxKept bounds a frame payload the tap keeps: beyond it (over the 16 KiB
 // frames x/net's client allows) the frame is passed over.
 const maxKept = 1 << 20
+
+// What the tap keeps, whatever the server sends: the heads of a response
+// (the interim ones up to the client's bound, the final one and trailers),
+// each cut at the client's bound on heads, a header block of twice that,
+// and a few SETTINGS, RST_STREAM. The client fails the stream past its
+// bounds; the server may go on sending until the inspector closes the
+// connection.
+const (
+	maxHeads    = upgrade.MaxInterim + 3
+	maxHeadSize = upgrade.DefaultMaxResponseHeaderBytes
+	maxBlock    = 2 * upgrade.DefaultMaxResponseHeaderBytes
+	maxSettings = 64
+	maxResets   = 8
+)
 
 func (t *wireTap) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
@@ -97,7 +116,7 @@ func (t *wireTap) frame(typ http2.FrameType, flags http2.Flags, p []byte) {
 		if t.gotSet.IsZero() {
 			t.gotSet = time.Now()
 		}
-		for ; len(p) >= 6; p = p[6:] {
+		for ; len(p) >= 6 && len(t.settings) < maxSettings; p = p[6:] {
 			t.settings = append(t.settings, http2.Setting{ID: http2.SettingID(binary.BigEndian.Uint16(p)), Val: binary.BigEndian.Uint32(p[2:])})
 		}
 	case http2.FrameHeaders:
@@ -115,17 +134,25 @@ func (t *wireTap) frame(typ http2.FrameType, flags http2.Flags, p []byte) {
 			p = p[5:]
 		}
 		t.block = append(t.block[:0], p...)
+		t.open = true
 		t.endHead = flags.Has(http2.FlagHeadersEndStream)
 		if flags.Has(http2.FlagHeadersEndHeaders) {
-			t.decode()
+			t.decode(true)
 		}
 	case http2.FrameContinuation:
+		if len(t.block)+len(p) > maxBlock {
+			if t.decErr == nil {
+				t.decErr = fmt.Errorf("a header block over %d bytes, not decoded", maxBlock)
+			}
+			t.block, t.open = t.block[:0], false
+			return
+		}
 		t.block = append(t.block, p...)
 		if flags.Has(http2.FlagContinuationEndHeaders) {
-			t.decode()
+			t.decode(true)
 		}
 	case http2.FrameRSTStream:
-		if len(p) == 4 {
+		if len(p) == 4 && len(t.resets) < maxResets {
 			t.resets = append(t.resets, http2.ErrCode(binary.BigEndian.Uint32(p)))
 		}
 	case http2.FrameGoAway:
@@ -138,18 +165,49 @@ func (t *wireTap) frame(typ http2.FrameType, flags http2.Flags, p []byte) {
 	}
 }
 
-// decode decodes a whole header block; after a failure the table is out
-// of step and nothing more is decoded.
-func (t *wireTap) decode() {
+// decode decodes a header block, whole or not, keeping its fields up to
+// maxHeadSize (by SETTINGS_MAX_HEADER_LIST_SIZE's measure; the table is
+// kept in step past it) and up to maxHeads heads; after a failure the
+// table is out of step and nothing more is decoded.
+func (t *wireTap) decode(whole bool) {
+	t.open = false
 	if t.decErr != nil {
 		return
 	}
-	fs, err := t.dec.DecodeFull(t.block)
+	keep := len(t.heads) < maxHeads
+	var fs []hpack.HeaderField
+	size := uint32(0)
+	t.dec.SetEmitEnabled(keep)
+	t.dec.SetEmitFunc(func(f hpack.HeaderField) {
+		if size += f.Size(); size > maxHeadSize {
+			t.cut = true
+			t.dec.SetEmitEnabled(false)
+			return
+		}
+		fs = append(fs, f)
+	})
+	_, err := t.dec.Write(t.block)
+	if err == nil && whole {
+		err = t.dec.Close()
+	}
 	if err != nil {
 		t.decErr = err
 		return
 	}
-	t.heads = append(t.heads, fs)
+	if keep {
+		t.heads = append(t.heads, fs)
+	}
+}
+
+// finish decodes the header block the client stopped reading in the
+// middle of, past a bound: the connection is over, and the fields that
+// arrived are shown.
+func (t *wireTap) finish() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.open {
+		t.decode(false)
+	}
 }
 
 // wire is what the tap saw, copied.
@@ -157,6 +215,7 @@ type wire struct {
 	settings []http2.Setting
 	gotSet   time.Time
 	heads    [][]hpack.HeaderField
+	cut      bool
 	endHead  bool
 	resets   []http2.ErrCode
 	goaway   string
@@ -167,7 +226,7 @@ func (t *wireTap) seen() wire {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return wire{settings: append([]http2.Setting(nil), t.settings...), gotSet: t.gotSet, heads: append([][]hpack.HeaderField(nil), t.heads...),
-		endHead: t.endHead, resets: append([]http2.ErrCode(nil), t.resets...), goaway: t.goaway, decErr: t.decErr}
+		cut: t.cut, endHead: t.endHead, resets: append([]http2.ErrCode(nil), t.resets...), goaway: t.goaway, decErr: t.decErr}
 }
 
 // connectProtocol is the server's SETTINGS_ENABLE_CONNECT_PROTOCOL, and

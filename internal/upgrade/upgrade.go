@@ -138,6 +138,19 @@ type boundError struct {
 func (e *boundError) Error() string { return e.msg }
 func (e *boundError) Unwrap() error { return e.err }
 
+// HeadTooLarge returns the error for response heads over max bytes, which
+// wraps [ErrHeadTooLarge]: the HTTP/2 client of the module (over
+// SETTINGS_MAX_HEADER_LIST_SIZE's measure) says it in the same words.
+func HeadTooLarge(max int64) error {
+	return &boundError{fmt.Sprintf("the server's response heads are over %d bytes", max), ErrHeadTooLarge}
+}
+
+// TooManyInterim returns the error for more than [MaxInterim] interim
+// responses, which wraps [ErrTooManyInterim].
+func TooManyInterim() error {
+	return &boundError{fmt.Sprintf("the server sent more than %d interim (1xx) responses", MaxInterim), ErrTooManyInterim}
+}
+
 // Addr returns the host:port to dial for u and whether it is secure
 // (https, wss). A missing port is the scheme's default.
 func Addr(u *url.URL) (addr string, secure bool, err error) {
@@ -306,13 +319,13 @@ func (c *Client) exchange(nc net.Conn, req *Request, res *Result) (*bufio.Reader
 	}
 	for interim := 0; ; interim++ {
 		if interim > MaxInterim {
-			return nil, &boundError{fmt.Sprintf("the server sent more than %d interim (1xx) responses", MaxInterim), ErrTooManyInterim}
+			return nil, TooManyInterim()
 		}
 		resp, err := http.ReadResponse(br, hreq)
 		// What the tee saw, less what the reader holds beyond the head.
 		res.ResponseHeads = heads.Bytes()[:heads.Len()-br.Buffered()]
 		if int64(len(res.ResponseHeads)) > maxHead || tee.over {
-			return nil, &boundError{fmt.Sprintf("the server's response heads are over %d bytes", maxHead), ErrHeadTooLarge}
+			return nil, HeadTooLarge(maxHead)
 		}
 		if err != nil {
 			return nil, err

@@ -18,6 +18,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/switchyard-http/switchyard/internal/upgrade"
 )
 
 // The client's receive windows: what a stream may send before the
@@ -26,6 +28,11 @@ const (
 	streamWindow = 4 << 20
 	connWindow   = 1 << 30
 )
+
+// maxHeaderList bounds a stream's response heads, interim ones included,
+// by SETTINGS_MAX_HEADER_LIST_SIZE's measure (RFC 9113 §6.5.2): the bound
+// the HTTP/1.1 client of the module reads heads under.
+const maxHeaderList = upgrade.DefaultMaxResponseHeaderBytes
 
 // clientConn is one HTTP/2 connection of a Client: a reading goroutine
 // hands each stream its frames; writes of frames are serialized by wmu.
@@ -79,13 +86,15 @@ func (c *Client) conn(ctx context.Context, scheme, host string) (*clientConn, er
 	cc.cond = sync.NewCond(&cc.mu)
 	cc.fr = http2.NewFramer(cc.nc, cc.nc)
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	cc.fr.MaxHeaderListSize = maxHeaderList // x/net's default is 16 MiB
 	cc.enc = hpack.NewEncoder(&cc.hbuf)
 	if _, err := io.WriteString(cc.nc, http2.ClientPreface); err != nil {
 		nc.Close()
 		return nil, err
 	}
 	if err := cc.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: streamWindow},
-		http2.Setting{ID: http2.SettingEnablePush, Val: 0}); err != nil {
+		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
+		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxHeaderList}); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -201,6 +210,14 @@ func (cc *clientConn) readLoop() {
 		var f http2.Frame
 		if f, err = cc.fr.ReadFrame(); err == nil {
 			err = cc.handle(f)
+		} else if mh, ok := f.(*http2.MetaHeadersFrame); ok && mh.Truncated {
+			// x/net's framer ends the connection when a header block goes
+			// on past MaxHeaderListSize: the stream says why.
+			cc.mu.Lock()
+			if s := cc.streams[mh.StreamID]; s != nil && s.resp == nil {
+				s.fail(upgrade.HeadTooLarge(maxHeaderList))
+			}
+			cc.mu.Unlock()
 		}
 	}
 	cc.fail(err)
@@ -278,11 +295,22 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		cc.mu.Unlock()
 	case *http2.MetaHeadersFrame:
 		cc.mu.Lock()
+		reset := false
 		if s := cc.streams[f.StreamID]; s != nil {
-			s.gotHeaders(f)
+			if err := s.gotHeaders(f); err != nil {
+				// Past a bound: the stream fails, and is reset, as x/net's
+				// client does (PROTOCOL_ERROR).
+				s.fail(err)
+				s.ended = true
+				delete(cc.streams, f.StreamID)
+				reset = true
+			}
 		}
 		cc.cond.Broadcast()
 		cc.mu.Unlock()
+		if reset {
+			cc.write(func() error { return cc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeProtocol) })
+		}
 	case *http2.DataFrame:
 		cc.mu.Lock()
 		s := cc.streams[f.StreamID]
@@ -368,19 +396,31 @@ type Stream struct {
 	deadline  time.Time
 	timer     *time.Timer
 	unackRead int
+	interim   int // 1xx heads passed over
+	headSize  int // the heads' size so far (RFC 9113 §6.5.2's measure)
 }
 
 // gotHeaders takes a response head (1xx heads are passed over) or
-// trailers; cc.mu is held.
-func (s *Stream) gotHeaders(f *http2.MetaHeadersFrame) {
+// trailers; cc.mu is held. Its error, for heads past a bound, fails the
+// stream.
+func (s *Stream) gotHeaders(f *http2.MetaHeadersFrame) error {
 	if s.resp == nil {
+		for _, hf := range f.Fields {
+			s.headSize += int(hf.Size())
+		}
+		if f.Truncated || s.headSize > maxHeaderList {
+			return upgrade.HeadTooLarge(maxHeaderList)
+		}
 		code, err := strconv.Atoi(f.PseudoValue("status"))
 		if err != nil {
 			s.fail(fmt.Errorf("xconnect: bad :status %q", f.PseudoValue("status")))
-			return
+			return nil
 		}
 		if code/100 == 1 && !f.StreamEnded() {
-			return
+			if s.interim++; s.interim > upgrade.MaxInterim {
+				return upgrade.TooManyInterim()
+			}
+			return nil
 		}
 		h := http.Header{}
 		for _, hf := range f.RegularFields() {
@@ -397,6 +437,7 @@ func (s *Stream) gotHeaders(f *http2.MetaHeadersFrame) {
 		s.eof = true
 		s.maybeForget()
 	}
+	return nil
 }
 
 // fail ends the stream with err; cc.mu is held.

@@ -120,6 +120,12 @@ func (c *Client) timeout(ctx context.Context) (context.Context, context.CancelFu
 // response is returned in both cases. ctx and HandshakeTimeout bound the
 // exchange up to the response head (and a refusal's body); an
 // httptrace.ClientTrace in ctx sees each field written (WroteHeaderField).
+// The response heads are read under the bounds of the module's HTTP/1.1
+// client: 64 KiB together, interim ones included (by
+// SETTINGS_MAX_HEADER_LIST_SIZE's measure, which the client advertises),
+// and at most upgrade.MaxInterim interim (1xx) heads; past either, Dial
+// fails at once with an error wrapping upgrade.ErrHeadTooLarge or
+// upgrade.ErrTooManyInterim, in the HTTP/1.1 client's words.
 func (c *Client) Dial(ctx context.Context, rawURL, protocol string, header http.Header) (*Stream, *http.Response, error) {
 	scheme, host, path, err := target(rawURL)
 	if err != nil {
