@@ -43,7 +43,8 @@
 //     part that arrived. Any final status but 101 is a refusal, a 2xx from
 //     a route that ignores the offer included;
 //   - answers 502 when the backend cannot be reached, closes without
-//     answering, does not speak HTTP/1.1, sends response heads over the
+//     answering, does not speak HTTP/1.1, answers with a status outside
+//     100-599 (not valid, RFC 9110 §15), sends response heads over the
 //     Dialer's MaxResponseHeaderBytes (64 KiB by default, interim heads
 //     included) or more than eight interim (1xx) responses, or answers
 //     with a 101 that is not valid (its Upgrade does not name exactly the

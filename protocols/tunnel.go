@@ -224,6 +224,13 @@ func (t *Tunnel) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, error
 	}
 	resp := res.Response
 	if res.Conn == nil {
+		if code := resp.StatusCode; code < 100 || code > 599 {
+			// Not a status (RFC 9110 §15): nothing to relay.
+			err := fmt.Errorf("invalid status %d", code)
+			t.log(r, "backend handshake failed", err)
+			return nil, &negotiate.Error{Status: http.StatusBadGateway, Err: err,
+				Reason: fmt.Sprintf("bad gateway: the backend answered with an invalid status %d", code)}
+		}
 		return nil, refusal(resp, res.Body)
 	}
 	for k, vs := range endToEnd(resp.Header) {

@@ -231,6 +231,13 @@ func TestTunnelGatewayErrors(t *testing.T) {
 	silent := testkit.NewTCPServer(t, func(c net.Conn, _ string) { _, _ = io.Copy(io.Discard, c) })
 	hangup := testkit.NewTCPServer(t, func(c net.Conn, _ string) {})
 	garbage := testkit.NewTCPServer(t, func(c net.Conn, _ string) { _, _ = io.WriteString(c, "SSH-2.0-OpenSSH\r\n\r\n") })
+	// A status outside 100-599 is not valid (RFC 9110 §15): no refusal
+	// to relay.
+	status := func(code string) *testkit.TCPServer {
+		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+			_, _ = io.WriteString(c, "HTTP/1.1 "+code+" Weird\r\nContent-Length: 2\r\n\r\nno")
+		})
+	}
 	for _, tc := range []struct {
 		name, url string
 		status    int
@@ -240,6 +247,9 @@ func TestTunnelGatewayErrors(t *testing.T) {
 		{"silent", silent.URL(), 504, "did not answer the upgrade in time"},
 		{"hangs up", hangup.URL(), 502, "closed the connection without answering"},
 		{"not HTTP", garbage.URL(), 502, "not valid HTTP/1.1"},
+		{"status 999", status("999").URL(), 502, "bad gateway: the backend answered with an invalid status 999"},
+		{"status 600", status("600").URL(), 502, "bad gateway: the backend answered with an invalid status 600"},
+		{"status 042", status("042").URL(), 502, "bad gateway: the backend answered with an invalid status 42"},
 		{"token not offered", switching("Upgrade: websocket\r\nConnection: Upgrade\r\n").URL(), 502, `invalid 101 response: Upgrade "websocket" was not offered`},
 		{"two Upgrade lines", switching("Upgrade: echo/1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n").URL(), 502, "invalid 101 response: Upgrade must name one protocol"},
 		{"two protocols on one line", switching("Upgrade: echo/1, websocket\r\nConnection: Upgrade\r\n").URL(), 502, "invalid 101 response: Upgrade must name one protocol"},

@@ -98,6 +98,8 @@ func TestProbe(t *testing.T) {
 	badAccept := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bm90IHRoZSBhY2NlcHQ=\r\n\r\n")
 	otherToken := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n")
 	twoLines := fakeServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
+	status999 := fakeServer(t, "HTTP/1.1 999 Weird\r\nContent-Length: 2\r\n\r\nno")
+	status042 := fakeServer(t, "HTTP/1.1 042 Odd\r\nContent-Length: 2\r\n\r\nno")
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -149,6 +151,14 @@ func TestProbe(t *testing.T) {
 		{"two Upgrade lines", []string{"probe", "-offer", "echo/1, h2c", twoLines}, 1, []string{
 			"Upgrade: echo/1\r\nUpgrade: h2c\r\n",
 			"verdict: invalid 101", `✗ Upgrade must name one protocol, got "echo/1, h2c"`,
+		}},
+		// Outside 100-599 a status is not valid (RFC 9110 §15): not a
+		// refusal, not an interim response.
+		{"status 999", []string{"probe", status999}, 1, []string{
+			"HTTP/1.1 999 Weird\r\n", "verdict: invalid response: status 999 is outside 100-599 (RFC 9110 §15)",
+		}},
+		{"status 042", []string{"probe", status042}, 1, []string{
+			"HTTP/1.1 042 Odd\r\n", "verdict: invalid response: status 042 is outside 100-599 (RFC 9110 §15)",
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -159,6 +159,8 @@ func judgeRefusal(e *exchange) verdict {
 	v := verdict{}
 	status := fmt.Sprintf("%d %s", r.StatusCode, http.StatusText(r.StatusCode))
 	switch {
+	case r.StatusCode < 100 || r.StatusCode > 599:
+		v.title = fmt.Sprintf("invalid response: status %03d is outside 100-599 (RFC 9110 §15): neither a refusal nor a switch (a tunnel answers 502)", r.StatusCode)
 	case r.StatusCode < 300:
 		v.title = "not switched (" + status + "): the server ignored the offer and answered as ordinary HTTP (RFC 9110 §7.8 allows it); nothing here switches to " + strings.Join(e.offer, " or ")
 	case r.StatusCode < 400:

@@ -206,7 +206,9 @@ func Head(req *Request) []byte {
 func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }
 
 // Do dials req.URL and makes the exchange. A refusal (a final status other
-// than 101) is not an error: Result.Response and Body say what it was. A
+// than 101) is not an error: Result.Response and Body say what it was, its
+// status as the server sent it, which may be outside 100-599 (only 100 to
+// 199 are interim): the caller judges it. A
 // 101 that [CheckSwitch] rejects is an error wrapping [ErrBadSwitch], with
 // the Response in the Result. If ctx ends before the exchange is over, Do
 // fails with ctx's error and closes the connection, even when the response
@@ -330,7 +332,7 @@ func (c *Client) exchange(nc net.Conn, req *Request, res *Result) (*bufio.Reader
 		if err != nil {
 			return nil, err
 		}
-		if resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
+		if resp.StatusCode >= 100 && resp.StatusCode < 200 && resp.StatusCode != http.StatusSwitchingProtocols {
 			continue // interim: 100 Continue, 103 Early Hints
 		}
 		tee.on = false
