@@ -57,6 +57,7 @@ type clientConn struct {
 	maxFrame  uint32
 	initSend  int32 // the server's SETTINGS_INITIAL_WINDOW_SIZE
 	connSend  int32 // what the connection may still send
+	connRecv  int   // what the server may still send on the connection
 	unackConn int   // bytes read by the application, not yet returned
 	goaway    bool
 	err       error // the reading goroutine has ended
@@ -82,7 +83,7 @@ func (c *Client) conn(ctx context.Context, scheme, host string) (*clientConn, er
 		return nil, err
 	}
 	cc := &clientConn{c: c, key: key, nc: c.wrap(nc), nextID: 1, streams: map[uint32]*Stream{},
-		settings: make(chan struct{}), dead: make(chan struct{}), maxFrame: 16 << 10, initSend: 65535, connSend: 65535}
+		settings: make(chan struct{}), dead: make(chan struct{}), maxFrame: 16 << 10, initSend: 65535, connSend: 65535, connRecv: connWindow}
 	cc.cond = sync.NewCond(&cc.mu)
 	cc.fr = http2.NewFramer(cc.nc, cc.nc)
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
@@ -173,6 +174,7 @@ func (cc *clientConn) open(r request) (*Stream, error) {
 	s.id = cc.nextID
 	cc.nextID += 2
 	s.send = cc.initSend
+	s.recv = streamWindow
 	s.ended = r.endStream
 	cc.streams[s.id] = s
 	cc.mu.Unlock()
@@ -312,22 +314,59 @@ func (cc *clientConn) handle(f http2.Frame) error {
 			cc.write(func() error { return cc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeProtocol) })
 		}
 	case *http2.DataFrame:
+		// Flow control counts the whole payload, padding included
+		// (RFC 9113 §6.9.1). A server past a window the client advertised
+		// breaks it: FLOW_CONTROL_ERROR, and nothing is kept beyond it.
+		size := int(f.Header().Length)
+		padding := size - len(f.Data())
 		cc.mu.Lock()
+		if size > cc.connRecv {
+			cc.mu.Unlock()
+			cc.write(func() error { return cc.fr.WriteGoAway(0, http2.ErrCodeFlowControl, nil) })
+			return http2.ConnectionError(http2.ErrCodeFlowControl)
+		}
+		cc.connRecv -= size
 		s := cc.streams[f.StreamID]
-		if s != nil {
+		giveConn, giveStream, reset := 0, 0, false
+		switch {
+		case s == nil:
+			// A stream already closed: its data still counts against the
+			// connection's window.
+			giveConn = size
+		case size > s.recv:
+			// What was kept is dropped, and given back to the connection.
+			giveConn = size + len(s.in)
+			s.in = nil
+			s.fail(http2.StreamError{StreamID: s.id, Code: http2.ErrCodeFlowControl})
+			s.ended = true
+			delete(cc.streams, s.id)
+			reset = true
+		default:
+			s.recv -= size
 			s.in = append(s.in, f.Data()...)
+			if padding > 0 && !f.StreamEnded() {
+				// Padding is never read: it goes back at once.
+				giveConn, giveStream = padding, padding
+				s.recv += padding
+			} else if padding > 0 {
+				giveConn = padding
+			}
 			if f.StreamEnded() {
 				s.eof = true
 				s.maybeForget()
 			}
-			cc.cond.Broadcast()
 		}
+		cc.connRecv += giveConn
+		cc.cond.Broadcast()
 		cc.mu.Unlock()
-		if s == nil && len(f.Data()) > 0 {
-			// A stream already closed: its data still counts against the
-			// connection's window.
-			n := uint32(len(f.Data()))
-			cc.write(func() error { return cc.fr.WriteWindowUpdate(0, n) })
+		if reset {
+			cc.write(func() error { return cc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeFlowControl) })
+		}
+		if giveConn > 0 {
+			cc.write(func() error { return cc.fr.WriteWindowUpdate(0, uint32(giveConn)) })
+		}
+		if giveStream > 0 {
+			cc.write(func() error { return cc.fr.WriteWindowUpdate(f.StreamID, uint32(giveStream)) })
 		}
 	case *http2.RSTStreamFrame:
 		cc.mu.Lock()
@@ -391,6 +430,7 @@ type Stream struct {
 	eof       bool   // the server ended the stream
 	err       error  // reset, or the connection failed
 	send      int32  // what the stream may still send
+	recv      int    // what the server may still send on the stream
 	ended     bool   // the client ended (or reset) its side
 	closed    bool   // Close was called
 	deadline  time.Time
@@ -515,6 +555,10 @@ func (s *Stream) Read(p []byte) (int, error) {
 		connAdd, cc.unackConn = cc.unackConn, 0
 	}
 	open := !s.eof && s.err == nil
+	cc.connRecv += connAdd
+	if open {
+		s.recv += streamAdd
+	}
 	cc.mu.Unlock()
 	if connAdd > 0 {
 		cc.write(func() error { return cc.fr.WriteWindowUpdate(0, uint32(connAdd)) })
@@ -606,10 +650,20 @@ func (s *Stream) Close() error {
 	_, live := cc.streams[s.id]
 	delete(cc.streams, s.id)
 	rst := live && cc.err == nil
+	// What was received and will not be read goes back to the connection.
+	unread := len(s.in)
+	s.in = nil
+	give := unread > 0 && cc.err == nil
+	if give {
+		cc.connRecv += unread
+	}
 	cc.cond.Broadcast()
 	cc.mu.Unlock()
 	if rst {
 		cc.write(func() error { return cc.fr.WriteRSTStream(s.id, http2.ErrCodeCancel) })
+	}
+	if give {
+		cc.write(func() error { return cc.fr.WriteWindowUpdate(0, uint32(unread)) })
 	}
 	return nil
 }
