@@ -22,8 +22,11 @@ type Dialer struct {
 	// TLSConfig is used for https and wss URLs (offering only http/1.1 by
 	// ALPN). Default: an empty config.
 	TLSConfig *tls.Config
-	// HandshakeTimeout bounds the whole exchange, from dialing to the 101
-	// (or to a refusal's body). Default 10s; ctx may end it earlier.
+	// HandshakeTimeout bounds the exchange, from dialing to the 101 or a
+	// refusal's head, and then the refusal's body: a body still unfinished
+	// when it passes ends there, and Dial returns the refusal's [*Error]
+	// with the part that arrived. Default 10s; ctx may end it earlier, and
+	// then Dial fails whatever has arrived.
 	HandshakeTimeout time.Duration
 	// MaxRefusalBytes bounds the body of a refusal kept in the [*Error].
 	// Default 64 KiB.
@@ -51,7 +54,8 @@ var ErrBadSwitch = upgrade.ErrBadSwitch
 // connection, whose first reads return any bytes that arrived behind the
 // 101, and the response (the chosen token is its Upgrade field). A refusal
 // comes back as an [*Error] carrying the status, the header and the body
-// (as Reason), with the response. If ctx ends before the exchange is over,
+// (as Reason), with the response; a status outside 100-599 is an error
+// of its own. If ctx ends before the exchange is over,
 // Dial fails with its error, even when the response had arrived; once Dial
 // has returned, ctx no longer matters to the connection.
 func (d *Dialer) Dial(ctx context.Context, rawURL string, offer []string, header http.Header) (net.Conn, *http.Response, error) {
@@ -75,6 +79,10 @@ func (d *Dialer) Dial(ctx context.Context, rawURL string, offer []string, header
 		return nil, resp, err
 	}
 	if res.Conn == nil {
+		if resp.StatusCode < 200 || resp.StatusCode > 599 {
+			// RFC 9110 §15: not a status; no refusal to hand back.
+			return nil, resp, fmt.Errorf("negotiate: dial: invalid response: status %d is outside 100-599", resp.StatusCode)
+		}
 		return nil, resp, &Error{Status: resp.StatusCode, Reason: strings.TrimRight(string(res.Body), "\r\n"), Header: resp.Header}
 	}
 	return res.Conn, resp, nil

@@ -146,3 +146,29 @@ func TestDialHostField(t *testing.T) {
 		t.Errorf("the server saw Host %q, want example.com", h)
 	}
 }
+
+// A refusal whose body is still coming when HandshakeTimeout passes comes
+// back as its *Error with the part that arrived; a status outside 100-599
+// is no refusal but an invalid response.
+func TestDialRefusalBounds(t *testing.T) {
+	t.Parallel()
+	hold := func(answer string) string {
+		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+			_, _ = io.WriteString(c, answer)
+			_, _ = io.Copy(io.Discard, c) // holds the connection open
+		}).URL()
+	}
+	d := &negotiate.Dialer{HandshakeTimeout: 200 * time.Millisecond}
+	_, _, err := d.Dial(context.Background(), hold("HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort"), []string{"a"}, nil)
+	var e *negotiate.Error
+	if !errors.As(err, &e) || e.Status != 403 || e.Reason != "short" {
+		t.Errorf("a refusal with an unfinished body: %v, want the 403 with reason %q", err, "short")
+	}
+	_, resp, err := negotiate.Dial(context.Background(), hold("HTTP/1.1 999 Weird\r\nContent-Length: 2\r\n\r\nno"), []string{"a"}, nil)
+	if err == nil || errors.As(err, &e) || !strings.Contains(err.Error(), "outside 100-599") {
+		t.Errorf("status 999: %v, want an invalid-response error, not a refusal", err)
+	}
+	if resp == nil || resp.StatusCode != 999 {
+		t.Errorf("status 999: response %v, want it handed back", resp)
+	}
+}
