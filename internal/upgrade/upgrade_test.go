@@ -276,6 +276,21 @@ func (c *cancelAtHead) Close() error {
 	return c.Conn.Close()
 }
 
+// cancellingClient is a Client whose connection cancels with cancel once a
+// response head has arrived; *wrapped is that connection once dialed.
+func cancellingClient(cancel context.CancelFunc) (c upgrade.Client, wrapped **cancelAtHead) {
+	wrapped = new(*cancelAtHead)
+	c = upgrade.Client{Timeout: testkit.Timeout, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		*wrapped = &cancelAtHead{Conn: nc, cancel: cancel, closed: make(chan struct{})}
+		return *wrapped, nil
+	}}
+	return c, wrapped
+}
+
 // A context that ends during the exchange fails it, even when the 101 has
 // been read by then: Do returns the context's error and closes the
 // connection, never a connection whose deadline the context's end is
@@ -294,15 +309,7 @@ func TestDoContextEnds(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var wrapped *cancelAtHead
-		c := upgrade.Client{Timeout: testkit.Timeout, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			wrapped = &cancelAtHead{Conn: nc, cancel: cancel, closed: make(chan struct{})}
-			return wrapped, nil
-		}}
+		c, wrapped := cancellingClient(cancel)
 		res, err := c.Do(ctx, &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
 		if err == nil {
 			defer res.Conn.Close()
@@ -315,7 +322,7 @@ func TestDoContextEnds(t *testing.T) {
 			t.Errorf("Do returned an error and a connection")
 		}
 		select {
-		case <-wrapped.closed:
+		case <-(*wrapped).closed:
 		default:
 			t.Error("Do failed without closing the connection")
 		}
@@ -381,15 +388,7 @@ func TestRefusalBodyUnfinished(t *testing.T) {
 		srv := holding("HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort")
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		var wrapped *cancelAtHead
-		c := upgrade.Client{Timeout: testkit.Timeout, NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			wrapped = &cancelAtHead{Conn: nc, cancel: cancel, closed: make(chan struct{})}
-			return wrapped, nil
-		}}
+		c, wrapped := cancellingClient(cancel)
 		res, err := c.Do(ctx, &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
 		if !errors.Is(err, context.Canceled) {
 			t.Errorf("Do = %v, want context.Canceled: the caller gave up", err)
@@ -398,7 +397,7 @@ func TestRefusalBodyUnfinished(t *testing.T) {
 			t.Error("Do returned a connection")
 		}
 		select {
-		case <-wrapped.closed:
+		case <-(*wrapped).closed:
 		default:
 			t.Error("Do failed without closing the connection")
 		}
