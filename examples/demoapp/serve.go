@@ -102,7 +102,7 @@ func (c Config) HTTPServer(h http.Handler) *http.Server {
 		ReadTimeout:       c.Limits.RequestTimeout,
 		WriteTimeout:      c.Limits.RequestTimeout,
 		IdleTimeout:       c.Limits.IdleTimeout,
-		ErrorLog:          slog.NewLogLogger(c.logger().Handler(), slog.LevelWarn),
+		ErrorLog:          slog.NewLogLogger(c.Log().Handler(), slog.LevelWarn),
 	}
 }
 
@@ -137,7 +137,7 @@ func (c Config) Serve(ctx context.Context, srv *http.Server, n *negotiate.Negoti
 	case <-ctx.Done():
 	}
 
-	logger := c.logger()
+	logger := c.Log()
 	logger.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), ShutdownGrace)
 	defer cancel()
@@ -154,7 +154,10 @@ func (c Config) Serve(ctx context.Context, srv *http.Server, n *negotiate.Negoti
 	return nil
 }
 
-func (c Config) logger() *slog.Logger {
+// Log is c.Logger, or when it is nil a logger that discards everything:
+// what a program hands to code that needs a logger (a framework's, the
+// server's ErrorLog), so that a Config without a Logger means no logs.
+func (c Config) Log() *slog.Logger {
 	if c.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}

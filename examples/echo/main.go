@@ -91,7 +91,7 @@ func run(ctx context.Context, cfg demoapp.Config) error {
 	if err != nil {
 		return err
 	}
-	e, err := newEcho(n, rec, cfg.Logger)
+	e, err := newEcho(n, rec, cfg.Log()) // cfg.Logger, or a logger that discards when it is nil
 	if err != nil {
 		return err
 	}

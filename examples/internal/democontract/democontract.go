@@ -93,6 +93,10 @@ func Run(t *testing.T, run Program) {
 			})
 		})
 	}
+	t.Run("NilLogger", func(t *testing.T) {
+		t.Parallel()
+		nilLogger(t, run)
+	})
 	t.Run("CopiesIntoANewModule", func(t *testing.T) {
 		t.Parallel()
 		CopyBuilds(t, "../..")
@@ -109,6 +113,23 @@ func listeningLine(t *testing.T, scheme string, run func(ctx context.Context, ou
 	}
 	if resp, _ := do(t, url, "GET", "/proto", nil); resp.StatusCode != 200 {
 		t.Errorf("GET /proto once the line is out: %d, want 200", resp.StatusCode)
+	}
+	if err := stop(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A Config without a Logger is a program without logs (Config.Logger's
+// doc): run serves its routes and shuts down as it does with one.
+func nilLogger(t *testing.T, run Program) {
+	url, stop := Start(t, func(ctx context.Context, out io.Writer) error {
+		return run(ctx, demoapp.Config{Addr: "127.0.0.1:0", Limits: demoapp.DefaultLimits(), Out: out})
+	})
+	if resp, body := do(t, url, "GET", "/proto", nil); resp.StatusCode != 200 || body != "HTTP/1.1" {
+		t.Errorf("GET /proto: %d %q, want 200 HTTP/1.1", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, url, "GET", "/nowhere", nil); resp.StatusCode != 404 {
+		t.Errorf("GET /nowhere: %d, want 404", resp.StatusCode)
 	}
 	if err := stop(); err != nil {
 		t.Error(err)
