@@ -289,12 +289,32 @@ func ServeProto(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, r.Proto)
 }
 
-// EchoBody answers a POST with its body, unchanged, up to 16 MiB.
+// MaxEchoBody bounds the body EchoBody sends back.
+const MaxEchoBody = 16 << 20
+
+// EchoBody answers a POST with its body, unchanged, up to MaxEchoBody,
+// reading it while it writes it back (over HTTP/1.1 too, where net/http
+// would otherwise discard the part not read yet once the answer starts).
+// A body declared longer than MaxEchoBody gets 413 with a one-line reason
+// before any of it is read. A body of unknown length that passes
+// MaxEchoBody, or one that ends early, is not answered with a clean end:
+// the answer already started is broken off (http.ErrAbortHandler: the
+// HTTP/1.1 connection is closed before its final chunk, the HTTP/2 stream
+// is reset, and net/http logs nothing), so the client sees an error
+// rather than a body that looks whole.
 func EchoBody(w http.ResponseWriter, r *http.Request) {
+	if r.ContentLength > MaxEchoBody {
+		http.Error(w, fmt.Sprintf("the body is over the %d bytes this route sends back", MaxEchoBody), http.StatusRequestEntityTooLarge)
+		return
+	}
+	// HTTP/2 reads and writes at once anyway (ErrNotSupported there).
+	_ = http.NewResponseController(w).EnableFullDuplex()
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		w.Header().Set("Content-Type", ct)
 	}
-	_, _ = io.Copy(w, http.MaxBytesReader(w, r.Body, 16<<20))
+	if _, err := io.Copy(w, http.MaxBytesReader(w, r.Body, MaxEchoBody)); err != nil {
+		panic(http.ErrAbortHandler)
+	}
 }
 
 // StatsHandler answers n's live counts as JSON, every protocol of the demo

@@ -50,6 +50,7 @@ func Run(t *testing.T, run Program) {
 	}{
 		{"Page", page, nil},
 		{"PlainRoutes", plainRoutes, nil},
+		{"EchoBody", echoBody, nil},
 		{"WebSocketEcho", webSocketEcho, nil},
 		{"WebSocketReadLimit", webSocketReadLimit, nil},
 		{"WebSocketRefusals", webSocketRefusals, nil},

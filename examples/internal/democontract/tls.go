@@ -38,6 +38,7 @@ func runTLS(t *testing.T) {
 	}{
 		{"TLSCertificate", tlsCertificate},
 		{"TLSPlainRoutes", tlsPlainRoutes},
+		{"TLSEchoBody", echoBody},
 		{"TLSWebSocketEcho", webSocketEcho}, // wss://, HTTP/1.1
 		{"TLSChat", chat},
 		{"TLSUpgrades", tlsUpgrades},
