@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -102,53 +103,84 @@ func EchoMessages(c *websocket.Conn) error {
 // Each member has an outbound queue of up to QueueMessages messages or
 // QueueBytes bytes and a writer goroutine of its own, the only goroutine
 // that writes messages to its connection (the WebSocket engine's close
-// frames go through WriteControl, which may run beside it). A message is
-// only queued on the sender's goroutine, so a member that reads slowly
-// delays nobody else. A member whose queue is full when a message arrives
-// is dropped: it leaves the room, gets close 1008 (policy violation) with
-// the reason "too slow: outbound queue full" once what was written before
-// reaches it, and has CloseWait to answer the close before its connection
-// is closed. A write that takes longer than WriteWait also ends the member.
+// frames go through WriteControl, which may run beside it). The room holds
+// each message once, however many queues it is in, until every member's
+// writer has taken it.
+//
+// The room throttles senders, not readers. When the room holds
+// SenderMessages or SenderBytes of a sender's messages, or its next
+// message does not fit in some member's queue, the sender waits: the room
+// reads nothing more from it until enough of its messages have been taken
+// and the message fits. A client that sends faster than the members can
+// be written to is held to their pace by its connection's own flow
+// control, and no member is dropped for it. A member that reads slowly
+// holds back only the senders whose messages it has not taken yet, up to
+// those bounds; at chat rates a line does not wait.
+//
+// A member is dropped only when a write to it makes no progress for
+// WriteWait: its peer has stopped reading, and the room's messages fill
+// its connection. It leaves the room at once, its queue is emptied, and
+// its connection is closed (a close frame cannot pass the write that is
+// stuck), so a member that stops reading holds back the senders waiting
+// for it for at most WriteWait. A sender waiting to be read also stops
+// waiting when it leaves the room or its connection's context ends
+// (shutdown).
 type Room struct {
 	mu      sync.Mutex
 	members map[*member]struct{}
+	// wake is closed, and set to nil, when a queue has been taken from or
+	// a member has left, for the senders waiting (nil: none waits).
+	wake    chan struct{}
+	waiting atomic.Int32 // senders in broadcast, waiting or about to
 }
 
 const (
 	// QueueMessages and QueueBytes bound what waits to be written to one
-	// member: the messages a member can be behind the room before it is
-	// dropped. A message is held once however many queues it is in.
+	// member: the messages a member can be behind the room. A message is
+	// held once however many queues it is in. A message larger than
+	// QueueBytes still goes into an empty queue.
 	QueueMessages = 64
 	QueueBytes    = 1 << 20
+
+	// SenderMessages and SenderBytes bound what the room holds of one
+	// sender's messages, waiting to be taken by some member's writer: past
+	// them the room reads nothing more from that sender until its messages
+	// have been taken. A quarter of a queue, so that a burst from one
+	// sender leaves room in every queue for the others' messages.
+	SenderMessages = QueueMessages / 4
+	SenderBytes    = QueueBytes / 4
 
 	// MaxChatMessage is the room's message size limit, the ReadLimit of
 	// its WebSocket protocol: chat lines are short, and every message is
 	// held until the slowest member has been sent it.
 	MaxChatMessage = 64 << 10
 
-	// WriteWait bounds each write to a member: a peer that stops reading
-	// altogether holds its writer at most this long.
+	// WriteWait bounds each write to a member: a member whose write makes
+	// no progress for this long is dropped, and the senders that waited
+	// for its queue go on.
 	WriteWait = 5 * time.Second
-
-	// CloseWait is what a dropped member has to answer the room's close
-	// frame before its connection is closed.
-	CloseWait = 5 * time.Second
 )
 
-// errTooSlow is what Join returns for a dropped member.
-var errTooSlow = errors.New("chat: member dropped: too slow to read, outbound queue full")
-
-// closeTooSlow is the close frame a dropped member gets.
-var closeTooSlow = gws.FormatCloseMessage(gws.ClosePolicyViolation, "too slow: outbound queue full")
+// entry is a message in the queues: held once, with its sender and the
+// number of queues that still hold it.
+type entry struct {
+	msg  []byte
+	from *member
+	refs atomic.Int32
+}
 
 type member struct {
-	c        *websocket.Conn
-	queue    chan []byte
-	queued   int           // bytes in queue; guarded by the room's mu
-	sent     atomic.Int64  // bytes the writer took out of queue since
-	drop     chan struct{} // closed when the room drops the member
-	left     chan struct{} // closed when the member's reading ends
-	writeErr error         // why the writer stopped, if a write failed
+	c      *websocket.Conn
+	queue  chan *entry
+	queued int          // bytes in queue; guarded by the room's mu
+	sent   atomic.Int64 // bytes the writer took out of queue since
+	gone   bool         // out of the room; guarded by the room's mu
+	// heldMsgs and heldBytes are what the room holds of the member's own
+	// messages, each message once, until every queue's writer took it.
+	heldMsgs  atomic.Int64
+	heldBytes atomic.Int64
+	left      chan struct{} // closed when the member's reading ends
+	writeErr  error         // why the writer stopped, if a write failed
 }
 
 // WebSocket is the room as the page speaks to it: a WebSocket protocol
@@ -165,8 +197,7 @@ func (rm *Room) WebSocket() (negotiate.Protocol, error) {
 func (rm *Room) Join(c *websocket.Conn) error {
 	me := &member{
 		c:     c,
-		queue: make(chan []byte, QueueMessages),
-		drop:  make(chan struct{}),
+		queue: make(chan *entry, QueueMessages),
 		left:  make(chan struct{}),
 	}
 	rm.mu.Lock()
@@ -177,17 +208,16 @@ func (rm *Room) Join(c *websocket.Conn) error {
 	rm.mu.Unlock()
 
 	written := make(chan struct{})
-	go me.write(written)
+	go rm.write(me, written)
 	err := rm.read(me)
 	rm.leave(me)
 	close(me.left)
 	<-written
-	select {
-	case <-me.drop:
-		return errTooSlow
-	default:
-	}
 	if me.writeErr != nil {
+		var ne net.Error
+		if errors.As(me.writeErr, &ne) && ne.Timeout() {
+			return fmt.Errorf("chat: member dropped: a write to it made no progress for %v: %w", WriteWait, me.writeErr)
+		}
 		return fmt.Errorf("chat: writing to a member: %w", me.writeErr)
 	}
 	return err
@@ -207,78 +237,140 @@ func (rm *Room) read(me *member) error {
 	}
 }
 
-// broadcast queues msg for every member, dropping those whose queue is
-// full. It never waits for a member: sending on a queue with room left
-// does not block, and the lock makes every member get the messages in
-// the same order.
+// broadcast queues msg for every member once from's share and every
+// queue allow it (fitsLocked), waiting outside the lock until they do, or
+// until from has left the room or its connection's context has ended
+// (then msg is not the room's). The lock makes every member get the
+// messages in the same order.
 func (rm *Room) broadcast(from *member, msg []byte) {
-	rm.mu.Lock()
-	defer rm.mu.Unlock()
-	if _, in := rm.members[from]; !in {
-		return // dropped: what it still sends is not the room's
+	// Counted before looking, so that what the writers take after the look
+	// wakes this sender (progress).
+	rm.waiting.Add(1)
+	defer rm.waiting.Add(-1)
+	for {
+		rm.mu.Lock()
+		if from.gone {
+			rm.mu.Unlock()
+			return
+		}
+		if rm.fitsLocked(from, len(msg)) {
+			e := &entry{msg: msg, from: from}
+			e.refs.Store(int32(len(rm.members)))
+			from.heldMsgs.Add(1)
+			from.heldBytes.Add(int64(len(msg)))
+			for m := range rm.members {
+				m.queue <- e // fitsLocked saw room in every queue
+				m.queued += len(msg)
+			}
+			rm.mu.Unlock()
+			return
+		}
+		if rm.wake == nil {
+			rm.wake = make(chan struct{})
+		}
+		wake := rm.wake
+		rm.mu.Unlock()
+		select {
+		case <-wake:
+		case <-from.c.Context().Done():
+			return // shutting down
+		}
+	}
+}
+
+// fitsLocked reports whether a message of size bytes from from may be
+// queued now: the room holds less than SenderMessages and SenderBytes of
+// from's messages (or none), and every queue has room for it. The caller
+// holds rm.mu.
+func (rm *Room) fitsLocked(from *member, size int) bool {
+	if held := from.heldBytes.Load(); held > 0 &&
+		(held+int64(size) > SenderBytes || from.heldMsgs.Load() >= SenderMessages) {
+		return false
 	}
 	for m := range rm.members {
 		m.queued -= int(m.sent.Swap(0))
-		if m.queued+len(msg) > QueueBytes && m.queued > 0 {
-			rm.dropLocked(m)
-			continue
+		if len(m.queue) == cap(m.queue) || (m.queued > 0 && m.queued+size > QueueBytes) {
+			return false
 		}
+	}
+	return true
+}
+
+// took accounts for e leaving one queue: once the last queue has let go
+// of it, the room no longer holds it for its sender.
+func took(e *entry) {
+	if e.refs.Add(-1) == 0 {
+		e.from.heldMsgs.Add(-1)
+		e.from.heldBytes.Add(-int64(len(e.msg)))
+	}
+}
+
+// progress wakes the senders waiting for a queue or for their share,
+// after a writer took a message.
+func (rm *Room) progress() {
+	if rm.waiting.Load() == 0 {
+		return
+	}
+	rm.mu.Lock()
+	rm.wakeLocked()
+	rm.mu.Unlock()
+}
+
+func (rm *Room) wakeLocked() {
+	if rm.wake != nil {
+		close(rm.wake)
+		rm.wake = nil
+	}
+}
+
+// leave takes m out of the room, once, and lets go of what its queue
+// holds, so that the senders waiting for it go on.
+func (rm *Room) leave(m *member) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	if m.gone {
+		return
+	}
+	m.gone = true
+	delete(rm.members, m)
+	for {
 		select {
-		case m.queue <- msg:
-			m.queued += len(msg)
+		case e := <-m.queue:
+			took(e)
 		default:
-			rm.dropLocked(m)
+			rm.wakeLocked()
+			return
 		}
 	}
 }
 
-// dropLocked takes m out of the room and tells its writer to close; the
-// caller holds rm.mu.
-func (rm *Room) dropLocked(m *member) {
-	delete(rm.members, m)
-	close(m.drop)
-}
-
-func (rm *Room) leave(m *member) {
-	rm.mu.Lock()
-	delete(rm.members, m)
-	rm.mu.Unlock()
-}
-
-// write is the member's writer: it writes what is queued, in order, until
-// the member leaves, is dropped, a close frame has been sent, or a write
-// fails. A dropped member gets
-// the close frame, after the message being written if any (a frame cut
-// short would make the rest of the stream unreadable), and CloseWait to
-// answer it; then its read deadline ends Join's read.
-func (m *member) write(done chan<- struct{}) {
+// write is the member's writer: it writes what is queued, in order, each
+// write bounded by WriteWait, until the member's reading ends or a write
+// fails. A failed write takes the member out of the room at once and ends
+// its read: a write that timed out was cut short, so nothing more can be
+// written to the connection, a close frame included.
+func (rm *Room) write(m *member, done chan<- struct{}) {
 	defer close(done)
 	for {
 		select {
-		case <-m.drop:
-			_ = m.c.WriteControl(gws.CloseMessage, closeTooSlow, time.Now().Add(CloseWait))
-			_ = m.c.SetReadDeadline(time.Now().Add(CloseWait))
-			return
-		case <-m.left:
-			return
-		default:
-		}
-		select {
-		case msg := <-m.queue:
-			m.sent.Add(int64(len(msg)))
+		case e := <-m.queue:
+			m.sent.Add(int64(len(e.msg)))
+			took(e)
+			rm.progress()
 			_ = m.c.SetWriteDeadline(time.Now().Add(WriteWait))
-			err := m.c.WriteMessage(gws.TextMessage, msg)
+			err := m.c.WriteMessage(gws.TextMessage, e.msg)
+			if err == nil {
+				continue
+			}
+			rm.leave(m)
 			if errors.Is(err, gws.ErrCloseSent) {
 				return // the engine is closing: the close handshake ends the read
 			}
-			if err != nil {
-				// The connection is broken: end the member's read.
-				m.writeErr = err
-				_ = m.c.SetReadDeadline(time.Now())
-				return
-			}
-		case <-m.drop:
+			m.writeErr = err
+			_ = m.c.SetReadDeadline(time.Now())
+			return
 		case <-m.left:
+			return
 		}
 	}
 }
