@@ -152,12 +152,7 @@ func TestDialHostField(t *testing.T) {
 // is no refusal but an invalid response.
 func TestDialRefusalBounds(t *testing.T) {
 	t.Parallel()
-	hold := func(answer string) string {
-		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
-			_, _ = io.WriteString(c, answer)
-			_, _ = io.Copy(io.Discard, c) // holds the connection open
-		}).URL()
-	}
+	hold := func(answer string) string { return testkit.Holding(t, answer).URL() }
 	d := &negotiate.Dialer{HandshakeTimeout: 200 * time.Millisecond}
 	_, _, err := d.Dial(context.Background(), hold("HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort"), []string{"a"}, nil)
 	var e *negotiate.Error

@@ -629,13 +629,7 @@ func TestTunnelBackendConnectionFields(t *testing.T) {
 // is relayed as the refusal it is, with its status.
 func TestTunnelRefusalUnfinishedBody(t *testing.T) {
 	t.Parallel()
-	holding := func(response string) string {
-		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
-			if _, err := io.WriteString(c, response); err == nil {
-				_, _ = io.Copy(io.Discard, c) // then hold the connection
-			}
-		}).URL()
-	}
+	holding := func(response string) string { return testkit.Holding(t, response).URL() }
 	for _, tc := range []struct {
 		name, response string
 		status         int

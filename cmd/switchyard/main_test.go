@@ -289,11 +289,7 @@ func TestRaw(t *testing.T) {
 // 500ms", exit 2, for a 403 whose head came at once).
 func TestProbeRefusalUnfinishedBody(t *testing.T) {
 	t.Parallel()
-	srv := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
-		if _, err := io.WriteString(c, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort"); err == nil {
-			_, _ = io.Copy(io.Discard, c) // then hold the connection
-		}
-	})
+	srv := testkit.Holding(t, "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort")
 	code, out, errOut := inspect(t, "", "probe", "-timeout", "500ms", srv.URL())
 	if code != 1 {
 		t.Errorf("exit %d, want 1; stdout:\n%s\nstderr:\n%s", code, out, errOut)
@@ -308,13 +304,7 @@ func TestProbeRefusalUnfinishedBody(t *testing.T) {
 // stdout). ws and raw report it on stderr and use nothing.
 func TestProbeResponseBounds(t *testing.T) {
 	t.Parallel()
-	holding := func(response string) string {
-		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
-			if _, err := io.WriteString(c, response); err == nil {
-				_, _ = io.Copy(io.Discard, c) // then hold the connection
-			}
-		}).URL()
-	}
+	holding := func(response string) string { return testkit.Holding(t, response).URL() }
 	switching := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo/1\r\nConnection: Upgrade\r\n"
 	large := holding(switching + "X-Pad: " + strings.Repeat("p", 70<<10) + "\r\n\r\n")
 	continues := holding(strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 20))

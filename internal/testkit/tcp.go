@@ -105,3 +105,16 @@ func ClosedURL(t testing.TB) string {
 	ln.Close()
 	return u
 }
+
+// Holding starts a TCPServer that answers every request head with
+// response, then reads and discards what comes until the client closes,
+// holding the connection open: a peer whose answer is unfinished or never
+// ends.
+func Holding(t testing.TB, response string) *TCPServer {
+	t.Helper()
+	return NewTCPServer(t, func(c net.Conn, _ string) {
+		if _, err := io.WriteString(c, response); err == nil {
+			_, _ = io.Copy(io.Discard, c)
+		}
+	})
+}

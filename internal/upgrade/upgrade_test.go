@@ -354,13 +354,7 @@ func TestDoContextEnds(t *testing.T) {
 // the body is read still fails Do, as the doc says.
 func TestRefusalBodyUnfinished(t *testing.T) {
 	t.Parallel()
-	holding := func(response string) *testkit.TCPServer {
-		return testkit.NewTCPServer(t, func(c net.Conn, _ string) {
-			if _, err := io.WriteString(c, response); err == nil {
-				_, _ = io.Copy(io.Discard, c) // then hold the connection
-			}
-		})
-	}
+	holding := func(response string) *testkit.TCPServer { return testkit.Holding(t, response) }
 	for _, tc := range []struct {
 		name, response string
 		status         int
