@@ -283,7 +283,7 @@ func (n *Negotiator) track(c *Conn) {
 	if c.h2 {
 		pc.overH2++
 	}
-	forced := n.forced
+	forced := n.forced.Load() // set under mu, before the forced close walks live
 	n.mu.Unlock()
 	if n.opts.OnSwitch != nil {
 		n.onSwitch(c)

@@ -98,7 +98,7 @@ type Negotiator struct {
 	reserved int // being switched plus live
 	byName   map[string]*protoCount
 	changed  chan struct{} // made by a waiting Shutdown, closed when a connection leaves
-	forced   bool          // a Shutdown's context ended: it closed the live connections
+	forced   atomic.Bool   // a Shutdown's context ended: it closed the live connections (set under mu)
 }
 
 type protoCount struct {
@@ -247,7 +247,7 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		n.refuseFor(w, r, ch.e, asError(err, http.StatusInternalServerError), !isError(err))
 		return true
 	}
-	if n.forcedOut() {
+	if n.forced.Load() {
 		// A shutdown whose context ended while Accept ran has closed
 		// every live connection: a switch made now would outlive it.
 		n.release(ch.e.name)
@@ -407,13 +407,6 @@ func (n *Negotiator) reserve(name string) *Error {
 
 func errShuttingDown() *Error {
 	return &Error{Status: http.StatusServiceUnavailable, Reason: "server is shutting down"}
-}
-
-// forcedOut reports whether a shutdown's context has ended.
-func (n *Negotiator) forcedOut() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.forced
 }
 
 func (n *Negotiator) overLimit(reason string) *Error {

@@ -42,7 +42,7 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 		case <-ch:
 		case <-ctx.Done():
 			n.mu.Lock()
-			n.forced = true // and a switch still in Accept is refused
+			n.forced.Store(true) // and a switch still in Accept is refused
 			for c := range n.live {
 				c.ending.Or(shutdownForced)
 				_ = c.nc.Close() // also ends a close that lingers
