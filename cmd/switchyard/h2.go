@@ -93,7 +93,7 @@ func handshakeH2(ctx context.Context, o options) (*exchange, error) {
 	x.wire = x.seen()
 	if resp == nil {
 		x.closeConn()
-		if errors.Is(err, upgrade.ErrHeadTooLarge) || errors.Is(err, upgrade.ErrTooManyInterim) {
+		if pastBound(err) {
 			// Past a bound: a verdict, with the heads up to it.
 			x.mu.Lock()
 			t := x.tap

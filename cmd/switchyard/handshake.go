@@ -74,7 +74,7 @@ func handshake(ctx context.Context, o options) (*exchange, error) {
 		e.res, e.badSwitch = res, true
 		return e, nil
 	}
-	if res != nil && (errors.Is(err, upgrade.ErrHeadTooLarge) || errors.Is(err, upgrade.ErrTooManyInterim)) {
+	if res != nil && pastBound(err) {
 		e.res, e.bound = res, err
 		return e, nil
 	}
@@ -187,6 +187,12 @@ func offered(offer []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// pastBound reports whether err says the server went past a bound every
+// client of the module reads a response under: a verdict, not a failure.
+func pastBound(err error) bool {
+	return errors.Is(err, upgrade.ErrHeadTooLarge) || errors.Is(err, upgrade.ErrTooManyInterim)
 }
 
 // switched reports whether the response is a 101, valid or not; with

@@ -302,9 +302,7 @@ func (cc *clientConn) handle(f http2.Frame) error {
 			if err := s.gotHeaders(f); err != nil {
 				// Past a bound: the stream fails, and is reset, as x/net's
 				// client does (PROTOCOL_ERROR).
-				s.fail(err)
-				s.ended = true
-				delete(cc.streams, f.StreamID)
+				cc.abortLocked(s, err)
 				reset = true
 			}
 		}
@@ -337,9 +335,7 @@ func (cc *clientConn) handle(f http2.Frame) error {
 			// What was kept is dropped, and given back to the connection.
 			giveConn = size + len(s.in)
 			s.in = nil
-			s.fail(http2.StreamError{StreamID: s.id, Code: http2.ErrCodeFlowControl})
-			s.ended = true
-			delete(cc.streams, s.id)
+			cc.abortLocked(s, http2.StreamError{StreamID: s.id, Code: http2.ErrCodeFlowControl})
 			reset = true
 		default:
 			s.recv -= size
@@ -478,6 +474,14 @@ func (s *Stream) gotHeaders(f *http2.MetaHeadersFrame) error {
 		s.maybeForget()
 	}
 	return nil
+}
+
+// abortLocked fails s with err and forgets it, for the caller to reset
+// it: the server broke a bound or a window; cc.mu is held.
+func (cc *clientConn) abortLocked(s *Stream, err error) {
+	s.fail(err)
+	s.ended = true
+	delete(cc.streams, s.id)
 }
 
 // fail ends the stream with err; cc.mu is held.
