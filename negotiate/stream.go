@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -91,6 +92,7 @@ type streamConn struct {
 
 	mu     sync.Mutex
 	closed bool
+	writes int            // writes under way, from enter on; guarded by mu
 	busy   sync.WaitGroup // operations under way on w, rc or body
 
 	wmu sync.Mutex // serializes writes and flushes
@@ -156,19 +158,33 @@ func (d *deadline) arm() {
 	d.timer.Reset(time.Until(d.t))
 }
 
-// enter starts an operation on the stream; false once it is closed.
-func (s *streamConn) enter() bool {
+// enter starts an operation on the stream; false once it is closed. A
+// write is under way from here on, before it takes its turn, so that end
+// and Close, which decide under s.mu, see every write that can still go
+// out.
+func (s *streamConn) enter(write bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return false
 	}
 	s.busy.Add(1)
+	if write {
+		s.writes++
+	}
 	return true
 }
 
+// leaveWrite ends a write enter(true) started.
+func (s *streamConn) leaveWrite() {
+	s.mu.Lock()
+	s.writes--
+	s.mu.Unlock()
+	s.busy.Done()
+}
+
 func (s *streamConn) Read(p []byte) (int, error) {
-	if !s.enter() {
+	if !s.enter(false) {
 		return 0, net.ErrClosed
 	}
 	defer s.busy.Done()
@@ -186,10 +202,13 @@ func (s *streamConn) Read(p []byte) (int, error) {
 }
 
 func (s *streamConn) Write(p []byte) (int, error) {
-	if !s.enter() {
+	if !s.enter(true) {
 		return 0, net.ErrClosed
 	}
-	defer s.busy.Done()
+	defer s.leaveWrite()
+	if h := testHookWriteEntered.Load(); h != nil {
+		(*h)()
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.begin(&s.wdl); err != nil {
@@ -221,7 +240,7 @@ func (s *streamConn) expireRead()  { s.expire(&s.rdl, s.rc.SetReadDeadline) }
 func (s *streamConn) expireWrite() { s.expire(&s.wdl, s.rc.SetWriteDeadline) }
 
 func (s *streamConn) expire(d *deadline, set func(time.Time) error) {
-	if !s.enter() {
+	if !s.enter(false) {
 		return // the stream has ended
 	}
 	defer s.busy.Done()
@@ -247,15 +266,17 @@ func (s *streamConn) Close() error {
 		return nil
 	}
 	s.closed = true
+	writing := s.writes > 0 // and none can start
 	s.busy.Add(1)
 	s.mu.Unlock()
 	defer s.busy.Done()
 	past := time.Unix(1, 0)
 	_ = s.rc.SetReadDeadline(past)
-	if s.wmu.TryLock() {
-		s.wmu.Unlock() // no write waiting, and none can start
-	} else {
+	if writing {
 		_ = s.rc.SetWriteDeadline(past)
+	}
+	if h := testHookWritesSettled.Load(); h != nil {
+		(*h)()
 	}
 	return nil
 }
@@ -268,6 +289,7 @@ func (s *streamConn) end(linger time.Duration) {
 	s.mu.Lock()
 	open := !s.closed
 	s.closed = true
+	writing := s.writes > 0 // and none can start
 	s.mu.Unlock()
 	s.dl.Lock()
 	for _, d := range []*deadline{&s.rdl, &s.wdl} {
@@ -278,11 +300,12 @@ func (s *streamConn) end(linger time.Duration) {
 	s.dl.Unlock()
 	if open {
 		_ = s.rc.SetReadDeadline(time.Unix(1, 0))
-		if s.wmu.TryLock() {
-			s.wmu.Unlock() // no write under way, and none can start
-		} else {
+		if writing {
 			_ = s.rc.SetWriteDeadline(time.Now().Add(linger))
 		}
+	}
+	if h := testHookWritesSettled.Load(); h != nil {
+		(*h)()
 	}
 	s.busy.Wait()
 }
@@ -313,6 +336,11 @@ func (s *streamConn) setDeadline(d *deadline, t time.Time) error {
 	d.set(t)
 	return nil
 }
+
+// Hooks for tests: testHookWriteEntered runs in a stream's Write once it
+// has entered, before it takes its turn; testHookWritesSettled runs in end
+// and Close once they have dealt with the writes under way.
+var testHookWriteEntered, testHookWritesSettled atomic.Pointer[func()]
 
 // streamAddr is the address of a peer whose RemoteAddr does not parse
 // as an IP and port.
