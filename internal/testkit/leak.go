@@ -22,6 +22,7 @@ func Main(m *testing.M) {
 // stores the exit code in *code instead of exiting.
 func Run(m *testing.M, code *int) {
 	*code = m.Run()
+	removeBuilds()
 	if *code == 0 {
 		if leaked := Wait(5 * time.Second); len(leaked) > 0 {
 			fmt.Fprintf(os.Stderr, "testkit: %d goroutine(s) leaked:\n\n%s\n", len(leaked), strings.Join(leaked, "\n\n"))

@@ -31,7 +31,8 @@ type Program struct {
 
 // StartProgram builds the main package in dir (a path relative to the
 // test's working directory, such as "../examples/server"; built once per
-// test binary, with -race off) and starts it with "-addr 127.0.0.1:0" and
+// test binary, with -race off, and removed when Main's tests have run) and
+// starts it with "-addr 127.0.0.1:0" and
 // args. It waits for the "listening on URL" line and stops the program
 // when the test ends, failing the test unless it then exits with status 0.
 func StartProgram(t testing.TB, dir string, env []string, args ...string) *Program {
@@ -91,6 +92,17 @@ func StartProgram(t testing.TB, dir string, env []string, args ...string) *Progr
 		}
 	})
 	return p
+}
+
+// removeBuilds removes what StartProgram built; Run calls it once the
+// tests have run.
+func removeBuilds() {
+	builds.Range(func(_, v any) bool {
+		if b := v.(*build); b.bin != "" {
+			os.RemoveAll(filepath.Dir(b.bin))
+		}
+		return true
+	})
 }
 
 // Addr is the program's host:port.
