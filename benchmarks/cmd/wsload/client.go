@@ -25,8 +25,7 @@ func payload(size int) []byte {
 	return bytes.Repeat([]byte("x"), size)
 }
 
-// open dials url and echoes msg echoes times: each text message written
-// must come back whole, as text.
+// open dials url and echoes msg echoes times (see exchange).
 func open(ctx context.Context, url string, echoes int, msg []byte) (*gws.Conn, error) {
 	dctx, cancel := context.WithTimeout(ctx, ioTimeout)
 	defer cancel()
@@ -37,23 +36,30 @@ func open(ctx context.Context, url string, echoes int, msg []byte) (*gws.Conn, e
 		}
 		return nil, fmt.Errorf("dial: %w", err)
 	}
+	if err := exchange(c, echoes, msg); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// exchange echoes msg n times on c, within ioTimeout (c's deadline is
+// left there): each text message written must come back whole, as text.
+func exchange(c *gws.Conn, n int, msg []byte) error {
 	_ = c.NetConn().SetDeadline(time.Now().Add(ioTimeout))
-	for range echoes {
+	for range n {
 		if err := c.WriteMessage(gws.TextMessage, msg); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("write: %w", err)
+			return fmt.Errorf("write: %w", err)
 		}
 		typ, got, err := c.ReadMessage()
 		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("read: %w", err)
+			return fmt.Errorf("read: %w", err)
 		}
 		if typ != gws.TextMessage || !bytes.Equal(got, msg) {
-			c.Close()
-			return nil, fmt.Errorf("echo: got a %d-byte message of type %d, want the %d bytes sent", len(got), typ, len(msg))
+			return fmt.Errorf("echo: got a %d-byte message of type %d, want the %d bytes sent", len(got), typ, len(msg))
 		}
 	}
-	return c, nil
+	return nil
 }
 
 var closeNormal = gws.FormatCloseMessage(gws.CloseNormalClosure, "")
@@ -78,14 +84,18 @@ func finish(c *gws.Conn) error {
 }
 
 // cycle runs n connections that open, echo and close, parallel at a time,
-// for at most limit; it returns how many completed. With onErr nil it stops
-// at the first error and returns it; otherwise it reports each error to
-// onErr and goes on.
+// and starts none once limit has passed or ctx has ended; it returns how
+// many completed. A connection once started runs to its end under its own
+// bounds (ioTimeout for the dial, deadlines for the reads and writes), so
+// that an error is never taken for one cut short by the end of the phase:
+// every error counts. With onErr nil it stops at the first error and
+// returns it; otherwise it reports each error to onErr and goes on.
 func cycle(ctx context.Context, url string, n, parallel, echoes, size int, limit time.Duration, onErr func(error)) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	end, _ := ctx.Deadline()
 	over := func() bool { return ctx.Err() != nil || !time.Now().Before(end) }
+	connCtx := context.WithoutCancel(ctx)
 	var next, done atomic.Int64
 	var first error
 	var once sync.Once
@@ -103,14 +113,12 @@ func cycle(ctx context.Context, url string, n, parallel, echoes, size int, limit
 			defer wg.Done()
 			msg := payload(size)
 			for !over() && int(next.Add(1)) <= n {
-				c, err := open(ctx, url, echoes, msg)
+				c, err := open(connCtx, url, echoes, msg)
 				if err == nil {
 					err = finish(c)
 				}
 				if err != nil {
-					if !over() {
-						fail(err) // otherwise cut short by the end of the phase
-					}
+					fail(err)
 					continue
 				}
 				done.Add(1)

@@ -171,6 +171,13 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
+// connError is an error of the clients' connections that stopped the run
+// (exit status 1), as opposed to one that kept it from being made (2).
+type connError struct{ err error }
+
+func (e connError) Error() string { return e.err.Error() }
+func (e connError) Unwrap() error { return e.err }
+
 // ioTimeout bounds every dial, read and write of the clients.
 const ioTimeout = 10 * time.Second
 
@@ -188,7 +195,7 @@ func warmServer(ctx context.Context, cfg Config, kind string, echoes int) (*chil
 	url := "ws://" + srv.Addr + "/ws"
 	if _, err := cycle(ctx, url, warmUp, cfg.Parallel, echoes, cfg.Size, time.Minute, nil); err != nil {
 		stop(srv)
-		return nil, "", fmt.Errorf("warm-up: %w", err)
+		return nil, "", connError{fmt.Errorf("warm-up: %w", err)}
 	}
 	return srv, url, nil
 }
@@ -251,6 +258,9 @@ func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) er
 	if err := <-errc; err != nil {
 		s.Errors++
 		s.FirstErr = err.Error()
+		return connError{err}
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	time.Sleep(cfg.Settle)
@@ -260,6 +270,16 @@ func idle(ctx context.Context, cfg Config, kind string, round int, s *Sample) er
 	after, err := figures(ctx, srv) // after the RSS reading: its collections would change it
 	if err != nil {
 		return err
+	}
+	// Every connection must still be open after the readings, and echo: one
+	// the server dropped before them would have lowered the figures.
+	msg := payload(cfg.Size)
+	for i, c := range conns {
+		if err := exchange(c, 1, msg); err != nil {
+			s.Errors++
+			s.FirstErr = fmt.Sprintf("idle connection %d, after the readings: %v", i, err)
+			return connError{errors.New(s.FirstErr)}
+		}
 	}
 	n := float64(cfg.Conns)
 	s.HeapPerConn = (float64(after.HeapAlloc) - float64(before.HeapAlloc)) / n

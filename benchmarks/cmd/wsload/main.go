@@ -11,12 +11,14 @@
 //     connection, as the server's runtime counts them after two
 //     collections (the rest of RSS is heap the runtime holds beyond
 //     the live objects: garbage not yet collected, free spans not yet
-//     returned to the system);
+//     returned to the system); after the readings every connection must
+//     still echo, or the run fails;
 //
 //   - connection rate: new WebSocket connections per second, each opened,
 //     echoed -rate-echoes times (5) and closed (close frame both ways),
 //     -parallel (64) in flight, until -rate-conns (20,000) have run or
-//     -rate-time (10s) has passed.
+//     -rate-time (10s) has passed; a connection under way then runs to its
+//     end, and its error counts.
 //
 //     go -C benchmarks run ./cmd/wsload
 //     cd benchmarks && go run ./cmd/wsload -runs 5 -profile /tmp/prof
@@ -54,6 +56,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -137,6 +140,10 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := Run(ctx, cfg)
+	if ce := (connError{}); errors.As(err, &ce) {
+		fmt.Fprintln(os.Stderr, "wsload:", err)
+		os.Exit(1)
+	}
 	if err != nil {
 		fail(err)
 	}

@@ -107,17 +107,7 @@ func serve(ctx context.Context, kind, httpMode string, out io.Writer, logger *sl
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /figures", func(w http.ResponseWriter, r *http.Request) {
-		var ms runtime.MemStats
-		runtime.ReadMemStats(&ms)
-		f := Figures{StackNoGC: ms.StackInuse, HeapInuseNoGC: ms.HeapInuse}
-		runtime.GC()
-		runtime.GC()
-		runtime.ReadMemStats(&ms)
-		f.HeapAlloc, f.StackInuse, f.Goroutines = ms.HeapAlloc, ms.StackInuse, runtime.NumGoroutine()
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(f)
-	})
+	mux.HandleFunc("GET /figures", serveFigures)
 	return child.Serve(ctx, out, srv, mux, func() {
 		// Hijacked connections are not the http.Server's: close it, and
 		// let the process exit take the rest (switchyard's negotiator
@@ -129,6 +119,19 @@ func serve(ctx context.Context, kind, httpMode string, out io.Writer, logger *sl
 		}
 		_ = srv.Close()
 	})
+}
+
+// serveFigures answers the process's Figures, as JSON.
+func serveFigures(w http.ResponseWriter, r *http.Request) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	f := Figures{StackNoGC: ms.StackInuse, HeapInuseNoGC: ms.HeapInuse}
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	f.HeapAlloc, f.StackInuse, f.Goroutines = ms.HeapAlloc, ms.StackInuse, runtime.NumGoroutine()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(f)
 }
 
 // onPath serves h on /ws, as a user of a WebSocket library on net/http

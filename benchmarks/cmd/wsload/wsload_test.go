@@ -4,12 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	gws "github.com/gorilla/websocket"
 
 	"github.com/switchyard-http/switchyard/benchmarks/internal/child"
 	"github.com/switchyard-http/switchyard/internal/testkit"
@@ -17,11 +24,75 @@ import (
 
 // The test binary is also the server under test: started again with
 // WSLOAD_SERVE=KIND, it serves that kind instead of testing.
+// With WSLOAD_FAULTY=KIND it serves one of faultyServers instead.
 func TestMain(m *testing.M) {
 	if kind := os.Getenv("WSLOAD_SERVE"); kind != "" {
 		os.Exit(serveMain(kind, os.Getenv("WSLOAD_HTTP"), 0))
 	}
+	if kind := os.Getenv("WSLOAD_FAULTY"); kind != "" {
+		os.Exit(child.Main("faulty server "+kind, func(ctx context.Context, _ *slog.Logger) error {
+			mux := http.NewServeMux()
+			mux.HandleFunc("GET /figures", serveFigures)
+			srv := &http.Server{Handler: onPath(faultyServers[kind](ctx)), ReadHeaderTimeout: 5 * time.Second}
+			return child.Serve(ctx, os.Stdout, srv, mux, func() { _ = srv.Close() })
+		}))
+	}
 	testkit.Main(m)
+}
+
+// faultyServers are servers that fail in ways a run must report: each
+// serves gorilla's echo at first, as wsload's gorilla kind does.
+var faultyServers = map[string]func(ctx context.Context) http.Handler{
+	// stalls: after the warm-up, every connection is switched and then
+	// left unanswered for a second, and closed: a server that stops
+	// answering in the rate phase, whose connections fail only after
+	// the phase's time is up.
+	"stalls": func(ctx context.Context) http.Handler {
+		var n atomic.Int64
+		up := &gws.Upgrader{}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			if n.Add(1) <= warmUp {
+				echo(c.NextReader, c.NextWriter)
+				return
+			}
+			t := time.NewTimer(time.Second)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		})
+	},
+	// drops-idle: a connection that sends nothing for 200 ms is closed
+	// (without a close frame): the idle connections are gone when the
+	// server is measured.
+	"drops-idle": func(context.Context) http.Handler {
+		up := &gws.Upgrader{}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, err := up.Upgrade(w, r, nil)
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			echo(func() (int, io.Reader, error) {
+				_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+				return c.NextReader()
+			}, c.NextWriter)
+		})
+	},
+}
+
+func faultyCmd(kind string) func(string) *exec.Cmd {
+	return func(string) *exec.Cmd {
+		cmd := exec.Command(os.Args[0])
+		cmd.Env = append(os.Environ(), "WSLOAD_FAULTY="+kind)
+		return cmd
+	}
 }
 
 func serverCmd(kind string) *exec.Cmd { return serverCmdHTTP(kind, "demo") }
@@ -70,6 +141,12 @@ func TestRun(t *testing.T) {
 				t.Errorf("profile %s: %v", f, err)
 			}
 		}
+	}
+	// gorilla direct keeps net/http's 4 KiB read and write buffers for
+	// each connection, and about 3.7 KB of other objects: its live heap
+	// per connection, (after − before) / conns, is within these bounds.
+	if h := res.Median["gorilla"].HeapPerConn; h < 8<<10 || h > 16<<10 {
+		t.Errorf("gorilla: %.0f B of live heap per idle connection, want 8 to 16 KiB", h)
 	}
 	for _, s := range res.Samples {
 		if s.RateConns != 40 {
@@ -133,7 +210,7 @@ func TestSelfCPU(t *testing.T) {
 	}
 }
 
-// A server that fails the echo fails the run, and does not hang it.
+// A server that cannot start fails the run, and does not hang it.
 func TestRunFailsOnBadServer(t *testing.T) {
 	cfg := Config{
 		Kinds: []string{"gorilla"}, Runs: 1, Conns: 4, Echoes: 1, Settle: time.Millisecond,
@@ -144,6 +221,47 @@ func TestRunFailsOnBadServer(t *testing.T) {
 	defer cancel()
 	if _, err := Run(ctx, cfg); err == nil {
 		t.Fatal("Run against a server that cannot start: no error")
+	}
+}
+
+// A server that stops answering in the rate phase fails the run, although
+// its connections fail only once the phase's time is up: a connection under
+// way at the end runs to its end, and its error counts.
+func TestRunFailsOnStalledServer(t *testing.T) {
+	cfg := Config{
+		Kinds: []string{"gorilla"}, Runs: 1, RateConns: 1000, RateTime: 300 * time.Millisecond, RateEchoes: 1,
+		Parallel: 2, Size: 64, ServerCmd: faultyCmd("stalls"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	s := res.Samples[0]
+	if res.OK || s.Errors == 0 {
+		t.Errorf("a server that stopped answering: ok %v, %d connections, %d errors; want a failed run with errors", res.OK, s.RateConns, s.Errors)
+	}
+	var out bytes.Buffer
+	printTable(&out, cfg, res)
+	if !strings.Contains(out.String(), "result: FAILED") {
+		t.Errorf("table:\n%s\nwant result: FAILED", out.String())
+	}
+}
+
+// A server that drops its idle connections before it is measured fails the
+// run (a connection error: exit status 1) instead of reporting the memory
+// of connections it no longer holds.
+func TestRunFailsOnDroppedIdleConns(t *testing.T) {
+	cfg := Config{
+		Kinds: []string{"gorilla"}, Runs: 1, Conns: 10, Echoes: 1, Settle: time.Second,
+		Parallel: 2, Size: 64, ServerCmd: faultyCmd("drops-idle"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if ce := (connError{}); !errors.As(err, &ce) {
+		t.Fatalf("Run against a server that dropped its idle connections: %v, %+v; want a connection error", err, res)
 	}
 }
 
