@@ -3,7 +3,7 @@
 # a clean Debian machine (as root, or with sudo available). Idempotent: a
 # second run only re-checks. .ci/run calls it before
 #
-#	cd interop && SWITCHYARD_INTEROP=1 go test -race ./...
+#	cd interop && SWITCHYARD_INTEROP=1 go test -race -count=1 ./...
 #
 # where a missing peer fails the test instead of skipping it.
 set -euo pipefail
