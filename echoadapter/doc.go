@@ -66,10 +66,15 @@
 // :protocol, which the middleware and Handler switch like an HTTP/1.1
 // upgrade (mount Handler with e.Any, since the method is CONNECT). The
 // switch is then a 200 on the stream, not a 101: c.Response() is committed
-// with 200, the protocol's writes go through it, and the middleware or
-// handler returns only when the protocol has, since an HTTP/2 stream lives
-// as long as its handler; Echo's loggers then log 200 with the
-// connection's duration.
+// with 200 and the protocol's writes go through it, straight to the writer
+// under the wrappers that middleware put on it (Gzip's, BodyDump's), which
+// a switched stream passes by as a hijacked connection does: it is not a
+// body to encode or copy. The middleware or handler returns only when the
+// protocol has, since an HTTP/2 stream lives as long as its handler;
+// Echo's loggers then log 200 with the connection's duration. The
+// protocol reads the stream from the request's body, so a middleware in
+// front that bounds or reads the body acts on the stream: see BodyLimit
+// and BodyDump below.
 //
 // # Context and lifetime
 //
@@ -88,13 +93,23 @@
 //
 // # Echo's middleware in front
 //
-// Logger and RequestLogger log status 101. Recover, Secure, CORS,
-// RequestID, BodyLimit and ContextTimeout leave the switch alone, and the
-// fields they set reach the 101 as above. Gzip passes Hijack through. The
-// deprecated Timeout middleware runs the handler behind
-// http.TimeoutHandler, whose writer cannot hijack: such a request is
-// answered 500 with a reason that names the Timeout middleware and says to
-// use ContextTimeout, and nothing switches.
+// Logger and RequestLogger log status 101 (200 for an HTTP/2 stream).
+// Recover, Secure, CORS, RequestID, Decompress and ContextTimeout leave
+// the switch alone, and the fields they set reach the 101 as above. Gzip
+// passes Hijack through and leaves an HTTP/2 stream unencoded. BodyLimit
+// and BodyDump leave an HTTP/1.1 switch alone, but over HTTP/2 the body is
+// the stream: BodyLimit ends a stream once more than its limit has come
+// in, and BodyDump copies the body before the handler runs. Mount them
+// with a Skipper that passes upgrade requests by:
+//
+//	middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M",
+//		Skipper: func(c echo.Context) bool { return negotiate.IsUpgrade(c.Request()) }})
+//
+// The deprecated Timeout middleware runs the handler behind
+// http.TimeoutHandler, whose writer can neither hijack nor set a stream's
+// deadlines: such a request is answered 500 and nothing switches. Over
+// HTTP/1.1 the reason names the Timeout middleware and says to use
+// ContextTimeout.
 //
 // # Shutdown
 //

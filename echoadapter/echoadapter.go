@@ -77,7 +77,7 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 				return next(c)
 			}
 			w := writers.Get().(*responseWriter)
-			w.res = c.Response()
+			w.res, w.stream = c.Response(), r.ProtoMajor != 1
 			answered := n.Upgrade(w, r, reg)
 			w.res = nil // the negotiator keeps no writer once Upgrade returns
 			writers.Put(w)
@@ -106,7 +106,8 @@ func Handler(n *negotiate.Negotiator, reg *negotiate.Registry) echo.HandlerFunc 
 	}
 	endpoint := n.Endpoint(reg)
 	return func(c echo.Context) error {
-		endpoint.ServeHTTP(&responseWriter{res: c.Response()}, c.Request())
+		r := c.Request()
+		endpoint.ServeHTTP(&responseWriter{res: c.Response(), stream: r.ProtoMajor != 1}, r)
 		return nil
 	}
 }

@@ -361,6 +361,8 @@ func TestEchoMiddlewareInFront(t *testing.T) {
 		{name: "BodyLimit", mw: middleware.BodyLimit("1K"), check: adaptertest.BodyLimited},
 		{name: "RequestID", mw: middleware.RequestID(), check: adaptertest.Field101(echo.HeaderXRequestID, "")},
 		{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
+		{name: "Decompress", mw: middleware.Decompress()},
+		{name: "BodyDump", mw: middleware.BodyDump(func(echo.Context, []byte, []byte) {})},
 		{name: "Response.Before", mw: func(next echo.HandlerFunc) echo.HandlerFunc {
 			return func(c echo.Context) error {
 				res := c.Response()
@@ -393,6 +395,108 @@ func TestTimeoutMiddlewareCannotHijack(t *testing.T) {
 	wantWords := []string{"Timeout middleware", "ContextTimeout", "Hijack"}
 
 	adaptertest.WantCannotHijack(t, a.url, a.n, wantWords...)
+}
+
+// Over HTTP/2 (RFC 8441 extended CONNECT), a real WebSocket at the
+// Handler and a real echo/1 through the middleware switch through each of
+// Echo's own middleware in front as they do over HTTP/1.1. Gzip leaves the
+// streams alone (the 200 and the protocol's bytes pass by its writer, as a
+// hijack does), the loggers log 200 once the streams end, and BodyLimit,
+// which would count a stream's bytes as a body, lets the streams through
+// with a Skipper for upgrade requests.
+func TestXConnectThroughEchoMiddleware(t *testing.T) {
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		loggerOut, requestLoggerOut := new(testkit.LockedBuffer), new(testkit.LockedBuffer)
+		logged := func(buf *testkit.LockedBuffer) func(*testing.T) {
+			return func(t *testing.T) {
+				testkit.WaitFor(t, "CONNECT /ws 200 and CONNECT /any 200 logged", func() bool {
+					return strings.Contains(buf.String(), "CONNECT /ws 200\n") && strings.Contains(buf.String(), "CONNECT /any 200\n")
+				})
+			}
+		}
+		tests := []struct {
+			name   string
+			mw     echo.MiddlewareFunc
+			header http.Header // sent with each extended CONNECT
+			pause  time.Duration
+			check  func(*testing.T)
+		}{
+			{name: "none", mw: func(next echo.HandlerFunc) echo.HandlerFunc { return next }},
+			{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
+			{name: "Logger",
+				//lint:ignore SA1019 Echo's Logger is deprecated but still in use; it must log the 200 too
+				mw:    middleware.LoggerWithConfig(middleware.LoggerConfig{Format: "${method} ${uri} ${status}\n", Output: loggerOut}),
+				check: logged(loggerOut)},
+			{name: "RequestLogger",
+				mw: middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+					LogStatus: true, LogURI: true, LogMethod: true,
+					LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+						fmt.Fprintf(requestLoggerOut, "%s %s %d\n", v.Method, v.URI, v.Status)
+						return nil
+					},
+				}),
+				check: logged(requestLoggerOut)},
+			{name: "Recover", mw: middleware.Recover()},
+			{name: "Decompress", mw: middleware.Decompress()},
+			{name: "BodyLimit with a Skipper", mw: middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+				Limit:   "1K",
+				Skipper: func(c echo.Context) bool { return negotiate.IsUpgrade(c.Request()) },
+			})},
+			{name: "BodyDump with a Skipper", mw: middleware.BodyDumpWithConfig(middleware.BodyDumpConfig{
+				Handler: func(echo.Context, []byte, []byte) {},
+				Skipper: func(c echo.Context) bool { return negotiate.IsUpgrade(c.Request()) },
+			})},
+			{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				app := adaptertest.NewApp(t)
+				_, _, e := newParts(t)
+				e.Use(tt.mw)
+				e.Use(echoadapter.Middleware(app.N, app.AnyPath))
+				e.Any("/ws", echoadapter.Handler(app.N, app.WS))
+				srv := testkit.StartH2Server(t, e, app.N, useTLS)
+				adaptertest.XConnectAll(t, srv, app.N, tt.header, tt.pause)
+				if tt.check != nil {
+					tt.check(t)
+				}
+			})
+		}
+		// Without the Skipper, BodyLimit ends a stream once more than its
+		// limit came in, as the package documentation says.
+		t.Run("BodyLimit", func(t *testing.T) {
+			t.Parallel()
+			app := adaptertest.NewApp(t)
+			_, _, e := newParts(t)
+			e.Use(middleware.BodyLimit("1K"))
+			e.Use(echoadapter.Middleware(app.N, app.AnyPath))
+			srv := testkit.StartH2Server(t, e, app.N, useTLS)
+			st, _ := adaptertest.XDial(t, adaptertest.XClient(t, srv), srv.URL+"/any", "echo/1", nil)
+			adaptertest.WantStreamEnds(t, st)
+		})
+		// The deprecated Timeout middleware's writer cannot set a stream's
+		// deadlines: the switch is refused with 500 and a reason.
+		t.Run("Timeout", func(t *testing.T) {
+			t.Parallel()
+			app := adaptertest.NewApp(t)
+			_, _, e := newParts(t)
+			//lint:ignore SA1019 the deprecated Timeout middleware is the one under test
+			e.Use(middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: testkit.Timeout}))
+			e.Use(echoadapter.Middleware(app.N, app.AnyPath))
+			srv := testkit.StartH2Server(t, e, app.N, useTLS)
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+			defer cancel()
+			st, resp, err := adaptertest.XClient(t, srv).Dial(ctx, srv.URL+"/any", "echo/1", nil)
+			if st != nil {
+				st.Close()
+				t.Fatal("echo/1 switched behind the Timeout middleware")
+			}
+			if resp == nil || resp.StatusCode != http.StatusInternalServerError || !strings.Contains(err.Error(), "timeout handler") {
+				t.Errorf("echo/1 behind the Timeout middleware: %v, want 500 with a reason that names a timeout handler", err)
+			}
+		})
+	})
 }
 
 // The middleware switches on every route: here echo/1, a custom protocol

@@ -18,7 +18,8 @@ import (
 // and leaves it writing to nothing, so that no error handler and no
 // middleware after the switch can write to the hijacked connection.
 type responseWriter struct {
-	res *echo.Response
+	res    *echo.Response
+	stream bool // the request is an HTTP/2 extended CONNECT
 }
 
 var (
@@ -27,8 +28,31 @@ var (
 )
 
 func (w *responseWriter) Header() http.Header         { return w.res.Header() }
-func (w *responseWriter) WriteHeader(code int)        { w.res.WriteHeader(code) }
 func (w *responseWriter) Write(p []byte) (int, error) { return w.res.Write(p) }
+
+// WriteHeader commits the echo.Response with code. The 200 that switches
+// an HTTP/2 stream, and the protocol's bytes after it, go to the writer
+// under every wrapper of the echo.Response's writer: what a switched
+// stream carries is not a body for Gzip to encode or BodyDump to copy, as
+// a hijack on HTTP/1.1 passes them by too.
+func (w *responseWriter) WriteHeader(code int) {
+	if w.stream && code == http.StatusOK && !w.res.Committed {
+		w.res.Writer = innermost(w.res.Writer)
+	}
+	w.res.WriteHeader(code)
+}
+
+// innermost returns the writer under w's wrappers, unwrapping as
+// http.ResponseController does.
+func innermost(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
+}
 
 // Flush flushes if the writer underneath can; echo.Response.Flush panics
 // when it cannot.

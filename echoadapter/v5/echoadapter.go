@@ -78,7 +78,7 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 				return next(c)
 			}
 			w := writers.Get().(*responseWriter)
-			w.w = c.Response()
+			w.w, w.stream = c.Response(), r.ProtoMajor != 1
 			answered := n.Upgrade(w, r, reg)
 			w.w = nil // the negotiator keeps no writer once Upgrade returns
 			writers.Put(w)
@@ -107,7 +107,8 @@ func Handler(n *negotiate.Negotiator, reg *negotiate.Registry) echo.HandlerFunc 
 	}
 	endpoint := n.Endpoint(reg)
 	return func(c *echo.Context) error {
-		endpoint.ServeHTTP(&responseWriter{w: c.Response()}, c.Request())
+		r := c.Request()
+		endpoint.ServeHTTP(&responseWriter{w: c.Response(), stream: r.ProtoMajor != 1}, r)
 		return nil
 	}
 }

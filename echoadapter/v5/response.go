@@ -19,7 +19,8 @@ import (
 // nothing, so that no error handler and no middleware after the switch can
 // write to the hijacked connection.
 type responseWriter struct {
-	w http.ResponseWriter // c.Response()
+	w      http.ResponseWriter // c.Response()
+	stream bool                // the request is an HTTP/2 extended CONNECT
 }
 
 var (
@@ -28,8 +29,34 @@ var (
 )
 
 func (w *responseWriter) Header() http.Header         { return w.w.Header() }
-func (w *responseWriter) WriteHeader(code int)        { w.w.WriteHeader(code) }
 func (w *responseWriter) Write(p []byte) (int, error) { return w.w.Write(p) }
+
+// WriteHeader writes code through c.Response(). The 200 that switches an
+// HTTP/2 stream, and the protocol's bytes after it, go through Echo's
+// *echo.Response to the writer under it, past every middleware's wrapper:
+// what a switched stream carries is not a body for Gzip to encode or
+// BodyDump to copy, as a hijack on HTTP/1.1 passes them by too.
+func (w *responseWriter) WriteHeader(code int) {
+	if w.stream && code == http.StatusOK {
+		if res, _ := echo.UnwrapResponse(w.w); res != nil && !res.Committed {
+			res.ResponseWriter = innermost(res.ResponseWriter)
+			w.w = res
+		}
+	}
+	w.w.WriteHeader(code)
+}
+
+// innermost returns the writer under w's wrappers, unwrapping as
+// http.ResponseController does.
+func innermost(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
+}
 
 // Flush flushes if the writers underneath can; echo.Response.Flush panics
 // when they cannot.

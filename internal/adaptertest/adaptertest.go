@@ -11,11 +11,14 @@ package adaptertest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -27,6 +30,7 @@ import (
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
+	"github.com/switchyard-http/switchyard/internal/xconnect"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
@@ -392,6 +396,84 @@ func SwitchAll(t *testing.T, s *Server, header http.Header, pause time.Duration)
 		return st.Active["websocket"] == 0 && st.Active["echo"] == 0 && st.Active["h2c"] == 0
 	})
 	return sw
+}
+
+// XClient is an extended CONNECT client (RFC 8441) of srv, a server of
+// testkit.StartH2Server: over TLS it trusts srv's certificate.
+func XClient(t *testing.T, srv *httptest.Server) *xconnect.Client {
+	t.Helper()
+	var cfg *tls.Config
+	if srv.TLS != nil {
+		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	}
+	c := xconnect.New(cfg)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// XDial opens an extended CONNECT stream for protocol to url with c and
+// fails the test unless it switched. The stream has a read deadline of
+// testkit.Timeout and is closed when the test ends.
+func XDial(t *testing.T, c *xconnect.Client, url, protocol string, header http.Header) (*xconnect.Stream, *http.Response) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+	defer cancel()
+	st, resp, err := c.Dial(ctx, url, protocol, header)
+	if err != nil {
+		t.Fatalf("%s over HTTP/2 to %s: %v", protocol, url, err)
+	}
+	t.Cleanup(func() { st.Close() })
+	_ = st.SetReadDeadline(time.Now().Add(testkit.Timeout))
+	return st, resp
+}
+
+// XConnectAll switches over HTTP/2 streams (RFC 8441) through the app srv
+// serves (testkit.StartH2Server, in a process with extended CONNECT on),
+// each offered with header: a real WebSocket on /ws and echo/1 on /any.
+// Neither 200 may carry a Content-Encoding: what a switched stream carries
+// is not a body for a middleware in front to encode. It waits pause (to
+// get past a request's deadline), sends 4 KiB each way on each, closes
+// both and waits until none is active. A middleware in front of the
+// adapter must let all of that through.
+func XConnectAll(t *testing.T, srv *httptest.Server, n *negotiate.Negotiator, header http.Header, pause time.Duration) {
+	t.Helper()
+	c := XClient(t, srv)
+	ws, wsResp := wstest.Dial(t, c.WebSocketDialer(), wstest.URL(srv.URL, "/ws"), header)
+	stream, streamResp := XDial(t, c, srv.URL+"/any", "echo/1", header)
+	for proto, resp := range map[string]*http.Response{"websocket": wsResp, "echo/1": streamResp} {
+		if v, ok := resp.Header["Content-Encoding"]; ok {
+			t.Fatalf("%s over HTTP/2: the 200 carries Content-Encoding %q; header %v", proto, v, resp.Header)
+		}
+	}
+	if pause > 0 {
+		time.Sleep(pause) // past the request's deadline
+	}
+	big := strings.Repeat("x", 4<<10)
+	wstest.WantEcho(t, ws, gws.BinaryMessage, []byte(big))
+	wstest.WantEcho(t, ws, gws.TextMessage, []byte("over HTTP/2"))
+	StreamRoundTrip(t, stream, big)
+	StreamRoundTrip(t, stream, "over HTTP/2")
+	wstest.CloseNormally(t, ws)
+	stream.Close()
+	testkit.WaitFor(t, "switched streams to close", func() bool {
+		st := n.Stats()
+		return st.Active["websocket"] == 0 && st.Active["echo"] == 0
+	})
+	if st := n.Stats(); st.OverH2["websocket"] != 1 || st.OverH2["echo"] != 1 {
+		t.Errorf("switched over HTTP/2 = %v, want one websocket and one echo", st.OverH2)
+	}
+}
+
+// WantStreamEnds writes 2 KiB on an echo/1 stream and wants the server
+// to end the stream, within testkit.Timeout.
+func WantStreamEnds(t *testing.T, st *xconnect.Stream) {
+	t.Helper()
+	if _, err := io.WriteString(st, strings.Repeat("x", 2<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, st); errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatal("the stream did not end")
+	}
 }
 
 // A Check looks at what SwitchAll got from the app s serves.
