@@ -69,6 +69,11 @@
 // A middleware that replaces c.Response() with a writer that neither
 // hijacks nor unwraps makes every switch fail: such a request is answered
 // 500 with a reason that says so, and nothing switches.
+// One that hijacks but does not unwrap hides Echo's *echo.Response from
+// the adapter: the switch works, but the response is not committed, so a
+// RequestLogger in front logs 200 rather than 101, and Echo's error
+// handler does not know the response was sent. Give such a writer an
+// Unwrap method.
 //
 // # HTTP/2 streams (RFC 8441)
 //

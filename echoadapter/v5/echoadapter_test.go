@@ -1,6 +1,7 @@
 package echoadapter_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -404,6 +405,45 @@ func TestHidingWriterCannotHijack(t *testing.T) {
 	wantWords := []string{"Hijack", "Unwrap", "middleware"}
 
 	adaptertest.WantCannotHijack(t, a.url, a.n, wantWords...)
+}
+
+// hijackOnly replaces c.Response() with a writer that hijacks but does not
+// unwrap, which hides Echo's *echo.Response from everything after it.
+type hijackOnly struct{ http.ResponseWriter }
+
+func (w hijackOnly) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
+}
+
+// Behind a middleware whose writer hijacks but does not unwrap, the
+// switches work, but Echo's response cannot be found to be committed: a
+// request logger in front logs 200, not 101.
+func TestHijackOnlyWriterHidesTheResponse(t *testing.T) {
+	t.Parallel()
+	out := new(testkit.LockedBuffer)
+	logger := middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
+		LogStatus: true, LogURI: true, LogMethod: true,
+		LogValuesFunc: func(c *echo.Context, v middleware.RequestLoggerValues) error {
+			fmt.Fprintf(out, "%s %s %d\n", v.Method, v.URI, v.Status)
+			return nil
+		},
+	})
+	hide := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c *echo.Context) error {
+			c.SetResponse(hijackOnly{c.Response()})
+			return next(c)
+		}
+	}
+	s := newApp(t, logger, hide).server()
+	adaptertest.SwitchAll(t, s, nil, 0)
+	testkit.WaitFor(t, "GET /ws and GET /any logged", func() bool {
+		return strings.Contains(out.String(), "GET /ws ") && strings.Contains(out.String(), "GET /any ")
+	})
+	for _, l := range []string{"GET /ws 200\n", "GET /any 200\n"} {
+		if !strings.Contains(out.String(), l) {
+			t.Errorf("request log %q, want %q", out.String(), l)
+		}
+	}
 }
 
 // Over HTTP/2 (RFC 8441 extended CONNECT), a real WebSocket at the
