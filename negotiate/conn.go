@@ -56,6 +56,13 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	if c.hasEarly.Load() {
 		c.mu.Lock()
+		if c.closed || c.ending.Load()&shutdownForced != 0 {
+			// Closed: what the client sent is no longer read, as from a
+			// closed net.Conn (a 101 that could not be written closes it
+			// too: the client does not know it switched).
+			c.mu.Unlock()
+			return 0, &net.OpError{Op: "read", Net: c.nc.LocalAddr().Network(), Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(), Err: net.ErrClosed}
+		}
 		if len(c.early) > 0 {
 			n := copy(p, c.early)
 			c.early = c.early[n:]
@@ -85,11 +92,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 
 // Close closes the connection at once: input the client sent that was not
 // read makes the system send a reset, which may destroy data still in
-// flight to the client. To end a connection without losing what was
-// written, return from the serve func instead. On an HTTP/2 stream, Close
-// makes reads and writes fail at once (a write still waiting resets the
-// stream), and the stream ends, after what was written, when the serve
-// func returns. Calling Close again does nothing.
+// flight to the client, and reads fail from then on (the bytes the client
+// sent behind its request head are not returned either). To end a
+// connection without losing what was written, return from the serve func
+// instead. On an HTTP/2 stream, Close makes reads and writes fail at once
+// (a write still waiting resets the stream), and the stream ends, after
+// what was written, when the serve func returns. Calling Close again does
+// nothing.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {
