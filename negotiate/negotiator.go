@@ -40,7 +40,11 @@ type Options struct {
 	// the protocol wrote and then the end of the stream, and discards what
 	// the client still sends (up to 1 MiB) for at most Linger before it
 	// closes. A socket closed with unread input sends a reset, which
-	// destroys replies still in flight. Default 2s.
+	// destroys replies still in flight. The close does not wait for the
+	// client to read: a client that has stopped sending gets the rest even
+	// if it reads it after the close, but one still sending when Linger
+	// ends, or past 1 MiB, is reset and loses what had not reached it yet.
+	// Default 2s.
 	Linger time.Duration
 
 	// ShutdownTimeout bounds the shutdown that
