@@ -34,6 +34,9 @@ const (
 // the HTTP/1.1 client of the module reads heads under.
 const maxHeaderList = upgrade.DefaultMaxResponseHeaderBytes
 
+// maxWindow is the largest flow-control window (RFC 9113 §6.9.1).
+const maxWindow = 1<<31 - 1
+
 // clientConn is one HTTP/2 connection of a Client: a reading goroutine
 // hands each stream its frames; writes of frames are serialized by wmu.
 type clientConn struct {
@@ -257,16 +260,28 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		}
 		cc.mu.Lock()
 		err := f.ForeachSetting(func(s http2.Setting) error {
+			// A value out of its range (RFC 9113 §6.5.2) is a connection
+			// error: a SETTINGS_MAX_FRAME_SIZE of 0 had Write send empty
+			// DATA frames without end.
+			if err := s.Valid(); err != nil {
+				return err
+			}
 			switch s.ID {
 			case http2.SettingEnableConnectProtocol:
 				cc.xconnect = s.Val == 1
 			case http2.SettingMaxFrameSize:
 				cc.maxFrame = s.Val
 			case http2.SettingInitialWindowSize:
-				delta := int32(s.Val) - cc.initSend
+				delta := int64(s.Val) - int64(cc.initSend)
+				for _, st := range cc.streams {
+					if int64(st.send)+delta > maxWindow {
+						// RFC 9113 §6.9.2.
+						return http2.ConnectionError(http2.ErrCodeFlowControl)
+					}
+				}
 				cc.initSend = int32(s.Val)
 				for _, st := range cc.streams {
-					st.send += delta
+					st.send += int32(delta)
 				}
 			}
 			return nil
@@ -276,6 +291,7 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		cc.gotSet = true
 		cc.mu.Unlock()
 		if err != nil {
+			cc.goAway(err)
 			return err
 		}
 		cc.write(func() error { return cc.fr.WriteSettingsAck() })
@@ -287,21 +303,41 @@ func (cc *clientConn) handle(f http2.Frame) error {
 			cc.write(func() error { return cc.fr.WritePing(true, f.Data) })
 		}
 	case *http2.WindowUpdateFrame:
+		// A window past 2^31-1 ends the stream or the connection (RFC 9113
+		// §6.9.1): it had wrapped round to a negative one, on which Write
+		// waited for ever.
+		inc := int64(f.Increment)
 		cc.mu.Lock()
+		reset := false
 		if f.StreamID == 0 {
-			cc.connSend += int32(f.Increment)
+			if int64(cc.connSend)+inc > maxWindow {
+				cc.mu.Unlock()
+				err := http2.ConnectionError(http2.ErrCodeFlowControl)
+				cc.goAway(err)
+				return err
+			}
+			cc.connSend += int32(inc)
 		} else if s := cc.streams[f.StreamID]; s != nil {
-			s.send += int32(f.Increment)
+			if int64(s.send)+inc > maxWindow {
+				cc.abortLocked(s, http2.StreamError{StreamID: s.id, Code: http2.ErrCodeFlowControl})
+				reset = true
+			} else {
+				s.send += int32(inc)
+			}
 		}
 		cc.cond.Broadcast()
 		cc.mu.Unlock()
+		if reset {
+			cc.write(func() error { return cc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeFlowControl) })
+		}
 	case *http2.MetaHeadersFrame:
 		cc.mu.Lock()
 		reset := false
 		if s := cc.streams[f.StreamID]; s != nil {
 			if err := s.gotHeaders(f); err != nil {
-				// Past a bound: the stream fails, and is reset, as x/net's
-				// client does (PROTOCOL_ERROR).
+				// Past a bound, or a head without a status: the stream
+				// fails, and is reset, as x/net's client does
+				// (PROTOCOL_ERROR).
 				cc.abortLocked(s, err)
 				reset = true
 			}
@@ -320,17 +356,25 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		cc.mu.Lock()
 		if size > cc.connRecv {
 			cc.mu.Unlock()
-			cc.write(func() error { return cc.fr.WriteGoAway(0, http2.ErrCodeFlowControl, nil) })
-			return http2.ConnectionError(http2.ErrCodeFlowControl)
+			err := http2.ConnectionError(http2.ErrCodeFlowControl)
+			cc.goAway(err)
+			return err
 		}
 		cc.connRecv -= size
 		s := cc.streams[f.StreamID]
-		giveConn, giveStream, reset := 0, 0, false
+		giveConn, giveStream, reset, resetCode := 0, 0, false, http2.ErrCodeFlowControl
 		switch {
 		case s == nil:
 			// A stream already closed: its data still counts against the
 			// connection's window.
 			giveConn = size
+		case s.eof:
+			// DATA after the end of the stream (RFC 9113 §5.1): not the
+			// stream's, which is reset; the reader still gets what came
+			// before the end, then io.EOF.
+			giveConn = size
+			cc.abortLocked(s, http2.StreamError{StreamID: s.id, Code: http2.ErrCodeStreamClosed})
+			resetCode, reset = http2.ErrCodeStreamClosed, true
 		case size > s.recv:
 			// What was kept is dropped, and given back to the connection.
 			giveConn = size + len(s.in)
@@ -356,7 +400,7 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		cc.cond.Broadcast()
 		cc.mu.Unlock()
 		if reset {
-			cc.write(func() error { return cc.fr.WriteRSTStream(f.StreamID, http2.ErrCodeFlowControl) })
+			cc.write(func() error { return cc.fr.WriteRSTStream(f.StreamID, resetCode) })
 		}
 		if giveConn > 0 {
 			cc.write(func() error { return cc.fr.WriteWindowUpdate(0, uint32(giveConn)) })
@@ -390,6 +434,17 @@ func (cc *clientConn) handle(f http2.Frame) error {
 		cc.mu.Unlock()
 	}
 	return nil
+}
+
+// goAway tells the server why the client ends the connection: GOAWAY
+// with err's code.
+func (cc *clientConn) goAway(err error) {
+	code := http2.ErrCodeProtocol
+	var ce http2.ConnectionError
+	if errors.As(err, &ce) {
+		code = http2.ErrCode(ce)
+	}
+	cc.write(func() error { return cc.fr.WriteGoAway(0, code, nil) })
 }
 
 // write writes a frame under the write lock; a failure ends the
@@ -437,8 +492,8 @@ type Stream struct {
 }
 
 // gotHeaders takes a response head (1xx heads are passed over) or
-// trailers; cc.mu is held. Its error, for heads past a bound, fails the
-// stream.
+// trailers; cc.mu is held. Its error, for heads past a bound or a head
+// without a valid :status, fails the stream.
 func (s *Stream) gotHeaders(f *http2.MetaHeadersFrame) error {
 	if s.resp == nil {
 		for _, hf := range f.Fields {
@@ -449,8 +504,9 @@ func (s *Stream) gotHeaders(f *http2.MetaHeadersFrame) error {
 		}
 		code, err := strconv.Atoi(f.PseudoValue("status"))
 		if err != nil {
-			s.fail(fmt.Errorf("xconnect: bad :status %q", f.PseudoValue("status")))
-			return nil
+			// The stream fails and is reset: a later head may not
+			// answer it (its close of head panicked).
+			return fmt.Errorf("xconnect: bad :status %q", f.PseudoValue("status"))
 		}
 		if code/100 == 1 && !f.StreamEnded() {
 			if s.interim++; s.interim > upgrade.MaxInterim {
