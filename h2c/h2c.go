@@ -369,6 +369,11 @@ func stream1(r *http.Request, ctx context.Context) *http.Request {
 // allocates when dst has room.
 func decodeSettings(dst []byte, v string) ([]byte, error) {
 	v = strings.TrimSpace(v)
+	if strings.ContainsAny(v, "\r\n") {
+		// Not base64url; the decoder would skip them, and a piece that
+		// they shorten would be decoded out of step with the next.
+		return nil, errors.New("HTTP2-Settings is not base64url without padding")
+	}
 	// The value is a SETTINGS frame's payload, which cannot exceed the
 	// initial SETTINGS_MAX_FRAME_SIZE, 2^14 (RFC 7540 §3.2.1, §4.2).
 	if base64.RawURLEncoding.DecodedLen(len(v)) > 1<<14 {
