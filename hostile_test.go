@@ -35,11 +35,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -61,9 +63,23 @@ const bound = 2 * testkit.Timeout
 // connection it accepted.
 type inProcess struct {
 	*httptest.Server
-	n     *negotiate.Negotiator
-	mu    sync.Mutex
-	conns map[net.Conn]http.ConnState
+	n      *negotiate.Negotiator
+	mu     sync.Mutex
+	conns  map[net.Conn]http.ConnState
+	panics atomic.Int64 // handler panics net/http recovered (see recoveredPanics)
+}
+
+// recoveredPanics counts the handler panics net/http recovers and logs
+// ("http: panic serving …", "http2: panic serving …"): no status shows
+// them, the client only loses its connection. Every line still goes to
+// the standard logger's output.
+type recoveredPanics struct{ n *atomic.Int64 }
+
+func (r recoveredPanics) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("panic serving")) {
+		r.n.Add(1)
+	}
+	return log.Writer().Write(p)
 }
 
 // startInProcess serves the demo's configuration on loopback, with the
@@ -81,6 +97,7 @@ func startInProcess(t testing.TB, readHeaderTimeout time.Duration, opts *negotia
 	s := &inProcess{n: n, conns: make(map[net.Conn]http.ConnState)}
 	s.Server = httptest.NewUnstartedServer(h)
 	s.Config.ReadHeaderTimeout = readHeaderTimeout
+	s.Config.ErrorLog = log.New(recoveredPanics{&s.panics}, "", log.LstdFlags)
 	s.Config.ConnState = func(c net.Conn, st http.ConnState) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -98,6 +115,9 @@ func startInProcess(t testing.TB, readHeaderTimeout time.Duration, opts *negotia
 	t.Cleanup(func() {
 		if p := n.Stats().Panics; p != 0 {
 			t.Errorf("%d panics in protocols", p)
+		}
+		if p := s.panics.Load(); p != 0 {
+			t.Errorf("%d panics in handlers, recovered by net/http", p)
 		}
 	})
 	t.Cleanup(s.Close)
@@ -1090,7 +1110,7 @@ func FuzzHandshake(f *testing.F) {
 		conn.Close()
 		<-wrote
 		s.settled(t)
-		if p := s.n.Stats().Panics; p != 0 {
+		if p := s.n.Stats().Panics + s.panics.Load(); p != 0 {
 			t.Fatalf("%d panics after %q", p, raw)
 		}
 	})
