@@ -2,9 +2,9 @@ package negotiate
 
 import (
 	"errors"
-	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -142,41 +142,95 @@ func TestIsUpgradeAndOffers(t *testing.T) {
 	}
 }
 
+// FuzzTokenList holds the token-list parser to RFC 9110 as a slow
+// reference reads it (§5.6.1 lists: split at commas, optional whitespace
+// trimmed, empty elements skipped; §5.6.2 tokens; §7.8 protocols
+// "name[/version]"): the iterator yields the reference's elements in order
+// and stops with an error at the first that is not one; ContainsToken
+// finds each; and Offers returns the Upgrade elements, or nil where the
+// request is no upgrade, or a 400 where either list has a bad element.
 func FuzzTokenList(f *testing.F) {
-	for _, s := range []string{"websocket", "foo/2, foo/1", " ,a,, b ", "a b", "foo/", `"x"`, "h2c", "\x00", "a/b/c"} {
+	for _, s := range []string{"websocket", "foo/2, foo/1", " ,a,, b ", "a b", "foo/", `"x"`, "h2c", "\x00", "a/b/c", "a\t,\tb", "Upgrade"} {
 		f.Add(s, "upgrade, HTTP2-Settings")
 	}
+	f.Add("websocket", "keep-alive,\tUpgrade ")
+	f.Add("websocket", "upgrade/1")
+	f.Add("websocket", "keep-alive")
 	f.Fuzz(func(t *testing.T, upgrade, connection string) {
-		it := newTokenIter([]string{upgrade, connection}, true)
-		for i := 0; ; i++ {
+		lines := []string{upgrade, connection}
+		want, wantBad := referenceList(lines, true)
+		it := newTokenIter(lines, true)
+		var got []string
+		bad := false
+		for {
 			tok, ok, err := it.next()
-			if err != nil || !ok {
+			if err != nil {
+				bad = true
 				break
 			}
-			if i > len(upgrade)+len(connection) {
-				t.Fatalf("more tokens than bytes in %q %q", upgrade, connection)
+			if !ok {
+				break
 			}
-			// Every token is a valid element and carries no separator.
-			if !validElement(tok, true) || tok != httpsyntax.TrimOWS(tok) {
-				t.Fatalf("token %q is not a valid element", tok)
-			}
-			if !ContainsToken([]string{upgrade, connection}, tok) {
-				t.Fatalf("ContainsToken misses %q in %q %q", tok, upgrade, connection)
+			got = append(got, tok)
+			if len(got) > len(upgrade)+len(connection) {
+				t.Fatalf("more tokens than bytes in %q", lines)
 			}
 		}
+		if !slices.Equal(got, want) || bad != wantBad {
+			t.Fatalf("tokens of %q = %q (malformed: %v), want %q (malformed: %v)", lines, got, bad, want, wantBad)
+		}
+		for _, tok := range got {
+			if !ContainsToken(lines, strings.ToUpper(tok)) {
+				t.Fatalf("ContainsToken misses %q in %q", tok, lines)
+			}
+		}
+
 		r := &http.Request{ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{"Upgrade": {upgrade}, "Connection": {connection}}}
 		offers, err := Offers(r)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
-				t.Fatalf("Offers error %v, want a 400 *Error", err)
-			}
+		conn, connBad := referenceList([]string{connection}, false)
+		up, upBad := referenceList([]string{upgrade}, true)
+		isUpgrade := upgrade != "" && slices.ContainsFunc(conn, func(c string) bool { return strings.EqualFold(c, "upgrade") })
+		if !isUpgrade && connBad {
+			// Elements after a malformed one are not looked at: whether
+			// upgrade is among them decides nothing the reference can say.
 			return
 		}
-		for _, o := range offers {
-			if !validElement(o, true) {
-				t.Fatalf("offer %q not valid", o)
+		switch {
+		case !isUpgrade:
+			if offers != nil || err != nil {
+				t.Fatalf("Offers(%q) = %q, %v; want nil for a request that is no upgrade", lines, offers, err)
 			}
+		case connBad || upBad:
+			var e *Error
+			if !errors.As(err, &e) || e.Status != http.StatusBadRequest {
+				t.Fatalf("Offers(%q) = %q, %v; want a 400 *Error", lines, offers, err)
+			}
+		case err != nil || !slices.Equal(offers, up):
+			t.Fatalf("Offers(%q) = %q, %v; want %q", lines, offers, err, up)
 		}
 	})
+}
+
+// referenceList reads field lines as RFC 9110 §5.6.1 lists of tokens
+// (§5.6.2), "name/version" too where versioned (§7.8): the elements up to
+// the first that is neither, and whether there was one.
+func referenceList(lines []string, versioned bool) (elems []string, bad bool) {
+	const tchars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	token := func(s string) bool {
+		return s != "" && strings.Trim(s, tchars) == ""
+	}
+	for _, line := range lines {
+		for _, e := range strings.Split(line, ",") {
+			e = strings.Trim(e, " \t")
+			if e == "" {
+				continue
+			}
+			name, version, slash := strings.Cut(e, "/")
+			if !token(name) || slash && (!versioned || !token(version)) {
+				return elems, true
+			}
+			elems = append(elems, e)
+		}
+	}
+	return elems, false
 }

@@ -197,7 +197,9 @@ func BenchmarkScanText(b *testing.B) {
 
 // honoursDeflate only ever narrows gorilla's decision: an offer it accepts
 // is one gorilla would negotiate (FuzzOffersDeflate holds offersDeflate to
-// gorilla), and a bare offer is always accepted.
+// gorilla), and a bare offer is always accepted. And on well-formed
+// offers made of the fuzzer's bytes (deflateOffers), it accepts exactly
+// those RFC 7692 §7.1 lets gorilla's one mode honour.
 func FuzzHonoursDeflate(f *testing.F) {
 	for _, s := range []string{
 		"permessage-deflate; server_max_window_bits=8, permessage-deflate",
@@ -215,11 +217,65 @@ func FuzzHonoursDeflate(f *testing.F) {
 		if !honoursDeflate(append(lines, "permessage-deflate")) {
 			t.Errorf("%q then a bare offer: declined", s)
 		}
+		line, want := deflateOffers([]byte(s))
+		if got := honoursDeflate([]string{line}); got != want {
+			t.Errorf("honoursDeflate(%q) = %v, want %v", line, got, want)
+		}
 	})
 }
 
-// Whatever the bytes, scan does not panic, and finds the same violation
-// however the stream is cut into reads. It stops at the start of the
+// deflateOffers makes a Sec-WebSocket-Extensions line of b: a byte with
+// its top bit set starts an offer (of permessage-deflate, or of x-other
+// with 0x40 set), any other adds a parameter to the current one; and it
+// says whether an offer of it can be honoured: one of permessage-deflate
+// whose parameters are each given once, the no_context_takeover ones
+// without a value, server_max_window_bits 15 (gorilla's window), and
+// client_max_window_bits bare or 8 to 15 without a leading zero.
+func deflateOffers(b []byte) (line string, honoured bool) {
+	names := []string{"server_no_context_takeover", "client_no_context_takeover", "server_max_window_bits", "client_max_window_bits", "x"}
+	values := []string{"", "8", "15", `"15"`, "16", "08", `"8"`, "9"}
+	var offers []string
+	good, seen := false, map[string]bool{}
+	for i, c := range b {
+		if i == 0 || c&0x80 != 0 {
+			honoured = honoured || good
+			name := "permessage-deflate"
+			if c&0xc0 == 0xc0 {
+				name = "x-other"
+			}
+			offers, good, seen = append(offers, name), name == "permessage-deflate", map[string]bool{}
+			if c&0x80 != 0 {
+				continue
+			}
+		}
+		name, value := names[int(c)%len(names)], values[int(c)/len(names)%len(values)]
+		param := "; " + name
+		if value != "" {
+			param += "=" + value
+		}
+		offers[len(offers)-1] += param
+		v := strings.Trim(value, `"`)
+		switch ok := false; name {
+		case "server_no_context_takeover", "client_no_context_takeover":
+			ok = value == ""
+			good = good && ok && !seen[name]
+		case "server_max_window_bits":
+			ok = v == "15"
+			good = good && ok && !seen[name]
+		case "client_max_window_bits":
+			ok = value == "" || v != "" && v[0] != '0' && (v == "8" || v == "9" || v == "15")
+			good = good && ok && !seen[name]
+		default:
+			good = false
+		}
+		seen[name] = true
+	}
+	return strings.Join(offers, ", "), honoured || good
+}
+
+// Whatever the bytes, scan does not panic, finds a violation exactly
+// where a slow reading of RFC 6455 does (violates), and finds the same
+// one however the stream is cut into reads. It stops at the start of the
 // header byte or payload piece that breaks the rule, so smaller reads
 // may let through more of the good bytes before it, never fewer, and
 // never the stream's end.
@@ -242,5 +298,95 @@ func FuzzScan(f *testing.F) {
 		if got != want || gotK < wantK || got != nil && gotK >= len(stream) {
 			t.Errorf("reads of %d: %v at %d; whole: %v at %d", step, got, gotK, want, wantK)
 		}
+		if bad := violates(stream); (want != nil) != bad {
+			t.Errorf("scan found %v; the stream breaks a rule: %v", want, bad)
+		}
 	})
+}
+
+// violates reads a client's stream, whole frames and a last one cut short,
+// the slow way, and reports whether it breaks a rule scan enforces: RSV1
+// on a control or continuation frame, a close payload of 1 byte, a 64-bit
+// length with its top bit set, a text message (uncompressed) that is not
+// UTF-8 so far, or at its end.
+func violates(s []byte) bool {
+	var text []byte
+	inText := false
+	for len(s) > 0 {
+		b0 := s[0]
+		op, fin, rsv1 := b0&0x0f, b0&bitFIN != 0, b0&bitRSV1 != 0
+		if rsv1 && (op >= opClose || op == opContinuation) {
+			return true
+		}
+		if len(s) < 2 {
+			return false
+		}
+		n := uint64(s[1] &^ bitMask)
+		if op == opClose && n == 1 {
+			return true
+		}
+		head := 2
+		switch n {
+		case 126:
+			head = 4
+		case 127:
+			if len(s) > 2 && s[2]&0x80 != 0 {
+				return true
+			}
+			head = 10
+		}
+		if s[1]&bitMask != 0 {
+			head += 4
+		}
+		if len(s) < head {
+			return false
+		}
+		switch n {
+		case 126:
+			n = uint64(binary.BigEndian.Uint16(s[2:]))
+		case 127:
+			n = binary.BigEndian.Uint64(s[2:])
+		}
+		var key [4]byte
+		if s[1]&bitMask != 0 {
+			copy(key[:], s[head-4:])
+		}
+		complete := uint64(len(s)-head) >= n
+		p := s[head:]
+		if complete {
+			p = p[:n]
+		}
+		if op == opText || op == opBinary {
+			inText, text = op == opText && !rsv1, nil
+		}
+		if op < opClose && inText {
+			for i, c := range p {
+				text = append(text, c^key[i&3])
+			}
+			if !utf8Prefix(text) || complete && fin && !utf8.Valid(text) {
+				return true
+			}
+		}
+		if !complete {
+			return false
+		}
+		if op < opClose && fin {
+			inText = false
+		}
+		s = s[uint64(head)+n:]
+	}
+	return false
+}
+
+// utf8Prefix reports whether b is UTF-8, but for an end that more bytes
+// could make a character of.
+func utf8Prefix(b []byte) bool {
+	for len(b) > 0 {
+		r, size := utf8.DecodeRune(b)
+		if r == utf8.RuneError && size == 1 {
+			return !utf8.FullRune(b)
+		}
+		b = b[size:]
+	}
+	return true
 }

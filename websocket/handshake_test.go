@@ -3,6 +3,7 @@ package websocket
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"net"
 	"net/http"
@@ -186,11 +187,18 @@ func TestOriginHost(t *testing.T) {
 }
 
 // FuzzCheck feeds hostile header values to Check: it must never panic,
-// and whatever it accepts must be a GET with a valid key and version 13.
+// every refusal is a 4xx *negotiate.Error, and whatever it accepts is a
+// GET with a key gorilla takes (the base64 of 16 bytes), version 13, an
+// Origin that is absent, the request's own host or one of
+// Options.OriginPatterns, and the required subprotocol among the offers.
 func FuzzCheck(f *testing.F) {
 	f.Add("GET", "dGhlIHNhbXBsZSBub25jZQ==", "13", "https://app.example.com", "chat.v1")
 	f.Add("POST", "", "8", "null", ",,")
 	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "http://user@app.example.com", " a ,chat.v1")
+	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "https://chat.example.org:8443/x", "chat.v2,\tchat.v1")
+	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "https://evil.example", "chat.v1")
+	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "", "chat.v2")
+	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "https://APP.example.COM", "chat.v10")
 	p, err := New(&Options{Subprotocols: []string{"chat.v1"}, RequireSubprotocol: true, OriginPatterns: []string{"*.example.org"}}, nopHandler)
 	if err != nil {
 		f.Fatal(err)
@@ -202,10 +210,33 @@ func FuzzCheck(f *testing.F) {
 		r.Header["Sec-Websocket-Version"] = []string{version}
 		r.Header["Origin"] = []string{origin}
 		r.Header["Sec-Websocket-Protocol"] = []string{sub}
-		if err := p.Check(r); err == nil {
-			if method != "GET" || !validKey(key) || version != "13" {
-				t.Errorf("Check accepted method %q, key %q, version %q", method, key, version)
+		err := p.Check(r)
+		if err != nil {
+			var e *negotiate.Error
+			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 {
+				t.Fatalf("Check refused with %v, want a 4xx *negotiate.Error", err)
 			}
+			return
+		}
+		decoded, kerr := base64.StdEncoding.DecodeString(key)
+		if method != "GET" || kerr != nil || len(decoded) != 16 || version != "13" {
+			t.Errorf("Check accepted method %q, key %q, version %q", method, key, version)
+		}
+		host := origin
+		if _, rest, ok := strings.Cut(origin, "://"); ok {
+			host, _, _ = strings.Cut(rest, "/")
+			host, _, _ = strings.Cut(host, "?")
+			host, _, _ = strings.Cut(host, "#")
+		}
+		if lower := strings.ToLower(host); origin != "" && lower != "app.example.com" && !strings.HasSuffix(lower, ".example.org") {
+			t.Errorf("Check accepted Origin %q for host %q", origin, r.Host)
+		}
+		offered := false
+		for _, o := range strings.Split(sub, ",") {
+			offered = offered || strings.Trim(o, " \t") == "chat.v1"
+		}
+		if !offered {
+			t.Errorf("Check accepted the offers %q without the required chat.v1", sub)
 		}
 	})
 }
