@@ -1,13 +1,10 @@
 package xconnect_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
-	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,93 +28,43 @@ const streamWindow = 4 << 20
 // the code of the client's RST_STREAM for the stream.
 func floodServer(t *testing.T, total, frame, pad int) (url string, sent <-chan struct{}, reset <-chan http2.ErrCode) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	sentc, resetc := make(chan struct{}), make(chan http2.ErrCode, 1)
-	var wg sync.WaitGroup
-	var conn net.Conn
-	var mu sync.Mutex
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		if conn != nil {
-			conn.Close()
+	url, _ = fakeH2Server(t, func(p *h2Peer, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.PingFrame:
+			if f.IsAck() {
+				close(sentc)
+			}
+		case *http2.RSTStreamFrame:
+			resetc <- f.ErrCode
+		case *http2.HeadersFrame:
+			var b bytes.Buffer
+			_ = hpack.NewEncoder(&b).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+			if p.write(func() error {
+				return p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: b.Bytes(), EndHeaders: true})
+			}) != nil {
+				return false
+			}
+			// The frames are written from another goroutine, so that
+			// this one goes on reading what the client sends.
+			id := f.StreamID
+			p.spawn(func() {
+				data := bytes.Repeat([]byte("d"), frame-pad)
+				var padding []byte // nil: not padded
+				if pad > 0 {
+					data, padding = data[:frame-pad-1], make([]byte, pad) // the pad length byte counts too
+				}
+				for left := total; left > 0; left -= frame {
+					if p.write(func() error { return p.fr.WriteDataPadded(id, false, data, padding) }) != nil {
+						return
+					}
+				}
+				_ = p.write(func() error { return p.fr.WritePing(false, [8]byte{'s', 'e', 'n', 't'}) })
+			})
 		}
-		mu.Unlock()
-		wg.Wait()
+		return true
 	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		mu.Lock()
-		conn = c
-		mu.Unlock()
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
-		br := bufio.NewReader(c)
-		if _, err := io.ReadFull(br, make([]byte, len(http2.ClientPreface))); err != nil {
-			return
-		}
-		fr := http2.NewFramer(c, br)
-		var wmu sync.Mutex // the framer's writes
-		write := func(f func() error) error {
-			wmu.Lock()
-			defer wmu.Unlock()
-			return f()
-		}
-		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
-			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					_ = write(fr.WriteSettingsAck)
-				}
-			case *http2.PingFrame:
-				if f.IsAck() {
-					close(sentc)
-				}
-			case *http2.RSTStreamFrame:
-				resetc <- f.ErrCode
-			case *http2.HeadersFrame:
-				var b bytes.Buffer
-				_ = hpack.NewEncoder(&b).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
-				if write(func() error {
-					return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: b.Bytes(), EndHeaders: true})
-				}) != nil {
-					return
-				}
-				// The frames are written from another goroutine, so that
-				// this one goes on reading what the client sends.
-				id := f.StreamID
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					data := bytes.Repeat([]byte("d"), frame-pad)
-					var padding []byte // nil: not padded
-					if pad > 0 {
-						data, padding = data[:frame-pad-1], make([]byte, pad) // the pad length byte counts too
-					}
-					for left := total; left > 0; left -= frame {
-						if write(func() error { return fr.WriteDataPadded(id, false, data, padding) }) != nil {
-							return
-						}
-					}
-					_ = write(func() error { return fr.WritePing(false, [8]byte{'s', 'e', 'n', 't'}) })
-				}()
-			}
-		}
-	}()
-	return "http://" + ln.Addr().String(), sentc, resetc
+	return url, sentc, resetc
 }
 
 // dial opens a stream to url and waits for the server to have sent its

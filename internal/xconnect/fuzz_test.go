@@ -1,13 +1,11 @@
 package xconnect_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"testing"
@@ -186,7 +184,7 @@ type scriptServer struct {
 	end    bool          // the client ended stream 1
 	over   bool          // it ended or reset it
 	done   chan struct{} // closed when it is over
-	closed chan struct{}
+	closed <-chan struct{}
 }
 
 // finish marks stream 1 over, ended by the client or not; s.mu is held.
@@ -199,106 +197,54 @@ func (s *scriptServer) finish(end bool) {
 }
 
 func newScriptServer(t *testing.T, raw []byte) *scriptServer {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &scriptServer{url: "http://" + ln.Addr().String(), done: make(chan struct{}), closed: make(chan struct{})}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conn net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		if conn != nil {
-			conn.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer close(s.closed)
-		c, err := ln.Accept()
-		ln.Close()
-		if err != nil {
-			return
-		}
-		mu.Lock()
-		conn = c
-		mu.Unlock()
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
-		br := bufio.NewReader(c)
-		if _, err := io.ReadFull(br, make([]byte, len(http2.ClientPreface))); err != nil {
-			return
-		}
-		fr := http2.NewFramer(c, br)
-		var wmu sync.Mutex
-		write := func(f func() error) {
-			wmu.Lock()
-			defer wmu.Unlock()
-			_ = f()
-		}
-		write(func() error { return fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1}) })
-		for {
-			f, err := fr.ReadFrame()
-			if err != nil {
-				return
+	s := &scriptServer{done: make(chan struct{})}
+	s.url, s.closed = fakeH2Server(t, func(p *h2Peer, f http2.Frame) bool {
+		switch f := f.(type) {
+		case *http2.HeadersFrame:
+			if f.StreamID != 1 {
+				break
 			}
-			switch f := f.(type) {
-			case *http2.SettingsFrame:
-				if !f.IsAck() {
-					write(fr.WriteSettingsAck)
-				}
-			case *http2.HeadersFrame:
-				if f.StreamID != 1 {
-					continue
-				}
-				// From another goroutine, so that this one goes on reading.
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					write(func() error {
-						if _, err := c.Write(raw); err != nil {
-							return err
-						}
-						if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: head200, EndHeaders: true}); err != nil {
-							return err
-						}
-						if err := fr.WriteWindowUpdate(0, uint32(grant)); err != nil {
-							return err
-						}
-						if err := fr.WriteWindowUpdate(1, uint32(grant)); err != nil {
-							return err
-						}
-						return fr.WriteData(1, true, []byte("end"))
-					})
-				}()
-			case *http2.DataFrame:
-				if f.StreamID != 1 {
-					continue
-				}
+			// From another goroutine, so that this one goes on reading.
+			p.spawn(func() {
+				_ = p.write(func() error {
+					if _, err := p.c.Write(raw); err != nil {
+						return err
+					}
+					if err := p.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: head200, EndHeaders: true}); err != nil {
+						return err
+					}
+					if err := p.fr.WriteWindowUpdate(0, uint32(grant)); err != nil {
+						return err
+					}
+					if err := p.fr.WriteWindowUpdate(1, uint32(grant)); err != nil {
+						return err
+					}
+					return p.fr.WriteData(1, true, []byte("end"))
+				})
+			})
+		case *http2.DataFrame:
+			if f.StreamID != 1 {
+				break
+			}
+			s.mu.Lock()
+			s.n++
+			s.data = append(s.data, f.Data()...)
+			if len(f.Data()) == 0 && !f.StreamEnded() {
+				s.empty++
+			}
+			if f.StreamEnded() {
+				s.finish(true)
+			}
+			s.mu.Unlock()
+		case *http2.RSTStreamFrame:
+			if f.StreamID == 1 {
 				s.mu.Lock()
-				s.n++
-				s.data = append(s.data, f.Data()...)
-				if len(f.Data()) == 0 && !f.StreamEnded() {
-					s.empty++
-				}
-				if f.StreamEnded() {
-					s.finish(true)
-				}
+				s.finish(false)
 				s.mu.Unlock()
-			case *http2.RSTStreamFrame:
-				if f.StreamID == 1 {
-					s.mu.Lock()
-					s.finish(false)
-					s.mu.Unlock()
-				}
 			}
 		}
-	}()
+		return true
+	})
 	return s
 }
 
