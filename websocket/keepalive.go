@@ -19,7 +19,10 @@ import (
 // watched ping is unanswered, and puts the connection back in the schedule
 // for the next of the two. One ping is watched at a time; any byte from
 // the peer after it counts as its answer (a pong, or data that crossed the
-// ping), so a handler may replace gorilla's pong handler.
+// ping), so a handler may replace gorilla's pong handler. Every run looks
+// for the answer, so that when PongTimeout is longer than PingInterval the
+// first ping sent after it is watched next, not one sent after the watched
+// ping's PongTimeout.
 type keepAlive struct {
 	// mu is held by each run of tick from start to end, and by stop, which
 	// therefore waits for a run under way.
@@ -66,21 +69,27 @@ func (c *Conn) tick() {
 	}
 	o := &c.p.opts
 	now := clock()
+	in := c.wire.Conn.Info().BytesIn
+	if k.checkAt != 0 && in != k.before {
+		// Answered, whenever the answer is due: with PongTimeout longer
+		// than PingInterval, the ping this run sends is the one to watch.
+		k.checkAt = 0
+	}
 	if k.checkAt != 0 && now >= k.checkAt {
-		if c.wire.Conn.Info().BytesIn == k.before && c.wire.reading.Load() {
+		if c.wire.reading.Load() {
 			k.expire(c)
 			return
 		}
-		// Answered; or the handler is not waiting in a read, so an answer
-		// could not be seen (gorilla reads control frames only inside the
-		// handler's reads): a busy handler, or one that only writes, is
-		// not the peer's silence.
+		// The handler is not waiting in a read, so an answer could not be
+		// seen (gorilla reads control frames only inside the handler's
+		// reads): a busy handler, or one that only writes, is not the
+		// peer's silence.
 		k.checkAt = 0
 	}
 	if now >= k.pingAt {
 		k.pingAt = now + o.PingInterval
 		if k.checkAt == 0 {
-			k.checkAt, k.before = now+o.PongTimeout, c.wire.Conn.Info().BytesIn
+			k.checkAt, k.before = now+o.PongTimeout, in
 		}
 		if err := c.Conn.WriteControl(gws.PingMessage, nil, time.Now().Add(o.PongTimeout)); err != nil {
 			var ne net.Error

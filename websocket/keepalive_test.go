@@ -132,3 +132,41 @@ func TestKeepAliveSparesHandlerNotReading(t *testing.T) {
 		t.Errorf("OnClose error: got %v, want nil", ci.Err)
 	}
 }
+
+// PongTimeout is how long the peer has to answer each ping, also when it
+// is longer than PingInterval and several pings are out at once: a peer
+// that answers the first ping and then nothing is closed PongTimeout after
+// the next one, the first it left unanswered. Counted in pings, which a
+// loaded machine sends fewer of, not more: about PongTimeout/PingInterval
+// of them come after the answer. When only a ping sent after the answered
+// one's PongTimeout was watched, twice as many came.
+func TestKeepAliveTimesEachPing(t *testing.T) {
+	t.Parallel()
+	const interval, timeout = 10 * time.Millisecond, time.Second
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: interval, PongTimeout: timeout}, wstest.Echo)
+	p := dialPeer(t, addr)
+	if f, err := p.next(); err != nil || f.b0 != finBit|opPing {
+		t.Fatalf("first frame: got %v, %v; want a ping", f, err)
+	}
+	p.send(wstest.ClientFrame(finBit|opPong, nil))
+	pings := 0
+	for {
+		f, err := p.next()
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal("the server left the silent peer open")
+		}
+		if err != nil {
+			break // closed by the keep-alive
+		}
+		if f.b0 != finBit|opPing {
+			t.Fatalf("frame %d after the answer: got %v, want a ping", pings, f)
+		}
+		pings++
+	}
+	if n := int(timeout / interval); pings > n+n/5 {
+		t.Errorf("%d pings came after the answer before the close, want about %d (PongTimeout after the first unanswered one)", pings, n)
+	}
+	if ci := closes.Next(t); !errors.Is(ci.Err, websocket.ErrPongTimeout) {
+		t.Errorf("OnClose error: got %v, want %v", ci.Err, websocket.ErrPongTimeout)
+	}
+}

@@ -110,10 +110,12 @@ type Options struct {
 	// between reads, is never closed by it.
 	PingInterval time.Duration
 
-	// PongTimeout is how long a peer has to answer a ping. Default
-	// PingInterval (so a silent peer is closed between one and two
-	// intervals after it last sent anything, 30 to 60s by default). It
-	// cannot be set with the keep-alive off.
+	// PongTimeout is how long a peer has to answer a ping: a silent peer
+	// is closed PongTimeout after the first ping it left unanswered, also
+	// when PongTimeout is longer than PingInterval and several pings are
+	// out at once. Default PingInterval (so a silent peer is closed
+	// between one and two intervals after it last sent anything, 30 to
+	// 60s by default). It cannot be set with the keep-alive off.
 	PongTimeout time.Duration
 
 	// MessageTimeout bounds the time a message takes to arrive: once the
