@@ -171,9 +171,15 @@
 // gorilla reads frames only inside the handler's reads, so an unanswered
 // ping closes the connection only if the handler is waiting in a read when
 // the answer is due; a handler that only writes is not closed by it (its
-// writes fail when the peer is gone). A negative PingInterval turns the
-// keep-alive off. It costs no goroutine and no timer of its own: the
-// connections of one protocol share one runtime timer, armed for the
+// writes fail when the peer is gone). Nor is one whose frame holds the
+// connection longer than PongTimeout (a large message to a peer that
+// reads it at its pace): the ping waits behind the frame, and one that
+// could not go out is not held against the peer. A ping that the socket
+// itself does not take within PongTimeout (the peer reads nothing, or
+// too slowly for what is queued) closes the connection as well, since
+// gorilla fails every write after such a timeout. A negative PingInterval
+// turns the keep-alive off. It costs no goroutine and no timer of its own:
+// the connections of one protocol share one runtime timer, armed for the
 // earliest ping or check due among them, and each run, in a goroutine of
 // its own while it lasts, writes the ping with WriteControl (so next to an
 // application's writer) and checks the answer; the handler's return takes

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -88,15 +89,30 @@ func (c *Conn) tick() {
 	}
 	if now >= k.pingAt {
 		k.pingAt = now + o.PingInterval
-		if k.checkAt == 0 {
+		watch := k.checkAt == 0
+		if watch {
 			k.checkAt, k.before = now+o.PongTimeout, in
 		}
 		if err := c.Conn.WriteControl(gws.PingMessage, nil, time.Now().Add(o.PongTimeout)); err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				k.expire(c) // the peer does not even read
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				// The ping's own write timed out: the socket did not drain
+				// (the peer reads nothing, or too slowly for what is
+				// queued), and gorilla fails every later write.
+				k.expire(c)
+				return
+			case !errors.As(err, &ne) || !ne.Timeout():
+				return // the WebSocket is closing: a close frame was sent, or the conn is gone
 			}
-			return // otherwise the WebSocket is closing: a close frame was sent, or the conn is gone
+			// gorilla's write lock was held for all of PongTimeout: an
+			// application's writer is sending a frame (a large message to
+			// a peer that reads it at its pace), which is no sign of the
+			// peer's silence. No ping went out, so none is watched; the
+			// next goes when it is due.
+			if watch {
+				k.checkAt = 0
+			}
 		}
 	}
 	wake := k.pingAt

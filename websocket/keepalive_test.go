@@ -1,7 +1,10 @@
 package websocket_test
 
 import (
+	"encoding/binary"
 	"errors"
+	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -168,5 +171,56 @@ func TestKeepAliveTimesEachPing(t *testing.T) {
 	}
 	if ci := closes.Next(t); !errors.Is(ci.Err, websocket.ErrPongTimeout) {
 		t.Errorf("OnClose error: got %v, want %v", ci.Err, websocket.ErrPongTimeout)
+	}
+}
+
+// A handler that writes a message larger than the sockets hold, to a peer
+// that reads it at its own pace, holds gorilla's write lock for as long as
+// the frame takes, and the keep-alive's ping waits behind it. That says
+// nothing of the peer, which is reading: the connection is not closed
+// under the frame (a handler that only writes is not closed by the
+// keep-alive). The peer gets the message whole, then the close 1000.
+func TestKeepAliveSparesLongWrite(t *testing.T) {
+	t.Parallel()
+	const size = 8 << 20
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 2 * time.Millisecond, PongTimeout: 20 * time.Millisecond}, func(c *websocket.Conn) error {
+		return c.WriteMessage(gws.BinaryMessage, make([]byte, size)) // one frame
+	})
+	p := dialPeer(t, addr)
+	if err := p.Conn.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
+		t.Fatal(err)
+	}
+	var h [10]byte
+	for {
+		if _, err := io.ReadFull(p.BR, h[:2]); err != nil {
+			t.Fatalf("waiting for the message: %v", err)
+		}
+		if h != [10]byte{finBit | opPing} {
+			break
+		}
+	}
+	if _, err := io.ReadFull(p.BR, h[2:]); err != nil || h[0] != finBit|opBinary || h[1] != 127 || binary.BigEndian.Uint64(h[2:]) != size {
+		t.Fatalf("frame header % x, %v: want one binary frame of %d bytes", h, err, size)
+	}
+	// The first half at 64 KiB a millisecond at most: 64 ms or more, many
+	// times PingInterval + PongTimeout, during which the sockets (a small
+	// receive buffer keeps the sender's small too) are full and the
+	// handler is still writing; then the rest at once, so that the ping
+	// that follows the frame finds room in them.
+	buf := make([]byte, 64<<10)
+	for got := 0; got < size; {
+		n, err := io.ReadFull(p.BR, buf[:min(len(buf), size-got)])
+		got += n
+		if err != nil {
+			t.Fatalf("after %d of the message's %d bytes: %v", got, size, err)
+		}
+		if got < size/2 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	p.wantClose(gws.CloseNormalClosure)
+	p.Conn.Close()
+	if ci := closes.Next(t); ci.Err != nil {
+		t.Errorf("OnClose error: got %v, want nil", ci.Err)
 	}
 }

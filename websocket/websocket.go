@@ -106,8 +106,10 @@ type Options struct {
 	// the keep-alive off. Any byte from the peer answers a ping, and gorilla
 	// reads frames (pongs included) only inside the handler's reads, so
 	// an unanswered ping closes the connection only if the handler waits in
-	// a read when the answer is due: a handler that only writes, or is busy
-	// between reads, is never closed by it.
+	// a read when the answer is due: a handler that only writes (a large
+	// message to a slow reader included), or is busy between reads, is not
+	// closed by it, unless the socket does not even take a ping within
+	// PongTimeout (see Keep-alive in the package documentation).
 	PingInterval time.Duration
 
 	// PongTimeout is how long a peer has to answer a ping: a silent peer
@@ -197,11 +199,11 @@ const (
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
-// because the peer sent nothing within PongTimeout of a ping: it is
-// reported as [negotiate.ConnInfo].Err to the negotiator's
-// [negotiate.Options].OnClose. The connection is closed without a close
-// frame (a peer that answers nothing would not read one); the handler's
-// read fails.
+// because the peer sent nothing within PongTimeout of a ping (or the
+// socket did not take a ping within PongTimeout): it is reported as
+// [negotiate.ConnInfo].Err to the negotiator's [negotiate.Options].OnClose.
+// The connection is closed without a close frame (a peer that answers
+// nothing would not read one); the handler's read fails.
 var ErrPongTimeout = errors.New("websocket: peer did not answer a ping in time")
 
 // ErrMessageTimeout is the read error of a message that was not finished
