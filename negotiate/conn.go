@@ -304,9 +304,22 @@ func (n *Negotiator) track(c *Conn) {
 	if forced {
 		// Switched after a shutdown closed the live connections (its
 		// context ended between Accept and here): close this one too.
-		c.ending.Or(shutdownForced)
-		_ = c.nc.Close()
+		c.forceClose()
 	}
+}
+
+// forceClose closes a connection whose protocol has not returned when a
+// shutdown's context ends, once. An HTTP/2 stream is reset: closed alone,
+// it would end only when the protocol returns.
+func (c *Conn) forceClose() {
+	if c.ending.Or(shutdownForced)&shutdownForced != 0 {
+		return // by an earlier shutdown
+	}
+	if s, ok := c.nc.(*streamConn); ok {
+		s.reset()
+		return
+	}
+	_ = c.nc.Close() // also ends a close that lingers
 }
 
 // finish closes a connection whose protocol has returned and reports it.

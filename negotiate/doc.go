@@ -127,7 +127,8 @@
 //     no HTTP server buffers ([Conn.Buffers] is nil). [Conn.Close] makes
 //     its reads and writes fail at once (a write still waiting resets the
 //     stream); the stream itself ends, after everything written, when the
-//     serve func returns.
+//     serve func returns. A shutdown whose context ends resets the stream
+//     of a protocol that has not returned.
 //   - Deadlines mean what they mean on a net.Conn: one that passes with
 //     no read or write waiting harms nothing. One that passes while a read
 //     waits ends the stream's reads for good, and one that passes while a
@@ -157,7 +158,7 @@
 // [Negotiator.Shutdown] refuses new switches and cancels each connection's
 // [Conn.Context]; a protocol that watches it closes its own way (WebSocket
 // close 1001, h2c GOAWAY, a goodbye) and returns. Shutdown waits for them
-// until its context ends, then closes the rest.
+// until its context ends, then closes the rest (resetting HTTP/2 streams).
 // [Negotiator.RegisterOnShutdown] starts it from http.Server.Shutdown.
 //
 // # Observing

@@ -26,7 +26,8 @@ const (
 	// negotiator was shutting down is asked at once.
 	CloseShutdown = "shutdown"
 	// CloseForced: the protocol had not returned when the shutdown's
-	// context ended, and the negotiator closed the connection under it.
+	// context ended, and the negotiator closed the connection under it
+	// (reset it, on an HTTP/2 stream).
 	CloseForced = "forced"
 )
 

@@ -10,7 +10,8 @@ import (
 // closes its own way (WebSocket with close 1001, h2c with GOAWAY, a custom
 // protocol with a goodbye of its own) and returns, and what it wrote
 // reaches the client. Shutdown waits until every connection is gone; when
-// ctx ends first, it closes the rest and returns ctx's error, and a
+// ctx ends first, it closes the rest (an HTTP/2 stream is reset, whether
+// or not its protocol returns) and returns ctx's error, and a
 // switch whose Accept was still running is refused with 503 rather than
 // made (its serve func runs on a closed connection). Like
 // http.Server.Shutdown with a handler, a protocol that ignores its Context
@@ -44,8 +45,7 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 			n.mu.Lock()
 			n.forced.Store(true) // and a switch still in Accept is refused
 			for c := range n.live {
-				c.ending.Or(shutdownForced)
-				_ = c.nc.Close() // also ends a close that lingers
+				c.forceClose()
 			}
 			n.mu.Unlock()
 			return ctx.Err()

@@ -92,6 +92,7 @@ type streamConn struct {
 
 	mu     sync.Mutex
 	closed bool
+	ended  bool           // end has begun: the handler is returning
 	writes int            // writes under way, from enter on; guarded by mu
 	busy   sync.WaitGroup // operations under way on w, rc or body
 
@@ -281,6 +282,25 @@ func (s *streamConn) Close() error {
 	return nil
 }
 
+// reset closes the stream and resets it (RST_STREAM) at once, unless its
+// handler is already returning: a forced shutdown's close, which the
+// client sees as a hijacked connection's close, whether or not the
+// protocol returns.
+func (s *streamConn) reset() {
+	s.mu.Lock()
+	if s.ended {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.busy.Add(1)
+	s.mu.Unlock()
+	defer s.busy.Done()
+	past := time.Unix(1, 0)
+	_ = s.rc.SetReadDeadline(past)
+	_ = s.rc.SetWriteDeadline(past) // resets the stream, with or without a write waiting
+}
+
 // end closes the stream for its handler to return: what is being read
 // stops, what is being written has until linger to go out, and end
 // returns when nothing uses the stream any more. The handler's return
@@ -288,7 +308,7 @@ func (s *streamConn) Close() error {
 func (s *streamConn) end(linger time.Duration) {
 	s.mu.Lock()
 	open := !s.closed
-	s.closed = true
+	s.closed, s.ended = true, true
 	writing := s.writes > 0 // and none can start
 	s.mu.Unlock()
 	s.dl.Lock()
