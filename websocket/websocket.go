@@ -36,14 +36,16 @@ type Options struct {
 	ServerSubprotocolPreference bool
 
 	// RequireSubprotocol refuses (400) a request that offers none of
-	// Subprotocols. By default such a request switches without a
-	// Sec-WebSocket-Protocol field and [gws.Conn.Subprotocol] is "".
+	// Subprotocols, which must then list one at least. By default such a
+	// request switches without a Sec-WebSocket-Protocol field and
+	// [gws.Conn.Subprotocol] is "".
 	RequireSubprotocol bool
 
 	// OriginPatterns lets browsers on other origins connect: each pattern
 	// is matched with [path.Match], case-insensitively, against the host
 	// (and port, if it has one) of the request's Origin, as
-	// "*.example.com" or "localhost:*". Requests from the same origin
+	// "*.example.com" or "localhost:*" (so a pattern has no scheme or
+	// path: New refuses "https://app.example.com"). Requests from the same origin
 	// (Origin's host equal to the request's Host) always pass. Every other
 	// request that carries an Origin is refused with 403, unless
 	// CheckOrigin allows it.
@@ -268,8 +270,10 @@ func sizedPool(pools *sync.Map, size int, newBuf func() any) *sync.Pool {
 // documentation for the codes and the errors reported as nil). opts may be
 // nil. Invalid options (a
 // negative PongTimeout, CloseTimeout or buffer size, a ReadLimit under -1,
-// a subprotocol that is not a token, a malformed origin pattern, a
-// PongTimeout with the keep-alive off) and a nil handler are errors.
+// a subprotocol that is not a token, a malformed origin pattern or one
+// with a scheme, path, user information or space, a PongTimeout with the
+// keep-alive off, RequireSubprotocol without Subprotocols) and a nil
+// handler are errors.
 func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error) {
 	if handler == nil {
 		return negotiate.Protocol{}, errors.New("websocket: nil handler")
@@ -283,6 +287,11 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 		pat = strings.ToLower(pat)
 		if _, err := path.Match(pat, ""); err != nil || pat == "" {
 			return negotiate.Protocol{}, fmt.Errorf("websocket: origin pattern %q: malformed", pat)
+		}
+		if strings.ContainsAny(pat, "/@ \t") {
+			// A pattern matches an Origin's host[:port], which has none
+			// of these: "https://app.example.com" would never match.
+			return negotiate.Protocol{}, fmt.Errorf("websocket: origin pattern %q: a pattern matches the host[:port] of an Origin, without scheme, path, user information or spaces", pat)
 		}
 		patterns = append(patterns, pat)
 	}
@@ -331,6 +340,8 @@ func resolve(opts *Options) (Options, error) {
 		return o, errors.New("websocket: negative buffer size in Options")
 	case o.PongTimeout > 0 && o.PingInterval < 0:
 		return o, errors.New("websocket: PongTimeout is set but the keep-alive is off (negative PingInterval)")
+	case o.RequireSubprotocol && len(o.Subprotocols) == 0:
+		return o, errors.New("websocket: RequireSubprotocol without Subprotocols would refuse every request")
 	}
 	for _, s := range o.Subprotocols {
 		if !httpsyntax.IsToken(s) {

@@ -881,9 +881,22 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"empty subprotocol", websocket.Options{Subprotocols: []string{""}}},
 		{"malformed pattern", websocket.Options{OriginPatterns: []string{"[a-"}}},
 		{"empty pattern", websocket.Options{OriginPatterns: []string{""}}},
+		// Patterns match the host[:port] of an Origin, which has none of
+		// these: such a pattern would never let a request pass.
+		{"pattern with a scheme", websocket.Options{OriginPatterns: []string{"https://app.example.com"}}},
+		{"pattern with a path", websocket.Options{OriginPatterns: []string{"app.example.com/"}}},
+		{"pattern with a space", websocket.Options{OriginPatterns: []string{"a.example.com", " b.example.com"}}},
+		{"pattern with user information", websocket.Options{OriginPatterns: []string{"user@app.example.com"}}},
+		// Every request would be refused with 400.
+		{"subprotocol required, none spoken", websocket.Options{RequireSubprotocol: true}},
 	} {
 		if _, err := websocket.New(&tc.opts, wstest.Echo); err == nil {
 			t.Errorf("%s: New returned no error", tc.name)
+		}
+	}
+	for _, pat := range []string{"*.example.com", "localhost:*", "LOCALHOST:8080", "[a-c].example.com"} {
+		if _, err := websocket.New(&websocket.Options{OriginPatterns: []string{pat}}, wstest.Echo); err != nil {
+			t.Errorf("pattern %q: %v", pat, err)
 		}
 	}
 	if _, err := websocket.New(nil, nil); err == nil {
