@@ -15,3 +15,14 @@ func ReadAhead(c *Conn) (buffered, lent int, socket bool) {
 	}
 	return ra.buffered(), lent, ra.rc != nil
 }
+
+// KeepAliveStopped reports whether c's keep-alive has stopped: no run of
+// it can start again, and its protocol's schedule no longer holds c.
+func KeepAliveStopped(c *Conn) bool {
+	k, s := &c.ka, &c.p.keepAlive
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return k.stopped && k.slot == 0
+}
