@@ -273,7 +273,11 @@
 // a code never sent, and the server answers 1011. If the peer's close had
 // arrived, the close handshake is complete and the connection is closed at
 // once; otherwise the negotiator closes it without losing what was
-// written.
+// written. So a handler does not close the connection itself: gorilla's
+// Close (the "defer c.Close()" of a handler written for gorilla's
+// Upgrader) closes it without a close frame, as in gorilla, and the peer,
+// which gets what was written and then the end of the stream, reports
+// 1006 (abnormal closure).
 //
 // A message cut short never looks whole. While a message the handler
 // writes with NextWriter is half sent (a frame of it is on the wire

@@ -519,6 +519,26 @@ func TestPeerVanishes(t *testing.T) {
 	}
 }
 
+// gorilla's Close closes the connection without a close frame, and so it
+// does in a handler (gorilla's "defer c.Close()"): the peer gets what was
+// written and then the end of the stream, no close frame, which it reports
+// as 1006 (abnormal closure). The handler's nil is still reported as nil.
+func TestHandlerCloses(t *testing.T) {
+	t.Parallel()
+	addr, closes := serveHostile(t, nil, func(c *websocket.Conn) error {
+		defer c.Close()
+		return c.WriteMessage(gws.TextMessage, []byte("bye"))
+	})
+	p := dialPeer(t, addr)
+	fs := p.toEnd()
+	if len(fs) != 1 || fs[0].b0 != finBit|opText || string(fs[0].payload) != "bye" {
+		t.Errorf("frames %v: want the message alone, and no close frame", fs)
+	}
+	if ci := closes.Next(t); ci.Err != nil {
+		t.Errorf("OnClose error: got %v, want nil", ci.Err)
+	}
+}
+
 // Defect 4 (RFC 6455 §5.5.1, §8.1; RFC 7692 §6.1): frames the engine must
 // fail with a close code, and their valid neighbours, which must pass.
 func TestFrameRules(t *testing.T) {
