@@ -281,10 +281,17 @@ func (c *Conn) askShutdown() {
 	c.ctx.cancel()
 }
 
-// track adds a new connection to the live set.
-func (n *Negotiator) track(c *Conn) {
+// track adds a new connection to the live set, and reports false, adding
+// nothing, once a shutdown's context has ended: that shutdown has closed
+// every live connection and returned, and a switch made now would outlive
+// it.
+func (n *Negotiator) track(c *Conn) bool {
 	c.switched()
 	n.mu.Lock()
+	if n.forced.Load() { // set under mu, before the forced close walks live
+		n.mu.Unlock()
+		return false
+	}
 	n.live[c] = struct{}{}
 	pc := n.count(c.e.name)
 	pc.active++
@@ -292,7 +299,6 @@ func (n *Negotiator) track(c *Conn) {
 	if c.h2 {
 		pc.overH2++
 	}
-	forced := n.forced.Load() // set under mu, before the forced close walks live
 	n.mu.Unlock()
 	if n.opts.OnSwitch != nil {
 		n.onSwitch(c)
@@ -301,11 +307,7 @@ func (n *Negotiator) track(c *Conn) {
 	if n.draining.Load() {
 		c.askShutdown()
 	}
-	if forced {
-		// Switched after a shutdown closed the live connections (its
-		// context ended between Accept and here): close this one too.
-		c.forceClose()
-	}
+	return true
 }
 
 // forceClose closes a connection whose protocol has not returned when a

@@ -158,7 +158,8 @@
 // [Negotiator.Shutdown] refuses new switches and cancels each connection's
 // [Conn.Context]; a protocol that watches it closes its own way (WebSocket
 // close 1001, h2c GOAWAY, a goodbye) and returns. Shutdown waits for them
-// until its context ends, then closes the rest (resetting HTTP/2 streams).
+// until its context ends, then closes the rest (resetting HTTP/2 streams),
+// and makes no switch once it has returned.
 // [Negotiator.RegisterOnShutdown] starts it from http.Server.Shutdown.
 //
 // # Observing

@@ -61,8 +61,10 @@ type RefusalInfo struct {
 	// Connection list, an Endpoint's 426 for an offer it does not have.
 	// It never holds what the client offered.
 	Name string
-	// Status is the status answered, 0 when nothing could be answered
-	// (the hijack failed on a connection that is gone).
+	// Status is the status answered, 0 when nothing could be answered:
+	// the hijack failed on a connection that is gone, or a shutdown's
+	// context ended during the hijack (the connection is closed without
+	// an answer).
 	Status int
 	// Failed reports that the server failed rather than refused: Accept
 	// failed with an error that is not an [*Error], Check, Authorize or

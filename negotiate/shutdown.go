@@ -11,9 +11,11 @@ import (
 // protocol with a goodbye of its own) and returns, and what it wrote
 // reaches the client. Shutdown waits until every connection is gone; when
 // ctx ends first, it closes the rest (an HTTP/2 stream is reset, whether
-// or not its protocol returns) and returns ctx's error, and a
-// switch whose Accept was still running is refused with 503 rather than
-// made (its serve func runs on a closed connection). Like
+// or not its protocol returns) and returns ctx's error. No switch is made
+// after that: one still under way is refused with 503 while nothing has
+// been written (its Accept still running, or on an HTTP/2 stream), or its
+// connection is closed without an answer once hijacked, and its serve
+// func runs on a closed connection. Like
 // http.Server.Shutdown with a handler, a protocol that ignores its Context
 // holds the shutdown until ctx ends. Calling Shutdown again waits again.
 // It does not stop the http.Server; see [Negotiator.RegisterOnShutdown].
@@ -43,7 +45,7 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 		case <-ch:
 		case <-ctx.Done():
 			n.mu.Lock()
-			n.forced.Store(true) // and a switch still in Accept is refused
+			n.forced.Store(true) // and a switch not yet tracked is not made
 			for c := range n.live {
 				c.forceClose()
 			}

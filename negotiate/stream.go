@@ -41,7 +41,15 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 	}
 	c.nc = s
 	c.start = time.Now()
-	n.track(c)
+	if !n.track(c) {
+		// A shutdown's context ended since Upgrade looked: nothing was
+		// written, so the stream is refused like a switch still in Accept.
+		n.release(c.e.name)
+		n.refuseFor(w, r, c.e, errShuttingDown(), false)
+		c.nc = deadConn{}
+		c.serveUnswitched(serve)
+		return
+	}
 	if err := c.write200(); err != nil {
 		c.switchErr = err
 		_ = c.Close()

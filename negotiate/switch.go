@@ -66,7 +66,16 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 	brw.Reader.Reset(c)
 	brw.Writer.Reset(c)
 	c.brw.Store(brw)
-	n.track(c)
+	if !n.track(c) {
+		// A shutdown's context ended during the hijack: the switch is not
+		// made, and the connection is closed without an answer.
+		_ = nc.Close()
+		n.release(c.e.name)
+		n.reportRefusal(c.sw.Request, c.e, 0, false)
+		c.nc = deadConn{}
+		go c.serveUnswitched(serve)
+		return
+	}
 	if err := c.write101(); err != nil {
 		c.switchErr = err // reported to OnClose
 		_ = c.Close()     // the serve func sees the failure at its first read or write
