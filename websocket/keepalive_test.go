@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -182,14 +181,11 @@ func TestKeepAliveTimesEachPing(t *testing.T) {
 // keep-alive). The peer gets the message whole, then the close 1000.
 func TestKeepAliveSparesLongWrite(t *testing.T) {
 	t.Parallel()
-	const size = 8 << 20
-	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 2 * time.Millisecond, PongTimeout: 20 * time.Millisecond}, func(c *websocket.Conn) error {
+	const size = 16 << 20
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 100 * time.Millisecond}, func(c *websocket.Conn) error {
 		return c.WriteMessage(gws.BinaryMessage, make([]byte, size)) // one frame
 	})
 	p := dialPeer(t, addr)
-	if err := p.Conn.(*net.TCPConn).SetReadBuffer(64 << 10); err != nil {
-		t.Fatal(err)
-	}
 	var h [10]byte
 	for {
 		if _, err := io.ReadFull(p.BR, h[:2]); err != nil {
@@ -202,19 +198,20 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 	if _, err := io.ReadFull(p.BR, h[2:]); err != nil || h[0] != finBit|opBinary || h[1] != 127 || binary.BigEndian.Uint64(h[2:]) != size {
 		t.Fatalf("frame header % x, %v: want one binary frame of %d bytes", h, err, size)
 	}
-	// The first half at 64 KiB a millisecond at most: 64 ms or more, many
-	// times PingInterval + PongTimeout, during which the sockets (a small
-	// receive buffer keeps the sender's small too) are full and the
-	// handler is still writing; then the rest at once, so that the ping
-	// that follows the frame finds room in them.
+	// The payload straight from the socket, the first 12 MiB at 64 KiB a
+	// millisecond at most: 192 ms or more, twice PingInterval +
+	// PongTimeout, during which the handler is still writing (the sockets
+	// hold a few MiB on loopback); then the rest as fast as it comes, so
+	// that the ping that follows the frame finds room in them in time.
+	r := io.MultiReader(io.LimitReader(p.BR, int64(p.BR.Buffered())), p.Conn)
 	buf := make([]byte, 64<<10)
 	for got := 0; got < size; {
-		n, err := io.ReadFull(p.BR, buf[:min(len(buf), size-got)])
+		n, err := io.ReadFull(r, buf[:min(len(buf), size-got)])
 		got += n
 		if err != nil {
 			t.Fatalf("after %d of the message's %d bytes: %v", got, size, err)
 		}
-		if got < size/2 {
+		if got < 12<<20 {
 			time.Sleep(time.Millisecond)
 		}
 	}
