@@ -337,12 +337,17 @@ func (n *Negotiator) finish(c *Conn, err error) {
 	n.mu.Lock()
 	delete(n.live, c)
 	n.count(c.e.name).active--
+	n.closing++
 	n.mu.Unlock()
 	n.release(c.e.name)
 	if n.opts.OnClose != nil {
 		n.onClose(c, info)
 	}
 	n.logClosed(&info)
+	n.mu.Lock()
+	n.closing-- // a Shutdown that returns has seen every OnClose return
+	n.signalLocked()
+	n.mu.Unlock()
 }
 
 // logSwitched and logClosed log at Debug. They build the record only if the

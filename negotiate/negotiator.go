@@ -100,6 +100,7 @@ type Negotiator struct {
 	mu       sync.Mutex
 	live     map[*Conn]struct{}
 	reserved int // being switched plus live
+	closing  int // closed, until OnClose has returned
 	byName   map[string]*protoCount
 	changed  chan struct{} // made by a waiting Shutdown, closed when a connection leaves
 	forced   atomic.Bool   // a Shutdown's context ended: it closed the live connections (set under mu)

@@ -9,16 +9,17 @@ import (
 // [Conn.Context] of every live connection: a protocol that watches it
 // closes its own way (WebSocket with close 1001, h2c with GOAWAY, a custom
 // protocol with a goodbye of its own) and returns, and what it wrote
-// reaches the client. Shutdown waits until every connection is gone; when
-// ctx ends first, it closes the rest (an HTTP/2 stream is reset, whether
-// or not its protocol returns) and returns ctx's error. No switch is made
-// after that: one still under way is refused with 503 while nothing has
-// been written (its Accept still running, or on an HTTP/2 stream), or its
-// connection is closed without an answer once hijacked, and its serve
-// func runs on a closed connection. Like
-// http.Server.Shutdown with a handler, a protocol that ignores its Context
-// holds the shutdown until ctx ends. Calling Shutdown again waits again.
-// It does not stop the http.Server; see [Negotiator.RegisterOnShutdown].
+// reaches the client. Shutdown waits until every connection is gone and
+// has been reported to Options.OnClose; when ctx ends first, it closes the
+// rest (an HTTP/2 stream is reset, whether or not its protocol returns)
+// and returns ctx's error. No switch is made after that: one still under
+// way is refused with 503 while nothing has been written (its Accept still
+// running, or on an HTTP/2 stream), or its connection is closed without an
+// answer once hijacked, and its serve func runs on a closed connection.
+// Like http.Server.Shutdown with a handler, a protocol that ignores its
+// Context holds the shutdown until ctx ends. Calling Shutdown again waits
+// again. It does not stop the http.Server; see
+// [Negotiator.RegisterOnShutdown].
 func (n *Negotiator) Shutdown(ctx context.Context) error {
 	n.mu.Lock()
 	n.draining.Store(true)
@@ -32,7 +33,7 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 	}
 	for {
 		n.mu.Lock()
-		if n.reserved == 0 {
+		if n.reserved == 0 && n.closing == 0 {
 			n.mu.Unlock()
 			return nil
 		}

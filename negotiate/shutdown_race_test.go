@@ -260,3 +260,27 @@ func TestForcedShutdownResetsStreams(t *testing.T) {
 		}
 	})
 }
+
+// A Shutdown that returns nil has seen every connection's OnClose return,
+// so that what observers recorded (package metrics: the live gauge, the
+// graceful count) is whole once it has: it returned as soon as the last
+// connection's slot was released, before its OnClose ran. A Shutdown asked
+// while the last OnClose runs, with a context that has already ended so
+// that it returns at once, reports that something is left.
+func TestShutdownWaitsForOnClose(t *testing.T) {
+	t.Parallel()
+	shutdowns := make(chan error, 1)
+	var n *negotiate.Negotiator
+	n = testkit.NewNegotiator(t, &negotiate.Options{OnClose: func(negotiate.ConnInfo) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		shutdowns <- n.Shutdown(ctx)
+	}})
+	srv := testkit.StartServer(t, n.Endpoint(echoRegistry()))
+	c, _ := testkit.Dial(t, srv.URL, []string{"echo/1"}, nil)
+	testkit.RoundTrip(t, c, "x")
+	c.Close()
+	if err := testkit.Receive(t, shutdowns, "OnClose"); !errors.Is(err, context.Canceled) {
+		t.Errorf("Shutdown while the last OnClose runs = %v, want context.Canceled", err)
+	}
+}
