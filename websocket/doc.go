@@ -174,11 +174,14 @@
 // writes fail when the peer is gone). Nor is one whose frame holds the
 // connection longer than PongTimeout (a large message to a peer that
 // reads it at its pace): the ping waits behind the frame, and one that
-// could not go out is not held against the peer. A ping that the socket
-// itself does not take within PongTimeout (the peer reads nothing, or
-// too slowly for what is queued) closes the connection as well, since
-// gorilla fails every write after such a timeout. A negative PingInterval
-// turns the keep-alive off. It costs no goroutine and no timer of its own:
+// could not go out is not held against the peer, as long as the socket
+// took some of the frame meanwhile. A socket that takes nothing for
+// PongTimeout, of the frame a ping waits behind or of the ping itself,
+// closes the connection as well: the peer reads nothing, or too slowly
+// for what is queued (the system takes more only once about a third of
+// the send buffer has drained), and gorilla fails every write after a
+// ping's own write timed out. A negative PingInterval turns the
+// keep-alive off. It costs no goroutine and no timer of its own:
 // the connections of one protocol share one runtime timer, armed for the
 // earliest ping or check due among them, and each run, in a goroutine of
 // its own while it lasts, writes the ping with WriteControl (so next to an

@@ -398,7 +398,7 @@ func (w *wireConn) Write(p []byte) (int, error) {
 	}
 	if w.out.remaining > 0 {
 		w.out.remaining -= min(w.out.remaining, uint64(len(p)))
-		return w.Conn.Write(p)
+		return w.writeOut(p)
 	}
 	if op, fin, n, hlen, ok := parseServerHeader(p); ok {
 		switch {
@@ -418,7 +418,28 @@ func (w *wireConn) Write(p []byte) (int, error) {
 		}
 		w.out.remaining = n - min(n, uint64(len(p)-hlen))
 	}
-	return w.Conn.Write(p)
+	return w.writeOut(p)
+}
+
+// writeChunk is the most wireConn hands the connection in one write.
+const writeChunk = 64 << 10
+
+// writeOut writes p a piece at a time, so that the connection's BytesOut
+// grows as the socket takes a large frame: the keep-alive tells by it a
+// frame that a slow peer reads from one that the socket takes nothing of
+// (see tick).
+func (w *wireConn) writeOut(p []byte) (int, error) {
+	n := 0
+	for len(p) > writeChunk {
+		k, err := w.Conn.Write(p[:writeChunk])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		p = p[writeChunk:]
+	}
+	k, err := w.Conn.Write(p)
+	return n + k, err
 }
 
 var gorilla101 = []byte("HTTP/1.1 101 ")

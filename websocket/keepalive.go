@@ -93,6 +93,7 @@ func (c *Conn) tick() {
 		if watch {
 			k.checkAt, k.before = now+o.PongTimeout, in
 		}
+		out := c.wire.Conn.Info().BytesOut
 		if err := c.Conn.WriteControl(gws.PingMessage, nil, time.Now().Add(o.PongTimeout)); err != nil {
 			var ne net.Error
 			switch {
@@ -105,11 +106,17 @@ func (c *Conn) tick() {
 			case !errors.As(err, &ne) || !ne.Timeout():
 				return // the WebSocket is closing: a close frame was sent, or the conn is gone
 			}
-			// gorilla's write lock was held for all of PongTimeout: an
-			// application's writer is sending a frame (a large message to
-			// a peer that reads it at its pace), which is no sign of the
-			// peer's silence. No ping went out, so none is watched; the
-			// next goes when it is due.
+			// gorilla's write lock was held for all of PongTimeout: a
+			// frame of the application's (or a close frame) is being
+			// written. If the socket took none of it meanwhile, the peer
+			// reads nothing, or too slowly for what is queued.
+			if c.wire.Conn.Info().BytesOut == out {
+				k.expire(c)
+				return
+			}
+			// It did: a large message to a peer that reads it at its
+			// pace, no sign of the peer's silence. No ping went out, so
+			// none is watched; the next goes when it is due.
 			if watch {
 				k.checkAt = 0
 			}

@@ -176,13 +176,14 @@ func TestKeepAliveTimesEachPing(t *testing.T) {
 // A handler that writes a message larger than the sockets hold, to a peer
 // that reads it at its own pace, holds gorilla's write lock for as long as
 // the frame takes, and the keep-alive's ping waits behind it. That says
-// nothing of the peer, which is reading: the connection is not closed
-// under the frame (a handler that only writes is not closed by the
-// keep-alive). The peer gets the message whole, then the close 1000.
+// nothing of the peer, which is reading: as long as the socket takes some
+// of the frame, the connection is not closed under it (a handler that only
+// writes is not closed by the keep-alive). The peer gets the message
+// whole, then the close 1000.
 func TestKeepAliveSparesLongWrite(t *testing.T) {
 	t.Parallel()
-	const size = 16 << 20
-	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 100 * time.Millisecond}, func(c *websocket.Conn) error {
+	const size = 32 << 20
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 200 * time.Millisecond}, func(c *websocket.Conn) error {
 		return c.WriteMessage(gws.BinaryMessage, make([]byte, size)) // one frame
 	})
 	p := dialPeer(t, addr)
@@ -198,11 +199,12 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 	if _, err := io.ReadFull(p.BR, h[2:]); err != nil || h[0] != finBit|opBinary || h[1] != 127 || binary.BigEndian.Uint64(h[2:]) != size {
 		t.Fatalf("frame header % x, %v: want one binary frame of %d bytes", h, err, size)
 	}
-	// The payload straight from the socket, the first 12 MiB at 64 KiB a
-	// millisecond at most: 192 ms or more, twice PingInterval +
-	// PongTimeout, during which the handler is still writing (the sockets
-	// hold a few MiB on loopback); then the rest as fast as it comes, so
-	// that the ping that follows the frame finds room in them in time.
+	// The payload straight from the socket, the first 24 MiB at 64 KiB a
+	// millisecond at most: 384 ms or more, while the handler is still
+	// writing (the sockets hold a few MiB on loopback), and PingInterval +
+	// PongTimeout is 205 ms; the socket takes some of the frame every few
+	// tens of milliseconds. Then the rest as fast as it comes, so that the
+	// ping that follows the frame finds room in them in time.
 	r := io.MultiReader(io.LimitReader(p.BR, int64(p.BR.Buffered())), p.Conn)
 	buf := make([]byte, 64<<10)
 	for got := 0; got < size; {
@@ -211,7 +213,7 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after %d of the message's %d bytes: %v", got, size, err)
 		}
-		if got < 12<<20 {
+		if got < 24<<20 {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -219,5 +221,38 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 	p.Conn.Close()
 	if ci := closes.Next(t); ci.Err != nil {
 		t.Errorf("OnClose error: got %v, want nil", ci.Err)
+	}
+}
+
+// A frame that the socket takes nothing of, the peer reading nothing (it
+// vanished, or stopped reading), holds gorilla's write lock for ever, and
+// no ping can go out: the keep-alive closes the connection PongTimeout
+// after the ping that waited for it, as it does a ping the socket does not
+// take, whether or not the handler reads meanwhile.
+func TestKeepAliveClosesStuckWrite(t *testing.T) {
+	t.Parallel()
+	for _, reads := range []bool{false, true} {
+		t.Run(map[bool]string{false: "handler only writes", true: "handler reads"}[reads], func(t *testing.T) {
+			t.Parallel()
+			addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 50 * time.Millisecond}, func(c *websocket.Conn) error {
+				write := func() error { return c.WriteMessage(gws.BinaryMessage, make([]byte, 64<<20)) }
+				if !reads {
+					return write()
+				}
+				wrote := make(chan error, 1)
+				go func() { wrote <- write() }()
+				for {
+					if _, _, err := c.ReadMessage(); err != nil {
+						<-wrote
+						return err
+					}
+				}
+			})
+			p := dialPeer(t, addr) // and never read from
+			if ci := closes.Next(t); !errors.Is(ci.Err, websocket.ErrPongTimeout) {
+				t.Errorf("OnClose error: got %v, want %v", ci.Err, websocket.ErrPongTimeout)
+			}
+			p.Conn.Close()
+		})
 	}
 }

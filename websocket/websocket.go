@@ -110,8 +110,8 @@ type Options struct {
 	// an unanswered ping closes the connection only if the handler waits in
 	// a read when the answer is due: a handler that only writes (a large
 	// message to a slow reader included), or is busy between reads, is not
-	// closed by it, unless the socket does not even take a ping within
-	// PongTimeout (see Keep-alive in the package documentation).
+	// closed by it, unless the socket takes nothing, of its frame or of the
+	// ping, for PongTimeout (see Keep-alive in the package documentation).
 	PingInterval time.Duration
 
 	// PongTimeout is how long a peer has to answer a ping: a silent peer
@@ -201,9 +201,10 @@ const (
 )
 
 // ErrPongTimeout is the error of a connection the keep-alive closed
-// because the peer sent nothing within PongTimeout of a ping (or the
-// socket did not take a ping within PongTimeout): it is reported as
-// [negotiate.ConnInfo].Err to the negotiator's [negotiate.Options].OnClose.
+// because the peer sent nothing within PongTimeout of a ping (or its
+// socket took nothing for PongTimeout while a ping waited): it is
+// reported as [negotiate.ConnInfo].Err to the negotiator's
+// [negotiate.Options].OnClose.
 // The connection is closed without a close frame (a peer that answers
 // nothing would not read one); the handler's read fails.
 var ErrPongTimeout = errors.New("websocket: peer did not answer a ping in time")
