@@ -255,14 +255,7 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	if n.forced.Load() {
 		// A shutdown whose context ended while Accept ran has closed
 		// every live connection: a switch made now would outlive it.
-		n.release(ch.e.name)
-		n.refuseFor(w, r, ch.e, errShuttingDown(), false)
-		c.nc, c.start = deadConn{}, time.Now()
-		if c.h2 {
-			c.serveUnswitched(serve)
-		} else {
-			go c.serveUnswitched(serve)
-		}
+		n.unswitched(c, serve, func() { n.refuseFor(w, r, ch.e, errShuttingDown(), false) })
 		return true
 	}
 	if c.h2 {

@@ -23,11 +23,10 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 	// The server's ReadTimeout and WriteTimeout would end the stream; the
 	// protocol sets its own deadlines.
 	if err := rc.SetReadDeadline(time.Time{}); errors.Is(err, http.ErrNotSupported) {
-		n.release(c.e.name)
-		n.refuseFor(w, c.sw.Request, c.e, &Error{Status: http.StatusInternalServerError,
-			Reason: "cannot switch protocols on this stream: the ResponseWriter does not support deadlines (a wrapper without Unwrap, or a timeout handler)", Err: err}, true)
-		c.nc, c.start = deadConn{}, time.Now()
-		c.serveUnswitched(serve)
+		n.unswitched(c, serve, func() {
+			n.refuseFor(w, c.sw.Request, c.e, &Error{Status: http.StatusInternalServerError,
+				Reason: "cannot switch protocols on this stream: the ResponseWriter does not support deadlines (a wrapper without Unwrap, or a timeout handler)", Err: err}, true)
+		})
 		return
 	}
 	_ = rc.SetWriteDeadline(time.Time{})
@@ -44,10 +43,7 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 	if !n.track(c) {
 		// A shutdown's context ended since Upgrade looked: nothing was
 		// written, so the stream is refused like a switch still in Accept.
-		n.release(c.e.name)
-		n.refuseFor(w, r, c.e, errShuttingDown(), false)
-		c.nc = deadConn{}
-		c.serveUnswitched(serve)
+		n.unswitched(c, serve, func() { n.refuseFor(w, r, c.e, errShuttingDown(), false) })
 		return
 	}
 	if err := c.write200(); err != nil {

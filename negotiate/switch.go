@@ -45,13 +45,7 @@ type Switch struct {
 func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn) error) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		n.release(c.e.name)
-		n.hijackFailed(w, c.sw.Request, c.e, err)
-		// The serve func still runs, on a connection whose reads and
-		// writes fail, so that it releases what Accept acquired (a
-		// tunnel's backend connection).
-		c.nc, c.start = deadConn{}, time.Now()
-		go c.serveUnswitched(serve)
+		n.unswitched(c, serve, func() { n.hijackFailed(w, c.sw.Request, c.e, err) })
 		return
 	}
 	_ = nc.SetDeadline(time.Time{}) // the server's
@@ -70,10 +64,7 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 		// A shutdown's context ended during the hijack: the switch is not
 		// made, and the connection is closed without an answer.
 		_ = nc.Close()
-		n.release(c.e.name)
-		n.reportRefusal(c.sw.Request, c.e, 0, false)
-		c.nc = deadConn{}
-		go c.serveUnswitched(serve)
+		n.unswitched(c, serve, func() { n.reportRefusal(c.sw.Request, c.e, 0, false) })
 		return
 	}
 	if err := c.write101(); err != nil {
@@ -187,6 +178,24 @@ func (deadConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 func (deadConn) SetDeadline(time.Time) error      { return nil }
 func (deadConn) SetReadDeadline(time.Time) error  { return nil }
 func (deadConn) SetWriteDeadline(time.Time) error { return nil }
+
+// unswitched ends a switch whose protocol accepted but that is not made:
+// it releases the switch's slot, refuse answers the client (and reports
+// the refusal), and then the serve func runs, on a connection whose reads
+// and writes fail, so that it releases what Accept acquired (a tunnel's
+// backend connection). It runs even when refuse panics (a Responder's
+// panic, which net/http then recovers): the serve func runs once for
+// every Accept that returned one.
+func (n *Negotiator) unswitched(c *Conn, serve func(*Conn) error, refuse func()) {
+	n.release(c.e.name)
+	c.nc, c.start = deadConn{}, time.Now()
+	if c.h2 {
+		defer c.serveUnswitched(serve) // on the stream's goroutine, as a switch's
+	} else {
+		defer func() { go c.serveUnswitched(serve) }()
+	}
+	refuse()
+}
 
 // serveUnswitched runs the serve func of a switch that failed, so that it
 // releases what Accept acquired; the connection was never tracked.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -181,6 +183,43 @@ func TestServeRunsWhenTheSwitchFails(t *testing.T) {
 	if resp.StatusCode != 500 {
 		t.Errorf("status = %d, want 500", resp.StatusCode)
 	}
+	if err := testkit.Receive(t, released, "the serve func of the failed switch"); err == nil {
+		t.Error("the serve func of a failed switch could write")
+	}
+	if s := n.Stats(); s.Active["res"] != 0 || s.Switched["res"] != 0 {
+		t.Errorf("stats = %+v, want nothing switched", s)
+	}
+}
+
+// The serve func runs even when the Responder panics on the refusal of a
+// switch that failed after Accept: what Accept acquired is released.
+func TestServeRunsWhenTheResponderPanics(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, &negotiate.Options{Responder: func(http.ResponseWriter, *http.Request, *negotiate.Error) {
+		panic("responder")
+	}})
+	released := make(chan error, 1)
+	reg := newRegistry(map[string]negotiate.Protocol{"res": {Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		return func(c *negotiate.Conn) error {
+			_, err := c.Write([]byte("x"))
+			released <- err
+			return err
+		}, nil
+	}}})
+	srv := httptest.NewUnstartedServer(wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &opaque{w} }, n.Endpoint(reg)))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // net/http's "panic serving"
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c, err := net.Dial("tcp", testkit.Addr(srv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "res")); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, c) // net/http closes the connection after the panic
 	if err := testkit.Receive(t, released, "the serve func of the failed switch"); err == nil {
 		t.Error("the serve func of a failed switch could write")
 	}
