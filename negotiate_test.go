@@ -182,30 +182,34 @@ func testDemo(t *testing.T, d *demoProc) {
 	})
 
 	t.Run("chat broadcasts to everyone", func(t *testing.T) {
-		a := dialWS(t, d, "/chat", nil)
-		b := dialWS(t, d, "/chat", nil)
-		// b is in the room once its own message comes back.
-		b.WriteMessage(gws.TextMessage, []byte("b joined"))
-		b.SetReadDeadline(time.Now().Add(testkit.Timeout))
-		if _, m, err := b.ReadMessage(); err != nil || string(m) != "b joined" {
-			t.Fatalf("b's own message: %q, %v", m, err)
-		}
-		a.SetReadDeadline(time.Now().Add(testkit.Timeout))
-		a.ReadMessage() // "b joined", if a was in first
-		if err := a.WriteMessage(gws.TextMessage, []byte("hello room")); err != nil {
-			t.Fatal(err)
-		}
-		for name, c := range map[string]*gws.Conn{"sender": a, "other": b} {
+		// until reads c's messages until want, the ones of members who
+		// joined before it included.
+		until := func(name string, c *gws.Conn, want string) {
+			t.Helper()
+			c.SetReadDeadline(time.Now().Add(testkit.Timeout))
 			for {
 				_, m, err := c.ReadMessage()
 				if err != nil {
-					t.Fatalf("%s: %v", name, err)
+					t.Fatalf("%s waiting for %q: %v", name, want, err)
 				}
-				if string(m) == "hello room" {
-					break
+				if string(m) == want {
+					return
 				}
 			}
 		}
+		// A member is in the room once its own message comes back: the
+		// handler joins it after the switch, on a goroutine of its own.
+		a := dialWS(t, d, "/chat", nil)
+		a.WriteMessage(gws.TextMessage, []byte("a joined"))
+		until("a", a, "a joined")
+		b := dialWS(t, d, "/chat", nil)
+		b.WriteMessage(gws.TextMessage, []byte("b joined"))
+		until("b", b, "b joined")
+		if err := a.WriteMessage(gws.TextMessage, []byte("hello room")); err != nil {
+			t.Fatal(err)
+		}
+		until("sender", a, "hello room")
+		until("other", b, "hello room")
 	})
 
 	t.Run("h2c by upgrade, any path", func(t *testing.T) {
