@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
@@ -61,10 +62,15 @@ func FuzzResponse(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	offer := []string{"echo/1", "websocket"}
+	// One server for every input (a worker runs them one at a time): a
+	// listener per input left its port in TIME_WAIT after each, and a
+	// minute of fuzzing ran out of ports ("bind: address already in use").
+	var answer atomic.Pointer[[]byte]
+	srv := testkit.NewTCPServer(f, func(c net.Conn, _ string) {
+		_, _ = c.Write(*answer.Load()) // then the server closes
+	})
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		srv := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
-			_, _ = c.Write(raw) // then the server closes
-		})
+		answer.Store(&raw)
 		c := upgrade.Client{Timeout: testkit.Timeout, MaxResponseHeaderBytes: fuzzMaxHead, MaxRefusalBytes: fuzzMaxRefusal}
 		res, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: offer})
 		var ne net.Error
