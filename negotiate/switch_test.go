@@ -168,21 +168,35 @@ func TestMiddlewareShareWith101Headers(t *testing.T) {
 func TestServeRunsWhenTheSwitchFails(t *testing.T) {
 	t.Parallel()
 	n := testkit.NewNegotiator(t, nil)
-	released := make(chan error, 1)
-	reg := newRegistry(map[string]negotiate.Protocol{"res": {Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
-		// A resource acquired before the switch, released by the serve func.
-		return func(c *negotiate.Conn) error {
-			_, err := c.Write([]byte("x"))
-			released <- err
-			return err
-		}, nil
-	}}})
-	// A writer that cannot hijack makes the switch fail after Accept.
-	srv := testkit.StartServer(t, wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &opaque{w} }, n.Endpoint(reg)))
+	h, released := unhijackableResource(n)
+	srv := testkit.StartServer(t, h)
 	resp, _, _, _ := raw(t, srv, testkit.UpgradeRequest("/", "res"))
 	if resp.StatusCode != 500 {
 		t.Errorf("status = %d, want 500", resp.StatusCode)
 	}
+	wantReleased(t, n, released)
+}
+
+// unhijackableResource is an Endpoint of n for the protocol "res", behind a
+// writer that cannot hijack, so that the switch fails after Accept.
+// Accept acquires a resource the serve func releases: it reports on
+// released what its write on the failed connection returned.
+func unhijackableResource(n *negotiate.Negotiator) (h http.Handler, released <-chan error) {
+	ch := make(chan error, 1)
+	reg := newRegistry(map[string]negotiate.Protocol{"res": {Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		return func(c *negotiate.Conn) error {
+			_, err := c.Write([]byte("x"))
+			ch <- err
+			return err
+		}, nil
+	}}})
+	return wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &opaque{w} }, n.Endpoint(reg)), ch
+}
+
+// wantReleased wants the serve func of the failed switch to have run on a
+// connection it could not write to, and nothing counted as switched.
+func wantReleased(t *testing.T, n *negotiate.Negotiator, released <-chan error) {
+	t.Helper()
 	if err := testkit.Receive(t, released, "the serve func of the failed switch"); err == nil {
 		t.Error("the serve func of a failed switch could write")
 	}
@@ -198,15 +212,8 @@ func TestServeRunsWhenTheResponderPanics(t *testing.T) {
 	n := testkit.NewNegotiator(t, &negotiate.Options{Responder: func(http.ResponseWriter, *http.Request, *negotiate.Error) {
 		panic("responder")
 	}})
-	released := make(chan error, 1)
-	reg := newRegistry(map[string]negotiate.Protocol{"res": {Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
-		return func(c *negotiate.Conn) error {
-			_, err := c.Write([]byte("x"))
-			released <- err
-			return err
-		}, nil
-	}}})
-	srv := httptest.NewUnstartedServer(wrapWith(func(w http.ResponseWriter) http.ResponseWriter { return &opaque{w} }, n.Endpoint(reg)))
+	h, released := unhijackableResource(n)
+	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // net/http's "panic serving"
 	srv.Start()
 	t.Cleanup(srv.Close)
@@ -220,12 +227,7 @@ func TestServeRunsWhenTheResponderPanics(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _ = io.Copy(io.Discard, c) // net/http closes the connection after the panic
-	if err := testkit.Receive(t, released, "the serve func of the failed switch"); err == nil {
-		t.Error("the serve func of a failed switch could write")
-	}
-	if s := n.Stats(); s.Active["res"] != 0 || s.Switched["res"] != 0 {
-		t.Errorf("stats = %+v, want nothing switched", s)
-	}
+	wantReleased(t, n, released)
 }
 
 // Over HTTP/2 a refusal carries no connection-specific field (RFC 9113
