@@ -120,7 +120,7 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	defer func() {
 		if !returned {
 			// The handler panicked; the negotiator recovers and logs it.
-			c.end(stop, closeInternal)
+			_ = c.end(stop, closeInternal)
 		}
 		c.stopKeepAlive() // no run of tick outlives serve
 	}()
@@ -140,9 +140,14 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 	case err != nil && !peerClosed:
 		msg = closeInternal
 	}
-	c.end(stop, msg)
-	if c.stopKeepAlive() {
+	werr := c.end(stop, msg)
+	switch c.stopKeepAlive() {
+	case expiredPong:
 		return ErrPongTimeout
+	case expiredWrite:
+		if werr != nil {
+			return werr // gorilla's error of the write that failed first
+		}
 	}
 	if peerClosed || c.wire.closeSeen.Load() {
 		// Both close frames have crossed: the peer sends nothing more and
@@ -162,8 +167,9 @@ func (c *Conn) serve(nc *negotiate.Conn) error {
 // limit's 1009; the shutdown's 1001), in which case gorilla would write
 // nothing and it does not ask (gorilla's WriteControl allocates a timer
 // and the frame before it looks). It writes only with WriteControl, which
-// gorilla allows concurrently with an application's writer.
-func (c *Conn) end(stop func() bool, msg []byte) {
+// gorilla allows concurrently with an application's writer. It returns
+// the close frame's write error.
+func (c *Conn) end(stop func() bool, msg []byte) error {
 	stop()
 	c.mu.Lock()
 	c.returned = true
@@ -171,9 +177,10 @@ func (c *Conn) end(stop func() bool, msg []byte) {
 		close(c.wake)
 	}
 	c.mu.Unlock()
-	if !c.wire.closeSent.Load() {
-		_ = c.Conn.WriteControl(gws.CloseMessage, msg, time.Now().Add(c.p.opts.CloseTimeout))
+	if c.wire.closeSent.Load() {
+		return nil
 	}
+	return c.Conn.WriteControl(gws.CloseMessage, msg, time.Now().Add(c.p.opts.CloseTimeout))
 }
 
 // goingAway runs when the connection's context ends while the handler

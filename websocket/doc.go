@@ -180,9 +180,12 @@
 // closes the connection as well: the peer reads nothing, or too slowly
 // for what is queued (the system takes more only once about a third of
 // the send buffer has drained), and gorilla fails every write after a
-// ping's own write timed out. A negative PingInterval turns the
-// keep-alive off. It costs no goroutine and no timer of its own:
-// the connections of one protocol share one runtime timer, armed for the
+// ping's own write timed out. It fails them after a write of the
+// handler's that failed, too (its write deadline passed): no ping can go
+// out, so the keep-alive closes the connection, which reports that
+// write's error rather than ErrPongTimeout. A negative PingInterval turns
+// the keep-alive off. It costs no goroutine and no timer of its own: the
+// connections of one protocol share one runtime timer, armed for the
 // earliest ping or check due among them, and each run, in a goroutine of
 // its own while it lasts, writes the ping with WriteControl (so next to an
 // application's writer) and checks the answer; the handler's return takes

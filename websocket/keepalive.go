@@ -4,7 +4,6 @@ import (
 	"container/heap"
 	"errors"
 	"net"
-	"os"
 	"sync"
 	"time"
 
@@ -39,9 +38,15 @@ type keepAlive struct {
 	wake time.Duration
 	slot int32
 
-	stopped  bool // stop was called: the connection is not scheduled again
-	timedOut bool // the keep-alive closed the connection
+	stopped bool  // stop was called: the connection is not scheduled again
+	expired uint8 // why the keep-alive closed the connection; 0: it did not
 }
+
+// Why the keep-alive closed a connection.
+const (
+	expiredPong  = 1 + iota // an answer to a ping was overdue, or the socket took nothing for PongTimeout
+	expiredWrite            // a write of the handler's had failed, so no ping could go out
+)
 
 // epoch is the origin of clock: time.Since reads the monotonic clock.
 var epoch = time.Now()
@@ -78,7 +83,7 @@ func (c *Conn) tick() {
 	}
 	if k.checkAt != 0 && now >= k.checkAt {
 		if c.wire.reading.Load() {
-			k.expire(c)
+			k.expire(c, expiredPong)
 			return
 		}
 		// The handler is not waiting in a read, so an answer could not be
@@ -94,29 +99,33 @@ func (c *Conn) tick() {
 			k.checkAt, k.before = now+o.PongTimeout, in
 		}
 		out := c.wire.Conn.Info().BytesOut
-		if err := c.Conn.WriteControl(gws.PingMessage, nil, time.Now().Add(o.PongTimeout)); err != nil {
+		deadline := time.Now().Add(o.PongTimeout)
+		if err := c.Conn.WriteControl(gws.PingMessage, nil, deadline); err != nil {
 			var ne net.Error
 			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				// The ping's own write timed out: the socket did not drain
-				// (the peer reads nothing, or too slowly for what is
-				// queued), and gorilla fails every later write.
-				k.expire(c)
-				return
 			case !errors.As(err, &ne) || !ne.Timeout():
 				return // the WebSocket is closing: a close frame was sent, or the conn is gone
-			}
-			// gorilla's write lock was held for all of PongTimeout: a
-			// frame of the application's (or a close frame) is being
-			// written. If the socket took none of it meanwhile, the peer
-			// reads nothing, or too slowly for what is queued.
-			if c.wire.Conn.Info().BytesOut == out {
-				k.expire(c)
+			case time.Now().Before(deadline):
+				// Not this ping's timeout (its wait for gorilla's write
+				// lock and its write both end at deadline): the error of
+				// an earlier write, the handler's, which timed out, and
+				// which gorilla returns for every write after it. No ping
+				// can go out any more.
+				k.expire(c, expiredWrite)
+				return
+			case c.wire.Conn.Info().BytesOut == out:
+				// gorilla's write lock was held for all of PongTimeout, by
+				// a frame of the application's (or a close frame), or the
+				// ping's own write timed out, and the socket took nothing
+				// meanwhile: the peer reads nothing, or too slowly for
+				// what is queued, and gorilla fails every later write.
+				k.expire(c, expiredPong)
 				return
 			}
-			// It did: a large message to a peer that reads it at its
-			// pace, no sign of the peer's silence. No ping went out, so
-			// none is watched; the next goes when it is due.
+			// The socket took some of a frame the ping waited behind: a
+			// large message to a peer that reads it at its pace, no sign
+			// of the peer's silence. No ping went out, so none is watched;
+			// the next goes when it is due.
 			if watch {
 				k.checkAt = 0
 			}
@@ -129,25 +138,26 @@ func (c *Conn) tick() {
 	c.p.keepAlive.add(c, wake)
 }
 
-// expire closes the connection of a peer that stopped answering; the
-// handler's read fails and it returns. It is not scheduled again.
-func (k *keepAlive) expire(c *Conn) {
-	k.timedOut = true
+// expire closes the connection of a peer that stopped answering (or one
+// that can send nothing more), for the reason why; the handler's read
+// fails and it returns. It is not scheduled again.
+func (k *keepAlive) expire(c *Conn, why uint8) {
+	k.expired = why
 	_ = c.wire.Conn.Close()
 }
 
 // stopKeepAlive stops the keep-alive, waiting for a run of tick under
-// way, and reports whether it closed the connection. After it, no run of
-// tick touches the connection (one that the schedule had just started
-// returns at once) and the schedule holds no reference to it. It may be
-// called more than once, and without startKeepAlive.
-func (c *Conn) stopKeepAlive() bool {
+// way, and reports why it closed the connection (0: it did not). After
+// it, no run of tick touches the connection (one that the schedule had
+// just started returns at once) and the schedule holds no reference to
+// it. It may be called more than once, and without startKeepAlive.
+func (c *Conn) stopKeepAlive() uint8 {
 	k := &c.ka
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.stopped = true
 	c.p.keepAlive.remove(c)
-	return k.timedOut
+	return k.expired
 }
 
 // schedule is a protocol's keep-alive timer: its connections in a heap

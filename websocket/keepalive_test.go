@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"testing"
 	"time"
@@ -255,4 +256,38 @@ func TestKeepAliveClosesStuckWrite(t *testing.T) {
 			p.Conn.Close()
 		})
 	}
+}
+
+// A write of the handler's own that timed out (its write deadline passed,
+// the peer reading nothing) makes gorilla fail every write after it, the
+// keep-alive's pings too. That is not the peer's silence: no ping went
+// out. The keep-alive still closes the connection, which can send nothing
+// more, but the connection reports the write's timeout, not
+// ErrPongTimeout.
+func TestKeepAliveAfterHandlerWriteTimeout(t *testing.T) {
+	t.Parallel()
+	// PongTimeout is long: the ping that waits behind the handler's frame
+	// gets gorilla's write lock when the frame's own deadline ends it.
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: testkit.Timeout}, func(c *websocket.Conn) error {
+		wrote := make(chan error, 1)
+		go func() {
+			_ = c.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+			wrote <- c.WriteMessage(gws.BinaryMessage, make([]byte, 64<<20))
+		}()
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				if werr := <-wrote; werr == nil {
+					t.Error("the handler's write did not fail")
+				}
+				return err
+			}
+		}
+	})
+	p := dialPeer(t, addr) // and never read from
+	ci := closes.Next(t)
+	var ne net.Error
+	if errors.Is(ci.Err, websocket.ErrPongTimeout) || !errors.As(ci.Err, &ne) || !ne.Timeout() {
+		t.Errorf("OnClose error: got %v, want the handler's write timeout", ci.Err)
+	}
+	p.Conn.Close()
 }

@@ -91,7 +91,7 @@ func TestKeepAliveHoldsNoTimer(t *testing.T) {
 	}
 	checkHeap(t, &p.keepAlive)
 	for i := range conns {
-		if conns[i].stopKeepAlive() {
+		if conns[i].stopKeepAlive() != 0 {
 			t.Fatalf("connection %d: stopped, and reported as timed out", i)
 		}
 	}
