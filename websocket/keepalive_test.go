@@ -184,7 +184,7 @@ func TestKeepAliveTimesEachPing(t *testing.T) {
 func TestKeepAliveSparesLongWrite(t *testing.T) {
 	t.Parallel()
 	const size = 32 << 20
-	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 200 * time.Millisecond}, func(c *websocket.Conn) error {
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 500 * time.Millisecond}, func(c *websocket.Conn) error {
 		return c.WriteMessage(gws.BinaryMessage, make([]byte, size)) // one frame
 	})
 	p := dialPeer(t, addr)
@@ -200,11 +200,12 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 	if _, err := io.ReadFull(p.BR, h[2:]); err != nil || h[0] != finBit|opBinary || h[1] != 127 || binary.BigEndian.Uint64(h[2:]) != size {
 		t.Fatalf("frame header % x, %v: want one binary frame of %d bytes", h, err, size)
 	}
-	// The payload straight from the socket, the first 24 MiB at 64 KiB a
-	// millisecond at most: 384 ms or more, while the handler is still
+	// The payload straight from the socket, the first 24 MiB at 64 KiB
+	// every 2 ms at most: 768 ms or more, while the handler is still
 	// writing (the sockets hold a few MiB on loopback), and PingInterval +
-	// PongTimeout is 205 ms; the socket takes some of the frame every few
-	// tens of milliseconds. Then the rest as fast as it comes, so that the
+	// PongTimeout is 505 ms; the socket takes some of the frame every few
+	// tens of milliseconds (PongTimeout leaves a loaded machine room to
+	// run the reader). Then the rest as fast as it comes, so that the
 	// ping that follows the frame finds room in them in time.
 	r := io.MultiReader(io.LimitReader(p.BR, int64(p.BR.Buffered())), p.Conn)
 	buf := make([]byte, 64<<10)
@@ -215,7 +216,7 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 			t.Fatalf("after %d of the message's %d bytes: %v", got, size, err)
 		}
 		if got < 24<<20 {
-			time.Sleep(time.Millisecond)
+			time.Sleep(2 * time.Millisecond)
 		}
 	}
 	p.wantClose(gws.CloseNormalClosure)
