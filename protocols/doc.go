@@ -10,10 +10,11 @@
 // bidirectional byte stream, the "Upgrade: tcp" style of Docker's attach and
 // exec; [Join] connects it to another connection (a local service) both
 // ways. Both pass half-close through: when one side stops sending
-// (CloseWrite), the other reads io.EOF and can still answer. When the
-// function returns, the negotiator closes the connection without losing
-// what it wrote: a half-close, a bounded drain of what the client still
-// sends, then the close.
+// (CloseWrite), the other reads io.EOF and can still answer (on an HTTP/2
+// stream only the client can: the server's side ends with the function).
+// When the function returns, the negotiator closes the connection without
+// losing what it wrote: a half-close, a bounded drain of what the client
+// still sends, then the close.
 //
 // # Tunnel
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync/atomic"
 
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -18,7 +19,9 @@ import (
 // f reads what the client sends from c and writes to c. A read returns
 // io.EOF once the client has half-closed its side (it sends no more but
 // still reads); c.CloseWrite ends f's side the same way while f goes on
-// reading.
+// reading. On an HTTP/2 stream (an extended CONNECT) the client's
+// END_STREAM is its half-close, but f's side cannot half-close:
+// c.CloseWrite is an error there, and f's side ends when f returns.
 //
 // When f returns, with nil or an error, the client reads everything f
 // wrote and then the end of the stream: the negotiator half-closes the
@@ -44,32 +47,30 @@ func Stream(f func(c *negotiate.Conn) error) negotiate.Protocol {
 // (a local service, a backend) until both directions have ended, then
 // closes peer. When one side half-closes, the other side's write half is
 // closed too (CloseWrite), so each peer sees the end of the other's stream
-// while its own goes on; a side that cannot half-close is closed instead.
-// If a direction fails, both connections are closed and Join returns that
+// while its own goes on; a side that cannot half-close (c on an HTTP/2
+// stream, a peer made by net.Pipe) is closed instead, and what the other
+// still sends is not read: a close of Join's own, not an error. If a
+// direction fails, both connections are closed and Join returns that
 // error. On the negotiator's shutdown (c.Context() ends) both connections
 // are closed: Join does not know the joined protocol's own goodbye. Bytes
 // are counted by c, so the negotiator's OnClose hook sees them.
 func Join(c *negotiate.Conn, peer net.Conn) error {
-	stop := context.AfterFunc(c.Context(), func() {
-		_ = c.Close()
-		_ = peer.Close()
-	})
+	sc := &streamCopier{client: c, peer: peer}
+	stop := context.AfterFunc(c.Context(), sc.closeBoth)
 	defer stop()
-	sc := streamCopier{client: c, peer: peer}
 	errc := make(chan error, 2)
 	go sc.copyToPeer(errc)
 	go sc.copyToClient(errc)
 	err := <-errc
 	if err != nil {
-		_ = c.Close()
-		_ = peer.Close()
+		sc.closeBoth()
 	}
 	if err2 := <-errc; err == nil {
 		err = err2
 	}
 	_ = peer.Close()
 	if errors.Is(err, net.ErrClosed) {
-		err = nil // closed on purpose: shutdown, or the other direction failed
+		err = nil // closed under Join: the negotiator's forced close
 	}
 	return err
 }
@@ -80,24 +81,41 @@ func Join(c *negotiate.Conn, peer net.Conn) error {
 type streamCopier struct {
 	client *negotiate.Conn
 	peer   net.Conn
+	// closed is set before Join closes a side itself (shutdown, the other
+	// direction's failure, a side that cannot half-close): a direction
+	// that fails then failed of that close, not of its own, whatever error
+	// the closed connection gives (an HTTP/2 stream's read a timeout, a
+	// net.Pipe io.ErrClosedPipe).
+	closed atomic.Bool
 }
 
-func (sc streamCopier) copyToPeer(errc chan<- error) {
-	errc <- copyHalf(sc.peer, sc.client)
+func (sc *streamCopier) copyToPeer(errc chan<- error) {
+	errc <- sc.copyHalf(sc.peer, sc.client)
 }
 
-func (sc streamCopier) copyToClient(errc chan<- error) {
-	errc <- copyHalf(sc.client, sc.peer)
+func (sc *streamCopier) copyToClient(errc chan<- error) {
+	errc <- sc.copyHalf(sc.client, sc.peer)
+}
+
+// closeBoth closes both connections at once.
+func (sc *streamCopier) closeBoth() {
+	sc.closed.Store(true)
+	_ = sc.client.Close()
+	_ = sc.peer.Close()
 }
 
 // copyHalf copies src to dst until src ends, then passes the end on as a
 // half-close of dst.
-func copyHalf(dst, src net.Conn) error {
+func (sc *streamCopier) copyHalf(dst, src net.Conn) error {
 	if _, err := io.Copy(dst, src); err != nil {
+		if sc.closed.Load() {
+			return nil // Join closed a side: not this direction's failure
+		}
 		return err
 	}
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
 		return nil
 	}
+	sc.closed.Store(true)
 	return dst.Close() // cannot half-close: the end is a close
 }
