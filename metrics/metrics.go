@@ -119,7 +119,8 @@ type tokenSeries struct {
 }
 
 type statusCount struct {
-	status string
+	code   int
+	status string // its label
 	n      uint64
 }
 
@@ -239,40 +240,12 @@ func (r *Recorder) refused(ri negotiate.RefusalInfo) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	for i := range ts.statuses {
-		if s := &ts.statuses[i]; s.status == statusText(ri.Status) {
+		if s := &ts.statuses[i]; s.code == ri.Status {
 			s.n++
 			return
 		}
 	}
-	ts.statuses = append(ts.statuses, statusCount{status: strconv.Itoa(ri.Status), n: 1})
-}
-
-// statusText is the label of a status, without allocating for the
-// statuses a negotiator answers.
-func statusText(code int) string {
-	switch code {
-	case 400:
-		return "400"
-	case 403:
-		return "403"
-	case 404:
-		return "404"
-	case 405:
-		return "405"
-	case 413:
-		return "413"
-	case 426:
-		return "426"
-	case 429:
-		return "429"
-	case 500:
-		return "500"
-	case 502:
-		return "502"
-	case 503:
-		return "503"
-	}
-	return strconv.Itoa(code)
+	ts.statuses = append(ts.statuses, statusCount{code: ri.Status, status: strconv.Itoa(ri.Status), n: 1})
 }
 
 // histogram counts observations per bucket (the last is +Inf) and sums

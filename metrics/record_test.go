@@ -15,12 +15,15 @@ func TestRecordingDoesNotAllocate(t *testing.T) {
 	cl := sw
 	cl.Duration, cl.BytesIn, cl.BytesOut, cl.CloseReason = 90*time.Second, 10, 20, negotiate.CloseShutdown
 	ref := negotiate.RefusalInfo{Name: "echo", Status: 426}
+	unauthorized := negotiate.RefusalInfo{Name: "echo", Status: 401} // Authorize's own status
 	fail := negotiate.RefusalInfo{Name: "echo", Status: 500, Failed: true}
-	r.refused(ref) // the series and the status are made here
+	r.refused(ref) // the series and the statuses are made here
+	r.refused(unauthorized)
 	if a := testing.AllocsPerRun(100, func() {
 		r.switched(sw)
 		r.closed(cl)
 		r.refused(ref)
+		r.refused(unauthorized)
 		r.refused(fail)
 	}); a != 0 {
 		t.Errorf("recording allocates %v times per connection, want 0", a)
@@ -28,6 +31,11 @@ func TestRecordingDoesNotAllocate(t *testing.T) {
 	ts := r.tokens["echo"]
 	if got := ts.attempts[switched].Load(); got != 101 {
 		t.Errorf("switched %d, want 101", got)
+	}
+	for _, s := range ts.statuses {
+		if want := map[string]uint64{"426": 102, "401": 102}[s.status]; s.n != want {
+			t.Errorf("status %s counted %d times, want %d", s.status, s.n, want)
+		}
 	}
 	if b, count, sum := ts.duration[2].snapshot(); count != 101 || b[len(b)-1] != 101 || b[4] != 0 || b[5] != 101 || sum != 101*90 {
 		t.Errorf("shutdown durations: buckets %v, count %d, sum %v; want all 101 in le=120 and above", b, count, sum)
