@@ -16,7 +16,8 @@ type store struct{ m sync.Map }
 
 // serve speaks kv in the version the client was switched to: one command
 // per line, one reply per line. kv/1 has SET and GET; kv/2 adds DEL and
-// KEYS. A line over 64 KiB ends the connection, and so does a shutdown.
+// KEYS. A line over 64 KiB ends the connection, and so does a shutdown,
+// which does not run a command it cuts short (one without its newline).
 // Returning is enough: the negotiator then closes the connection without
 // losing the replies still on their way to the client.
 func (s *store) serve(c *negotiate.Conn) error {
@@ -26,6 +27,12 @@ func (s *store) serve(c *negotiate.Conn) error {
 	defer stop()
 	v2 := strings.EqualFold(c.Token(), "kv/2")
 	sc := bufio.NewScanner(c)
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		// After a shutdown's deadline, what follows the last newline is
+		// a command cut short ("SET a 12" of "SET a 123"), not one to
+		// run; at the client's own end it is its last command.
+		return bufio.ScanLines(data, atEOF && ctx.Err() == nil)
+	})
 	for sc.Scan() {
 		if _, err := fmt.Fprintln(c, s.do(strings.Fields(sc.Text()), v2)); err != nil {
 			return err

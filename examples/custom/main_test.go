@@ -128,3 +128,37 @@ func TestPipelinedRepliesSurviveTheClose(t *testing.T) {
 		c.Close()
 	}
 }
+
+// A command the shutdown cuts short is not run: "SET a 12" may be the
+// first part of "SET a 123". The shutdown ends kv's read with a deadline,
+// and the scanner took the bytes read before it for a last line (audit:
+// the client got "OK" for the half-received SET).
+func TestShutdownDoesNotRunAPartialCommand(t *testing.T) {
+	t.Parallel()
+	n, h, err := newHandler(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := testkit.StartServer(t, h)
+	c, _ := testkit.Dial(t, srv.URL, []string{"kv/2"}, nil)
+	replies := bufio.NewReader(c)
+	if _, err := io.WriteString(c, "SET a 1\n"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := replies.ReadString('\n'); got != "OK\n" {
+		t.Fatalf("SET a 1: %q, %v", got, err)
+	}
+	if _, err := io.WriteString(c, "SET a 12"); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the server to read the partial command", func() bool {
+		cs := n.Conns()
+		return len(cs) == 1 && cs[0].BytesIn == int64(len("SET a 1\nSET a 12"))
+	})
+	if err := <-testkit.Shutdown(n, testkit.Timeout); err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
+	}
+	if got := testkit.ReadAll(t, replies); got != "" {
+		t.Errorf("after the shutdown read %q, want the end of the stream and no reply", got)
+	}
+}
