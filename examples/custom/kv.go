@@ -66,8 +66,12 @@ func (s *store) do(f []string, v2 bool) string {
 	case len(f) == 0:
 		return "ERR empty command"
 	}
+	usage := "(kv/1: SET k v, GET k)"
 	if v2 {
-		return "ERR unknown command " + f[0] + " (kv/2: SET k v, GET k, DEL k, KEYS)"
+		usage = "(kv/2: SET k v, GET k, DEL k, KEYS)"
 	}
-	return "ERR unknown command " + f[0] + " (kv/1: SET k v, GET k)"
+	if f[0] == "SET" || f[0] == "GET" || v2 && (f[0] == "DEL" || f[0] == "KEYS") {
+		return "ERR wrong number of arguments for " + f[0] + " " + usage
+	}
+	return "ERR unknown command " + f[0] + " " + usage
 }

@@ -36,6 +36,13 @@ func TestVersions(t *testing.T) {
 			"switched to kv/2\nOK\n1\n1\n1\n0\n(nil)\n"},
 		{"old client still gets kv/1", []string{"kv/1"}, "SET b 2\nGET b\nDEL b\n",
 			"switched to kv/1\nOK\n2\nERR unknown command DEL (kv/1: SET k v, GET k)\n"},
+		// A known command with the wrong arguments is not an unknown
+		// one (audit: "ERR unknown command SET").
+		{"wrong arguments", []string{"kv/2"}, "SET c\nSET c two words\nGET\nKEYS c\nGET c\n",
+			"switched to kv/2\nERR wrong number of arguments for SET (kv/2: SET k v, GET k, DEL k, KEYS)\n" +
+				"ERR wrong number of arguments for SET (kv/2: SET k v, GET k, DEL k, KEYS)\n" +
+				"ERR wrong number of arguments for GET (kv/2: SET k v, GET k, DEL k, KEYS)\n" +
+				"ERR wrong number of arguments for KEYS (kv/2: SET k v, GET k, DEL k, KEYS)\n(nil)\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
