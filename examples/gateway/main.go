@@ -6,10 +6,12 @@
 //
 //	go run ./examples/gateway [-addr 127.0.0.1:8081] [-backend http://127.0.0.1:8080]
 //
-// The backend's answers pass through unchanged: a WebSocket handshake and
-// its frames, echo/1 bytes, a 426 with its Upgrade list, any refusal with
-// its status, fields and body. A 101 from the backend must name the offered
-// token, or the client gets 502. An offer of h2c is served as plain
+// The backend's answers pass through: a WebSocket handshake and its
+// frames, echo/1 bytes, a 426 with its Upgrade list, a plain request's
+// answer unchanged. An upgrade the backend refuses is answered with its
+// status and end-to-end fields, and its body (up to 64 KiB) as one line
+// of plain text, with Connection: close. A 101 from the backend must name
+// the offered token, or the client gets 502. An offer of h2c is served as plain
 // HTTP/1.1 and never reaches the backend as an upgrade (h2c smuggling).
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections.

@@ -35,6 +35,12 @@ func backend(t *testing.T) *httptest.Server {
 			r.Header.Get("X-Forwarded-For"), r.Header.Get("Upgrade"))
 	})
 	mux.Handle("/ws", wstest.GorillaEcho(nil))
+	mux.HandleFunc("/members", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Header().Set("X-Reason", "members only")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, "<p>no entry</p>\n<p>ask at the desk</p>\n")
+	})
 	mux.Handle("/need", n.Endpoint(reg))
 	return testkit.StartServer(t, n.Middleware(reg)(mux))
 }
@@ -121,6 +127,26 @@ func TestBackend426PassesThrough(t *testing.T) {
 	resp, body = request(t, addr, "GET /need HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade\r\nUpgrade: chat\r\n\r\n")
 	if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Upgrade") != "echo/1" || !strings.Contains(body, "echo/1") {
 		t.Errorf("tunnelled refusal: got %d %v %q, want the backend's 426", resp.StatusCode, resp.Header, body)
+	}
+}
+
+// A plain request's answer passes unchanged; a refused upgrade's comes
+// with its status and end-to-end fields, and its body as one line of
+// plain text, as the program's doc says (audit: it said every refusal
+// passed with its body unchanged).
+func TestRefusalsPassThrough(t *testing.T) {
+	t.Parallel()
+	addr, _ := startGateway(t, backend(t).URL)
+	const page = "<p>no entry</p>\n<p>ask at the desk</p>\n"
+	resp, body := request(t, addr, "GET /members HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Content-Type") != "text/html" ||
+		resp.Header.Get("X-Reason") != "members only" || body != page {
+		t.Errorf("plain: got %d %v %q, want the backend's 403 as it was", resp.StatusCode, resp.Header, body)
+	}
+	resp, body = request(t, addr, testkit.UpgradeRequest("/members", "members/1"))
+	if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" ||
+		resp.Header.Get("X-Reason") != "members only" || body != "<p>no entry</p> <p>ask at the desk</p>\n" || !resp.Close {
+		t.Errorf("upgrade: got %d %v %q, want the backend's 403, its field, its body on one line of plain text, and a close", resp.StatusCode, resp.Header, body)
 	}
 }
 
