@@ -78,9 +78,15 @@ func fakeServer(t *testing.T, response string) string {
 // inspect runs the command with stdin and returns its status and output.
 func inspect(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
+	return inspectFrom(t, strings.NewReader(stdin), args...)
+}
+
+// inspectFrom is inspect with standard input read from stdin.
+func inspectFrom(t *testing.T, stdin io.Reader, args ...string) (int, string, string) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	done := make(chan int, 1)
-	go func() { done <- run(args, strings.NewReader(stdin), &stdout, &stderr) }()
+	go func() { done <- run(args, stdin, &stdout, &stderr) }()
 	select {
 	case code := <-done:
 		return code, stdout.String(), stderr.String()

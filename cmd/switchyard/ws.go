@@ -46,6 +46,7 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 	r := e.afterSwitch(o.verbose, stderr)
 	var msg []byte
 	var msgOp byte
+	fragmented := false // a message has begun and its last fragment is to come
 	for {
 		fin, op, payload, err := readFrame(r)
 		if err != nil {
@@ -71,9 +72,19 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 			}
 			return exitOK
 		case opText, opBinary, opContinuation:
-			if op != opContinuation {
+			// The fragments of a message come one after the other (RFC
+			// 6455 §5.4).
+			switch {
+			case op == opContinuation && !fragmented:
+				fmt.Fprintln(stderr, "switchyard ws: a continuation frame with no message begun (RFC 6455 §5.4)")
+				return exitError
+			case op != opContinuation && fragmented:
+				fmt.Fprintln(stderr, "switchyard ws: a new message began before the last fragment of the one before (RFC 6455 §5.4)")
+				return exitError
+			case op != opContinuation:
 				msgOp, msg = op, msg[:0]
 			}
+			fragmented = !fin
 			if len(msg)+len(payload) > maxMessage {
 				fmt.Fprintln(stderr, "switchyard ws: message over 64 MiB")
 				return exitError
