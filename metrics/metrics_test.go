@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -182,4 +183,139 @@ func TestForcedShutdown(t *testing.T) {
 		`edge_connection_duration_seconds_count{token="deaf",close_reason="shutdown"} 1`,
 		`edge_shutdown_connections_total{result="graceful"} 0`,
 		"# TYPE edge_upgraded_connections gauge\n")
+}
+
+// sample returns the value of one sample of r's text without a namespace
+// ("" when it is missing).
+func sample(r *metrics.Recorder, name string) string {
+	var sb strings.Builder
+	_ = r.WriteText(&sb, "")
+	for line := range strings.Lines(sb.String()) {
+		if rest, ok := strings.CutPrefix(line, name+" "); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}
+
+// The user's OnSwitch, OnClose and OnRefuse are kept and run after the
+// recorder's, which has already counted what they are told about. Two
+// negotiators made from the same Options are each recorded once: opts
+// itself is not changed.
+func TestUserHooksRunAfterTheRecorder(t *testing.T) {
+	rec := metrics.NewRecorder()
+	seen := make(chan string, 16)
+	opts := &negotiate.Options{
+		OnSwitch: func(negotiate.ConnInfo) {
+			seen <- "switch: switched " + sample(rec, `upgrade_attempts_total{token="echo",outcome="switched"}`)
+		},
+		OnClose: func(negotiate.ConnInfo) {
+			seen <- "close: closed " + sample(rec, `connection_duration_seconds_count{token="echo",close_reason="normal"}`)
+		},
+		OnRefuse: func(negotiate.RefusalInfo) {
+			seen <- "refuse: refused " + sample(rec, `upgrade_attempts_total{token="_other",outcome="refused"}`)
+		},
+	}
+	var urls []string
+	for range 2 {
+		n, err := rec.NewNegotiator(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("echo/1", testkit.EchoConn)
+		urls = append(urls, testkit.StartServer(t, n.Endpoint(reg)).URL)
+	}
+	for i, url := range urls {
+		c, _ := testkit.Dial(t, url, []string{"echo/1"}, nil)
+		testkit.RoundTrip(t, c, "hi")
+		c.Close()
+		testkit.Raw(t, strings.TrimPrefix(url, "http://"), testkit.UpgradeRequest("/", "nope/9")) // 426
+		k := i + 1
+		got := map[string]bool{}
+		for range 3 {
+			got[testkit.Receive(t, seen, "a user's hook")] = true
+		}
+		for _, want := range []string{
+			"switch: switched " + strconv.Itoa(k),
+			"close: closed " + strconv.Itoa(k),
+			"refuse: refused " + strconv.Itoa(k),
+		} {
+			if !got[want] {
+				t.Errorf("negotiator %d: the user's hooks saw %v, want %q", k, got, want)
+			}
+		}
+	}
+	select {
+	case s := <-seen:
+		t.Errorf("a hook ran once more: %q", s)
+	default:
+	}
+	// opts' own hooks are the user's, not wrapped by the recorder.
+	opts.OnSwitch(negotiate.ConnInfo{Name: "direct"})
+	testkit.Receive(t, seen, "the user's OnSwitch called directly")
+	if v := sample(rec, `upgrade_attempts_total{token="direct",outcome="switched"}`); v != "" {
+		t.Errorf("calling opts.OnSwitch recorded a switch (%s): NewNegotiator changed opts", v)
+	}
+}
+
+// A protocol that fails closes with close_reason "error"; each family's
+// series are sorted by token; WriteText with the namespace "" prefixes
+// nothing.
+func TestErrorCloseAndOrder(t *testing.T) {
+	rec := metrics.NewRecorder()
+	infos := testkit.NewConnInfos()
+	n, err := rec.NewNegotiator(&negotiate.Options{OnClose: infos.Hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("zeta", func(c *negotiate.Conn) error {
+		if _, err := c.Read(make([]byte, 1)); err != nil {
+			return err
+		}
+		return errors.New("bad frame")
+	})
+	reg.HandleFunc("alpha", testkit.EchoConn)
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	z, _ := testkit.Dial(t, srv.URL, []string{"zeta"}, nil)
+	if _, err := z.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.CloseWrite(t, z) // read after the byte: the linger ends at once
+	if info := infos.Next(t); info.CloseReason != negotiate.CloseError {
+		t.Fatalf("zeta closed with %q (%v), want %q", info.CloseReason, info.Err, negotiate.CloseError)
+	}
+	a, _ := testkit.Dial(t, srv.URL, []string{"alpha"}, nil)
+	testkit.RoundTrip(t, a, "a")
+	testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "nope/9"))
+
+	for name, want := range map[string]string{
+		`connection_duration_seconds_count{token="zeta",close_reason="error"}`:  "1",
+		`connection_duration_seconds_count{token="zeta",close_reason="normal"}`: "0",
+		`connection_io_bytes_total{token="zeta",direction="receive"}`:           "1",
+		`upgraded_connections{token="zeta",transport="http/1.1"}`:               "0",
+		`upgraded_connections{token="alpha",transport="http/1.1"}`:              "1",
+	} {
+		if got := sample(rec, name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	var sb strings.Builder
+	if err := rec.WriteText(&sb, ""); err != nil {
+		t.Fatal(err)
+	}
+	text := sb.String()
+	if !strings.HasPrefix(text, "# HELP upgrade_attempts_total ") || !strings.Contains(text, "\n# TYPE upgraded_connections gauge\n") {
+		t.Errorf("namespace \"\": names carry a prefix:\n%s", text)
+	}
+	var order []string
+	for line := range strings.Lines(text) {
+		if rest, ok := strings.CutPrefix(line, `upgrade_attempts_total{token="`); ok && strings.Contains(rest, `outcome="switched"`) {
+			order = append(order, rest[:strings.IndexByte(rest, '"')])
+		}
+	}
+	if strings.Join(order, " ") != "_other alpha zeta" {
+		t.Errorf("upgrade_attempts_total's tokens in the order %v, want _other alpha zeta", order)
+	}
 }
