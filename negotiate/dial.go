@@ -50,7 +50,9 @@ var ErrBadSwitch = upgrade.ErrBadSwitch
 // header added (Connection and Upgrade are set from offer). A Host field
 // in header is the Host the request names, as with gorilla's Dialer; the
 // connection still goes to rawURL's address, and TLS checks rawURL's host
-// unless TLSConfig names a server. On a valid 101 it returns the
+// unless TLSConfig names a server. A user and password in rawURL are
+// sent as Basic authorization unless header has an Authorization field,
+// as net/http's client sends them. On a valid 101 it returns the
 // connection, whose first reads return any bytes that arrived behind the
 // 101, and the response (the chosen token is its Upgrade field). A refusal
 // comes back as an [*Error] carrying the status, the header and the body

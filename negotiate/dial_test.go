@@ -147,6 +147,31 @@ func TestDialHostField(t *testing.T) {
 	}
 }
 
+// A user and password in Dial's URL are sent as Basic authorization, as
+// net/http's client sends them, unless the header has its own
+// Authorization field (audit: they were dropped silently).
+func TestDialUserinfo(t *testing.T) {
+	t.Parallel()
+	authorize := func(s *negotiate.Switch) error {
+		if user, pass, ok := s.Request.BasicAuth(); !ok || user != "alice" || pass != "s3cret" {
+			return negotiate.Refusal(http.StatusUnauthorized, "want alice")
+		}
+		return nil
+	}
+	_, srv := testkit.Endpoint(t, &negotiate.Options{Authorize: authorize}, echoRegistry())
+	withUser := strings.Replace(srv.URL, "://", "://alice:s3cret@", 1)
+	c, _, err := negotiate.Dial(context.Background(), withUser, []string{"echo/1"}, nil)
+	if err != nil {
+		t.Fatalf("Dial with the user in the URL: %v, want a switch", err)
+	}
+	c.Close()
+	var e *negotiate.Error
+	_, _, err = negotiate.Dial(context.Background(), withUser, []string{"echo/1"}, http.Header{"Authorization": {"Bearer t"}})
+	if !errors.As(err, &e) || e.Status != http.StatusUnauthorized {
+		t.Errorf("Dial with an Authorization field of its own: %v, want the 401: the field is sent as given", err)
+	}
+}
+
 // A refusal whose body is still coming when HandshakeTimeout passes comes
 // back as its *Error with the part that arrived; a status outside 100-599
 // is no refusal but an invalid response.

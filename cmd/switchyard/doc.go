@@ -8,7 +8,9 @@
 //	switchyard ws    [-h2] [-H 'Name: value']... [-v] URL
 //	switchyard raw   [-h2] -offer TOKEN [-H 'Name: value']... [-v] URL
 //
-// URL is http, https, ws or wss.
+// URL is http, https, ws or wss. A user and password in it are sent as
+// Basic authorization, as with curl, unless -H gives an Authorization
+// field.
 //
 // probe sends an upgrade request, offering websocket by default or the
 // comma-separated TOKENS given, and prints the request head and the

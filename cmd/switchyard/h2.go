@@ -71,6 +71,11 @@ func handshakeH2(ctx context.Context, o options) (*exchange, error) {
 		h = h.Clone()
 		h.Set("Host", host)
 	}
+	if auth, ok := upgrade.BasicAuth(u); ok && h.Get("Authorization") == "" {
+		// As over HTTP/1.1: the URL's user as Basic authorization.
+		h = h.Clone()
+		h.Set("Authorization", auth)
+	}
 	x := &h2Exchange{client: xconnect.New(&tls.Config{InsecureSkipVerify: o.insecure})}
 	e.x = x
 	x.client.HandshakeTimeout = o.timeout

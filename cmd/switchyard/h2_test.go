@@ -104,6 +104,12 @@ func TestProbeH2(t *testing.T) {
 				":authority: example.com\n", ":protocol: echo/1\n",
 				"verdict: valid 200: switched to echo/1 on an HTTP/2 stream " + transport,
 			}, []string{"sec-websocket-version", "ping"}},
+			// As over HTTP/1.1 and with curl: a user and password in the
+			// URL are sent as Basic authorization.
+			{"user in the URL", []string{"probe", "-offer", "echo/1", strings.Replace(srv.URL, "://", "://alice:s3cret@", 1)}, 0, []string{
+				":authority: " + host + "\n", "authorization: Basic YWxpY2U6czNjcmV0\n",
+				"verdict: valid 200: switched to echo/1",
+			}, nil},
 			{"cross-origin 403", []string{"probe", "-H", "Origin: http://evil.test", srv.URL + "/ws"}, 1, []string{
 				":status: 403\n",
 				"verdict: refused (403 Forbidden): refused by policy",

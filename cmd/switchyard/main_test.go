@@ -137,6 +137,11 @@ func TestProbe(t *testing.T) {
 		{"Connection options and Host", []string{"probe", "-offer", "echo/1", "-H", "Connection: keep-alive, upgrade", "-H", "Host: example.com", sy.URL}, 0, []string{
 			"Host: example.com\r\nConnection: Upgrade, keep-alive\r\n", "verdict: valid 101: switched to echo/1",
 		}},
+		// As with curl: a user and password in the URL are sent as Basic
+		// authorization.
+		{"user in the URL", []string{"probe", "-offer", "echo/1", strings.Replace(sy.URL, "://", "://alice:s3cret@", 1)}, 0, []string{
+			"\r\nAuthorization: Basic YWxpY2U6czNjcmV0\r\n", "verdict: valid 101: switched to echo/1",
+		}},
 		{"switchyard 426", []string{"probe", sy.URL + "/need"}, 1, []string{
 			"HTTP/1.1 426 Upgrade Required\r\n",
 			"verdict: refused (426 Upgrade Required): this resource answers only after an upgrade",

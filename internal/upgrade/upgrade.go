@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +89,9 @@ type Request struct {
 	// unless the TLSConfig names a server.
 	Host string
 	// Header is sent as given, but for Host (see Host), and Connection and
-	// Upgrade, which are set from Offer.
+	// Upgrade, which are set from Offer. A user and password in URL are
+	// sent as Basic authorization unless Header has an Authorization
+	// field, as net/http's client sends them.
 	Header http.Header
 	Offer  []string // tokens in order of preference, at least one
 	// Connection lists options besides "Upgrade" (h2c's HTTP2-Settings).
@@ -196,11 +199,24 @@ func Head(req *Request) []byte {
 		h = make(http.Header)
 	}
 	h.Del("Host")
+	if auth, ok := BasicAuth(req.URL); ok && h.Get("Authorization") == "" {
+		h.Set("Authorization", auth)
+	}
 	h.Set("Upgrade", strings.Join(req.Offer, ", "))
 	h.Set("Connection", strings.Join(append([]string{"Upgrade"}, req.Connection...), ", "))
 	_ = h.Write(&b) // Header.Write replaces CR and LF in values
 	b.WriteString("\r\n")
 	return b.Bytes()
+}
+
+// BasicAuth returns the Authorization value for the user and password in
+// u, as net/http's client makes it, and whether u names a user.
+func BasicAuth(u *url.URL) (string, bool) {
+	if u.User == nil {
+		return "", false
+	}
+	pass, _ := u.User.Password()
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)), true
 }
 
 func oneLine(s string) string { return strings.NewReplacer("\r", "", "\n", "").Replace(s) }

@@ -153,6 +153,32 @@ func TestHeadHost(t *testing.T) {
 	}
 }
 
+// A user and password in the URL are sent as Basic authorization, as
+// net/http's client and curl send them, unless the header has an
+// Authorization field of its own (audit: they were dropped silently).
+func TestHeadUserinfo(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, url string
+		header    http.Header
+		want      string // the Authorization line, "" for none
+	}{
+		{"user and password", "ws://alice:s3cret@127.0.0.1:8080/p", nil, "Authorization: Basic YWxpY2U6czNjcmV0\r\n"},
+		{"user alone", "ws://alice@127.0.0.1:8080/p", nil, "Authorization: Basic YWxpY2U6\r\n"},
+		{"escaped", "ws://al%40ice:p%3Ass@127.0.0.1:8080/p", nil, "Authorization: Basic YWxAaWNlOnA6c3M=\r\n"},
+		{"the header's own", "ws://alice:s3cret@127.0.0.1:8080/p", http.Header{"Authorization": {"Bearer t"}}, "Authorization: Bearer t\r\n"},
+		{"none", "ws://127.0.0.1:8080/p", nil, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			head := string(upgrade.Head(&upgrade.Request{URL: mustURL(t, tc.url), Header: tc.header, Offer: []string{"echo/1"}}))
+			want := "GET /p HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n" + tc.want + "Connection: Upgrade\r\nUpgrade: echo/1\r\n\r\n"
+			if head != want {
+				t.Errorf("head:\n%q\nwant\n%q", head, want)
+			}
+		})
+	}
+}
+
 func TestAddr(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
