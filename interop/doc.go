@@ -14,9 +14,12 @@
 //     over HTTPS and opening /chat and /ws on its HTTP/2 connection (and
 //     over HTTP/1.1 without the setting), Node's built-in http2 module and
 //     Go's x/net HTTP/2 client over TLS and h2c with prior knowledge
-//     (WebSocket, chat, echo/1, refusals, the connection limit, SIGTERM).
-//     The demo's /stats over_h2 shows, on the server's side, that the
-//     switches were made on HTTP/2 streams;
+//     (WebSocket, chat, echo/1, refusals, the connection limit, SIGTERM;
+//     on Go 1.27, where x/net's Transport is net/http's and refuses
+//     :protocol, as the test checks, the Go client's test runs in a go
+//     test of its own built with -tags http2legacy, which keeps x/net's
+//     own HTTP/2 client). The demo's /stats over_h2 shows, on the
+//     server's side, that the switches were made on HTTP/2 streams;
 //   - Debian's Prometheus server scraping the demo's /metrics: its query
 //     API shows the switches, the live connections and a refusal.
 //
