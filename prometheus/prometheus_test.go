@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -23,8 +24,8 @@ import (
 
 func TestMain(m *testing.M) { testkit.Main(m) }
 
-// server serves a recorded negotiator with echo/1 and a protocol whose
-// Check refuses, at /up, the recorder's own text at /text and a
+// server serves a recorded negotiator with echo/1, a protocol whose
+// Check refuses and one whose Accept takes 30 ms at least, at /up, the recorder's own text at /text and a
 // client_golang registry holding the collector (opts) at /metrics.
 func server(t *testing.T, opts *swprom.Options) (*negotiate.Negotiator, string) {
 	t.Helper()
@@ -36,6 +37,12 @@ func server(t *testing.T, opts *swprom.Options) (*negotiate.Negotiator, string) 
 	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", testkit.EchoConn)
+	reg.Register("slow", negotiate.Protocol{
+		Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+			time.Sleep(30 * time.Millisecond) // a handshake past the 25 ms bucket, whatever the machine's speed
+			return testkit.EchoConn, nil
+		},
+	})
 	reg.Register("keyed", negotiate.Protocol{
 		Check:  func(*http.Request) error { return negotiate.Refusal(http.StatusForbidden, "no") },
 		Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) { return testkit.EchoConn, nil },
@@ -49,7 +56,8 @@ func server(t *testing.T, opts *swprom.Options) (*negotiate.Negotiator, string) 
 	return n, testkit.StartServer(t, mux).URL
 }
 
-// traffic makes two echo/1 switches (one closed), and three refusals.
+// traffic makes two echo/1 switches (one closed), a slow switch (live),
+// and three refusals.
 func traffic(t *testing.T, url string) {
 	t.Helper()
 	a, _ := testkit.Dial(t, url+"/up", []string{"echo/1"}, nil)
@@ -57,6 +65,8 @@ func traffic(t *testing.T, url string) {
 	b, _ := testkit.Dial(t, url+"/up", []string{"echo/1"}, nil)
 	testkit.RoundTrip(t, b, "hi")
 	a.Close()
+	slow, _ := testkit.Dial(t, url+"/up", []string{"slow"}, nil)
+	testkit.RoundTrip(t, slow, "s")
 	addr := strings.TrimPrefix(url, "http://")
 	testkit.Raw(t, addr, testkit.UpgradeRequest("/up", "keyed"))
 	testkit.Raw(t, addr, testkit.UpgradeRequest("/up", "nope/9"))
@@ -135,6 +145,8 @@ func TestCollectorMatchesRecorder(t *testing.T) {
 	}
 	for k, v := range map[string]float64{
 		`switchyard_upgrade_attempts_total{outcome="switched", token="echo"}`:                            2,
+		`switchyard_handshake_duration_seconds_bucket{le="0.025", token="slow"}`:                         0,
+		`switchyard_handshake_duration_seconds_bucket{le="10", token="slow"}`:                            1,
 		`switchyard_upgrade_attempts_total{outcome="refused", token="keyed"}`:                            1,
 		`switchyard_upgrade_refusals_total{status="403", token="keyed"}`:                                 1,
 		`switchyard_upgrade_refusals_total{status="426", token="_other"}`:                                2,
