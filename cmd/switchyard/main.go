@@ -79,7 +79,9 @@ type options struct {
 func parseFlags(cmd string, args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("switchyard "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// run reports a flag's error, once, with the usage; -h prints the
+	// flags.
+	fs.SetOutput(io.Discard)
 	offer := ""
 	if cmd != "ws" {
 		help := "comma-separated tokens to offer, in order of preference (default websocket)"
@@ -101,6 +103,10 @@ func parseFlags(cmd string, args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.h2, "h2", false, "send an RFC 8441 extended CONNECT over HTTP/2 (https, wss: TLS; http, ws: h2c with prior knowledge) instead of an HTTP/1.1 upgrade")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "bound on connecting and the handshake")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stderr)
+			fs.Usage()
+		}
 		return o, err
 	}
 	if fs.NArg() != 1 {

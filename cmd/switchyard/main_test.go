@@ -216,6 +216,8 @@ func TestErrors(t *testing.T) {
 		{"no command", nil, "usage:"},
 		{"unknown command", []string{"poke", closed}, `unknown command "poke"`},
 		{"no URL", []string{"probe"}, "want exactly one URL"},
+		{"unknown flag", []string{"probe", "-x", closed}, "switchyard probe: flag provided but not defined: -x\nusage:\n"},
+		{"bad flag value", []string{"ws", "-timeout", "soon", closed}, `switchyard ws: invalid value "soon" for flag -timeout: parse error` + "\nusage:\n"},
 		{"raw without offer", []string{"raw", closed}, "raw needs -offer"},
 		{"bad field", []string{"probe", "-H", "no colon", closed}, "want 'Name: value'"},
 		{"bad token", []string{"probe", "-offer", "a b", closed}, "not a token"},
@@ -232,7 +234,34 @@ func TestErrors(t *testing.T) {
 				t.Errorf("exit %d, want 2", code)
 			}
 			testkit.Contains(t, "stderr", errOut, tc.want)
+			// One line of error, and for a usage error the usage, once
+			// (audit: a flag's error came twice, with the flags' defaults
+			// between).
+			lines := 1
+			if len(tc.args) == 0 {
+				lines = 0 // the usage alone
+			}
+			if strings.Contains(errOut, "usage:") {
+				lines += strings.Count(usage, "\n")
+			}
+			if strings.Count(errOut, "\n") != lines || strings.Count(errOut, "usage:") > 1 {
+				t.Errorf("stderr:\n%s\nwant one line of error and at most one usage", errOut)
+			}
 		})
+	}
+}
+
+// -h prints a subcommand's flags and exits 0; the usage with no command
+// goes to standard output.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := inspect(t, "", "probe", "-h")
+	if code != 0 || out != "" {
+		t.Errorf("probe -h: exit %d, stdout %q; want 0 and the flags on standard error", code, out)
+	}
+	testkit.Contains(t, "probe -h", errOut, "Usage of switchyard probe:\n", "-offer string\n", "-timeout duration\n")
+	if code, out, _ := inspect(t, "", "-h"); code != 0 || out != usage {
+		t.Errorf("-h: exit %d, stdout %q; want 0 and the usage", code, out)
 	}
 }
 
