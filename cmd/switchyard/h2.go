@@ -112,6 +112,9 @@ func handshakeH2(ctx context.Context, o options) (*exchange, error) {
 			return e, nil
 		}
 		if !x.notSent(err, e.h2, o.timeout) {
+			if errors.Is(err, context.DeadlineExceeded) {
+				return nil, fmt.Errorf("no answer within %v: %w", o.timeout, err)
+			}
 			return nil, err
 		}
 		e.res = &upgrade.Result{RequestHead: []byte(x.request())}

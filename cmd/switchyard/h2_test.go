@@ -442,4 +442,22 @@ func TestH2Usage(t *testing.T) {
 	}
 }
 
+// A server that says nothing is bounded by -timeout, and said so, with or
+// without -h2, over TLS or not (audit: with -h2 the message was only
+// "context deadline exceeded").
+func TestSilentServer(t *testing.T) {
+	t.Parallel()
+	silent := testkit.Holding(t, "").URL()
+	secure := strings.Replace(silent, "http://", "https://", 1)
+	for _, args := range [][]string{
+		{"probe", silent}, {"probe", secure}, {"probe", "-h2", silent}, {"probe", "-h2", secure}, {"ws", "-h2", secure},
+	} {
+		code, out, errOut := inspect(t, "", append([]string{args[0], "-timeout", "200ms"}, args[1:]...)...)
+		if code != 2 || out != "" {
+			t.Errorf("%v: exit %d, stdout %q; want 2 and nothing", args, code, out)
+		}
+		testkit.Contains(t, strings.Join(args, " "), errOut, "switchyard "+args[0]+": no answer within 200ms: ")
+	}
+}
+
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
