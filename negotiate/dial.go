@@ -15,7 +15,10 @@ import (
 )
 
 // Dialer sends upgrade requests: the client side of the negotiator. The
-// zero value is usable.
+// zero value is usable. It connects to the server itself: HTTP_PROXY,
+// HTTPS_PROXY and NO_PROXY are not consulted, as with a zero
+// gorilla/websocket Dialer (net/http's DefaultTransport and gorilla's
+// DefaultDialer consult them); a NetDial can go through a proxy.
 type Dialer struct {
 	// NetDial, if set, opens the TCP connection. Default: a net.Dialer.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)

@@ -10,7 +10,8 @@
 //
 // URL is http, https, ws or wss. A user and password in it are sent as
 // Basic authorization, as with curl, unless -H gives an Authorization
-// field.
+// field. The inspector connects to the server itself: http_proxy,
+// HTTPS_PROXY and the like are not used.
 //
 // probe sends an upgrade request, offering websocket by default or the
 // comma-separated TOKENS given, and prints the request head and the
