@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -317,5 +318,51 @@ func TestErrorCloseAndOrder(t *testing.T) {
 	}
 	if strings.Join(order, " ") != "_other alpha zeta" {
 		t.Errorf("upgrade_attempts_total's tokens in the order %v, want _other alpha zeta", order)
+	}
+}
+
+// failingHijack is a ResponseWriter wrapper whose Hijack fails with err.
+type failingHijack struct {
+	http.ResponseWriter
+	err error
+}
+
+func (w failingHijack) Hijack() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, w.err }
+
+// A hijack that fails is a failed attempt, whether the negotiator could
+// answer (500, the writer cannot hijack) or not (status 0): never a
+// refusal, so no refusals series.
+func TestFailedHijacks(t *testing.T) {
+	rec := metrics.NewRecorder()
+	n, err := rec.NewNegotiator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	endpoint := n.Endpoint(reg)
+	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var hijackErr error = http.ErrNotSupported
+		if r.URL.Path == "/gone" {
+			hijackErr = errors.New("the connection is gone")
+		}
+		endpoint.ServeHTTP(failingHijack{w, hijackErr}, r)
+	}))
+	if x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "echo/1")); x.Resp.StatusCode != 500 {
+		t.Fatalf("a writer that cannot hijack: %d, want 500", x.Resp.StatusCode)
+	}
+	testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/gone", "echo/1")) // nothing from the negotiator
+	var sb strings.Builder
+	if err := rec.WriteText(&sb, ""); err != nil {
+		t.Fatal(err)
+	}
+	text := sb.String()
+	testkit.Contains(t, "the exposition", text,
+		`upgrade_attempts_total{token="echo",outcome="failed"} 2`+"\n",
+		`upgrade_attempts_total{token="echo",outcome="refused"} 0`+"\n",
+		`upgrade_attempts_total{token="echo",outcome="switched"} 0`+"\n")
+	testkit.Lacks(t, "the exposition", text, "upgrade_refusals_total{", "upgraded_connections{")
+	if st := n.Stats(); st.Active["echo"] != 0 || st.Switched["echo"] != 0 {
+		t.Errorf("stats %+v, want no switch", st)
 	}
 }
