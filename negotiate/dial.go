@@ -59,7 +59,8 @@ var ErrBadSwitch = upgrade.ErrBadSwitch
 // connection, whose first reads return any bytes that arrived behind the
 // 101, and the response (the chosen token is its Upgrade field). A refusal
 // comes back as an [*Error] carrying the status, the header and the body
-// (as Reason), with the response; a status outside 100-599 is an error
+// (as Reason), with the response, whose Body reads the part of the body
+// that was kept (it need not be closed); a status outside 100-599 is an error
 // of its own. If ctx ends before the exchange is over,
 // Dial fails with its error, even when the response had arrived; once Dial
 // has returned, ctx no longer matters to the connection.

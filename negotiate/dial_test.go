@@ -81,7 +81,12 @@ func TestDialRefusal(t *testing.T) {
 		t.Errorf("refusal = %d %q %v", e.Status, e.Reason, e.Header)
 	}
 	if resp == nil || resp.StatusCode != 426 {
-		t.Errorf("response = %v, want the 426", resp)
+		t.Fatalf("response = %v, want the 426", resp)
+	}
+	// As with gorilla's Dialer, the response's body reads what the server
+	// sent (audit: it was closed, and reads failed).
+	if body, err := io.ReadAll(resp.Body); err != nil || strings.TrimRight(string(body), "\r\n") != e.Reason {
+		t.Errorf("response body = %q, %v; want the refusal's %q", body, err, e.Reason)
 	}
 }
 

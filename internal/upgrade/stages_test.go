@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -173,6 +174,9 @@ func TestRefusalBodyBound(t *testing.T) {
 		}
 		if string(res.Body) != body[:tc.want] {
 			t.Errorf("MaxRefusalBytes %d: kept %d bytes of the body, want %d", tc.max, len(res.Body), tc.want)
+		}
+		if got, err := io.ReadAll(res.Response.Body); err != nil || string(got) != string(res.Body) {
+			t.Errorf("MaxRefusalBytes %d: Response.Body reads %d bytes, %v; want the %d kept", tc.max, len(got), err, len(res.Body))
 		}
 	}
 }

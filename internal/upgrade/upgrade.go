@@ -104,7 +104,8 @@ type Result struct {
 	// return the bytes that arrived behind the 101. It is nil otherwise,
 	// and the connection has been closed.
 	Conn net.Conn
-	// Response is the final response head, nil if none was read.
+	// Response is the final response head, nil if none was read. A
+	// refusal's Body reads Result.Body.
 	Response *http.Response
 	// RequestHead is the request head as it was sent.
 	RequestHead []byte
@@ -360,6 +361,9 @@ func (c *Client) exchange(nc net.Conn, req *Request, res *Result) (*bufio.Reader
 			}
 			res.Body, _ = io.ReadAll(io.LimitReader(resp.Body, max))
 			resp.Body.Close()
+			// The response's body reads what was kept, as with
+			// gorilla's Dialer.
+			resp.Body = io.NopCloser(bytes.NewReader(res.Body))
 			return br, nil
 		}
 		return br, CheckSwitch(resp, req.Offer)
