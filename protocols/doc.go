@@ -81,9 +81,10 @@
 // on the negotiator's goroutine: bytes the client sent early and bytes the
 // backend sent behind its 101 included. The bytes are counted by the
 // negotiator's [negotiate.Conn], so the OnClose hook reports the payload
-// each way (the 101 heads excluded). On the negotiator's shutdown both
-// connections are closed: a tunnel does not know its protocol's own
-// goodbye.
+// each way (the 101 heads excluded). On the negotiator's shutdown the
+// backend's connection is closed and the client's ends as every switched
+// connection does (what the tunnel passed on reaches the client, then the
+// end of the stream): a tunnel does not know its protocol's own goodbye.
 //
 // # Security
 //

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"time"
 
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -51,13 +52,26 @@ func Stream(f func(c *negotiate.Conn) error) negotiate.Protocol {
 // stream, a peer made by net.Pipe) is closed instead, and what the other
 // still sends is not read: a close of Join's own, not an error. If a
 // direction fails, both connections are closed and Join returns that
-// error. On the negotiator's shutdown (c.Context() ends) both connections
-// are closed: Join does not know the joined protocol's own goodbye. Bytes
-// are counted by c, so the negotiator's OnClose hook sees them.
+// error. On the negotiator's shutdown (c.Context() ends) peer is closed
+// and Join returns, and the negotiator closes c: Join does not know the
+// joined protocol's own goodbye, but what it passed on to the client
+// before reaches it, then the end of the stream, as when a Stream's
+// function returns. Bytes are counted by c, so the negotiator's OnClose
+// hook sees them.
 func Join(c *negotiate.Conn, peer net.Conn) error {
 	sc := &streamCopier{client: c, peer: peer}
-	stop := context.AfterFunc(c.Context(), sc.closeBoth)
-	defer stop()
+	shutDown := make(chan struct{})
+	stop := context.AfterFunc(c.Context(), func() {
+		sc.shutdown()
+		close(shutDown)
+	})
+	defer func() {
+		if !stop() {
+			// Not before the shutdown has set c's deadline: set after
+			// Join returns, it would cut the negotiator's close short.
+			<-shutDown
+		}
+	}()
 	errc := make(chan error, 2)
 	go sc.copyToPeer(errc)
 	go sc.copyToClient(errc)
@@ -95,6 +109,18 @@ func (sc *streamCopier) copyToPeer(errc chan<- error) {
 
 func (sc *streamCopier) copyToClient(errc chan<- error) {
 	errc <- sc.copyHalf(sc.client, sc.peer)
+}
+
+// shutdown ends both directions when c's context ends: it closes peer,
+// and ends c's reads and writes at once without closing c, so that Join
+// returns and the negotiator closes c as it closes every connection whose
+// protocol has returned. Closed at once with the client's input unread, c
+// would send a reset, which destroys what Join already passed on to the
+// client and is still in flight.
+func (sc *streamCopier) shutdown() {
+	sc.closed.Store(true)
+	_ = sc.peer.Close()
+	_ = sc.client.SetDeadline(time.Unix(1, 0))
 }
 
 // closeBoth closes both connections at once.

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -214,4 +215,65 @@ func TestJoinShutdown(t *testing.T) {
 	}
 	testkit.ExpectClosed(t, c)
 	testkit.Receive(t, peerClosed, "the peer's connection to close")
+}
+
+// A shutdown ends a joined connection without destroying what Join
+// already passed on to the client: the peer's answer, counted in BytesOut,
+// reaches the client, then the end of the stream, although the client was
+// still sending (audit: Join closed the connection at once, with the
+// client's input unread, and the reset that sends destroyed the answer in
+// flight: the client read 64 KiB of the 1 MiB OnClose reported, then a
+// reset). The peer reads nothing, so the client's upload waits unread.
+func TestJoinShutdownKeepsWhatWasPassedOn(t *testing.T) {
+	t.Parallel()
+	const answer = 1 << 20
+	release := make(chan struct{})
+	svc := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		if _, err := c.Write(bytes.Repeat([]byte("a"), answer)); err == nil {
+			<-release // reads nothing meanwhile
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	infos := testkit.NewConnInfos()
+	n, srv := streamServer(t, &negotiate.Options{OnClose: infos.Hook}, func(c *negotiate.Conn) error {
+		peer, err := net.Dial("tcp", svc.Addr())
+		if err != nil {
+			return err
+		}
+		_ = peer.(*net.TCPConn).SetWriteBuffer(16 << 10) // the upload stays in c's socket
+		return protocols.Join(c, peer)
+	})
+	c, _ := testkit.Dial(t, srv.URL, []string{"tcp"}, nil)
+	var sent atomic.Int64
+	uploaded := make(chan error, 1)
+	go func() {
+		p := make([]byte, 16<<10)
+		copy(p, "x\r\n\r\n")
+		for range 32 { // 512 KiB, under the negotiator's 1 MiB drain
+			k, err := c.Write(p)
+			sent.Add(int64(k))
+			if err != nil {
+				uploaded <- err
+				return
+			}
+		}
+		uploaded <- c.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	testkit.WaitFor(t, "the answer passed on and the upload waiting unread", func() bool {
+		cs := n.Conns()
+		return len(cs) == 1 && cs[0].BytesOut == answer && sent.Load()-cs[0].BytesIn >= 64<<10
+	})
+	if err := <-testkit.Shutdown(n, testkit.Timeout); err != nil {
+		t.Fatalf("Shutdown = %v, want nil", err)
+	}
+	b, err := io.ReadAll(c)
+	if len(b) != answer || err != nil {
+		t.Errorf("after the shutdown the client read %d bytes, then %v; want the %d of the answer, then the end", len(b), err, answer)
+	}
+	if err := testkit.Receive(t, uploaded, "the upload"); err != nil {
+		t.Errorf("upload: %v, want every byte taken (the negotiator drains it)", err)
+	}
+	if i := infos.Next(t); i.Err != nil || i.CloseReason != negotiate.CloseShutdown || i.BytesOut != answer {
+		t.Errorf("OnClose = %+v, want no error, a shutdown, %d bytes out", i, answer)
+	}
 }
