@@ -344,14 +344,27 @@ func TestFailedHijacks(t *testing.T) {
 	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var hijackErr error = http.ErrNotSupported
 		if r.URL.Path == "/gone" {
-			hijackErr = errors.New("the connection is gone")
+			// A middleware in front took the connection first.
+			nc, _, err := http.NewResponseController(w).Hijack()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			nc.Close()
+			hijackErr = http.ErrHijacked
 		}
 		endpoint.ServeHTTP(failingHijack{w, hijackErr}, r)
 	}))
 	if x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "echo/1")); x.Resp.StatusCode != 500 {
 		t.Fatalf("a writer that cannot hijack: %d, want 500", x.Resp.StatusCode)
 	}
-	testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/gone", "echo/1")) // nothing from the negotiator
+	c := testkit.DialTCP(t, testkit.Addr(srv))
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/gone", "echo/1")); err != nil {
+		t.Fatal(err)
+	}
+	if got := testkit.ReadAll(t, c); got != "" {
+		t.Errorf("a connection hijacked in front: the client got %q, want nothing", got)
+	}
 	var sb strings.Builder
 	if err := rec.WriteText(&sb, ""); err != nil {
 		t.Fatal(err)

@@ -62,8 +62,8 @@
 //	413  a request body, on a protocol that takes none
 //	426  nothing switched at an Endpoint (Upgrade lists the tokens)
 //	503  shutting down; over a limit (with Retry-After)
-//	500  Accept failed or panicked; Check or Authorize panicked; the server's ResponseWriter cannot hijack, or on HTTP/2
-//	     cannot set deadlines (a wiring fault)
+//	500  Accept failed or panicked; Check or Authorize panicked; the server's ResponseWriter cannot hijack (or its
+//	     hijack failed), or on HTTP/2 cannot set deadlines (a wiring fault)
 //
 // Over HTTP/2 a refusal is an ordinary response on its stream, without
 // Upgrade or Connection (connection-specific fields, for which clients

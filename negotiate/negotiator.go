@@ -309,7 +309,17 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 		e2.Header.Del("Connection")
 		e = &e2
 	}
+	responded := false
+	defer func() {
+		if !responded {
+			// The Responder panicked: net/http closes the connection
+			// without an answer (or cuts it), and observers still learn
+			// of the refusal, as a failure.
+			n.reportRefusal(r, p, 0, true)
+		}
+	}()
 	n.opts.Responder(w, r, e)
+	responded = true
 	if r.ProtoMajor == 1 && hasBody(r) {
 		// net/http would read what is left of the body (up to 256 KiB)
 		// before it closes, waiting for a client that may never send it

@@ -61,15 +61,17 @@ type RefusalInfo struct {
 	// Connection list, an Endpoint's 426 for an offer it does not have.
 	// It never holds what the client offered.
 	Name string
-	// Status is the status answered, 0 when nothing could be answered:
-	// the hijack failed on a connection that is gone, or a shutdown's
-	// context ended during the hijack (the connection is closed without
-	// an answer).
+	// Status is the status answered, 0 when nothing was: a middleware in
+	// front had hijacked the connection first (http.ErrHijacked), the
+	// Responder panicked (net/http closes the connection), or a
+	// shutdown's context ended during the hijack (the connection is
+	// closed without an answer).
 	Status int
 	// Failed reports that the server failed rather than refused: Accept
-	// failed with an error that is not an [*Error], Check, Authorize or
-	// Accept panicked, or the connection could not be hijacked. Those are
-	// answered 500 (or the status of the hijack's own [*Error]). An
+	// failed with an error that is not an [*Error], Check, Authorize,
+	// Accept or the Responder panicked, or the connection could not be
+	// hijacked. Those are answered 500 (or the status of the hijack's own
+	// [*Error]), except as Status says. An
 	// [*Error] from Check, Authorize or Accept is a refusal, whatever its
 	// status, and so is any other error from Authorize (a 403).
 	Failed bool

@@ -1,10 +1,14 @@
 package negotiate_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"log"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -267,3 +271,98 @@ func TestConnsWhileChurning(t *testing.T) {
 	wg.Wait()
 	testkit.WaitFor(t, "every connection to leave the list", func() bool { return len(n.Conns()) == 0 })
 }
+
+// A Responder that panics answers nothing (net/http closes the
+// connection), and the refusal still reaches OnRefuse, as a failure with
+// nothing answered, so that what observers count agrees with
+// Stats().Refused.
+func TestOnRefuseResponderPanics(t *testing.T) {
+	t.Parallel()
+	refusals := make(chan negotiate.RefusalInfo, 1)
+	n := testkit.NewNegotiator(t, &negotiate.Options{
+		OnRefuse:  func(i negotiate.RefusalInfo) { refusals <- i },
+		Responder: func(http.ResponseWriter, *http.Request, *negotiate.Error) { panic("responder") },
+	})
+	srv := httptest.NewUnstartedServer(n.Endpoint(echoRegistry()))
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0) // net/http's "panic serving"
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := testkit.DialTCP(t, testkit.Addr(srv))
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "nothing/9")); err != nil {
+		t.Fatal(err)
+	}
+	if got := testkit.ReadAll(t, c); got != "" {
+		t.Errorf("the client got %q, want nothing", got)
+	}
+	want := negotiate.RefusalInfo{Status: 0, Failed: true}
+	if got := testkit.Receive(t, refusals, "OnRefuse"); got != want {
+		t.Errorf("OnRefuse(%+v), want %+v", got, want)
+	}
+	if s := n.Stats(); s.Refused != 1 {
+		t.Errorf("Stats().Refused = %d, want 1", s.Refused)
+	}
+}
+
+// A ResponseWriter wrapper whose Hijack fails with an error of its own
+// (not http.ErrNotSupported, not an *Error) gets a 500, as gorilla's
+// Upgrader and x/net's h2c answer a failed hijack, not the empty 200
+// net/http writes for a handler that wrote nothing. Only a connection
+// already hijacked (http.ErrHijacked: a middleware in front took it) gets
+// no answer: it is no longer the server's to write on.
+func TestHijackFailsWithItsOwnError(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		err    error
+		answer string // the status line the client gets, "" for none
+		want   negotiate.RefusalInfo
+	}{
+		{"its own error", errors.New("wrapper: not now"), "HTTP/1.1 500 Internal Server Error", negotiate.RefusalInfo{Name: "echo", Status: 500, Failed: true}},
+		{"already hijacked", http.ErrHijacked, "", negotiate.RefusalInfo{Name: "echo", Status: 0, Failed: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			refusals := make(chan negotiate.RefusalInfo, 1)
+			n := testkit.NewNegotiator(t, &negotiate.Options{OnRefuse: func(i negotiate.RefusalInfo) { refusals <- i }})
+			h := n.Endpoint(echoRegistry())
+			var errorLog testkit.LockedBuffer
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.err == http.ErrHijacked {
+					nc, _, err := http.NewResponseController(w).Hijack()
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					nc.Close()
+				}
+				h.ServeHTTP(hijackFails{w, tc.err}, r)
+			}))
+			srv.Config.ErrorLog = log.New(&errorLog, "", 0)
+			srv.Start()
+			t.Cleanup(srv.Close)
+			c := testkit.DialTCP(t, testkit.Addr(srv))
+			if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "echo/1")); err != nil {
+				t.Fatal(err)
+			}
+			got, _, _ := strings.Cut(testkit.ReadAll(t, c), "\r\n")
+			if got != tc.answer {
+				t.Errorf("the client got %q first, want %q", got, tc.answer)
+			}
+			if got := testkit.Receive(t, refusals, "OnRefuse"); got != tc.want {
+				t.Errorf("OnRefuse(%+v), want %+v", got, tc.want)
+			}
+			srv.Close()
+			if l := errorLog.String(); l != "" {
+				t.Errorf("the server logged %q", l)
+			}
+		})
+	}
+}
+
+// hijackFails is a ResponseWriter wrapper whose Hijack fails with err.
+type hijackFails struct {
+	http.ResponseWriter
+	err error
+}
+
+func (w hijackFails) Hijack() (net.Conn, *bufio.ReadWriter, error) { return nil, nil, w.err }

@@ -88,6 +88,16 @@ func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, p *ent
 			Reason: "cannot switch protocols: the ResponseWriter does not support Hijack (a wrapper without Unwrap, or a timeout handler)", Err: err}, true)
 		return
 	}
+	if !errors.Is(err, http.ErrHijacked) {
+		// A wrapper's own error, or net/http's on a connection that
+		// failed: answered 500 as gorilla and x/net answer a failed
+		// hijack (net/http would otherwise write an empty 200).
+		n.refuseFor(w, r, p, &Error{Status: http.StatusInternalServerError,
+			Reason: "cannot switch protocols: the connection could not be hijacked", Err: err}, true)
+		return
+	}
+	// A middleware in front hijacked the connection first: it is no
+	// longer the server's to write on.
 	if l := n.logger(slog.LevelInfo); l != nil {
 		l.Info("negotiate: hijack failed", "remote", r.RemoteAddr, "err", err)
 	}
