@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -38,7 +39,11 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 	}
 	defer e.close()
 	if !o.verbose {
-		fmt.Fprintf(stderr, "connected to %s (%s)\n", o.url, e.chosen())
+		shown := o.url
+		if u, err := url.Parse(o.url); err == nil {
+			shown = u.Redacted() // the password was sent, not shown
+		}
+		fmt.Fprintf(stderr, "connected to %s (%s)\n", shown, e.chosen())
 	}
 	ws := &wsConn{e: e}
 	go chatInput{ws}.run(stdin, stderr)

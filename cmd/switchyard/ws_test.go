@@ -140,3 +140,16 @@ func TestChatBrokenFragments(t *testing.T) {
 		})
 	}
 }
+
+// The chat's "connected to" line does not show the URL's password: it is
+// sent (as Basic authorization), not printed.
+func TestChatHidesPassword(t *testing.T) {
+	t.Parallel()
+	url, _ := wsPeer(t, serverFrame(0x88, "\x03\xe8"))
+	code, _, errOut := inspect(t, "", "ws", strings.Replace(url, "://", "://alice:s3cret@", 1))
+	if code != 0 {
+		t.Errorf("exit %d, want 0; stderr:\n%s", code, errOut)
+	}
+	testkit.Contains(t, "stderr", errOut, "connected to http://alice:xxxxx@")
+	testkit.Lacks(t, "stderr", errOut, "s3cret")
+}
