@@ -79,5 +79,6 @@
 // Exit status: 0 for a valid 101 or 200 (and, for ws and raw, a session
 // that ended normally), 1 for a refusal, an invalid 101 or 200, a
 // response past the bounds, or a server that does not do extended CONNECT,
-// 2 for usage or network errors.
+// 2 for usage or network errors (and, for ws and raw, standard input that
+// fails: a read error, or for ws a line over 64 MiB, is not its end).
 package main

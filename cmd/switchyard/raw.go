@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
 )
 
 // switchTo runs the handshake for ws and raw: with -v the heads, verdict
@@ -34,9 +35,14 @@ func pipe(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 		return code
 	}
 	defer e.close()
-	go pipeInput{e}.run(stdin)
+	in := &input{r: stdin}
+	go pipeInput{e}.run(in)
 	if _, err := io.Copy(stdout, e.afterSwitch(o.verbose, stderr)); err != nil {
 		fmt.Fprintf(stderr, "switchyard raw: %v\n", err)
+		return exitError
+	}
+	if err := in.failure(); err != nil {
+		fmt.Fprintf(stderr, "switchyard raw: standard input: %v\n", err)
 		return exitError
 	}
 	return exitOK
@@ -46,11 +52,36 @@ func pipe(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 // that stack dumps explain the goroutine.
 type pipeInput struct{ e *exchange }
 
-func (p pipeInput) run(stdin io.Reader) {
-	if _, err := io.Copy(p.e.conn(), stdin); err != nil {
+func (p pipeInput) run(in *input) {
+	if _, err := io.Copy(p.e.conn(), in); err != nil && in.failure() == nil {
 		return // the connection is gone; the output side reports it
 	}
+	// The end of input, or its failure, which pipe reports: either way
+	// the server is told that nothing more comes.
 	if cw, ok := p.e.conn().(interface{ CloseWrite() error }); ok {
 		_ = cw.CloseWrite()
 	}
+}
+
+// input is standard input, noting the error that ended it, if one did.
+type input struct {
+	r   io.Reader
+	mu  sync.Mutex
+	err error
+}
+
+func (in *input) Read(p []byte) (int, error) {
+	n, err := in.r.Read(p)
+	if err != nil && err != io.EOF {
+		in.mu.Lock()
+		in.err = err
+		in.mu.Unlock()
+	}
+	return n, err
+}
+
+func (in *input) failure() error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.err
 }

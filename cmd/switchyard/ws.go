@@ -32,7 +32,7 @@ const maxMessage = 64 << 20
 const closeWait = 5 * time.Second
 
 // chat is the ws command.
-func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writer) int {
+func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	e, code := switchTo(ctx, "ws", o, stderr)
 	if e == nil {
 		return code
@@ -46,7 +46,13 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "connected to %s (%s)\n", shown, e.chosen())
 	}
 	ws := &wsConn{e: e}
-	go chatInput{ws}.run(stdin, stderr)
+	defer func() {
+		if err := ws.inputFailure(); err != nil {
+			fmt.Fprintf(stderr, "switchyard ws: standard input: %v\n", err)
+			code = exitError
+		}
+	}()
+	go chatInput{ws}.run(stdin)
 
 	r := e.afterSwitch(o.verbose, stderr)
 	var msg []byte
@@ -122,13 +128,20 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 // close frame; named so that stack dumps explain the goroutine.
 type chatInput struct{ ws *wsConn }
 
-func (c chatInput) run(stdin io.Reader, stderr io.Writer) {
+func (c chatInput) run(stdin io.Reader) {
 	sc := bufio.NewScanner(stdin)
 	sc.Buffer(make([]byte, 64<<10), maxMessage)
 	for sc.Scan() {
 		if err := c.ws.write(opText, sc.Bytes()); err != nil {
 			return
 		}
+	}
+	if err := sc.Err(); err != nil {
+		// Not the end of input (a read error, a line over 64 MiB): chat
+		// reports it; the close frame ends the session all the same.
+		c.ws.mu.Lock()
+		c.ws.inputErr = err
+		c.ws.mu.Unlock()
 	}
 	if err := c.ws.sendClose([]byte{0x03, 0xe8}); err == nil { // 1000: normal closure
 		_ = c.ws.e.conn().SetReadDeadline(c.ws.closeDeadline())
@@ -137,9 +150,16 @@ func (c chatInput) run(stdin io.Reader, stderr io.Writer) {
 
 // wsConn writes client frames, masked (RFC 6455 §5.3), one at a time.
 type wsConn struct {
-	e      *exchange
-	mu     sync.Mutex
-	closed time.Time // when our close frame went out
+	e        *exchange
+	mu       sync.Mutex
+	closed   time.Time // when our close frame went out
+	inputErr error     // what ended standard input, if not its end
+}
+
+func (w *wsConn) inputFailure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.inputErr
 }
 
 func (w *wsConn) write(op byte, payload []byte) error {

@@ -2,12 +2,14 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
 )
@@ -152,4 +154,27 @@ func TestChatHidesPassword(t *testing.T) {
 	}
 	testkit.Contains(t, "stderr", errOut, "connected to http://alice:xxxxx@")
 	testkit.Lacks(t, "stderr", errOut, "s3cret")
+}
+
+// Standard input that fails is not the end of input: the chat and the pipe
+// say so and exit 2, rather than close as if all had been sent, exit 0
+// (audit: a read error, or a ws line over 64 MiB, passed for the end).
+func TestInputFails(t *testing.T) {
+	t.Parallel()
+	failing := func() io.Reader {
+		return io.MultiReader(strings.NewReader("hello\n"), iotest.ErrReader(errors.New("input/output error")))
+	}
+	g := gorillaServer(t)
+	code, out, errOut := inspectFrom(t, failing(), "ws", g.URL)
+	if code != 2 || out != "hello\n" {
+		t.Errorf("ws: exit %d, stdout %q; want 2 and what was sent before the failure", code, out)
+	}
+	testkit.Contains(t, "ws stderr", errOut, "switchyard ws: standard input: input/output error\n")
+
+	sy := switchyardServer(t, false)
+	code, out, errOut = inspectFrom(t, failing(), "raw", "-offer", "echo/1", sy.URL)
+	if code != 2 || out != "hello\n" {
+		t.Errorf("raw: exit %d, stdout %q; want 2 and what was sent before the failure", code, out)
+	}
+	testkit.Contains(t, "raw stderr", errOut, "switchyard raw: standard input: input/output error\n")
 }
