@@ -97,8 +97,9 @@ func (c *Conn) Write(p []byte) (int, error) {
 // connection without losing what was written, return from the serve func
 // instead. On an HTTP/2 stream, Close makes reads and writes fail at once
 // (a write still waiting resets the stream), and the stream ends, after
-// what was written, when the serve func returns. Calling Close again does
-// nothing.
+// what was written, when the serve func returns. Either way a read or
+// write waiting at the Close, or made after it, fails with net.ErrClosed.
+// Calling Close again does nothing.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.closed {

@@ -198,12 +198,7 @@ func (s *streamConn) Read(p []byte) (int, error) {
 	}
 	defer s.done(&s.rdl)
 	n, err := s.body.Read(p)
-	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		// net/http wraps it in an error without a Timeout method; a
-		// net.Conn's timeout is a net.Error.
-		err = os.ErrDeadlineExceeded
-	}
-	return n, err
+	return n, s.opError(err)
 }
 
 func (s *streamConn) Write(p []byte) (int, error) {
@@ -224,7 +219,28 @@ func (s *streamConn) Write(p []byte) (int, error) {
 	if err == nil {
 		err = s.rc.Flush()
 	}
-	return n, err
+	return n, s.opError(err)
+}
+
+// opError is the error of a read or write that failed on the stream as a
+// net.Conn's: net.ErrClosed once the stream is closed (its close is made
+// of the server's deadlines, set in the past), and os.ErrDeadlineExceeded
+// for a deadline that passed, which net/http wraps in an error without a
+// Timeout method.
+func (s *streamConn) opError(err error) error {
+	if err == nil {
+		return nil
+	}
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return net.ErrClosed
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return os.ErrDeadlineExceeded
+	}
+	return err
 }
 
 func (s *streamConn) begin(d *deadline) error {

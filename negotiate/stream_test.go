@@ -2,7 +2,9 @@ package negotiate_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"testing"
 	"time"
@@ -71,5 +73,80 @@ func TestStreamWriteEnteredAtEnd(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// A read and a write that wait when the protocol closes its Conn fail
+// with net.ErrClosed, on an HTTP/2 stream as on a hijacked connection (a
+// net.Conn's reads and writes do so after its Close), not with the
+// deadline error the stream's close is made of: a protocol that closes
+// its Conn at a shutdown and returns what its read got must not report a
+// timeout.
+func TestCloseEndsWaitingOpsWithErrClosed(t *testing.T) {
+	t.Parallel()
+	type result struct{ read, write error }
+	serve := func(results chan<- result) func(c *negotiate.Conn) error {
+		return func(c *negotiate.Conn) error {
+			read, written := make(chan error, 1), make(chan error, 1)
+			go func() {
+				_, err := c.Read(make([]byte, 1))
+				read <- err
+			}()
+			go func() {
+				p := make([]byte, 64<<10)
+				for { // until the windows or the sockets are full: the client never reads
+					if _, err := c.Write(p); err != nil {
+						written <- err
+						return
+					}
+				}
+			}()
+			// Both wait: the write once it has sent something, the read
+			// (which nothing ends but the Close) by then too.
+			for c.Info().BytesOut == 0 {
+				time.Sleep(time.Millisecond)
+			}
+			time.Sleep(20 * time.Millisecond)
+			_ = c.Close()
+			results <- result{<-read, <-written}
+			return nil
+		}
+	}
+	check := func(t *testing.T, results <-chan result) {
+		r := testkit.Receive(t, results, "the protocol's read and write")
+		if !errors.Is(r.read, net.ErrClosed) || !errors.Is(r.write, net.ErrClosed) {
+			t.Errorf("read: %v; write: %v; want both net.ErrClosed", r.read, r.write)
+		}
+	}
+	t.Run("http/1.1", func(t *testing.T) {
+		t.Parallel()
+		results := make(chan result, 1)
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("wait/1", serve(results))
+		_, srv := testkit.Endpoint(t, nil, reg)
+		c, _ := testkit.Dial(t, srv.URL, []string{"wait/1"}, nil)
+		defer c.Close()
+		check(t, results)
+	})
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		results := make(chan result, 1)
+		n := testkit.NewNegotiator(t, nil)
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("wait/1", serve(results))
+		srv := testkit.StartH2Server(t, n.Endpoint(reg), n, useTLS)
+		cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
+		if !useTLS {
+			cfg = nil
+		}
+		client := xconnect.New(cfg)
+		t.Cleanup(client.CloseIdleConnections)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+		defer cancel()
+		st, _, err := client.Dial(ctx, srv.URL, "wait/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		check(t, results)
 	})
 }
