@@ -26,7 +26,10 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	s := "negotiate: " + strconv.Itoa(e.Status) + " " + http.StatusText(e.Status)
+	s := "negotiate: " + strconv.Itoa(e.Status)
+	if text := http.StatusText(e.Status); text != "" {
+		s += " " + text
+	}
 	if e.Reason != "" {
 		s += ": " + e.Reason
 	}

@@ -303,3 +303,23 @@ func TestNewNilCannotFail(t *testing.T) {
 		t.Error("New with a negative Linger: no error")
 	}
 }
+
+// An *Error's text is its status, the status's text where it has one,
+// and its reason: a status net/http has no text for (a backend's 499, a
+// client's view of a server's own code) leaves no stray space.
+func TestErrorText(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		e    negotiate.Error
+		want string
+	}{
+		{negotiate.Error{Status: 403, Reason: "no"}, "negotiate: 403 Forbidden: no"},
+		{negotiate.Error{Status: 426}, "negotiate: 426 Upgrade Required"},
+		{negotiate.Error{Status: 499, Reason: "client closed"}, "negotiate: 499: client closed"},
+		{negotiate.Error{Status: 499}, "negotiate: 499"},
+	} {
+		if got := tc.e.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
+	}
+}
