@@ -47,6 +47,12 @@ func newGateway(backend string, logger *slog.Logger) (*gateway, error) {
 		Transport:      keepUpgrade{tr},
 		ModifyResponse: restoreUpgrade,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// A one-line reason, as the tunnel gives, where ReverseProxy's own
+		// 502 has an empty body; the cause goes to the log.
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			logger.Info("gateway: backend request failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
+			http.Error(w, "bad gateway: the backend could not be reached", http.StatusBadGateway)
+		},
 	}
 	return &gateway{n: n, handler: tun.Middleware(n)(proxy), transport: tr}, nil
 }

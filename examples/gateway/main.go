@@ -11,8 +11,10 @@
 // answer unchanged. An upgrade the backend refuses is answered with its
 // status and end-to-end fields, and its body (up to 64 KiB) as one line
 // of plain text, with Connection: close. A 101 from the backend must name
-// the offered token, or the client gets 502. An offer of h2c is served as plain
-// HTTP/1.1 and never reaches the backend as an upgrade (h2c smuggling).
+// the offered token, or the client gets 502. A backend that cannot be
+// reached gets plain requests and upgrades alike a 502 with a one-line
+// reason. An offer of h2c is served as plain HTTP/1.1 and never reaches
+// the backend as an upgrade (h2c smuggling).
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections.
 // SIGINT or SIGTERM shuts it down: in-flight plain requests finish, tunnels

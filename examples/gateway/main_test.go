@@ -73,6 +73,18 @@ func TestPlainRequestsProxied(t *testing.T) {
 	}
 }
 
+// A plain request the backend does not answer (it is down) gets a 502
+// with a one-line reason, as an upgrade the tunnel cannot take through
+// does, not ReverseProxy's empty 502.
+func TestBackendDownIsSaid(t *testing.T) {
+	t.Parallel()
+	addr, _ := startGateway(t, testkit.ClosedURL(t))
+	resp, body := request(t, addr, "GET / HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+	if want := "bad gateway: the backend could not be reached\n"; resp.StatusCode != http.StatusBadGateway || body != want {
+		t.Errorf("got %d %q, want 502 %q", resp.StatusCode, body, want)
+	}
+}
+
 func TestEchoThroughGateway(t *testing.T) {
 	t.Parallel()
 	addr, _ := startGateway(t, backend(t).URL)
