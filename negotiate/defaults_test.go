@@ -73,3 +73,36 @@ func TestLingerDrainIsBoundedInBytes(t *testing.T) {
 		t.Errorf("active after the close = %d, want 0", s.Active["short"])
 	}
 }
+
+// The 1 MiB the close discards, exactly (Options.Linger's doc): a client
+// that has sent 1 MiB since the serve func returned, and then stops
+// without closing, is closed at once, not after Linger, and without a
+// reset, since nothing it sent is left unread: its next write still
+// goes out. A larger bound waits for more, a smaller one leaves input
+// unread and resets the connection (the client's write then fails).
+func TestLingerDrainsOneMiB(t *testing.T) {
+	t.Parallel()
+	infos := testkit.NewConnInfos()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("short", func(c *negotiate.Conn) error { return nil })
+	_, srv := testkit.Endpoint(t, &negotiate.Options{Linger: time.Hour, OnClose: infos.Hook}, reg)
+	c, _ := testkit.Dial(t, srv.URL, []string{"short"}, nil)
+	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
+		t.Fatalf("after the half-close: %q, %v; want the end of the stream", b, err)
+	}
+	sent := make(chan error, 1)
+	go func() {
+		_, err := c.Write(make([]byte, 1<<20))
+		sent <- err
+	}()
+	info := infos.Next(t) // within testkit.Timeout, not the hour of Linger
+	if info.Err != nil {
+		t.Errorf("OnClose error = %v, want nil", info.Err)
+	}
+	if err := testkit.Receive(t, sent, "the client's 1 MiB to be sent"); err != nil {
+		t.Fatalf("the client's 1 MiB: %v", err)
+	}
+	if _, err := c.Write([]byte("x")); err != nil {
+		t.Errorf("a write after the close: %v; want it to go out, as nothing the client sent was left unread", err)
+	}
+}
