@@ -89,6 +89,36 @@ func TestKeepAliveClosesSilentPeer(t *testing.T) {
 	}
 }
 
+// A peer that answers every ping is not closed by the keep-alive, however
+// long it stays, while the handler waits in a read: the answer to the
+// watched ping clears it, and the next ping is watched. The peer answers
+// pings spanning more than twice PongTimeout (counted in pings, which go
+// out PingInterval apart at least), then gets its echo and closes
+// normally. No other test keeps an answering peer past PongTimeout: with
+// the answers not looked at, every test passed.
+func TestKeepAliveSparesAnsweringPeer(t *testing.T) {
+	t.Parallel()
+	// PongTimeout leaves a loaded machine room to run the peer's answer.
+	const interval, timeout = 5 * time.Millisecond, 300 * time.Millisecond
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: interval, PongTimeout: timeout}, wstest.Echo)
+	p := dialPeer(t, addr)
+	for pings := 0; pings < int(2*timeout/interval)+2; pings++ {
+		f, err := p.next()
+		if err != nil {
+			t.Fatalf("after %d pings answered: %v; want the connection open", pings, err)
+		}
+		if f.b0 != finBit|opPing {
+			t.Fatalf("frame after %d pings: got %v, want a ping", pings, f)
+		}
+		p.send(wstest.ClientFrame(finBit|opPong, f.payload))
+	}
+	p.send(wstest.ClientFrame(finBit|opText, []byte("still here")))
+	if got := p.message(); string(got) != "still here" {
+		t.Fatalf("echo after the pings: got %q, want %q", got, "still here")
+	}
+	p.closeNormally(closes)
+}
+
 // A handler that does not read cannot see a pong (gorilla reads control
 // frames only inside the handler's reads), so an unanswered ping does not
 // close its connection: a handler that only writes keeps its peer. Pings
