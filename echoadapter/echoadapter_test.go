@@ -463,6 +463,18 @@ func TestXConnectThroughEchoMiddleware(t *testing.T) {
 				}
 			})
 		}
+		// A net/http middleware around the app whose writer encodes what
+		// goes through it is passed by too: the switch goes to the writer
+		// under every wrapper, Echo's and the server's.
+		t.Run("net/http gzip around Echo", func(t *testing.T) {
+			t.Parallel()
+			app := adaptertest.NewApp(t)
+			_, _, e := newParts(t)
+			e.Use(echoadapter.Middleware(app.N, app.AnyPath))
+			e.Any("/ws", echoadapter.Handler(app.N, app.WS))
+			srv := testkit.StartH2Server(t, adaptertest.Gzipped(e), app.N, useTLS)
+			adaptertest.XConnectAll(t, srv, app.N, http.Header{"Accept-Encoding": {"gzip"}}, 0)
+		})
 		// Without the Skipper, BodyLimit ends a stream once more than its
 		// limit came in, as the package documentation says.
 		t.Run("BodyLimit", func(t *testing.T) {

@@ -10,6 +10,7 @@
 package adaptertest
 
 import (
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -463,6 +464,52 @@ func XConnectAll(t *testing.T, srv *httptest.Server, n *negotiate.Negotiator, he
 		t.Errorf("switched over HTTP/2 = %v, want one websocket and one echo", st.OverH2)
 	}
 }
+
+// Gzipped is a net/http middleware in front of a framework's app, as a
+// server may mount one around it: for a client that accepts gzip it
+// encodes what the app writes, and it unwraps to the writer it wraps, as
+// http.ResponseController expects. A switched stream must pass its writer
+// by, as a hijacked connection does: XConnectAll through it fails
+// otherwise.
+func Gzipped(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		gw := &gzipWriter{ResponseWriter: w}
+		h.ServeHTTP(gw, r)
+		if gw.gz != nil {
+			_ = gw.gz.Close()
+		}
+	})
+}
+
+type gzipWriter struct {
+	http.ResponseWriter
+	gz *gzip.Writer // from the first write on
+}
+
+func (w *gzipWriter) WriteHeader(code int) {
+	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Del("Content-Length")
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *gzipWriter) Write(p []byte) (int, error) {
+	if w.gz == nil {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Del("Content-Length")
+		w.gz = gzip.NewWriter(w.ResponseWriter)
+	}
+	n, err := w.gz.Write(p)
+	if err == nil {
+		err = w.gz.Flush()
+	}
+	return n, err
+}
+
+func (w *gzipWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // WantStreamEnds writes 2 KiB on an echo/1 stream and wants the server
 // to end the stream, within testkit.Timeout.
