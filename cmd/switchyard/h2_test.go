@@ -110,6 +110,10 @@ func TestProbeH2(t *testing.T) {
 				":authority: " + host + "\n", "authorization: Basic YWxpY2U6czNjcmV0\n",
 				"verdict: valid 200: switched to echo/1",
 			}, nil},
+			{"user in the URL and -H Authorization", []string{"probe", "-offer", "echo/1", "-H", "Authorization: Bearer t", strings.Replace(srv.URL, "://", "://alice:s3cret@", 1)}, 0, []string{
+				"authorization: Bearer t\n",
+				"verdict: valid 200: switched to echo/1",
+			}, []string{"Basic"}},
 			{"cross-origin 403", []string{"probe", "-H", "Origin: http://evil.test", srv.URL + "/ws"}, 1, []string{
 				":status: 403\n",
 				"verdict: refused (403 Forbidden): refused by policy",
