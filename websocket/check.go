@@ -81,7 +81,12 @@ func checkExtendedConnect(r *http.Request) error {
 	return nil
 }
 
-var errVersion = negotiate.Refusal(http.StatusUpgradeRequired, "unsupported WebSocket version: this server speaks version 13", "Sec-WebSocket-Version", "13")
+// errVersion answers a version the server does not speak (RFC 6455
+// §4.2.2). A 426 names the protocol it requires in Upgrade (RFC 9110
+// §15.5.22), with upgrade in Connection (§7.8); over HTTP/2 the negotiator
+// leaves both out.
+var errVersion = negotiate.Refusal(http.StatusUpgradeRequired, "unsupported WebSocket version: this server speaks version 13",
+	"Sec-WebSocket-Version", "13", "Upgrade", "websocket", "Connection", "Upgrade")
 
 // validKey reports whether k is the base64 encoding of 16 bytes. The
 // arrays keep the decoding on the stack.

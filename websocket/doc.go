@@ -35,7 +35,8 @@
 //	400  no Host; Sec-WebSocket-Key missing, repeated, or not the base64 of 16 bytes;
 //	     Sec-WebSocket-Version repeated; Upgrade offers websocket only with a
 //	     version ("websocket/13"); RequireSubprotocol and no match
-//	426  Sec-WebSocket-Version missing or not exactly 13 (with Sec-WebSocket-Version: 13)
+//	426  Sec-WebSocket-Version missing or not exactly 13 (with Sec-WebSocket-Version: 13,
+//	     and Upgrade: websocket, as every 426 names what it requires)
 //	403  a cross-origin request (see Origin)
 //	413  a request body (the negotiator's rule for protocols that take none)
 //
