@@ -63,12 +63,16 @@ func checkUpgrade(r *http.Request) error {
 }
 
 // checkExtendedConnect validates an extended CONNECT for a WebSocket
-// (RFC 8441 §5): :protocol websocket itself, and Sec-WebSocket-Version 13;
-// there is no key, since the stream is the server's answer to this one
-// request.
+// (RFC 8441 §5): :protocol websocket itself, the Host information in
+// :authority (Go's HTTP/2 servers pass on a request without it, with an
+// empty r.Host), and Sec-WebSocket-Version 13; there is no key, since the
+// stream is the server's answer to this one request.
 func checkExtendedConnect(r *http.Request) error {
 	if !strings.EqualFold(r.Header.Get(":protocol"), "websocket") {
 		return negotiate.Refusal(http.StatusBadRequest, "an extended CONNECT for a WebSocket must name the protocol websocket without a version")
+	}
+	if r.Host == "" {
+		return negotiate.Refusal(http.StatusBadRequest, "a WebSocket over HTTP/2 needs :authority, which carries the handshake's Host (RFC 8441 §5)")
 	}
 	switch vs := r.Header["Sec-Websocket-Version"]; {
 	case len(vs) == 0:

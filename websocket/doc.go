@@ -59,8 +59,9 @@
 // and the Accept, and the success is a 200 on the stream, so the checks
 // are:
 //
-//	400  :protocol other than websocket itself ("websocket/13");
-//	     Sec-WebSocket-Version missing or repeated; RequireSubprotocol and no match
+//	400  :protocol other than websocket itself ("websocket/13"); no :authority
+//	     (it carries the Host); Sec-WebSocket-Version missing or repeated;
+//	     RequireSubprotocol and no match
 //	426  Sec-WebSocket-Version not exactly 13 (with Sec-WebSocket-Version: 13)
 //	403  a cross-origin request (see Origin: Host is the request's :authority)
 //
