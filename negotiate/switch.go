@@ -105,9 +105,10 @@ func (n *Negotiator) hijackFailed(w http.ResponseWriter, r *http.Request, p *ent
 }
 
 // expectsContinue reports whether the 100 Continue is still due: net/http
-// sends it itself only when a handler reads a non-empty body.
+// sends it itself only when a handler reads a non-empty body. Expect is a
+// list (RFC 9110 §10.1.1), in which net/http finds 100-continue as a token.
 func expectsContinue(r *http.Request) bool {
-	return r.ContentLength == 0 && strings.EqualFold(r.Header.Get("Expect"), "100-continue")
+	return r.ContentLength == 0 && ContainsToken(r.Header["Expect"], "100-continue")
 }
 
 // write101 writes the 101 (after a due 100 Continue) under the handshake
