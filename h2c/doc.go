@@ -52,8 +52,8 @@
 //
 // The upgrade request becomes stream 1 as an HTTP/2 request on every
 // supported Go version: Proto "HTTP/2.0", ProtoMajor 2, the hop-by-hop
-// fields (Upgrade, Connection, HTTP2-Settings …) removed, the body
-// replayed. Every stream of the connection, stream 1 included, is served by
+// fields (Upgrade, Connection and the fields it names, HTTP2-Settings …)
+// removed, the body replayed. Every stream of the connection, stream 1 included, is served by
 // Options.Handler, or by default by the Handler of the http.Server the
 // upgrade came through (http.DefaultServeMux if that is nil) — the handler
 // net/http serves prior-knowledge HTTP/2 with — so HTTP/2 requests go

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/internal/stack"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -351,6 +352,18 @@ func stream1(r *http.Request, ctx context.Context) *http.Request {
 			continue
 		}
 		up.Header[k] = v
+	}
+	// The fields Connection names are hop-by-hop too (RFC 9110 §7.6.1):
+	// they applied to the HTTP/1.1 hop alone. The options every upgrade
+	// names are gone already, so that they cost no canonical key.
+	conn := httpsyntax.List{Lines: r.Header["Connection"]}
+	for opt, ok := conn.Next(); ok; opt, ok = conn.Next() {
+		switch {
+		case strings.EqualFold(opt, "upgrade"), strings.EqualFold(opt, "http2-settings"),
+			strings.EqualFold(opt, "keep-alive"), strings.EqualFold(opt, "close"), strings.EqualFold(opt, "te"):
+		default:
+			delete(up.Header, http.CanonicalHeaderKey(opt))
+		}
 	}
 	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/2.0", 2, 0
 	up.TransferEncoding = nil

@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -14,6 +15,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
@@ -86,5 +88,35 @@ func TestHTTP2SettingsApplyToStream1(t *testing.T) {
 				allowed = len(body)
 			}
 		}
+	}
+}
+
+// Stream 1 is the upgrade request as an HTTP/2 request, its hop-by-hop
+// fields removed (the package doc): those are Connection and the fields it
+// names as connection options (RFC 9110 §7.6.1), which apply to the HTTP/1.1
+// hop alone, and no HTTP/2 request carries (RFC 9113 §8.2.2). A field the
+// client named in Connection does not reach the handler as an end-to-end
+// one (which a reverse proxy serving stream 1 would then forward); the
+// others do.
+func TestStream1DropsConnectionOptions(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, n.Middleware(register(newH2C(t, nil)))(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var seen []string
+		for _, k := range []string{"Connection", "Upgrade", "Http2-Settings", "Keep-Alive", "X-Hop", "X-Hop-Too", "X-End"} {
+			if v, ok := r.Header[k]; ok {
+				seen = append(seen, fmt.Sprintf("%s=%s", k, strings.Join(v, ",")))
+			}
+		}
+		fmt.Fprintf(w, "%s %v", r.Proto, seen)
+	})))
+	head := h2ctest.RequestHead("GET", "/", "x", "Connection: x-hop", "Connection: KEEP-ALIVE, x-Hop-Too", "Keep-Alive: timeout=5",
+		"X-Hop: one", "X-Hop-Too: two", "X-End: kept")
+	_, first, err := h2ctest.Upgrade(testkit.DialTCP(t, testkit.Addr(srv)), head, nil)
+	if err != nil || first == nil {
+		t.Fatalf("upgrade: %v, %v", first, err)
+	}
+	if got, want := string(first.Body), "HTTP/2.0 [X-End=kept]"; got != want {
+		t.Errorf("stream 1 saw %q, want %q", got, want)
 	}
 }
