@@ -1,7 +1,7 @@
 // Package democontract checks the demo's contract against the real program,
-// started as its own process: examples/server (net/http) and examples/echo
-// (Echo) keep the same contract and run the same checks. Start and
-// CopyBuilds serve every example's tests.
+// started as its own process: examples/server (net/http), examples/echo
+// (Echo) and examples/echo5 (Echo v5) keep the same contract and run the
+// same checks. Start and CopyBuilds serve every example's tests.
 package democontract
 
 import (
@@ -40,8 +40,9 @@ type Program func(ctx context.Context, cfg demoapp.Config) error
 // the program started as its own process, each check with a program of
 // its own so that the counts of /stats are its own; run, the program's
 // main without its flags and signals, in process (Start), for its
-// standard output; and the program's files copied into a new module
-// (CopyBuilds).
+// standard output; the program built and started by hand, for its default
+// address, SIGINT and its whole standard output (runProcess); and the
+// program's files copied into a new module (CopyBuilds).
 func Run(t *testing.T, run Program) {
 	for _, c := range []struct {
 		name string
@@ -94,6 +95,10 @@ func Run(t *testing.T, run Program) {
 			})
 		})
 	}
+	t.Run("Process", func(t *testing.T) {
+		t.Parallel()
+		runProcess(t)
+	})
 	t.Run("NilLogger", func(t *testing.T) {
 		t.Parallel()
 		nilLogger(t, run)
