@@ -13,6 +13,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/textproto"
 	"os"
@@ -556,11 +557,19 @@ func maxConns(t *testing.T, p *testkit.Program) {
 
 // SIGTERM: WebSockets get close 1001 (even one that never answers it), h2c
 // GOAWAY, echo/1 is closed, a plain request in flight finishes, and the
-// program exits 0 (within testkit.Timeout, or the kit fails the test).
+// program exits 0 within testkit.Timeout (10 s, or the kit fails the
+// test), also when peers do not answer: a plain request whose body never
+// comes, and an echo/1 client that stopped reading while it sends.
 func shutdown(t *testing.T, p *testkit.Program) {
 	ws, _ := dialWS(t, gws.Dialer{}, p, "/ws")
 	wstest.WantEcho(t, ws, gws.TextMessage, []byte("hi"))
 	dialWS(t, gws.Dialer{}, p, "/ws") // never reads: does not answer the close
+	stuck := testkit.DialTCP(t, p.Addr())
+	if _, err := io.WriteString(stuck, "POST /echo HTTP/1.1\r\nHost: demo.test\r\nContent-Length: 100\r\n\r\nnot all of it"); err != nil {
+		t.Fatal(err)
+	}
+	deaf, _ := testkit.Dial(t, p.URL+"/deaf", []string{"echo/1"}, nil)
+	fillUntilBlocked(t, deaf)
 	chatter, _ := dialWS(t, gws.Dialer{Subprotocols: []string{"chat.v1"}}, p, "/chat")
 	stream, _ := testkit.Dial(t, p.URL+"/any", []string{"echo/1"}, nil)
 	testkit.RoundTrip(t, stream, "hi")
@@ -598,6 +607,26 @@ func shutdown(t *testing.T, p *testkit.Program) {
 		t.Errorf("the request in flight: %d %q, want 200 %q", resp.StatusCode, body, "finished")
 	}
 	wantExit0(t, p, exited)
+}
+
+// fillUntilBlocked writes to an echo/1 connection, never reading the echo,
+// until a write makes no progress for a second: the server has stopped
+// reading, which it does only when its own writes are blocked, the
+// client's buffers full of what it echoed.
+func fillUntilBlocked(t *testing.T, c net.Conn) {
+	t.Helper()
+	chunk := make([]byte, 64<<10)
+	for written := 0; written < 1<<30; written += len(chunk) {
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		if _, err := c.Write(chunk); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				_ = c.SetDeadline(time.Now().Add(testkit.Timeout))
+				return
+			}
+			t.Fatalf("echo/1 after %d bytes: %v", written, err)
+		}
+	}
+	t.Fatal("echo/1: 1 GiB written and never read, and the server still reads")
 }
 
 // dialWS opens a WebSocket at path with d (over TLS, HTTP/1.1, for an
