@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -227,11 +228,12 @@ func webSocketRefusals(t *testing.T, p *testkit.Program) {
 	}{
 		{"cross-origin", testkit.UpgradeRequest("/ws", "websocket", key, "Sec-WebSocket-Version: 13", "Origin: http://evil.example"), 403, "", ""},
 		{"bad key", testkit.UpgradeRequest("/ws", "websocket", "Sec-WebSocket-Key: short", "Sec-WebSocket-Version: 13"), 400, "", ""},
+		{"repeated key", testkit.UpgradeRequest("/ws", "websocket", key, key, "Sec-WebSocket-Version: 13"), 400, "", ""},
 		{"old version", testkit.UpgradeRequest("/ws", "websocket", key, "Sec-WebSocket-Version: 8"), 426, "Sec-Websocket-Version", "13"},
 		{"not GET", strings.Replace(testkit.UpgradeRequest("/ws", "websocket", key, "Sec-WebSocket-Version: 13"), "GET", "PUT", 1), 405, "", ""},
 		{"chat cross-origin", testkit.UpgradeRequest("/chat", "websocket", key, "Sec-WebSocket-Version: 13", "Origin: http://evil.example"), 403, "", ""},
 	} {
-		x := testkit.Raw(t, p.Addr(), tc.request)
+		x := raw(t, p, tc.request)
 		if x.Resp.StatusCode != tc.status || x.Body == "" {
 			t.Errorf("%s: %d %q, want %d with a reason", tc.name, x.Resp.StatusCode, x.Body, tc.status)
 		}
@@ -471,21 +473,72 @@ func wireField(t *testing.T, x *testkit.Exchange, name string) []string {
 	return h.Values(name)
 }
 
-// A client that never finishes its request head is cut off (the server's
-// ReadHeaderTimeout is at most 10s).
+// maxReadHeaderTimeout is the most the server may wait for a request's
+// head: a client that dribbles it holds a connection that long.
+const maxReadHeaderTimeout = 10 * time.Second
+
+// A client that never finishes its request head is cut off within the
+// server's ReadHeaderTimeout, which is at most maxReadHeaderTimeout: the
+// client waits that long and a second more (over TLS, from the end of the
+// handshake), so that a server that waits longer fails the check.
 func readHeaderTimeout(t *testing.T, p *testkit.Program) {
-	c := testkit.DialTCP(t, p.Addr())
-	_ = c.SetDeadline(time.Now().Add(testkit.Timeout + 5*time.Second))
+	c := dialProgram(t, p)
+	_ = c.SetDeadline(time.Now().Add(maxReadHeaderTimeout + time.Second))
 	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: demo.test\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := io.ReadAll(c)
 	if err != nil && !strings.Contains(err.Error(), "reset") {
-		t.Fatalf("a head never finished: %v after %q, want the server to close", err, b)
+		t.Fatalf("a head never finished: %v after %q, want the server to close within %v", err, b, maxReadHeaderTimeout)
 	}
 	if len(b) > 0 && !strings.HasPrefix(string(b), "HTTP/1.1 408") {
 		t.Errorf("a head never finished: got %q", b)
 	}
+}
+
+// dialProgram opens a connection to the program for raw HTTP/1.1: TCP, or
+// TLS with ALPN http/1.1 for an https program (trusting its certificate),
+// handshake done. It has a deadline of testkit.Timeout and is closed when
+// the test ends.
+func dialProgram(t *testing.T, p *testkit.Program) net.Conn {
+	t.Helper()
+	c := testkit.DialTCP(t, p.Addr())
+	if !strings.HasPrefix(p.URL, "https:") {
+		return c
+	}
+	conf := insecure()
+	conf.NextProtos = []string{"http/1.1"}
+	tc := tls.Client(c, conf)
+	if err := tc.Handshake(); err != nil {
+		t.Fatalf("TLS handshake: %v", err)
+	}
+	return tc
+}
+
+// raw sends request (raw bytes) to the program on a connection of its own
+// (dialProgram) and reads one response, as testkit.Raw does.
+func raw(t *testing.T, p *testkit.Program, request string) *testkit.Exchange {
+	t.Helper()
+	conn := dialProgram(t, p)
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatal(err)
+	}
+	wire := new(bytes.Buffer)
+	br := bufio.NewReader(io.TeeReader(conn, wire))
+	resp, err := http.ReadResponse(br, nil)
+	for err == nil && resp.StatusCode == http.StatusContinue {
+		resp, err = http.ReadResponse(br, nil)
+	}
+	if err != nil {
+		t.Fatalf("reading the response: %v", err)
+	}
+	var body []byte
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		if body, err = io.ReadAll(resp.Body); err != nil {
+			t.Fatalf("reading the body: %v", err)
+		}
+	}
+	return &testkit.Exchange{Resp: resp, Body: string(body), BR: br, Conn: conn, Wire: wire}
 }
 
 // A keep-alive connection idle for -idle-timeout is closed, and so is an

@@ -43,6 +43,8 @@ func runTLS(t *testing.T) {
 		{"TLSChat", chat},
 		{"TLSUpgrades", tlsUpgrades},
 		{"TLSShutdown", tlsShutdown},
+		{"TLSWebSocketRefusals", webSocketRefusals},
+		{"TLSReadHeaderTimeout", readHeaderTimeout},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
