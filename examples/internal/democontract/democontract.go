@@ -373,12 +373,15 @@ func h2cUpgrade(t *testing.T, p *testkit.Program) {
 	}
 }
 
-// Bad HTTP2-Settings, or a request that came through a proxy: the offer is
-// ignored and the request served as HTTP/1.1.
+// Bad HTTP2-Settings, or a request that came through a proxy (any of
+// X-Forwarded-For, Via, Forwarded): the offer is ignored and the request
+// served as HTTP/1.1.
 func h2cOfferIgnored(t *testing.T, p *testkit.Program) {
 	for name, extra := range map[string][]string{
-		"bad settings": {"HTTP2-Settings: !!!"},
-		"proxied":      {"HTTP2-Settings: " + h2ctest.Settings, "X-Forwarded-For: 192.0.2.1"},
+		"bad settings":              {"HTTP2-Settings: !!!"},
+		"proxied (X-Forwarded-For)": {"HTTP2-Settings: " + h2ctest.Settings, "X-Forwarded-For: 192.0.2.1"},
+		"proxied (Via)":             {"HTTP2-Settings: " + h2ctest.Settings, "Via: 1.1 proxy.example"},
+		"proxied (Forwarded)":       {"HTTP2-Settings: " + h2ctest.Settings, "Forwarded: for=192.0.2.1"},
 	} {
 		x := testkit.Raw(t, p.Addr(), "GET /proto HTTP/1.1\r\nHost: demo.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"+
 			strings.Join(extra, "\r\n")+"\r\n\r\n")
