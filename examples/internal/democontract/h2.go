@@ -28,8 +28,8 @@ var xconnectOn = []string{testkit.XConnectEnv}
 // runH2 checks WebSockets and echo/1 over HTTP/2 streams (extended
 // CONNECT, RFC 8441): each check against a program of its own started
 // with GODEBUG=http2xconnect=1, over TLS (h2) and over cleartext
-// (prior-knowledge h2c); and, without the variable, that the server does
-// not advertise it.
+// (prior-knowledge h2c, and a connection upgraded to h2c); and, without
+// the variable, that the server does not advertise it.
 func runH2(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -39,6 +39,7 @@ func runH2(t *testing.T) {
 	}{
 		{"H2WebSocket", h2WebSocket, xconnectOn, []string{"-tls"}},
 		{"H2CWebSocket", h2WebSocket, xconnectOn, nil}, // prior knowledge over cleartext
+		{"H2CUpgradedXConnect", h2cUpgradedXConnect, xconnectOn, nil},
 		{"H2Chat", h2Chat, xconnectOn, []string{"-tls"}},
 		{"H2Echo1", h2Echo1, xconnectOn, []string{"-tls"}},
 		{"H2Refusals", h2Refusals, xconnectOn, []string{"-tls"}},
@@ -153,6 +154,30 @@ func h2WebSocket(t *testing.T, p *testkit.Program) {
 		st := readStats(t, p)
 		return st.Active["websocket"] == 1 && st.OverH2["websocket"] == 2
 	})
+}
+
+// Extended CONNECT on a connection upgraded by Upgrade: h2c, whose HTTP/2
+// serves the same handler: the server's SETTINGS advertise it, echo/1
+// switches on any path and echoes what the stream carried, the WebSocket
+// routes answer as over any HTTP/2 (a CONNECT without
+// Sec-WebSocket-Version gets 400 with a reason), and /stats counts the
+// switch in over_h2.
+func h2cUpgradedXConnect(t *testing.T, p *testkit.Program) {
+	cl, _ := h2cDial(t, p, "/proto")
+	defer cl.Conn.Close()
+	if !cl.ExtendedConnect {
+		t.Fatal("upgraded h2c: the server's SETTINGS do not enable extended CONNECT")
+	}
+	msg := []byte("echo/1 on a connection upgraded to h2c")
+	if r, err := cl.Connect("/anywhere", "echo/1", msg); err != nil || r.Status != 200 || !bytes.Equal(r.Body, msg) {
+		t.Errorf("upgraded h2c, CONNECT /anywhere :protocol echo/1: %+v, %v; want 200 and the bytes back", r, err)
+	}
+	for _, path := range []string{"/ws", "/chat"} {
+		if r, err := cl.Connect(path, "websocket", nil); err != nil || r.Status != 400 || len(r.Body) == 0 {
+			t.Errorf("upgraded h2c, CONNECT %s :protocol websocket without Sec-WebSocket-Version: %+v, %v; want 400 with a reason", path, r, err)
+		}
+	}
+	wantOverH2(t, readStats(t, p), 0, 1)
 }
 
 // The chat room over HTTP/2 (subprotocol chat.v1) and over HTTP/1.1 is one
