@@ -114,8 +114,12 @@
 // Upgrade or Connection), and the protocol gets a [Conn] on the stream:
 // reads come from the request body, each write is flushed to the client
 // at once, and [ConnInfo].Transport is [TransportH2] ([Stats].OverH2
-// counts these switches). The engine needs to know nothing more; the
-// differences are these:
+// counts these switches). The 200 goes through the ResponseWriter the
+// negotiator was given, so that middleware's wrappers see the status, and
+// is sent at once; the stream's bytes go to the writer under every
+// wrapper that implements Unwrap, as a hijack passes them by on HTTP/1.1:
+// a compressing or buffering middleware neither encodes nor holds them.
+// The engine needs to know nothing more; the differences are these:
 //
 //   - The serve func runs on the request's goroutine, since a stream lives
 //     as long as its handler: [Negotiator.Upgrade], an Endpoint or the

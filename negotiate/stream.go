@@ -31,7 +31,13 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 	}
 	_ = rc.SetWriteDeadline(time.Time{})
 	r := c.sw.Request
-	s := &streamConn{w: w, rc: rc, body: r.Body, remote: parseAddr(r.RemoteAddr)}
+	// The stream's bytes go to the writer under every wrapper, as a
+	// hijacked connection is the server's own: they are not a body for
+	// middleware to encode or hold back (gzhttp holds back even the
+	// status until it has seen enough of a body). Only the 200 goes
+	// through the wrappers, for them to see the status (write200).
+	inner := innermost(w)
+	s := &streamConn{w: inner, rc: rc, fc: http.NewResponseController(inner), body: r.Body, remote: parseAddr(r.RemoteAddr)}
 	s.rdl.expire, s.wdl.expire = s.expireRead, s.expireWrite
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		s.local = a
@@ -46,7 +52,7 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 		n.unswitched(c, serve, func() { n.refuseFor(w, r, c.e, errShuttingDown(), false) })
 		return
 	}
-	if err := c.write200(); err != nil {
+	if err := c.write200(w); err != nil {
 		c.switchErr = err
 		_ = c.Close()
 	}
@@ -58,10 +64,32 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 // Switch's Header a switch response may carry, under the handshake
 // timeout. Upgrade and Connection are not among them: HTTP/2 has no
 // connection-specific fields, and clients reset a stream that carries one.
-func (c *Conn) write200() error {
-	// The server writes the ResponseWriter's header, which is the
-	// Switch's: leave in it what appendHeader writes into a 101.
-	h := c.sw.Header
+// The status goes through w, the writer the negotiator was given, so that
+// middleware's wrappers see it; the flush of the writer under them sends
+// it, even if a wrapper holds it back.
+func (c *Conn) write200(w http.ResponseWriter) error {
+	// The server writes the header of the writer under the wrappers,
+	// which is the Switch's unless a wrapper keeps one of its own: leave
+	// in both what appendHeader writes into a 101, and the Switch's
+	// fields in the server's.
+	s := c.nc.(*streamConn)
+	keepSwitchFields(c.sw.Header)
+	h := s.w.Header()
+	for k, vs := range c.sw.Header {
+		h[k] = vs
+	}
+	keepSwitchFields(h)
+	_ = s.rc.SetWriteDeadline(time.Now().Add(c.n.opts.HandshakeTimeout))
+	w.WriteHeader(http.StatusOK)
+	err := s.fc.Flush()
+	_ = s.rc.SetWriteDeadline(time.Time{})
+	c.sw.Header = nil
+	return err
+}
+
+// keepSwitchFields removes from h the fields and values a switch response
+// may not carry.
+func keepSwitchFields(h http.Header) {
 	for k, vs := range h {
 		switch {
 		case !switchField(k):
@@ -71,26 +99,33 @@ func (c *Conn) write200() error {
 			h[k] = slices.DeleteFunc(slices.Clone(vs), invalidValue)
 		}
 	}
-	s := c.nc.(*streamConn)
-	_ = s.rc.SetWriteDeadline(time.Now().Add(c.n.opts.HandshakeTimeout))
-	s.w.WriteHeader(http.StatusOK)
-	err := s.rc.Flush()
-	_ = s.rc.SetWriteDeadline(time.Time{})
-	c.sw.Header = nil
-	return err
+}
+
+// innermost returns the writer under w's wrappers, unwrapping as
+// http.ResponseController does.
+func innermost(w http.ResponseWriter) http.ResponseWriter {
+	for {
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return w
+		}
+		w = u.Unwrap()
+	}
 }
 
 // streamConn is the net.Conn of a protocol on an HTTP/2 stream: reads
-// come from the request body, writes go to the response and are flushed
-// at once, and deadlines are the stream's (http.ResponseController's).
+// come from the request body, writes go to the response, under its
+// wrappers, and are flushed at once, and deadlines are the stream's
+// (http.ResponseController's).
 //
 // The ResponseWriter must not be used once the handler has returned, yet a
 // protocol may write from goroutines of its own: every operation enters
 // only while the stream is open, and the handler waits for those under way
 // (see end) before it returns.
 type streamConn struct {
-	w             http.ResponseWriter
-	rc            *http.ResponseController
+	w             http.ResponseWriter      // the writer under the wrappers
+	rc            *http.ResponseController // the deadlines, through the wrappers
+	fc            *http.ResponseController // w's flushes
 	body          io.ReadCloser
 	local, remote net.Addr
 
@@ -217,7 +252,7 @@ func (s *streamConn) Write(p []byte) (int, error) {
 	defer s.done(&s.wdl)
 	n, err := s.w.Write(p)
 	if err == nil {
-		err = s.rc.Flush()
+		err = s.fc.Flush()
 	}
 	return n, s.opError(err)
 }
