@@ -119,6 +119,11 @@
 // connection's last open stream ends; a stream still open when it fires
 // finishes after the GOAWAY.
 //
+// What an upgraded connection's HTTP/2 server logs (a client's bad
+// preface, a handler's panic) goes to the ErrorLog of the http.Server the
+// upgrade came through, as net/http's own HTTP/2 connections log, and to
+// the standard logger when it has none.
+//
 // # Deprecated x/net API
 //
 // The engine is http2.Server.ServeConn with ServeConnOpts.UpgradeRequest

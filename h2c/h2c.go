@@ -230,6 +230,13 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	// whenever its last stream ends; srv serves this connection alone.
 	//lint:ignore SA1019 the one idle timeout both x/net's server (Go 1.26) and net/http's (Go 1.27, through x/net) read for a ServeConn connection
 	srv.h2.IdleTimeout = e.idleTimeout(r)
+	// What the connection's HTTP/2 server logs goes where net/http's own
+	// HTTP/2 connections log: the ErrorLog of the server the upgrade came
+	// through (nil: the standard logger).
+	srv.base.ErrorLog = nil
+	if outer, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && outer != nil {
+		srv.base.ErrorLog = outer.ErrorLog
+	}
 	hc := &serverConn{Conn: c, serving: make(chan struct{})}
 	ended, fired := make(chan struct{}), make(chan struct{})
 	var shutDown atomic.Bool

@@ -1,6 +1,7 @@
 package h2c_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -519,4 +521,34 @@ func TestShutdownBeforeServe(t *testing.T) {
 		c.Conn.Close()
 	}
 	wait(t, done, "Shutdown")
+}
+
+// What the HTTP/2 server of an upgraded connection logs (a client whose
+// preface is wrong, say) goes to the ErrorLog of the http.Server the
+// upgrade came through, as net/http's own HTTP/2 connections log, not to
+// the standard logger.
+func TestErrorsGoToTheServersErrorLog(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	var errorLog testkit.LockedBuffer
+	srv := httptest.NewUnstartedServer(n.Middleware(register(newH2C(t, nil)))(app))
+	srv.Config.ErrorLog = log.New(&errorLog, "", 0)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := dialRaw(t, srv)
+	if _, err := io.WriteString(c, h2ctest.RequestHead("GET", "/", "x")+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade: %v %v", resp, err)
+	}
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil { // not the preface, as long
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, br) // the server closes
+	testkit.WaitFor(t, "the preface error in the server's ErrorLog", func() bool {
+		return strings.Contains(errorLog.String(), "preface")
+	})
 }
