@@ -8,8 +8,6 @@ package switchyard_test
 // it (testkit.InXConnectChild).
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -113,24 +111,12 @@ func newXServer(t *testing.T, opts *negotiate.Options, useTLS bool) *xServer {
 func startXServer(t *testing.T, h http.Handler, n *negotiate.Negotiator, useTLS bool) *xServer {
 	t.Helper()
 	srv := testkit.StartH2Server(t, h, n, useTLS)
-	var cfg *tls.Config
-	if useTLS {
-		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	}
-	c := xconnect.New(cfg)
-	t.Cleanup(c.CloseIdleConnections)
-	return &xServer{Server: srv, n: n, client: c}
+	return &xServer{Server: srv, n: n, client: testkit.XClient(t, srv, useTLS)}
 }
 
 func (s *xServer) dial(t *testing.T, path, protocol string, h http.Header) (*xconnect.Stream, *http.Response, error) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-	defer cancel()
-	st, resp, err := s.client.Dial(ctx, s.URL+path, protocol, h)
-	if st != nil {
-		t.Cleanup(func() { st.Close() })
-	}
-	return st, resp, err
+	return testkit.XDial(t, s.client, s.URL+path, protocol, h)
 }
 
 // eachTransport runs f over TLS and over prior-knowledge h2c, in a child

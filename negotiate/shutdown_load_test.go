@@ -303,7 +303,7 @@ func TestShutdownUnderLoadOverH2(t *testing.T) {
 		// OnClose are matched by count.
 		n := testkit.NewNegotiator(t, l.options(func(negotiate.ConnInfo) string { return "streams" }))
 		srv := testkit.StartH2Server(t, n.Endpoint(l.registry()), n, useTLS)
-		client := xClient(t, srv, useTLS)
+		client := testkit.XClient(t, srv, useTLS)
 		// Open the connection first, so that the streams race the
 		// shutdown rather than the TLS handshake.
 		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)

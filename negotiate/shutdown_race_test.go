@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
-	"github.com/switchyard-http/switchyard/internal/xconnect"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -179,7 +178,7 @@ func TestForcedShutdownDuringTheStreamSwitch(t *testing.T) {
 			t.Run(name, func(t *testing.T) {
 				s := newHeldSwitch(t, inOnSwitch)
 				srv := testkit.StartH2Server(t, s.handler, s.n, useTLS)
-				client := xClient(t, srv, useTLS)
+				client := testkit.XClient(t, srv, useTLS)
 				type answer struct {
 					resp *http.Response
 					err  error
@@ -215,18 +214,6 @@ func TestForcedShutdownDuringTheStreamSwitch(t *testing.T) {
 	})
 }
 
-// xClient is an extended CONNECT client of srv (testkit.StartH2Server).
-func xClient(t *testing.T, srv interface{ Client() *http.Client }, useTLS bool) *xconnect.Client {
-	t.Helper()
-	var cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	if !useTLS {
-		cfg = nil
-	}
-	c := xconnect.New(cfg)
-	t.Cleanup(c.CloseIdleConnections)
-	return c
-}
-
 // A forced shutdown ends an HTTP/2 stream whose protocol ignores its
 // Context as it ends a hijacked connection: at once, whether or not the
 // protocol is reading or writing. A protocol that waits for an event
@@ -246,7 +233,7 @@ func TestForcedShutdownResetsStreams(t *testing.T) {
 		t.Cleanup(func() { close(event) }) // before the cleanups above
 		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 		defer cancel()
-		st, _, err := xClient(t, srv, useTLS).Dial(ctx, srv.URL, "push/1", nil)
+		st, _, err := testkit.XClient(t, srv, useTLS).Dial(ctx, srv.URL, "push/1", nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,16 +1,13 @@
 package negotiate_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"testing"
 	"time"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
-	"github.com/switchyard-http/switchyard/internal/xconnect"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -51,18 +48,7 @@ func TestStreamWriteEnteredAtEnd(t *testing.T) {
 					}
 				})
 				srv := testkit.StartH2Server(t, n.Endpoint(reg), n, useTLS)
-				cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
-				if !useTLS {
-					cfg = nil
-				}
-				client := xconnect.New(cfg)
-				t.Cleanup(client.CloseIdleConnections)
-				ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-				defer cancel()
-				st, _, err := client.Dial(ctx, srv.URL, "write/1", nil)
-				if st != nil {
-					t.Cleanup(func() { st.Close() })
-				}
+				_, _, err := testkit.XDial(t, testkit.XClient(t, srv, useTLS), srv.URL, "write/1", nil)
 				// The Close resets the stream with the write waiting: the
 				// client may see the reset before Dial returns.
 				if err != nil && !closing {
@@ -134,19 +120,9 @@ func TestCloseEndsWaitingOpsWithErrClosed(t *testing.T) {
 		reg := new(negotiate.Registry)
 		reg.HandleFunc("wait/1", serve(results))
 		srv := testkit.StartH2Server(t, n.Endpoint(reg), n, useTLS)
-		cfg := srv.Client().Transport.(*http.Transport).TLSClientConfig
-		if !useTLS {
-			cfg = nil
-		}
-		client := xconnect.New(cfg)
-		t.Cleanup(client.CloseIdleConnections)
-		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-		defer cancel()
-		st, _, err := client.Dial(ctx, srv.URL, "wait/1", nil)
-		if err != nil {
+		if _, _, err := testkit.XDial(t, testkit.XClient(t, srv, useTLS), srv.URL, "wait/1", nil); err != nil {
 			t.Fatal(err)
 		}
-		defer st.Close()
 		check(t, results)
 	})
 }

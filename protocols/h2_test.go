@@ -7,8 +7,6 @@ package protocols_test
 // (testkit.EachXConnect).
 
 import (
-	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -32,19 +30,10 @@ func h2Stream(t *testing.T, useTLS bool, f func(*negotiate.Conn) error) (*negoti
 	infos := testkit.NewConnInfos()
 	n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: infos.Hook})
 	srv := testkit.StartH2Server(t, n.Middleware(register(protocols.Stream(f), "tcp"))(http.NotFoundHandler()), n, useTLS)
-	var cfg *tls.Config
-	if useTLS {
-		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	}
-	xc := xconnect.New(cfg)
-	t.Cleanup(xc.CloseIdleConnections)
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
-	defer cancel()
-	st, _, err := xc.Dial(ctx, srv.URL+"/", "tcp", nil)
+	st, _, err := testkit.XDial(t, testkit.XClient(t, srv, useTLS), srv.URL+"/", "tcp", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
 	_ = st.SetReadDeadline(time.Now().Add(testkit.Timeout))
 	return n, st, infos
 }

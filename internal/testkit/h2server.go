@@ -1,10 +1,13 @@
 package testkit
 
 import (
+	"context"
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
+	"github.com/switchyard-http/switchyard/internal/xconnect"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -48,4 +51,31 @@ func EachXConnect(t *testing.T, f func(t *testing.T, useTLS bool)) {
 		}
 		t.Run(name, func(t *testing.T) { f(t, useTLS) })
 	}
+}
+
+// XClient returns an extended CONNECT client (internal/xconnect) for srv,
+// a server StartH2Server started with useTLS. Its connections are closed
+// when the test ends.
+func XClient(t testing.TB, srv *httptest.Server, useTLS bool) *xconnect.Client {
+	t.Helper()
+	var cfg *tls.Config
+	if useTLS {
+		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
+	}
+	c := xconnect.New(cfg)
+	t.Cleanup(c.CloseIdleConnections)
+	return c
+}
+
+// XDial opens a stream for protocol to url with c, within Timeout, and
+// returns what c.Dial returns. The stream is closed when the test ends.
+func XDial(t testing.TB, c *xconnect.Client, url, protocol string, h http.Header) (*xconnect.Stream, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	st, resp, err := c.Dial(ctx, url, protocol, h)
+	if st != nil {
+		t.Cleanup(func() { st.Close() })
+	}
+	return st, resp, err
 }
