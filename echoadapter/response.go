@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/switchyard-http/switchyard/internal/unwrap"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
@@ -37,21 +38,9 @@ func (w *responseWriter) Write(p []byte) (int, error) { return w.res.Write(p) }
 // a hijack on HTTP/1.1 passes them by too.
 func (w *responseWriter) WriteHeader(code int) {
 	if w.stream && code == http.StatusOK && !w.res.Committed {
-		w.res.Writer = innermost(w.res.Writer)
+		w.res.Writer = unwrap.Innermost(w.res.Writer)
 	}
 	w.res.WriteHeader(code)
-}
-
-// innermost returns the writer under w's wrappers, unwrapping as
-// http.ResponseController does.
-func innermost(w http.ResponseWriter) http.ResponseWriter {
-	for {
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return w
-		}
-		w = u.Unwrap()
-	}
 }
 
 // Flush flushes if the writer underneath can; echo.Response.Flush panics

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchyard-http/switchyard/internal/unwrap"
 )
 
 // switchStream answers an extended CONNECT (RFC 8441) whose protocol
@@ -36,7 +38,7 @@ func (n *Negotiator) switchStream(w http.ResponseWriter, c *Conn, serve func(*Co
 	// middleware to encode or hold back (gzhttp holds back even the
 	// status until it has seen enough of a body). Only the 200 goes
 	// through the wrappers, for them to see the status (write200).
-	inner := innermost(w)
+	inner := unwrap.Innermost(w)
 	s := &streamConn{w: inner, rc: rc, fc: http.NewResponseController(inner), body: r.Body, remote: parseAddr(r.RemoteAddr)}
 	s.rdl.expire, s.wdl.expire = s.expireRead, s.expireWrite
 	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
@@ -98,18 +100,6 @@ func keepSwitchFields(h http.Header) {
 			// A copy: the values may be a protocol's shared slice.
 			h[k] = slices.DeleteFunc(slices.Clone(vs), invalidValue)
 		}
-	}
-}
-
-// innermost returns the writer under w's wrappers, unwrapping as
-// http.ResponseController does.
-func innermost(w http.ResponseWriter) http.ResponseWriter {
-	for {
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return w
-		}
-		w = u.Unwrap()
 	}
 }
 
