@@ -100,8 +100,10 @@ func isError(err error) bool {
 // start, handshake, duration and bytes so far. It holds the negotiator's
 // lock only to copy the set (switches and closes wait that long, never
 // for the descriptions), and reads each connection's counters without
-// stopping it. A connection that is closing may still be listed; one
-// that has just switched may not be yet.
+// stopping it: a read or write is counted once it has returned, so the
+// client may already have what BytesOut does not count yet. A connection
+// that is closing may still be listed; one that has just switched may not
+// be yet.
 func (n *Negotiator) Conns() []ConnInfo {
 	n.mu.Lock()
 	cs := make([]*Conn, 0, len(n.live))
