@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"errors"
 	"io"
 	"log"
@@ -104,13 +103,7 @@ type routerServer struct {
 func startRouterServer(t *testing.T, h http.Handler, n *negotiate.Negotiator, useTLS bool) *routerServer {
 	t.Helper()
 	srv := testkit.StartH2Server(t, h, n, useTLS)
-	var cfg *tls.Config
-	if useTLS {
-		cfg = srv.Client().Transport.(*http.Transport).TLSClientConfig
-	}
-	c := xconnect.New(cfg)
-	t.Cleanup(c.CloseIdleConnections)
-	return &routerServer{Server: srv, tls: useTLS, client: c}
+	return &routerServer{Server: srv, tls: useTLS, client: testkit.XClient(t, srv, useTLS)}
 }
 
 // echoMsg is sent through every switch: big enough to cross a compressing

@@ -103,7 +103,12 @@ func (x *Exchange) Write(p []byte) (int, error) { return x.Conn.Write(p) }
 // Timeout and is closed when the test ends.
 func Raw(t testing.TB, addr, request string) *Exchange {
 	t.Helper()
-	conn := DialTCP(t, addr)
+	return RawOn(t, DialTCP(t, addr), request)
+}
+
+// RawOn is Raw on a connection of the caller's (a TLS one, say).
+func RawOn(t testing.TB, conn net.Conn, request string) *Exchange {
+	t.Helper()
 	if _, err := io.WriteString(conn, request); err != nil {
 		t.Fatal(err)
 	}

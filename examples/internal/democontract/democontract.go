@@ -522,26 +522,7 @@ func dialProgram(t *testing.T, p *testkit.Program) net.Conn {
 // (dialProgram) and reads one response, as testkit.Raw does.
 func raw(t *testing.T, p *testkit.Program, request string) *testkit.Exchange {
 	t.Helper()
-	conn := dialProgram(t, p)
-	if _, err := io.WriteString(conn, request); err != nil {
-		t.Fatal(err)
-	}
-	wire := new(bytes.Buffer)
-	br := bufio.NewReader(io.TeeReader(conn, wire))
-	resp, err := http.ReadResponse(br, nil)
-	for err == nil && resp.StatusCode == http.StatusContinue {
-		resp, err = http.ReadResponse(br, nil)
-	}
-	if err != nil {
-		t.Fatalf("reading the response: %v", err)
-	}
-	var body []byte
-	if resp.StatusCode != http.StatusSwitchingProtocols {
-		if body, err = io.ReadAll(resp.Body); err != nil {
-			t.Fatalf("reading the body: %v", err)
-		}
-	}
-	return &testkit.Exchange{Resp: resp, Body: string(body), BR: br, Conn: conn, Wire: wire}
+	return testkit.RawOn(t, dialProgram(t, p), request)
 }
 
 // A keep-alive connection idle for -idle-timeout is closed, and so is an
