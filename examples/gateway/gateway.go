@@ -7,11 +7,16 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"time"
 
 	"github.com/switchyard-http/switchyard/examples/demoapp"
 	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
 )
+
+// tunnelHandshakeTimeout bounds the tunnel's exchange with the backend,
+// below demoapp.ShutdownGrace.
+const tunnelHandshakeTimeout = 5 * time.Second
 
 // gateway is the handler and what its shutdown needs.
 type gateway struct {
@@ -28,7 +33,11 @@ func newGateway(backend string, logger *slog.Logger) (*gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("-backend: %w", err)
 	}
-	tun, err := protocols.NewTunnel(backend, &protocols.TunnelOptions{Logger: logger})
+	// A backend that does not answer an upgrade within 5s gets the client
+	// a 504; under the shutdown's grace, so that a shutdown meanwhile
+	// still answers the client.
+	tun, err := protocols.NewTunnel(backend, &protocols.TunnelOptions{Logger: logger,
+		Dialer: &negotiate.Dialer{HandshakeTimeout: tunnelHandshakeTimeout}})
 	if err != nil {
 		return nil, err
 	}

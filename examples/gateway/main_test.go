@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -183,6 +184,34 @@ func TestShutdownClosesTunnels(t *testing.T) {
 	}
 	if got := testkit.ReadAll(t, c); got != "" {
 		t.Errorf("after shutdown read %q; want EOF", got)
+	}
+}
+
+// A backend that never answers an upgrade: the client gets 504 with a
+// reason within the tunnel's handshake timeout, which the gateway keeps
+// under its shutdown grace, so that a shutdown meanwhile still answers
+// the client rather than closing its connection without a word.
+func TestSilentBackendAtShutdown(t *testing.T) {
+	t.Parallel()
+	be := testkit.Holding(t, "")
+	addr, stop := startGateway(t, be.URL())
+	c := testkit.DialTCP(t, addr)
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "echo/1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.WaitFor(t, "the backend to get the upgrade", func() bool { return len(be.Heads()) == 1 })
+	stopped := make(chan error, 1)
+	go func() { stopped <- stop() }()
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("the client got no answer: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(string(body), "did not answer") {
+		t.Errorf("got %d %q, want 504 and its reason", resp.StatusCode, body)
+	}
+	if err := testkit.Receive(t, stopped, "the gateway's exit"); err != nil {
+		t.Errorf("run: %v", err)
 	}
 }
 
