@@ -119,6 +119,11 @@
 // server_max_window_bits under 15, unknown parameters and malformed
 // values decline that offer; a browser's fallback list ("permessage-deflate;
 // server_max_window_bits=10, permessage-deflate") gets its second offer.
+// When the offer accepted has server_max_window_bits=15, the 101 adds
+// "; server_max_window_bits=15", since RFC 7692 §7.1.2.1 has a server
+// accept that parameter by naming it (gorilla's Upgrader leaves it out,
+// and a client that holds the server to the RFC, as python-websockets
+// does, fails such a handshake).
 // Messages are written compressed unless the handler calls
 // [gws.Conn.EnableWriteCompression](false).
 //

@@ -211,14 +211,14 @@ func FuzzHonoursDeflate(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		lines := []string{s}
-		if honoursDeflate(lines) && !offersDeflate(lines) {
+		if ok, _ := honoursDeflate(lines); ok && !offersDeflate(lines) {
 			t.Errorf("%q: honoured, but gorilla would not negotiate it", s)
 		}
-		if !honoursDeflate(append(lines, "permessage-deflate")) {
+		if ok, _ := honoursDeflate(append(lines, "permessage-deflate")); !ok {
 			t.Errorf("%q then a bare offer: declined", s)
 		}
 		line, want := deflateOffers([]byte(s))
-		if got := honoursDeflate([]string{line}); got != want {
+		if got, _ := honoursDeflate([]string{line}); got != want {
 			t.Errorf("honoursDeflate(%q) = %v, want %v", line, got, want)
 		}
 	})

@@ -43,9 +43,12 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 		return nil, negotiate.Refusal(http.StatusBadRequest, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes")
 	}
 	c := &Conn{
-		p:       p,
-		sub:     int32(p.subprotocol(r.Header)),
-		deflate: p.opts.EnableCompression && decompressorField.ok && honoursDeflate(r.Header["Sec-Websocket-Extensions"]),
+		p:   p,
+		sub: int32(p.subprotocol(r.Header)),
+	}
+	var params int // of the permessage-deflate offer accepted
+	if p.opts.EnableCompression && decompressorField.ok {
+		c.deflate, params = honoursDeflate(r.Header["Sec-Websocket-Extensions"])
 	}
 	h := s.Header
 	for k := range h {
@@ -68,13 +71,23 @@ func (p *protocol) accept(s *negotiate.Switch) (func(*negotiate.Conn) error, err
 	}
 	if c.deflate {
 		h["Sec-Websocket-Extensions"] = deflateResponse
+		if params&serverWindowBits != 0 {
+			h["Sec-Websocket-Extensions"] = deflateResponseWindow
+		}
 	}
 	return c.serve, nil
 }
 
 // deflateResponse is gorilla's only permessage-deflate mode (RFC 7692), as
-// its own 101 announces it.
-var deflateResponse = []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"}
+// its own 101 announces it. deflateResponseWindow is the same mode for an
+// offer with server_max_window_bits=15: RFC 7692 §7.1.2.1 has a server
+// accept that parameter by naming it in the response, with the same or a
+// smaller value (gorilla's window is 15 bits), and a client may hold it to
+// that (python-websockets fails a handshake whose response lacks it).
+var (
+	deflateResponse       = []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover"}
+	deflateResponseWindow = []string{"permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=15"}
+)
 
 // acceptKey returns the Sec-WebSocket-Accept of a valid key (RFC 6455
 // §4.2.2): the base64 of the SHA-1 of the key and the protocol's GUID. The
@@ -97,20 +110,24 @@ func hasPrefixFold(s, prefix string) bool {
 // for these Sec-WebSocket-Extensions field lines, whatever the offer's
 // parameters. FuzzOffersDeflate holds it to gorilla's own decision, and
 // with it the parser honoursDeflate shares.
-func offersDeflate(lines []string) bool { return scanDeflate(lines, false) }
+func offersDeflate(lines []string) bool {
+	ok, _ := scanDeflate(lines, false)
+	return ok
+}
 
 // honoursDeflate reports whether one of the permessage-deflate offers in
 // these field lines can be honoured by gorilla's only mode (see
 // deflateParam); an offer that cannot is declined (RFC 7692 §7), and a
-// later one may be accepted.
-func honoursDeflate(lines []string) bool { return scanDeflate(lines, true) }
+// later one may be accepted. params are the parameters of the offer
+// accepted, as deflateParam collects them (serverWindowBits among them).
+func honoursDeflate(lines []string) (ok bool, params int) { return scanDeflate(lines, true) }
 
 // scanDeflate is gorilla's parser (parseExtensions, v1.5.3), which skips
 // the rest of a field line at the first malformed extension and compares
 // names case-sensitively, reduced to the answer, without allocating. With
 // strict, a permessage-deflate offer counts only if deflateParam accepts
-// each of its parameters.
-func scanDeflate(lines []string, strict bool) bool {
+// each of its parameters, and params are those of the offer that counts.
+func scanDeflate(lines []string, strict bool) (ok bool, params int) {
 line:
 	for _, s := range lines {
 		for {
@@ -149,7 +166,7 @@ line:
 				continue line
 			}
 			if name == "permessage-deflate" && good {
-				return true
+				return true, seen
 			}
 			if s == "" {
 				continue line
@@ -157,7 +174,7 @@ line:
 			s = s[1:]
 		}
 	}
-	return false
+	return false, 0
 }
 
 // deflateParam reports whether gorilla's permessage-deflate can honour an
@@ -168,9 +185,9 @@ line:
 //
 //   - server_no_context_takeover, client_no_context_takeover (no value):
 //     the 101 announces both anyway.
-//   - server_max_window_bits: only 15, gorilla's window; a smaller one
-//     (which a client offers because it cannot inflate more) cannot be
-//     honoured.
+//   - server_max_window_bits: only 15, gorilla's window, which the 101
+//     then names (RFC 7692 §7.1.2.1); a smaller one (which a client offers
+//     because it cannot inflate more) cannot be honoured.
 //   - client_max_window_bits, bare or 8 to 15: the client says what it may
 //     use; the server need not answer it, and inflates any window.
 //
@@ -184,7 +201,7 @@ func deflateParam(name, value string, hasValue bool, seen *int) bool {
 	case "client_no_context_takeover":
 		bit, ok = 2, !hasValue
 	case "server_max_window_bits":
-		bit, ok = 4, hasValue && unquote(value) == "15"
+		bit, ok = serverWindowBits, hasValue && unquote(value) == "15"
 	case "client_max_window_bits":
 		bit, ok = 8, !hasValue || windowBits(unquote(value))
 	}
@@ -194,6 +211,10 @@ func deflateParam(name, value string, hasValue bool, seen *int) bool {
 	*seen |= bit
 	return true
 }
+
+// serverWindowBits is deflateParam's bit for server_max_window_bits, which
+// the response names when the offer accepted has it.
+const serverWindowBits = 4
 
 // unquote returns the content of a quoted string without escapes (RFC 7692
 // §7.1: a quoted value must be a token once unquoted, and a window size is
