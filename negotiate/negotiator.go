@@ -23,7 +23,9 @@ type Options struct {
 
 	// ProtocolMaxConns limits connections per protocol name ("websocket",
 	// "echo": the token in lower case, without version), with 503 and
-	// Retry-After over it. A name that is missing has no limit.
+	// Retry-After over it. A name that is missing has no limit; a limit
+	// of 0 refuses every request for that protocol. Two names that differ
+	// only in case are an error.
 	ProtocolMaxConns map[string]int
 
 	// RetryAfter is the Retry-After of a 503 (whole seconds, at least 1).
@@ -86,9 +88,10 @@ type Options struct {
 }
 
 // Negotiator holds what its mounts share: the live switched connections,
-// limits, hooks, statistics and the shutdown. Mount it with
-// [Negotiator.Middleware] or [Negotiator.Endpoint], each over a
-// [Registry]. A Negotiator is safe for concurrent use.
+// limits, hooks, statistics and the shutdown. Make it with [New] (a zero
+// or nil Negotiator cannot be mounted: Middleware and Endpoint panic on
+// it) and mount it with [Negotiator.Middleware] or [Negotiator.Endpoint],
+// each over a [Registry]. A Negotiator is safe for concurrent use.
 type Negotiator struct {
 	opts       Options
 	retryAfter string
@@ -127,7 +130,12 @@ func New(opts *Options) (*Negotiator, error) {
 		if max < 0 || !isToken(name) {
 			return nil, fmt.Errorf("negotiate: ProtocolMaxConns[%q]: want a protocol name and a limit >= 0", name)
 		}
-		limits[strings.ToLower(name)] = max
+		lower := strings.ToLower(name)
+		if _, dup := limits[lower]; dup {
+			// Which of the two limits held would depend on the map's order.
+			return nil, fmt.Errorf("negotiate: ProtocolMaxConns: two keys name protocol %q (names are compared in lower case)", lower)
+		}
+		limits[lower] = max
 	}
 	o.ProtocolMaxConns = limits
 	if o.RetryAfter == 0 {
@@ -145,7 +153,10 @@ func New(opts *Options) (*Negotiator, error) {
 	if o.Responder == nil {
 		o.Responder = DefaultResponder
 	}
-	secs := int64((o.RetryAfter + time.Second - 1) / time.Second)
+	secs := int64(o.RetryAfter / time.Second) // rounded up below, without overflow
+	if o.RetryAfter%time.Second != 0 {
+		secs++
+	}
 	return &Negotiator{
 		opts:       o,
 		retryAfter: strconv.FormatInt(max(secs, 1), 10),
@@ -160,10 +171,16 @@ func New(opts *Options) (*Negotiator, error) {
 // is mounted below. A request that is not an upgrade, or offers nothing reg
 // has (or only offers its protocols ignore), goes to the next handler
 // untouched; that path does not allocate. An upgrade whose Upgrade or
-// Connection list is malformed is answered 400, as by an Endpoint.
+// Connection list is malformed is answered 400, as by an Endpoint. The
+// middleware panics when it is given a nil handler.
 func (n *Negotiator) Middleware(reg *Registry) func(http.Handler) http.Handler {
-	mustRegistry("Middleware", reg)
+	n.mustMount("Middleware", reg)
 	return func(next http.Handler) http.Handler {
+		if next == nil {
+			// Without it every plain request would get the 426 of an
+			// Endpoint.
+			panic("negotiate: Middleware around a nil http.Handler")
+		}
 		return &mount{n: n, reg: reg, next: next}
 	}
 }
@@ -172,15 +189,19 @@ func (n *Negotiator) Middleware(reg *Registry) func(http.Handler) http.Handler {
 // requests offering a protocol of reg and answers every other request with
 // 426 Upgrade Required, with Upgrade listing reg's tokens in preference
 // order and Connection: Upgrade. Endpoint and Middleware panic on a nil
-// reg.
+// reg, and on a Negotiator not made by [New].
 func (n *Negotiator) Endpoint(reg *Registry) http.Handler {
-	mustRegistry("Endpoint", reg)
+	n.mustMount("Endpoint", reg)
 	return &mount{n: n, reg: reg}
 }
 
-// mustRegistry panics on a nil registry when the mount is made, as
-// http.Handle does on a nil handler, rather than at its first upgrade.
-func mustRegistry(mount string, reg *Registry) {
+// mustMount panics on a negotiator New did not make and on a nil
+// registry when the mount is made, as http.Handle does on a nil handler,
+// rather than inside the first request.
+func (n *Negotiator) mustMount(mount string, reg *Registry) {
+	if n == nil || n.opts.Responder == nil { // New always sets a Responder
+		panic("negotiate: " + mount + " on a Negotiator not made by New")
+	}
 	if reg == nil {
 		panic("negotiate: " + mount + " with a nil *Registry (use new(negotiate.Registry))")
 	}

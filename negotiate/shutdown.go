@@ -59,8 +59,11 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 // RegisterOnShutdown ties the negotiator to srv: srv.Shutdown (which does
 // not track hijacked connections) also starts [Negotiator.Shutdown], bounded
 // by Options.ShutdownTimeout. To wait for the switched connections, call
-// Shutdown after srv.Shutdown returns.
+// Shutdown after srv.Shutdown returns. It panics on a nil srv.
 func (n *Negotiator) RegisterOnShutdown(srv *http.Server) {
+	if srv == nil {
+		panic("negotiate: RegisterOnShutdown(nil)")
+	}
 	srv.RegisterOnShutdown(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), n.opts.ShutdownTimeout)
 		defer cancel()

@@ -1,0 +1,234 @@
+package negotiate_test
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// panicMessage runs f and returns what it panicked with, "" if it did not.
+func panicMessage(f func()) (msg string) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg = fmt.Sprint(p)
+			if msg == "" {
+				msg = "(empty panic)"
+			}
+		}
+	}()
+	f()
+	return ""
+}
+
+// Mistakes in mounting a negotiator panic when the mount is made, with a
+// message that names the mistake, as http.Handle does on a nil handler,
+// rather than as a nil dereference inside the first request (a zero or
+// nil Negotiator at its first upgrade, even at its first plain request at
+// an Endpoint) or, for a nil next handler, as a silent 426 to every plain
+// request.
+func TestMountMistakesPanic(t *testing.T) {
+	t.Parallel()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo", testkit.EchoConn)
+	n := testkit.NewNegotiator(t, nil)
+	var zero negotiate.Negotiator
+	var nilN *negotiate.Negotiator
+	for name, f := range map[string]func(){
+		"zero Negotiator's Middleware": func() { zero.Middleware(reg) },
+		"zero Negotiator's Endpoint":   func() { zero.Endpoint(reg) },
+		"nil Negotiator's Middleware":  func() { nilN.Middleware(reg) },
+		"nil Negotiator's Endpoint":    func() { nilN.Endpoint(reg) },
+		"Middleware around nil":        func() { n.Middleware(reg)(nil) },
+		"RegisterOnShutdown(nil)":      func() { n.RegisterOnShutdown(nil) },
+	} {
+		msg := panicMessage(f)
+		if !strings.HasPrefix(msg, "negotiate: ") {
+			t.Errorf("%s: panic %q, want one of negotiate's own at the mount", name, msg)
+		}
+	}
+}
+
+// ProtocolMaxConns keys are protocol names, compared in lower case: two
+// keys that differ only in case name one protocol, and New refuses them
+// rather than keep either limit as the map's order falls.
+func TestNewRefusesCaseVariantLimits(t *testing.T) {
+	t.Parallel()
+	_, err := negotiate.New(&negotiate.Options{ProtocolMaxConns: map[string]int{"echo": 0, "ECHO": 5}})
+	if err == nil {
+		t.Fatal("New took ProtocolMaxConns echo and ECHO")
+	}
+	testkit.Contains(t, "the error", err.Error(), "ProtocolMaxConns")
+}
+
+// A ProtocolMaxConns of 0 refuses every switch to that protocol with 503
+// (unlike MaxConns, whose 0 means no limit), and a RetryAfter too long for
+// the header's arithmetic is still its whole seconds, not 1.
+func TestLimitEdges(t *testing.T) {
+	t.Parallel()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo", testkit.EchoConn)
+	reg.HandleFunc("other", testkit.EchoConn)
+	_, srv := testkit.Endpoint(t, &negotiate.Options{
+		ProtocolMaxConns: map[string]int{"echo": 0},
+		RetryAfter:       math.MaxInt64,
+	}, reg)
+	resp, _ := testkit.Do(t, "GET", srv.URL, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"echo"}}, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("echo with ProtocolMaxConns 0: %s, want 503", resp.Status)
+	}
+	if got, want := resp.Header.Get("Retry-After"), "9223372037"; got != want {
+		t.Errorf("Retry-After = %q, want %q (math.MaxInt64 ns in whole seconds, rounded up)", got, want)
+	}
+	c, _ := testkit.Dial(t, srv.URL, []string{"other"}, nil)
+	defer c.Close()
+	if got := testkit.RoundTrip(t, c, "hi"); got != "hi" {
+		t.Errorf("other protocol's echo = %q", got)
+	}
+}
+
+// The Registry's doc says registration is safe while it serves requests:
+// tokens registered while two negotiators (over HTTP/1.1) switch through
+// it are offered and switched as soon as Register has returned, with the
+// race detector watching.
+func TestRegisterWhileServing(t *testing.T) {
+	t.Parallel()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("base", testkit.EchoConn)
+	n1 := testkit.NewNegotiator(t, nil)
+	n2 := testkit.NewNegotiator(t, nil)
+	srvs := []string{
+		testkit.StartServer(t, n1.Middleware(reg)(http.NotFoundHandler())).URL,
+		testkit.StartServer(t, n2.Endpoint(reg)).URL,
+	}
+	const rounds = 20
+	registered := make(chan string)
+	go func() {
+		defer close(registered)
+		for i := range rounds {
+			tok := fmt.Sprintf("p%d", i)
+			reg.HandleFunc(tok, testkit.EchoConn)
+			registered <- tok
+		}
+	}()
+	var wg sync.WaitGroup
+	for tok := range registered {
+		for _, u := range srvs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, resp := testkit.Dial(t, u, []string{tok, "base"}, nil)
+				defer c.Close()
+				if got := resp.Header.Get("Upgrade"); got != tok {
+					t.Errorf("switched to %q, want %q registered before the dial", got, tok)
+				}
+				if got := testkit.RoundTrip(t, c, tok); got != tok {
+					t.Errorf("echo = %q, want %q", got, tok)
+				}
+			}()
+		}
+		_ = reg.Tokens()
+	}
+	wg.Wait()
+	if got := len(reg.Tokens()); got != rounds+1 {
+		t.Errorf("%d tokens registered, want %d", got, rounds+1)
+	}
+	testkit.WaitFor(t, "every connection closed", func() bool { return len(n1.Conns())+len(n2.Conns()) == 0 })
+	for i, n := range []*negotiate.Negotiator{n1, n2} {
+		s := n.Stats()
+		for j := range rounds {
+			if got := s.Switched[fmt.Sprintf("p%d", j)]; got != 1 {
+				t.Errorf("negotiator %d: Switched[p%d] = %d, want 1", i+1, j, got)
+			}
+		}
+		if s.Refused != 0 || s.Panics != 0 {
+			t.Errorf("negotiator %d: %+v", i+1, s)
+		}
+	}
+}
+
+// What the Conn's doc says of its Close, on both transports: a read or
+// write made after it fails with net.ErrClosed, calling Close again does
+// nothing, the context is cancelled and Buffers is nil; none of it
+// panics, also once the negotiator has closed the connection itself.
+func TestConnAfterClose(t *testing.T) {
+	t.Parallel()
+	serve := func(errs chan<- error, kept chan<- *negotiate.Conn) func(c *negotiate.Conn) error {
+		return func(c *negotiate.Conn) error {
+			kept <- c
+			errs <- afterClose(c)
+			return nil
+		}
+	}
+	check := func(t *testing.T, n *negotiate.Negotiator, errs <-chan error, kept <-chan *negotiate.Conn) {
+		if err := testkit.Receive(t, errs, "the checks after Close"); err != nil {
+			t.Error(err)
+		}
+		c := testkit.Receive(t, kept, "the Conn")
+		testkit.WaitFor(t, "the negotiator's close", func() bool { return len(n.Conns()) == 0 })
+		if err := afterClose(c); err != nil {
+			t.Errorf("once the negotiator closed it: %v", err)
+		}
+	}
+	t.Run("http/1.1", func(t *testing.T) {
+		t.Parallel()
+		errs, kept := make(chan error, 1), make(chan *negotiate.Conn, 1)
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("x", serve(errs, kept))
+		n, srv := testkit.Endpoint(t, &negotiate.Options{Linger: time.Millisecond}, reg)
+		c, _ := testkit.Dial(t, srv.URL, []string{"x"}, nil)
+		defer c.Close()
+		check(t, n, errs, kept)
+	})
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		errs, kept := make(chan error, 1), make(chan *negotiate.Conn, 1)
+		n := testkit.NewNegotiator(t, nil)
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("x", serve(errs, kept))
+		srv := testkit.StartH2Server(t, n.Endpoint(reg), n, useTLS)
+		if _, _, err := testkit.XDial(t, testkit.XClient(t, srv, useTLS), srv.URL, "x", nil); err != nil {
+			t.Fatal(err)
+		}
+		check(t, n, errs, kept)
+	})
+}
+
+// afterClose closes c (again, the second time) and checks what follows.
+func afterClose(c *negotiate.Conn) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	_ = c.Close()
+	if err := c.Close(); err != nil {
+		return fmt.Errorf("second Close: %v, want nil", err)
+	}
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("Read after Close: %v, want net.ErrClosed", err)
+	}
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("Write after Close: %v, want net.ErrClosed", err)
+	}
+	if c.CloseWrite() == nil {
+		return errors.New("CloseWrite after Close: nil")
+	}
+	if c.Context().Err() == nil {
+		return errors.New("Context not cancelled after Close")
+	}
+	if c.Buffers() != nil {
+		return errors.New("Buffers after Close: not nil")
+	}
+	if i := c.Info(); i.Token != "x" || i.Name != "x" {
+		return fmt.Errorf("Info after Close: %+v", i)
+	}
+	return nil
+}
