@@ -53,7 +53,10 @@ var ErrBadSwitch = upgrade.ErrBadSwitch
 // header added (Connection and Upgrade are set from offer). A Host field
 // in header is the Host the request names, as with gorilla's Dialer; the
 // connection still goes to rawURL's address, and TLS checks rawURL's host
-// unless TLSConfig names a server. A user and password in rawURL are
+// unless TLSConfig names a server. An IPv6 literal's zone
+// ("wss://[fe80::1%25eth0]:8443/ws") chooses the interface to dial; Host
+// leaves it out, as net/http's client does, and so does the name TLS
+// checks the certificate against. A user and password in rawURL are
 // sent as Basic authorization unless header has an Authorization field,
 // as net/http's client sends them. On a valid 101 it returns the
 // connection, whose first reads return any bytes that arrived behind the

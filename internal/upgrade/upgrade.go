@@ -84,9 +84,10 @@ type Request struct {
 	URL    *url.URL // http, https, ws or wss
 	Method string   // default GET
 	// Host is the request's Host field. Default: the Host field of
-	// Header, as gorilla's Dialer takes it, else URL.Host. The connection
-	// goes to URL's address whatever it is, and TLS checks URL's host
-	// unless the TLSConfig names a server.
+	// Header, as gorilla's Dialer takes it, else URL's host ([URLHost]:
+	// an IPv6 zone is not sent). The connection goes to URL's address
+	// whatever it is, and TLS checks URL's host ([ServerName]) unless the
+	// TLSConfig names a server.
 	Host string
 	// Header is sent as given, but for Host (see Host), and Connection and
 	// Upgrade, which are set from Offer. A user and password in URL are
@@ -190,7 +191,7 @@ func Head(req *Request) []byte {
 		host = req.Header.Get("Host")
 	}
 	if host == "" {
-		host = req.URL.Host
+		host = URLHost(req.URL)
 	}
 	target := req.URL.RequestURI()
 	var b bytes.Buffer
@@ -208,6 +209,35 @@ func Head(req *Request) []byte {
 	_ = h.Write(&b) // Header.Write replaces CR and LF in values
 	b.WriteString("\r\n")
 	return b.Bytes()
+}
+
+// URLHost returns u's host[:port] as a request carries it (Host,
+// :authority): an IPv6 literal keeps its brackets and loses its zone, which
+// means something on this host alone (RFC 6874 §4: a client removes it from
+// what it sends; the Host field's syntax has no room for it), as net/http's
+// client drops it.
+func URLHost(u *url.URL) string {
+	h := u.Host
+	if !strings.HasPrefix(h, "[") {
+		return h
+	}
+	end := strings.LastIndex(h, "]")
+	if zone := strings.LastIndex(h[:max(end, 0)], "%"); zone >= 0 {
+		return h[:zone] + h[end:]
+	}
+	return h
+}
+
+// ServerName returns the name TLS checks the certificate against for u:
+// its host, an IPv6 literal without its zone (x509 matches an address
+// without one; crypto/tls sends no server name for an address, RFC 6066
+// §3).
+func ServerName(u *url.URL) string {
+	h := u.Hostname()
+	if i := strings.LastIndex(h, "%"); i >= 0 && strings.Contains(h, ":") {
+		return h[:i]
+	}
+	return h
 }
 
 // BasicAuth returns the Authorization value for the user and password in
@@ -265,7 +295,7 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 			cfg = new(tls.Config)
 		}
 		if cfg.ServerName == "" {
-			cfg.ServerName = req.URL.Hostname()
+			cfg.ServerName = ServerName(req.URL)
 		}
 		cfg.NextProtos = []string{"http/1.1"}
 		tc := tls.Client(nc, cfg)

@@ -1,0 +1,60 @@
+package negotiate_test
+
+import (
+	"context"
+	"crypto/tls"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// Dial to an IPv6 literal over TLS, with the loopback's zone: the
+// connection goes to that interface, Host is [::1]:port without the zone,
+// and the certificate (httptest's is for ::1) is checked against ::1.
+func TestDialIPv6Zone(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	lo := ""
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
+			lo = i.Name
+			break
+		}
+	}
+	if lo == "" {
+		ln.Close()
+		t.Skip("no loopback interface to name as a zone")
+	}
+	hosts := make(chan string, 1)
+	reg := new(negotiate.Registry)
+	reg.Register("echo/1", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		hosts <- s.Request.Host
+		return testkit.EchoConn, nil
+	}})
+	srv := httptest.NewUnstartedServer(testkit.NewNegotiator(t, nil).Endpoint(reg))
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	d := negotiate.Dialer{TLSConfig: &tls.Config{RootCAs: srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs}}
+	c, _, err := d.Dial(context.Background(), "wss://[::1%25"+lo+"]:"+port+"/p", []string{"echo/1"}, nil)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	if got := testkit.Receive(t, hosts, "the upgrade's Host"); got != "[::1]:"+port {
+		t.Errorf("Host = %q, want %q", got, "[::1]:"+port)
+	}
+	if got := testkit.RoundTrip(t, c, "zoned"); got != "zoned" {
+		t.Errorf("echo = %q", got)
+	}
+}
