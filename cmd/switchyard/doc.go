@@ -67,9 +67,10 @@
 //
 // Flags: -H adds a request field (and replaces a default one of the same
 // name; 'Name:' with nothing after the colon removes it; Host replaces the
-// URL's host, :authority with -h2; Connection's options are sent after the
-// Upgrade option, which is always there, and are refused with -h2; Upgrade
-// is -offer's), -v adds timings (connect, first byte of the response, or
+// URL's host, :authority with -h2, which is otherwise the URL's
+// host[:port] as written, as Host is: no default port added, no IPv6 zone;
+// Connection's options are sent after the Upgrade option, which is always
+// there, and are refused with -h2; Upgrade is -offer's), -v adds timings (connect, first byte of the response, or
 // with -h2 the server's SETTINGS, the 101 or 200, the first byte after the
 // switch) and, for ws and raw, the heads on standard error; -k skips TLS
 // certificate checks; -timeout bounds the handshake, from dialing to the

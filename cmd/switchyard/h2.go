@@ -67,16 +67,22 @@ func handshakeH2(ctx context.Context, o options) (*exchange, error) {
 	if err != nil {
 		return nil, err
 	}
-	if host != "" {
-		h = h.Clone()
-		h.Set("Host", host)
+	if host == "" {
+		// :authority as a browser sends it, and as Host goes over
+		// HTTP/1.1: the URL's host[:port] as written, without an IPv6
+		// zone, and without a default port added, which a same-origin
+		// check compares with Origin's host ("https://[::1]" is not
+		// "[::1]:443").
+		host = upgrade.URLHost(u)
 	}
+	h = h.Clone()
+	h.Set("Host", host)
 	if auth, ok := upgrade.BasicAuth(u); ok && h.Get("Authorization") == "" {
 		// As over HTTP/1.1: the URL's user as Basic authorization.
 		h = h.Clone()
 		h.Set("Authorization", auth)
 	}
-	x := &h2Exchange{client: xconnect.New(&tls.Config{InsecureSkipVerify: o.insecure})}
+	x := &h2Exchange{client: xconnect.New(&tls.Config{InsecureSkipVerify: o.insecure, ServerName: upgrade.ServerName(u)})}
 	e.x = x
 	x.client.HandshakeTimeout = o.timeout
 	x.client.Wrap = func(nc net.Conn) net.Conn {

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/internal/wstest"
+	"github.com/switchyard-http/switchyard/negotiate"
+	"github.com/switchyard-http/switchyard/websocket"
+)
+
+// ipv6Server is h2Server's setup on [::1] (HTTP/2 over TLS, or HTTP/1.1
+// and prior-knowledge h2c): websocket (same origin only) and echo/1 on
+// any path; hosts gets the Host (:authority) of each switch.
+func ipv6Server(t *testing.T, useTLS bool, hosts chan<- string) *httptest.Server {
+	t.Helper()
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatalf("[::1]: %v", err)
+	}
+	n := testkit.NewNegotiator(t, &negotiate.Options{OnSwitch: nil})
+	reg := new(negotiate.Registry)
+	reg.Register("echo/1", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		hosts <- s.Request.Host
+		return testkit.EchoConn, nil
+	}})
+	ws, err := websocket.New(nil, wstest.Echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Register("websocket", ws)
+	srv := httptest.NewUnstartedServer(n.Middleware(reg)(http.NotFoundHandler()))
+	srv.Listener.Close()
+	srv.Listener = ln
+	if useTLS {
+		srv.EnableHTTP2 = true
+		srv.StartTLS()
+	} else {
+		srv.Config.Protocols = new(http.Protocols)
+		srv.Config.Protocols.SetHTTP1(true)
+		srv.Config.Protocols.SetUnencryptedHTTP2(true)
+		srv.Start()
+	}
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
+	return srv
+}
+
+// A URL with an IPv6 zone ([::1%25lo]) reaches the server through that
+// interface, and the request names the host as a browser on that page
+// would, [::1]:port, over HTTP/1.1 (Host) and with -h2 (:authority): the
+// zone, which means something on this host alone (RFC 6874 §4), is not
+// sent, so a same-origin Origin passes. With -h2 the zone went out in
+// :authority and the WebSocket was refused 403.
+func TestIPv6Zone(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	ln.Close()
+	lo := ""
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
+			lo = i.Name
+			break
+		}
+	}
+	if lo == "" {
+		t.Skip("no loopback interface to name as a zone")
+	}
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		t.Parallel()
+		hosts := make(chan string, 4)
+		srv := ipv6Server(t, useTLS, hosts)
+		port := strconv.Itoa(srv.Listener.Addr().(*net.TCPAddr).Port)
+		scheme, origin := "http://", "http://[::1]:"+port
+		var flags []string
+		if useTLS {
+			scheme, origin = "https://", "https://[::1]:"+port
+			flags = []string{"-k"}
+		}
+		zoned := scheme + "[::1%25" + lo + "]:" + port
+		for _, h2 := range []bool{false, true} {
+			fl := flags
+			if h2 {
+				fl = append(fl, "-h2")
+			}
+			code, out, errOut := inspect(t, "zoned", args(fl, "raw", "-offer", "echo/1", zoned+"/")...)
+			if code != 0 || out != "zoned" {
+				t.Errorf("raw %v %s: exit %d, out %q; want 0 and the bytes back; stderr:\n%s", fl, zoned, code, out, errOut)
+				continue
+			}
+			if got := testkit.Receive(t, hosts, "the switch's Host"); got != "[::1]:"+port {
+				t.Errorf("raw %v %s: the server read Host %q, want %q", fl, zoned, got, "[::1]:"+port)
+			}
+			code, out, errOut = inspect(t, "", args(fl, "probe", "-H", "Origin: "+origin, zoned+"/ws")...)
+			if code != 0 {
+				t.Errorf("probe %v -H 'Origin: %s' %s/ws: exit %d, want 0 (same origin); stdout:\n%s\nstderr:\n%s", fl, origin, zoned, code, out, errOut)
+			}
+		}
+	})
+}
