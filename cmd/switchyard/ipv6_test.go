@@ -22,7 +22,7 @@ func ipv6Server(t *testing.T, useTLS bool, hosts chan<- string) *httptest.Server
 	if err != nil {
 		t.Fatalf("[::1]: %v", err)
 	}
-	n := testkit.NewNegotiator(t, &negotiate.Options{OnSwitch: nil})
+	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
 	reg.Register("echo/1", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
 		hosts <- s.Request.Host
