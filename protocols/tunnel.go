@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -74,6 +75,12 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		return nil, fmt.Errorf("protocols: tunnel backend %q: want http(s)://host[:port][/path]", backend)
 	}
+	if p := u.Port(); p != "" {
+		// url.Parse takes any digits; no connection has port 0 or 99999.
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("protocols: tunnel backend %q: port %s is not 1-65535", backend, p)
+		}
+	}
 	t := &Tunnel{backend: u}
 	if opts != nil {
 		t.opts = *opts
@@ -97,16 +104,36 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 // it forwards: reg.Register("websocket", t.Protocol()). The backend is
 // offered exactly the token the negotiator chose. Its Check refuses with
 // 431 an Upgrade field of more than 64 offers, 64 lines or 4096 bytes.
-func (t *Tunnel) Protocol() negotiate.Protocol { return t.proto }
+// It panics on a Tunnel not made by NewTunnel.
+func (t *Tunnel) Protocol() negotiate.Protocol {
+	t.mustBeMade("Protocol")
+	return t.proto
+}
+
+// mustBeMade panics on a Tunnel NewTunnel did not make, at the mount
+// rather than inside a request.
+func (t *Tunnel) mustBeMade(method string) {
+	if t == nil || t.proto.Accept == nil {
+		panic("protocols: Tunnel." + method + " on a Tunnel not made by NewTunnel")
+	}
+}
 
 // Middleware returns middleware that tunnels an upgrade of any token
 // through n; what the client offers decides: its first offer is the one
 // tunnelled. A request that is not an upgrade, or that is not tunnelled
 // (it offers h2c, say), goes to the next handler without its Upgrade field
 // and "upgrade" Connection option, so a reverse proxy behind it cannot
-// forward the offer itself.
+// forward the offer itself. It panics on a nil n, as the middleware does
+// on a nil handler.
 func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Handler {
+	t.mustBeMade("Middleware")
+	if n == nil {
+		panic("protocols: Tunnel.Middleware(nil): no Negotiator")
+	}
 	return func(next http.Handler) http.Handler {
+		if next == nil {
+			panic("protocols: Tunnel.Middleware around a nil http.Handler")
+		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if !negotiate.IsUpgrade(r) {
 				next.ServeHTTP(w, withoutUpgrade(r))
