@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -129,8 +130,13 @@ func (r *Recorder) monotonic(name string, now [2]uint64) [2]uint64 {
 
 // WriteText writes what [Recorder.Gather] returns in the Prometheus text
 // exposition format (version 0.0.4), each name prefixed with namespace
-// and "_" ("" for none).
+// and "_" ("" for none). A namespace that would make names the format does
+// not allow (outside [a-zA-Z_:][a-zA-Z0-9_:]*) is an error, and nothing is
+// written.
 func (r *Recorder) WriteText(w io.Writer, namespace string) error {
+	if !validNamespace(namespace) {
+		return fmt.Errorf("metrics: namespace %q: want a metric name prefix, [a-zA-Z_:][a-zA-Z0-9_:]*", namespace)
+	}
 	bw := bufio.NewWriter(w)
 	prefix := ""
 	if namespace != "" {
@@ -167,6 +173,19 @@ func (r *Recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	_ = r.WriteText(w, "switchyard")
+}
+
+// validNamespace reports whether namespace is empty or a metric name of
+// the text format.
+func validNamespace(namespace string) bool {
+	for i := 0; i < len(namespace); i++ {
+		c := namespace[i]
+		if c == '_' || c == ':' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9' {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 func writeSample(w *bufio.Writer, name string, names, values []string, extraName, extraValue, value string) {

@@ -52,6 +52,7 @@
 package metrics
 
 import (
+	"errors"
 	"math"
 	"slices"
 	"sort"
@@ -137,8 +138,12 @@ func NewRecorder() *Recorder {
 // NewNegotiator returns negotiate.New(opts) with r recording its
 // upgrades: r's hooks run before opts' own OnSwitch, OnClose and
 // OnRefuse, which are kept. opts itself is not changed. A negotiator made
-// otherwise is not recorded.
+// otherwise is not recorded. A Recorder not made by [NewRecorder] cannot
+// record, and gets an error.
 func (r *Recorder) NewNegotiator(opts *negotiate.Options) (*negotiate.Negotiator, error) {
+	if r == nil || r.tokens == nil {
+		return nil, errors.New("metrics: NewNegotiator on a Recorder not made by NewRecorder")
+	}
 	var o negotiate.Options
 	if opts != nil {
 		o = *opts
