@@ -96,10 +96,12 @@
 // Options.Subprotocols is what the server speaks. The chosen subprotocol
 // is the client's first offer (all Sec-WebSocket-Protocol field lines, in
 // order) that the server speaks, or with ServerSubprotocolPreference the
-// server's first that the client offered. It is sent in the 101 and
-// returned by [gws.Conn.Subprotocol]. When nothing matches, the 101 carries
-// no Sec-WebSocket-Protocol and Subprotocol returns "", unless
-// RequireSubprotocol, which refuses with 400.
+// server's first that the client offered (gorilla's Upgrader's order). It
+// is sent in the 101 and returned by [gws.Conn.Subprotocol]. When nothing
+// matches, the 101 carries no Sec-WebSocket-Protocol and Subprotocol
+// returns "", unless RequireSubprotocol, which refuses with 400. The
+// choice is the list's alone: a Sec-WebSocket-Protocol set on the response
+// (gorilla's responseHeader, with its Subprotocols nil) is dropped.
 //
 // # Compression
 //

@@ -1,16 +1,26 @@
 package websocket_test
 
 // What a program that used gorilla's Upgrader directly relies on, and
-// where this package answers otherwise, on loopback.
+// where this package answers otherwise, on loopback: the README's "Coming
+// from gorilla's Upgrader" says each.
 
 import (
 	"bytes"
 	"compress/flate"
 	"errors"
 	"io"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wstest"
+	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/websocket"
 )
 
@@ -65,4 +75,242 @@ func inflate(t *testing.T, payload []byte) []byte {
 		t.Errorf("inflate: %v", err)
 	}
 	return b
+}
+
+// gorillaAndSwitchyard starts, each on a loopback server of its own, an
+// endpoint of gorilla's Upgrader used directly (up, with responseHeader
+// passed to Upgrade) and this package's protocol made of opts behind a
+// handler that sets the same fields on the ResponseWriter before the
+// Endpoint, the way a program moves responseHeader over. Both read one
+// message and return. It returns their addresses.
+func gorillaAndSwitchyard(t *testing.T, up *gws.Upgrader, opts *websocket.Options, responseHeader http.Header) (gorilla, switchyard string) {
+	t.Helper()
+	g := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, responseHeader)
+		if err != nil {
+			return // gorilla has answered
+		}
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(testkit.Timeout))
+		_, _, _ = c.ReadMessage()
+	}))
+	p, err := websocket.New(opts, func(c *websocket.Conn) error {
+		_, _, err := c.ReadMessage()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var reg negotiate.Registry
+	reg.Register("websocket", p)
+	end := testkit.NewNegotiator(t, nil).Endpoint(&reg)
+	s := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for k, vs := range responseHeader {
+			w.Header()[k] = vs
+		}
+		end.ServeHTTP(w, r)
+	}))
+	return testkit.Addr(g), testkit.Addr(s)
+}
+
+// The handshakes a program moving from gorilla's Upgrader sees answered
+// otherwise, each sent to both (Host example.com): the statuses, the
+// subprotocol chosen from the same list and offer, and the response
+// fields passed at the upgrade.
+func TestComingFromGorilla(t *testing.T) {
+	t.Parallel()
+	fields := http.Header{"Set-Cookie": {"a=1; Path=/", "b=2"}, "X-Custom": {"x"}}
+	up := &gws.Upgrader{Subprotocols: []string{"v2", "v1"}}
+	gorilla, switchyard := gorillaAndSwitchyard(t, up, &websocket.Options{Subprotocols: []string{"v2", "v1"}}, fields)
+	_, serverOrder := gorillaAndSwitchyard(t, up, &websocket.Options{Subprotocols: []string{"v2", "v1"}, ServerSubprotocolPreference: true}, fields)
+	for _, tc := range []struct {
+		name                string
+		request             string
+		gorilla, switchyard int
+	}{
+		{"version 8", handshake([]string{"Sec-WebSocket-Version"}, "Sec-WebSocket-Version: 8"), 400, 426},
+		{"no version", handshake([]string{"Sec-WebSocket-Version"}), 400, 426},
+		{"no Upgrade", "GET /ws HTTP/1.1\r\nHost: example.com\r\n\r\n", 400, 426},
+		{"POST", strings.Replace(handshake(nil, "Content-Length: 0"), "GET ", "POST ", 1), 405, 405},
+		{"cross-origin", handshake(nil, "Origin: https://evil.example"), 403, 403},
+		{"empty Origin", handshake(nil, "Origin: "), 403, 101},
+		{"same origin", handshake(nil, "Origin: https://example.com"), 101, 101},
+		{"no Origin", handshake(nil), 101, 101},
+		{"repeated Origin", handshake(nil, "Origin: https://example.com", "Origin: https://example.com"), 101, 403},
+	} {
+		for _, side := range []struct {
+			name, addr string
+			want       int
+		}{{"gorilla", gorilla, tc.gorilla}, {"switchyard", switchyard, tc.switchyard}} {
+			ex := testkit.Raw(t, side.addr, tc.request)
+			if got := ex.Resp.StatusCode; got != side.want {
+				t.Errorf("%s, %s: got %d (%q), want %d", tc.name, side.name, got, ex.Body, side.want)
+			}
+			ex.Conn.Close()
+		}
+	}
+
+	// gorilla picks by the server's order; this package by the client's
+	// unless ServerSubprotocolPreference. Both 101s carry the fields
+	// passed at the upgrade, each once.
+	offer := "Sec-WebSocket-Protocol: v1, v2"
+	for _, side := range []struct{ name, addr, want string }{
+		{"gorilla", gorilla, "v2"},
+		{"switchyard", switchyard, "v1"},
+		{"switchyard with ServerSubprotocolPreference", serverOrder, "v2"},
+	} {
+		ex := testkit.Raw(t, side.addr, handshake(nil, offer))
+		h := ex.Resp.Header
+		if got := h.Values("Sec-WebSocket-Protocol"); len(got) != 1 || got[0] != side.want {
+			t.Errorf("%s: Sec-WebSocket-Protocol %q for %q, want %q", side.name, got, offer, side.want)
+		}
+		for k, vs := range fields {
+			if got := h.Values(k); strings.Join(got, "|") != strings.Join(vs, "|") {
+				t.Errorf("%s: 101 %s %q, want %q", side.name, k, got, vs)
+			}
+		}
+		if _, err := ex.Conn.Write(maskedFrame(0x1, []byte("bye"))); err != nil {
+			t.Error(err)
+		}
+		ex.Conn.Close()
+	}
+}
+
+// Options.CheckOrigin is asked only about an Origin that neither the
+// same-origin rule nor a pattern lets pass, never about a request
+// without one or with an empty one (gorilla's replaces its default rule,
+// and is asked about every request); and the negotiator's Responder,
+// where gorilla's Upgrader.Error goes, writes the protocol's refusals.
+func TestCheckOriginAndResponderAsked(t *testing.T) {
+	t.Parallel()
+	var asked []string
+	var refused []int
+	var mu sync.Mutex
+	opts := &websocket.Options{OriginPatterns: []string{"*.example.org"}, CheckOrigin: func(r *http.Request) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, r.Header.Get("Origin"))
+		return false
+	}}
+	nopts := &negotiate.Options{Responder: func(w http.ResponseWriter, r *http.Request, e *negotiate.Error) {
+		mu.Lock()
+		refused = append(refused, e.Status)
+		mu.Unlock()
+		w.Header().Set("X-Responder", "mine")
+		negotiate.DefaultResponder(w, r, e)
+	}}
+	s := newServer(t, opts, nopts, wstest.Echo)
+	for _, tc := range []struct {
+		origin []string // Origin field lines
+		status int
+	}{
+		{nil, 101},
+		{[]string{""}, 101},
+		{[]string{"http://example.com"}, 101},
+		{[]string{"https://app.example.org"}, 101},
+		{[]string{"https://evil.example"}, 403},
+		{[]string{"null"}, 403},
+	} {
+		var extra []string
+		for _, o := range tc.origin {
+			extra = append(extra, "Origin: "+o)
+		}
+		ex := s.raw(t, handshake(nil, extra...))
+		if ex.Resp.StatusCode != tc.status {
+			t.Errorf("Origin %q: got %d, want %d", tc.origin, ex.Resp.StatusCode, tc.status)
+		}
+		if got := ex.Resp.Header.Get("X-Responder"); tc.status != 101 && got != "mine" {
+			t.Errorf("Origin %q: the refusal was not the Responder's", tc.origin)
+		}
+		ex.Conn.Close()
+	}
+	ex := s.raw(t, handshake([]string{"Sec-WebSocket-Version"}))
+	ex.Conn.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"https://evil.example", "null"}; !slices.Equal(asked, want) {
+		t.Errorf("CheckOrigin asked about %q, want %q", asked, want)
+	}
+	if want := []int{403, 403, 426}; !slices.Equal(refused, want) {
+		t.Errorf("Responder wrote %v, want %v", refused, want)
+	}
+}
+
+// gorilla answers 500 to a Sec-WebSocket-Extensions field passed at the
+// upgrade, and closes a connection whose client sent its first frame with
+// the handshake; TestForeignWebSocketFieldsDropped and TestEarlyData hold
+// what this package does instead (the field dropped, the frame delivered).
+func TestGorillaRefusesWhatSwitchyardTakes(t *testing.T) {
+	t.Parallel()
+	gorilla, _ := gorillaAndSwitchyard(t, &gws.Upgrader{}, nil, http.Header{"Sec-Websocket-Extensions": {"x-app"}})
+	if ex := testkit.Raw(t, gorilla, handshake(nil)); ex.Resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("Sec-WebSocket-Extensions at the upgrade: gorilla answered %d, want 500", ex.Resp.StatusCode)
+	}
+	gorilla, _ = gorillaAndSwitchyard(t, &gws.Upgrader{}, nil, nil)
+	conn := testkit.DialTCP(t, gorilla)
+	if _, err := io.WriteString(conn, handshake(nil)+string(maskedFrame(0x1, []byte("early")))); err != nil {
+		t.Fatal(err)
+	}
+	if got := testkit.ReadAll(t, conn); got != "" {
+		t.Errorf("a frame with the handshake: gorilla answered %q, want the connection closed without an answer", got)
+	}
+}
+
+// WriteBufferSize is the buffer frames are written into, not a bound on
+// them: a message written through NextWriter in pieces smaller than it
+// goes out in frames of at most WriteBufferSize bytes, but gorilla sends
+// a larger piece (over twice the buffer) as a frame of its own, and
+// WriteMessage's message, uncompressed, as one frame whatever its size.
+func TestWriteBufferSizeFrames(t *testing.T) {
+	t.Parallel()
+	msg := bytes.Repeat([]byte("f"), 2000)
+	s := newServer(t, &websocket.Options{WriteBufferSize: 512}, nil, func(c *websocket.Conn) error {
+		if err := c.WriteMessage(gws.BinaryMessage, msg); err != nil {
+			return err
+		}
+		for _, piece := range []int{100, len(msg)} {
+			w, err := c.NextWriter(gws.BinaryMessage)
+			if err != nil {
+				return err
+			}
+			for p := msg; len(p) > 0; p = p[min(piece, len(p)):] {
+				if _, err := w.Write(p[:min(piece, len(p))]); err != nil {
+					return err
+				}
+			}
+			if err := w.Close(); err != nil {
+				return err
+			}
+		}
+		return wstest.Echo(c)
+	})
+	ex := s.raw(t, handshake(nil))
+	for _, tc := range []struct {
+		name    string
+		largest int // the largest frame's payload
+	}{
+		{"WriteMessage", len(msg)},
+		{"NextWriter, 100-byte writes", 512},
+		{"NextWriter, one write", len(msg)},
+	} {
+		var got []byte
+		var sizes []int
+		for {
+			b0, p, err := wstest.ReadFrame(ex.BR)
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			sizes = append(sizes, len(p))
+			got = append(got, p...)
+			if b0&0x80 != 0 {
+				break
+			}
+		}
+		if !bytes.Equal(got, msg) {
+			t.Errorf("%s: got %d bytes, want the message", tc.name, len(got))
+		}
+		if slices.Max(sizes) != tc.largest {
+			t.Errorf("%s: frames of %v bytes; want the largest of %d", tc.name, sizes, tc.largest)
+		}
+	}
 }

@@ -32,7 +32,8 @@ type Options struct {
 
 	// ServerSubprotocolPreference picks the first of Subprotocols that the
 	// client offered, instead of the client's first offer that the server
-	// speaks (the default).
+	// speaks (the default). gorilla's Upgrader picks in the server's order:
+	// a program moving from it sets this to keep its choices.
 	ServerSubprotocolPreference bool
 
 	// RequireSubprotocol refuses (400) a request that offers none of
@@ -170,8 +171,12 @@ type Options struct {
 	ReadBufferSize int
 
 	// WriteBufferSize is the size of the buffer gorilla writes frames
-	// into; a message larger than it is sent as several frames. 0 means
-	// gorilla's default, 4096. The buffers come from WriteBufferPool.
+	// into; 0 means gorilla's default, 4096. It bounds neither messages
+	// nor frames: a message written through NextWriter in pieces smaller
+	// than it goes out in frames of up to WriteBufferSize bytes, but
+	// gorilla sends a piece over twice the buffer as a frame of its own,
+	// and WriteMessage an uncompressed message as one frame, whatever
+	// their size. The buffers come from WriteBufferPool.
 	WriteBufferSize int
 
 	// WriteBufferPool lends write buffers (of WriteBufferSize plus 14
