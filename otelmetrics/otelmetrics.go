@@ -35,6 +35,7 @@ package otelmetrics
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel"
@@ -132,8 +133,12 @@ func NewRecorder(provider metric.MeterProvider) (*Recorder, error) {
 
 // NewNegotiator returns negotiate.New(opts) with r recording its
 // upgrades: r's hooks run before opts' own OnSwitch, OnClose and
-// OnRefuse, which are kept. opts itself is not changed.
+// OnRefuse, which are kept. opts itself is not changed. A Recorder not
+// made by [NewRecorder] has no instruments, and gets an error.
 func (r *Recorder) NewNegotiator(opts *negotiate.Options) (*negotiate.Negotiator, error) {
+	if r == nil || r.attempts == nil {
+		return nil, errors.New("otelmetrics: NewNegotiator on a Recorder not made by NewRecorder")
+	}
 	var o negotiate.Options
 	if opts != nil {
 		o = *opts
