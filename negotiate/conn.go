@@ -255,6 +255,10 @@ func (c *Conn) closeGracefully() {
 		s.end(c.n.opts.Linger)
 		return
 	}
+	// A write still under way (a goroutine of the protocol's) gets Linger:
+	// over TLS the half-close (close_notify) waits for it, and would wait
+	// for ever for a client that does not read.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.n.opts.Linger))
 	if c.CloseWrite() == nil {
 		_ = c.nc.SetReadDeadline(time.Now().Add(c.n.opts.Linger))
 		buf := drainBuffers.Get().(*[4096]byte)
