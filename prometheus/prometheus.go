@@ -19,6 +19,8 @@
 package prometheus
 
 import (
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchyard-http/switchyard/metrics"
@@ -42,9 +44,15 @@ type Collector struct {
 
 var _ prometheus.Collector = (*Collector)(nil)
 
+var errNotMade = errors.New("prometheus: a Collector not made by NewCollector")
+
 // NewCollector returns a collector of rec's series (opts nil: the
-// defaults).
+// defaults). It panics on a nil rec. A Collector not made by NewCollector
+// fails its registration with an error.
 func NewCollector(rec *metrics.Recorder, opts *Options) *Collector {
+	if rec == nil {
+		panic("prometheus: NewCollector with a nil *metrics.Recorder")
+	}
 	var o Options
 	if opts != nil {
 		o = *opts
@@ -63,6 +71,10 @@ func NewCollector(rec *metrics.Recorder, opts *Options) *Collector {
 
 // Describe sends the descriptions of the seven families.
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	if c.rec == nil {
+		ch <- prometheus.NewInvalidDesc(errNotMade) // fails the registration
+		return
+	}
 	for _, d := range c.order {
 		ch <- d
 	}
@@ -70,6 +82,10 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect sends the recorder's series as they are now.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	if c.rec == nil {
+		ch <- prometheus.NewInvalidMetric(prometheus.NewInvalidDesc(errNotMade), errNotMade)
+		return
+	}
 	for _, f := range c.rec.Gather() {
 		d := c.descs[f.Name]
 		if d == nil {
