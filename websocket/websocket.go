@@ -3,6 +3,7 @@ package websocket
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"path"
 	"strings"
@@ -46,7 +47,9 @@ type Options struct {
 	// is matched with [path.Match], case-insensitively, against the host
 	// (and port, if it has one) of the request's Origin, as
 	// "*.example.com" or "localhost:*" (so a pattern has no scheme or
-	// path: New refuses "https://app.example.com"). Requests from the same origin
+	// path: New refuses "https://app.example.com"). path.Match reads
+	// brackets as a character class, so an IPv6 address has them escaped,
+	// `\[::1\]:*` (New refuses "[::1]:*"). Requests from the same origin
 	// (Origin's host equal to the request's Host) always pass. Every other
 	// request that carries an Origin is refused with 403, unless
 	// CheckOrigin allows it.
@@ -267,6 +270,29 @@ func sizedPool(pools *sync.Map, size int, newBuf func() any) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
+// ipv6Class returns the IPv6 address that a character class of pat
+// holds, if one does: "[::1]:*" was meant to match the Origin host
+// "[::1]:8080", but path.Match reads "[::1]" as one character, ':' or '1'.
+func ipv6Class(pat string) (string, bool) {
+	for i := 0; i < len(pat); i++ {
+		switch pat[i] {
+		case '\\':
+			i++
+		case '[':
+			end := strings.IndexByte(pat[i:], ']')
+			if end < 0 {
+				return "", false
+			}
+			lit := pat[i+1 : i+end]
+			if strings.Contains(lit, ":") && net.ParseIP(lit) != nil {
+				return lit, true
+			}
+			i += end
+		}
+	}
+	return "", false
+}
+
 // New returns the WebSocket protocol; register it under the token
 // "websocket" with reg.Register("websocket", p). handler runs on each
 // switched connection, with gorilla's API through [Conn]; when it returns
@@ -277,7 +303,8 @@ func sizedPool(pools *sync.Map, size int, newBuf func() any) *sync.Pool {
 // nil. Invalid options (a
 // negative PongTimeout, CloseTimeout or buffer size, a ReadLimit under -1,
 // a subprotocol that is not a token, a malformed origin pattern or one
-// with a scheme, path, user information or space, a PongTimeout with the
+// with a scheme, path, user information or space, or with an IPv6 address
+// in unescaped brackets (a character class), a PongTimeout with the
 // keep-alive off, RequireSubprotocol without Subprotocols) and a nil
 // handler are errors.
 func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error) {
@@ -298,6 +325,9 @@ func New(opts *Options, handler func(c *Conn) error) (negotiate.Protocol, error)
 			// A pattern matches an Origin's host[:port], which has none
 			// of these: "https://app.example.com" would never match.
 			return negotiate.Protocol{}, fmt.Errorf("websocket: origin pattern %q: a pattern matches the host[:port] of an Origin, without scheme, path, user information or spaces", pat)
+		}
+		if lit, ok := ipv6Class(pat); ok {
+			return negotiate.Protocol{}, fmt.Errorf(`websocket: origin pattern %q: path.Match reads [%s] as a character class, which matches one character; for the IPv6 address, escape the brackets: \[%s\]`, pat, lit, lit)
 		}
 		patterns = append(patterns, pat)
 	}
