@@ -686,3 +686,32 @@ func Example_webSocket() {
 	// hello from behind Echo's middleware
 	// websocket: close 1000 (normal)
 }
+
+// A Negotiator not made by negotiate.New is refused when the mount is
+// made, by ToMiddleware with an error and by the panicking forms with a
+// message, instead of failing inside the first upgrade request (a nil
+// map, a nil Responder).
+func TestZeroNegotiatorRefusedAtMount(t *testing.T) {
+	t.Parallel()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	zero := new(negotiate.Negotiator)
+	if mw, err := (echoadapter.Config{Negotiator: zero, Registry: reg}).ToMiddleware(); err == nil || mw != nil {
+		t.Errorf("ToMiddleware with a zero Negotiator = %v, %v; want an error", mw != nil, err)
+	} else if !strings.Contains(err.Error(), "not made by New") {
+		t.Errorf("ToMiddleware's error %q does not say what is wrong", err)
+	}
+	for name, f := range map[string]func(){
+		"Middleware": func() { echoadapter.Middleware(zero, reg) },
+		"Handler":    func() { echoadapter.Handler(zero, reg) },
+	} {
+		msg := func() (msg string) {
+			defer func() { msg = fmt.Sprint(recover()) }()
+			f()
+			return
+		}()
+		if !strings.Contains(msg, "not made by New") {
+			t.Errorf("%s with a zero Negotiator: panic %q, want one that says what is wrong", name, msg)
+		}
+	}
+}

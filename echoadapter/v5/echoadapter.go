@@ -2,6 +2,7 @@ package echoadapter
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 
@@ -11,8 +12,8 @@ import (
 	"github.com/switchyard-http/switchyard/negotiate"
 )
 
-// Config configures the middleware. Negotiator and Registry are required;
-// Skipper has a default.
+// Config configures the middleware. Negotiator (made by negotiate.New) and
+// Registry are required; Skipper has a default.
 type Config struct {
 	// Skipper, when it returns true, sends the request to the next handler
 	// as ordinary HTTP. It is asked about upgrade requests only, so plain
@@ -21,8 +22,9 @@ type Config struct {
 	Skipper middleware.Skipper
 
 	// Negotiator holds what the mounts share: the live switched
-	// connections, limits, hooks, statistics and the shutdown. Tie it to
-	// the server with n.RegisterOnShutdown(server). Required.
+	// connections, limits, hooks, statistics and the shutdown. Make it
+	// with negotiate.New and tie it to the server with
+	// n.RegisterOnShutdown(server). Required.
 	Negotiator *negotiate.Negotiator
 
 	// Registry holds the protocols this mount switches to. Required.
@@ -34,7 +36,8 @@ type Config struct {
 var errConfig = errors.New("echoadapter: Config needs a Negotiator and a Registry")
 
 // Middleware returns the middleware of [Config.ToMiddleware] for n and reg
-// with the default Skipper. It panics if n or reg is nil.
+// with the default Skipper. It panics if n or reg is nil, or if n was not
+// made by negotiate.New.
 func Middleware(n *negotiate.Negotiator, reg *negotiate.Registry) echo.MiddlewareFunc {
 	return MiddlewareWithConfig(Config{Negotiator: n, Registry: reg})
 }
@@ -67,6 +70,9 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 	if config.Negotiator == nil || config.Registry == nil {
 		return nil, errConfig
 	}
+	if err := mountable(config.Negotiator, config.Registry); err != nil {
+		return nil, err
+	}
 	n, reg, skip := config.Negotiator, config.Registry, config.Skipper
 	if skip == nil {
 		skip = middleware.DefaultSkipper
@@ -90,13 +96,26 @@ func (config Config) ToMiddleware() (echo.MiddlewareFunc, error) {
 	}, nil
 }
 
+// mountable reports, as an error, the panic of n.Endpoint(reg): a
+// Negotiator not made by negotiate.New, which would otherwise fail inside
+// the first upgrade request.
+func mountable(n *negotiate.Negotiator, reg *negotiate.Registry) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("echoadapter: Config.Negotiator cannot be mounted (%v)", p)
+		}
+	}()
+	n.Endpoint(reg)
+	return nil
+}
+
 // Handler returns the handler of a route that must switch
 // (e.Any("/ws", h)): it switches requests that offer a protocol of reg and
 // answers every other request 426 Upgrade Required, with Upgrade listing
 // reg's tokens, as [negotiate.Negotiator.Endpoint] does. It returns nil to
 // Echo in every case: refusals are written through c.Response(), and a
 // switched response is committed with status 101. It panics if n or reg
-// is nil.
+// is nil, or if n was not made by negotiate.New.
 //
 // A route that must switch ends the chain, so it is a handler rather than
 // a middleware, and has nothing to configure: a Skipper would only turn
