@@ -176,7 +176,10 @@
 // or that opens a WebSocket and then stays silent would otherwise hold the
 // connection, its buffers and a file descriptor for ever, and enough of
 // them refuse every later client. Any byte from the peer answers a ping
-// (a pong or a message), so a handler may set its own pong handler.
+// (a pong or a message), so a handler may set its own pong handler; the
+// peer's pongs to these pings reach it too, with an empty payload (gorilla
+// alone sends no pings, so a pong handler written for it may expect only
+// its own payloads).
 // gorilla reads frames only inside the handler's reads, so an unanswered
 // ping closes the connection only if the handler is waiting in a read when
 // the answer is due; a handler that only writes is not closed by it (its

@@ -314,3 +314,45 @@ func TestWriteBufferSizeFrames(t *testing.T) {
 		}
 	}
 }
+
+// gorilla's Upgrader sends no pings; the keep-alive does, with an empty
+// payload, and the peer's pongs to them reach the handler's own pong
+// handler, next to those answering the handler's pings: a pong handler
+// written for gorilla alone must take an empty payload.
+func TestKeepAlivePongsReachPongHandler(t *testing.T) {
+	t.Parallel()
+	pongs := make(chan string, 16)
+	s := newServer(t, &websocket.Options{PingInterval: 20 * time.Millisecond, PongTimeout: testkit.Timeout}, nil, func(c *websocket.Conn) error {
+		c.SetPongHandler(func(data string) error {
+			select {
+			case pongs <- data:
+			default:
+			}
+			return nil
+		})
+		if err := c.WriteControl(gws.PingMessage, []byte("mine"), time.Now().Add(testkit.Timeout)); err != nil {
+			return err
+		}
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				return err
+			}
+		}
+	})
+	c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+	ended := make(chan error, 1)
+	go func() { // gorilla's client answers pings inside its reads
+		_, _, err := c.ReadMessage()
+		ended <- err
+	}()
+	seen := map[string]bool{}
+	for !seen[""] || !seen["mine"] {
+		seen[testkit.Receive(t, pongs, "a pong at the handler's pong handler")] = true
+	}
+	if err := c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""), time.Now().Add(testkit.Timeout)); err != nil {
+		t.Fatal(err)
+	}
+	if err := testkit.Receive(t, ended, "the server's close"); !gws.IsCloseError(err, gws.CloseNormalClosure) {
+		t.Errorf("client's read: got %v, want the server's close 1000", err)
+	}
+}

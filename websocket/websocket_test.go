@@ -1002,7 +1002,7 @@ func TestIdleConnHoldsNoWriteBuffer(t *testing.T) {
 			}
 		})
 		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
-		wstest.WantEcho(t, c, gws.TextMessage, bytes.Repeat([]byte("x"), 5000)) // several frames
+		wstest.WantEcho(t, c, gws.TextMessage, bytes.Repeat([]byte("x"), 5000)) // larger than the buffer
 		wstest.WantEcho(t, c, gws.TextMessage, []byte("held?"))
 		select {
 		case n := <-held:
