@@ -61,6 +61,13 @@
 // the negotiator is mounted on. (Where no http.Server can be found in the
 // request's context, the default is http.NotFoundHandler.)
 //
+// The streams are held to that http.Server's limits as its prior-knowledge
+// connections are (and as x/net's h2c.NewHandler held them): its
+// MaxHeaderBytes, and its ReadTimeout and WriteTimeout for each stream; and
+// their handler finds it under http.ServerContextKey. Its HTTP2 settings
+// are not taken: Options.HTTP2 configures upgraded connections, the
+// server's HTTP2 field its prior-knowledge ones, so set both alike.
+//
 // At an [negotiate.Negotiator.Endpoint] mount that default routes stream 1
 // back to the endpoint, which answers a request that is not an upgrade
 // with 426; mount h2c as middleware, or set Options.Handler.

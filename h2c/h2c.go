@@ -35,8 +35,11 @@ type Options struct {
 	// http.NotFoundHandler.
 	Handler http.Handler
 
-	// HTTP2 configures the HTTP/2 connections (stream limits, buffers,
-	// timeouts). Nil means net/http's defaults.
+	// HTTP2 configures the upgraded HTTP/2 connections (stream limits,
+	// buffers, timeouts). Nil means net/http's defaults. Prior-knowledge
+	// connections (see [ConfigureServer]) are configured by the
+	// http.Server's own HTTP2 field instead: where it is set, set this
+	// alike.
 	HTTP2 *http.HTTP2Config
 
 	// MaxBodyBytes bounds the upgrade request's body, which is read whole
@@ -230,12 +233,19 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	// whenever its last stream ends; srv serves this connection alone.
 	//lint:ignore SA1019 the one idle timeout both x/net's server (Go 1.26) and net/http's (Go 1.27, through x/net) read for a ServeConn connection
 	srv.h2.IdleTimeout = e.idleTimeout(r)
-	// What the connection's HTTP/2 server logs goes where net/http's own
-	// HTTP/2 connections log: the ErrorLog of the server the upgrade came
-	// through (nil: the standard logger).
-	srv.base.ErrorLog = nil
-	if outer, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok && outer != nil {
-		srv.base.ErrorLog = outer.ErrorLog
+	// The streams are held to the limits of the server the upgrade came
+	// through, as its prior-knowledge connections are (and as x/net's
+	// h2c.NewHandler held them): its MaxHeaderBytes, and its ReadTimeout
+	// and WriteTimeout for each stream. What the connection's HTTP/2
+	// server logs goes where net/http's own HTTP/2 connections log: that
+	// server's ErrorLog (nil: the standard logger).
+	outer, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	srv.base.ErrorLog, srv.base.MaxHeaderBytes, srv.base.ReadTimeout, srv.base.WriteTimeout = nil, 0, 0, 0
+	h := e.handler(r)
+	if outer != nil {
+		srv.base.ErrorLog, srv.base.MaxHeaderBytes = outer.ErrorLog, outer.MaxHeaderBytes
+		srv.base.ReadTimeout, srv.base.WriteTimeout = outer.ReadTimeout, outer.WriteTimeout
+		h = &outerServer{h: h, srv: outer}
 	}
 	hc := &serverConn{Conn: c, serving: make(chan struct{})}
 	ended, fired := make(chan struct{}), make(chan struct{})
@@ -259,7 +269,7 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	srv.h2.ServeConn(hc, &http2.ServeConnOpts{
 		Context:        ctx,
 		BaseConfig:     baseConfig(srv.base),
-		Handler:        e.handler(r),
+		Handler:        h,
 		UpgradeRequest: stream1(r, ctx),
 		Settings:       settings,
 	})
@@ -272,6 +282,23 @@ func (e *engine) serve(c *negotiate.Conn) error {
 		e.servers.Put(srv)
 	}
 	return nil
+}
+
+// outerServer serves a connection's streams with h, their context
+// carrying, under http.ServerContextKey, the http.Server the upgrade came
+// through, as the streams of its prior-knowledge connections do: the
+// HTTP/2 server puts there the connection's private server, which a
+// handler has no use for.
+type outerServer struct {
+	h   http.Handler
+	srv *http.Server
+}
+
+func (o *outerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Context().Value(http.ServerContextKey) != o.srv { // stream 1 has it already
+		r = r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, o.srv))
+	}
+	o.h.ServeHTTP(w, r)
 }
 
 // idleTimeout is the idle timeout of a connection upgraded by r (see
