@@ -15,10 +15,11 @@ import (
 )
 
 // Dialer sends upgrade requests: the client side of the negotiator. The
-// zero value is usable. It connects to the server itself: HTTP_PROXY,
-// HTTPS_PROXY and NO_PROXY are not consulted, as with a zero
-// gorilla/websocket Dialer (net/http's DefaultTransport and gorilla's
-// DefaultDialer consult them); a NetDial can go through a proxy.
+// zero value is usable, and so is a nil *Dialer, as with gorilla/websocket.
+// It connects to the server itself: HTTP_PROXY, HTTPS_PROXY and NO_PROXY
+// are not consulted, as with a zero gorilla/websocket Dialer (net/http's
+// DefaultTransport and gorilla's DefaultDialer consult them); a NetDial can
+// go through a proxy.
 type Dialer struct {
 	// NetDial, if set, opens the TCP connection. Default: a net.Dialer.
 	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
@@ -68,6 +69,9 @@ var ErrBadSwitch = upgrade.ErrBadSwitch
 // Dial fails with its error, even when the response had arrived; once Dial
 // has returned, ctx no longer matters to the connection.
 func (d *Dialer) Dial(ctx context.Context, rawURL string, offer []string, header http.Header) (net.Conn, *http.Response, error) {
+	if d == nil {
+		d = new(Dialer) // as a nil gorilla/websocket *Dialer dials
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		return nil, nil, fmt.Errorf("negotiate: dial: %w", err)
