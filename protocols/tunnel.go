@@ -139,6 +139,14 @@ func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Han
 				next.ServeHTTP(w, withoutUpgrade(r))
 				return
 			}
+			if hasBody(r) && errors.Is(t.check(r), negotiate.ErrIgnore) {
+				// An offer the tunnel ignores (h2c) on a request with a
+				// body, as curl --http2 sends a POST: the negotiator
+				// would refuse the body (413) before it asked the check.
+				// Ignored, it goes on as plain HTTP/1.1, as without one.
+				next.ServeHTTP(w, withoutUpgrade(r))
+				return
+			}
 			// A registry of the client's first offer: the tunnel's check
 			// passes every offer or none, so in the client's order the
 			// first is the one chosen, and the negotiator still parses,
@@ -158,6 +166,11 @@ func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Han
 			}
 		})
 	}
+}
+
+// hasBody reports whether r has a body, as the negotiator judges it.
+func hasBody(r *http.Request) bool {
+	return r.ContentLength != 0 || len(r.TransferEncoding) > 0
 }
 
 // withoutUpgrade returns r, or a shallow copy without its upgrade offer.
