@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -54,16 +55,35 @@ func newGateway(backend string, logger *slog.Logger) (*gateway, error) {
 			pr.Out = pr.Out.WithContext(context.WithValue(pr.Out.Context(), keptUpgradeKey{}, new([]string)))
 		},
 		Transport:      keepUpgrade{tr},
-		ModifyResponse: restoreUpgrade,
+		ModifyResponse: modifyResponse,
 		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 		// A one-line reason, as the tunnel gives, where ReverseProxy's own
 		// 502 has an empty body; the cause goes to the log.
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			logger.Info("gateway: backend request failed", "remote", r.RemoteAddr, "path", r.URL.Path, "err", err)
-			http.Error(w, "bad gateway: the backend could not be reached", http.StatusBadGateway)
+			reason := "bad gateway: the backend could not be reached"
+			if errors.Is(err, errSwitchedPlain) {
+				reason = "bad gateway: the backend " + errSwitchedPlain.Error()
+			}
+			http.Error(w, reason, http.StatusBadGateway)
 		},
 	}
 	return &gateway{n: n, handler: tun.Middleware(n)(proxy), transport: tr}, nil
+}
+
+// errSwitchedPlain is a 101 to a plain request: the tunnel's middleware
+// takes every offer off the requests ReverseProxy forwards.
+var errSwitchedPlain = errors.New("switched protocols on a request that offered none")
+
+// modifyResponse refuses a 101, which ReverseProxy would answer 502 but
+// with the switched connection left open; an error from ModifyResponse
+// makes it close the response's body, that connection. Other responses
+// go to restoreUpgrade.
+func modifyResponse(resp *http.Response) error {
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		return errSwitchedPlain
+	}
+	return restoreUpgrade(resp)
 }
 
 // A 426 names in Upgrade what the backend would switch to, but

@@ -14,7 +14,9 @@
 // the offered token, or the client gets 502. A backend that cannot be
 // reached gets plain requests and upgrades alike a 502 with a one-line
 // reason; one that does not answer an upgrade within 5 s, a 504, also
-// during a shutdown. An offer of h2c is served as plain HTTP/1.1 and never reaches
+// during a shutdown. A 101 to a plain request (the gateway forwards none
+// of the client's offers there) is a 502 too, and the backend's
+// connection is closed. An offer of h2c is served as plain HTTP/1.1 and never reaches
 // the backend as an upgrade (h2c smuggling).
 //
 // It prints "listening on http://HOST:PORT" once it accepts connections.

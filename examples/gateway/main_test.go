@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +36,9 @@ func backend(t *testing.T) *httptest.Server {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "%s %s host=%s xff=%s upgrade=%q", r.Method, r.URL.RequestURI(), r.Host,
 			r.Header.Get("X-Forwarded-For"), r.Header.Get("Upgrade"))
+		if b, _ := io.ReadAll(r.Body); len(b) > 0 {
+			fmt.Fprintf(w, " body=%q", b)
+		}
 	})
 	mux.Handle("/ws", wstest.GorillaEcho(nil))
 	mux.HandleFunc("/members", func(w http.ResponseWriter, r *http.Request) {
@@ -170,6 +175,49 @@ func TestH2COfferNotForwarded(t *testing.T) {
 	resp, body := request(t, addr, "GET /h HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABk\r\n\r\n")
 	if want := `GET /h host=gw.test xff=127.0.0.1 upgrade=""`; resp.StatusCode != 200 || body != want {
 		t.Errorf("got %d %q, want 200 %q", resp.StatusCode, body, want)
+	}
+}
+
+// curl --http2 offers h2c on a POST with its body: the request is
+// proxied with its body, as any other h2c offer is served as plain
+// HTTP/1.1 (audit: it was refused 413, the body rule of the upgrade
+// answered before the offer was ignored).
+func TestH2COfferWithBodyProxied(t *testing.T) {
+	t.Parallel()
+	addr, _ := startGateway(t, backend(t).URL)
+	for _, framing := range []string{"Content-Length: 5\r\n\r\nhello", "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"} {
+		resp, body := request(t, addr, "POST /form HTTP/1.1\r\nHost: gw.test\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"+
+			"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\nContent-Type: text/plain\r\n"+framing)
+		if want := `POST /form host=gw.test xff=127.0.0.1 upgrade="" body="hello"`; resp.StatusCode != 200 || body != want {
+			t.Errorf("%q: got %d %q, want 200 %q", framing, resp.StatusCode, body, want)
+		}
+	}
+}
+
+// A backend that switches protocols on a plain request (the gateway takes
+// every offer off the requests it proxies) gets the client a 502 that says
+// so, and its connection is closed. ReverseProxy answers such a 101 with
+// 502 but leaves the switched connection open (audit: the backend waited
+// for as long as it cared to, until a garbage collection closed the
+// connection; the reason said the backend could not be reached).
+func TestBackendSwitchOnPlainRequest(t *testing.T) {
+	// Not parallel: with collections off, only the gateway can close the
+	// connection (a collection would close it through its finalizer).
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	ended := make(chan error, 1)
+	be := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+		_ = c.SetReadDeadline(time.Now().Add(2 * testkit.Timeout))
+		_, err := c.Read(make([]byte, 1))
+		ended <- err
+	})
+	addr, _ := startGateway(t, be.URL())
+	resp, body := request(t, addr, "GET /plain HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n")
+	if want := "bad gateway: the backend switched protocols on a request that offered none\n"; resp.StatusCode != http.StatusBadGateway || body != want {
+		t.Errorf("got %d %q, want 502 %q", resp.StatusCode, body, want)
+	}
+	if err := testkit.Receive(t, ended, "the gateway to close the backend's connection"); err != io.EOF {
+		t.Errorf("the backend's read ended with %v, want io.EOF (the gateway closed the connection)", err)
 	}
 }
 
