@@ -120,9 +120,16 @@ func gorillaAndSwitchyard(t *testing.T, up *gws.Upgrader, opts *websocket.Option
 func TestComingFromGorilla(t *testing.T) {
 	t.Parallel()
 	fields := http.Header{"Set-Cookie": {"a=1; Path=/", "b=2"}, "X-Custom": {"x"}}
+	// gorilla writes these into its 101 as given; the negotiator leaves
+	// them out, so that the 101 describes no body and has one Connection.
+	dropped := http.Header{"Content-Type": {"text/html"}, "X-Content-Type-Options": {"nosniff"}, "Connection": {"close"}}
+	passed := fields.Clone()
+	for k, vs := range dropped {
+		passed[k] = vs
+	}
 	up := &gws.Upgrader{Subprotocols: []string{"v2", "v1"}}
-	gorilla, switchyard := gorillaAndSwitchyard(t, up, &websocket.Options{Subprotocols: []string{"v2", "v1"}}, fields)
-	_, serverOrder := gorillaAndSwitchyard(t, up, &websocket.Options{Subprotocols: []string{"v2", "v1"}, ServerSubprotocolPreference: true}, fields)
+	gorilla, switchyard := gorillaAndSwitchyard(t, up, &websocket.Options{Subprotocols: []string{"v2", "v1"}}, passed)
+	_, serverOrder := gorillaAndSwitchyard(t, up, &websocket.Options{Subprotocols: []string{"v2", "v1"}, ServerSubprotocolPreference: true}, passed)
 	for _, tc := range []struct {
 		name                string
 		request             string
@@ -167,6 +174,13 @@ func TestComingFromGorilla(t *testing.T) {
 		for k, vs := range fields {
 			if got := h.Values(k); strings.Join(got, "|") != strings.Join(vs, "|") {
 				t.Errorf("%s: 101 %s %q, want %q", side.name, k, got, vs)
+			}
+		}
+		head, _, _ := strings.Cut(strings.ToLower(ex.Wire.String()), "\r\n\r\n")
+		for k, vs := range dropped {
+			line := "\r\n" + strings.ToLower(k+": "+vs[0]) + "\r\n"
+			if got, want := strings.Contains(head+"\r\n", line), side.name == "gorilla"; got != want {
+				t.Errorf("%s: %q in the 101: %v, want %v\n%s", side.name, line, got, want, head)
 			}
 		}
 		if _, err := ex.Conn.Write(maskedFrame(0x1, []byte("bye"))); err != nil {
