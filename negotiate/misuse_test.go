@@ -232,3 +232,27 @@ func afterClose(c *negotiate.Conn) (err error) {
 	}
 	return nil
 }
+
+// New's doc: a negative limit or timeout, or a ProtocolMaxConns key that
+// is not a token, is an error; each field on its own.
+func TestNewRefusesBadOptions(t *testing.T) {
+	t.Parallel()
+	for name, o := range map[string]negotiate.Options{
+		"MaxConns -1":                  {MaxConns: -1},
+		"RetryAfter -1ns":              {RetryAfter: -1},
+		"HandshakeTimeout -1ns":        {HandshakeTimeout: -1},
+		"Linger -1ns":                  {Linger: -1},
+		"ShutdownTimeout -1ns":         {ShutdownTimeout: -1},
+		"ProtocolMaxConns -1":          {ProtocolMaxConns: map[string]int{"echo": -1}},
+		"ProtocolMaxConns key a b":     {ProtocolMaxConns: map[string]int{"a b": 1}},
+		"ProtocolMaxConns key empty":   {ProtocolMaxConns: map[string]int{"": 1}},
+		"ProtocolMaxConns key version": {ProtocolMaxConns: map[string]int{"echo/2": 1}},
+	} {
+		if n, err := negotiate.New(&o); err == nil || n != nil {
+			t.Errorf("%s: New = %v, %v; want an error", name, n != nil, err)
+		}
+	}
+	if _, err := negotiate.New(&negotiate.Options{ProtocolMaxConns: map[string]int{"WebSocket": 3, "echo": 0}}); err != nil {
+		t.Errorf("valid limits: %v", err)
+	}
+}
