@@ -1,6 +1,7 @@
 package negotiate_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -254,5 +255,35 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	}
 	if _, err := negotiate.New(&negotiate.Options{ProtocolMaxConns: map[string]int{"WebSocket": 3, "echo": 0}}); err != nil {
 		t.Errorf("valid limits: %v", err)
+	}
+}
+
+// One negotiator tied to two servers (an HTTP and an HTTPS listener, say)
+// is one shutdown: the first srv.Shutdown shuts the negotiator down, so
+// the switched connections of the other server close too and its
+// upgrades are refused with 503 while it still serves plain requests, as
+// RegisterOnShutdown's doc says.
+func TestSharedNegotiatorShutsDownWithFirstServer(t *testing.T) {
+	t.Parallel()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo", testkit.EchoConn)
+	n := testkit.NewNegotiator(t, nil)
+	h := n.Middleware(reg)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("plain")) }))
+	srv1, srv2 := testkit.StartServer(t, h), testkit.StartServer(t, h)
+	n.RegisterOnShutdown(srv1.Config)
+	n.RegisterOnShutdown(srv2.Config)
+	c, _ := testkit.Dial(t, srv2.URL, []string{"echo"}, nil)
+	defer c.Close()
+	testkit.RoundTrip(t, c, "before")
+	if err := srv1.Config.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	testkit.ExpectClosed(t, c)
+	resp, _ := testkit.Do(t, "GET", srv2.URL, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"echo"}}, nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("upgrade on the other server after the first's Shutdown: %s, want 503", resp.Status)
+	}
+	if resp, body := testkit.Do(t, "GET", srv2.URL, nil, nil); resp.StatusCode != http.StatusOK || body != "plain" {
+		t.Errorf("plain request on the other server: %s %q", resp.Status, body)
 	}
 }

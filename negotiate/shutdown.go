@@ -59,7 +59,11 @@ func (n *Negotiator) Shutdown(ctx context.Context) error {
 // RegisterOnShutdown ties the negotiator to srv: srv.Shutdown (which does
 // not track hijacked connections) also starts [Negotiator.Shutdown], bounded
 // by Options.ShutdownTimeout. To wait for the switched connections, call
-// Shutdown after srv.Shutdown returns. It panics on a nil srv.
+// Shutdown after srv.Shutdown returns. It panics on a nil srv. A
+// negotiator tied to several servers is shut down by the first of their
+// Shutdowns: the switched connections of every server close, and the
+// others, still serving, refuse upgrades with 503; give each server a
+// negotiator of its own unless they shut down together.
 func (n *Negotiator) RegisterOnShutdown(srv *http.Server) {
 	if srv == nil {
 		panic("negotiate: RegisterOnShutdown(nil)")
