@@ -208,27 +208,36 @@ func (c *Conn) goingAway() {
 }
 
 // handlerResult is what the connection reports for the handler's error:
-// nil for the peer's normal close.
+// nil for the peer's normal close, also when the handler wrapped it
+// ("reading: %w").
 func handlerResult(err error) error {
-	if gws.IsCloseError(err, gws.CloseNormalClosure, gws.CloseGoingAway, gws.CloseNoStatusReceived) {
+	switch closeCode(err) {
+	case gws.CloseNormalClosure, gws.CloseGoingAway, gws.CloseNoStatusReceived:
 		return nil
 	}
 	return err
 }
 
 // closeReceived reports whether err is the peer's close frame: a
-// *gws.CloseError (found without allocating, unlike errors.As) other than
-// the 1006 (abnormal closure) gorilla makes up when the stream ends
-// without one. A peer that vanished, perhaps in the middle of a message
-// the handler was answering, must not be answered 1000.
+// *gws.CloseError other than the 1006 (abnormal closure) gorilla makes up
+// when the stream ends without one. A peer that vanished, perhaps in the
+// middle of a message the handler was answering, must not be answered
+// 1000.
 func closeReceived(err error) bool {
+	code := closeCode(err)
+	return code != 0 && code != gws.CloseAbnormalClosure
+}
+
+// closeCode is the code of the *gws.CloseError in err's chain (found
+// without allocating, unlike errors.As), 0 if there is none.
+func closeCode(err error) int {
 	for err != nil {
 		if ce, ok := err.(*gws.CloseError); ok {
-			return ce.Code != gws.CloseAbnormalClosure
+			return ce.Code
 		}
 		err = errors.Unwrap(err)
 	}
-	return false
+	return 0
 }
 
 // afterFunc is context.AfterFunc, through the context's own AfterFunc

@@ -309,8 +309,8 @@
 // not normal.
 // The handler's error is reported as [negotiate.ConnInfo].Err to the
 // negotiator's Options.OnClose, except the peer's normal closes (1000,
-// 1001, 1005) and the context's own error after it ended, which report
-// nil. A panic in the handler is recovered by the negotiator and closes
+// 1001, 1005, returned as they are or wrapped, "reading: %w") and the
+// context's own error after it ended, which report nil. A panic in the handler is recovered by the negotiator and closes
 // that connection only.
 //
 // # Shutdown

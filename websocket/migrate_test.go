@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -368,5 +369,53 @@ func TestKeepAlivePongsReachPongHandler(t *testing.T) {
 	}
 	if err := testkit.Receive(t, ended, "the server's close"); !gws.IsCloseError(err, gws.CloseNormalClosure) {
 		t.Errorf("client's read: got %v, want the server's close 1000", err)
+	}
+}
+
+// A handler written for gorilla often returns its read error wrapped
+// ("reading: %w"); the peer's normal close inside it still reports nil to
+// OnClose, as it does unwrapped, while any other close code, and the 1006
+// of a peer that vanished, is reported as the handler returned it.
+func TestWrappedPeerCloseReportsNil(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		code    int // the peer's close; 0: the peer goes without one
+		wantNil bool
+	}{
+		{gws.CloseNormalClosure, true},
+		{gws.CloseGoingAway, true},
+		{gws.CloseNoStatusReceived, true},
+		{gws.CloseTryAgainLater, false},
+		{0, false},
+	} {
+		s := newServer(t, nil, nil, func(c *websocket.Conn) error {
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					return fmt.Errorf("chat: reading: %w", err)
+				}
+			}
+		})
+		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
+		var payload []byte
+		switch tc.code {
+		case 0:
+		case gws.CloseNoStatusReceived:
+			payload = []byte{} // a close frame without a code
+		default:
+			payload = gws.FormatCloseMessage(tc.code, "")
+		}
+		if payload != nil {
+			if err := c.WriteControl(gws.CloseMessage, payload, time.Now().Add(testkit.Timeout)); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := c.ReadMessage(); err == nil {
+				t.Fatalf("close %d: the server sent a message, want its close", tc.code)
+			}
+		}
+		c.Close()
+		ci := s.closes.Next(t)
+		if tc.wantNil && ci.Err != nil || !tc.wantNil && ci.Err == nil {
+			t.Errorf("close %d: OnClose error %v, want nil: %v", tc.code, ci.Err, tc.wantNil)
+		}
 	}
 }
