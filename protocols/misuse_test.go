@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
 	"github.com/switchyard-http/switchyard/protocols"
 )
 
@@ -59,5 +60,31 @@ func TestNewTunnelRefusesBadPort(t *testing.T) {
 		if _, err := protocols.NewTunnel(backend, nil); err != nil {
 			t.Errorf("NewTunnel(%q): %v", backend, err)
 		}
+	}
+}
+
+// Join with a nil peer (a dial whose error was not looked at) is an
+// error the negotiator reports to OnClose; it was a nil dereference in
+// one of Join's goroutines, which no one recovers, so the whole server
+// process ended. Stream(nil) panics, as its doc says.
+func TestJoinNilAndStreamNil(t *testing.T) {
+	t.Parallel()
+	infos := testkit.NewConnInfos()
+	reg := new(negotiate.Registry)
+	reg.Register("x", protocols.Stream(func(c *negotiate.Conn) error { return protocols.Join(c, nil) }))
+	_, srv := testkit.Endpoint(t, &negotiate.Options{OnClose: infos.Hook}, reg)
+	c, _ := testkit.Dial(t, srv.URL, []string{"x"}, nil)
+	defer c.Close()
+	testkit.ExpectClosed(t, c)
+	if i := infos.Next(t); i.Err == nil || !strings.Contains(i.Err.Error(), "nil") {
+		t.Errorf("OnClose Err = %v, want Join's error about a nil connection", i.Err)
+	}
+	msg := func() (msg string) {
+		defer func() { msg = fmt.Sprint(recover()) }()
+		protocols.Stream(nil)
+		return
+	}()
+	if !strings.HasPrefix(msg, "protocols: ") {
+		t.Errorf("Stream(nil) panicked with %q, want the package's message", msg)
 	}
 }

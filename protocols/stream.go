@@ -57,8 +57,16 @@ func Stream(f func(c *negotiate.Conn) error) negotiate.Protocol {
 // joined protocol's own goodbye, but what it passed on to the client
 // before reaches it, then the end of the stream, as when a Stream's
 // function returns. Bytes are counted by c, so the negotiator's OnClose
-// hook sees them.
+// hook sees them. A nil c or peer is an error (peer, if any, is closed).
 func Join(c *negotiate.Conn, peer net.Conn) error {
+	if c == nil || peer == nil {
+		// A copy from or to nil would panic in one of Join's goroutines,
+		// where no one recovers it: the whole program would end.
+		if peer != nil {
+			_ = peer.Close()
+		}
+		return errors.New("protocols: Join with a nil connection")
+	}
 	sc := &streamCopier{client: c, peer: peer}
 	shutDown := make(chan struct{})
 	stop := context.AfterFunc(c.Context(), func() {
