@@ -142,17 +142,22 @@ func TestTunnelBackendHalfClose(t *testing.T) {
 }
 
 // The replayed request: method, path prefix and query, Host, end-to-end
-// fields, forwarding fields, and exactly the chosen token.
+// fields, forwarding fields (the client's replaced unless trusted), and
+// exactly the chosen token; no hop-by-hop field (RFC 9110 §7.6.1), nor
+// Expect, which the gateway answered.
 func TestTunnelReplaysRequest(t *testing.T) {
 	t.Parallel()
 	be := backend(t)
 	for _, tc := range []struct {
-		name  string
-		trust bool
-		xff   string
+		name     string
+		trust    bool
+		xff      string
+		xfh, xfp string
+		lacks    []string
 	}{
-		{"forwarding fields replaced", false, "127.0.0.1"},
-		{"forwarding fields trusted", true, "203.0.113.9, 127.0.0.1"},
+		{"forwarding fields replaced", false, "127.0.0.1", "example.com", "http",
+			[]string{"Forwarded: for=203.0.113.9", "spoofed.example", "https"}},
+		{"forwarding fields trusted", true, "203.0.113.9, 127.0.0.1", "spoofed.example", "https", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -164,8 +169,10 @@ func TestTunnelReplaysRequest(t *testing.T) {
 			}
 			_, gw := testkit.Endpoint(t, nil, register(tun.Protocol(), "info"))
 			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/x/a%2Fb?q=1", "nope, Info/2",
-				"X-Forwarded-For: 203.0.113.9", "X-Test: kept", "Keep-Alive: 5", "X-Hop: dropped",
-				"Connection: X-Hop", "User-Agent: probe/1"))
+				"X-Forwarded-For: 203.0.113.9", "X-Forwarded-Host: spoofed.example", "X-Forwarded-Proto: https",
+				"Forwarded: for=203.0.113.9", "X-Test: kept", "Keep-Alive: 5", "X-Hop: dropped",
+				"Connection: X-Hop", "User-Agent: probe/1", "Proxy-Authorization: Basic cHJveHk6c2VjcmV0",
+				"Proxy-Connection: keep-alive", "TE: trailers", "Trailer: X-Checksum", "Expect: 100-continue"))
 			if e.Resp.StatusCode != http.StatusSwitchingProtocols || e.Resp.Header.Get("Upgrade") != "Info/2" {
 				t.Fatalf("status %d Upgrade %q, want 101 Info/2", e.Resp.StatusCode, e.Resp.Header.Get("Upgrade"))
 			}
@@ -176,12 +183,16 @@ func TestTunnelReplaysRequest(t *testing.T) {
 				"Upgrade: Info/2\n",
 				"Connection: Upgrade\n",
 				"X-Forwarded-For: "+tc.xff+"\n",
-				"X-Forwarded-Host: example.com\n",
-				"X-Forwarded-Proto: http\n",
+				"X-Forwarded-Host: "+tc.xfh+"\n",
+				"X-Forwarded-Proto: "+tc.xfp+"\n",
 				"X-Test: kept\n",
 				"User-Agent: probe/1\n",
 			)
-			testkit.Lacks(t, "the backend saw", got, "Keep-Alive", "X-Hop", "nope")
+			if tc.trust {
+				testkit.Contains(t, "the backend saw", got, "Forwarded: for=203.0.113.9\n")
+			}
+			testkit.Lacks(t, "the backend saw", got, append(tc.lacks, "Keep-Alive", "X-Hop", "nope", "Proxy-Authorization",
+				"Proxy-Connection", "\nTe: ", "\nTrailer: ", "Expect")...)
 		})
 	}
 }
