@@ -46,7 +46,8 @@
 // negotiator's gate has let the request through (so a connection sending
 // one counts against MaxConns and is refused while draining), into a
 // buffer that grows as the bytes arrive, and within the negotiator's
-// HandshakeTimeout: a body that does not come in time is answered 408.
+// HandshakeTimeout (or the http.Server's ReadTimeout, where it is
+// shorter): a body that does not come in time is answered 408.
 //
 // # Stream 1 and the handler
 //

@@ -20,6 +20,7 @@ import (
 	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
 )
 
 // TestStreamsKeepTheServersLimits: the streams of an upgraded connection
@@ -220,5 +221,32 @@ func (c *rawH2) do(t *testing.T, path string, open bool, extra ...hpack.HeaderFi
 				return r
 			}
 		}
+	}
+}
+
+// TestUpgradeBodyWithinReadTimeout: the upgrade request's body must come
+// within the server's ReadTimeout, as any request's body must on HTTP/1.1;
+// the negotiator's HandshakeTimeout bounds it where the server's bound is
+// longer or unset, but does not lengthen it. (Before, the body was awaited
+// for the whole HandshakeTimeout whatever the ReadTimeout.)
+func TestUpgradeBodyWithinReadTimeout(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, &negotiate.Options{HandshakeTimeout: time.Hour})
+	srv := httptest.NewUnstartedServer(n.Middleware(register(newH2C(t, nil)))(app))
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	// The body is declared, never sent: the answer must come before the
+	// connection's own deadline (testkit.Timeout).
+	c := dialRaw(t, srv)
+	if _, err := io.WriteString(c, h2ctest.RequestHead("POST", "/", "x", "Content-Length: 5")+"\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("a body unsent past ReadTimeout: %v, want a 408", err)
+	}
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("a body unsent past ReadTimeout: %s, want 408", resp.Status)
 	}
 }

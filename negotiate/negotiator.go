@@ -34,7 +34,8 @@ type Options struct {
 
 	// HandshakeTimeout bounds the write of the switch response (and of a
 	// 100 Continue before a 101), and the read of the upgrade request's
-	// body by a protocol that takes one. Default 10s.
+	// body by a protocol that takes one (the http.Server's ReadTimeout
+	// still holds where it is shorter). Default 10s.
 	HandshakeTimeout time.Duration
 
 	// Linger bounds the close of a connection whose protocol has returned:
@@ -238,6 +239,14 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // returned and the stream has ended. It reports false, having written nothing, when r is
 // not an upgrade or offers nothing reg has (or only offers its protocols
 // ignore): serve r as ordinary HTTP, or answer 426.
+// readTimeoutWithin reports whether the http.Server r came through has a
+// ReadTimeout no longer than d: its deadline for the request, body
+// included, then comes first, and a later one must not replace it.
+func readTimeoutWithin(r *http.Request, d time.Duration) bool {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return srv != nil && srv.ReadTimeout > 0 && srv.ReadTimeout <= d
+}
+
 func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Registry) bool {
 	if !IsUpgrade(r) {
 		return false
@@ -262,8 +271,10 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		n.refuseFor(w, r, ch.e, e, false)
 		return true
 	}
-	if ch.e.proto.TakesBody && hasBody(r) {
-		// Accept reads the body: bound the wait for it by the handshake's.
+	if ch.e.proto.TakesBody && hasBody(r) && !readTimeoutWithin(r, n.opts.HandshakeTimeout) {
+		// Accept reads the body: bound the wait for it by the handshake's
+		// (the server's ReadTimeout, where it is no longer, is running
+		// already and ends it sooner).
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(n.opts.HandshakeTimeout))
 	}
 	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1, hs: mark()}
