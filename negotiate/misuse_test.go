@@ -287,3 +287,68 @@ func TestSharedNegotiatorShutsDownWithFirstServer(t *testing.T) {
 		t.Errorf("plain request on the other server: %s %q", resp.Status, body)
 	}
 }
+
+// Shutdown's edges, as its doc says them: before any connection it
+// returns nil at once, and again; a mount then refuses upgrades with 503
+// and passes plain requests on. Called again after a Shutdown whose
+// context ended, it waits again for a protocol that has not returned
+// (here, one that ignores its context and its closed connection) and
+// returns nil once it has.
+func TestShutdownAgain(t *testing.T) {
+	t.Parallel()
+	short := func() context.Context {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		t.Cleanup(cancel)
+		return ctx
+	}
+	t.Run("before serving", func(t *testing.T) {
+		t.Parallel()
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("echo", testkit.EchoConn)
+		n := testkit.NewNegotiator(t, nil)
+		for i := range 2 {
+			if err := n.Shutdown(short()); err != nil {
+				t.Fatalf("Shutdown #%d with nothing live: %v", i+1, err)
+			}
+		}
+		srv := testkit.StartServer(t, n.Middleware(reg)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("plain")) })))
+		resp, _ := testkit.Do(t, "GET", srv.URL, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"echo"}}, nil)
+		if resp.StatusCode != http.StatusServiceUnavailable {
+			t.Errorf("upgrade after Shutdown: %s, want 503", resp.Status)
+		}
+		if resp, body := testkit.Do(t, "GET", srv.URL, nil, nil); resp.StatusCode != http.StatusOK || body != "plain" {
+			t.Errorf("plain request after Shutdown: %s %q", resp.Status, body)
+		}
+		if s := n.Stats(); s.Refused != 1 || len(s.Switched) != 0 {
+			t.Errorf("Stats = %+v, want one refusal and no switch", s)
+		}
+	})
+	t.Run("waits again", func(t *testing.T) {
+		t.Parallel()
+		release, started := make(chan struct{}), make(chan struct{})
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("hold", func(c *negotiate.Conn) error {
+			close(started)
+			<-release // neither the context nor the close ends it
+			return nil
+		})
+		n, srv := testkit.Endpoint(t, nil, reg)
+		c, _ := testkit.Dial(t, srv.URL, []string{"hold"}, nil)
+		defer c.Close()
+		<-started
+		for i := range 2 {
+			if err := n.Shutdown(short()); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Shutdown #%d with the protocol holding: %v, want the context's error", i+1, err)
+			}
+		}
+		close(release)
+		ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
+		defer cancel()
+		if err := n.Shutdown(ctx); err != nil {
+			t.Errorf("Shutdown once the protocol returned: %v", err)
+		}
+		if s := n.Stats(); s.Active["hold"] != 0 || s.Switched["hold"] != 1 {
+			t.Errorf("Stats = %+v", s)
+		}
+	})
+}
