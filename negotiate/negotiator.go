@@ -47,7 +47,9 @@ type Options struct {
 	// client to read: a client that has stopped sending gets the rest even
 	// if it reads it after the close, but one still sending when Linger
 	// ends, or past 1 MiB, is reset and loses what had not reached it yet.
-	// Default 2s.
+	// A write still under way in a goroutine of the protocol's gets Linger
+	// too. Over TLS the half-close is close_notify, to which crypto/tls
+	// gives up to 5 s more when the client does not read. Default 2s.
 	Linger time.Duration
 
 	// ShutdownTimeout bounds the shutdown that
