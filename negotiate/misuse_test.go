@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"net/http"
@@ -351,4 +352,68 @@ func TestShutdownAgain(t *testing.T) {
 			t.Errorf("Stats = %+v", s)
 		}
 	})
+}
+
+// What Conn.Buffers' doc promises: the server's 4 KiB buffers, once, with
+// nothing buffered, reading from and writing to the Conn (the client's
+// early bytes first, and counted); nil after the first Read or Write, and
+// nil on an HTTP/2 stream (TestXConnect's concern, not here).
+func TestConnBuffers(t *testing.T) {
+	t.Parallel()
+	type result struct {
+		sizes        [2]int
+		buffered     int
+		again, later bool
+		early        string
+		err          error
+	}
+	results := make(chan result, 2)
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("adopt", func(c *negotiate.Conn) error {
+		var r result
+		defer func() { results <- r }()
+		brw := c.Buffers()
+		if brw == nil {
+			r.err = errors.New("first Buffers: nil")
+			return nil
+		}
+		r.again = c.Buffers() != nil
+		r.sizes = [2]int{brw.Reader.Size(), brw.Writer.Size()}
+		r.buffered = brw.Reader.Buffered() + brw.Writer.Buffered()
+		p := make([]byte, len("early"))
+		if _, r.err = io.ReadFull(brw, p); r.err != nil {
+			return nil
+		}
+		r.early = string(p)
+		if _, r.err = brw.WriteString("adopted"); r.err == nil {
+			r.err = brw.Flush()
+		}
+		return nil
+	})
+	reg.HandleFunc("late", func(c *negotiate.Conn) error {
+		_, err := c.Write([]byte("x"))
+		results <- result{later: c.Buffers() != nil, err: err}
+		return nil
+	})
+	infos := testkit.NewConnInfos()
+	_, srv := testkit.Endpoint(t, &negotiate.Options{OnClose: infos.Hook, Linger: time.Millisecond}, reg)
+	x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "adopt")+"early")
+	r := testkit.Receive(t, results, "the adopting protocol")
+	if r.err != nil || r.again || r.sizes != [2]int{4096, 4096} || r.buffered != 0 || r.early != "early" {
+		t.Errorf("Buffers: %+v; want 4096-byte buffers, once, empty, the early bytes first", r)
+	}
+	if x.Resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("adopt: %s", x.Resp.Status)
+	}
+	if got := testkit.ReadAll(t, x); got != "adopted" {
+		t.Errorf("the client read %q after the 101, want what the protocol wrote through the buffers", got)
+	}
+	if i := infos.Next(t); i.BytesIn != 5 || i.BytesOut != 7 {
+		t.Errorf("bytes through the buffers: in %d out %d, want 5 and 7", i.BytesIn, i.BytesOut)
+	}
+	c, _ := testkit.Dial(t, srv.URL, []string{"late"}, nil)
+	defer c.Close()
+	if r := testkit.Receive(t, results, "the late protocol"); r.err != nil || r.later {
+		t.Errorf("Buffers after a Write: not nil (%v)", r.err)
+	}
 }
