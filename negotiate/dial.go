@@ -57,7 +57,10 @@ var ErrBadSwitch = upgrade.ErrBadSwitch
 // unless TLSConfig names a server. An IPv6 literal's zone
 // ("wss://[fe80::1%25eth0]:8443/ws") chooses the interface to dial; Host
 // leaves it out, as net/http's client does, and so does the name TLS
-// checks the certificate against. A user and password in rawURL are
+// checks the certificate against. A host name that is not ASCII is an
+// error before anything is dialled: give an internationalized name in its
+// A-label form ("xn--bcher-kva.example"), which net/http's client makes
+// with IDNA, beyond the standard library. A user and password in rawURL are
 // sent as Basic authorization unless header has an Authorization field,
 // as net/http's client sends them. On a valid 101 it returns the
 // connection, whose first reads return any bytes that arrived behind the

@@ -3,10 +3,12 @@ package negotiate_test
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
@@ -56,5 +58,20 @@ func TestDialIPv6Zone(t *testing.T) {
 	}
 	if got := testkit.RoundTrip(t, c, "zoned"); got != "zoned" {
 		t.Errorf("echo = %q", got)
+	}
+}
+
+// A host name that is not ASCII is refused before anything is dialled,
+// with a reason that names the A-label form.
+func TestDialNonASCIIHost(t *testing.T) {
+	t.Parallel()
+	dialled := false
+	d := negotiate.Dialer{NetDial: func(context.Context, string, string) (net.Conn, error) {
+		dialled = true
+		return nil, errors.New("dialled")
+	}}
+	_, _, err := d.Dial(context.Background(), "wss://bücher.example/ws", []string{"websocket"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "xn--") || dialled {
+		t.Errorf("Dial = %v (dialled %v), want an error naming the A-label form, before dialling", err, dialled)
 	}
 }

@@ -56,6 +56,9 @@ func handshakeH2(ctx context.Context, o options) (*exchange, error) {
 	default:
 		return nil, fmt.Errorf("unsupported scheme %q: want http, https, ws or wss", u.Scheme)
 	}
+	if _, _, err := upgrade.Addr(u); err != nil {
+		return nil, err // no host, or one that is not ASCII, as over HTTP/1.1
+	}
 	host := ""
 	h, err := e.fields(o.headers, func(name, v string) error {
 		if strings.EqualFold(name, "connection") {

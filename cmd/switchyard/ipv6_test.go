@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
@@ -104,4 +105,22 @@ func TestIPv6Zone(t *testing.T) {
 			}
 		}
 	})
+}
+
+// An internationalized host name as typed is refused with a reason that
+// names the A-label form, over HTTP/1.1 and with -h2, before anything is
+// dialled (it went out as is: in Host, which Go's servers answer 400, as
+// the TLS server name, and to the resolver).
+func TestNonASCIIHost(t *testing.T) {
+	t.Parallel()
+	for _, h2 := range []bool{false, true} {
+		a := []string{"probe", "wss://bücher.example/ws"}
+		if h2 {
+			a = []string{"probe", "-h2", "wss://bücher.example/ws"}
+		}
+		code, out, errOut := inspect(t, "", a...)
+		if code != exitError || out != "" || !strings.Contains(errOut, "A-label form (xn--") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2 and the reason", a, code, out, errOut)
+		}
+	}
 }

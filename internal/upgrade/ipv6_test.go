@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -106,4 +107,42 @@ func loopbackName() string {
 		}
 	}
 	return ""
+}
+
+// A host name that is not ASCII (an internationalized name as typed,
+// "bücher.example") is refused before anything is dialled, with a reason
+// that says to give its A-label: it went out as is, in Host (which Go's
+// servers answer 400 "malformed Host header"), as the TLS server name
+// (which RFC 6066 §3 wants in ASCII) and to the resolver, where net/http's
+// client converts it with IDNA, which the standard library alone does not
+// offer. The A-label itself goes through.
+func TestDoNonASCIIHost(t *testing.T) {
+	t.Parallel()
+	reg := new(negotiate.Registry)
+	hosts := make(chan string, 1)
+	reg.Register("echo/1", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		hosts <- s.Request.Host
+		return testkit.EchoConn, nil
+	}})
+	srv := httptest.NewUnstartedServer(testkit.NewNegotiator(t, nil).Endpoint(reg))
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	dialled := 0
+	c := upgrade.Client{Timeout: testkit.Timeout, TLSConfig: &tls.Config{InsecureSkipVerify: true},
+		NetDial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			dialled++
+			return (&net.Dialer{}).DialContext(ctx, network, srv.Listener.Addr().String())
+		}}
+	_, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, "wss://bücher.example/p"), Offer: []string{"echo/1"}})
+	if err == nil || !strings.Contains(err.Error(), "xn--") || dialled != 0 {
+		t.Errorf("Do(wss://bücher.example/p) = %v after %d dials; want an error naming the A-label form, before dialling", err, dialled)
+	}
+	res, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, "wss://xn--bcher-kva.example/p"), Offer: []string{"echo/1"}})
+	if err != nil || res.Conn == nil {
+		t.Fatalf("Do(wss://xn--bcher-kva.example/p) = %v, want a switch", err)
+	}
+	res.Conn.Close()
+	if got := testkit.Receive(t, hosts, "the switch's Host"); got != "xn--bcher-kva.example" {
+		t.Errorf("Host = %q, want the A-label", got)
+	}
 }

@@ -157,7 +157,11 @@ func TooManyInterim() error {
 }
 
 // Addr returns the host:port to dial for u and whether it is secure
-// (https, wss). A missing port is the scheme's default.
+// (https, wss). A missing port is the scheme's default. A host name that
+// is not ASCII is an error: an internationalized name goes in its A-label
+// form (xn--…), which the Host field, TLS's server name (RFC 6066 §3) and
+// the resolver take; net/http's client makes it with IDNA, which the
+// standard library alone does not offer.
 func Addr(u *url.URL) (addr string, secure bool, err error) {
 	switch u.Scheme {
 	case "http", "ws":
@@ -168,6 +172,11 @@ func Addr(u *url.URL) (addr string, secure bool, err error) {
 	}
 	if u.Host == "" {
 		return "", false, fmt.Errorf("URL %q has no host", u.Redacted())
+	}
+	for _, b := range []byte(ServerName(u)) {
+		if b >= 0x80 {
+			return "", false, fmt.Errorf("host %q is not ASCII: give an internationalized name in its A-label form (xn--…), as IDNA makes it", ServerName(u))
+		}
 	}
 	addr = u.Host
 	if u.Port() == "" {
