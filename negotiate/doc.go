@@ -63,7 +63,8 @@
 //	426  nothing switched at an Endpoint (Upgrade lists the tokens)
 //	503  shutting down; over a limit (with Retry-After)
 //	500  Accept failed or panicked; Check or Authorize panicked; the server's ResponseWriter cannot hijack (or its
-//	     hijack failed), or on HTTP/2 cannot set deadlines (a wiring fault)
+//	     hijack failed), or on HTTP/2 cannot set deadlines (a wiring fault); a refusal (*Error) whose status
+//	     is not a final one, under 200 or over 599
 //
 // Over HTTP/2 a refusal is an ordinary response on its stream, without
 // Upgrade or Connection (connection-specific fields, for which clients

@@ -13,7 +13,9 @@ import (
 // get it from a wrapped error.
 type Error struct {
 	// Status is the HTTP status code, 4xx for bad requests, 503 for
-	// draining and limits.
+	// draining and limits. A refusal's must be a final status, 200 to
+	// 599: any other (a Status left out) is answered 500 as the server's
+	// failure.
 	Status int
 	// Reason is one line of plain text for the response body. On the client
 	// side it holds the body the server sent.

@@ -417,3 +417,53 @@ func TestConnBuffers(t *testing.T) {
 		t.Errorf("Buffers after a Write: not nil (%v)", r.err)
 	}
 }
+
+// A refusal whose *Error has a status no final answer can have (a zero
+// Status left out, a 1xx, one past 599) is the server's failure: 500,
+// reported as Failed. net/http panicked on WriteHeader(0), 99 or 1000
+// (the client got nothing), and a 101 went out as a switch that was none.
+func TestRefusalWithInvalidStatus(t *testing.T) {
+	t.Parallel()
+	for _, status := range []int{0, 99, 100, 101, 199, 600, 1000} {
+		for _, where := range []string{"Check", "Accept", "Authorize"} {
+			bad := &negotiate.Error{Status: status, Reason: "no"}
+			p := negotiate.Protocol{Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) { return testkit.EchoConn, nil }}
+			refusals := make(chan negotiate.RefusalInfo, 1)
+			o := &negotiate.Options{OnRefuse: func(ri negotiate.RefusalInfo) { refusals <- ri }}
+			switch where {
+			case "Check":
+				p.Check = func(*http.Request) error { return bad }
+			case "Accept":
+				p.Accept = func(*negotiate.Switch) (func(*negotiate.Conn) error, error) { return nil, bad }
+			case "Authorize":
+				o.Authorize = func(*negotiate.Switch) error { return bad }
+			}
+			reg := new(negotiate.Registry)
+			reg.Register("x", p)
+			n, srv := testkit.Endpoint(t, o, reg)
+			x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "x"))
+			if x.Resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("%s refusing with %d: %s, want 500", where, status, x.Resp.Status)
+			}
+			if ri := testkit.Receive(t, refusals, "OnRefuse"); ri.Status != 500 || !ri.Failed || ri.Name != "x" {
+				t.Errorf("%s refusing with %d: OnRefuse %+v, want a failure answered 500", where, status, ri)
+			}
+			if s := n.Stats(); s.Refused != 1 || len(s.Switched) != 0 && s.Switched["x"] != 0 {
+				t.Errorf("%s refusing with %d: %+v", where, status, s)
+			}
+		}
+	}
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		n := testkit.NewNegotiator(t, nil)
+		reg := new(negotiate.Registry)
+		reg.Register("x", negotiate.Protocol{
+			Check:  func(*http.Request) error { return &negotiate.Error{Reason: "no status"} },
+			Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) { return testkit.EchoConn, nil },
+		})
+		srv := testkit.StartH2Server(t, n.Endpoint(reg), n, useTLS)
+		_, resp, err := testkit.XDial(t, testkit.XClient(t, srv, useTLS), srv.URL, "x", nil)
+		if resp == nil || resp.StatusCode != http.StatusInternalServerError {
+			t.Errorf("extended CONNECT refused with status 0: %v, %v; want 500", resp, err)
+		}
+	})
+}

@@ -330,6 +330,12 @@ func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 // reports it to OnRefuse, for the protocol of p (nil: none).
 func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry, e *Error, failed bool) {
 	n.refused.Add(1)
+	if e.Status < 200 || e.Status > 599 {
+		// No final answer has it (a Status left out, a 101 that switches
+		// nothing): the protocol's fault, not the client's.
+		e, failed = &Error{Status: http.StatusInternalServerError,
+			Reason: "negotiate: a refusal with status " + strconv.Itoa(e.Status) + ", which no final answer has", Err: e}, true
+	}
 	if r.ProtoMajor == 1 {
 		// net/http closes after the reply only if the first Connection
 		// value is exactly "close"; a 426's Upgrade follows on its own line.

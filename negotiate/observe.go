@@ -70,10 +70,11 @@ type RefusalInfo struct {
 	// Failed reports that the server failed rather than refused: Accept
 	// failed with an error that is not an [*Error], Check, Authorize,
 	// Accept or the Responder panicked, or the connection could not be
-	// hijacked. Those are answered 500 (or the status of the hijack's own
-	// [*Error]), except as Status says. An
-	// [*Error] from Check, Authorize or Accept is a refusal, whatever its
-	// status, and so is any other error from Authorize (a 403).
+	// hijacked, or an [*Error] had a status no final answer has (under 200
+	// or over 599). Those are answered 500 (or the status of the hijack's
+	// own [*Error]), except as Status says. Any other [*Error] from Check,
+	// Authorize or Accept is a refusal, whatever its status, and so is any
+	// other error from Authorize (a 403).
 	Failed bool
 }
 
