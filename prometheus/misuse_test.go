@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/switchyard-http/switchyard/metrics"
 	swprom "github.com/switchyard-http/switchyard/prometheus"
 )
 
@@ -33,5 +34,20 @@ func TestCollectorNeedsNewCollector(t *testing.T) {
 	}
 	if _, err := reg.Gather(); err != nil {
 		t.Errorf("Gather after the refused registration: %v", err)
+	}
+}
+
+// A const label "le" would sit beside the bucket's own le on every
+// histogram line (le="x",token="echo",le="0.0001"), which no scraper
+// takes: NewCollector panics on it, as client_golang's NewHistogram does.
+func TestConstLabelLeRefused(t *testing.T) {
+	t.Parallel()
+	msg := func() (msg string) {
+		defer func() { msg = fmt.Sprint(recover()) }()
+		swprom.NewCollector(metrics.NewRecorder(), &swprom.Options{ConstLabels: prometheus.Labels{"le": "x"}})
+		return
+	}()
+	if !strings.HasPrefix(msg, "prometheus: ") || !strings.Contains(msg, `"le"`) {
+		t.Errorf("NewCollector with a const label le: panic %q, want the package's message naming it", msg)
 	}
 }

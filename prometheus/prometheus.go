@@ -31,7 +31,7 @@ type Options struct {
 	// Namespace prefixes every name, with "_". Default "switchyard".
 	Namespace string
 	// ConstLabels are added to every series (an instance's role, say);
-	// none by default.
+	// none by default. "le", the histograms' own, is not allowed.
 	ConstLabels prometheus.Labels
 }
 
@@ -47,11 +47,18 @@ var _ prometheus.Collector = (*Collector)(nil)
 var errNotMade = errors.New("prometheus: a Collector not made by NewCollector")
 
 // NewCollector returns a collector of rec's series (opts nil: the
-// defaults). It panics on a nil rec. A Collector not made by NewCollector
+// defaults). It panics on a nil rec and on a const label "le", as
+// client_golang's NewHistogram does. A Collector not made by NewCollector
 // fails its registration with an error.
 func NewCollector(rec *metrics.Recorder, opts *Options) *Collector {
 	if rec == nil {
 		panic("prometheus: NewCollector with a nil *metrics.Recorder")
+	}
+	if opts != nil {
+		if _, ok := opts.ConstLabels["le"]; ok {
+			// Every histogram line has a le of its own.
+			panic(`prometheus: NewCollector: const label "le" is not allowed on histograms`)
+		}
 	}
 	var o Options
 	if opts != nil {
