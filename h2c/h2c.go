@@ -74,7 +74,8 @@ const DefaultIdleTimeout = 2 * time.Minute
 // New returns the h2c protocol; register it with reg.Register("h2c", p).
 // One value may be registered with several registries and negotiators:
 // each connection is shut down on its own, by the negotiator that switched
-// it.
+// it. opts may be nil; a negative MaxBodyBytes or a TrustedProxies prefix
+// that is not valid is an error.
 func New(opts *Options) (negotiate.Protocol, error) {
 	var o Options
 	if opts != nil {
@@ -241,12 +242,11 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	// server's ErrorLog (nil: the standard logger).
 	outer, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
 	srv.base.ErrorLog, srv.base.MaxHeaderBytes, srv.base.ReadTimeout, srv.base.WriteTimeout = nil, 0, 0, 0
-	h := e.handler(r)
 	if outer != nil {
 		srv.base.ErrorLog, srv.base.MaxHeaderBytes = outer.ErrorLog, outer.MaxHeaderBytes
 		srv.base.ReadTimeout, srv.base.WriteTimeout = outer.ReadTimeout, outer.WriteTimeout
-		h = &outerServer{h: h, srv: outer}
 	}
+	h := &streams{h: e.handler(r), srv: outer}
 	hc := &serverConn{Conn: c, serving: make(chan struct{})}
 	ended, fired := make(chan struct{}), make(chan struct{})
 	var shutDown atomic.Bool
@@ -277,28 +277,35 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	if !stop() {
 		<-fired // the shutdown func has run: it cannot reach the next connection
 	}
-	if !shutDown.Load() {
-		// A server that was shut down may not be reused; this one may.
+	// A server that was shut down may not be reused, nor one whose
+	// handlers still run: what they log (a panic) goes to its ErrorLog,
+	// which the next connection would set to its own server's.
+	if !shutDown.Load() && h.running.Load() == 0 {
 		e.servers.Put(srv)
 	}
 	return nil
 }
 
-// outerServer serves a connection's streams with h, their context
-// carrying, under http.ServerContextKey, the http.Server the upgrade came
-// through, as the streams of its prior-knowledge connections do: the
-// HTTP/2 server puts there the connection's private server, which a
-// handler has no use for.
-type outerServer struct {
-	h   http.Handler
-	srv *http.Server
+// streams serves a connection's streams with h, their context carrying,
+// under http.ServerContextKey, the http.Server srv the upgrade came
+// through (if any), as the streams of its prior-knowledge connections do:
+// the HTTP/2 server puts there the connection's private server, which a
+// handler has no use for. It counts the handlers running.
+type streams struct {
+	h       http.Handler
+	srv     *http.Server
+	running atomic.Int32
 }
 
-func (o *outerServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Context().Value(http.ServerContextKey) != o.srv { // stream 1 has it already
-		r = r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, o.srv))
+func (s *streams) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.running.Add(1)
+	if s.srv != nil && r.Context().Value(http.ServerContextKey) != s.srv { // stream 1 has it already
+		r = r.WithContext(context.WithValue(r.Context(), http.ServerContextKey, s.srv))
 	}
-	o.h.ServeHTTP(w, r)
+	s.h.ServeHTTP(w, r)
+	// Not deferred: a handler that panics keeps the connection's server
+	// out of the pool, for the HTTP/2 server to log the panic to its own.
+	s.running.Add(-1)
 }
 
 // idleTimeout is the idle timeout of a connection upgraded by r (see
@@ -483,11 +490,17 @@ func (e *engine) trusted(remote string) bool {
 // connection that opens with the "PRI *" preface) besides HTTP/1.1 and,
 // over TLS, HTTP/2: net/http serves those with srv.Handler, the same
 // handler whose negotiator serves h2c upgrades, and srv.Shutdown sends them
-// GOAWAY.
+// GOAWAY. Protocols srv already has are kept, in a copy of its own, so
+// that a value shared with another server is not changed. It panics on a
+// nil srv.
 func ConfigureServer(srv *http.Server) {
-	p := srv.Protocols
-	if p == nil {
-		p = new(http.Protocols)
+	if srv == nil {
+		panic("h2c: ConfigureServer(nil)")
+	}
+	p := new(http.Protocols)
+	if srv.Protocols != nil {
+		*p = *srv.Protocols
+	} else {
 		p.SetHTTP1(true)
 		p.SetHTTP2(true)
 	}

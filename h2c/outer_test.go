@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -248,5 +249,64 @@ func TestUpgradeBodyWithinReadTimeout(t *testing.T) {
 	}
 	if resp.StatusCode != http.StatusRequestTimeout {
 		t.Errorf("a body unsent past ReadTimeout: %s, want 408", resp.Status)
+	}
+}
+
+// TestLatePanicGoesToItsServersErrorLog: a handler that outlives its
+// connection and then panics is logged to the ErrorLog of the server its
+// connection came through, even when one protocol value serves two servers
+// and the other has switched a connection since. (Before, the HTTP/2
+// server of the connection that ended went back to the pool at once, the
+// next connection, of the other server, set its own ErrorLog on it, and
+// the late panic was logged there.)
+func TestLatePanicGoesToItsServersErrorLog(t *testing.T) {
+	t.Parallel()
+	closed := testkit.NewConnInfos()
+	n := testkit.NewNegotiator(t, &negotiate.Options{OnClose: closed.Hook})
+	started := make(chan struct{}, 1)
+	var release chan struct{}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/late" {
+			wait := release
+			started <- struct{}{}
+			<-wait
+			panic("late panic")
+		}
+		io.WriteString(w, "ok")
+	})
+	mw := n.Middleware(register(newH2C(t, nil)))(h) // one h2c value for both servers
+	var logA, logB testkit.LockedBuffer
+	a := httptest.NewUnstartedServer(mw)
+	a.Config.ErrorLog = log.New(&logA, "", 0)
+	a.Start()
+	t.Cleanup(a.Close)
+	b := httptest.NewUnstartedServer(mw)
+	b.Config.ErrorLog = log.New(&logB, "", 0)
+	b.Start()
+	t.Cleanup(b.Close)
+	// Several rounds: a pool may drop what it is given (sync.Pool does, at
+	// random, under the race detector).
+	for i := range 4 {
+		release = make(chan struct{})
+		c := upgrade(t, a)
+		done := make(chan error, 1)
+		go func() {
+			_, err := c.Get("/late")
+			done <- err
+		}()
+		testkit.Receive(t, started, "the late handler to start")
+		c.Conn.Close()
+		testkit.Receive(t, done, "the client to give up")
+		closed.Next(t) // a's connection is over, its handler still running
+		cb := upgrade(t, b)
+		close(release)
+		testkit.WaitFor(t, "the late panic to be logged", func() bool {
+			return strings.Count(logA.String()+logB.String(), "late panic") > i
+		})
+		cb.Conn.Close()
+		closed.Next(t)
+		if strings.Contains(logB.String(), "late panic") {
+			t.Fatalf("round %d: a panic on a connection of server a logged to server b's ErrorLog", i)
+		}
 	}
 }
