@@ -79,9 +79,14 @@ func serve(ctx context.Context, quit func(), out io.Writer, logger *slog.Logger)
 		_ = json.NewEncoder(w).Encode(f)
 	})
 	mux.HandleFunc("POST /shutdown", func(w http.ResponseWriter, r *http.Request) {
-		// The answer goes out before the shutdown starts: serve closes
-		// the control server as it returns, which a quick shutdown
-		// would do before this handler's answer left otherwise.
+		// The answer goes out, whole, before the shutdown starts: serve
+		// closes the control server as it returns, which a quick
+		// shutdown would do before this handler's answer left
+		// otherwise. Whole means a length: with none the flush sends a
+		// chunked head whose last chunk net/http writes only when the
+		// handler returns, and the client read "unexpected EOF" when
+		// the close came first.
+		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)
 		_ = http.NewResponseController(w).Flush()
 		quit()
