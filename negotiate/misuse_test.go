@@ -59,6 +59,43 @@ func TestMountMistakesPanic(t *testing.T) {
 	}
 }
 
+// Upgrade, the call adapters to other routers make, panics with
+// negotiate's own message on a nil Registry or a Negotiator New did not
+// make, as the mounts do, at the first upgrade it is given, not with a nil
+// dereference deep in the negotiation; a plain request passes as before.
+func TestUpgradeMistakesPanic(t *testing.T) {
+	t.Parallel()
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo", testkit.EchoConn)
+	n := testkit.NewNegotiator(t, nil)
+	var zero negotiate.Negotiator
+	for name, call := range map[string]func(http.ResponseWriter, *http.Request) bool{
+		"nil Registry":    func(w http.ResponseWriter, r *http.Request) bool { return n.Upgrade(w, r, nil) },
+		"zero Negotiator": func(w http.ResponseWriter, r *http.Request) bool { return zero.Upgrade(w, r, reg) },
+	} {
+		panics := make(chan string, 2)
+		srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			msg := panicMessage(func() {
+				if !call(w, r) {
+					w.WriteHeader(http.StatusNoContent)
+				}
+			})
+			panics <- msg
+			if msg != "" {
+				http.Error(w, "panicked", http.StatusTeapot)
+			}
+		}))
+		resp, _ := testkit.Do(t, "GET", srv.URL, nil, nil)
+		if msg := testkit.Receive(t, panics, name+": the plain request's outcome"); msg != "" || resp.StatusCode != http.StatusNoContent {
+			t.Errorf("%s, plain request: %s, panic %q; want 204 and no panic", name, resp.Status, msg)
+		}
+		testkit.Do(t, "GET", srv.URL, http.Header{"Connection": {"Upgrade"}, "Upgrade": {"echo"}}, nil)
+		if msg := testkit.Receive(t, panics, name+": the upgrade's outcome"); !strings.HasPrefix(msg, "negotiate: Upgrade ") {
+			t.Errorf("%s, upgrade: panic %q, want negotiate's own message naming Upgrade", name, msg)
+		}
+	}
+}
+
 // ProtocolMaxConns keys are protocol names, compared in lower case: two
 // keys that differ only in case name one protocol, and New refuses them
 // rather than keep either limit as the map's order falls.

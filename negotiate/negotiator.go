@@ -238,21 +238,16 @@ func (m *mount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // of its own, and reports true: the request has been answered and w must
 // not be used again. On an HTTP/2 stream (extended CONNECT) the protocol
 // runs on the caller's goroutine instead, and Upgrade returns when it has
-// returned and the stream has ended. It reports false, having written nothing, when r is
-// not an upgrade or offers nothing reg has (or only offers its protocols
-// ignore): serve r as ordinary HTTP, or answer 426.
-// readTimeoutWithin reports whether the http.Server r came through has a
-// ReadTimeout no longer than d: its deadline for the request, body
-// included, then comes first, and a later one must not replace it.
-func readTimeoutWithin(r *http.Request, d time.Duration) bool {
-	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
-	return srv != nil && srv.ReadTimeout > 0 && srv.ReadTimeout <= d
-}
-
+// returned and the stream has ended. It reports false, having written
+// nothing, when r is not an upgrade or offers nothing reg has (or only
+// offers its protocols ignore): serve r as ordinary HTTP, or answer 426.
+// Like the mounts, it panics on a nil reg and on a Negotiator not made by
+// [New], at the first upgrade it is given.
 func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Registry) bool {
 	if !IsUpgrade(r) {
 		return false
 	}
+	n.mustMount("Upgrade", reg)
 	if r.RequestURI == "*" && r.Method != http.MethodOptions {
 		n.refuse(w, r, errAsterisk) // "PRI * HTTP/1.1": RFC 9112 §3.2.4
 		return true
@@ -298,6 +293,14 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		n.switchConn(w, c, serve)
 	}
 	return true
+}
+
+// readTimeoutWithin reports whether the http.Server r came through has a
+// ReadTimeout no longer than d: its deadline for the request, body
+// included, then comes first, and a later one must not replace it.
+func readTimeoutWithin(r *http.Request, d time.Duration) bool {
+	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
+	return srv != nil && srv.ReadTimeout > 0 && srv.ReadTimeout <= d
 }
 
 // accept runs the gate's last step and the protocol's Accept, recovering
