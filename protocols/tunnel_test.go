@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -268,7 +270,15 @@ func TestTunnelGatewayErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			gw, gn, _ := gateway(t, tc.url, &protocols.TunnelOptions{Dialer: &negotiate.Dialer{HandshakeTimeout: 300 * time.Millisecond}}, nil)
+			// Only the silent backend waits the timeout out; the others
+			// answer (or fail) at once, and their outcome does not depend
+			// on it: a short one failed them with 504 when a loaded
+			// machine ran the backend late.
+			timeout := testkit.Timeout
+			if tc.status == http.StatusGatewayTimeout {
+				timeout = 300 * time.Millisecond
+			}
+			gw, gn, _ := gateway(t, tc.url, &protocols.TunnelOptions{Dialer: &negotiate.Dialer{HandshakeTimeout: timeout}}, nil)
 			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1"))
 			if e.Resp.StatusCode != tc.status || !strings.Contains(e.Body, tc.reason) || !e.Resp.Close {
 				t.Errorf("got %d %q (close %v), want %d with %q and a close", e.Resp.StatusCode, e.Body, e.Resp.Close, tc.status, tc.reason)
@@ -388,6 +398,37 @@ func TestTunnelH2C(t *testing.T) {
 	if len(heads) != 1 || !strings.Contains(heads[0], "Http2-Settings: AAMAAABk\r\n") ||
 		!strings.Contains(heads[0], "Connection: Upgrade, HTTP2-Settings\r\n") {
 		t.Errorf("backend got %q, want the HTTP2-Settings forwarded", heads)
+	}
+}
+
+// The README's warning, held: with the tunnel registered under chosen
+// tokens and the negotiator's Middleware in front of a reverse proxy of
+// the program's own, an offer the registry does not hold (h2c among them)
+// reaches the proxy as the client sent it, and httputil.ReverseProxy
+// forwards an upgrade of any token: the client's h2c gets to the backend,
+// which switches it, behind every rule of the gateway. Tunnel.Middleware
+// takes the offer off instead (TestTunnelH2C).
+func TestProtocolInFrontOfReverseProxyPassesOtherOffers(t *testing.T) {
+	t.Parallel()
+	fb := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n")
+	})
+	u, err := url.Parse(fb.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := protocols.NewTunnel(fb.URL(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, n.Middleware(register(tun.Protocol(), "websocket"))(httputil.NewSingleHostReverseProxy(u)))
+	e := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "h2c", "HTTP2-Settings: AAMAAABk", "Connection: HTTP2-Settings"))
+	if e.Resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("h2c offer through ReverseProxy: status %d, want the backend's 101 relayed (the README says ReverseProxy forwards it)", e.Resp.StatusCode)
+	}
+	if heads := fb.Heads(); len(heads) != 1 || !strings.Contains(heads[0], "Upgrade: h2c\r\n") {
+		t.Errorf("backend got %q, want the h2c offer forwarded", heads)
 	}
 }
 
@@ -696,7 +737,6 @@ func TestTunnelBackendConnectionFields(t *testing.T) {
 // is relayed as the refusal it is, with its status.
 func TestTunnelRefusalUnfinishedBody(t *testing.T) {
 	t.Parallel()
-	holding := func(response string) string { return testkit.Holding(t, response).URL() }
 	for _, tc := range []struct {
 		name, response string
 		status         int
@@ -707,7 +747,12 @@ func TestTunnelRefusalUnfinishedBody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			gw, gn, _ := gateway(t, holding(tc.response), &protocols.TunnelOptions{Dialer: &negotiate.Dialer{HandshakeTimeout: 500 * time.Millisecond}}, nil)
+			// The backend's answer is in before the gateway dials, so
+			// that the 500 ms pass while the body is read, however late
+			// the machine runs the backend.
+			be := testkit.Holding(t, tc.response)
+			d := &negotiate.Dialer{HandshakeTimeout: 500 * time.Millisecond, NetDial: testkit.Answered(t, be, len(tc.response))}
+			gw, gn, _ := gateway(t, be.URL(), &protocols.TunnelOptions{Dialer: d}, nil)
 			e := testkit.Raw(t, testkit.Addr(gw), testkit.UpgradeRequest("/", "echo/1"))
 			if e.Resp.StatusCode != tc.status || e.Body != tc.body || !e.Resp.Close {
 				t.Errorf("got %d %q (close %v), want the backend's %d with %q and a close", e.Resp.StatusCode, e.Body, e.Resp.Close, tc.status, tc.body)
