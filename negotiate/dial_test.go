@@ -183,8 +183,12 @@ func TestDialUserinfo(t *testing.T) {
 func TestDialRefusalBounds(t *testing.T) {
 	t.Parallel()
 	hold := func(answer string) string { return testkit.Holding(t, answer).URL() }
-	d := &negotiate.Dialer{HandshakeTimeout: 200 * time.Millisecond}
-	_, _, err := d.Dial(context.Background(), hold("HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort"), []string{"a"}, nil)
+	// The answer is in before the dial, so that the 200 ms pass while
+	// the body is read, however late the machine runs the server.
+	const short = "HTTP/1.1 403 Forbidden\r\nContent-Length: 100\r\n\r\nshort"
+	srv := testkit.Holding(t, short)
+	d := &negotiate.Dialer{HandshakeTimeout: 200 * time.Millisecond, NetDial: testkit.Answered(t, srv, len(short))}
+	_, _, err := d.Dial(context.Background(), srv.URL(), []string{"a"}, nil)
 	var e *negotiate.Error
 	if !errors.As(err, &e) || e.Status != 403 || e.Reason != "short" {
 		t.Errorf("a refusal with an unfinished body: %v, want the 403 with reason %q", err, "short")

@@ -2,6 +2,9 @@ package testkit
 
 import (
 	"bufio"
+	"bytes"
+	"context"
+	"errors"
 	"io"
 	"net"
 	"strings"
@@ -118,3 +121,41 @@ func Holding(t testing.TB, response string) *TCPServer {
 		}
 	})
 }
+
+// Answered dials srv, sends it a request head, reads the first n bytes of
+// its answer, and returns a NetDial (for negotiate.Dialer, upgrade.Client)
+// that hands out that connection, once, with those bytes first to read.
+// A client whose timeout counts from its dial then finds the head there
+// however late a loaded machine ran the server: with Holding's refusals,
+// the timeout can pass only while the body is read. (Dialled as it is,
+// a server not run within a test's 300 ms failed the exchange before the
+// head under -race.) srv sees the head Answered sent and then the
+// client's.
+func Answered(t testing.TB, srv *TCPServer, n int) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	t.Helper()
+	c := DialTCP(t, srv.Addr())
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	answer := make([]byte, n)
+	if _, err := io.ReadFull(c, answer); err != nil {
+		t.Fatalf("testkit.Answered: the server's answer: %v", err)
+	}
+	var once sync.Once
+	return func(context.Context, string, string) (net.Conn, error) {
+		var conn net.Conn
+		once.Do(func() { conn = readFirst{Conn: c, r: io.MultiReader(bytes.NewReader(answer), c)} })
+		if conn == nil {
+			return nil, errors.New("testkit.Answered: dialled twice")
+		}
+		return conn, nil
+	}
+}
+
+// readFirst reads from r: what was read before, then the connection.
+type readFirst struct {
+	net.Conn
+	r io.Reader
+}
+
+func (c readFirst) Read(p []byte) (int, error) { return c.r.Read(p) }

@@ -1,7 +1,6 @@
 package upgrade_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -386,21 +385,6 @@ func TestDoContextEnds(t *testing.T) {
 func TestRefusalBodyUnfinished(t *testing.T) {
 	t.Parallel()
 	holding := func(response string) *testkit.TCPServer { return testkit.Holding(t, response) }
-	// arrived dials srv, has it answer and reads the answer's len(response)
-	// bytes; Do dials that connection, the answer first to read.
-	arrived := func(t *testing.T, srv *testkit.TCPServer, response string) func(context.Context, string, string) (net.Conn, error) {
-		nc := testkit.DialTCP(t, srv.Addr())
-		if _, err := io.WriteString(nc, "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"); err != nil {
-			t.Fatal(err)
-		}
-		answer := make([]byte, len(response))
-		if _, err := io.ReadFull(nc, answer); err != nil {
-			t.Fatalf("the server's answer: %v", err)
-		}
-		return func(context.Context, string, string) (net.Conn, error) {
-			return readFirst{Conn: nc, r: io.MultiReader(bytes.NewReader(answer), nc)}, nil
-		}
-	}
 	for _, tc := range []struct {
 		name, response string
 		status         int
@@ -413,7 +397,7 @@ func TestRefusalBodyUnfinished(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv := holding(tc.response)
-			c := upgrade.Client{Timeout: 300 * time.Millisecond, NetDial: arrived(t, srv, tc.response)}
+			c := upgrade.Client{Timeout: 300 * time.Millisecond, NetDial: testkit.Answered(t, srv, len(tc.response))}
 			res, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, srv.URL()), Offer: []string{"echo/1"}})
 			if err != nil {
 				t.Fatalf("Do = %v, want the refusal", err)
@@ -443,12 +427,3 @@ func TestRefusalBodyUnfinished(t *testing.T) {
 		}
 	})
 }
-
-// readFirst is a connection whose reads come from r, what it had read
-// first and then the connection.
-type readFirst struct {
-	net.Conn
-	r io.Reader
-}
-
-func (c readFirst) Read(p []byte) (int, error) { return c.r.Read(p) }
