@@ -107,26 +107,27 @@ func TestREADMEQuickStartShutsDownGracefully(t *testing.T) {
 	if !strings.Contains(code, readmeAddr) {
 		t.Fatalf("the Quick start no longer listens on %s:\n%s", readmeAddr, code)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
+	// The program takes its address from the environment, so that the
+	// port is chosen after the build, just before the start: a port
+	// chosen before it stayed free for the seconds a build takes, in
+	// which any connection of another test may take it as its own
+	// (listening then fails, "address already in use"). A start that
+	// still loses it is made again on another port.
 	bin := filepath.Join(t.TempDir(), "quickstart")
-	if err := buildSnippet(t, strings.Replace(code, readmeAddr, addr, 1), bin); err != nil {
+	if err := buildSnippet(t, strings.Replace(code, `"`+readmeAddr+`"`, `os.Getenv("QUICKSTART_ADDR")`, 1), bin); err != nil {
 		t.Fatalf("the Quick start: %v", err)
 	}
-	cmd := exec.Command(bin)
-	var stderr testkit.LockedBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
+	var (
+		cmd     *exec.Cmd
+		addr    string
+		stderr  *testkit.LockedBuffer
+		exited  chan struct{}
+		waitErr error
+	)
 	defer func() {
+		if exited == nil {
+			return // never started
+		}
 		select {
 		case <-exited:
 		default:
@@ -134,13 +135,44 @@ func TestREADMEQuickStartShutsDownGracefully(t *testing.T) {
 			<-exited
 		}
 	}()
-	testkit.WaitFor(t, "the Quick start to listen on "+addr, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
+	for attempt := 1; ; attempt++ {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
 		}
-		return err == nil
-	})
+		addr = ln.Addr().String()
+		ln.Close()
+		cmd = exec.Command(bin)
+		cmd.Env = append(os.Environ(), "QUICKSTART_ADDR="+addr)
+		stderr = new(testkit.LockedBuffer)
+		cmd.Stderr = stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		exited = make(chan struct{})
+		go func() { waitErr = cmd.Wait(); close(exited) }()
+		var gone bool
+		testkit.WaitFor(t, "the Quick start to listen on "+addr, func() bool {
+			select {
+			case <-exited:
+				gone = true
+				return true
+			default:
+			}
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
+		if !gone {
+			break
+		}
+		if attempt == 3 || !strings.Contains(stderr.String(), "address already in use") {
+			t.Fatalf("the Quick start exited before it listened on %s: %v; stderr:\n%s", addr, waitErr, stderr.String())
+		}
+		t.Logf("%s was taken before the Quick start listened; again on another port", addr)
+	}
 
 	base := "http://" + addr
 	ws, _ := wstest.Dial(t, nil, wstest.URL(base, "/ws"), nil)
