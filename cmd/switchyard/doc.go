@@ -31,8 +31,9 @@
 //
 // ws switches to WebSocket and chats: each line of standard input goes out
 // as a text frame, each message received is printed as a line (binary ones
-// as their size); pings are answered. At the end of input it sends a close
-// frame and waits for the server's.
+// as their size); pings are answered. At the end of input, or at the
+// first Ctrl-C (SIGINT), it sends a close frame (1000) and waits up to 5 s
+// for the server's; a second Ctrl-C ends it at once.
 //
 // raw switches to TOKEN and pipes standard input and output through the
 // connection, netcat over an upgrade: at the end of input it half-closes

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
+	"os/signal"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -38,6 +40,17 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 		return code
 	}
 	defer e.close()
+	ws := &wsConn{e: e}
+	// Ctrl-C ends the session as the end of input does, with a close frame
+	// (1000) and the wait for the server's; a second one ends the program
+	// at once, Go's default. It is caught from before the line that says
+	// the session is open.
+	intr := make(chan os.Signal, 1)
+	signal.Notify(intr, os.Interrupt)
+	defer signal.Stop(intr)
+	ended := make(chan struct{})
+	defer close(ended)
+	go chatInterrupt{ws, intr, ended}.run()
 	if !o.verbose {
 		shown := o.url
 		if u, err := url.Parse(o.url); err == nil {
@@ -45,7 +58,6 @@ func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Wri
 		}
 		fmt.Fprintf(stderr, "connected to %s (%s)\n", shown, e.chosen())
 	}
-	ws := &wsConn{e: e}
 	defer func() {
 		if err := ws.inputFailure(); err != nil {
 			fmt.Fprintf(stderr, "switchyard ws: standard input: %v\n", err)
@@ -145,6 +157,25 @@ func (c chatInput) run(stdin io.Reader) {
 	}
 	if err := c.ws.sendClose([]byte{0x03, 0xe8}); err == nil { // 1000: normal closure
 		_ = c.ws.e.conn().SetReadDeadline(c.ws.closeDeadline())
+	}
+}
+
+// chatInterrupt closes the session at the first interrupt; named so that
+// stack dumps explain the goroutine.
+type chatInterrupt struct {
+	ws    *wsConn
+	intr  chan os.Signal
+	ended <-chan struct{}
+}
+
+func (c chatInterrupt) run() {
+	select {
+	case <-c.intr:
+		signal.Stop(c.intr)
+		if err := c.ws.sendClose([]byte{0x03, 0xe8}); err == nil { // 1000: normal closure
+			_ = c.ws.e.conn().SetReadDeadline(c.ws.closeDeadline())
+		}
+	case <-c.ended:
 	}
 }
 
