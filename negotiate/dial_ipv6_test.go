@@ -19,22 +19,8 @@ import (
 // connection goes to that interface, Host is [::1]:port without the zone,
 // and the certificate (httptest's is for ::1) is checked against ::1.
 func TestDialIPv6Zone(t *testing.T) {
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	lo := ""
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
-			lo = i.Name
-			break
-		}
-	}
-	if lo == "" {
-		ln.Close()
-		t.Skip("no loopback interface to name as a zone")
-	}
+	ln := testkit.IPv6Loopback(t)
+	lo := testkit.LoopbackZone(t)
 	hosts := make(chan string, 1)
 	reg := new(negotiate.Registry)
 	reg.Register("echo/1", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {

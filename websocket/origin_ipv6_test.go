@@ -62,10 +62,7 @@ func TestOriginPatternIPv6(t *testing.T) {
 // compared, as the package documentation says).
 func TestSameOriginIPv6TLS(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
+	ln := testkit.IPv6Loopback(t)
 	p, err := websocket.New(nil, wstest.Echo)
 	if err != nil {
 		t.Fatal(err)

@@ -19,10 +19,7 @@ import (
 // any path; hosts gets the Host (:authority) of each switch.
 func ipv6Server(t *testing.T, useTLS bool, hosts chan<- string) *httptest.Server {
 	t.Helper()
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Fatalf("[::1]: %v", err)
-	}
+	ln := testkit.IPv6Loopback(t)
 	n := testkit.NewNegotiator(t, nil)
 	reg := new(negotiate.Registry)
 	reg.Register("echo/1", negotiate.Protocol{Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
@@ -34,21 +31,7 @@ func ipv6Server(t *testing.T, useTLS bool, hosts chan<- string) *httptest.Server
 		t.Fatal(err)
 	}
 	reg.Register("websocket", ws)
-	srv := httptest.NewUnstartedServer(n.Middleware(reg)(http.NotFoundHandler()))
-	srv.Listener.Close()
-	srv.Listener = ln
-	if useTLS {
-		srv.EnableHTTP2 = true
-		srv.StartTLS()
-	} else {
-		srv.Config.Protocols = new(http.Protocols)
-		srv.Config.Protocols.SetHTTP1(true)
-		srv.Config.Protocols.SetUnencryptedHTTP2(true)
-		srv.Start()
-	}
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) })
-	return srv
+	return testkit.StartH2ServerOn(t, ln, n.Middleware(reg)(http.NotFoundHandler()), n, useTLS)
 }
 
 // A URL with an IPv6 zone ([::1%25lo]) reaches the server through that
@@ -58,22 +41,8 @@ func ipv6Server(t *testing.T, useTLS bool, hosts chan<- string) *httptest.Server
 // sent, so a same-origin Origin passes. With -h2 the zone went out in
 // :authority and the WebSocket was refused 403.
 func TestIPv6Zone(t *testing.T) {
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
-	ln.Close()
-	lo := ""
-	ifs, _ := net.Interfaces()
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
-			lo = i.Name
-			break
-		}
-	}
-	if lo == "" {
-		t.Skip("no loopback interface to name as a zone")
-	}
+	testkit.IPv6Loopback(t) // skips without IPv6
+	lo := testkit.LoopbackZone(t)
 	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
 		t.Parallel()
 		hosts := make(chan string, 4)

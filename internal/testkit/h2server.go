@@ -3,6 +3,7 @@ package testkit
 import (
 	"context"
 	"crypto/tls"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -18,7 +19,18 @@ import (
 // would otherwise wait for.
 func StartH2Server(t testing.TB, h http.Handler, n *negotiate.Negotiator, useTLS bool) *httptest.Server {
 	t.Helper()
+	return StartH2ServerOn(t, nil, h, n, useTLS)
+}
+
+// StartH2ServerOn is StartH2Server on ln (IPv6Loopback's, say); nil is
+// httptest's own listener on 127.0.0.1.
+func StartH2ServerOn(t testing.TB, ln net.Listener, h http.Handler, n *negotiate.Negotiator, useTLS bool) *httptest.Server {
+	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
+	if ln != nil {
+		srv.Listener.Close()
+		srv.Listener = ln
+	}
 	if useTLS {
 		srv.EnableHTTP2 = true
 		srv.StartTLS()

@@ -43,10 +43,7 @@ func TestHeadIPv6Host(t *testing.T) {
 // address (httptest's is for 127.0.0.1, ::1 and example.com), the zone
 // left out: with it, the check failed ("not valid for ::1%lo").
 func TestDoIPv6TLS(t *testing.T) {
-	ln, err := net.Listen("tcp6", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
-	}
+	ln := testkit.IPv6Loopback(t)
 	var mu sync.Mutex
 	var hosts, names []string
 	reg := new(negotiate.Registry)
@@ -71,9 +68,7 @@ func TestDoIPv6TLS(t *testing.T) {
 	roots := srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	urls := []string{"wss://[::1]:" + port + "/p"}
-	if lo := loopbackName(); lo != "" {
-		urls = append(urls, "wss://[::1%25"+lo+"]:"+port+"/p")
-	}
+	urls = append(urls, "wss://[::1%25"+testkit.LoopbackZone(t)+"]:"+port+"/p")
 	for _, u := range urls {
 		c := upgrade.Client{Timeout: testkit.Timeout, TLSConfig: &tls.Config{RootCAs: roots}}
 		res, err := c.Do(context.Background(), &upgrade.Request{URL: mustURL(t, u), Offer: []string{"echo/1"}})
@@ -92,21 +87,6 @@ func TestDoIPv6TLS(t *testing.T) {
 			t.Errorf("%s: the server read Host %q and server name %q, want %q and none", u, host, name, "[::1]:"+port)
 		}
 	}
-}
-
-// loopbackName is the name of the loopback interface (lo, lo0), which a
-// zone of ::1 names; "" if there is none.
-func loopbackName() string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return ""
-	}
-	for _, i := range ifs {
-		if i.Flags&net.FlagLoopback != 0 && i.Flags&net.FlagUp != 0 {
-			return i.Name
-		}
-	}
-	return ""
 }
 
 // A host name that is not ASCII (an internationalized name as typed,
