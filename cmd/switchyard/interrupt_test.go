@@ -23,12 +23,7 @@ func TestChatInterrupt(t *testing.T) {
 	t.Parallel()
 	frames := make(chan []string, 1)
 	srv := testkit.NewTCPServer(t, func(c net.Conn, head string) {
-		m := wsKeyField.FindStringSubmatch(head)
-		if m == nil {
-			frames <- []string{"no Sec-WebSocket-Key in " + head}
-			return
-		}
-		if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+acceptKey(m[1])+"\r\n\r\n"); err != nil {
+		if err := switchWS(c, head, ""); err != nil {
 			frames <- []string{err.Error()}
 			return
 		}

@@ -69,12 +69,7 @@ func wsPeer(t *testing.T, frames string) (string, <-chan []string) {
 	t.Helper()
 	got := make(chan []string, 1)
 	srv := testkit.NewTCPServer(t, func(c net.Conn, head string) {
-		m := wsKeyField.FindStringSubmatch(head)
-		if m == nil {
-			got <- []string{"no Sec-WebSocket-Key in " + head}
-			return
-		}
-		if _, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+acceptKey(m[1])+"\r\n\r\n"+frames); err != nil {
+		if err := switchWS(c, head, frames); err != nil {
 			got <- []string{err.Error()}
 			return
 		}
@@ -89,6 +84,17 @@ func wsPeer(t *testing.T, frames string) (string, <-chan []string) {
 		}
 	})
 	return srv.URL(), got
+}
+
+// switchWS answers the WebSocket upgrade request head with a valid 101
+// followed, in the same write, by frames.
+func switchWS(c net.Conn, head, frames string) error {
+	m := wsKeyField.FindStringSubmatch(head)
+	if m == nil {
+		return errors.New("no Sec-WebSocket-Key in " + head)
+	}
+	_, err := io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "+acceptKey(m[1])+"\r\n\r\n"+frames)
+	return err
 }
 
 // open is a standard input that ends when the test does: the chat's input
