@@ -76,10 +76,10 @@ func TestCloseOverTLSLosesNothing(t *testing.T) {
 // protocol is still writing to a client that does not read: crypto/tls's
 // half-close (close_notify) waits for the write under way, which never
 // ended, so the connection was never closed nor reported, and a shutdown
-// waited for it to its end (over TCP the half-close does not wait, and the
-// close after Linger ends the write). Now the write under way gets Linger,
-// as on an HTTP/2 stream; crypto/tls then gives close_notify up to 5 s of
-// its own.
+// waited for it to its end (over TCP the half-close does not wait: it ends
+// the write at once, TestCloseOverTCPEndsAWriteUnderWay). Now the write
+// under way gets Linger, as on an HTTP/2 stream; crypto/tls then gives
+// close_notify up to 5 s of its own.
 func TestCloseOverTLSWithAWriteUnderWay(t *testing.T) {
 	t.Parallel()
 	infos := testkit.NewConnInfos()
@@ -113,5 +113,42 @@ func TestCloseOverTLSWithAWriteUnderWay(t *testing.T) {
 	}
 	if s := n.Stats(); s.Active["push"] != 0 {
 		t.Errorf("active after the close = %d, want 0", s.Active["push"])
+	}
+}
+
+// Over TCP a write under way in a goroutine of the protocol's ends at the
+// half-close, not after Linger: the half-close (shutdown) fails it at
+// once. Linger here outlasts the test, so only the half-close can end the
+// write.
+func TestCloseOverTCPEndsAWriteUnderWay(t *testing.T) {
+	t.Parallel()
+	writing := make(chan error, 1)
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("push", func(c *negotiate.Conn) error {
+		go func() {
+			chunk := make([]byte, 64<<10)
+			for {
+				if _, err := c.Write(chunk); err != nil {
+					writing <- err
+					return
+				}
+			}
+		}()
+		// Return once the write is stuck: the client reads nothing.
+		testkit.WaitFor(t, "the client's buffers full", func() bool {
+			out := c.Info().BytesOut
+			time.Sleep(20 * time.Millisecond)
+			return c.Info().BytesOut == out && out > 0
+		})
+		return nil
+	})
+	n := testkit.NewNegotiator(t, &negotiate.Options{Linger: time.Hour})
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c := testkit.DialTCP(t, testkit.Addr(srv))
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "push")); err != nil {
+		t.Fatal(err)
+	}
+	if err := testkit.Receive(t, writing, "the end of the write under way"); err == nil {
+		t.Errorf("the write under way ended with %v, want an error", err)
 	}
 }

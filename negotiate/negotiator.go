@@ -47,9 +47,11 @@ type Options struct {
 	// client to read: a client that has stopped sending gets the rest even
 	// if it reads it after the close, but one still sending when Linger
 	// ends, or past 1 MiB, is reset and loses what had not reached it yet.
-	// A write still under way in a goroutine of the protocol's gets Linger
-	// too. Over TLS the half-close is close_notify, to which crypto/tls
-	// gives up to 5 s more when the client does not read. Default 2s.
+	// A write still under way in a goroutine of the protocol's ends at the
+	// half-close over TCP (it fails; the client gets what had been sent).
+	// Over TLS the half-close is close_notify, which waits for that write:
+	// it gets Linger, and crypto/tls then gives close_notify up to 5 s more
+	// when the client does not read. Default 2s.
 	Linger time.Duration
 
 	// ShutdownTimeout bounds the shutdown that
