@@ -341,7 +341,12 @@ func TestFailedHijacks(t *testing.T) {
 	reg := new(negotiate.Registry)
 	reg.HandleFunc("echo/1", testkit.EchoConn)
 	endpoint := n.Endpoint(reg)
+	// Each request's outcome is recorded before the endpoint returns, which
+	// may be after its client has seen the answer (or, for /gone, the
+	// connection's end): the exposition is read once both have returned.
+	served := make(chan struct{}, 2)
 	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { served <- struct{}{} }()
 		var hijackErr error = http.ErrNotSupported
 		if r.URL.Path == "/gone" {
 			// A middleware in front took the connection first.
@@ -365,6 +370,8 @@ func TestFailedHijacks(t *testing.T) {
 	if got := testkit.ReadAll(t, c); got != "" {
 		t.Errorf("a connection hijacked in front: the client got %q, want nothing", got)
 	}
+	testkit.Receive(t, served, "the first request's end")
+	testkit.Receive(t, served, "the second request's end")
 	var sb strings.Builder
 	if err := rec.WriteText(&sb, ""); err != nil {
 		t.Fatal(err)
