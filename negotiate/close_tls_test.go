@@ -85,24 +85,7 @@ func TestCloseOverTLSWithAWriteUnderWay(t *testing.T) {
 	infos := testkit.NewConnInfos()
 	writing := make(chan error, 1)
 	reg := new(negotiate.Registry)
-	reg.HandleFunc("push", func(c *negotiate.Conn) error {
-		go func() {
-			chunk := make([]byte, 64<<10)
-			for {
-				if _, err := c.Write(chunk); err != nil {
-					writing <- err
-					return
-				}
-			}
-		}()
-		// Return once the write is stuck: the client reads nothing.
-		testkit.WaitFor(t, "the client's buffers full", func() bool {
-			out := c.Info().BytesOut
-			time.Sleep(20 * time.Millisecond)
-			return c.Info().BytesOut == out && out > 0
-		})
-		return nil
-	})
+	reg.HandleFunc("push", stuckWriter(t, writing))
 	n, _, _ := tlsEndpoint(t, &negotiate.Options{Linger: 100 * time.Millisecond, OnClose: infos.Hook}, reg, "push")
 	info := infos.Next(t)
 	if info.Err != nil {
@@ -124,7 +107,23 @@ func TestCloseOverTCPEndsAWriteUnderWay(t *testing.T) {
 	t.Parallel()
 	writing := make(chan error, 1)
 	reg := new(negotiate.Registry)
-	reg.HandleFunc("push", func(c *negotiate.Conn) error {
+	reg.HandleFunc("push", stuckWriter(t, writing))
+	n := testkit.NewNegotiator(t, &negotiate.Options{Linger: time.Hour})
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	c := testkit.DialTCP(t, testkit.Addr(srv))
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "push")); err != nil {
+		t.Fatal(err)
+	}
+	if err := testkit.Receive(t, writing, "the end of the write under way"); err == nil {
+		t.Errorf("the write under way ended with %v, want an error", err)
+	}
+}
+
+// stuckWriter is a protocol that leaves a goroutine writing to a client
+// that reads nothing and returns once that write is stuck; the write's
+// error goes to writing when it ends.
+func stuckWriter(t *testing.T, writing chan<- error) func(*negotiate.Conn) error {
+	return func(c *negotiate.Conn) error {
 		go func() {
 			chunk := make([]byte, 64<<10)
 			for {
@@ -141,14 +140,5 @@ func TestCloseOverTCPEndsAWriteUnderWay(t *testing.T) {
 			return c.Info().BytesOut == out && out > 0
 		})
 		return nil
-	})
-	n := testkit.NewNegotiator(t, &negotiate.Options{Linger: time.Hour})
-	srv := testkit.StartServer(t, n.Endpoint(reg))
-	c := testkit.DialTCP(t, testkit.Addr(srv))
-	if _, err := io.WriteString(c, testkit.UpgradeRequest("/", "push")); err != nil {
-		t.Fatal(err)
-	}
-	if err := testkit.Receive(t, writing, "the end of the write under way"); err == nil {
-		t.Errorf("the write under way ended with %v, want an error", err)
 	}
 }
