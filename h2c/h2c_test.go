@@ -452,10 +452,25 @@ func TestShutdownDrainsStreams(t *testing.T) {
 	wait(t, done, "Shutdown")
 }
 
-// shuttingDown reports whether s's negotiator refuses new switches.
+// shuttingDown reports whether s's negotiator refuses new switches
+// because it is shutting down.
 func shuttingDown(t *testing.T, s setup) bool {
+	down, _ := probe(t, s)
+	return down
+}
+
+// probe offers h2c to s's server and reports whether the negotiator
+// refused it for its shutdown (a 503 for a connection limit is not one),
+// and whether it switched: a probe sent before the shutdown began is a
+// switch like any other, and its connection is closed at once, or the
+// shutdown would wait for a client that never sends its preface.
+func probe(t *testing.T, s setup) (down, switched bool) {
 	e := testkit.Raw(t, testkit.Addr(s.srv), testkit.UpgradeRequest("/", "h2c", "HTTP2-Settings: "+h2ctest.Settings, "Connection: HTTP2-Settings"))
-	return e.Resp.StatusCode == http.StatusServiceUnavailable
+	if e.Resp.StatusCode == http.StatusSwitchingProtocols {
+		e.Conn.Close()
+		return false, true
+	}
+	return e.Resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(e.Body, "shutting down"), false
 }
 
 func TestPriorKnowledge(t *testing.T) {
