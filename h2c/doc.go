@@ -38,8 +38,9 @@
 // A client such as curl --http2 -d sends its body with the upgrade request;
 // h2c is the one protocol that takes it ([negotiate.Protocol].TakesBody).
 // A body of known length within Options.MaxBodyBytes (1 MiB by default) is
-// read whole before the 101 and replayed as stream 1's body. A known length
-// over the bound is not upgraded: the request is served as HTTP/1.1 with
+// read whole before the 101 and replayed as stream 1's body, which alone
+// holds it: the connection lets it go once stream 1 is done with it, so an
+// idle connection does not keep it. A known length over the bound is not upgraded: the request is served as HTTP/1.1 with
 // its body intact. An unknown (chunked) length that passes the bound is
 // refused with 413 and the connection closed; a body cut short is refused
 // with 400 and never upgrades. The body is read only after the

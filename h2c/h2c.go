@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -173,9 +174,12 @@ func (e *engine) readBody(r *http.Request) error {
 	max := e.opts.MaxBodyBytes
 	var buf bytes.Buffer
 	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	var tooLarge *http.MaxBytesError // an http.MaxBytesHandler's limit, in front
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return negotiate.Refusal(http.StatusRequestTimeout, "request body not received in time")
+	case errors.As(err, &tooLarge):
+		return negotiate.Refusal(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body over %d bytes", tooLarge.Limit))
 	case err != nil:
 		return negotiate.Refusal(http.StatusBadRequest, "request body cut short: "+err.Error())
 	case int64(buf.Len()) > max:
@@ -265,12 +269,17 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	// Streams outlive a shutdown's first step: they drain after GOAWAY,
 	// so their context keeps the request's values but not its end.
 	ctx := context.WithoutCancel(r.Context())
+	up := stream1(r, ctx)
+	// The body's replay is stream 1's now: the upgrade request, which the
+	// Conn keeps for the connection's life, lets it go, or every idle
+	// connection would hold up to MaxBodyBytes.
+	r.Body = http.NoBody
 	//lint:ignore SA1019 ServeConn with UpgradeRequest is the only way to serve a connection that switched by Upgrade; net/http has none
 	srv.h2.ServeConn(hc, &http2.ServeConnOpts{
 		Context:        ctx,
 		BaseConfig:     baseConfig(srv.base),
 		Handler:        h,
-		UpgradeRequest: stream1(r, ctx),
+		UpgradeRequest: up,
 		Settings:       settings,
 	})
 	close(ended)
@@ -380,9 +389,16 @@ func (c *serverConn) Close() error {
 // Stream 1 gets its own Request, URL and Header map; the header values are
 // shared (net/http's reader caps each slice, so an Add reallocates) rather
 // than cloned, which is what r.Clone would spend two more allocations on.
+//
+// Its URL is the one the server received (RequestURI), as every later
+// stream's is: stream 1 goes through the server's whole handler chain
+// again, and a middleware in front of the negotiator that rewrote r.URL
+// (http.StripPrefix) would otherwise rewrite it twice.
 func stream1(r *http.Request, ctx context.Context) *http.Request {
 	up := r.WithContext(ctx)
-	if r.URL != nil {
+	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
+		up.URL = u
+	} else if r.URL != nil {
 		u := *r.URL
 		up.URL = &u
 	}
