@@ -42,8 +42,9 @@
 // holds it: the connection lets it go once stream 1 is done with it, so an
 // idle connection does not keep it. A known length over the bound is not upgraded: the request is served as HTTP/1.1 with
 // its body intact. An unknown (chunked) length that passes the bound is
-// refused with 413 and the connection closed; a body cut short is refused
-// with 400 and never upgrades. The body is read only after the
+// refused with 413 and the connection closed, and so is one over the limit
+// of an http.MaxBytesHandler in front; a body cut short is refused with 400
+// and never upgrades. The body is read only after the
 // negotiator's gate has let the request through (so a connection sending
 // one counts against MaxConns and is refused while draining), into a
 // buffer that grows as the bytes arrive, and within the negotiator's
@@ -55,7 +56,9 @@
 // The upgrade request becomes stream 1 as an HTTP/2 request on every
 // supported Go version: Proto "HTTP/2.0", ProtoMajor 2, the hop-by-hop
 // fields (Upgrade, Connection and the fields it names, HTTP2-Settings …)
-// removed, the body replayed. Every stream of the connection, stream 1 included, is served by
+// removed, the body replayed, the URL the one the client sent (as a later
+// stream's is, even where a middleware in front of the negotiator, such as
+// http.StripPrefix, rewrote the request's). Every stream of the connection, stream 1 included, is served by
 // Options.Handler, or by default by the Handler of the http.Server the
 // upgrade came through (http.DefaultServeMux if that is nil) — the handler
 // net/http serves prior-knowledge HTTP/2 with — so HTTP/2 requests go

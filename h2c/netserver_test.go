@@ -1,0 +1,63 @@
+package h2c_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
+	"github.com/switchyard-http/switchyard/internal/testkit"
+)
+
+// Stream 1 goes through the server's handler chain as the request the
+// server received, as every later stream does, not as a middleware in
+// front of the negotiator rewrote it on its way there: behind
+// http.StripPrefix the chain strips the prefix once, and an upgrade to
+// /api/post reached the application as /post over HTTP/1.1 and on stream
+// 3, but stream 1, stripped twice, got 404.
+func TestStream1BehindStripPrefix(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	mux := http.NewServeMux()
+	mux.Handle("/post", app)
+	srv := testkit.StartServer(t, http.StripPrefix("/api", n.Middleware(register(newH2C(t, nil)))(mux)))
+
+	want := "HTTP/2.0 2 5 " + digest([]byte("hello")) + " /post hop=[]"
+	c, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("POST", "/api/post", "x", "Content-Length: 5"), []byte("hello"))
+	if err != nil || first == nil {
+		t.Fatalf("upgrade: %v, %v", first, err)
+	}
+	if first.Status != 200 || string(first.Body) != want {
+		t.Errorf("stream 1: %d %q, want 200 %q", first.Status, first.Body, want)
+	}
+	if r, err := c.Do("POST", "/api/post", []byte("hello")); err != nil || r.Status != 200 || string(r.Body) != want {
+		t.Errorf("stream 3: %+v %v, want 200 %q", r, err, want)
+	}
+}
+
+// A body over the limit of an http.MaxBytesHandler in front is a body too
+// large, answered 413 like one over MaxBodyBytes, not a body "cut short"
+// (400).
+func TestUpgradeBodyOverMaxBytesHandler(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, http.MaxBytesHandler(n.Middleware(register(newH2C(t, nil)))(app), 10))
+	body := bytes.Repeat([]byte("b"), 100)
+	for _, framing := range []string{"length", "chunked"} {
+		head, sent := h2ctest.RequestHead("POST", "/", "x", fmt.Sprintf("Content-Length: %d", len(body))), body
+		if framing == "chunked" {
+			head, sent = h2ctest.RequestHead("POST", "/", "x", "Transfer-Encoding: chunked"), []byte(fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(body), body))
+		}
+		c, first, err := h2ctest.Upgrade(dialRaw(t, srv), head, sent)
+		if err != nil || first != nil {
+			t.Fatalf("%s: upgraded: %v", framing, err)
+		}
+		reason, _ := io.ReadAll(c.Upgrade.Body)
+		if c.Upgrade.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(reason), "10 bytes") {
+			t.Errorf("%s: %s %q, want 413 naming the limit", framing, c.Upgrade.Status, reason)
+		}
+	}
+}
