@@ -59,7 +59,7 @@
 //	400  malformed Upgrade or Connection list or :protocol; a protocol's Check; the target * with a method
 //	     other than OPTIONS; an extended CONNECT for a protocol that runs on HTTP/1.1 only
 //	403  Authorize refused (with an error that is not an *Error)
-//	413  a request body, on a protocol that takes none
+//	413  a request body, on a protocol that takes none; over 1 MiB of one left unread by a protocol that takes it
 //	426  nothing switched at an Endpoint (Upgrade lists the tokens)
 //	503  shutting down; over a limit (with Retry-After)
 //	500  Accept failed or panicked; Check or Authorize panicked; the server's ResponseWriter cannot hijack (or its

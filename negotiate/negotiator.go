@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -277,11 +279,20 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(n.opts.HandshakeTimeout))
 	}
 	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1, hs: mark()}
+	body := r.Body // Accept may replace it (h2c leaves a replay for stream 1)
 	serve, err := n.accept(c)
 	if err != nil {
 		n.release(ch.e.name)
 		n.refuseFor(w, r, ch.e, asError(err, http.StatusInternalServerError), !isError(err))
 		return true
+	}
+	if ch.e.proto.TakesBody && hasBody(r) {
+		// What Accept left of the body must not be the serve func's first
+		// reads: it is discarded, within the deadline set above.
+		if e := discardBody(body); e != nil {
+			n.unswitched(c, serve, func() { n.refuseFor(w, r, ch.e, e, false) })
+			return true
+		}
 	}
 	if n.forced.Load() {
 		// A shutdown whose context ended while Accept ran has closed
@@ -295,6 +306,28 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		n.switchConn(w, c, serve)
 	}
 	return true
+}
+
+// discardBody reads what is left of a request's body, up to
+// maxLingerBytes, so that none of it stays in the stream as protocol data.
+// It returns the refusal of a body that is longer, cut short or late.
+func discardBody(body io.Reader) *Error {
+	buf := drainBuffers.Get().(*[4096]byte)
+	defer drainBuffers.Put(buf)
+	for n := 0; ; {
+		k, err := body.Read(buf[:])
+		if n += k; n > maxLingerBytes {
+			return &Error{Status: http.StatusRequestEntityTooLarge, Reason: "request body too large: the protocol left more than 1 MiB of it unread"}
+		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return &Error{Status: http.StatusRequestTimeout, Reason: "request body not received in time", Err: err}
+		case err != nil:
+			return &Error{Status: http.StatusBadRequest, Reason: "request body cut short", Err: err}
+		}
+	}
 }
 
 // readTimeoutWithin reports whether the http.Server r came through has a
