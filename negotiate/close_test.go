@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -122,12 +123,21 @@ func TestContextAskedAfterShutdownIsCancelled(t *testing.T) {
 		}
 		return nil
 	})
+	// The probe that learns whether the shutdown has begun never switches:
+	// the gate refuses it with 503 while shutting down, its Accept with 409
+	// before. (Probing with "late" switched the probes sent before the
+	// shutdown began, and all but one of the sends on got then blocked
+	// for good, holding the shutdown to its deadline.)
+	reg.Register("probe", negotiate.Protocol{Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		return nil, negotiate.Refusal(http.StatusConflict, "a probe never switches")
+	}})
 	n, srv := testkit.Endpoint(t, nil, reg)
 	testkit.Dial(t, srv.URL, []string{"late"}, nil)
 	testkit.WaitFor(t, "the switch", func() bool { return n.Stats().Active["late"] == 1 })
 	done := testkit.Shutdown(n, testkit.Timeout)
 	testkit.WaitFor(t, "the shutdown to begin", func() bool {
-		return testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "late")).Resp.StatusCode == 503
+		x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "probe"))
+		return x.Resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(x.Body, "shutting down")
 	})
 	close(release)
 	if err := testkit.Receive(t, got, "the protocol's look at its Context"); err != nil {
