@@ -518,9 +518,17 @@ func TestHandlerDefaultAtEndpoint(t *testing.T) {
 func TestShutdownBeforeServe(t *testing.T) {
 	t.Parallel()
 	var s setup
+	var first atomic.Bool
 	done := make(chan error, 1)
 	n := testkit.NewNegotiator(t, &negotiate.Options{OnSwitch: func(negotiate.ConnInfo) {
-		// The connection is tracked and its 101 not yet written.
+		// The connection is tracked and its 101 not yet written. Only the
+		// test's connection starts the shutdown: a probe sent before the
+		// shutdown began switches too (probe closes it), and its OnSwitch
+		// started a shutdown and probed in turn, each on a goroutine
+		// whose send on done then blocked for good.
+		if !first.CompareAndSwap(false, true) {
+			return
+		}
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), testkit.Timeout)
 			defer cancel()
