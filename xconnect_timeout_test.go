@@ -106,3 +106,52 @@ func TestXConnectReadDeadlineErrorIsATimeout(t *testing.T) {
 		}
 	})
 }
+
+// A read deadline that passes while a read of a stream waits ends the
+// stream's reads for good, as the negotiate package doc says and unlike a
+// net.Conn's: with the deadline cleared and the client's bytes arriving,
+// the next read fails too. (The README said deadlines on a stream behave
+// as on a net.Conn, which a protocol that polls with read deadlines, as
+// it may on a connection of its own, cannot rely on.)
+func TestXConnectReadDeadlineEndsReadsForGood(t *testing.T) {
+	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
+		errs := make(chan error, 2)
+		cleared := make(chan struct{})
+		n := testkit.NewNegotiator(t, nil)
+		reg := new(negotiate.Registry)
+		reg.HandleFunc("poll/1", func(c *negotiate.Conn) error {
+			if err := c.SetReadDeadline(time.Now().Add(50 * time.Millisecond)); err != nil {
+				return err
+			}
+			buf := make([]byte, 1)
+			_, err := c.Read(buf) // waiting when the deadline passes
+			errs <- err
+			if err := c.SetReadDeadline(time.Time{}); err != nil {
+				return err
+			}
+			close(cleared)
+			k, err := c.Read(buf) // the client's byte is on its way
+			if k > 0 {
+				err = errors.New("read the client's byte after the deadline was cleared")
+			}
+			errs <- err
+			return nil
+		})
+		s := startXServer(t, n.Middleware(reg)(http.NotFoundHandler()), n, useTLS)
+		st, _, err := s.dial(t, "/", "poll/1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if err := testkit.Receive(t, errs, "the read the deadline ends"); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the read waiting at the deadline: %v, want os.ErrDeadlineExceeded", err)
+		}
+		testkit.Receive(t, cleared, "the deadline cleared")
+		// The read fails at once, so the serve func may have returned and
+		// ended the stream before this write: its error tells nothing.
+		_, _ = io.WriteString(st, "x")
+		if err := testkit.Receive(t, errs, "the read after the deadline was cleared"); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("the read after the deadline was cleared: %v, want os.ErrDeadlineExceeded (the stream's reads ended for good)", err)
+		}
+	})
+}
