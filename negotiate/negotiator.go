@@ -461,8 +461,11 @@ func (n *Negotiator) onClose(c *Conn, info ConnInfo) {
 	n.opts.OnClose(info)
 }
 
-func (n *Negotiator) onRefuse(r *http.Request, ri RefusalInfo) {
-	defer n.recoverHook("OnRefuse", r.Header.Get("Upgrade"), r)
+// onRefuse's token is the registered token of the protocol concerned
+// ("" for none), as a Check's panic is logged with: the client's Upgrade
+// field holds whatever it offered, and an extended CONNECT has none.
+func (n *Negotiator) onRefuse(r *http.Request, token string, ri RefusalInfo) {
+	defer n.recoverHook("OnRefuse", token, r)
 	n.opts.OnRefuse(ri)
 }
 

@@ -82,11 +82,11 @@ func (n *Negotiator) reportRefusal(r *http.Request, p *entry, status int, failed
 	if n.opts.OnRefuse == nil {
 		return
 	}
-	ri := RefusalInfo{Status: status, Failed: failed}
+	ri, token := RefusalInfo{Status: status, Failed: failed}, ""
 	if p != nil {
-		ri.Name = p.name
+		ri.Name, token = p.name, p.token
 	}
-	n.onRefuse(r, ri)
+	n.onRefuse(r, token, ri)
 }
 
 // isError reports whether err is (or wraps) an [*Error]: a refusal by
