@@ -144,8 +144,12 @@ func (c *Conn) Buffers() *bufio.ReadWriter { return c.brw.Swap(nil) }
 func (c *Conn) Token() string { return c.sw.Token }
 
 // Request returns the upgrade request, for its URL, fields and context
-// values. Its body has been consumed or refused; its context has ended
-// (see [Conn.Context]).
+// values. On HTTP/1.1 its body has been consumed or refused, and its
+// context ends at the switch, as the request's handler returns (it may
+// still be alive when the serve func starts). On an HTTP/2 stream its body
+// is the stream, which c reads, and its context lives until the stream
+// ends, after the serve func has returned. Either way a protocol's work
+// belongs under [Conn.Context].
 func (c *Conn) Request() *http.Request { return c.sw.Request }
 
 // Context returns a context that carries the upgrade request's values and
