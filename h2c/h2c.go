@@ -187,14 +187,26 @@ func (e *engine) readBody(r *http.Request) error {
 	case r.ContentLength > 0 && int64(buf.Len()) != r.ContentLength:
 		return negotiate.Refusal(http.StatusBadRequest, "request body cut short")
 	}
-	r.Body = replay{bytes.NewReader(buf.Bytes())}
+	r.Body = &replay{bytes.NewReader(buf.Bytes())}
 	return nil
 }
 
-// replay is the body read before the switch, for stream 1.
-type replay struct{ *bytes.Reader }
+// replay is the body read before the switch, for stream 1, which takes
+// its bytes (see stream1): the upgrade request, which the Conn keeps for
+// the connection's life, then no longer holds them. What stream 1 takes
+// them from is the replay, not the request's Body field, which net/http
+// may still read when the switch is not made (the serve func then runs
+// beside it, on a dead connection).
+type replay struct{ r *bytes.Reader }
 
-func (replay) Close() error { return nil }
+func (b *replay) Read(p []byte) (int, error) {
+	if b.r == nil {
+		return 0, io.EOF
+	}
+	return b.r.Read(p)
+}
+
+func (*replay) Close() error { return nil }
 
 // handler is the handler of the connection's streams: Options.Handler, or
 // the handler of the http.Server the request came through (as net/http
@@ -269,11 +281,10 @@ func (e *engine) serve(c *negotiate.Conn) error {
 	// Streams outlive a shutdown's first step: they drain after GOAWAY,
 	// so their context keeps the request's values but not its end.
 	ctx := context.WithoutCancel(r.Context())
-	up := stream1(r, ctx)
 	// The body's replay is stream 1's now: the upgrade request, which the
 	// Conn keeps for the connection's life, lets it go, or every idle
 	// connection would hold up to MaxBodyBytes.
-	r.Body = http.NoBody
+	up := stream1(r, ctx)
 	//lint:ignore SA1019 ServeConn with UpgradeRequest is the only way to serve a connection that switched by Upgrade; net/http has none
 	srv.h2.ServeConn(hc, &http2.ServeConnOpts{
 		Context:        ctx,
@@ -393,15 +404,21 @@ func (c *serverConn) Close() error {
 // Its URL is the one the server received (RequestURI), as every later
 // stream's is: stream 1 goes through the server's whole handler chain
 // again, and a middleware in front of the negotiator that rewrote r.URL
-// (http.StripPrefix) would otherwise rewrite it twice.
+// (http.StripPrefix) would otherwise rewrite it twice. (A CONNECT's
+// authority form is not a URL ParseRequestURI reads as net/http does: its
+// URL is kept.) Stream 1 takes the body's replay from the upgrade request,
+// which keeps none of it.
 func stream1(r *http.Request, ctx context.Context) *http.Request {
 	up := r.WithContext(ctx)
-	if u, err := url.ParseRequestURI(r.RequestURI); err == nil {
-		up.URL = u
-	} else if r.URL != nil {
-		u := *r.URL
-		up.URL = &u
+	var u *url.URL
+	if r.Method != http.MethodConnect {
+		u, _ = url.ParseRequestURI(r.RequestURI) // nil on an error
 	}
+	if u == nil && r.URL != nil {
+		c := *r.URL
+		u = &c
+	}
+	up.URL = u
 	up.Header = make(http.Header, len(r.Header))
 	for k, v := range r.Header {
 		switch k {
@@ -425,8 +442,9 @@ func stream1(r *http.Request, ctx context.Context) *http.Request {
 	up.Proto, up.ProtoMajor, up.ProtoMinor = "HTTP/2.0", 2, 0
 	up.TransferEncoding = nil
 	up.Close = false
-	if b, ok := r.Body.(replay); ok {
-		up.Body, up.ContentLength = b, int64(b.Len())
+	if b, ok := r.Body.(*replay); ok && b.r != nil {
+		up.Body, up.ContentLength = &replay{b.r}, int64(b.r.Len())
+		b.r = nil
 	} else {
 		up.Body, up.ContentLength = http.NoBody, 0
 	}

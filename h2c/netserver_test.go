@@ -61,3 +61,32 @@ func TestUpgradeBodyOverMaxBytesHandler(t *testing.T) {
 		}
 	}
 }
+
+// noUnwrap is a ResponseWriter wrapper without Unwrap: the negotiator
+// cannot hijack through it.
+type noUnwrap struct{ http.ResponseWriter }
+
+// An upgrade with a body that is accepted (its body read for the replay)
+// but cannot switch, here because a wrapper in front cannot hijack, gets
+// its 500 while its serve func runs on a dead connection, beside net/http
+// finishing the request. The serve func let the replay go by setting the
+// request's Body, which net/http reads then: a data race (-race failed
+// this test).
+func TestUnswitchedUpgradeWithBody(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	mw := n.Middleware(register(newH2C(t, nil)))(app)
+	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mw.ServeHTTP(noUnwrap{w}, r)
+	}))
+	for range 10 {
+		c, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("POST", "/", "x", "Content-Length: 5"), []byte("hello"))
+		if err != nil || first != nil {
+			t.Fatalf("upgraded through a writer that cannot hijack: %v", err)
+		}
+		reason, _ := io.ReadAll(c.Upgrade.Body)
+		if c.Upgrade.StatusCode != http.StatusInternalServerError || !strings.Contains(string(reason), "Hijack") {
+			t.Fatalf("%s %q, want 500 saying why", c.Upgrade.Status, reason)
+		}
+	}
+}
