@@ -2,6 +2,7 @@ package negotiate_test
 
 import (
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -91,4 +92,69 @@ func TestOnRefusePanicRecordNamesTheProtocolOverH2(t *testing.T) {
 			t.Errorf("OnRefuse panic records' tokens %q, want %q:\n%s", got, want, logged.String())
 		}
 	})
+}
+
+// refusalRecords returns the refusal records logged, with their fields.
+func refusalRecords(t *testing.T, logged string) []map[string]any {
+	t.Helper()
+	var recs []map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(logged), "\n") {
+		if line == "" {
+			continue
+		}
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("record %q: %v", line, err)
+		}
+		if rec["msg"] == "negotiate: upgrade refused" {
+			recs = append(recs, rec)
+		}
+	}
+	return recs
+}
+
+// A switch that a forced shutdown overtakes while the connection is
+// hijacked is closed without an answer and reported to OnRefuse with
+// status 0; it is logged as a refusal too, with the keys every refusal is
+// logged with, as the same overtaken switch is on an HTTP/2 stream (a
+// 503). It was not logged at all.
+func TestOvertakenSwitchIsLogged(t *testing.T) {
+	t.Parallel()
+	var logged testkit.LockedBuffer
+	refusals := make(chan negotiate.RefusalInfo, 1)
+	n := testkit.NewNegotiator(t, &negotiate.Options{
+		Logger:   slog.New(slog.NewJSONHandler(&logged, nil)),
+		OnRefuse: func(i negotiate.RefusalInfo) { refusals <- i },
+	})
+	h := newHold()
+	end := n.Endpoint(echoRegistry())
+	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		end.ServeHTTP(holdWriter{w, h}, r)
+	}))
+	c := testkit.DialTCP(t, testkit.Addr(srv))
+	if _, err := io.WriteString(c, testkit.UpgradeRequest("/held", "echo/1")); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Receive(t, h.reached, "the switch to be held")
+	forceShutdown(t, n)
+	close(h.released)
+	testkit.ExpectClosed(t, c)
+	if got := testkit.Receive(t, refusals, "OnRefuse"); got != (negotiate.RefusalInfo{Name: "echo"}) {
+		t.Errorf("OnRefuse(%+v), want echo with status 0", got)
+	}
+	recs := refusalRecords(t, logged.String())
+	if len(recs) != 1 {
+		t.Fatalf("%d refusal records, want 1:\n%s", len(recs), logged.String())
+	}
+	want := map[string]any{"level": "INFO", "status": float64(0), "path": "/held", "upgrade": "echo/1"}
+	for k, v := range want {
+		if recs[0][k] != v {
+			t.Errorf("record's %s = %v, want %v:\n%s", k, recs[0][k], v, logged.String())
+		}
+	}
+	for _, k := range []string{"reason", "remote"} {
+		if s, _ := recs[0][k].(string); s == "" {
+			t.Errorf("record has no %s:\n%s", k, logged.String())
+		}
+	}
 }

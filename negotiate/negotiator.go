@@ -407,14 +407,7 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 		// is buffered and still read.
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 	}
-	if l := n.logger(slog.LevelInfo); l != nil {
-		offer := r.Header.Get("Upgrade")
-		if r.ProtoMajor != 1 {
-			offer = r.Header.Get(":protocol")
-		}
-		l.Info("negotiate: upgrade refused", "status", e.Status, "reason", e.Reason,
-			"remote", r.RemoteAddr, "path", r.URL.Path, "upgrade", offer)
-	}
+	n.logRefusal(r, e.Status, e.Reason)
 	n.reportRefusal(r, p, e.Status, failed)
 }
 

@@ -2,6 +2,7 @@ package negotiate
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"time"
@@ -76,6 +77,19 @@ type RefusalInfo struct {
 	// Authorize or Accept is a refusal, whatever its status, and so is any
 	// other error from Authorize (a 403).
 	Failed bool
+}
+
+// logRefusal logs an upgrade request that did not switch, at Info, with
+// the same keys whether it was answered (status) or not (0).
+func (n *Negotiator) logRefusal(r *http.Request, status int, reason string) {
+	if l := n.logger(slog.LevelInfo); l != nil {
+		offer := r.Header.Get("Upgrade")
+		if r.ProtoMajor != 1 {
+			offer = r.Header.Get(":protocol")
+		}
+		l.Info("negotiate: upgrade refused", "status", status, "reason", reason,
+			"remote", r.RemoteAddr, "path", r.URL.Path, "upgrade", offer)
+	}
 }
 
 func (n *Negotiator) reportRefusal(r *http.Request, p *entry, status int, failed bool) {

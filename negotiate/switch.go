@@ -64,7 +64,10 @@ func (n *Negotiator) switchConn(w http.ResponseWriter, c *Conn, serve func(*Conn
 		// A shutdown's context ended during the hijack: the switch is not
 		// made, and the connection is closed without an answer.
 		_ = nc.Close()
-		n.unswitched(c, serve, func() { n.reportRefusal(c.sw.Request, c.e, 0, false) })
+		n.unswitched(c, serve, func() {
+			n.logRefusal(c.sw.Request, 0, "server is shutting down: the connection was closed without an answer")
+			n.reportRefusal(c.sw.Request, c.e, 0, false)
+		})
 		return
 	}
 	if err := c.write101(); err != nil {
