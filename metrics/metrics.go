@@ -27,8 +27,11 @@
 // was refused (a 4xx, a 503 over a limit or while shutting down, any
 // status a protocol refuses with), or failed on the server's side (an
 // Accept that failed or panicked, a hijack that failed: see
-// [negotiate.RefusalInfo]). upgrade_refusals_total counts the refused
-// ones, so that its sum over status is the refused outcome's count.
+// [negotiate.RefusalInfo]). A request an Endpoint answers 426 is an
+// attempt refused even when it offered nothing (a plain GET at a
+// WebSocket route), as OnRefuse reports it. upgrade_refusals_total counts
+// the refused ones, so that its sum over status is the refused outcome's
+// count.
 //
 // token is the protocol's registered name in lower case without version
 // ("websocket", "h2c", "echo"). A request that concerns no registered

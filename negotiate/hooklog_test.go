@@ -158,3 +158,38 @@ func TestOvertakenSwitchIsLogged(t *testing.T) {
 		}
 	}
 }
+
+// OnRefuse reports every request an Endpoint answers 426, one that
+// offers nothing included (a browser's plain GET at a WebSocket route),
+// as metrics count it; a Middleware passes plain requests on unreported.
+func TestOnRefusePlainRequests(t *testing.T) {
+	t.Parallel()
+	refusals := make(chan negotiate.RefusalInfo, 4)
+	n := testkit.NewNegotiator(t, &negotiate.Options{OnRefuse: func(i negotiate.RefusalInfo) { refusals <- i }})
+	mux := http.NewServeMux()
+	mux.Handle("/endpoint", n.Endpoint(echoRegistry()))
+	mux.Handle("/", n.Middleware(echoRegistry())(testkit.Plain))
+	srv := testkit.StartServer(t, mux)
+	for _, tc := range []struct {
+		path   string
+		status int
+	}{{"/endpoint", 426}, {"/plain", 200}, {"/endpoint", 426}} {
+		if x := testkit.Raw(t, testkit.Addr(srv), "GET "+tc.path+" HTTP/1.1\r\nHost: x\r\n\r\n"); x.Resp.StatusCode != tc.status {
+			t.Fatalf("GET %s: %d, want %d", tc.path, x.Resp.StatusCode, tc.status)
+		}
+	}
+	for range 2 {
+		if got, want := testkit.Receive(t, refusals, "OnRefuse"), (negotiate.RefusalInfo{Status: 426}); got != want {
+			t.Errorf("OnRefuse(%+v), want %+v", got, want)
+		}
+	}
+	// The plain request the middleware passed on was not reported: the
+	// next report is the refusal of the next upgrade.
+	testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/plain", "echo/1", "Content-Length: 1")+"x")
+	if got, want := testkit.Receive(t, refusals, "OnRefuse"), (negotiate.RefusalInfo{Name: "echo", Status: 413}); got != want {
+		t.Errorf("OnRefuse(%+v), want %+v", got, want)
+	}
+	if s := n.Stats(); s.Refused != 3 {
+		t.Errorf("Stats().Refused = %d, want 3", s.Refused)
+	}
+}

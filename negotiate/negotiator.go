@@ -75,9 +75,11 @@ type Options struct {
 	OnClose func(ConnInfo)
 	// OnRefuse, if set, is called for every upgrade request that did not
 	// switch (a refusal, or a switch that failed on the server's side),
-	// on the request's goroutine, after the answer was written. Plain
-	// requests, and upgrades a Middleware passes on because they offer
-	// nothing of its registry, are not reported.
+	// on the request's goroutine, after the answer was written, and for
+	// every request an Endpoint answers 426, one that offers nothing
+	// included (a plain GET at a WebSocket route). What a Middleware
+	// passes on, plain requests and upgrades that offer nothing of its
+	// registry, is not reported.
 	//
 	// A panic in a hook is recovered, logged and counted in
 	// [Stats].Panics; the switch, the connection and its close go on as

@@ -54,12 +54,14 @@ func closeReason(ending uint32, err error) string {
 
 // RefusalInfo describes an upgrade request that did not switch, to the
 // OnRefuse hook: the request was refused (a 4xx, or a 503 while shutting
-// down or over a limit) or the switch failed on the server's side.
+// down or over a limit) or the switch failed on the server's side. An
+// Endpoint's 426 to a request that offered nothing is reported too.
 type RefusalInfo struct {
 	// Name is the registered name (lower case, without version) of the
 	// protocol chosen, or of the one whose Check refused the offer; "" when
 	// no registered protocol was concerned: a malformed Upgrade or
-	// Connection list, an Endpoint's 426 for an offer it does not have.
+	// Connection list, an Endpoint's 426 for an offer it does not have
+	// or for a request that offered nothing.
 	// It never holds what the client offered.
 	Name string
 	// Status is the status answered, 0 when nothing was: a middleware in
