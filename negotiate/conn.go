@@ -153,8 +153,11 @@ func (c *Conn) Token() string { return c.sw.Token }
 func (c *Conn) Request() *http.Request { return c.sw.Request }
 
 // Context returns a context that carries the upgrade request's values and
-// is cancelled when the negotiator shuts down or the connection is closed.
-// It is how a protocol takes part in a shutdown: [Negotiator.Shutdown]
+// is cancelled when the negotiator shuts down, when c is closed
+// ([Conn.Close]) or when the serve func has returned. A client that goes
+// away does not cancel it: c's reads report that (io.EOF, an error), so a
+// protocol that waits on the context alone holds its connection until the
+// shutdown. It is how a protocol takes part in a shutdown: [Negotiator.Shutdown]
 // cancels it and leaves the connection to close its own way (a goodbye, a
 // close frame, a GOAWAY) until the shutdown's own context ends, as
 // http.Server.Shutdown leaves a handler to finish. A protocol that ignores

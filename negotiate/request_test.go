@@ -61,3 +61,29 @@ func TestConnRequestContext(t *testing.T) {
 		testkit.Receive(t, s.ctx.Done(), "the end of the request's context once the stream has ended")
 	})
 }
+
+// Conn.Context is not ended by the client going away: a read tells the
+// protocol that (io.EOF), and the context ends when the serve func
+// returns. A protocol that waits on the context alone, as one that only
+// says goodbye at the shutdown, still has to read.
+func TestConnContextNotEndedByClient(t *testing.T) {
+	type seen struct {
+		ctx context.Context
+		err error // its Err once the client's end was read
+	}
+	ctxs := make(chan seen, 1)
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("gone/1", func(c *negotiate.Conn) error {
+		_, err := io.Copy(io.Discard, c) // to the client's end
+		ctxs <- seen{c.Context(), c.Context().Err()}
+		return err
+	})
+	_, srv := testkit.Endpoint(t, nil, reg)
+	c, _ := testkit.Dial(t, srv.URL, []string{"gone/1"}, nil)
+	_ = c.Close()
+	s := testkit.Receive(t, ctxs, "the serve func's read of the client's end")
+	if s.err != nil {
+		t.Errorf("the connection's context once the client had gone: %v, want it alive until the serve func returns", s.err)
+	}
+	testkit.Receive(t, s.ctx.Done(), "the end of the connection's context once the serve func has returned")
+}
