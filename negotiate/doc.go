@@ -143,7 +143,8 @@
 //     [Protocol].HTTP1Only (so does any that takes a request body): an
 //     extended CONNECT for it is refused with 400 and the reason.
 //   - Through the Middleware, an extended CONNECT for a token the registry
-//     does not have goes to the next handler, as an HTTP/1.1 offer does;
+//     does not have, or whose Check ignores it (ErrIgnore), goes to the next
+//     handler, as an HTTP/1.1 offer does;
 //     it should answer with a 4xx, since any 2xx to a CONNECT tells the
 //     client its protocol runs.
 //

@@ -56,7 +56,11 @@ func Refusal(status int, reason string, headerPairs ...string) *Error {
 // ErrIgnore, returned (or wrapped) by a [Protocol]'s Check, declines the offer
 // without refusing the request: the next offer is tried, and if none is
 // chosen the request goes on as ordinary HTTP/1.1, as RFC 9110 §7.8 lets a
-// server ignore Upgrade. h2c uses it for bad HTTP2-Settings.
+// server ignore Upgrade. h2c uses it for bad HTTP2-Settings. An extended
+// CONNECT (HTTP/2) goes on as the CONNECT it is, as one for a token the
+// registry does not have: the next handler of a Middleware must answer it
+// with a 4xx (see "HTTP/2: extended CONNECT" in the package doc). Only Check
+// may return it: from Accept it is an error like any other (500).
 var ErrIgnore = errors.New("negotiate: offer ignored")
 
 var (
