@@ -27,3 +27,27 @@ func TestErrIgnoreFromAcceptIsAFailure(t *testing.T) {
 		t.Errorf("OnRefuse %+v, want a failure answered 500", ri)
 	}
 }
+
+// Switch.Header is the ResponseWriter's header: a refusal that comes after
+// Authorize or Accept added fields for the switch goes out with them, as
+// the doc says.
+func TestRefusalAfterFieldsAdded(t *testing.T) {
+	reg := new(negotiate.Registry)
+	reg.Register("sess/1", negotiate.Protocol{
+		Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+			s.Header.Set("Session-Id", "42")
+			return nil, negotiate.Refusal(http.StatusConflict, "no room")
+		},
+	})
+	_, srv := testkit.Endpoint(t, &negotiate.Options{Authorize: func(s *negotiate.Switch) error {
+		s.Header.Set("Set-Cookie", "auth=ok")
+		return nil
+	}}, reg)
+	x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", "sess/1"))
+	if x.Resp.StatusCode != http.StatusConflict {
+		t.Fatalf("%s %q, want 409", x.Resp.Status, x.Body)
+	}
+	if c, id := x.Resp.Header.Get("Set-Cookie"), x.Resp.Header.Get("Session-Id"); c != "auth=ok" || id != "42" {
+		t.Errorf("the refusal's Set-Cookie %q and Session-Id %q, want Authorize's and Accept's fields", c, id)
+	}
+}

@@ -34,7 +34,11 @@ type Switch struct {
 	// ResponseWriter's header, so fields set by middleware in front are
 	// there too. Fields that would describe a body (Content-*,
 	// Transfer-Encoding, Trailer) and invalid names or values are left
-	// out, so that no field can split the response.
+	// out, so that no field can split the response. Being the
+	// ResponseWriter's, it is also the header of a refusal that comes
+	// after a field was added (Accept refusing after Authorize set a
+	// cookie, or after setting fields of its own): add fields once the
+	// switch is decided.
 	Header http.Header
 }
 
