@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -173,7 +174,11 @@ func (e *engine) readBody(r *http.Request) error {
 	}
 	max := e.opts.MaxBodyBytes
 	var buf bytes.Buffer
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, max+1))
+	limit := max
+	if limit < math.MaxInt64 {
+		limit++ // a byte past the bound tells a body over it
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit))
 	var tooLarge *http.MaxBytesError // an http.MaxBytesHandler's limit, in front
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):

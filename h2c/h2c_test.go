@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -216,6 +217,38 @@ func TestUpgradeBodies(t *testing.T) {
 			t.Errorf("switched on a cut-short body: %q", got)
 		}
 	})
+}
+
+// A MaxBodyBytes as large as an int64 goes is a bound like any other:
+// the body is read, replayed and answered over HTTP/2. The read used to
+// stop at MaxBodyBytes+1, which overflowed: it read nothing, so a body of
+// known length was refused 400 (cut short) and a chunked one was left on
+// the connection and taken for the client's HTTP/2 preface.
+func TestMaxBodyBytesLargest(t *testing.T) {
+	t.Parallel()
+	s := serve(t, &h2c.Options{MaxBodyBytes: math.MaxInt64})
+	body := []byte("hello world")
+	for name, head := range map[string]struct {
+		field string
+		body  []byte
+	}{
+		"known length": {fmt.Sprintf("Content-Length: %d", len(body)), body},
+		"chunked":      {"Transfer-Encoding: chunked", []byte("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")},
+	} {
+		t.Run(name, func(t *testing.T) {
+			c, first, err := h2ctest.Upgrade(dialRaw(t, s.srv), h2ctest.RequestHead("POST", "/p", "x", head.field), head.body)
+			if err != nil || first == nil {
+				status := ""
+				if c != nil && c.Upgrade != nil {
+					status = c.Upgrade.Status
+				}
+				t.Fatalf("upgrade: stream 1 %+v, %v (answered %q)", first, err, status)
+			}
+			if want := fmt.Sprintf("HTTP/2.0 2 %d %s /p hop=[]", len(body), digest(body)); string(first.Body) != want {
+				t.Errorf("stream 1 = %q, want %q", first.Body, want)
+			}
+		})
+	}
 }
 
 func TestBadSettingsServedAsHTTP1(t *testing.T) {
