@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -369,7 +370,8 @@ func (c *Client) exchange(nc net.Conn, req *Request, res *Result) (*bufio.Reader
 	// The tee stops reading a little past the bound (the reader's buffer
 	// may hold what follows a head), so that an endless head is not read
 	// into memory; the exact bound is checked on what the heads used.
-	tee := &headTee{r: nc, w: &heads, on: true, limit: maxHead + headSlack}
+	// (A bound within a buffer of the largest int64 is taken as that.)
+	tee := &headTee{r: nc, w: &heads, on: true, limit: min(maxHead, math.MaxInt64-headSlack) + headSlack}
 	br := bufio.NewReaderSize(tee, headSlack)
 	hreq := &http.Request{Method: req.Method}
 	if hreq.Method == "" {

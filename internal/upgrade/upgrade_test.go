@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -241,6 +242,9 @@ func TestResponseHeadBounds(t *testing.T) {
 		{"eight interim responses", strings.Repeat(continue100, 8) + final + "\r\n", 0, nil, ""},
 		{"nine interim responses", strings.Repeat(continue100, 9) + final + "\r\n", 0, upgrade.ErrTooManyInterim, "more than 8 interim (1xx) responses"},
 		{"a flood of 100 Continue", strings.Repeat(continue100, 1000), 0, upgrade.ErrTooManyInterim, "more than 8"},
+		// The read stops a buffer past the bound, which must not overflow.
+		{"the largest bound", padded(limit), math.MaxInt64, nil, ""},
+		{"a bound a buffer short of the largest", padded(limit), math.MaxInt64 - 100, nil, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
