@@ -280,6 +280,17 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 		// already and ends it sooner).
 		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(n.opts.HandshakeTimeout))
 	}
+	if r.ProtoMajor != 1 {
+		// On an HTTP/2 stream the server's ReadTimeout and WriteTimeout
+		// run from its start and end it for good when they pass, whether
+		// a read or write waits or not: a gate slower than them
+		// (Authorize, Accept) would switch a dead stream. They are
+		// cleared before it, as the hijack clears them on HTTP/1.1 (a
+		// writer that cannot clear them is refused by switchStream).
+		rc := http.NewResponseController(w)
+		_ = rc.SetReadDeadline(time.Time{})
+		_ = rc.SetWriteDeadline(time.Time{})
+	}
 	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1, hs: mark()}
 	body := r.Body // Accept may replace it (h2c leaves a replay for stream 1)
 	serve, err := n.accept(c)
