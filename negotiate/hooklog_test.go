@@ -193,3 +193,35 @@ func TestOnRefusePlainRequests(t *testing.T) {
 		t.Errorf("Stats().Refused = %d, want 3", s.Refused)
 	}
 }
+
+// A panic in Options.Authorize is logged as Authorize's, not as the
+// protocol's: it is the program's own gate that failed, and the record
+// must send whoever reads it there (it said "panic in protocol", as a
+// panic in the protocol's Accept does).
+func TestAuthorizePanicRecordNamesAuthorize(t *testing.T) {
+	t.Parallel()
+	var logged testkit.LockedBuffer
+	n := testkit.NewNegotiator(t, &negotiate.Options{
+		Logger: slog.New(slog.NewJSONHandler(&logged, &slog.HandlerOptions{Level: slog.LevelError})),
+		Authorize: func(s *negotiate.Switch) error {
+			if s.Token == "guarded/1" {
+				panic("gate bug")
+			}
+			return nil
+		},
+	})
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("guarded/1", testkit.EchoConn)
+	reg.Register("broken/1", negotiate.Protocol{Accept: func(*negotiate.Switch) (func(*negotiate.Conn) error, error) {
+		panic("accept bug")
+	}})
+	srv := testkit.StartServer(t, n.Endpoint(reg))
+	for _, offer := range []string{"guarded/1", "broken/1"} {
+		if x := testkit.Raw(t, testkit.Addr(srv), testkit.UpgradeRequest("/", offer)); x.Resp.StatusCode != http.StatusInternalServerError {
+			t.Fatalf("%s: %d, want 500", offer, x.Resp.StatusCode)
+		}
+	}
+	want := []string{`"msg":"negotiate: panic in Authorize; recovered","panic":"gate bug"`,
+		`"msg":"negotiate: panic in protocol; recovered","panic":"accept bug"`}
+	testkit.Contains(t, "the panics' records", logged.String(), want...)
+}

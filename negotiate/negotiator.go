@@ -354,15 +354,18 @@ func readTimeoutWithin(r *http.Request, d time.Duration) bool {
 // accept runs the gate's last step and the protocol's Accept, recovering
 // a panic in either.
 func (n *Negotiator) accept(c *Conn) (serve func(*Conn) error, err error) {
+	where := "protocol"
 	defer func() {
 		if p := recover(); p != nil {
-			err = n.recovered(c, p)
+			err = n.panicked(where, c.sw.Token, c.sw.Request, p)
 		}
 	}()
 	if a := n.opts.Authorize; a != nil {
+		where = "Authorize" // the program's gate, not the protocol
 		if err := a(&c.sw); err != nil {
 			return nil, asError(err, http.StatusForbidden)
 		}
+		where = "protocol"
 	}
 	serve, err = c.e.proto.Accept(&c.sw)
 	if err == nil && serve == nil {
