@@ -34,6 +34,9 @@ func TestIdleTimeout(t *testing.T) {
 			n := testkit.NewNegotiator(t, nil)
 			srv := httptest.NewUnstartedServer(n.Middleware(register(newH2C(t, tc.opts)))(app))
 			srv.Config.IdleTimeout, srv.Config.ReadTimeout = tc.serverIdle, tc.serverReadTTL
+			// A ReadTimeout bounds the upgrade request's read too: the
+			// request is there when the server starts to read it.
+			srv.Listener = testkit.Arrived(srv.Listener)
 			srv.Start()
 			t.Cleanup(srv.Close)
 

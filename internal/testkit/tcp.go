@@ -159,3 +159,52 @@ type readFirst struct {
 }
 
 func (c readFirst) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Arrived wraps a server's listener so that Accept hands over a connection
+// only once the client's first bytes have arrived on it. net/http counts
+// a ReadTimeout from the start of its read of the request, which begins as
+// soon as the connection is accepted: a test whose ReadTimeout is short
+// (it means to see the switched connection outlive it) then failed when
+// a loaded machine ran the client late between its connect and its write
+// (the server closed the connection, and the client read a reset). Behind
+// Arrived the bound covers the server's reading of a request that is
+// there. Accept waits for one connection at a time, at most Timeout: for
+// servers whose clients write as soon as they connect.
+func Arrived(ln net.Listener) net.Listener { return arrived{ln} }
+
+type arrived struct{ net.Listener }
+
+func (l arrived) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(Timeout))
+	buf := make([]byte, 4096)
+	n, _ := c.Read(buf) // an EOF or a reset recurs at the server's first read
+	_ = c.SetReadDeadline(time.Time{})
+	return &arrivedConn{Conn: c, first: buf[:n]}, nil
+}
+
+// arrivedConn reads what Accept read first, then the connection. Reads
+// may be concurrent, as a net.Conn's may (an HTTP/2 server's frame reader
+// still reads while the connection closes).
+type arrivedConn struct {
+	net.Conn
+	mu    sync.Mutex
+	first []byte
+}
+
+func (c *arrivedConn) Read(p []byte) (int, error) {
+	c.mu.Lock()
+	if len(c.first) > 0 {
+		n := copy(p, c.first)
+		c.first = c.first[n:]
+		c.mu.Unlock()
+		return n, nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Read(p)
+}
+
+func (c *arrivedConn) CloseWrite() error { return c.Conn.(*net.TCPConn).CloseWrite() }
