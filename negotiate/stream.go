@@ -126,6 +126,10 @@ type streamConn struct {
 	busy   sync.WaitGroup // operations under way on w, rc or body
 
 	wmu sync.Mutex // serializes writes and flushes
+	// rmu serializes reads: the body wakes one waiting reader when it is
+	// closed (a deadline, Close, the end), so readers waiting beside it
+	// would wait for ever; behind rmu, each in turn finds it closed.
+	rmu sync.Mutex
 
 	dl       sync.Mutex // guards rdl and wdl
 	rdl, wdl deadline
@@ -218,6 +222,8 @@ func (s *streamConn) Read(p []byte) (int, error) {
 		return 0, net.ErrClosed
 	}
 	defer s.busy.Done()
+	s.rmu.Lock()
+	defer s.rmu.Unlock()
 	if err := s.begin(&s.rdl); err != nil {
 		return 0, err
 	}
