@@ -33,7 +33,7 @@ import (
 //
 // On the negotiator's shutdown c.Context() ends: an f that watches it
 // (with context.AfterFunc, or a select on its Done) gets to finish its own
-// way, with a goodbye say, until the shutdown's deadline, and its last
+// way (sending a goodbye, say) until the shutdown's deadline, and its last
 // bytes reach the client as above; an f that ignores it holds the shutdown
 // until the shutdown's deadline, when the negotiator closes the
 // connection under it (see [negotiate.Conn.Context]).
