@@ -346,12 +346,16 @@ func (n *Negotiator) finish(c *Conn, err error) {
 	info := c.Info()
 	info.Err = err
 	info.CloseReason = closeReason(ending, err)
+	// The connection leaves Active and frees its slot at once: Stats never
+	// shows a connection gone whose slot still refuses an upgrade.
 	n.mu.Lock()
 	delete(n.live, c)
-	n.count(c.e.name).active--
+	pc := n.count(c.e.name)
+	pc.active--
+	pc.reserved--
+	n.reserved--
 	n.closing++
 	n.mu.Unlock()
-	n.release(c.e.name)
 	if n.opts.OnClose != nil {
 		n.onClose(c, info)
 	}
