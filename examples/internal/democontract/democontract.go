@@ -252,9 +252,15 @@ func chat(t *testing.T, p *testkit.Program) {
 	if ext := resp.Header.Get("Sec-Websocket-Extensions"); !strings.Contains(ext, "permessage-deflate") {
 		t.Errorf("Sec-WebSocket-Extensions = %q, want permessage-deflate", ext)
 	}
+	// A member is in the room once its own message has come back to it:
+	// /stats counts a connection from its switch, before its handler has
+	// joined the room (with the join held 200 ms, b missed "hi all").
+	joinedChat(t, a, "a is here")
 	b, _ := dialWS(t, d, p, "/chat")
-	// b is in the room once the server counts two connections.
-	testkit.WaitFor(t, "two chat members", func() bool { return readStats(t, p).Active["websocket"] == 2 })
+	joinedChat(t, b, "b is here")
+	if typ, msg, err := a.ReadMessage(); err != nil || typ != gws.TextMessage || string(msg) != "b is here" {
+		t.Fatalf("a got type %d %q, %v; want b's message", typ, msg, err)
+	}
 	if err := a.WriteMessage(gws.TextMessage, []byte("hi all")); err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +278,19 @@ func chat(t *testing.T, p *testkit.Program) {
 	wstest.WantClose(t, a, gws.CloseMessageTooBig)
 	wstest.WantEcho(t, b, gws.TextMessage, []byte("still here"))
 	wstest.CloseNormally(t, b)
+}
+
+// joinedChat sends msg to the chat room from c and waits for it to come
+// back, as the room sends every message to each member, its sender too:
+// then c's handler has joined the room. No other member may be sending.
+func joinedChat(t *testing.T, c *gws.Conn, msg string) {
+	t.Helper()
+	if err := c.WriteMessage(gws.TextMessage, []byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	if typ, got, err := c.ReadMessage(); err != nil || typ != gws.TextMessage || string(got) != msg {
+		t.Fatalf("joining the room: got type %d %q, %v; want %q back", typ, got, err, msg)
+	}
 }
 
 // demoStats is the JSON of /stats.

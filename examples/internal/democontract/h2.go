@@ -189,8 +189,17 @@ func h2Chat(t *testing.T, p *testkit.Program) {
 	if got := s.resp.Header.Get("Sec-Websocket-Protocol"); got != "chat.v1" {
 		t.Errorf("chat over HTTP/2: subprotocol %q, want chat.v1", got)
 	}
+	// Each member is in the room once its own message has come back to it
+	// (see joinedChat), and the HTTP/2 member, in first, gets the other's.
+	writeFrame(t, s, opText, []byte("HTTP/2 here"))
+	if op, msg := readMessage(t, s); op != opText || string(msg) != "HTTP/2 here" {
+		t.Fatalf("joining the room over HTTP/2: got %d %q back", op, msg)
+	}
 	other, _ := dialWS(t, gws.Dialer{Subprotocols: []string{"chat.v1"}}, p, "/chat")
-	testkit.WaitFor(t, "two chat members", func() bool { return readStats(t, p).Active["websocket"] == 2 })
+	joinedChat(t, other, "HTTP/1.1 here")
+	if op, msg := readMessage(t, s); op != opText || string(msg) != "HTTP/1.1 here" {
+		t.Fatalf("the HTTP/2 member got %d %q, want the HTTP/1.1 member's message", op, msg)
+	}
 	writeFrame(t, s, opText, []byte("hi from HTTP/2"))
 	if op, msg := readMessage(t, s); op != opText || string(msg) != "hi from HTTP/2" {
 		t.Errorf("the HTTP/2 member got %d %q back", op, msg)
