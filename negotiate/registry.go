@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+
+	"github.com/switchyard-http/switchyard/internal/regname"
 )
 
 // Protocol is an engine the negotiator can switch a connection to:
@@ -72,6 +74,7 @@ type Registry struct {
 type entry struct {
 	token   string // registered token, lower case: "foo" or "foo/2"
 	name    string // lower-case name: the key of limits and stats
+	match   string // the token's name, which offers are matched against: name, unless registered under another (regname)
 	version string // "" matches any offered version
 	proto   Protocol
 }
@@ -82,6 +85,18 @@ type entry struct {
 // panics on a mistake: a token that is not token or token/version, one
 // already registered, or a Protocol without Accept.
 func (g *Registry) Register(token string, p Protocol) {
+	g.register(token, "", p)
+}
+
+func init() {
+	regname.Register = func(reg any, token, name string, p any) {
+		reg.(*Registry).register(token, name, p.(Protocol))
+	}
+}
+
+// register is Register, with the protocol's connections reported under
+// name where it is not "" (see package regname).
+func (g *Registry) register(token, name string, p Protocol) {
 	if !validElement(token, true) {
 		panic(fmt.Sprintf("negotiate: Register(%q): not a token or token/version", token))
 	}
@@ -89,7 +104,10 @@ func (g *Registry) Register(token string, p Protocol) {
 		panic(fmt.Sprintf("negotiate: Register(%q): the Protocol has no Accept", token))
 	}
 	tok := strings.ToLower(token)
-	name, version := splitProtocol(tok)
+	match, version := splitProtocol(tok)
+	if name == "" {
+		name = match
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	old := g.list()
@@ -98,7 +116,7 @@ func (g *Registry) Register(token string, p Protocol) {
 			panic(fmt.Sprintf("negotiate: Register(%q): token already registered", token))
 		}
 	}
-	next := append(old[:len(old):len(old)], &entry{token: tok, name: name, version: version, proto: p})
+	next := append(old[:len(old):len(old)], &entry{token: tok, name: name, match: match, version: version, proto: p})
 	g.entries.Store(&next)
 }
 
@@ -135,7 +153,7 @@ func (g *Registry) list() []*entry {
 // matches reports whether the registration accepts the offered token.
 func (e *entry) matches(offer string) bool {
 	name, version := splitProtocol(offer)
-	if !strings.EqualFold(name, e.name) {
+	if !strings.EqualFold(name, e.match) {
 		return false
 	}
 	return e.version == "" || strings.EqualFold(version, e.version)

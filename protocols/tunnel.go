@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/switchyard-http/switchyard/internal/httpsyntax"
+	"github.com/switchyard-http/switchyard/internal/regname"
 	"github.com/switchyard-http/switchyard/internal/upgrade"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -118,13 +119,22 @@ func (t *Tunnel) mustBeMade(method string) {
 	}
 }
 
+// TunnelName is the protocol name the connections and refusals of a
+// Tunnel's Middleware are counted, limited and reported under
+// (negotiate.ConnInfo.Name and RefusalInfo.Name, the keys of
+// negotiate.Stats and Options.ProtocolMaxConns, the metrics' token label),
+// whatever token the client offered: the token is the client's to choose,
+// and a name made from it would let clients add names, counters and metric
+// series without end. ConnInfo.Token still holds the token as offered.
+const TunnelName = "tunnel"
+
 // Middleware returns middleware that tunnels an upgrade of any token
 // through n; what the client offers decides: its first offer is the one
-// tunnelled. A request that is not an upgrade, or that is not tunnelled
-// (it offers h2c, say), goes to the next handler without its Upgrade field
-// and "upgrade" Connection option, so a reverse proxy behind it cannot
-// forward the offer itself. It panics on a nil n, as the middleware does
-// on a nil handler.
+// tunnelled, reported under [TunnelName]. A request that is not an
+// upgrade, or that is not tunnelled (it offers h2c, say), goes to the next
+// handler without its Upgrade field and "upgrade" Connection option, so a
+// reverse proxy behind it cannot forward the offer itself. It panics on a
+// nil n, as the middleware does on a nil handler.
 func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Handler {
 	t.mustBeMade("Middleware")
 	if n == nil {
@@ -159,7 +169,7 @@ func (t *Tunnel) Middleware(n *negotiate.Negotiator) func(http.Handler) http.Han
 				l.Lines = r.Header[":protocol"]
 			}
 			if first, ok := l.Next(); ok && upgrade.ValidOffer(first) {
-				reg.Register(first, t.proto)
+				regname.Register(reg, first, TunnelName, t.proto)
 			}
 			if !n.Upgrade(w, r, reg) {
 				next.ServeHTTP(w, withoutUpgrade(r))

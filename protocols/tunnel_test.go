@@ -226,7 +226,7 @@ func TestTunnelRelaysRefusal(t *testing.T) {
 	if e.Resp.StatusCode != http.StatusForbidden || len(e.Body) != 1001 {
 		t.Errorf("long refusal: %d with %d bytes, want 403 with the first 1000 bytes and a newline", e.Resp.StatusCode, len(e.Body))
 	}
-	if s := gn.Stats(); s.Refused != 3 || s.Switched["members"]+s.Switched["foo"] != 0 {
+	if s := gn.Stats(); s.Refused != 3 || s.Switched[protocols.TunnelName] != 0 || len(s.Switched) != 1 {
 		t.Errorf("gateway stats %+v, want no switch and three refusals", s)
 	}
 }
@@ -283,7 +283,7 @@ func TestTunnelGatewayErrors(t *testing.T) {
 			if e.Resp.StatusCode != tc.status || !strings.Contains(e.Body, tc.reason) || !e.Resp.Close {
 				t.Errorf("got %d %q (close %v), want %d with %q and a close", e.Resp.StatusCode, e.Body, e.Resp.Close, tc.status, tc.reason)
 			}
-			if s := gn.Stats(); s.Switched["echo"] != 0 || s.Refused != 1 {
+			if s := gn.Stats(); s.Switched[protocols.TunnelName] != 0 || s.Refused != 1 || len(s.Switched) != 1 {
 				t.Errorf("gateway stats %+v, want no switch and one refusal", s)
 			}
 		})
@@ -760,7 +760,7 @@ func TestTunnelRefusalUnfinishedBody(t *testing.T) {
 			if ct := e.Resp.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 				t.Errorf("Content-Type %q, want the responder's, not the backend's", ct)
 			}
-			if s := gn.Stats(); s.Switched["echo"] != 0 || s.Refused != 1 {
+			if s := gn.Stats(); s.Switched[protocols.TunnelName] != 0 || s.Refused != 1 || len(s.Switched) != 1 {
 				t.Errorf("gateway stats %+v, want no switch and one refusal", s)
 			}
 		})
