@@ -40,10 +40,11 @@
 // A body of known length within Options.MaxBodyBytes (1 MiB by default) is
 // read whole before the 101 and replayed as stream 1's body, which alone
 // holds it: the connection lets it go once stream 1 is done with it, so an
-// idle connection does not keep it. A known length over the bound is not upgraded: the request is served as HTTP/1.1 with
-// its body intact. An unknown (chunked) length that passes the bound is
-// refused with 413 and the connection closed, and so is one over the limit
-// of an http.MaxBytesHandler in front; a body cut short is refused with 400
+// idle connection does not keep it. A known length over the bound is not
+// upgraded: the request is served as HTTP/1.1 with its body intact. An
+// unknown (chunked) length that passes the bound is refused with 413 and
+// the connection closed, and so is one over the limit of an
+// http.MaxBytesHandler in front; a body cut short is refused with 400
 // and never upgrades. The body is read only after the
 // negotiator's gate has let the request through (so a connection sending
 // one counts against MaxConns and is refused while draining), into a
