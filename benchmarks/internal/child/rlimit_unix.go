@@ -17,14 +17,17 @@ func FileLimit(want uint64) (uint64, error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
 		return 0, nil // unknown: try anyway
 	}
-	if rl.Cur < want && rl.Cur < rl.Max {
+	// The fields are uint64, but int64 on FreeBSD and DragonFly.
+	cur, hard := uint64(rl.Cur), uint64(rl.Max)
+	if cur < want && cur < hard {
 		rl.Cur = rl.Max
 		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl); err == nil {
 			_ = syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
 		}
+		cur = uint64(rl.Cur)
 	}
-	if rl.Cur < want {
-		return rl.Cur, fmt.Errorf("open file limit is %d (hard %d), this run needs about %d: raise it (ulimit -n)", rl.Cur, rl.Max, want)
+	if cur < want {
+		return cur, fmt.Errorf("open file limit is %d (hard %d), this run needs about %d: raise it (ulimit -n)", cur, hard, want)
 	}
-	return rl.Cur, nil
+	return cur, nil
 }
