@@ -442,8 +442,12 @@ func TestNodeShutdownOverH2(t *testing.T) {
 	select {
 	case l := <-lines:
 		if l != `{"open":true}` {
-			res := <-done
-			t.Fatalf("node: %q: %v", l, res.err)
+			select {
+			case res := <-done:
+				t.Fatalf("node: %q: %v", l, res.err)
+			case <-time.After(testTimeout):
+				t.Fatalf("node: %q, and it did not finish", l)
+			}
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("node did not open its WebSockets")
