@@ -335,6 +335,11 @@ func discardBody(body io.Reader) *Error {
 		switch {
 		case err == io.EOF:
 			return nil
+		case errors.Is(err, http.ErrBodyReadAfterClose):
+			// Accept closed it, as one does with a body one is done
+			// with: net/http's Close discarded what was left of it
+			// (when under 256 KiB: a longer rest is left unread).
+			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return &Error{Status: http.StatusRequestTimeout, Reason: "request body not received in time", Err: err}
 		case err != nil:
