@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 )
@@ -59,6 +60,26 @@ func TestUpgradeBodyOverMaxBytesHandler(t *testing.T) {
 		if c.Upgrade.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(reason), "10 bytes") {
 			t.Errorf("%s: %s %q, want 413 naming the limit", framing, c.Upgrade.Status, reason)
 		}
+	}
+}
+
+// A declared length over MaxBodyBytes is not upgraded even behind an
+// http.MaxBytesHandler whose limit it also passes: h2c ignores the offer
+// and the application answers over HTTP/1.1, as it would without the
+// handler in front (here 400, from its read through the MaxBytesReader),
+// not h2c's 413. The README's 413 row said "any body" over that limit.
+func TestDeclaredLengthOverBoundBehindMaxBytesHandler(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, http.MaxBytesHandler(n.Middleware(register(newH2C(t, &h2c.Options{MaxBodyBytes: 100})))(app), 10))
+	body := bytes.Repeat([]byte("b"), 200)
+	c, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("POST", "/", "x", fmt.Sprintf("Content-Length: %d", len(body))), body)
+	if err != nil || first != nil {
+		t.Fatalf("a declared length over MaxBodyBytes upgraded: %+v, %v", first, err)
+	}
+	got, _ := io.ReadAll(c.Upgrade.Body)
+	if c.Upgrade.StatusCode != http.StatusBadRequest || string(got) != "http: request body too large\n" {
+		t.Errorf("%s %q, want the application's HTTP/1.1 answer (400 from its read)", c.Upgrade.Status, got)
 	}
 }
 
