@@ -59,10 +59,15 @@
 // fields (Upgrade, Connection and the fields it names, HTTP2-Settings …)
 // removed, the body replayed, the URL the one the client sent (as a later
 // stream's is, even where a middleware in front of the negotiator, such as
-// http.StripPrefix, rewrote the request's). Every stream of the connection, stream 1 included, is served by
-// Options.Handler, or by default by the Handler of the http.Server the
-// upgrade came through (http.DefaultServeMux if that is nil) — the handler
-// net/http serves prior-knowledge HTTP/2 with — so HTTP/2 requests go
+// http.StripPrefix, rewrote the request's: an Options.Handler mounted
+// behind such a middleware sees every stream's URL unrewritten). An
+// upgrade the negotiator accepts but does not switch (the hijack fails, a
+// shutdown overtakes it) is not served: stream 1 never runs, and the
+// client has the refusal. Every stream of the connection, stream 1
+// included, is served by Options.Handler, or by default by the Handler of
+// the http.Server the upgrade came through (http.DefaultServeMux if that
+// is nil) — the handler net/http serves prior-knowledge HTTP/2 with — so
+// HTTP/2 requests go
 // through the same routes and middleware as HTTP/1.1 ones, whichever path
 // the negotiator is mounted on. (Where no http.Server can be found in the
 // request's context, the default is http.NotFoundHandler.)

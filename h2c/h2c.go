@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/switchyard-http/switchyard/internal/connhook"
 	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/internal/stack"
 	"github.com/switchyard-http/switchyard/negotiate"
@@ -240,6 +241,11 @@ func (e *engine) handler(r *http.Request) http.Handler {
 // so it touches only the connections of the negotiator shutting down, once
 // each.
 func (e *engine) serve(c *negotiate.Conn) error {
+	if connhook.Unswitched(c) {
+		// The switch was not made and the client has its refusal: stream
+		// 1 must not run the request it refused (a POST's handler).
+		return nil
+	}
 	stack.Grow16K()     // x/net's serve loop needs about 16 KB
 	done := c.Context() // asked for first: the shutdown is ours to do
 	r := c.Request()

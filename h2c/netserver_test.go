@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchyard-http/switchyard/h2c"
 	"github.com/switchyard-http/switchyard/internal/h2ctest"
@@ -109,5 +110,59 @@ func TestUnswitchedUpgradeWithBody(t *testing.T) {
 		if c.Upgrade.StatusCode != http.StatusInternalServerError || !strings.Contains(string(reason), "Hijack") {
 			t.Fatalf("%s %q, want 500 saying why", c.Upgrade.Status, reason)
 		}
+	}
+}
+
+// An upgrade whose switch is not made (here: a writer in front that
+// cannot hijack, answered 500) is not served: the client has its refusal,
+// and stream 1 must not run the request anyway, on the dead connection (a
+// POST whose handler acts, a client that retries it). It did.
+func TestUnswitchedUpgradeNotServed(t *testing.T) {
+	t.Parallel()
+	called := make(chan string, 1)
+	n := testkit.NewNegotiator(t, nil)
+	p := newH2C(t, &h2c.Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case called <- r.Method + " " + r.URL.Path:
+		default:
+		}
+	})})
+	mw := n.Middleware(register(p))(app)
+	srv := testkit.StartServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mw.ServeHTTP(noUnwrap{w}, r)
+	}))
+	c, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("POST", "/order", "x", "Content-Length: 5"), []byte("hello"))
+	if err != nil || first != nil || c.Upgrade.StatusCode != http.StatusInternalServerError {
+		t.Fatalf("upgrade through a writer that cannot hijack: %v, want a 500", err)
+	}
+	// The serve func of a switch not made runs right after the refusal,
+	// on its own goroutine: it would have called the handler by now.
+	select {
+	case got := <-called:
+		t.Errorf("the refused upgrade's request was served: %s", got)
+	case <-time.After(time.Second):
+	}
+}
+
+// An Options.Handler behind a middleware that rewrites the URL sees, on
+// stream 1 as on every later stream, the URL the client sent: it is not
+// behind that middleware.
+func TestStream1OptionsHandlerSeesURLAsSent(t *testing.T) {
+	t.Parallel()
+	n := testkit.NewNegotiator(t, nil)
+	p := newH2C(t, &h2c.Options{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, r.URL.Path)
+	})})
+	srv := testkit.StartServer(t, http.StripPrefix("/api", n.Middleware(register(p))(app)))
+	c, first, err := h2ctest.Upgrade(dialRaw(t, srv), h2ctest.RequestHead("GET", "/api/post", "x"), nil)
+	if err != nil || first == nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	third, err := c.Get("/api/post")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(first.Body) != "/api/post" || string(third.Body) != "/api/post" {
+		t.Errorf("stream 1 saw %q, stream 3 %q: want the URL as sent, /api/post", first.Body, third.Body)
 	}
 }

@@ -10,6 +10,14 @@ import (
 func init() {
 	connhook.Raw = rawConn
 	connhook.CountIn = func(c net.Conn, n int) { c.(*Conn).in.Add(int64(n)) }
+	connhook.Unswitched = func(c net.Conn) bool {
+		x, ok := c.(*Conn)
+		if !ok {
+			return false
+		}
+		_, dead := x.nc.(deadConn)
+		return dead
+	}
 }
 
 // rawConn is connhook.Raw: the socket under c, once the client's early

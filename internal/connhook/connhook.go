@@ -22,3 +22,10 @@ var Raw func(c net.Conn) (rc syscall.RawConn, never bool)
 // CountIn adds n bytes read through Raw's socket to what c reports as read
 // ([negotiate.ConnInfo].BytesIn).
 var CountIn func(c net.Conn, n int)
+
+// Unswitched reports whether c, a *negotiate.Conn, is one whose switch was
+// not made (the hijack failed, or a refusal or a shutdown came after
+// Accept): its serve func runs only to release what Accept acquired, on a
+// connection that reads and writes nothing, and must not act on the
+// request.
+var Unswitched func(c net.Conn) bool
