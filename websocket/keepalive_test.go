@@ -214,7 +214,7 @@ func TestKeepAliveTimesEachPing(t *testing.T) {
 func TestKeepAliveSparesLongWrite(t *testing.T) {
 	t.Parallel()
 	const size = 32 << 20
-	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 500 * time.Millisecond}, func(c *websocket.Conn) error {
+	addr, closes := serveHostile(t, &websocket.Options{PingInterval: 5 * time.Millisecond, PongTimeout: 2 * time.Second}, func(c *websocket.Conn) error {
 		return c.WriteMessage(gws.BinaryMessage, make([]byte, size)) // one frame
 	})
 	p := dialPeer(t, addr)
@@ -231,12 +231,14 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 		t.Fatalf("frame header % x, %v: want one binary frame of %d bytes", h, err, size)
 	}
 	// The payload straight from the socket, the first 24 MiB at 64 KiB
-	// every 2 ms at most: 768 ms or more, while the handler is still
-	// writing (the sockets hold a few MiB on loopback), and PingInterval +
-	// PongTimeout is 505 ms; the socket takes some of the frame every few
-	// tens of milliseconds (PongTimeout leaves a loaded machine room to
-	// run the reader). Then the rest as fast as it comes, so that the
-	// ping that follows the frame finds room in them in time.
+	// every 8 ms at most: 3 s or more, while the handler is still writing
+	// (the sockets hold a few MiB on loopback), and PingInterval +
+	// PongTimeout is 2.005 s; the socket takes some of the frame every few
+	// tens of milliseconds. PongTimeout is what a loaded machine may hold
+	// the reader for without the keep-alive closing the connection (the
+	// socket then takes nothing): at 500 ms a CI run under -race, every
+	// package at once, did once. Then the rest as fast as it comes, so that
+	// the ping that follows the frame finds room in them in time.
 	r := io.MultiReader(io.LimitReader(p.BR, int64(p.BR.Buffered())), p.Conn)
 	buf := make([]byte, 64<<10)
 	for got := 0; got < size; {
@@ -246,7 +248,7 @@ func TestKeepAliveSparesLongWrite(t *testing.T) {
 			t.Fatalf("after %d of the message's %d bytes: %v", got, size, err)
 		}
 		if got < 24<<20 {
-			time.Sleep(2 * time.Millisecond)
+			time.Sleep(8 * time.Millisecond)
 		}
 	}
 	p.wantClose(gws.CloseNormalClosure)
