@@ -70,7 +70,7 @@ func TestMessageTimeoutFailsUnfinishedMessage(t *testing.T) {
 // one that spans many reads; the time between messages is not bounded.
 func TestMessageTimeoutSparesMessagesInTime(t *testing.T) {
 	t.Parallel()
-	const bound = 300 * time.Millisecond
+	const bound = time.Second // the peer's turns count: a loaded machine's too
 	addr, closes := serveHostile(t, &websocket.Options{MessageTimeout: bound}, echoUncompressed)
 	p := dialPeer(t, addr)
 	fragmented := func(i int) {

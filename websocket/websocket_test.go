@@ -729,8 +729,9 @@ func TestKeepAliveSharedByManyConnections(t *testing.T) {
 	t.Parallel()
 	const peers, pingsEach = 12, 3
 	// PongTimeout is long enough that a loaded machine does not delay an
-	// answer past it.
-	s := newServer(t, &websocket.Options{PingInterval: 3 * time.Millisecond, PongTimeout: 500 * time.Millisecond}, nil, wstest.Echo)
+	// answer past it (a CI run under -race can hold a goroutine for half
+	// a second).
+	s := newServer(t, &websocket.Options{PingInterval: 3 * time.Millisecond, PongTimeout: 2 * time.Second}, nil, wstest.Echo)
 	var wg sync.WaitGroup
 	for i := range peers {
 		c, _ := wstest.Dial(t, nil, s.ws("/ws"), nil)
