@@ -35,17 +35,7 @@ func TestXConnectSlowGateOutlastsServerTimeouts(t *testing.T) {
 				} else {
 					srv.Config.WriteTimeout = timeout
 				}
-				if useTLS {
-					srv.EnableHTTP2 = true
-					srv.StartTLS()
-				} else {
-					srv.Config.Protocols = new(http.Protocols)
-					srv.Config.Protocols.SetHTTP1(true)
-					srv.Config.Protocols.SetUnencryptedHTTP2(true)
-					srv.Start()
-				}
-				t.Cleanup(srv.Close)
-				t.Cleanup(func() { <-testkit.Shutdown(n, testkit.Timeout) }) // before the server's Close
+				testkit.StartH2(t, srv, n, useTLS)
 				st, resp, err := testkit.XDial(t, testkit.XClient(t, srv, useTLS), srv.URL+"/", "echo/1", nil)
 				if err != nil {
 					t.Fatalf("switch: %v", err)

@@ -31,6 +31,15 @@ func StartH2ServerOn(t testing.TB, ln net.Listener, h http.Handler, n *negotiate
 		srv.Listener.Close()
 		srv.Listener = ln
 	}
+	StartH2(t, srv, n, useTLS)
+	return srv
+}
+
+// StartH2 starts srv, made by httptest.NewUnstartedServer and configured
+// by the caller (its http.Server's timeouts, say), as StartH2Server starts
+// its own.
+func StartH2(t testing.TB, srv *httptest.Server, n *negotiate.Negotiator, useTLS bool) {
+	t.Helper()
 	if useTLS {
 		srv.EnableHTTP2 = true
 		srv.StartTLS()
@@ -45,7 +54,6 @@ func StartH2ServerOn(t testing.TB, ln net.Listener, h http.Handler, n *negotiate
 		// Cleanups run last first: this one before the server's Close.
 		t.Cleanup(func() { <-Shutdown(n, Timeout) })
 	}
-	return srv
 }
 
 // EachXConnect runs f in two subtests, "tls" and "h2c" (useTLS true and
