@@ -10,6 +10,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchyard-http/switchyard/internal/connhook"
 	"github.com/switchyard-http/switchyard/internal/stack"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -95,6 +96,11 @@ var (
 // connection's context ending (a shutdown) sends 1001 and gives the
 // handler CloseTimeout to return before the connection is closed under it.
 func (c *Conn) serve(nc *negotiate.Conn) error {
+	if connhook.Unswitched(nc) {
+		// The switch was not made and the client has its refusal: the
+		// handler must not run for it (Accept took nothing to release).
+		return nil
+	}
 	stack.Grow4K() // gorilla needs about 4 KB: one shallow copy instead of a deep one
 	ws, err := c.upgrade(nc)
 	if err != nil {

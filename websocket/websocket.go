@@ -295,7 +295,9 @@ func ipv6Class(pat string) (string, bool) {
 
 // New returns the WebSocket protocol; register it under the token
 // "websocket" with reg.Register("websocket", p). handler runs on each
-// switched connection, with gorilla's API through [Conn]; when it returns
+// switched connection, and only on those (not for an upgrade accepted but
+// then refused: a writer that cannot hijack, a shutdown that overtook the
+// switch), with gorilla's API through [Conn]; when it returns
 // (or panics), the server sends its close frame and the connection is
 // closed, and its error is reported as [negotiate.ConnInfo].Err to the
 // negotiator's Options.OnClose (see "Handler and close" in the package
