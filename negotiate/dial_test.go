@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -112,6 +113,46 @@ func TestDialArgumentsAndContext(t *testing.T) {
 	_, _, err := negotiate.Dial(ctx, silent.URL(), []string{"a"}, nil)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("silent server: %v, want the context's deadline", err)
+	}
+}
+
+// A Dial its context cancels while it waits for the response head fails
+// with context.Canceled and is not a timeout, as at the dial and the TLS
+// handshake and as net/http's client reports a cancellation: code that
+// retries on a net.Error's Timeout must not retry a caller's give-up. (Dial
+// ends the exchange by a deadline in the past, whose "i/o timeout" came
+// with the cancellation.) A context's deadline, and HandshakeTimeout, are
+// timeouts.
+func TestDialCancelIsNotATimeout(t *testing.T) {
+	t.Parallel()
+	heads := make(chan struct{}, 3)
+	silent := testkit.NewTCPServer(t, func(c net.Conn, _ string) {
+		heads <- struct{}{}
+		_, _ = io.Copy(io.Discard, c)
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		if _, ok := <-heads; ok {
+			cancel() // the request is sent: Dial waits for the head
+		}
+	}()
+	_, _, err := negotiate.Dial(ctx, silent.URL(), []string{"a"}, nil)
+	var ne net.Error
+	if !errors.Is(err, context.Canceled) || errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("cancelled Dial = %v; want context.Canceled, not a timeout", err)
+	}
+	dctx, dcancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer dcancel()
+	for name, d := range map[string]*negotiate.Dialer{"the context's deadline": nil, "HandshakeTimeout": {HandshakeTimeout: 50 * time.Millisecond}} {
+		c := dctx
+		if d != nil {
+			c = context.Background()
+		}
+		_, _, err := d.Dial(c, silent.URL(), []string{"a"}, nil)
+		if !errors.Is(err, context.DeadlineExceeded) || !errors.As(err, &ne) || !ne.Timeout() {
+			t.Errorf("%s: Dial = %v; want context.DeadlineExceeded, a timeout", name, err)
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -338,9 +339,12 @@ func (c *Client) Do(ctx context.Context, req *Request) (*Result, error) {
 			nc.Close()
 			return res, nil
 		}
-		if err != nil {
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 			err = fmt.Errorf("%w (%w)", ctx.Err(), err)
 		} else {
+			// The deadline set above ended the exchange: its "i/o
+			// timeout" is not the cause, and would make a caller's
+			// cancellation a timeout (a net.Error whose Timeout is true).
 			err = ctx.Err()
 		}
 	}
