@@ -98,7 +98,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 // instead. On an HTTP/2 stream, Close makes reads and writes fail at once
 // (a write still waiting resets the stream), and the stream ends, after
 // what was written, when the serve func returns. Either way a read or
-// write waiting at the Close, or made after it, fails with net.ErrClosed.
+// write waiting at the Close, or made after it, fails with net.ErrClosed,
+// and so does a deadline set after it.
 // Calling Close again does nothing.
 func (c *Conn) Close() error {
 	c.mu.Lock()

@@ -402,6 +402,12 @@ func (s *streamConn) SetReadDeadline(t time.Time) error { return s.setDeadline(&
 func (s *streamConn) SetWriteDeadline(t time.Time) error { return s.setDeadline(&s.wdl, t) }
 
 func (s *streamConn) setDeadline(d *deadline, t time.Time) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return net.ErrClosed // as a closed socket's
+	}
 	s.dl.Lock()
 	defer s.dl.Unlock()
 	d.set(t)
