@@ -293,6 +293,12 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	}
 	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1, hs: mark()}
 	body := r.Body // Accept may replace it (h2c leaves a replay for stream 1)
+	if ch.e.proto.TakesBody && hasBody(r) {
+		// Accept's Close leaves the rest for the discard below: net/http's
+		// gives up on more than 256 KiB, and reads less without the 100
+		// Continue a client may be waiting for.
+		r.Body = &acceptBody{ReadCloser: body}
+	}
 	serve, err := n.accept(c)
 	if err != nil {
 		n.release(ch.e.name)
@@ -335,17 +341,33 @@ func discardBody(body io.Reader) *Error {
 		switch {
 		case err == io.EOF:
 			return nil
-		case errors.Is(err, http.ErrBodyReadAfterClose):
-			// Accept closed it, as one does with a body one is done
-			// with: net/http's Close discarded what was left of it
-			// (when under 256 KiB: a longer rest is left unread).
-			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return &Error{Status: http.StatusRequestTimeout, Reason: "request body not received in time", Err: err}
 		case err != nil:
 			return &Error{Status: http.StatusBadRequest, Reason: "request body cut short", Err: err}
 		}
 	}
+}
+
+// acceptBody is the request body Accept reads when its protocol takes
+// one. Its Close ends Accept's reads, as net/http's does, and leaves what
+// is left of the body to discardBody, which reads it through net/http's
+// body (sending a 100 Continue that is due) within the handshake's bounds.
+type acceptBody struct {
+	io.ReadCloser
+	closed atomic.Bool
+}
+
+func (b *acceptBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, http.ErrBodyReadAfterClose
+	}
+	return b.ReadCloser.Read(p)
+}
+
+func (b *acceptBody) Close() error {
+	b.closed.Store(true)
+	return nil
 }
 
 // readTimeoutWithin reports whether the http.Server r came through has a

@@ -45,9 +45,11 @@ type Protocol struct {
 	// TakesBody reports that the protocol reads the upgrade request's body
 	// itself (h2c), in Accept. Otherwise a request with a body is refused
 	// with 413, so that body bytes are never read as protocol data. What
-	// Accept leaves of the body is discarded before the switch, so that it
-	// is not either: the switch is refused with 413 when more than 1 MiB
-	// is left, 400 when the body is cut short, 408 when it comes too late.
+	// Accept leaves of the body, unread or behind the body's Close, is
+	// discarded before the switch (after the 100 Continue a client may
+	// wait for), so that it is not either: the switch is refused with 413
+	// when more than 1 MiB is left, 400 when the body is cut short, 408
+	// when it comes too late.
 	TakesBody bool
 
 	// HTTP1Only reports that the protocol needs a connection of its own
