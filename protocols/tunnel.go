@@ -74,12 +74,12 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 		return nil, fmt.Errorf("protocols: tunnel backend: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("protocols: tunnel backend %q: want http(s)://host[:port][/path]", backend)
+		return nil, fmt.Errorf("protocols: tunnel backend %q: want http(s)://host[:port][/path]", u.Redacted())
 	}
 	if p := u.Port(); p != "" {
 		// url.Parse takes any digits; no connection has port 0 or 99999.
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("protocols: tunnel backend %q: port %s is not 1-65535", backend, p)
+			return nil, fmt.Errorf("protocols: tunnel backend %q: port %s is not 1-65535", u.Redacted(), p)
 		}
 	}
 	t := &Tunnel{backend: u}

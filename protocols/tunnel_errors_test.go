@@ -1,0 +1,26 @@
+package protocols_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/switchyard-http/switchyard/protocols"
+)
+
+// NewTunnel's error for a backend URL it rejects does not carry the URL's
+// password: configuration errors end up in logs (log.Fatal at start), and
+// a backend with a user and password is one it rejects. The URL is quoted
+// with the password redacted, as net/http's client quotes URLs in its
+// errors.
+func TestNewTunnelErrorHidesPassword(t *testing.T) {
+	t.Parallel()
+	for _, u := range []string{"http://user:hunter2@backend:8080", "ftp://user:hunter2@backend", "http://user:hunter2@backend:99999"} {
+		_, err := protocols.NewTunnel(u, nil)
+		if err == nil {
+			t.Fatalf("NewTunnel(%q) = nil error, want one", u)
+		}
+		if msg := err.Error(); strings.Contains(msg, "hunter2") || !strings.HasPrefix(msg, "protocols: tunnel backend") {
+			t.Errorf("NewTunnel(%q) = %q: want the protocols prefix and no password", u, msg)
+		}
+	}
+}
