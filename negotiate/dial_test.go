@@ -156,6 +156,25 @@ func TestDialCancelIsNotATimeout(t *testing.T) {
 	}
 }
 
+// The connection Dial returns fails its reads with net.ErrClosed once it
+// is closed, as a net.Conn's do, also while bytes that arrived behind the
+// 101 were not read yet: they are not returned after the Close (they
+// were, with no error, and the server's Conn drops them the same way).
+func TestDialConnReadAfterClose(t *testing.T) {
+	t.Parallel()
+	url := rawServer(t, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: greet\r\nConnection: Upgrade\r\n\r\nhello behind the 101")
+	c, _, err := negotiate.Dial(context.Background(), url, []string{"greet"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	if n, err := c.Read(make([]byte, 64)); n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Read after Close = %d, %v; want 0, net.ErrClosed", n, err)
+	}
+}
+
 func TestHandshakeTimeoutBounds101(t *testing.T) {
 	t.Parallel()
 	infos := testkit.NewConnInfos()

@@ -506,12 +506,18 @@ func ValidOffer(s string) bool {
 // that arrived behind the 101.
 type Conn struct {
 	net.Conn
-	mu    sync.Mutex
-	early []byte
+	mu     sync.Mutex
+	early  []byte
+	closed bool
 }
 
 func (c *Conn) Read(p []byte) (int, error) {
 	c.mu.Lock()
+	if c.closed {
+		// The early bytes are not read after a Close either: the read
+		// fails as the closed connection's does.
+		c.early = nil
+	}
 	if len(c.early) > 0 {
 		n := copy(p, c.early)
 		c.early = c.early[n:]
@@ -520,6 +526,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 	}
 	c.mu.Unlock()
 	return c.Conn.Read(p)
+}
+
+// Close closes the connection; reads fail from then on, the early bytes
+// too.
+func (c *Conn) Close() error {
+	c.mu.Lock()
+	c.closed = true
+	c.mu.Unlock()
+	return c.Conn.Close()
 }
 
 // CloseWrite half-closes the connection when the transport supports it.
