@@ -53,7 +53,10 @@ type Options struct {
 	// half-close over TCP (it fails; the client gets what had been sent).
 	// Over TLS the half-close is close_notify, which waits for that write:
 	// it gets Linger, and crypto/tls then gives close_notify up to 5 s more
-	// when the client does not read. Default 2s.
+	// when the client does not read. A refusal of a request whose body the
+	// client sends unasked (without waiting for a 100 Continue) gives that
+	// body Linger too: net/http reads up to 256 KiB of it before it closes,
+	// so that the refusal is not reset. Default 2s.
 	Linger time.Duration
 
 	// ShutdownTimeout bounds the shutdown that
@@ -442,13 +445,19 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 	n.opts.Responder(w, r, e)
 	responded = true
 	if r.ProtoMajor == 1 && hasBody(r) {
-		// net/http would read what is left of the body (up to 256 KiB)
-		// before it closes, waiting for a client that may never send it
-		// (one that waits for a 100 Continue that did not go out, or one
-		// that holds the connection on purpose); RFC 9112 §9.6 wants the
-		// server that said "close" to close. What the client already sent
-		// is buffered and still read.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		// net/http reads what is left of the body (up to 256 KiB) before
+		// it closes, so that the socket is not closed with input unread,
+		// which sends a reset that can destroy the refusal in flight (RFC
+		// 9112 §9.6). A client that waits for a 100 Continue that did not
+		// go out never sends it: the read ends at once. One that sends its
+		// body unasked gets Linger for it, as at a switched connection's
+		// close, so that one holding the connection on purpose does not
+		// keep it.
+		d := time.Now()
+		if !ContainsToken(r.Header["Expect"], "100-continue") {
+			d = d.Add(n.opts.Linger)
+		}
+		_ = http.NewResponseController(w).SetReadDeadline(d)
 	}
 	n.logRefusal(r, e.Status, e.Reason)
 	n.reportRefusal(r, p, e.Status, failed)

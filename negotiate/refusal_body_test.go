@@ -1,0 +1,56 @@
+package negotiate_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
+	"github.com/switchyard-http/switchyard/negotiate"
+)
+
+// TestRefusalOfABodySentIsNoReset: a client that sends its upgrade
+// request's body unasked (no Expect: 100-continue), as Go's http.Client
+// does, and is refused (a protocol that takes no body, a 426) reads the
+// refusal and then the end of the stream, not a reset. The refusal cut
+// the server's read of the body short to close at once, so the socket
+// was closed with the body unread, which sends a reset (RFC 9112 §9.6):
+// the client read the refusal and then 'connection reset by peer', and
+// one still writing its body lost the refusal to 'broken pipe' (a Go
+// http.Client POSTing 100-255 KiB failed so in about one run in six),
+// where net/http alone reads up to 256 KiB of an unread body before it
+// closes.
+func TestRefusalOfABodySentIsNoReset(t *testing.T) {
+	reg := new(negotiate.Registry)
+	reg.HandleFunc("echo/1", testkit.EchoConn)
+	_, srv := testkit.Endpoint(t, nil, reg)
+	body := strings.Repeat("b", 200<<10) // under net/http's 256 KiB
+	for _, tc := range []struct {
+		name, offer string
+		status      int
+	}{
+		{"413 on a protocol that takes no body", "Connection: Upgrade\r\nUpgrade: echo/1", http.StatusRequestEntityTooLarge},
+		{"426 at an Endpoint", "Connection: keep-alive", http.StatusUpgradeRequired},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn := testkit.DialTCP(t, testkit.Addr(srv))
+			req := fmt.Sprintf("POST / HTTP/1.1\r\nHost: example.com\r\n%s\r\nContent-Length: %d\r\n\r\n%s", tc.offer, len(body), body)
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatalf("writing the request: %v", err)
+			}
+			all, err := io.ReadAll(conn)
+			if errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("the refusal was followed by a reset (%v), want the end of the stream", err)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("HTTP/1.1 %d ", tc.status); !strings.HasPrefix(string(all), want) {
+				t.Errorf("got %.60q, want %q", all, want)
+			}
+		})
+	}
+}
