@@ -54,9 +54,9 @@ type Options struct {
 	// Over TLS the half-close is close_notify, which waits for that write:
 	// it gets Linger, and crypto/tls then gives close_notify up to 5 s more
 	// when the client does not read. A refusal of a request whose body the
-	// client sends unasked (without waiting for a 100 Continue) gives that
-	// body Linger too: net/http reads up to 256 KiB of it before it closes,
-	// so that the refusal is not reset. Default 2s.
+	// client sends (unasked, or after a 100 Continue) gives that body
+	// Linger too: net/http reads up to 256 KiB of it before it closes, so
+	// that the refusal is not reset. Default 2s.
 	Linger time.Duration
 
 	// ShutdownTimeout bounds the shutdown that
@@ -296,11 +296,13 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	}
 	c := &Conn{n: n, e: ch.e, sw: Switch{Request: r, Token: ch.token, Header: w.Header()}, ctx: connContext{req: r}, h2: r.ProtoMajor != 1, hs: mark()}
 	body := r.Body // Accept may replace it (h2c leaves a replay for stream 1)
+	var ab *acceptBody
 	if ch.e.proto.TakesBody && hasBody(r) {
 		// Accept's Close leaves the rest for the discard below: net/http's
 		// gives up on more than 256 KiB, and reads less without the 100
 		// Continue a client may be waiting for.
-		r.Body = &acceptBody{ReadCloser: body}
+		ab = &acceptBody{ReadCloser: body}
+		r.Body = ab
 	}
 	serve, err := n.accept(c)
 	if err != nil {
@@ -311,6 +313,7 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	if ch.e.proto.TakesBody && hasBody(r) {
 		// What Accept left of the body must not be the serve func's first
 		// reads: it is discarded, within the deadline set above.
+		ab.read.Store(true) // a 100 Continue still due goes out now
 		if e := discardBody(body); e != nil {
 			n.unswitched(c, serve, func() { n.refuseFor(w, r, ch.e, e, false) })
 			return true
@@ -359,13 +362,25 @@ func discardBody(body io.Reader) *Error {
 type acceptBody struct {
 	io.ReadCloser
 	closed atomic.Bool
+	read   atomic.Bool // the body was read: net/http sent a due 100 Continue
 }
 
 func (b *acceptBody) Read(p []byte) (int, error) {
 	if b.closed.Load() {
 		return 0, http.ErrBodyReadAfterClose
 	}
+	b.read.Store(true)
 	return b.ReadCloser.Read(p)
+}
+
+// continueDue reports whether r's client still waits for a 100 Continue
+// before it sends the body: it expects one, and nothing has read the body
+// (net/http sends it at the first read).
+func continueDue(r *http.Request) bool {
+	if b, ok := r.Body.(*acceptBody); ok && b.read.Load() {
+		return false
+	}
+	return ContainsToken(r.Header["Expect"], "100-continue")
 }
 
 func (b *acceptBody) Close() error {
@@ -450,11 +465,11 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 		// which sends a reset that can destroy the refusal in flight (RFC
 		// 9112 §9.6). A client that waits for a 100 Continue that did not
 		// go out never sends it: the read ends at once. One that sends its
-		// body unasked gets Linger for it, as at a switched connection's
-		// close, so that one holding the connection on purpose does not
-		// keep it.
+		// body, unasked or after the 100, gets Linger for it, as at a
+		// switched connection's close, so that one holding the connection
+		// on purpose does not keep it.
 		d := time.Now()
-		if !ContainsToken(r.Header["Expect"], "100-continue") {
+		if !continueDue(r) {
 			d = d.Add(n.opts.Linger)
 		}
 		_ = http.NewResponseController(w).SetReadDeadline(d)

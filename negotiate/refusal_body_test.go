@@ -1,6 +1,7 @@
 package negotiate_test
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -52,5 +53,48 @@ func TestRefusalOfABodySentIsNoReset(t *testing.T) {
 				t.Errorf("got %.60q, want %q", all, want)
 			}
 		})
+	}
+}
+
+// TestRefusalAfterA100ContinueIsNoReset: a protocol that takes the body
+// and refuses once it has read some of it has had net/http send the 100
+// Continue, and the client sends the whole body: the refusal is followed
+// by the end of the stream, not a reset. The read of the rest ended at
+// once for every client that had offered Expect: 100-continue, as if the
+// 100 were still due.
+func TestRefusalAfterA100ContinueIsNoReset(t *testing.T) {
+	reg := new(negotiate.Registry)
+	reg.Register("upload/1", negotiate.Protocol{
+		TakesBody: true,
+		Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+			if _, err := io.ReadFull(s.Request.Body, make([]byte, 10)); err != nil {
+				return nil, err
+			}
+			return nil, negotiate.Refusal(http.StatusConflict, "upload refused")
+		},
+	})
+	_, srv := testkit.Endpoint(t, nil, reg)
+	size := 200 << 10 // under net/http's 256 KiB
+	conn := testkit.DialTCP(t, testkit.Addr(srv))
+	req := fmt.Sprintf("POST / HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: upload/1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", size)
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(conn)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusContinue {
+		t.Fatalf("first response: %v, %v; want 100 Continue", resp, err)
+	}
+	if _, err := io.WriteString(conn, strings.Repeat("b", size)); err != nil {
+		t.Fatalf("writing the body: %v", err)
+	}
+	all, err := io.ReadAll(br)
+	if errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the refusal was followed by a reset (%v), want the end of the stream", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if want := "HTTP/1.1 409 "; !strings.HasPrefix(string(all), want) {
+		t.Errorf("got %.60q, want %q", all, want)
 	}
 }
