@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -183,4 +184,32 @@ func TestInputFails(t *testing.T) {
 		t.Errorf("raw: exit %d, stdout %q; want 2 and what was sent before the failure", code, out)
 	}
 	testkit.Contains(t, "raw stderr", errOut, "switchyard raw: standard input: input/output error\n")
+}
+
+// A frame's payload grows with the bytes that arrive, not with what its
+// length field claims (audit: a server that answered the upgrade with a
+// header claiming 64 MiB and sent nothing more had the chat allocate and
+// hold the 64 MiB while it waited). The session ends as any frame cut
+// short does. Not parallel: the allocation is measured for the process,
+// and no parallel test runs while it does.
+func TestChatFrameGrowsWithData(t *testing.T) {
+	const claimed = maxMessage - 1
+	frame := binary.BigEndian.AppendUint64([]byte{0x82, 127}, claimed)
+	srv := testkit.NewTCPServer(t, func(c net.Conn, head string) {
+		// The header and 1,000 bytes of the payload, then the end.
+		_ = switchWS(c, head, string(frame)+strings.Repeat("x", 1000))
+	})
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	code, out, errOut := inspectFrom(t, open(t), "ws", srv.URL())
+	runtime.ReadMemStats(&after)
+	if code != 2 || out != "" {
+		t.Errorf("exit %d, stdout %q; want 2 and nothing", code, out)
+	}
+	testkit.Contains(t, "stderr", errOut, "switchyard ws: the connection closed without a close frame (1006, abnormal closure)\n")
+	allocated := after.TotalAlloc - before.TotalAlloc
+	t.Logf("a frame claiming %d bytes, 1000 sent: %d bytes allocated by the whole session", claimed, allocated)
+	if allocated > 8<<20 {
+		t.Errorf("the session allocated %d bytes for a frame that claimed %d and brought 1000: the payload was sized by its claim", allocated, claimed)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // AppendClient appends to b one frame as a client writes it and returns
@@ -41,7 +42,9 @@ func AppendClient(b []byte, b0 byte, payload []byte) []byte {
 // ReadServer reads one frame as a server writes it (unmasked) and returns
 // its first byte (FIN, the RSV bits and the opcode) and its payload; what
 // those mean is the caller's to check. A masked frame, or one whose
-// payload is over max bytes, is an error, read no further. An error of
+// payload is over max bytes, is an error, read no further. The payload's
+// memory grows with the bytes that arrive, not with the length the frame
+// claims. An error of
 // the reader is returned wrapped: io.EOF when the stream ended before the
 // frame, io.ErrUnexpectedEOF when it ended within it.
 func ReadServer(r io.Reader, max uint64) (b0 byte, payload []byte, err error) {
@@ -68,12 +71,25 @@ func ReadServer(r io.Reader, max uint64) (b0 byte, payload []byte, err error) {
 	if n > max {
 		return 0, nil, fmt.Errorf("a WebSocket frame of %d bytes, over the limit of %d", n, max)
 	}
-	payload = make([]byte, n)
-	if _, err := io.ReadFull(r, payload); err != nil {
-		return 0, nil, fmt.Errorf("reading a WebSocket frame's payload: %w", noEOF(err))
+	// The payload grows with the bytes that arrive, from one chunk,
+	// doubling up to n: a peer that claims max bytes and sends few costs
+	// what it sent (and a chunk), not what it claimed.
+	payload = make([]byte, 0, min(n, chunk))
+	for uint64(len(payload)) < n {
+		if len(payload) == cap(payload) {
+			payload = slices.Grow(payload, int(min(n-uint64(len(payload)), uint64(len(payload)))))
+		}
+		m, err := io.ReadFull(r, payload[len(payload):min(n, uint64(cap(payload)))])
+		payload = payload[:len(payload)+m]
+		if err != nil {
+			return 0, nil, fmt.Errorf("reading a WebSocket frame's payload: %w", noEOF(err))
+		}
 	}
 	return head[0], payload, nil
 }
+
+// chunk is the most ReadServer allocates for a payload ahead of its bytes.
+const chunk = 64 << 10
 
 // noEOF is err, but io.ErrUnexpectedEOF for io.EOF: past a frame's first
 // bytes, an end of stream cuts the frame short.

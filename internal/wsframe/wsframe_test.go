@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/internal/wsframe"
@@ -157,6 +159,58 @@ func TestLinksNoTesting(t *testing.T) {
 			if dep == "testing" || strings.HasSuffix(dep, "/internal/testkit") || strings.HasSuffix(dep, "/internal/wstest") {
 				t.Errorf("%s links %s", pkg, dep)
 			}
+		}
+	}
+}
+
+// The payload grows with the bytes that arrive, not with what the length
+// field claims: a frame that claims 64 MiB and brings 1,000 bytes costs a
+// little, however the bytes come. Not parallel: the allocation is
+// measured for the process, and no parallel test runs while it does.
+func TestReadServerGrowsWithData(t *testing.T) {
+	const claimed = 64<<20 - 1
+	frame := append(binary.BigEndian.AppendUint64([]byte{0x82, 127}, claimed), bytes.Repeat([]byte{7}, 1000)...)
+	for _, tc := range []struct {
+		name string
+		r    func() io.Reader
+	}{
+		{"at once", func() io.Reader { return bytes.NewReader(frame) }},
+		{"a byte at a time", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(frame)) }},
+	} {
+		r := tc.r()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, _, err := wsframe.ReadServer(r, claimed)
+		runtime.ReadMemStats(&after)
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("%s: %v, want the frame cut short (io.ErrUnexpectedEOF)", tc.name, err)
+		}
+		allocated := after.TotalAlloc - before.TotalAlloc
+		t.Logf("%s: %d bytes allocated for a frame claiming %d that brought 1000", tc.name, allocated, claimed)
+		if allocated > 1<<20 {
+			t.Errorf("%s: %d bytes allocated for a frame claiming %d that brought 1000: the payload was sized by its claim", tc.name, allocated, claimed)
+		}
+	}
+}
+
+// A payload of many chunks arrives whole, in whatever pieces it comes.
+func TestReadServerLargePayload(t *testing.T) {
+	t.Parallel()
+	p := make([]byte, 3<<20+5)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	for _, half := range []bool{false, true} {
+		var r io.Reader = bytes.NewReader(append(serverFrame(0x02, p, 8), "next"...))
+		if half {
+			r = iotest.HalfReader(r)
+		}
+		b0, got, err := wsframe.ReadServer(r, 4<<20)
+		if err != nil || b0 != 0x02 || !bytes.Equal(got, p) {
+			t.Fatalf("half reads %v: %#x, %d bytes (equal %v), %v", half, b0, len(got), bytes.Equal(got, p), err)
+		}
+		if rest, _ := io.ReadAll(r); string(rest) != "next" {
+			t.Fatalf("half reads %v: %q left after the frame, want \"next\"", half, rest)
 		}
 	}
 }
