@@ -100,10 +100,17 @@
 // and BodyDump leave an HTTP/1.1 switch alone, but over HTTP/2 the body is
 // the stream: BodyLimit ends a stream once more than its limit has come
 // in, and BodyDump copies the body before the handler runs. Mount them
-// with a Skipper that passes upgrade requests by:
+// with a Skipper that passes the extended CONNECTs by, and only them: an
+// HTTP/1.1 request that offers a protocol nobody registered goes on as
+// ordinary HTTP, and any client can add such an offer, so a Skipper that
+// passed every upgrade request (negotiate.IsUpgrade alone) would exempt any
+// request from the limit:
 //
 //	middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "1M",
-//		Skipper: func(c echo.Context) bool { return negotiate.IsUpgrade(c.Request()) }})
+//		Skipper: func(c echo.Context) bool {
+//			r := c.Request()
+//			return r.ProtoMajor != 1 && negotiate.IsUpgrade(r)
+//		}})
 //
 // The deprecated Timeout middleware runs the handler behind
 // http.TimeoutHandler, whose writer can neither hijack nor set a stream's

@@ -117,10 +117,17 @@
 // BodyDump leave an HTTP/1.1 switch alone, but over HTTP/2 the body is the
 // stream: BodyLimit ends a stream once more than its limit has come in,
 // and BodyDump copies the body before the handler runs. Mount them with a
-// Skipper that passes upgrade requests by:
+// Skipper that passes the extended CONNECTs by, and only them: an HTTP/1.1
+// request that offers a protocol nobody registered goes on as ordinary
+// HTTP, and any client can add such an offer, so a Skipper that passed
+// every upgrade request (negotiate.IsUpgrade alone) would exempt any
+// request from the limit:
 //
 //	middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{LimitBytes: 1 << 20,
-//		Skipper: func(c *echo.Context) bool { return negotiate.IsUpgrade(c.Request()) }})
+//		Skipper: func(c *echo.Context) bool {
+//			r := c.Request()
+//			return r.ProtoMajor != 1 && negotiate.IsUpgrade(r)
+//		}})
 //
 // # Shutdown
 //

@@ -485,11 +485,11 @@ func TestXConnectThroughEchoMiddleware(t *testing.T) {
 			{name: "Decompress", mw: middleware.Decompress()},
 			{name: "BodyLimit with a Skipper", mw: middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 				LimitBytes: 1024,
-				Skipper:    func(c *echo.Context) bool { return negotiate.IsUpgrade(c.Request()) },
+				Skipper:    streamSkipper,
 			})},
 			{name: "BodyDump with a Skipper", mw: middleware.BodyDumpWithConfig(middleware.BodyDumpConfig{
 				Handler: func(*echo.Context, []byte, []byte, error) {},
-				Skipper: func(c *echo.Context) bool { return negotiate.IsUpgrade(c.Request()) },
+				Skipper: streamSkipper,
 			})},
 			{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
 		}
