@@ -80,7 +80,8 @@ func ContainsToken(values []string, token string) bool {
 
 // IsUpgrade reports whether r asks to switch protocols: either an
 // HTTP/1.1 request whose Connection list contains "upgrade" and whose
-// Upgrade field is not empty, or an HTTP/2 extended CONNECT (RFC 8441 §4:
+// Upgrade field is not empty (an element, not only whitespace and commas),
+// or an HTTP/2 extended CONNECT (RFC 8441 §4:
 // method CONNECT with a :protocol pseudo-header, which Go's HTTP/2 servers
 // put in r.Header[":protocol"]). Upgrade on HTTP/1.0 is ignored (RFC 9110
 // §7.8), and so is Upgrade on HTTP/2, where it is not allowed (RFC 9113
@@ -93,11 +94,23 @@ func IsUpgrade(r *http.Request) bool {
 	if r.ProtoMinor < 1 {
 		return false
 	}
-	up := r.Header["Upgrade"]
-	if len(up) == 0 {
+	if !hasElement(r.Header["Upgrade"]) {
 		return false
 	}
 	return ContainsToken(r.Header["Connection"], "upgrade")
+}
+
+// hasElement reports whether the field lines of a list hold an element:
+// anything but whitespace and commas (RFC 9110 §5.6.1).
+func hasElement(lines []string) bool {
+	for _, l := range lines {
+		for i := 0; i < len(l); i++ {
+			if c := l[i]; c != ' ' && c != '\t' && c != ',' {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // isExtendedConnect reports whether r is an extended CONNECT: an HTTP/2 or

@@ -116,6 +116,12 @@ func TestIsUpgradeAndOffers(t *testing.T) {
 		{"no connection token", req(1, 1, http.Header{"Upgrade": {"foo"}}), false, nil, 0},
 		{"connection without upgrade", req(1, 1, http.Header{"Connection": {"keep-alive"}, "Upgrade": {"foo"}}), false, nil, 0},
 		{"no upgrade field", req(1, 1, http.Header{"Connection": {"upgrade"}}), false, nil, 0},
+		// An empty list offers nothing (RFC 9110 §5.6.1): "Upgrade: "
+		// comes as one empty value, "Upgrade: , ," as one of commas.
+		{"empty upgrade field", req(1, 1, http.Header{"Connection": {"upgrade"}, "Upgrade": {""}}), false, nil, 0},
+		{"upgrade field of commas", req(1, 1, http.Header{"Connection": {"upgrade"}, "Upgrade": {", \t,"}}), false, nil, 0},
+		{"upgrade lines of commas", req(1, 1, http.Header{"Connection": {"upgrade"}, "Upgrade": {"", ","}}), false, nil, 0},
+		{"commas then an offer", req(1, 1, http.Header{"Connection": {"upgrade"}, "Upgrade": {",", " ,foo"}}), true, []string{"foo"}, 0},
 		{"malformed upgrade", req(1, 1, http.Header{"Connection": {"upgrade"}, "Upgrade": {"foo bar"}}), true, nil, 400},
 		{"malformed connection", req(1, 1, http.Header{"Connection": {"upgrade, a b"}, "Upgrade": {"foo"}}), true, nil, 400},
 	}
