@@ -153,8 +153,11 @@ func TestIsUpgradeAndOffers(t *testing.T) {
 // trimmed, empty elements skipped; §5.6.2 tokens; §7.8 protocols
 // "name[/version]"): the iterator yields the reference's elements in order
 // and stops with an error at the first that is not one; ContainsToken
-// finds each; and Offers returns the Upgrade elements, or nil where the
-// request is no upgrade, or a 400 where either list has a bad element.
+// finds each; IsUpgrade wants an Upgrade element and "upgrade" in
+// Connection; and Offers returns the Upgrade elements, or nil where the
+// request is no upgrade, or a 400 where either list has a bad element. An
+// extended CONNECT with the same Upgrade value as :protocol offers it
+// alone where it is one protocol as sent, and is refused 400 otherwise.
 func FuzzTokenList(f *testing.F) {
 	for _, s := range []string{"websocket", "foo/2, foo/1", " ,a,, b ", "a b", "foo/", `"x"`, "h2c", "\x00", "a/b/c", "a\t,\tb", "Upgrade"} {
 		f.Add(s, "upgrade, HTTP2-Settings")
@@ -162,6 +165,11 @@ func FuzzTokenList(f *testing.F) {
 	f.Add("websocket", "keep-alive,\tUpgrade ")
 	f.Add("websocket", "upgrade/1")
 	f.Add("websocket", "keep-alive")
+	f.Add("websocket", "a b, upgrade")
+	f.Add(" , \t,", "upgrade")
+	f.Add("", "upgrade")
+	f.Add("websocket ", "upgrade")
+	f.Add(" ", "upgrAde,\"")
 	f.Fuzz(func(t *testing.T, upgrade, connection string) {
 		lines := []string{upgrade, connection}
 		want, wantBad := referenceList(lines, true)
@@ -193,13 +201,28 @@ func FuzzTokenList(f *testing.F) {
 
 		r := &http.Request{ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{"Upgrade": {upgrade}, "Connection": {connection}}}
 		offers, err := Offers(r)
-		conn, connBad := referenceList([]string{connection}, false)
+		_, connBad := referenceList([]string{connection}, false)
 		up, upBad := referenceList([]string{upgrade}, true)
-		isUpgrade := upgrade != "" && slices.ContainsFunc(conn, func(c string) bool { return strings.EqualFold(c, "upgrade") })
-		if !isUpgrade && connBad {
-			// Elements after a malformed one are not looked at: whether
-			// upgrade is among them decides nothing the reference can say.
-			return
+		// An upgrade request has an Upgrade element (anything but commas
+		// and whitespace) and "upgrade" among the Connection elements,
+		// malformed ones skipped.
+		isUpgrade := strings.Trim(upgrade, " \t,") != "" && slices.ContainsFunc(strings.Split(connection, ","), func(c string) bool { return strings.EqualFold(strings.Trim(c, " \t"), "upgrade") })
+		if IsUpgrade(r) != isUpgrade {
+			t.Fatalf("IsUpgrade(Upgrade: %q, Connection: %q) = %v, want %v", upgrade, connection, !isUpgrade, isUpgrade)
+		}
+		// An extended CONNECT offers its one :protocol, a token or
+		// token/version as sent, and is refused with a 400 otherwise.
+		x := &http.Request{Method: http.MethodConnect, ProtoMajor: 2, Header: http.Header{":protocol": {upgrade}}}
+		xoffers, xerr := Offers(x)
+		if !IsUpgrade(x) {
+			t.Fatalf("IsUpgrade is false for an extended CONNECT with :protocol %q", upgrade)
+		}
+		if xup, xbad := referenceList([]string{upgrade}, true); !xbad && len(xup) == 1 && xup[0] == upgrade {
+			if xerr != nil || !slices.Equal(xoffers, []string{upgrade}) {
+				t.Fatalf("Offers(:protocol %q) = %q, %v; want it alone", upgrade, xoffers, xerr)
+			}
+		} else if e := (*Error)(nil); !errors.As(xerr, &e) || e.Status != http.StatusBadRequest || xoffers != nil {
+			t.Fatalf("Offers(:protocol %q) = %q, %v; want a 400 *Error", upgrade, xoffers, xerr)
 		}
 		switch {
 		case !isUpgrade:
