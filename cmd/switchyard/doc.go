@@ -33,7 +33,11 @@
 // as a text frame, each message received is printed as a line (binary ones
 // as their size); pings are answered. At the end of input, or at the
 // first Ctrl-C (SIGINT), it sends a close frame (1000) and waits up to 5 s
-// for the server's; a second Ctrl-C ends it at once.
+// for the server's; a second Ctrl-C ends it at once. A message may be up
+// to 64 MiB; what a frame holds is kept as its bytes arrive, so a frame
+// header that claims more than the server sends costs only what it sent.
+// Each frame the chat sends must be written within 10 s (over HTTP/2 the
+// wait for the server's flow-control window is not bounded).
 //
 // raw switches to TOKEN and pipes standard input and output through the
 // connection, netcat over an upgrade: at the end of input it half-closes
@@ -64,7 +68,11 @@
 // HTTP/2 a refusal is an ordinary response, judged as above; the server
 // not speaking HTTP/2 at all (no h2 by ALPN, no SETTINGS over h2c) is a
 // verdict too. ws and raw work over the stream as over an upgraded
-// connection.
+// connection. Every frame the inspector writes on the HTTP/2 connection,
+// the acknowledgements of the server's SETTINGS and PINGs included, must
+// be written within 10 s: a server that stops reading ends the
+// connection with a timeout error (for ws and raw after the switch, "the
+// server stopped reading", exit 2) rather than stall the command.
 //
 // Flags: -H adds a request field (and replaces a default one of the same
 // name; 'Name:' with nothing after the colon removes it; Host replaces the

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
@@ -281,6 +282,14 @@ func fakeH2(t *testing.T, fields ...string) string {
 // in HEADERS and CONTINUATION frames of at most 16 KiB.
 func fakeH2Func(t *testing.T, respond func(id uint32, head func(end bool, fields ...string) error)) string {
 	t.Helper()
+	return h2cServer(t, func(c net.Conn) { serveFakeH2(c, respond) })
+}
+
+// h2cServer is a loopback server that gives serve each connection it
+// accepts, and closes it when serve returns; everything is closed when
+// the test ends.
+func h2cServer(t *testing.T, serve func(c net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +314,7 @@ func fakeH2Func(t *testing.T, respond func(id uint32, head func(end bool, fields
 			go func() {
 				defer wg.Done()
 				defer c.Close()
-				serveFakeH2(c, respond)
+				serve(c)
 			}()
 		}
 	}()
@@ -465,3 +474,74 @@ func TestSilentServer(t *testing.T) {
 }
 
 func discardLog() *log.Logger { return log.New(io.Discard, "", 0) }
+
+// A server that stops reading cannot stall the inspector's HTTP/2
+// connection (audit: the acknowledgements of the server's SETTINGS and
+// PINGs were written with no deadline, so a server that switched, then
+// sent PINGs and read nothing had ws and raw -h2 wait for ever). The
+// server answers the extended CONNECT with a 200, stops reading, and sends
+// SETTINGS and PINGs until the acknowledgements fill the socket buffers;
+// each write has writeTimeout, and the command ends with an error that
+// says the server stopped reading. Filling the buffers with 17-byte
+// acknowledgements takes seconds under -race: the wait is generous.
+func TestH2ServerStopsReading(t *testing.T) {
+	t.Parallel()
+	const stallWait = 60 * time.Second
+	url := h2cServer(t, func(c net.Conn) {
+		// The connection outlives the test's wait; the command closes it.
+		_ = c.SetDeadline(time.Now().Add(stallWait + writeTimeout))
+		if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+			return
+		}
+		fr := http2.NewFramer(c, c)
+		_ = fr.WriteSettings(http2.Setting{ID: http2.SettingEnableConnectProtocol, Val: 1})
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if h, ok := f.(*http2.HeadersFrame); ok {
+				_ = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: h.StreamID, BlockFragment: []byte{0x88}, EndHeaders: true}) // :status 200, static index 8
+				break
+			}
+		}
+		// Read no more: the client's acknowledgements fill this side's
+		// receive buffer, then the client's send buffer. (The receive
+		// buffer is left as it is: made small after the connection opened,
+		// Linux dropped segments and the bytes to the client stalled too.)
+		var batch bytes.Buffer
+		bf := http2.NewFramer(&batch, nil)
+		for i := range 1000 {
+			if i%10 == 0 {
+				_ = bf.WriteSettings()
+			} else {
+				_ = bf.WritePing(false, [8]byte{byte(i)})
+			}
+		}
+		for range 16 << 10 { // about 250 MiB at most: until the client goes
+			if _, err := c.Write(batch.Bytes()); err != nil {
+				return
+			}
+		}
+	})
+	for _, cmd := range [][]string{{"raw", "-offer", "echo/1"}, {"ws"}} {
+		t.Run(cmd[0], func(t *testing.T) {
+			t.Parallel()
+			var stdout, stderr bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- run(append(append([]string{cmd[0], "-h2"}, cmd[1:]...), url), open(t), &stdout, &stderr)
+			}()
+			select {
+			case code := <-done:
+				if code != 2 || stdout.Len() != 0 {
+					t.Errorf("exit %d, stdout %q; want 2 and nothing; stderr:\n%s", code, stdout.String(), stderr.String())
+				}
+			case <-time.After(stallWait):
+				t.Fatalf("switchyard %s -h2 was still running after %v: a server that stops reading stalls it", cmd[0], stallWait)
+			}
+			testkit.Contains(t, "stderr", stderr.String(), "switchyard "+cmd[0]+": ",
+				fmt.Sprintf("the server stopped reading: a write did not complete within %v (write tcp ", writeTimeout), ": i/o timeout)\n")
+		})
+	}
+}

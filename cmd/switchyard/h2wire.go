@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +42,7 @@ type wireTap struct {
 	endHead  bool // the last head came with END_STREAM
 	resets   []http2.ErrCode
 	goaway   string
+	stalled  error // a write that timed out
 }
 
 func newWireTap(nc net.Conn) *wireTap {
@@ -66,9 +69,32 @@ const (
 
 func (t *wireTap) Read(p []byte) (int, error) {
 	n, err := t.Conn.Read(p)
-	if n > 0 {
+	if n > 0 || err != nil {
 		t.mu.Lock()
 		t.feed(p[:n])
+		if err != nil && t.stalled != nil {
+			// The HTTP/2 client closed the connection when a write timed
+			// out; its streams fail with the read's error: say why.
+			err = t.stalled
+		}
+		t.mu.Unlock()
+	}
+	return n, err
+}
+
+// Write bounds each write by writeTimeout: every frame the HTTP/2 client
+// writes goes through here, the acknowledgements of the server's SETTINGS
+// and PINGs included, so a server that stops reading ends the connection
+// rather than stall it (the client gives a stream's write deadline no
+// meaning of its own).
+func (t *wireTap) Write(p []byte) (int, error) {
+	_ = t.Conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	n, err := t.Conn.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.mu.Lock()
+		if t.stalled == nil {
+			t.stalled = fmt.Errorf("the server stopped reading: a write did not complete within %v (%w)", writeTimeout, err)
+		}
 		t.mu.Unlock()
 	}
 	return n, err

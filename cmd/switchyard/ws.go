@@ -33,6 +33,11 @@ const maxMessage = 64 << 20
 // closeWait bounds the wait for the server's close frame after ours.
 const closeWait = 5 * time.Second
 
+// writeTimeout bounds each write to the server: the chat's frames, and
+// with -h2 every write on the HTTP/2 connection (see wireTap.Write). A
+// server that stops reading ends the session rather than stall it.
+const writeTimeout = 10 * time.Second
+
 // chat is the ws command.
 func chat(ctx context.Context, o options, stdin io.Reader, stdout, stderr io.Writer) (code int) {
 	e, code := switchTo(ctx, "ws", o, stderr)
@@ -226,7 +231,7 @@ func (w *wsConn) closeDeadline() time.Time {
 
 func (w *wsConn) writeLocked(op byte, payload []byte) error {
 	b := wsframe.AppendClient(nil, 0x80|op, payload)
-	_ = w.e.conn().SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_ = w.e.conn().SetWriteDeadline(time.Now().Add(writeTimeout))
 	_, err := w.e.conn().Write(b)
 	return err
 }
