@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/switchyard-http/switchyard/internal/httpsyntax"
 	"github.com/switchyard-http/switchyard/internal/upgrade"
 )
 
@@ -64,7 +65,20 @@ func judgeSwitch(e *exchange) verdict {
 	bad := func(s string) { v.valid = false; v.notes = append(v.notes, "✗ "+s) }
 	good := func(s string) { v.notes = append(v.notes, "✓ "+s) }
 
-	chosen := strings.TrimSpace(h.Get("Upgrade"))
+	// Upgrade is a list, perhaps over several lines (RFC 9110 §5.6.1), as
+	// every client reads it: ", websocket" names websocket, and a 101 that
+	// names it anywhere is judged by RFC 6455 too.
+	var chosen string
+	ws := false
+	l := httpsyntax.List{Lines: h["Upgrade"]}
+	for t, ok := l.Next(); ok; t, ok = l.Next() {
+		if chosen == "" {
+			chosen = t
+		}
+		if n, _, _ := strings.Cut(t, "/"); strings.EqualFold(n, "websocket") {
+			ws = true
+		}
+	}
 	problems := upgrade.SwitchProblems(e.res.Response, e.offer)
 	for _, p := range problems {
 		bad(strings.TrimPrefix(p.Error(), upgrade.ErrBadSwitch.Error()+": "))
@@ -73,7 +87,7 @@ func judgeSwitch(e *exchange) verdict {
 		good("Upgrade: " + chosen + " was offered")
 		good("Connection: Upgrade")
 	}
-	if n, _, _ := strings.Cut(chosen, "/"); strings.EqualFold(n, "websocket") {
+	if ws {
 		want := acceptKey(e.wsKey)
 		switch got := h.Get("Sec-WebSocket-Accept"); {
 		case got == "":
