@@ -188,8 +188,9 @@ func TestOriginHost(t *testing.T) {
 
 // FuzzCheck feeds hostile header values to Check: it must never panic,
 // every refusal is a 4xx *negotiate.Error, and whatever it accepts is a
-// GET with a key gorilla takes (the base64 of 16 bytes), version 13, an
-// Origin that is absent, the request's own host or one of
+// GET with a key gorilla takes (the base64 of 16 bytes), or an extended
+// CONNECT over HTTP/2 with :protocol websocket (RFC 8441 §5), version 13,
+// an Origin that is absent, the request's own host or one of
 // Options.OriginPatterns, and the required subprotocol among the offers.
 func FuzzCheck(f *testing.F) {
 	f.Add("GET", "dGhlIHNhbXBsZSBub25jZQ==", "13", "https://app.example.com", "chat.v1")
@@ -199,46 +200,75 @@ func FuzzCheck(f *testing.F) {
 	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "https://evil.example", "chat.v1")
 	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "", "chat.v2")
 	f.Add("GET", "AAAAAAAAAAAAAAAAAAAAAA==", "13", "https://APP.example.COM", "chat.v10")
+	f.Add("WebSocket", "", "13", "https://app.example.com", "chat.v1")
+	f.Add("websocket/13", "", "13", "https://app.example.com", "chat.v1")
+	f.Add("websocket", "", "", "https://app.example.com", "chat.v1")
 	p, err := New(&Options{Subprotocols: []string{"chat.v1"}, RequireSubprotocol: true, OriginPatterns: []string{"*.example.org"}}, nopHandler)
 	if err != nil {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, method, key, version, origin, sub string) {
-		r := browserRequest()
-		r.Method = method
-		r.Header["Sec-Websocket-Key"] = []string{key}
-		r.Header["Sec-Websocket-Version"] = []string{version}
-		r.Header["Origin"] = []string{origin}
-		r.Header["Sec-Websocket-Protocol"] = []string{sub}
-		err := p.Check(r)
-		if err != nil {
-			var e *negotiate.Error
-			if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 {
-				t.Fatalf("Check refused with %v, want a 4xx *negotiate.Error", err)
+		// Over HTTP/1.1, and over HTTP/2 as an extended CONNECT whose
+		// :protocol is the method given (GET: websocket), without a key.
+		for _, h2 := range []bool{false, true} {
+			r := browserRequest()
+			protocol := method
+			if h2 {
+				if method == "GET" {
+					protocol = "websocket"
+				}
+				r.Method, r.Proto, r.ProtoMajor, r.ProtoMinor = http.MethodConnect, "HTTP/2.0", 2, 0
+				r.Header = http.Header{":protocol": {protocol}, "User-Agent": r.Header["User-Agent"]}
+			} else {
+				r.Method = method
+				r.Header["Sec-Websocket-Key"] = []string{key}
 			}
-			return
-		}
-		decoded, kerr := base64.StdEncoding.DecodeString(key)
-		if method != "GET" || kerr != nil || len(decoded) != 16 || version != "13" {
-			t.Errorf("Check accepted method %q, key %q, version %q", method, key, version)
-		}
-		host := origin
-		if _, rest, ok := strings.Cut(origin, "://"); ok {
-			host, _, _ = strings.Cut(rest, "/")
-			host, _, _ = strings.Cut(host, "?")
-			host, _, _ = strings.Cut(host, "#")
-		}
-		if lower := strings.ToLower(host); origin != "" && lower != "app.example.com" && !strings.HasSuffix(lower, ".example.org") {
-			t.Errorf("Check accepted Origin %q for host %q", origin, r.Host)
-		}
-		offered := false
-		for _, o := range strings.Split(sub, ",") {
-			offered = offered || strings.Trim(o, " \t") == "chat.v1"
-		}
-		if !offered {
-			t.Errorf("Check accepted the offers %q without the required chat.v1", sub)
+			r.Header["Sec-Websocket-Version"] = []string{version}
+			r.Header["Origin"] = []string{origin}
+			r.Header["Sec-Websocket-Protocol"] = []string{sub}
+			if checkFuzzed(t, p, r, h2, protocol, key, version, origin, sub) {
+				return
+			}
 		}
 	})
+}
+
+// checkFuzzed runs Check on a request FuzzCheck made and holds its answer to
+// the rules; it reports whether the test has failed.
+func checkFuzzed(t *testing.T, p negotiate.Protocol, r *http.Request, h2 bool, protocol, key, version, origin, sub string) bool {
+	t.Helper()
+	err := p.Check(r)
+	if err != nil {
+		var e *negotiate.Error
+		if !errors.As(err, &e) || e.Status < 400 || e.Status > 499 {
+			t.Fatalf("Check refused with %v, want a 4xx *negotiate.Error (HTTP/2: %v)", err, h2)
+		}
+		return false
+	}
+	decoded, kerr := base64.StdEncoding.DecodeString(key)
+	switch {
+	case h2 && (!strings.EqualFold(protocol, "websocket") || version != "13"):
+		t.Errorf("Check accepted an extended CONNECT with :protocol %q, version %q", protocol, version)
+	case !h2 && (protocol != "GET" || kerr != nil || len(decoded) != 16 || version != "13"):
+		t.Errorf("Check accepted method %q, key %q, version %q", protocol, key, version)
+	}
+	host := origin
+	if _, rest, ok := strings.Cut(origin, "://"); ok {
+		host, _, _ = strings.Cut(rest, "/")
+		host, _, _ = strings.Cut(host, "?")
+		host, _, _ = strings.Cut(host, "#")
+	}
+	if lower := strings.ToLower(host); origin != "" && lower != "app.example.com" && !strings.HasSuffix(lower, ".example.org") {
+		t.Errorf("Check accepted Origin %q for host %q", origin, r.Host)
+	}
+	offered := false
+	for _, o := range strings.Split(sub, ",") {
+		offered = offered || strings.Trim(o, " \t") == "chat.v1"
+	}
+	if !offered {
+		t.Errorf("Check accepted the offers %q without the required chat.v1", sub)
+	}
+	return t.Failed()
 }
 
 func TestAcceptKey(t *testing.T) {
