@@ -36,17 +36,18 @@ type Series struct {
 // Gather returns the seven families in a fixed order, each token's
 // series sorted by token. A family whose series are not known yet (no
 // upgrade request yet) has none. Bytes include the live connections' so
-// far (read with [negotiate.Negotiator.Conns]).
+// far (read with [negotiate.Negotiator.Conns]). The families are the
+// caller's: changing them changes nothing the recorder holds.
 func (r *Recorder) Gather() []Family {
 	attempts := Family{Name: "upgrade_attempts_total", Type: "counter", Labels: []string{"token", "outcome"},
 		Help: "Upgrade requests answered, by protocol and outcome: switched, refused, or failed on the server's side."}
 	refusals := Family{Name: "upgrade_refusals_total", Type: "counter", Labels: []string{"token", "status"},
 		Help: "Upgrade requests refused, by protocol and the HTTP status answered."}
-	handshake := Family{Name: "handshake_duration_seconds", Type: "histogram", Labels: []string{"token"}, Bounds: r.handshakeBounds,
+	handshake := Family{Name: "handshake_duration_seconds", Type: "histogram", Labels: []string{"token"}, Bounds: slices.Clone(r.handshakeBounds),
 		Help: "Time from the choice of the protocol to the switch."}
 	active := Family{Name: "upgraded_connections", Type: "gauge", Labels: []string{"token", "transport"},
 		Help: "Switched connections open now, by protocol and transport (http/1.1 or h2)."}
-	duration := Family{Name: "connection_duration_seconds", Type: "histogram", Labels: []string{"token", "close_reason"}, Bounds: r.connBounds,
+	duration := Family{Name: "connection_duration_seconds", Type: "histogram", Labels: []string{"token", "close_reason"}, Bounds: slices.Clone(r.connBounds),
 		Help: "Lifetime of switched connections, by protocol and how they ended: normal, error or shutdown."}
 	ioBytes := Family{Name: "connection_io_bytes_total", Type: "counter", Labels: []string{"token", "direction"},
 		Help: "Bytes received and transmitted on switched connections after the switch."}
