@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,6 +96,8 @@ func New(opts *Options) (negotiate.Protocol, error) {
 			return negotiate.Protocol{}, fmt.Errorf("h2c: invalid trusted proxy prefix %v", p)
 		}
 	}
+	// The list checked is the list used: a caller may reuse its slice.
+	o.TrustedProxies = slices.Clone(o.TrustedProxies)
 	e := &engine{opts: o}
 	e.serveFunc = e.serve
 	return negotiate.Protocol{Check: e.check, Accept: e.accept, TakesBody: true}, nil
