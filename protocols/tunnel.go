@@ -68,6 +68,10 @@ type Tunnel struct {
 
 // NewTunnel returns a tunnel to backend, an http or https URL whose path,
 // if any, prefixes the request's path. opts nil means the defaults.
+// A backend with user information, a query, a fragment or a port outside
+// 1-65535 is an error, and so is a negative HandshakeTimeout,
+// MaxRefusalBytes or MaxResponseHeaderBytes in opts.Dialer (where
+// [negotiate.Dialer.Dial] itself takes them for the defaults).
 func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 	u, err := url.Parse(backend)
 	if err != nil {

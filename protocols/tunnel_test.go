@@ -523,7 +523,7 @@ func TestTunnelShutdown(t *testing.T) {
 
 func TestNewTunnelRejects(t *testing.T) {
 	t.Parallel()
-	for _, u := range []string{"", "ftp://x", "http://", "http://u:p@x", "http://x/?q", "::"} {
+	for _, u := range []string{"", "ftp://x", "http://", "http://u:p@x", "http://x/?q", "http://x/#f", "http://x:0", "http://x:65536", "::"} {
 		if _, err := protocols.NewTunnel(u, nil); err == nil {
 			t.Errorf("NewTunnel(%q) = nil error, want one", u)
 		}
