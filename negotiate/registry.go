@@ -66,7 +66,9 @@ type Protocol struct {
 // requests; registrations should still be made before serving starts.
 type Registry struct {
 	// ServerPreference selects in the registry's order instead of the
-	// client's.
+	// client's. Unlike registration, it must be set before the registry
+	// serves requests: like an http.Server's fields, it is read without
+	// a lock.
 	ServerPreference bool
 
 	mu      sync.Mutex
