@@ -55,7 +55,8 @@ type Options struct {
 	// it gets Linger, and crypto/tls then gives close_notify up to 5 s more
 	// when the client does not read. A refusal of a request whose body the
 	// client sends (unasked, or after a 100 Continue) gives that body
-	// Linger too: net/http reads up to 256 KiB of it before it closes, so
+	// Linger too (the http.Server's ReadTimeout still holds where it is
+	// shorter): net/http reads up to 256 KiB of it before it closes, so
 	// that the refusal is not reset. Default 2s.
 	Linger time.Duration
 
@@ -307,22 +308,23 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 	serve, err := n.accept(c)
 	if err != nil {
 		n.release(ch.e.name)
-		n.refuseFor(w, r, ch.e, asError(err, http.StatusInternalServerError), !isError(err))
+		n.refuseBody(w, r, ch.e, asError(err, http.StatusInternalServerError), !isError(err), ab)
 		return true
 	}
-	if ch.e.proto.TakesBody && hasBody(r) {
+	if ab != nil {
 		// What Accept left of the body must not be the serve func's first
-		// reads: it is discarded, within the deadline set above.
+		// reads: it is discarded, within the deadline set above. (ab, not
+		// hasBody again: Accept may have changed the request's fields.)
 		ab.read.Store(true) // a 100 Continue still due goes out now
 		if e := discardBody(body); e != nil {
-			n.unswitched(c, serve, func() { n.refuseFor(w, r, ch.e, e, false) })
+			n.unswitched(c, serve, func() { n.refuseBody(w, r, ch.e, e, false, ab) })
 			return true
 		}
 	}
 	if n.forced.Load() {
 		// A shutdown whose context ended while Accept ran has closed
 		// every live connection: a switch made now would outlive it.
-		n.unswitched(c, serve, func() { n.refuseFor(w, r, ch.e, errShuttingDown(), false) })
+		n.unswitched(c, serve, func() { n.refuseBody(w, r, ch.e, errShuttingDown(), false, ab) })
 		return true
 	}
 	if c.h2 {
@@ -375,9 +377,10 @@ func (b *acceptBody) Read(p []byte) (int, error) {
 
 // continueDue reports whether r's client still waits for a 100 Continue
 // before it sends the body: it expects one, and nothing has read the body
-// (net/http sends it at the first read).
-func continueDue(r *http.Request) bool {
-	if b, ok := r.Body.(*acceptBody); ok && b.read.Load() {
+// (net/http sends it at the first read). ab is the body Accept was given
+// (nil: none), which Accept may have replaced in r.Body by a wrapper.
+func continueDue(r *http.Request, ab *acceptBody) bool {
+	if ab != nil && ab.read.Load() {
 		return false
 	}
 	return ContainsToken(r.Header["Expect"], "100-continue")
@@ -428,6 +431,12 @@ func (n *Negotiator) refuse(w http.ResponseWriter, r *http.Request, e *Error) {
 // refuseFor writes e through the responder with Connection: close and
 // reports it to OnRefuse, for the protocol of p (nil: none).
 func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry, e *Error, failed bool) {
+	n.refuseBody(w, r, p, e, failed, nil)
+}
+
+// refuseBody is refuseFor after a protocol's Accept was given the body ab
+// (nil: none).
+func (n *Negotiator) refuseBody(w http.ResponseWriter, r *http.Request, p *entry, e *Error, failed bool, ab *acceptBody) {
 	n.refused.Add(1)
 	if e.Status < 200 || e.Status > 599 {
 		// No final answer has it (a Status left out, a 101 that switches
@@ -467,12 +476,14 @@ func (n *Negotiator) refuseFor(w http.ResponseWriter, r *http.Request, p *entry,
 		// go out never sends it: the read ends at once. One that sends its
 		// body, unasked or after the 100, gets Linger for it, as at a
 		// switched connection's close, so that one holding the connection
-		// on purpose does not keep it.
-		d := time.Now()
-		if !continueDue(r) {
-			d = d.Add(n.opts.Linger)
+		// on purpose does not keep it; a server's ReadTimeout no longer
+		// than Linger is running already and ends the read sooner.
+		switch {
+		case continueDue(r, ab):
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+		case !readTimeoutWithin(r, n.opts.Linger):
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(n.opts.Linger))
 		}
-		_ = http.NewResponseController(w).SetReadDeadline(d)
 	}
 	n.logRefusal(r, e.Status, e.Reason)
 	n.reportRefusal(r, p, e.Status, failed)
