@@ -337,7 +337,8 @@ func (n *Negotiator) Upgrade(w http.ResponseWriter, r *http.Request, reg *Regist
 
 // discardBody reads what is left of a request's body, up to
 // maxLingerBytes, so that none of it stays in the stream as protocol data.
-// It returns the refusal of a body that is longer, cut short or late.
+// It returns the refusal of a body that is longer (or over the limit of
+// an http.MaxBytesHandler in front), cut short or late.
 func discardBody(body io.Reader) *Error {
 	buf := drainBuffers.Get().(*[4096]byte)
 	defer drainBuffers.Put(buf)
@@ -346,11 +347,14 @@ func discardBody(body io.Reader) *Error {
 		if n += k; n > maxLingerBytes {
 			return &Error{Status: http.StatusRequestEntityTooLarge, Reason: "request body too large: the protocol left more than 1 MiB of it unread"}
 		}
+		var tooLarge *http.MaxBytesError // an http.MaxBytesHandler's limit, in front
 		switch {
 		case err == io.EOF:
 			return nil
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			return &Error{Status: http.StatusRequestTimeout, Reason: "request body not received in time", Err: err}
+		case errors.As(err, &tooLarge):
+			return &Error{Status: http.StatusRequestEntityTooLarge, Reason: "request body over " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes", Err: err}
 		case err != nil:
 			return &Error{Status: http.StatusBadRequest, Reason: "request body cut short", Err: err}
 		}

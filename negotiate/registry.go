@@ -48,7 +48,8 @@ type Protocol struct {
 	// Accept leaves of the body, unread or behind the body's Close, is
 	// discarded before the switch (after the 100 Continue a client may
 	// wait for), so that it is not either: the switch is refused with 413
-	// when more than 1 MiB is left, 400 when the body is cut short, 408
+	// when more than 1 MiB is left or the body is over the limit of an
+	// http.MaxBytesHandler in front, 400 when the body is cut short, 408
 	// when it comes too late.
 	TakesBody bool
 

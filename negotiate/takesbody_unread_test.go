@@ -103,3 +103,22 @@ func TestTakesBodyClosedUnreadIsNeverProtocolData(t *testing.T) {
 		}
 	})
 }
+
+// TestTakesBodyClosedUnreadOverMaxBytesHandler: behind an
+// http.MaxBytesHandler, a body over its limit that Accept closes unread is
+// refused 413 naming the limit, as h2c refuses one it reads itself: the
+// client cut nothing short.
+func TestTakesBodyClosedUnreadOverMaxBytesHandler(t *testing.T) {
+	got := make(chan string, 1) // the serve func runs unswitched
+	reg := new(negotiate.Registry)
+	reg.Register("upload/1", closingProtocol(got))
+	n := testkit.NewNegotiator(t, nil)
+	srv := testkit.StartServer(t, http.MaxBytesHandler(n.Endpoint(reg), 1024))
+	body := strings.Repeat("b", 10<<10)
+	req := strings.Replace(testkit.UpgradeRequest("/", "upload/1", fmt.Sprintf("Content-Length: %d", len(body))), "GET", "POST", 1)
+	x := testkit.Raw(t, testkit.Addr(srv), req+body)
+	if x.Resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(x.Body, "1024 bytes") {
+		t.Fatalf("%s %q, want 413 naming the handler's limit, 1024 bytes", x.Resp.Status, x.Body)
+	}
+	testkit.ExpectClosed(t, x)
+}
