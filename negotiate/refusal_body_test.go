@@ -61,40 +61,62 @@ func TestRefusalOfABodySentIsNoReset(t *testing.T) {
 // Continue, and the client sends the whole body: the refusal is followed
 // by the end of the stream, not a reset. The read of the rest ended at
 // once for every client that had offered Expect: 100-continue, as if the
-// 100 were still due.
+// 100 were still due; and, once that was mended, still where Accept had
+// wrapped the body (http.MaxBytesReader) before it read: the negotiator
+// looked for the read in the request's Body field, which then held the
+// protocol's wrapper.
 func TestRefusalAfterA100ContinueIsNoReset(t *testing.T) {
-	reg := new(negotiate.Registry)
-	reg.Register("upload/1", negotiate.Protocol{
-		TakesBody: true,
-		Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+	for _, tc := range []struct {
+		name   string
+		accept func(*negotiate.Switch) error
+		status int
+	}{
+		{"read", func(s *negotiate.Switch) error {
 			if _, err := io.ReadFull(s.Request.Body, make([]byte, 10)); err != nil {
-				return nil, err
+				return err
 			}
-			return nil, negotiate.Refusal(http.StatusConflict, "upload refused")
-		},
-	})
-	_, srv := testkit.Endpoint(t, nil, reg)
-	size := 200 << 10 // under net/http's 256 KiB
-	conn := testkit.DialTCP(t, testkit.Addr(srv))
-	req := fmt.Sprintf("POST / HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: upload/1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", size)
-	if _, err := io.WriteString(conn, req); err != nil {
-		t.Fatal(err)
-	}
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil || resp.StatusCode != http.StatusContinue {
-		t.Fatalf("first response: %v, %v; want 100 Continue", resp, err)
-	}
-	if _, err := io.WriteString(conn, strings.Repeat("b", size)); err != nil {
-		t.Fatalf("writing the body: %v", err)
-	}
-	all, err := io.ReadAll(br)
-	if errors.Is(err, syscall.ECONNRESET) {
-		t.Errorf("the refusal was followed by a reset (%v), want the end of the stream", err)
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	if want := "HTTP/1.1 409 "; !strings.HasPrefix(string(all), want) {
-		t.Errorf("got %.60q, want %q", all, want)
+			return negotiate.Refusal(http.StatusConflict, "upload refused")
+		}, http.StatusConflict},
+		{"wrapped, then read", func(s *negotiate.Switch) error {
+			s.Request.Body = http.MaxBytesReader(nil, s.Request.Body, 10)
+			if _, err := io.ReadAll(s.Request.Body); err != nil {
+				return negotiate.Refusal(http.StatusRequestEntityTooLarge, "upload over 10 bytes")
+			}
+			return negotiate.Refusal(http.StatusConflict, "upload refused")
+		}, http.StatusRequestEntityTooLarge},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := new(negotiate.Registry)
+			reg.Register("upload/1", negotiate.Protocol{
+				TakesBody: true,
+				Accept: func(s *negotiate.Switch) (func(*negotiate.Conn) error, error) {
+					return nil, tc.accept(s)
+				},
+			})
+			_, srv := testkit.Endpoint(t, nil, reg)
+			size := 200 << 10 // under net/http's 256 KiB
+			conn := testkit.DialTCP(t, testkit.Addr(srv))
+			req := fmt.Sprintf("POST / HTTP/1.1\r\nHost: example.com\r\nConnection: Upgrade\r\nUpgrade: upload/1\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", size)
+			if _, err := io.WriteString(conn, req); err != nil {
+				t.Fatal(err)
+			}
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil || resp.StatusCode != http.StatusContinue {
+				t.Fatalf("first response: %v, %v; want 100 Continue", resp, err)
+			}
+			if _, err := io.WriteString(conn, strings.Repeat("b", size)); err != nil {
+				t.Fatalf("writing the body: %v", err)
+			}
+			all, err := io.ReadAll(br)
+			if errors.Is(err, syscall.ECONNRESET) {
+				t.Errorf("the refusal was followed by a reset (%v), want the end of the stream", err)
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("HTTP/1.1 %d ", tc.status); !strings.HasPrefix(string(all), want) {
+				t.Errorf("got %.60q, want %q", all, want)
+			}
+		})
 	}
 }
