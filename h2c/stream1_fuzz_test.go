@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // FuzzStream1 holds stream1, which turns the upgrade request a client
@@ -52,7 +54,7 @@ func FuzzStream1(f *testing.F) {
 		hop := map[string]bool{"connection": true, "upgrade": true, "http2-settings": true, "keep-alive": true, "proxy-connection": true, "transfer-encoding": true, "te": true}
 		for _, line := range before["Connection"] {
 			for _, opt := range strings.Split(line, ",") {
-				switch opt = asciiLower(strings.Trim(opt, " \t")); opt {
+				switch opt = testkit.LowerASCII(strings.Trim(opt, " \t")); opt {
 				case "upgrade", "http2-settings", "keep-alive", "close", "te":
 					// Options, not fields it names (the hop's own fields
 					// are gone anyway).
@@ -65,9 +67,9 @@ func FuzzStream1(f *testing.F) {
 		for k, v := range before {
 			got, ok := up.Header[k]
 			switch {
-			case hop[asciiLower(k)] && ok:
+			case hop[testkit.LowerASCII(k)] && ok:
 				t.Fatalf("stream 1 kept the hop-by-hop field %s: %q (Connection: %q)", k, got, before["Connection"])
-			case !hop[asciiLower(k)] && !slices.Equal(got, v):
+			case !hop[testkit.LowerASCII(k)] && !slices.Equal(got, v):
 				t.Fatalf("stream 1 has %s: %q, want %q (Connection: %q)", k, got, v, before["Connection"])
 			case ok:
 				kept++
@@ -101,15 +103,4 @@ func FuzzStream1(f *testing.F) {
 			t.Fatalf("stream 1's body is %q, %v (length %d), want %q", got, err, up.ContentLength, body)
 		}
 	})
-}
-
-// asciiLower lowers ASCII letters only, as field names compare (RFC 9110
-// §5.1).
-func asciiLower(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}, s)
 }

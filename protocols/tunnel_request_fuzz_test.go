@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/switchyard-http/switchyard/internal/testkit"
 )
 
 // FuzzTunnelRequest holds the upgrade request a tunnel sends its backend,
@@ -54,12 +56,12 @@ func FuzzTunnelRequest(f *testing.F) {
 			"forwarded": true, "x-forwarded-for": true, "x-forwarded-host": true, "x-forwarded-proto": true}
 		for _, line := range before["Connection"] {
 			for _, opt := range strings.Split(line, ",") {
-				drop[asciiLower(strings.Trim(opt, " \t"))] = true
+				drop[testkit.LowerASCII(strings.Trim(opt, " \t"))] = true
 			}
 		}
 		for k, v := range before {
 			got, ok := req.Header[k]
-			switch lk := asciiLower(k); {
+			switch lk := testkit.LowerASCII(k); {
 			case lk == "http2-settings" && h2c:
 				if !slices.Equal(got, v) {
 					t.Fatalf("an h2c offer goes with HTTP2-Settings %q, want %q", got, v)
@@ -89,15 +91,4 @@ func FuzzTunnelRequest(f *testing.F) {
 			t.Fatalf("the backend's target is %v, Host %q", req.URL, req.Host)
 		}
 	})
-}
-
-// asciiLower lowers ASCII letters only, as field names compare (RFC 9110
-// §5.1).
-func asciiLower(s string) string {
-	return strings.Map(func(r rune) rune {
-		if 'A' <= r && r <= 'Z' {
-			return r + 'a' - 'A'
-		}
-		return r
-	}, s)
 }

@@ -321,3 +321,15 @@ func Shutdown(n *negotiate.Negotiator, timeout time.Duration) <-chan error {
 	}()
 	return done
 }
+
+// LowerASCII lowers ASCII letters only, as field names compare (RFC 9110
+// §5.1): an oracle that lowered with [strings.ToLower] would fold what a
+// server must not (the Kelvin sign).
+func LowerASCII(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'A' <= r && r <= 'Z' {
+			return r + 'a' - 'A'
+		}
+		return r
+	}, s)
+}
