@@ -379,6 +379,11 @@ func (b *acceptBody) Read(p []byte) (int, error) {
 	return b.ReadCloser.Read(p)
 }
 
+func (b *acceptBody) Close() error {
+	b.closed.Store(true)
+	return nil
+}
+
 // continueDue reports whether r's client still waits for a 100 Continue
 // before it sends the body: it expects one, and nothing has read the body
 // (net/http sends it at the first read). ab is the body Accept was given
@@ -388,11 +393,6 @@ func continueDue(r *http.Request, ab *acceptBody) bool {
 		return false
 	}
 	return ContainsToken(r.Header["Expect"], "100-continue")
-}
-
-func (b *acceptBody) Close() error {
-	b.closed.Store(true)
-	return nil
 }
 
 // readTimeoutWithin reports whether the http.Server r came through has a
