@@ -44,9 +44,9 @@ func AppendClient(b []byte, b0 byte, payload []byte) []byte {
 // those mean is the caller's to check. A masked frame, or one whose
 // payload is over max bytes, is an error, read no further. The payload's
 // memory grows with the bytes that arrive, not with the length the frame
-// claims. An error of
-// the reader is returned wrapped: io.EOF when the stream ended before the
-// frame, io.ErrUnexpectedEOF when it ended within it.
+// claims. An error of the reader is returned wrapped: io.EOF when the
+// stream ended before the frame, io.ErrUnexpectedEOF when it ended within
+// it.
 func ReadServer(r io.Reader, max uint64) (b0 byte, payload []byte, err error) {
 	var head [10]byte // the first two bytes and up to 8 of length
 	if _, err := io.ReadFull(r, head[:2]); err != nil {
