@@ -66,6 +66,30 @@ type Tunnel struct {
 	proto   negotiate.Protocol
 }
 
+// redactedBackend is s as given with the password of its user
+// information, if any, replaced by xxxxx, as URL.Redacted does, whether
+// or not s parses and also in an opaque form (http:user:pass@host), where
+// URL.Redacted sees no user.
+func redactedBackend(s string) string {
+	i := 0
+	if j := strings.Index(s, "//"); j >= 0 && !strings.ContainsAny(s[:j], "/?#@") {
+		i = j + len("//") // the authority, after the scheme if any
+	}
+	end := len(s)
+	if j := strings.IndexAny(s[i:], "/?#"); j >= 0 {
+		end = i + j
+	}
+	at := strings.LastIndexByte(s[i:end], '@')
+	if at < 0 {
+		return s
+	}
+	colon := strings.IndexByte(s[i:i+at], ':')
+	if colon < 0 {
+		return s // a user without a password
+	}
+	return s[:i+colon+1] + "xxxxx" + s[i+at:]
+}
+
 // NewTunnel returns a tunnel to backend, an http or https URL whose path,
 // if any, prefixes the request's path. opts nil means the defaults.
 // A backend with user information, a query, a fragment or a port outside
@@ -75,15 +99,19 @@ type Tunnel struct {
 func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 	u, err := url.Parse(backend)
 	if err != nil {
+		// url.Parse's error quotes the URL as given, password and all.
+		if ue := (*url.Error)(nil); errors.As(err, &ue) {
+			ue.URL = redactedBackend(backend)
+		}
 		return nil, fmt.Errorf("protocols: tunnel backend: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("protocols: tunnel backend %q: want http(s)://host[:port][/path]", u.Redacted())
+		return nil, fmt.Errorf("protocols: tunnel backend %q: want http(s)://host[:port][/path]", redactedBackend(backend))
 	}
 	if p := u.Port(); p != "" {
 		// url.Parse takes any digits; no connection has port 0 or 99999.
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("protocols: tunnel backend %q: port %s is not 1-65535", u.Redacted(), p)
+			return nil, fmt.Errorf("protocols: tunnel backend %q: port %s is not 1-65535", redactedBackend(backend), p)
 		}
 	}
 	t := &Tunnel{backend: u}

@@ -14,7 +14,14 @@ import (
 // errors.
 func TestNewTunnelErrorHidesPassword(t *testing.T) {
 	t.Parallel()
-	for _, u := range []string{"http://user:hunter2@backend:8080", "ftp://user:hunter2@backend", "http://user:hunter2@backend:99999"} {
+	for _, u := range []string{
+		"http://user:hunter2@backend:8080", "ftp://user:hunter2@backend", "http://user:hunter2@backend:99999",
+		// Backends url.Parse rejects: its error quotes the URL as given.
+		"http://user:hunter2@backend:port/", "http://user:hunter2@[::1/", "http://user:hunter2@backend/%zz", "http://us er:hunter2@backend/",
+		// A user in an opaque URL, which URL.Redacted leaves as it is, and
+		// one without a scheme.
+		"http:user:hunter2@backend", "user:hunter2@backend", "//user:hunter2@backend",
+	} {
 		_, err := protocols.NewTunnel(u, nil)
 		if err == nil {
 			t.Fatalf("NewTunnel(%q) = nil error, want one", u)
