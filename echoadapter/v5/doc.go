@@ -116,18 +116,19 @@
 // Hijack through and leaves an HTTP/2 stream unencoded. BodyLimit and
 // BodyDump leave an HTTP/1.1 switch alone, but over HTTP/2 the body is the
 // stream: BodyLimit ends a stream once more than its limit has come in,
-// and BodyDump copies the body before the handler runs. Mount them with a
-// Skipper that passes the extended CONNECTs by, and only them: an HTTP/1.1
-// request that offers a protocol nobody registered goes on as ordinary
-// HTTP, and any client can add such an offer, so a Skipper that passed
-// every upgrade request (negotiate.IsUpgrade alone) would exempt any
-// request from the limit:
+// and BodyDump copies the body before the handler runs. Mount them behind
+// Middleware, not in front of it with a Skipper for upgrades, and give
+// them a Skipper for the routes served by Handler alone: then every
+// request that reaches the routes meets them, an upgrade that offers
+// nothing registered included (any client can send one, over HTTP/1.1 or
+// as an extended CONNECT, and it goes on as an ordinary request), and no
+// switch does:
 //
-//	middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{LimitBytes: 1 << 20,
-//		Skipper: func(c *echo.Context) bool {
-//			r := c.Request()
-//			return r.ProtoMajor != 1 && negotiate.IsUpgrade(r)
-//		}})
+//	e.Use(echoadapter.Middleware(n, reg)) // switches before the limit
+//	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{LimitBytes: 1 << 20,
+//		Skipper: func(c *echo.Context) bool { return c.Path() == "/ws" }, // Handler's route
+//	}))
+//	e.Any("/ws", echoadapter.Handler(n, ws))
 //
 // # Shutdown
 //

@@ -451,8 +451,9 @@ func TestHijackOnlyWriterHidesTheResponse(t *testing.T) {
 // Echo's own middleware in front as they do over HTTP/1.1. Gzip leaves the
 // streams alone (the 200 and the protocol's bytes pass by its writer, as a
 // hijack does), RequestLogger logs 200 once the streams end, and
-// BodyLimit, which would count a stream's bytes as a body, lets the
-// streams through with a Skipper for upgrade requests.
+// BodyLimit and BodyDump, which would count a stream's bytes as a body,
+// let the streams through behind Middleware, with a Skipper for Handler's
+// route.
 func TestXConnectThroughEchoMiddleware(t *testing.T) {
 	testkit.EachXConnect(t, func(t *testing.T, useTLS bool) {
 		requestLoggerOut := new(testkit.LockedBuffer)
@@ -469,6 +470,7 @@ func TestXConnectThroughEchoMiddleware(t *testing.T) {
 			header http.Header // sent with each extended CONNECT
 			pause  time.Duration
 			check  func(*testing.T)
+			behind bool // mounted behind Middleware, not in front of it
 		}{
 			{name: "none", mw: func(next echo.HandlerFunc) echo.HandlerFunc { return next }},
 			{name: "Gzip", mw: middleware.Gzip(), header: http.Header{"Accept-Encoding": {"gzip"}}},
@@ -483,14 +485,14 @@ func TestXConnectThroughEchoMiddleware(t *testing.T) {
 				check: logged(requestLoggerOut)},
 			{name: "Recover", mw: middleware.Recover()},
 			{name: "Decompress", mw: middleware.Decompress()},
-			{name: "BodyLimit with a Skipper", mw: middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			{name: "BodyLimit behind, with a Skipper", mw: middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 				LimitBytes: 1024,
-				Skipper:    streamSkipper,
-			})},
-			{name: "BodyDump with a Skipper", mw: middleware.BodyDumpWithConfig(middleware.BodyDumpConfig{
+				Skipper:    handlerRoutes,
+			}), behind: true},
+			{name: "BodyDump behind, with a Skipper", mw: middleware.BodyDumpWithConfig(middleware.BodyDumpConfig{
 				Handler: func(*echo.Context, []byte, []byte, error) {},
-				Skipper: streamSkipper,
-			})},
+				Skipper: handlerRoutes,
+			}), behind: true},
 			{name: "ContextTimeout", mw: middleware.ContextTimeout(20 * time.Millisecond), pause: 80 * time.Millisecond},
 		}
 		for _, tt := range tests {
@@ -498,8 +500,11 @@ func TestXConnectThroughEchoMiddleware(t *testing.T) {
 				t.Parallel()
 				app := adaptertest.NewApp(t)
 				_, _, e := newParts(t)
-				e.Use(tt.mw)
-				e.Use(echoadapter.Middleware(app.N, app.AnyPath))
+				if tt.behind {
+					e.Use(echoadapter.Middleware(app.N, app.AnyPath), tt.mw)
+				} else {
+					e.Use(tt.mw, echoadapter.Middleware(app.N, app.AnyPath))
+				}
 				e.Any("/ws", echoadapter.Handler(app.N, app.WS))
 				srv := testkit.StartH2Server(t, e, app.N, useTLS)
 				adaptertest.XConnectAll(t, srv, app.N, tt.header, tt.pause)
