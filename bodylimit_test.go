@@ -54,47 +54,7 @@ func TestReadmeBodyLimit(t *testing.T) {
 			_, _ = io.WriteString(w, strconv.Itoa(len(b)))
 		})
 		srv := testkit.StartH2Server(t, readmeBodyLimit(n, reg, ws, app, 1024), n, useTLS)
-		body := strings.Repeat("b", 64<<10)
-		for _, h := range []http.Header{
-			nil,
-			{"Connection": {"Upgrade"}, "Upgrade": {"not-registered"}},
-		} {
-			if useTLS {
-				break // the same HTTP/1.1 requests: the h2c server's are in clear
-			}
-			resp, got := testkit.Do(t, http.MethodPost, srv.URL+"/upload", h, strings.NewReader(body))
-			if resp.StatusCode != http.StatusRequestEntityTooLarge {
-				t.Errorf("POST of %d bytes with %v: %s %q, want 413 from the limit", len(body), h, resp.Status, got)
-			}
-		}
-		c := testkit.XClient(t, srv, useTLS)
-		// An extended CONNECT naming nothing registered is an ordinary
-		// request to the app, and meets the limit.
-		st, resp, err := testkit.XDial(t, c, srv.URL+"/upload", "not-registered", nil)
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("extended CONNECT to the app: %v, %v; want the app's 200", resp, err)
-		}
-		small := body[:2048] // over the limit, within the stream's window
-		if _, err := io.WriteString(st, small); err != nil {
-			t.Fatal(err)
-		}
-		if err := st.CloseWrite(); err != nil {
-			t.Fatal(err)
-		}
-		if got, _ := io.ReadAll(st); !strings.Contains(string(got), "too large") {
-			t.Errorf("the app read a CONNECT's %d-byte body past the limit of 1024: %q", len(small), got)
-		}
-		// The streams that switch carry more than the limit: by the
-		// Middleware, on any path, and at the Endpoint's route.
-		for _, x := range []struct{ path, token string }{{"/upload", "echo/1"}, {"/ws", "echo/2"}} {
-			st, resp, err := testkit.XDial(t, c, srv.URL+x.path, x.token, nil)
-			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("extended CONNECT %s to %s: %v, %v; want 200", x.token, x.path, resp, err)
-			}
-			if got := testkit.RoundTrip(t, st, body); got != body {
-				t.Errorf("%s's stream echoed %d of %d bytes", x.token, len(got), len(body))
-			}
-		}
+		testkit.ExpectBodyLimit(t, srv, useTLS, "/upload", map[string]string{"/upload": "echo/1", "/ws": "echo/2"})
 	})
 }
 

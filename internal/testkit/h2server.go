@@ -3,9 +3,11 @@ package testkit
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/switchyard-http/switchyard/internal/xconnect"
@@ -98,4 +100,54 @@ func XDial(t testing.TB, c *xconnect.Client, url, protocol string, h http.Header
 		t.Cleanup(func() { st.Close() })
 	}
 	return st, resp, err
+}
+
+// ExpectBodyLimit checks, as a client of srv (StartH2Server), a body limit
+// of 1 KiB that must bound every request reaching the app and no switch.
+// The app serves upload for every method, answering the length of the
+// body it read or, where the limit ended it, a text that says "too large"
+// (to a CONNECT, after a 200 it sends before it reads); srv switches each
+// of streams (path: token) whatever the path. Over HTTP/1.1 (h2c's server
+// alone, in clear) a POST of 64 KiB, plain and offering a protocol nobody
+// registered, must be refused 413; over HTTP/2 an extended CONNECT to
+// upload naming one must meet the limit; the streams must carry 64 KiB.
+func ExpectBodyLimit(t *testing.T, srv *httptest.Server, useTLS bool, upload string, streams map[string]string) {
+	t.Helper()
+	body := strings.Repeat("b", 64<<10)
+	for _, h := range []http.Header{
+		nil,
+		{"Connection": {"Upgrade"}, "Upgrade": {"not-registered"}},
+	} {
+		if useTLS {
+			break // the same HTTP/1.1 requests: the h2c server's are in clear
+		}
+		resp, got := Do(t, http.MethodPost, srv.URL+upload, h, strings.NewReader(body))
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST of %d bytes with %v: %s %q, want 413 from the limit", len(body), h, resp.Status, got)
+		}
+	}
+	c := XClient(t, srv, useTLS)
+	st, resp, err := XDial(t, c, srv.URL+upload, "not-registered", nil)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("extended CONNECT to the app: %v, %v; want the app's 200", resp, err)
+	}
+	small := body[:2048] // over the limit, within the stream's window
+	if _, err := io.WriteString(st, small); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := io.ReadAll(st); !strings.Contains(string(got), "too large") {
+		t.Errorf("the app read a CONNECT's %d-byte body past the limit of 1 KiB: %q", len(small), got)
+	}
+	for path, token := range streams {
+		st, resp, err := XDial(t, c, srv.URL+path, token, nil)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("extended CONNECT %s to %s: %v, %v; want 200", token, path, resp, err)
+		}
+		if got := RoundTrip(t, st, body); got != body {
+			t.Errorf("%s's stream echoed %d of %d bytes", token, len(got), len(body))
+		}
+	}
 }
