@@ -69,8 +69,13 @@ type Tunnel struct {
 // redactedBackend is s as given with the password of its user
 // information, if any, replaced by xxxxx, as URL.Redacted does, whether
 // or not s parses and also in an opaque form (http:user:pass@host), where
-// URL.Redacted sees no user.
-func redactedBackend(s string) string {
+// URL.Redacted sees no user. A password with an unescaped '/', '?' or '#'
+// ends the authority early (url.Parse then takes its start for a port):
+// where the authority has no '@', everything from its first ':' to the
+// last '@' after it is replaced, so that such a password is hidden too
+// (more than the password, maybe, which an error can afford). wide
+// reports that case.
+func redactedBackend(s string) (redacted string, wide bool) {
 	i := 0
 	if j := strings.Index(s, "//"); j >= 0 && !strings.ContainsAny(s[:j], "/?#@") {
 		i = j + len("//") // the authority, after the scheme if any
@@ -81,13 +86,17 @@ func redactedBackend(s string) string {
 	}
 	at := strings.LastIndexByte(s[i:end], '@')
 	if at < 0 {
-		return s
+		// No user in the authority, or a password that ended it early.
+		if at = strings.LastIndexByte(s[i:], '@'); at < 0 {
+			return s, false
+		}
+		wide = true
 	}
 	colon := strings.IndexByte(s[i:i+at], ':')
 	if colon < 0 {
-		return s // a user without a password
+		return s, false // a user without a password
 	}
-	return s[:i+colon+1] + "xxxxx" + s[i+at:]
+	return s[:i+colon+1] + "xxxxx" + s[i+at:], wide
 }
 
 // NewTunnel returns a tunnel to backend, an http or https URL whose path,
@@ -101,17 +110,24 @@ func NewTunnel(backend string, opts *TunnelOptions) (*Tunnel, error) {
 	if err != nil {
 		// url.Parse's error quotes the URL as given, password and all.
 		if ue := (*url.Error)(nil); errors.As(err, &ue) {
-			ue.URL = redactedBackend(backend)
+			var wide bool
+			ue.URL, wide = redactedBackend(backend)
+			if wide {
+				// Its reason quotes the password's start as a port.
+				ue.Err = errors.New("a password in the user information must escape '/', '?' and '#'")
+			}
 		}
 		return nil, fmt.Errorf("protocols: tunnel backend: %w", err)
 	}
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("protocols: tunnel backend %q: want http(s)://host[:port][/path]", redactedBackend(backend))
+		shown, _ := redactedBackend(backend)
+		return nil, fmt.Errorf("protocols: tunnel backend %q: want http(s)://host[:port][/path]", shown)
 	}
 	if p := u.Port(); p != "" {
 		// url.Parse takes any digits; no connection has port 0 or 99999.
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("protocols: tunnel backend %q: port %s is not 1-65535", redactedBackend(backend), p)
+			shown, _ := redactedBackend(backend)
+			return nil, fmt.Errorf("protocols: tunnel backend %q: port %s is not 1-65535", shown, p)
 		}
 	}
 	t := &Tunnel{backend: u}

@@ -21,6 +21,11 @@ func TestNewTunnelErrorHidesPassword(t *testing.T) {
 		// A user in an opaque URL, which URL.Redacted leaves as it is, and
 		// one without a scheme.
 		"http:user:hunter2@backend", "user:hunter2@backend", "//user:hunter2@backend",
+		// A password with an unescaped '/', '?' or '#', which ends the
+		// authority: url.Parse rejects it and quotes its start as a port.
+		"http://user:hunter2/x@backend", "http://user:x?hunter2@backend", "http://user:hunter2#@backend", "http:user:x/hunter2@backend",
+		// ... or one url.Parse takes, with the password's start for a port.
+		"http://user:8080?hunter2@backend", "http://user:99999/hunter2@backend",
 	} {
 		_, err := protocols.NewTunnel(u, nil)
 		if err == nil {
