@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/switchyard-http/switchyard/h2c"
+	"github.com/switchyard-http/switchyard/internal/h2ctest"
 	"github.com/switchyard-http/switchyard/internal/testkit"
 	"github.com/switchyard-http/switchyard/negotiate"
 )
@@ -72,6 +74,48 @@ func TestReadmeBodyLimitIsTheOneTested(t *testing.T) {
 	} {
 		if !strings.Contains(string(readme), "\n  "+line+"\n") {
 			t.Errorf("README.md's body limit lacks the tested line %q", line)
+		}
+	}
+}
+
+// TestReadmeBodyLimitH2CUpgrade: behind the README's body limit, h2c in
+// the Middleware reads an Upgrade: h2c request's body under its own bound
+// and switches; stream 1 then carries the body to the app, which meets the
+// limit there.
+func TestReadmeBodyLimitH2CUpgrade(t *testing.T) {
+	n := testkit.NewNegotiator(t, nil)
+	p, err := h2c.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := new(negotiate.Registry)
+	reg.Register("h2c", p)
+	app := http.NewServeMux()
+	app.HandleFunc("/upload", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if mbe := new(http.MaxBytesError); errors.As(err, &mbe) {
+			http.Error(w, err.Error(), http.StatusRequestEntityTooLarge)
+			return
+		}
+		_, _ = io.WriteString(w, strconv.Itoa(len(b)))
+	})
+	srv := testkit.StartServer(t, readmeBodyLimit(n, reg, new(negotiate.Registry), app, 1024))
+	for _, size := range []int{512, 4096} {
+		body := strings.Repeat("b", size)
+		head := h2ctest.RequestHead(http.MethodPost, "/upload", "example.com", "Content-Length: "+strconv.Itoa(size))
+		c, resp, err := h2ctest.Upgrade(testkit.DialTCP(t, testkit.Addr(srv)), head, []byte(body))
+		if err != nil {
+			t.Fatalf("h2c upgrade with a %d-byte body: %v", size, err)
+		}
+		if resp == nil {
+			t.Fatalf("h2c upgrade with a %d-byte body answered %s, want a switch", size, c.Upgrade.Status)
+		}
+		want := http.StatusOK
+		if size > 1024 {
+			want = http.StatusRequestEntityTooLarge
+		}
+		if resp.Status != want {
+			t.Errorf("stream 1 with a %d-byte body: %d %q, want %d", size, resp.Status, resp.Body, want)
 		}
 	}
 }
