@@ -43,15 +43,7 @@ func TestRefusalOfABodySentIsNoReset(t *testing.T) {
 			if _, err := io.WriteString(conn, req); err != nil {
 				t.Fatalf("writing the request: %v", err)
 			}
-			all, err := io.ReadAll(conn)
-			if errors.Is(err, syscall.ECONNRESET) {
-				t.Errorf("the refusal was followed by a reset (%v), want the end of the stream", err)
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if want := fmt.Sprintf("HTTP/1.1 %d ", tc.status); !strings.HasPrefix(string(all), want) {
-				t.Errorf("got %.60q, want %q", all, want)
-			}
+			wantRefusalThenEnd(t, conn, tc.status)
 		})
 	}
 }
@@ -108,15 +100,22 @@ func TestRefusalAfterA100ContinueIsNoReset(t *testing.T) {
 			if _, err := io.WriteString(conn, strings.Repeat("b", size)); err != nil {
 				t.Fatalf("writing the body: %v", err)
 			}
-			all, err := io.ReadAll(br)
-			if errors.Is(err, syscall.ECONNRESET) {
-				t.Errorf("the refusal was followed by a reset (%v), want the end of the stream", err)
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			if want := fmt.Sprintf("HTTP/1.1 %d ", tc.status); !strings.HasPrefix(string(all), want) {
-				t.Errorf("got %.60q, want %q", all, want)
-			}
+			wantRefusalThenEnd(t, br, tc.status)
 		})
+	}
+}
+
+// wantRefusalThenEnd reads r to its end and wants a refusal with status
+// followed by the end of the stream, not a reset.
+func wantRefusalThenEnd(t *testing.T, r io.Reader, status int) {
+	t.Helper()
+	all, err := io.ReadAll(r)
+	if errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("the refusal was followed by a reset (%v), want the end of the stream", err)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("HTTP/1.1 %d ", status); !strings.HasPrefix(string(all), want) {
+		t.Errorf("got %.60q, want %q", all, want)
 	}
 }
